@@ -1,0 +1,195 @@
+/* libpktexport: the core's internal API shared by the CLI, the daemon and
+ * the tests.  Plugins never see this header. */
+#ifndef PKX_CORE_H
+#define PKX_CORE_H
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "pktexport/plugin.h"
+
+#define PKX_TIME_UNBOUNDED UINT64_MAX
+
+/* API error ids used by the core. */
+#define PKX_EINVAL "REQUEST_INVALID_INPUT"
+#define PKX_ENOTFOUND "RESOURCE_NOT_FOUND"
+#define PKX_EINTERNAL "INTERNAL_ERROR"
+#define PKX_EIO "EXPORT_IO_ERROR"
+#define PKX_EDAMAGED "SOURCE_DAMAGED"
+
+/* ------------------------------------------------------------ errors/log */
+
+pkx_result pkx_fail(pkx_error *err, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pkx_error_clear(pkx_error *err);
+
+void pkx_log(int level, const char *who, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void pkx_log_set_level(int level);
+uint64_t pkx_now_ns(void);      /* monotonic */
+uint64_t pkx_wallclock_ns(void); /* since the epoch */
+
+/* The service table handed to every plugin. */
+const pkx_services *pkx_core_services(void);
+
+/* ------------------------------------------------------------------ time */
+
+/* Parses seconds since the epoch with up to 9 fraction digits
+ * ("1700000000", "1700000000.5") into nanoseconds.  `field` names the value
+ * in the error. */
+pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
+			  pkx_error *err);
+/* Accepts a JSON string as above or a non-negative JSON number. */
+pkx_result pkx_time_from_json(const json_t *value, const char *field,
+			      uint64_t *ns, pkx_error *err);
+/* "1700000000.123456789" (always 9 fraction digits); buf >= 32 bytes. */
+void pkx_time_format(uint64_t ns, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- config */
+
+/* start inclusive, end exclusive (PKX_TIME_UNBOUNDED for none). */
+typedef pkx_time_range pkx_window;
+
+typedef struct pkx_filter_spec {
+	char *id;
+	char *type;
+	char *value;
+	char *context; /* NULL when absent */
+} pkx_filter_spec;
+
+typedef struct pkx_config {
+	char *path;
+	uint64_t start_ns; /* 0 when unbounded */
+	uint64_t end_ns;   /* PKX_TIME_UNBOUNDED when unbounded */
+	pkx_window *intervals;
+	size_t n_intervals;
+	int has_intervals;
+	pkx_filter_spec *filters;
+	size_t n_filters;
+	char *output_format; /* never NULL: defaults to PCAP_US */
+	char *mode;	     /* never NULL: defaults to BUFFER_STREAM */
+	char *output_filename;
+	uint32_t snap_length; /* 1..65535; 0: packets are kept as captured */
+	uint64_t packet_limit; /* 0: none */
+	uint64_t size_limit;   /* 0: none */
+	uint32_t time_limit;   /* seconds, 0: none */
+	uint64_t connection_timeout_msec;
+	uint64_t handle_timeout_msec;
+	int has_handle_timeout;
+	json_t *json; /* the validated object, with defaults filled in */
+} pkx_config;
+
+/* Validates a `config` object exactly as the 1.3 definition says.  Does not
+ * keep a reference to obj. */
+pkx_result pkx_config_parse(const json_t *obj, pkx_config **out,
+			    pkx_error *err);
+void pkx_config_free(pkx_config *cfg);
+
+/* The selected time ranges: the union of time_intervals (or everything)
+ * clipped by start/end, sorted and merged.  Returns the count (0: nothing
+ * can match); *out is malloc'd (NULL when the count is 0). */
+size_t pkx_config_windows(const pkx_config *cfg, pkx_window **out);
+
+/* -------------------------------------------------------------- registry */
+
+typedef struct pkx_registry pkx_registry;
+
+pkx_registry *pkx_registry_new(void);
+void pkx_registry_free(pkx_registry *reg);
+/* Loads every module in dir; refusals are logged, not fatal.  Returns the
+ * number loaded, or -1 when dir cannot be read. */
+int pkx_registry_load_dir(pkx_registry *reg, const char *dir);
+/* Loads one module (path with or without extension). */
+pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
+			     pkx_error *err);
+const pkx_source_plugin *pkx_registry_source(const pkx_registry *reg,
+					     const char *path);
+const pkx_filter_plugin *pkx_registry_filter(const pkx_registry *reg,
+					     const char *type);
+const pkx_format_plugin *pkx_registry_format(const pkx_registry *reg,
+					     const char *format);
+/* Calls fn for every loaded plugin header. */
+void pkx_registry_each(const pkx_registry *reg,
+		       void (*fn)(const pkx_plugin_header *h, void *data),
+		       void *data);
+/* The plugin directory: $PKTEXPORT_PLUGIN_DIR or the installed one. */
+const char *pkx_default_plugin_dir(void);
+
+/* ------------------------------------------------------------------ path */
+
+/* Opens base/rel read-only, refusing escapes from base (see
+ * pkx_services.open_under_root).  A regular file is required. */
+int pkx_open_under(const char *base, const char *rel, pkx_error *err);
+/* Checks that rel is a clean relative path: not empty, not absolute, no
+ * "." or ".." component, no empty component, no NUL.  `field` names it. */
+pkx_result pkx_check_relpath(const char *rel, const char *field,
+			     pkx_error *err);
+
+/* ------------------------------------------------------------------ sink */
+
+/* A buffered sink writing to a file descriptor. */
+typedef struct pkx_fd_sink {
+	pkx_sink sink; /* first: a pkx_sink* is a pkx_fd_sink* */
+	int fd;
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t written; /* bytes handed to write(2) */
+} pkx_fd_sink;
+
+pkx_result pkx_fd_sink_init(pkx_fd_sink *s, int fd, size_t cap,
+			    pkx_error *err);
+pkx_result pkx_fd_sink_flush(pkx_fd_sink *s, pkx_error *err);
+void pkx_fd_sink_release(pkx_fd_sink *s); /* frees the buffer, not the fd */
+
+/* A sink that discards everything (used to validate a format). */
+extern pkx_sink pkx_null_sink;
+
+/* ----------------------------------------------------------------- stats */
+
+typedef struct pkx_stats {
+	uint64_t processed_packets;
+	uint64_t exported_packets;
+	uint64_t exported_bytes;
+	uint64_t total_bytes;
+	uint64_t estimated_packets;
+	uint64_t estimated_bytes;
+	uint64_t dropped_packets;
+	int has_estimates;
+	int truncated;
+} pkx_stats;
+
+json_t *pkx_stats_to_json(const pkx_stats *st);
+
+/* ------------------------------------------------------------------- run */
+
+/* One export's pipeline: source -> windows -> filters -> snap -> stop
+ * rules -> format -> sink. */
+typedef struct pkx_run pkx_run;
+
+typedef enum pkx_run_outcome {
+	PKX_RUN_DONE = 0,     /* the source was read to its end */
+	PKX_RUN_STOPPED = 1,  /* a stop rule ended it (stats.truncated) */
+	PKX_RUN_CANCELLED = 2,/* pkx_run_cancel was called */
+	PKX_RUN_FAILED = 3,   /* error set; output not usable */
+	PKX_RUN_DAMAGED = 4,  /* the input is damaged past some point: the
+				 output holds every packet before it */
+} pkx_run_outcome;
+
+/* Opens the source, compiles the filters and checks the format accepts the
+ * source's interfaces.  Nothing is written anywhere.  Errors are the API's:
+ * REQUEST_INVALID_INPUT or RESOURCE_NOT_FOUND. */
+pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
+			   const pkx_config *cfg, pkx_run **out,
+			   pkx_error *err);
+/* Runs the export into sink (on the calling thread).  The sink is flushed
+ * by the caller. */
+pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink,
+				pkx_error *err);
+/* Thread-safe: may be called from any thread while execute runs. */
+void pkx_run_cancel(pkx_run *run);
+void pkx_run_stats(const pkx_run *run, pkx_stats *out);
+double pkx_run_progress(const pkx_run *run); /* 0..100 */
+void pkx_run_free(pkx_run *run);
+
+#endif /* PKX_CORE_H */

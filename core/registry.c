@@ -1,0 +1,322 @@
+/* The plugin registry: loads modules with libltdl, checks each one's ABI
+ * and callbacks before anything else, and finds the plugin that claims a
+ * path prefix, filter type or output format. */
+#include "config.h"
+
+#include <dirent.h>
+#include <ltdl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pkx.h"
+
+typedef struct pkx_module {
+	lt_dlhandle handle;
+	const pkx_plugin_header *header;
+} pkx_module;
+
+struct pkx_registry {
+	pkx_module *modules;
+	size_t n, cap;
+};
+
+static int ltdl_users;
+
+pkx_registry *pkx_registry_new(void)
+{
+	pkx_registry *reg = calloc(1, sizeof(*reg));
+
+	if (reg && ltdl_users++ == 0 && lt_dlinit() != 0) {
+		pkx_log(PKX_LOG_ERROR, "registry", "lt_dlinit: %s",
+			lt_dlerror());
+		ltdl_users--;
+		free(reg);
+		return NULL;
+	}
+	return reg;
+}
+
+void pkx_registry_free(pkx_registry *reg)
+{
+	size_t i;
+
+	if (!reg)
+		return;
+	for (i = reg->n; i-- > 0;) {
+		if (reg->modules[i].header->deinit)
+			reg->modules[i].header->deinit();
+		lt_dlclose(reg->modules[i].handle);
+	}
+	free(reg->modules);
+	free(reg);
+	if (--ltdl_users == 0)
+		lt_dlexit();
+}
+
+static const char *kind_name(pkx_kind kind)
+{
+	switch (kind) {
+	case PKX_KIND_SOURCE:
+		return "source";
+	case PKX_KIND_FILTER:
+		return "filter";
+	case PKX_KIND_FORMAT:
+		return "format";
+	}
+	return "unknown";
+}
+
+/* The checks every module passes before it is used. */
+static pkx_result check_header(const pkx_plugin_header *h, pkx_error *err)
+{
+	size_t need;
+	int ok;
+
+	if (h->abi_major != PKX_ABI_MAJOR)
+		return pkx_fail(err, PKX_EINTERNAL,
+				"ABI %u.%u, the core speaks %u.%u: major "
+				"differs",
+				h->abi_major, h->abi_minor, PKX_ABI_MAJOR,
+				PKX_ABI_MINOR);
+	if (h->abi_minor > PKX_ABI_MINOR)
+		return pkx_fail(err, PKX_EINTERNAL,
+				"ABI %u.%u is newer than the core's %u.%u",
+				h->abi_major, h->abi_minor, PKX_ABI_MAJOR,
+				PKX_ABI_MINOR);
+	if (!h->name || !*h->name)
+		return pkx_fail(err, PKX_EINTERNAL, "descriptor has no name");
+	if (!h->claims || !h->claims[0])
+		return pkx_fail(err, PKX_EINTERNAL, "claims nothing");
+	switch (h->kind) {
+	case PKX_KIND_SOURCE: {
+		const pkx_source_plugin *p = (const void *)h;
+
+		need = sizeof(*p);
+		ok = h->size >= need && p->open && p->info && p->next &&
+		     p->close;
+		break;
+	}
+	case PKX_KIND_FILTER: {
+		const pkx_filter_plugin *p = (const void *)h;
+
+		need = sizeof(*p);
+		ok = h->size >= need && p->compile && p->match && p->free;
+		break;
+	}
+	case PKX_KIND_FORMAT: {
+		const pkx_format_plugin *p = (const void *)h;
+
+		need = sizeof(*p);
+		ok = h->size >= need && p->begin && p->write && p->end;
+		break;
+	}
+	default:
+		return pkx_fail(err, PKX_EINTERNAL, "unknown kind %d",
+				(int)h->kind);
+	}
+	if (h->size < need)
+		return pkx_fail(err, PKX_EINTERNAL,
+				"%s descriptor of %u bytes, expected at least "
+				"%zu",
+				kind_name(h->kind), h->size, need);
+	if (!ok)
+		return pkx_fail(err, PKX_EINTERNAL,
+				"%s plugin lacks a mandatory callback",
+				kind_name(h->kind));
+	return PKX_OK;
+}
+
+/* A claim may be served by one plugin only: the first loaded wins. */
+static const pkx_module *find_claim(const pkx_registry *reg, pkx_kind kind,
+				    const char *claim)
+{
+	size_t i;
+	const char *const *c;
+
+	for (i = 0; i < reg->n; i++) {
+		if (reg->modules[i].header->kind != kind)
+			continue;
+		for (c = reg->modules[i].header->claims; *c; c++)
+			if (strcmp(*c, claim) == 0)
+				return &reg->modules[i];
+	}
+	return NULL;
+}
+
+pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
+			     pkx_error *err)
+{
+	lt_dlhandle handle;
+	pkx_plugin_entry_fn entry;
+	const pkx_plugin_header *h;
+	const char *const *c;
+	pkx_error why;
+
+	handle = lt_dlopenext(path);
+	if (!handle)
+		return pkx_fail(err, PKX_EINTERNAL, "cannot load %s: %s", path,
+				lt_dlerror());
+	entry = (pkx_plugin_entry_fn)(uintptr_t)lt_dlsym(handle,
+						     PKX_PLUGIN_ENTRY_NAME);
+	if (!entry) {
+		lt_dlclose(handle);
+		return pkx_fail(err, PKX_EINTERNAL,
+				"%s refused: no %s symbol", path,
+				PKX_PLUGIN_ENTRY_NAME);
+	}
+	h = entry();
+	if (!h) {
+		lt_dlclose(handle);
+		return pkx_fail(err, PKX_EINTERNAL,
+				"%s refused: %s returned no descriptor", path,
+				PKX_PLUGIN_ENTRY_NAME);
+	}
+	if (check_header(h, &why) != PKX_OK) {
+		lt_dlclose(handle);
+		return pkx_fail(err, PKX_EINTERNAL, "%s refused: %s", path,
+				why.text);
+	}
+	for (c = h->claims; *c; c++) {
+		const pkx_module *other = find_claim(reg, h->kind, *c);
+
+		if (other) {
+			lt_dlclose(handle);
+			return pkx_fail(err, PKX_EINTERNAL,
+					"%s refused: %s \"%s\" is already "
+					"served by %s",
+					path, kind_name(h->kind), *c,
+					other->header->name);
+		}
+	}
+	if (h->init && h->init(pkx_core_services(), &why) != PKX_OK) {
+		lt_dlclose(handle);
+		return pkx_fail(err, PKX_EINTERNAL,
+				"%s refused: init failed: %s", path, why.text);
+	}
+	if (reg->n == reg->cap) {
+		size_t cap = reg->cap ? reg->cap * 2 : 8;
+		pkx_module *m = realloc(reg->modules, cap * sizeof(*m));
+
+		if (!m) {
+			if (h->deinit)
+				h->deinit();
+			lt_dlclose(handle);
+			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+		}
+		reg->modules = m;
+		reg->cap = cap;
+	}
+	reg->modules[reg->n].handle = handle;
+	reg->modules[reg->n].header = h;
+	reg->n++;
+	pkx_log(PKX_LOG_DEBUG, "registry", "loaded %s plugin %s %s from %s",
+		kind_name(h->kind), h->name, h->version ? h->version : "",
+		path);
+	return PKX_OK;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int pkx_registry_load_dir(pkx_registry *reg, const char *dir)
+{
+	static const char ext[] = LT_MODULE_EXT;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	int loaded = 0;
+
+	if (!d) {
+		pkx_log(PKX_LOG_ERROR, "registry",
+			"cannot read plugin folder %s", dir);
+		return -1;
+	}
+	/* Modules by their real file name; sorted, so load order (and which
+	 * of two plugins claiming the same thing wins) is stable. */
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+
+		if (len <= sizeof(ext) - 1 ||
+		    strcmp(e->d_name + len - (sizeof(ext) - 1), ext) != 0)
+			continue;
+		if (n == cap) {
+			char **grown;
+
+			cap = cap ? cap * 2 : 16;
+			grown = realloc(names, cap * sizeof(*names));
+			if (!grown)
+				break;
+			names = grown;
+		}
+		names[n] = malloc(strlen(dir) + len + 2);
+		if (!names[n])
+			break;
+		sprintf(names[n], "%s/%s", dir, e->d_name);
+		n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++) {
+		pkx_error err;
+
+		if (pkx_registry_load(reg, names[i], &err) == PKX_OK)
+			loaded++;
+		else
+			pkx_log(PKX_LOG_WARN, "registry", "%s", err.text);
+		free(names[i]);
+	}
+	free(names);
+	return loaded;
+}
+
+const pkx_source_plugin *pkx_registry_source(const pkx_registry *reg,
+					     const char *path)
+{
+	size_t i;
+	const char *const *c;
+
+	for (i = 0; i < reg->n; i++) {
+		if (reg->modules[i].header->kind != PKX_KIND_SOURCE)
+			continue;
+		for (c = reg->modules[i].header->claims; *c; c++)
+			if (strncmp(path, *c, strlen(*c)) == 0)
+				return (const void *)reg->modules[i].header;
+	}
+	return NULL;
+}
+
+const pkx_filter_plugin *pkx_registry_filter(const pkx_registry *reg,
+					     const char *type)
+{
+	const pkx_module *m = find_claim(reg, PKX_KIND_FILTER, type);
+
+	return m ? (const void *)m->header : NULL;
+}
+
+const pkx_format_plugin *pkx_registry_format(const pkx_registry *reg,
+					     const char *format)
+{
+	const pkx_module *m = find_claim(reg, PKX_KIND_FORMAT, format);
+
+	return m ? (const void *)m->header : NULL;
+}
+
+void pkx_registry_each(const pkx_registry *reg,
+		       void (*fn)(const pkx_plugin_header *h, void *data),
+		       void *data)
+{
+	size_t i;
+
+	for (i = 0; i < reg->n; i++)
+		fn(reg->modules[i].header, data);
+}
+
+const char *pkx_default_plugin_dir(void)
+{
+	const char *env = getenv("PKTEXPORT_PLUGIN_DIR");
+
+	return env && *env ? env : PKX_PLUGINDIR;
+}

@@ -1,0 +1,364 @@
+/* The export pipeline: source -> time windows -> filters -> snap length ->
+ * stop rules -> format -> sink, with the statistics the API reports. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pkx.h"
+
+typedef struct run_filter {
+	const pkx_filter_plugin *plugin;
+	void *program;
+} run_filter;
+
+struct pkx_run {
+	const pkx_source_plugin *source;
+	void *source_inst;
+	const pkx_source_info *info;
+	run_filter *filters;
+	size_t n_filters;
+	const pkx_format_plugin *format;
+	char *format_name;
+	pkx_window *windows;
+	size_t n_windows;
+	int all_time; /* one unbounded window: no time checks */
+	uint32_t cut;	  /* snap length to apply, 0: none */
+	uint32_t snaplen; /* what the output header says */
+	uint64_t packet_limit, size_limit;
+	uint32_t time_limit;
+
+	/* Published for other threads (atomics, relaxed). */
+	uint64_t processed, exported, exported_bytes, position;
+	int truncated, finished, cancel;
+};
+
+static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
+			       const pkx_config *cfg, pkx_error *err)
+{
+	size_t i;
+
+	run->filters = calloc(cfg->n_filters + 1, sizeof(*run->filters));
+	if (!run->filters)
+		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	for (i = 0; i < cfg->n_filters; i++) {
+		const pkx_filter_spec *f = &cfg->filters[i];
+		const pkx_filter_plugin *p = pkx_registry_filter(reg, f->type);
+		pkx_error why;
+
+		if (!p)
+			return pkx_fail(err, PKX_EINVAL,
+					"filter \"%s\": type %s is not "
+					"available (no plugin serves it)",
+					f->id, f->type);
+		pkx_error_clear(&why);
+		if (p->compile(f->type, f->value, run->info->interfaces,
+			       run->info->n_interfaces,
+			       &run->filters[i].program, &why) != PKX_OK)
+			return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL,
+					"filter \"%s\" (%s): %s", f->id,
+					f->type, why.text);
+		run->filters[i].plugin = p;
+		run->n_filters = i + 1;
+	}
+	return PKX_OK;
+}
+
+static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
+			      const char *root, const pkx_config *cfg,
+			      pkx_error *err)
+{
+	pkx_source_args args = {
+	    .size = sizeof(args),
+	    .root = root,
+	    .path = cfg->path,
+	    .windows = run->windows,
+	    .n_windows = run->n_windows,
+	};
+	pkx_error why;
+
+	run->source = pkx_registry_source(reg, cfg->path);
+	if (!run->source)
+		return pkx_fail(err, PKX_EINVAL,
+				"path \"%s\" names no source this service "
+				"knows (sources are fs/<file>, and those "
+				"of the loaded plugins)",
+				cfg->path);
+	pkx_error_clear(&why);
+	if (run->source->open(&args, &run->source_inst, &why) != PKX_OK) {
+		run->source_inst = NULL;
+		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
+				why.text);
+	}
+	run->info = run->source->info(run->source_inst);
+	if (!run->info || run->info->n_interfaces == 0)
+		return pkx_fail(err, PKX_EINVAL,
+				"\"%s\" has no capture interface", cfg->path);
+	return PKX_OK;
+}
+
+/* Asks the format to accept the source's interfaces without writing. */
+static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
+			       const pkx_config *cfg, pkx_error *err)
+{
+	pkx_format_args args = {
+	    .size = sizeof(args),
+	    .format = cfg->output_format,
+	    .interfaces = run->info->interfaces,
+	    .n_interfaces = run->info->n_interfaces,
+	    .snaplen = run->cut,
+	};
+	void *inst = NULL;
+	pkx_error why;
+
+	run->format = pkx_registry_format(reg, cfg->output_format);
+	if (!run->format)
+		return pkx_fail(err, PKX_EINVAL,
+				"output format %s is not available (no "
+				"plugin serves it)",
+				cfg->output_format);
+	pkx_error_clear(&why);
+	/* Uncut packets keep the source's own limit, as tcpdump -w does. */
+	if (!run->cut) {
+		size_t i;
+
+		for (i = 0; i < run->info->n_interfaces; i++)
+			if (run->info->interfaces[i].snaplen > run->snaplen)
+				run->snaplen = run->info->interfaces[i].snaplen;
+		if (!run->snaplen)
+			run->snaplen = 262144;
+		args.snaplen = run->snaplen;
+	}
+	if (run->format->begin(&args, &pkx_null_sink, &inst, &why) !=
+	    PKX_OK)
+		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
+				why.text);
+	run->format->end(inst, 0, &why);
+	return PKX_OK;
+}
+
+pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
+			   const pkx_config *cfg, pkx_run **out,
+			   pkx_error *err)
+{
+	pkx_run *run = calloc(1, sizeof(*run));
+
+	*out = NULL;
+	if (!run)
+		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	run->cut = cfg->snap_length;
+	run->snaplen = cfg->snap_length;
+	run->packet_limit = cfg->packet_limit;
+	run->size_limit = cfg->size_limit;
+	run->time_limit = cfg->time_limit;
+	run->format_name = strdup(cfg->output_format);
+	run->n_windows = pkx_config_windows(cfg, &run->windows);
+	run->all_time = run->n_windows == 1 && run->windows[0].start == 0 &&
+			run->windows[0].end == PKX_TIME_UNBOUNDED;
+	if (!run->format_name ||
+	    open_source(run, reg, root, cfg, err) != PKX_OK ||
+	    open_filters(run, reg, cfg, err) != PKX_OK ||
+	    check_format(run, reg, cfg, err) != PKX_OK) {
+		pkx_run_free(run);
+		return PKX_ERROR;
+	}
+	*out = run;
+	return PKX_OK;
+}
+
+void pkx_run_free(pkx_run *run)
+{
+	size_t i;
+
+	if (!run)
+		return;
+	for (i = 0; i < run->n_filters; i++)
+		run->filters[i].plugin->free(run->filters[i].program);
+	free(run->filters);
+	if (run->source_inst)
+		run->source->close(run->source_inst);
+	free(run->windows);
+	free(run->format_name);
+	free(run);
+}
+
+/* Index of the window holding ts, or -1.  Windows are sorted, disjoint. */
+static int in_windows(const pkx_run *run, uint64_t ts)
+{
+	size_t lo = 0, hi = run->n_windows;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ts < run->windows[mid].start)
+			hi = mid;
+		else if (ts >= run->windows[mid].end)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+#define PUBLISH(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+#define READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* How many packets pass between clock, cancel and stats updates. */
+#define CHECK_EVERY 1024
+
+pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
+{
+	pkx_format_args fargs = {
+	    .size = sizeof(fargs),
+	    .format = run->format_name,
+	    .interfaces = run->info->interfaces,
+	    .n_interfaces = run->info->n_interfaces,
+	    .snaplen = run->snaplen,
+	};
+	uint64_t processed = 0, exported = 0, bytes = 0;
+	uint64_t deadline = run->time_limit
+				? pkx_now_ns() +
+				      (uint64_t)run->time_limit * 1000000000u
+				: 0;
+	uint64_t last_end = run->n_windows ? run->windows[run->n_windows - 1].end
+					   : 0;
+	unsigned countdown = CHECK_EVERY;
+	pkx_run_outcome outcome = PKX_RUN_DONE;
+	void *fmt = NULL;
+	pkx_packet pkt;
+	pkx_error why;
+	size_t i;
+
+	pkx_error_clear(&why);
+	if (run->format->begin(&fargs, sink, &fmt, &why) != PKX_OK) {
+		pkx_fail(err, why.id[0] ? why.id : PKX_EINTERNAL, "%s",
+			 why.text);
+		return PKX_RUN_FAILED;
+	}
+	/* An empty selection (windows that clip to nothing) reads nothing. */
+	while (run->n_windows > 0) {
+		pkx_result r;
+
+		if (--countdown == 0) {
+			countdown = CHECK_EVERY;
+			PUBLISH(run->processed, processed);
+			PUBLISH(run->exported, exported);
+			PUBLISH(run->exported_bytes, bytes);
+			if (run->source->position)
+				PUBLISH(run->position, run->source->position(
+							   run->source_inst));
+			if (READ(run->cancel)) {
+				outcome = PKX_RUN_CANCELLED;
+				break;
+			}
+			if (deadline && pkx_now_ns() >= deadline) {
+				outcome = PKX_RUN_STOPPED;
+				break;
+			}
+		}
+		r = run->source->next(run->source_inst, &pkt, &why);
+		if (r == PKX_END)
+			break;
+		if (r != PKX_OK) {
+			pkx_fail(err, why.id[0] ? why.id : PKX_EDAMAGED, "%s",
+				 why.text);
+			outcome = PKX_RUN_DAMAGED;
+			break;
+		}
+		processed++;
+		if (!run->all_time && !in_windows(run, pkt.ts_ns)) {
+			if (run->info->time_ordered && pkt.ts_ns >= last_end)
+				break;
+			continue;
+		}
+		for (i = 0; i < run->n_filters; i++) {
+			int m = run->filters[i].plugin->match(
+			    run->filters[i].program, &pkt, &why);
+
+			if (m <= 0) {
+				if (m < 0) {
+					pkx_fail(err, why.id[0] ? why.id
+								: PKX_EINTERNAL,
+						 "%s", why.text);
+					outcome = PKX_RUN_FAILED;
+				}
+				break;
+			}
+		}
+		if (outcome == PKX_RUN_FAILED)
+			break;
+		if (i < run->n_filters)
+			continue;
+		/* A stop rule ends the export at the first matching packet
+		 * it refuses: truncated means a wanted packet was left out. */
+		if (run->cut && pkt.caplen > run->cut)
+			pkt.caplen = run->cut;
+		if ((run->packet_limit && exported >= run->packet_limit) ||
+		    (run->size_limit && bytes + pkt.caplen > run->size_limit)) {
+			outcome = PKX_RUN_STOPPED;
+			break;
+		}
+		if (run->format->write(fmt, &pkt, &why) != PKX_OK) {
+			pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s",
+				 why.text);
+			outcome = PKX_RUN_FAILED;
+			break;
+		}
+		exported++;
+		bytes += pkt.caplen;
+	}
+	PUBLISH(run->processed, processed);
+	PUBLISH(run->exported, exported);
+	PUBLISH(run->exported_bytes, bytes);
+	if (run->source->position)
+		PUBLISH(run->position, run->source->position(run->source_inst));
+	PUBLISH(run->truncated, outcome == PKX_RUN_STOPPED);
+	if (run->format->end(fmt, outcome != PKX_RUN_FAILED &&
+				      outcome != PKX_RUN_CANCELLED,
+			     &why) != PKX_OK &&
+	    outcome != PKX_RUN_FAILED) {
+		pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s", why.text);
+		outcome = PKX_RUN_FAILED;
+	}
+	PUBLISH(run->finished, 1);
+	return outcome;
+}
+
+void pkx_run_cancel(pkx_run *run)
+{
+	PUBLISH(run->cancel, 1);
+}
+
+void pkx_run_stats(const pkx_run *run, pkx_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->processed_packets = READ(run->processed);
+	out->exported_packets = READ(run->exported);
+	out->exported_bytes = READ(run->exported_bytes);
+	out->total_bytes = run->info->total_bytes;
+	out->truncated = READ(run->truncated);
+	if (READ(run->finished)) {
+		/* Once the run is over the estimate is exact. */
+		out->has_estimates = 1;
+		out->estimated_packets = out->exported_packets;
+		out->estimated_bytes = out->exported_bytes;
+	} else if (run->info->has_estimates && run->n_filters == 0) {
+		out->has_estimates = 1;
+		out->estimated_packets = run->info->estimated_packets;
+		out->estimated_bytes = run->info->estimated_bytes;
+	}
+}
+
+double pkx_run_progress(const pkx_run *run)
+{
+	uint64_t total = run->info->total_bytes;
+	uint64_t pos = READ(run->position);
+	double p;
+
+	if (READ(run->finished))
+		return 100.0;
+	if (!total)
+		return 0.0;
+	p = 100.0 * (double)pos / (double)total;
+	return p > 99.9 ? 99.9 : p;
+}

@@ -1,0 +1,253 @@
+/* pktexport plugin ABI: the only header a source, filter or format plugin
+ * includes.  Everything a plugin may call in the core is in the service
+ * table it receives at load time; it links against nothing of the core. */
+#ifndef PKTEXPORT_PLUGIN_H
+#define PKTEXPORT_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A plugin is loaded when its major equals the core's and its minor is not
+ * newer.  Adding a callback at the end of a descriptor (taking a reserved
+ * slot) bumps the minor; changing anything else bumps the major. */
+#define PKX_ABI_MAJOR 1
+#define PKX_ABI_MINOR 0
+
+/* The one symbol every module exports. */
+#define PKX_PLUGIN_ENTRY pkx_plugin_entry
+#define PKX_PLUGIN_ENTRY_NAME "pkx_plugin_entry"
+
+typedef enum pkx_result {
+	PKX_OK = 0,	  /* done, or: here is a packet */
+	PKX_ERROR = -1,	  /* failed; the pkx_error says why */
+	PKX_END = 1,	  /* no more packets */
+	PKX_DECLINED = 2, /* optional operation not supported here */
+} pkx_result;
+
+typedef enum pkx_kind {
+	PKX_KIND_SOURCE = 1,
+	PKX_KIND_FILTER = 2,
+	PKX_KIND_FORMAT = 3,
+} pkx_kind;
+
+/* Error reported by a callback.  `id` is an API error id
+ * (REQUEST_INVALID_INPUT, RESOURCE_NOT_FOUND, INTERNAL_ERROR, ...); `text`
+ * is one sentence for a person that names the offending value. */
+#define PKX_ERROR_ID_MAX 48
+#define PKX_ERROR_TEXT_MAX 512
+typedef struct pkx_error {
+	char id[PKX_ERROR_ID_MAX];
+	char text[PKX_ERROR_TEXT_MAX];
+} pkx_error;
+
+/* One capture interface of a source.  linktype is a LINKTYPE_* value as
+ * written in pcap and pcapng files (not a platform DLT_* value). */
+#define PKX_IFNAME_MAX 64
+typedef struct pkx_interface {
+	uint32_t linktype;
+	uint32_t snaplen;
+	uint8_t tsresol;	/* pcapng if_tsresol of the input, 0 if none */
+	uint8_t reserved[3];
+	char name[PKX_IFNAME_MAX]; /* "" when unknown */
+} pkx_interface;
+
+/* A packet travelling through the pipeline.  Borrowed: `data` stays valid
+ * until the next call into the source that produced it. */
+typedef struct pkx_packet {
+	uint64_t ts_ns;	    /* nanoseconds since the epoch */
+	uint32_t caplen;    /* bytes present at data */
+	uint32_t wirelen;   /* original length on the wire */
+	uint32_t ifindex;   /* index into the source's interfaces */
+	uint32_t reserved;
+	const uint8_t *data;
+} pkx_packet;
+
+enum pkx_log_level {
+	PKX_LOG_ERROR = 0,
+	PKX_LOG_WARN = 1,
+	PKX_LOG_INFO = 2,
+	PKX_LOG_DEBUG = 3,
+};
+
+/* Services the core lends a plugin for its whole lifetime. */
+typedef struct pkx_services {
+	uint32_t size; /* sizeof(pkx_services) as the core knows it */
+	void (*log)(int level, const char *plugin, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+	/* Monotonic clock in nanoseconds. */
+	uint64_t (*now_ns)(void);
+	/* Fill err; returns PKX_ERROR so a callback can `return svc->fail(...)`. */
+	pkx_result (*fail)(pkx_error *err, const char *id, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+	/* Resolve `relpath` (relative, e.g. "fs/a.pcap") under `root` and open
+	 * it read-only.  Refuses absolute paths, `..`, and symlinks leading out
+	 * of root.  Returns a file descriptor (owned by the caller) or -1 with
+	 * err set (RESOURCE_NOT_FOUND or REQUEST_INVALID_INPUT). */
+	int (*open_under_root)(const char *root, const char *relpath,
+			       pkx_error *err);
+	void *reserved[8];
+} pkx_services;
+
+/* Fields every descriptor starts with. */
+typedef struct pkx_plugin_header {
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	uint32_t size;	       /* sizeof the whole kind-specific descriptor */
+	pkx_kind kind;
+	const char *name;	 /* e.g. "source-file" */
+	const char *version;	 /* the plugin's own version */
+	const char *description; /* one line */
+	/* What the plugin claims, NULL-terminated: path prefixes ("fs/") for a
+	 * source, filter types ("BPF") for a filter, output formats
+	 * ("PCAP_US") for a format. */
+	const char *const *claims;
+	/* Optional.  Called once after load; a failure refuses the module. */
+	pkx_result (*init)(const pkx_services *svc, pkx_error *err);
+	/* Optional.  Called once before unload. */
+	void (*deinit)(void);
+} pkx_plugin_header;
+
+/* Fills the header of a descriptor of type type_:
+ *   static const pkx_source_plugin my_plugin = {
+ *       PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, "source-x",
+ *                         "1.0", "what it reads", my_claims, NULL, NULL),
+ *       .open = my_open, ...
+ *   };                                                                   */
+#define PKX_PLUGIN_HEADER(kind_, type_, name_, version_, desc_, claims_,   \
+			  init_, deinit_)                                  \
+	.header = {                                                        \
+	    .abi_major = PKX_ABI_MAJOR,                                     \
+	    .abi_minor = PKX_ABI_MINOR,                                     \
+	    .size = sizeof(type_),                                          \
+	    .kind = (kind_),                                                \
+	    .name = (name_),                                                \
+	    .version = (version_),                                          \
+	    .description = (desc_),                                         \
+	    .claims = (claims_),                                            \
+	    .init = (init_),                                                \
+	    .deinit = (deinit_),                                            \
+	}
+
+/* ---------------------------------------------------------------- source */
+
+/* What an open source knows.  Owned by the source instance; valid until
+ * close. */
+typedef struct pkx_source_info {
+	size_t n_interfaces;
+	const pkx_interface *interfaces;
+	uint64_t total_bytes;	/* bytes of input, 0 if unknown */
+	uint64_t first_ns;	/* 0 if unknown */
+	uint64_t last_ns;	/* 0 if unknown */
+	/* Nonzero when next() returns packets in non-decreasing time order,
+	 * so the core may stop at the end of the last window. */
+	int time_ordered;
+	/* Estimates for the windows given at open; valid when has_estimates. */
+	int has_estimates;
+	uint64_t estimated_packets;
+	uint64_t estimated_bytes;
+} pkx_source_info;
+
+/* A time range [start, end) in nanoseconds since the epoch. */
+typedef struct pkx_time_range {
+	uint64_t start;
+	uint64_t end; /* UINT64_MAX: unbounded */
+} pkx_time_range;
+
+typedef struct pkx_source_args {
+	uint32_t size;	    /* sizeof(pkx_source_args) */
+	const char *root;   /* the data root */
+	const char *path;   /* as the user gave it, e.g. "fs/trace.pcap" */
+	/* The windows the export selects, sorted and disjoint: a hint a source
+	 * may use to read less.  The core still checks every packet. */
+	const pkx_time_range *windows;
+	size_t n_windows;
+} pkx_source_args;
+
+typedef struct pkx_source_plugin {
+	pkx_plugin_header header;
+	/* Mandatory.  Opens args->path; *instance is released by close. */
+	pkx_result (*open)(const pkx_source_args *args, void **instance,
+			   pkx_error *err);
+	/* Mandatory.  Owned by the instance. */
+	const pkx_source_info *(*info)(void *instance);
+	/* Mandatory.  PKX_OK with *pkt filled (borrowed until the next call),
+	 * PKX_END at the end, PKX_ERROR when the input is damaged or
+	 * unreadable: packets returned before stay valid output. */
+	pkx_result (*next)(void *instance, pkx_packet *pkt, pkx_error *err);
+	/* Optional.  Bytes of input consumed so far, for progress. */
+	uint64_t (*position)(void *instance);
+	/* Mandatory.  Releases the instance. */
+	void (*close)(void *instance);
+	void *reserved[8];
+} pkx_source_plugin;
+
+/* ---------------------------------------------------------------- filter */
+
+typedef struct pkx_filter_plugin {
+	pkx_plugin_header header;
+	/* Mandatory.  Compiles `expr` for the given interfaces (a program may
+	 * be compiled once per link type).  *program is released by free.
+	 * A syntax error is REQUEST_INVALID_INPUT with the compiler's own
+	 * message. */
+	pkx_result (*compile)(const char *type, const char *expr,
+			      const pkx_interface *ifs, size_t n_ifs,
+			      void **program, pkx_error *err);
+	/* Mandatory.  1 when the packet matches, 0 when not, -1 on failure
+	 * (err set; the export ends in ERRORS).  The packet is borrowed. */
+	int (*match)(void *program, const pkx_packet *pkt, pkx_error *err);
+	/* Optional.  A BPF expression true for every packet the program
+	 * accepts (a pre-filter), or NULL.  Owned by the program. */
+	const char *(*to_bpf)(void *program);
+	/* Mandatory. */
+	void (*free)(void *program);
+	void *reserved[8];
+} pkx_filter_plugin;
+
+/* ---------------------------------------------------------------- format */
+
+/* Where a format writes.  The core supplies it (HTTP stream, spool file,
+ * output file) and buffers behind it. */
+typedef struct pkx_sink pkx_sink;
+struct pkx_sink {
+	pkx_result (*write)(pkx_sink *sink, const void *buf, size_t len,
+			    pkx_error *err);
+};
+
+typedef struct pkx_format_args {
+	uint32_t size;	       /* sizeof(pkx_format_args) */
+	const char *format;    /* the claimed name asked for, e.g. "PCAP_NS" */
+	const pkx_interface *interfaces;
+	size_t n_interfaces;
+	uint32_t snaplen;      /* the export's snap length */
+} pkx_format_args;
+
+typedef struct pkx_format_plugin {
+	pkx_plugin_header header;
+	/* Mandatory.  Writes the file header through sink.  Refuses (with
+	 * REQUEST_INVALID_INPUT) interfaces it cannot represent. */
+	pkx_result (*begin)(const pkx_format_args *args, pkx_sink *sink,
+			    void **instance, pkx_error *err);
+	/* Mandatory.  pkt->caplen is already cut to the snap length; the
+	 * packet is borrowed for this call. */
+	pkx_result (*write)(void *instance, const pkx_packet *pkt,
+			    pkx_error *err);
+	/* Mandatory.  Writes any trailer when `complete`, and releases the
+	 * instance in every case. */
+	pkx_result (*end)(void *instance, int complete, pkx_error *err);
+	void *reserved[8];
+} pkx_format_plugin;
+
+/* The entry symbol: returns a pointer to a static descriptor whose header
+ * says which of the three kinds follows. */
+typedef const pkx_plugin_header *(*pkx_plugin_entry_fn)(void);
+const pkx_plugin_header *PKX_PLUGIN_ENTRY(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PKTEXPORT_PLUGIN_H */

@@ -1,0 +1,124 @@
+/* format-pcap: classic pcap files with microsecond (PCAP_US) or nanosecond
+ * (PCAP_NS) timestamps.  One link type per file: a source mixing link types
+ * is refused rather than written as a wrong file. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pktexport/plugin.h"
+
+#define FP_NAME "format-pcap"
+#define FP_MAGIC_US 0xa1b2c3d4u
+#define FP_MAGIC_NS 0xa1b23c4du
+
+static const pkx_services *fp_svc;
+
+typedef struct fp_writer {
+	pkx_sink *sink;
+	int nanos;
+	int warned;
+} fp_writer;
+
+static pkx_result fp_init(const pkx_services *svc, pkx_error *err)
+{
+	(void)err;
+	fp_svc = svc;
+	return PKX_OK;
+}
+
+static pkx_result fp_begin(const pkx_format_args *args, pkx_sink *sink,
+			   void **instance, pkx_error *err)
+{
+	struct {
+		uint32_t magic;
+		uint16_t major, minor;
+		int32_t thiszone;
+		uint32_t sigfigs, snaplen, linktype;
+	} hdr; /* host byte order: readers tell it by the magic */
+	fp_writer *w;
+	size_t i;
+	int nanos = strcmp(args->format, "PCAP_NS") == 0;
+
+	if (!nanos && strcmp(args->format, "PCAP_US") != 0)
+		return fp_svc->fail(err, "REQUEST_INVALID_INPUT",
+				    "format-pcap cannot write %s",
+				    args->format);
+	if (args->n_interfaces == 0)
+		return fp_svc->fail(err, "REQUEST_INVALID_INPUT",
+				    "the source has no interface");
+	for (i = 1; i < args->n_interfaces; i++)
+		if (args->interfaces[i].linktype !=
+		    args->interfaces[0].linktype)
+			return fp_svc->fail(
+			    err, "REQUEST_INVALID_INPUT",
+			    "the source mixes link types %u and %u, which %s "
+			    "cannot hold: ask for PCAPNG_US or PCAPNG_NS",
+			    args->interfaces[0].linktype,
+			    args->interfaces[i].linktype, args->format);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return fp_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	w->sink = sink;
+	w->nanos = nanos;
+	hdr.magic = nanos ? FP_MAGIC_NS : FP_MAGIC_US;
+	hdr.major = 2;
+	hdr.minor = 4;
+	hdr.thiszone = 0;
+	hdr.sigfigs = 0;
+	hdr.snaplen = args->snaplen;
+	hdr.linktype = args->interfaces[0].linktype;
+	if (sink->write(sink, &hdr, sizeof(hdr), err) != PKX_OK) {
+		free(w);
+		return PKX_ERROR;
+	}
+	*instance = w;
+	return PKX_OK;
+}
+
+static pkx_result fp_write(void *instance, const pkx_packet *pkt,
+			   pkx_error *err)
+{
+	fp_writer *w = instance;
+	uint32_t rec[4];
+	uint64_t sec = pkt->ts_ns / 1000000000u;
+	uint32_t frac = (uint32_t)(pkt->ts_ns % 1000000000u);
+
+	if (sec > UINT32_MAX && !w->warned) {
+		/* The field is 32 bits: like libpcap, keep the low bits. */
+		fp_svc->log(PKX_LOG_WARN, FP_NAME,
+			    "timestamp %llu s is past 2106 and wraps in a "
+			    "pcap record; PCAPNG_* keeps it",
+			    (unsigned long long)sec);
+		w->warned = 1;
+	}
+	rec[0] = (uint32_t)sec;
+	rec[1] = w->nanos ? frac : frac / 1000u; /* truncates toward zero */
+	rec[2] = pkt->caplen;
+	rec[3] = pkt->wirelen;
+	if (w->sink->write(w->sink, rec, sizeof(rec), err) != PKX_OK)
+		return PKX_ERROR;
+	return w->sink->write(w->sink, pkt->data, pkt->caplen, err);
+}
+
+static pkx_result fp_end(void *instance, int complete, pkx_error *err)
+{
+	(void)complete;
+	(void)err;
+	free(instance);
+	return PKX_OK;
+}
+
+static const char *const fp_claims[] = {"PCAP_US", "PCAP_NS", NULL};
+
+static const pkx_format_plugin fp_plugin = {
+    PKX_PLUGIN_HEADER(PKX_KIND_FORMAT, pkx_format_plugin, FP_NAME,
+		      PACKAGE_VERSION, "pcap files, micro- or nanoseconds",
+		      fp_claims, fp_init, NULL),
+    .begin = fp_begin,
+    .write = fp_write,
+    .end = fp_end,
+};
+
+const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)
+{
+	return &fp_plugin.header;
+}

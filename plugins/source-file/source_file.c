@@ -1,0 +1,226 @@
+/* source-file: `fs/<file>` under the data root, pcap or pcapng, read with
+ * libpcap so every record is the one tcpdump sees. */
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pktexport/plugin.h"
+
+#define SF_NAME "source-file"
+#define SF_PREFIX "fs/"
+/* stdio buffer behind libpcap's reads: large reads, few syscalls. */
+#define SF_READ_BUFFER (1u << 20)
+
+static const pkx_services *sf_svc;
+
+enum { SF_OTHER = 0, SF_PCAP_US, SF_PCAP_NS };
+
+typedef struct sf_source {
+	int pcap_format;	/* SF_PCAP_* for classic pcap */
+	uint32_t pcap_linktype; /* the header's field, FCS bits included */
+	pcap_t *pcap;
+	FILE *file;
+	char *path;
+	pkx_interface iface;
+	pkx_source_info info;
+	uint64_t packets;
+} sf_source;
+
+static pkx_result sf_init(const pkx_services *svc, pkx_error *err)
+{
+	(void)err;
+	sf_svc = svc;
+	return PKX_OK;
+}
+
+/* The LINKTYPE_* value libpcap would write for a DLT_* value: we let
+ * libpcap's own table decide by dumping a header to memory. */
+static uint32_t sf_linktype_of(int dlt)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	uint32_t linktype = (uint32_t)dlt;
+	pcap_t *dead = pcap_open_dead(dlt, 65535);
+	FILE *mem = open_memstream(&buf, &len);
+	pcap_dumper_t *d = NULL;
+
+	if (dead && mem && (d = pcap_dump_fopen(dead, mem))) {
+		pcap_dump_flush(d);
+		if (len >= 24)
+			memcpy(&linktype, buf + 20, 4);
+		pcap_dump_close(d); /* closes mem */
+		mem = NULL;
+	}
+	if (mem)
+		fclose(mem);
+	free(buf);
+	if (dead)
+		pcap_close(dead);
+	return linktype;
+}
+
+/* Reads the classic pcap file header, if the file is one: its link type
+ * field (FCS bits included) and the resolution of its records. */
+static void sf_read_pcap_header(sf_source *s, int fd)
+{
+	uint32_t hdr[6];
+
+	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		return;
+	if (hdr[0] == 0xd4c3b2a1u || hdr[0] == 0x4d3cb2a1u) {
+		hdr[0] = __builtin_bswap32(hdr[0]);
+		hdr[5] = __builtin_bswap32(hdr[5]);
+	}
+	if (hdr[0] == 0xa1b2c3d4u)
+		s->pcap_format = SF_PCAP_US;
+	else if (hdr[0] == 0xa1b23c4du)
+		s->pcap_format = SF_PCAP_NS;
+	else
+		return;
+	s->pcap_linktype = hdr[5];
+}
+
+static pkx_result sf_open(const pkx_source_args *args, void **instance,
+			  pkx_error *err)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	char base[4096];
+	sf_source *s;
+	struct stat st;
+	int fd;
+
+	if (strncmp(args->path, SF_PREFIX, strlen(SF_PREFIX)) != 0)
+		return sf_svc->fail(err, "REQUEST_INVALID_INPUT",
+				    "\"%s\" is not an fs/ path", args->path);
+	if ((size_t)snprintf(base, sizeof(base), "%s/fs", args->root) >=
+	    sizeof(base))
+		return sf_svc->fail(err, "INTERNAL_ERROR",
+				    "data root path too long");
+	fd = sf_svc->open_under_root(base, args->path + strlen(SF_PREFIX),
+				     err);
+	if (fd < 0)
+		return PKX_ERROR;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		return sf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	}
+	s->path = strdup(args->path);
+	if (fstat(fd, &st) == 0)
+		s->info.total_bytes = (uint64_t)st.st_size;
+	s->file = fdopen(fd, "rb");
+	if (!s->file) {
+		close(fd);
+		free(s->path);
+		free(s);
+		return sf_svc->fail(err, "INTERNAL_ERROR", "fdopen: %s",
+				    strerror(errno));
+	}
+	setvbuf(s->file, NULL, _IOFBF, SF_READ_BUFFER);
+	s->pcap = pcap_fopen_offline_with_tstamp_precision(
+	    s->file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!s->pcap) {
+		fclose(s->file);
+		sf_svc->fail(err, "REQUEST_INVALID_INPUT",
+			     "\"%s\" is not a capture this service can read: "
+			     "%s",
+			     args->path, errbuf);
+		free(s->path);
+		free(s);
+		return PKX_ERROR;
+	}
+	s->iface.linktype = sf_linktype_of(pcap_datalink(s->pcap));
+	sf_read_pcap_header(s, fd);
+	/* Keep the FCS bits libpcap reads but does not report. */
+	if (s->pcap_format &&
+	    (s->pcap_linktype & 0x03ffffffu) == s->iface.linktype)
+		s->iface.linktype = s->pcap_linktype;
+	s->iface.snaplen = (uint32_t)pcap_snapshot(s->pcap);
+	s->info.n_interfaces = 1;
+	s->info.interfaces = &s->iface;
+	*instance = s;
+	return PKX_OK;
+}
+
+static const pkx_source_info *sf_info(void *instance)
+{
+	return &((sf_source *)instance)->info;
+}
+
+static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
+{
+	sf_source *s = instance;
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	int r = pcap_next_ex(s->pcap, &h, &data);
+
+	if (r == 1) {
+		uint64_t sec = (uint64_t)h->ts.tv_sec, frac;
+
+		if (s->pcap_format == SF_PCAP_US) {
+			/* Both fields are unsigned 32 bits in the file but
+			 * libpcap reads them as signed (and scales the
+			 * fraction to nanoseconds): recover them.  A fuzzed
+			 * fraction of a second or more is normalised. */
+			sec = (uint32_t)h->ts.tv_sec;
+			frac = (uint64_t)(uint32_t)(h->ts.tv_usec / 1000) * 1000;
+		} else if (s->pcap_format == SF_PCAP_NS) {
+			sec = (uint32_t)h->ts.tv_sec;
+			frac = (uint32_t)h->ts.tv_usec;
+		} else {
+			frac = (uint64_t)h->ts.tv_usec;
+		}
+		pkt->ts_ns = sec * 1000000000u + frac;
+		pkt->caplen = h->caplen;
+		pkt->wirelen = h->len;
+		pkt->ifindex = 0;
+		pkt->data = data;
+		s->packets++;
+		return PKX_OK;
+	}
+	if (r == PCAP_ERROR_BREAK)
+		return PKX_END;
+	return sf_svc->fail(err, "SOURCE_DAMAGED",
+			    "\"%s\" is damaged after packet %llu: %s",
+			    s->path, (unsigned long long)s->packets,
+			    pcap_geterr(s->pcap));
+}
+
+static uint64_t sf_position(void *instance)
+{
+	sf_source *s = instance;
+	long off = ftell(s->file);
+
+	return off > 0 ? (uint64_t)off : 0;
+}
+
+static void sf_close(void *instance)
+{
+	sf_source *s = instance;
+
+	pcap_close(s->pcap); /* closes the FILE too */
+	free(s->path);
+	free(s);
+}
+
+static const char *const sf_claims[] = {SF_PREFIX, NULL};
+
+static const pkx_source_plugin sf_plugin = {
+    PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, SF_NAME,
+		      PACKAGE_VERSION, "pcap and pcapng files under fs/",
+		      sf_claims, sf_init, NULL),
+    .open = sf_open,
+    .info = sf_info,
+    .next = sf_next,
+    .position = sf_position,
+    .close = sf_close,
+};
+
+const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)
+{
+	return &sf_plugin.header;
+}
