@@ -17,44 +17,44 @@
 #include "pkx.h"
 
 #define EXIT_REJECTED 2
-#define EXIT_RUNTIME 1
+#define EXIT_RUNTIME  1
 
 static pkx_run *volatile cli_running;
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: pktexport export [options] PATH\n"
-		"       pktexport plugins [--plugin-dir DIR]\n"
-		"       pktexport --version\n"
-		"\n"
-		"Export options (each sets one field of the API's config):\n"
-		"  --root DIR             data root (default: .); PATH is "
-		"relative to it\n"
-		"  -o, --output FILE|-    where to write (default: standard "
-		"output)\n"
-		"  -F, --format FORMAT    PCAP_US (default), PCAP_NS, "
-		"PCAPNG_US, PCAPNG_NS\n"
-		"  -f, --filter TYPE:EXPR filter, repeatable, all must match "
-		"(BPF, WIRESHARK, STEELFILTER)\n"
-		"      --start T          first time, seconds since the epoch "
-		"(up to 9 decimals)\n"
-		"      --end T            end time (exclusive)\n"
-		"      --interval S,E     a time interval, repeatable (a "
-		"union)\n"
-		"  -s, --snaplen N        snap length (1-65535)\n"
-		"      --packet-limit N   export at most N packets\n"
-		"      --size-limit BYTES export at most BYTES of packet data\n"
-		"      --time-limit S     stop after S seconds\n"
-		"  -c, --config FILE      read the config object from FILE "
-		"(options override it)\n"
-		"      --stats            print the final stats as JSON on "
-		"standard error\n"
-		"      --plugin-dir DIR   load plugins from DIR\n"
-		"  -v, --verbose          log more\n"
-		"\n"
-		"Exit status: 0 done, 2 request rejected (nothing written), 1 "
-		"failed while running.\n");
+	        "usage: pktexport export [options] PATH\n"
+	        "       pktexport plugins [--plugin-dir DIR]\n"
+	        "       pktexport --version\n"
+	        "\n"
+	        "Export options (each sets one field of the API's config):\n"
+	        "  --root DIR             data root (default: .); PATH is "
+	        "relative to it\n"
+	        "  -o, --output FILE|-    where to write (default: standard "
+	        "output)\n"
+	        "  -F, --format FORMAT    PCAP_US (default), PCAP_NS, "
+	        "PCAPNG_US, PCAPNG_NS\n"
+	        "  -f, --filter TYPE:EXPR filter, repeatable, all must match "
+	        "(BPF, WIRESHARK, STEELFILTER)\n"
+	        "      --start T          first time, seconds since the epoch "
+	        "(up to 9 decimals)\n"
+	        "      --end T            end time (exclusive)\n"
+	        "      --interval S,E     a time interval, repeatable (a "
+	        "union)\n"
+	        "  -s, --snaplen N        snap length (1-65535)\n"
+	        "      --packet-limit N   export at most N packets\n"
+	        "      --size-limit BYTES export at most BYTES of packet data\n"
+	        "      --time-limit S     stop after S seconds\n"
+	        "  -c, --config FILE      read the config object from FILE "
+	        "(options override it)\n"
+	        "      --stats            print the final stats as JSON on "
+	        "standard error\n"
+	        "      --plugin-dir DIR   load plugins from DIR\n"
+	        "  -v, --verbose          log more\n"
+	        "\n"
+	        "Exit status: 0 done, 2 request rejected (nothing written), 1 "
+	        "failed while running.\n");
 }
 
 static void print_error(const char *id, const char *text)
@@ -87,7 +87,7 @@ static json_t *child(json_t *obj, const char *key, json_t *(*make)(void))
 /* Options that take a number: kept as JSON integers so that the config
  * validation judges their range. */
 static int set_number(json_t *obj, const char *key, const char *opt,
-		      const char *text, pkx_error *err)
+                      const char *text, pkx_error *err)
 {
 	char *end;
 	unsigned long long v;
@@ -96,7 +96,7 @@ static int set_number(json_t *obj, const char *key, const char *opt,
 	v = strtoull(text, &end, 10);
 	if (!*text || *end || text[0] == '-' || errno || v > LLONG_MAX) {
 		pkx_fail(err, PKX_EINVAL, "%s \"%s\" is not a number", opt,
-			 text);
+		         text);
 		return -1;
 	}
 	json_object_set_new(obj, key, json_integer((json_int_t)v));
@@ -106,23 +106,23 @@ static int set_number(json_t *obj, const char *key, const char *opt,
 static int add_filter(json_t *cfg, const char *arg, pkx_error *err)
 {
 	const char *colon = strchr(arg, ':');
-	json_t *items = child(child(cfg, "filters", json_object), "items",
-			      json_array);
+	json_t *items =
+	    child(child(cfg, "filters", json_object), "items", json_array);
 	char id[32], type[32];
 	size_t n;
 
 	if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof(type)) {
 		pkx_fail(err, PKX_EINVAL,
-			 "filter \"%s\" is not TYPE:EXPR (e.g. BPF:tcp)", arg);
+		         "filter \"%s\" is not TYPE:EXPR (e.g. BPF:tcp)", arg);
 		return -1;
 	}
 	n = (size_t)(colon - arg);
 	memcpy(type, arg, n);
 	type[n] = '\0';
 	snprintf(id, sizeof(id), "cli-%zu", json_array_size(items) + 1);
-	json_array_append_new(items, json_pack("{s:s, s:s, s:s}", "id", id,
-					       "type", type, "value",
-					       colon + 1));
+	json_array_append_new(items,
+	                      json_pack("{s:s, s:s, s:s}", "id", id, "type",
+	                                type, "value", colon + 1));
 	return 0;
 }
 
@@ -133,13 +133,13 @@ static int add_interval(json_t *cfg, const char *arg, pkx_error *err)
 	char *start;
 
 	if (!comma) {
-		pkx_fail(err, PKX_EINVAL,
-			 "interval \"%s\" is not START,END", arg);
+		pkx_fail(err, PKX_EINVAL, "interval \"%s\" is not START,END",
+		         arg);
 		return -1;
 	}
 	start = strndup(arg, (size_t)(comma - arg));
-	json_array_append_new(list, json_pack("{s:s, s:s}", "start_time",
-					      start, "end_time", comma + 1));
+	json_array_append_new(list, json_pack("{s:s, s:s}", "start_time", start,
+	                                      "end_time", comma + 1));
 	free(start);
 	return 0;
 }
@@ -148,7 +148,7 @@ static int add_interval(json_t *cfg, const char *arg, pkx_error *err)
  * so a failed run never leaves a file looking complete. */
 typedef struct cli_output {
 	const char *path; /* NULL: standard output */
-	char *tmp;	  /* temporary name, or NULL when writing in place */
+	char *tmp;        /* temporary name, or NULL when writing in place */
 	int fd;
 } cli_output;
 
@@ -162,8 +162,8 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 	if (!path || strcmp(path, "-") == 0) {
 		if (isatty(STDOUT_FILENO)) {
 			pkx_fail(err, PKX_EINVAL,
-				 "refusing to write a capture to a terminal: "
-				 "give -o FILE");
+			         "refusing to write a capture to a terminal: "
+			         "give -o FILE");
 			return -1;
 		}
 		o->fd = STDOUT_FILENO;
@@ -175,7 +175,7 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		o->fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (o->fd < 0) {
 			pkx_fail(err, PKX_EIO, "cannot open %s: %s", path,
-				 strerror(errno));
+			         strerror(errno));
 			return -1;
 		}
 		return 0;
@@ -188,7 +188,7 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 	o->fd = mkstemp(o->tmp);
 	if (o->fd < 0) {
 		pkx_fail(err, PKX_EIO, "cannot create a file beside %s: %s",
-			 path, strerror(errno));
+		         path, strerror(errno));
 		free(o->tmp);
 		o->tmp = NULL;
 		return -1;
@@ -208,13 +208,13 @@ static int output_close(cli_output *o, int keep, pkx_error *err)
 
 	if (o->fd > STDERR_FILENO && close(o->fd) != 0 && keep) {
 		pkx_fail(err, PKX_EIO, "closing %s: %s", o->path,
-			 strerror(errno));
+		         strerror(errno));
 		ok = 0;
 	}
 	if (o->tmp) {
 		if (keep && ok && rename(o->tmp, o->path) != 0) {
 			pkx_fail(err, PKX_EIO, "cannot rename into %s: %s",
-				 o->path, strerror(errno));
+			         o->path, strerror(errno));
 			ok = 0;
 		}
 		if (!keep || !ok)
@@ -266,13 +266,12 @@ static const struct option export_options[] = {
 typedef struct cli_args {
 	const char *root, *output, *config_file, *plugin_dir;
 	int stats;
-	json_t *flags;	       /* config fields given as options */
-	json_t *flag_filters;  /* -f items, appended after the file's */
+	json_t *flags;        /* config fields given as options */
+	json_t *flag_filters; /* -f items, appended after the file's */
 	json_t *flag_intervals;
 } cli_args;
 
-static int parse_export_args(int argc, char **argv, cli_args *a,
-			     pkx_error *err)
+static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 {
 	json_t *stop = json_object();
 	int c, rc = 0;
@@ -283,7 +282,7 @@ static int parse_export_args(int argc, char **argv, cli_args *a,
 	a->flag_intervals = json_object();
 	optind = 1;
 	while (rc == 0 && (c = getopt_long(argc, argv, "o:F:f:s:c:vh",
-					   export_options, NULL)) != -1) {
+	                                   export_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_ROOT:
 			a->root = optarg;
@@ -293,37 +292,37 @@ static int parse_export_args(int argc, char **argv, cli_args *a,
 			break;
 		case 'F':
 			json_object_set_new(a->flags, "output_format",
-					    json_string(optarg));
+			                    json_string(optarg));
 			break;
 		case 'f':
 			rc = add_filter(a->flag_filters, optarg, err);
 			break;
 		case OPT_START:
 			json_object_set_new(a->flags, "start_time",
-					    json_string(optarg));
+			                    json_string(optarg));
 			break;
 		case OPT_END:
 			json_object_set_new(a->flags, "end_time",
-					    json_string(optarg));
+			                    json_string(optarg));
 			break;
 		case OPT_INTERVAL:
 			rc = add_interval(a->flag_intervals, optarg, err);
 			break;
 		case 's':
 			rc = set_number(a->flags, "snap_length", "--snaplen",
-					optarg, err);
+			                optarg, err);
 			break;
 		case OPT_PACKET_LIMIT:
 			rc = set_number(stop, "packet_limit", "--packet-limit",
-					optarg, err);
+			                optarg, err);
 			break;
 		case OPT_SIZE_LIMIT:
 			rc = set_number(stop, "size_limit", "--size-limit",
-					optarg, err);
+			                optarg, err);
 			break;
 		case OPT_TIME_LIMIT:
 			rc = set_number(stop, "time_limit", "--time-limit",
-					optarg, err);
+			                optarg, err);
 			break;
 		case 'c':
 			a->config_file = optarg;
@@ -348,12 +347,13 @@ static int parse_export_args(int argc, char **argv, cli_args *a,
 	}
 	if (rc == 0 && optind < argc - 1) {
 		pkx_fail(err, PKX_EINVAL,
-			 "one source path expected, got \"%s\" and \"%s\"",
-			 argv[optind], argv[optind + 1]);
+		         "one source path expected, got \"%s\" and \"%s\"",
+		         argv[optind], argv[optind + 1]);
 		rc = -1;
 	}
 	if (rc == 0 && optind == argc - 1)
-		json_object_set_new(a->flags, "path", json_string(argv[optind]));
+		json_object_set_new(a->flags, "path",
+		                    json_string(argv[optind]));
 	if (json_object_size(stop))
 		json_object_set_new(a->flags, "stop_rule", stop);
 	else
@@ -371,16 +371,16 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 
 	if (a->config_file) {
 		cfg = json_load_file(a->config_file, JSON_REJECT_DUPLICATES,
-				     &jerr);
+		                     &jerr);
 		if (!cfg) {
 			pkx_fail(err, PKX_EINVAL, "%s:%d: %s", a->config_file,
-				 jerr.line, jerr.text);
+			         jerr.line, jerr.text);
 			return NULL;
 		}
 		if (!json_is_object(cfg)) {
 			pkx_fail(err, PKX_EINVAL,
-				 "%s does not hold a config object",
-				 a->config_file);
+			         "%s does not hold a config object",
+			         a->config_file);
 			json_decref(cfg);
 			return NULL;
 		}
@@ -402,8 +402,8 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 		if (json_is_object(have) &&
 		    json_is_array(json_object_get(have, "items"))) {
 			json_array_foreach(json_object_get(list, "items"), i, v)
-				json_array_append(json_object_get(have, "items"),
-						  v);
+			    json_array_append(json_object_get(have, "items"),
+			                      v);
 		} else {
 			json_object_set(cfg, "filters", list);
 		}
@@ -413,7 +413,7 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 		json_object_set(cfg, "time_intervals", list);
 	if (!json_object_get(cfg, "path")) {
 		pkx_fail(err, PKX_EINVAL,
-			 "no source path: give PATH (e.g. fs/trace.pcap)");
+		         "no source path: give PATH (e.g. fs/trace.pcap)");
 		json_decref(cfg);
 		return NULL;
 	}
@@ -430,9 +430,8 @@ static void print_stats(const pkx_run *run, const pkx_error *err)
 	o = pkx_stats_to_json(&st);
 	if (err && err->id[0])
 		json_object_set_new(o, "error",
-				    json_pack("{s:s, s:s}", "error_id",
-					      err->id, "error_text",
-					      err->text));
+		                    json_pack("{s:s, s:s}", "error_id", err->id,
+		                              "error_text", err->text));
 	s = json_dumps(o, JSON_COMPACT);
 	fprintf(stderr, "%s\n", s);
 	free(s);
@@ -459,18 +458,17 @@ static int cmd_export(int argc, char **argv)
 		goto done;
 	}
 	reg = pkx_registry_new();
-	if (!reg || pkx_registry_load_dir(reg, a.plugin_dir
-						   ? a.plugin_dir
-						   : pkx_default_plugin_dir()) <
-			0) {
+	if (!reg || pkx_registry_load_dir(
+	                reg, a.plugin_dir ? a.plugin_dir
+	                                  : pkx_default_plugin_dir()) < 0) {
 		print_error(PKX_EINTERNAL, "cannot load the plugins");
 		rc = EXIT_RUNTIME;
 		goto done;
 	}
 	if (strcmp(cfg->mode, "LIVE_STREAM") == 0) {
 		pkx_fail(&err, PKX_EINVAL,
-			 "mode LIVE_STREAM needs a live source, which this "
-			 "build does not have");
+		         "mode LIVE_STREAM needs a live source, which this "
+		         "build does not have");
 		rc = reject(&err);
 		goto done;
 	}
@@ -497,10 +495,9 @@ static int cmd_export(int argc, char **argv)
 	if (outcome == PKX_RUN_CANCELLED)
 		pkx_fail(&err, "EXPORT_CANCELLED", "interrupted by a signal");
 	/* A damaged input still yields every packet before the damage. */
-	if (output_close(&out,
-			 outcome != PKX_RUN_FAILED &&
-			     outcome != PKX_RUN_CANCELLED,
-			 &err) != 0)
+	if (output_close(
+	        &out, outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED,
+	        &err) != 0)
 		outcome = PKX_RUN_FAILED;
 	if (a.stats)
 		print_stats(run, &err);

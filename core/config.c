@@ -7,15 +7,15 @@
 
 #include "pkx.h"
 
-static const char *const modes[] = {"LIVE_STREAM", "BUFFER_STREAM",
-				    "STREAM_TO_FILE", "LEGACY", "PREPARE",
-				    NULL};
+static const char *const modes[] = {"LIVE_STREAM",    "BUFFER_STREAM",
+                                    "STREAM_TO_FILE", "LEGACY",
+                                    "PREPARE",        NULL};
 static const char *const formats[] = {"PCAP_US", "PCAP_NS", "PCAPNG_US",
-				      "PCAPNG_NS", NULL};
+                                      "PCAPNG_NS", NULL};
 static const char *const filter_types[] = {"BPF", "STEELFILTER", "WIRESHARK",
-					   NULL};
-static const char *const contexts[] = {"NONE", "INTERNAL", "USER",
-				       "DRILL_DOWN", NULL};
+                                           NULL};
+static const char *const contexts[] = {"NONE", "INTERNAL", "USER", "DRILL_DOWN",
+                                       NULL};
 
 static int in_list(const char *s, const char *const *list)
 {
@@ -32,12 +32,12 @@ static void join_list(const char *const *list, char *buf, size_t len)
 	buf[0] = '\0';
 	for (; *list && used < len; list++)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s",
-					 used ? ", " : "", *list);
+		                         used ? ", " : "", *list);
 }
 
 /* Refuses any key of obj not in allowed. */
 static pkx_result check_keys(const json_t *obj, const char *where,
-			     const char *const *allowed, pkx_error *err)
+                             const char *const *allowed, pkx_error *err)
 {
 	const char *key;
 	const json_t *value;
@@ -49,17 +49,17 @@ static pkx_result check_keys(const json_t *obj, const char *where,
 		if (!in_list(key, allowed)) {
 			join_list(allowed, names, sizeof(names));
 			return pkx_fail(err, PKX_EINVAL,
-					"unknown property \"%s\" in %s "
-					"(allowed: %s)",
-					key, where, names);
+			                "unknown property \"%s\" in %s "
+			                "(allowed: %s)",
+			                key, where, names);
 		}
 	}
 	return PKX_OK;
 }
 
 static pkx_result get_string(const json_t *obj, const char *key,
-			     const char *where, const char **out,
-			     pkx_error *err)
+                             const char *where, const char **out,
+                             pkx_error *err)
 {
 	const json_t *v = json_object_get(obj, key);
 
@@ -68,17 +68,17 @@ static pkx_result get_string(const json_t *obj, const char *key,
 		return PKX_OK;
 	if (!json_is_string(v))
 		return pkx_fail(err, PKX_EINVAL, "%s.%s must be a string",
-				where, key);
+		                where, key);
 	*out = json_string_value(v);
 	if (strlen(*out) != json_string_length(v))
 		return pkx_fail(err, PKX_EINVAL,
-				"%s.%s contains a NUL character", where, key);
+		                "%s.%s contains a NUL character", where, key);
 	return PKX_OK;
 }
 
 static pkx_result get_enum(const json_t *obj, const char *key,
-			   const char *where, const char *const *values,
-			   const char **out, pkx_error *err)
+                           const char *where, const char *const *values,
+                           const char **out, pkx_error *err)
 {
 	char names[256];
 
@@ -87,16 +87,16 @@ static pkx_result get_enum(const json_t *obj, const char *key,
 	if (*out && !in_list(*out, values)) {
 		join_list(values, names, sizeof(names));
 		return pkx_fail(err, PKX_EINVAL,
-				"%s.%s \"%s\" is not one of %s", where, key,
-				*out, names);
+		                "%s.%s \"%s\" is not one of %s", where, key,
+		                *out, names);
 	}
 	return PKX_OK;
 }
 
 /* An unsigned integer no larger than max; *present tells if it was given. */
 static pkx_result get_uint(const json_t *obj, const char *key,
-			   const char *where, uint64_t max, uint64_t *out,
-			   int *present, pkx_error *err)
+                           const char *where, uint64_t max, uint64_t *out,
+                           int *present, pkx_error *err)
 {
 	const json_t *v = json_object_get(obj, key);
 	json_int_t n;
@@ -107,20 +107,19 @@ static pkx_result get_uint(const json_t *obj, const char *key,
 		return PKX_OK;
 	if (!json_is_integer(v))
 		return pkx_fail(err, PKX_EINVAL, "%s.%s must be an integer",
-				where, key);
+		                where, key);
 	n = json_integer_value(v);
 	if (n < 0 || (uint64_t)n > max)
 		return pkx_fail(err, PKX_EINVAL,
-				"%s.%s %lld is out of range (0 to %llu)",
-				where, key, (long long)n,
-				(unsigned long long)max);
+		                "%s.%s %lld is out of range (0 to %llu)", where,
+		                key, (long long)n, (unsigned long long)max);
 	*out = (uint64_t)n;
 	return PKX_OK;
 }
 
 /* Reads a time field; "0" and absence both leave *ns untouched. */
 static pkx_result get_time(json_t *obj, const char *key, const char *where,
-			   uint64_t *ns, pkx_error *err)
+                           uint64_t *ns, pkx_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 	char field[64], canon[32];
@@ -142,17 +141,17 @@ static pkx_result get_time(json_t *obj, const char *key, const char *where,
 }
 
 static pkx_result parse_filters(pkx_config *cfg, const json_t *filters,
-				pkx_error *err)
+                                pkx_error *err)
 {
 	static const char *const keys[] = {"items", NULL};
 	static const char *const item_keys[] = {"context", "id", "type",
-						"value", NULL};
+	                                        "value", NULL};
 	const json_t *items, *item;
 	size_t i;
 
 	if (!json_is_object(filters))
 		return pkx_fail(err, PKX_EINVAL,
-				"config.filters must be an object");
+		                "config.filters must be an object");
 	if (check_keys(filters, "config.filters", keys, err) != PKX_OK)
 		return PKX_ERROR;
 	items = json_object_get(filters, "items");
@@ -160,8 +159,9 @@ static pkx_result parse_filters(pkx_config *cfg, const json_t *filters,
 		return PKX_OK;
 	if (!json_is_array(items))
 		return pkx_fail(err, PKX_EINVAL,
-				"config.filters.items must be an array");
-	cfg->filters = calloc(json_array_size(items) + 1, sizeof(*cfg->filters));
+		                "config.filters.items must be an array");
+	cfg->filters =
+	    calloc(json_array_size(items) + 1, sizeof(*cfg->filters));
 	if (!cfg->filters)
 		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
 	json_array_foreach(items, i, item)
@@ -171,20 +171,22 @@ static pkx_result parse_filters(pkx_config *cfg, const json_t *filters,
 
 		snprintf(where, sizeof(where), "config.filters.items[%zu]", i);
 		if (!json_is_object(item))
-			return pkx_fail(err, PKX_EINVAL,
-					"%s must be an object", where);
+			return pkx_fail(err, PKX_EINVAL, "%s must be an object",
+			                where);
 		if (check_keys(item, where, item_keys, err) != PKX_OK ||
 		    get_string(item, "id", where, &id, err) != PKX_OK ||
 		    get_enum(item, "type", where, filter_types, &type, err) !=
-			PKX_OK ||
+		        PKX_OK ||
 		    get_string(item, "value", where, &value, err) != PKX_OK ||
-		    get_enum(item, "context", where, contexts, &context,
-			     err) != PKX_OK)
+		    get_enum(item, "context", where, contexts, &context, err) !=
+		        PKX_OK)
 			return PKX_ERROR;
 		if (!id || !type || !value)
-			return pkx_fail(err, PKX_EINVAL,
-					"%s needs \"%s\"", where,
-					!id ? "id" : !type ? "type" : "value");
+			return pkx_fail(err, PKX_EINVAL, "%s needs \"%s\"",
+			                where,
+			                !id     ? "id"
+			                : !type ? "type"
+			                        : "value");
 		cfg->filters[i].id = strdup(id);
 		cfg->filters[i].type = strdup(type);
 		cfg->filters[i].value = strdup(value);
@@ -194,8 +196,7 @@ static pkx_result parse_filters(pkx_config *cfg, const json_t *filters,
 	return PKX_OK;
 }
 
-static pkx_result parse_intervals(pkx_config *cfg, json_t *list,
-				  pkx_error *err)
+static pkx_result parse_intervals(pkx_config *cfg, json_t *list, pkx_error *err)
 {
 	static const char *const keys[] = {"end_time", "start_time", NULL};
 	json_t *item;
@@ -203,10 +204,10 @@ static pkx_result parse_intervals(pkx_config *cfg, json_t *list,
 
 	if (!json_is_array(list))
 		return pkx_fail(err, PKX_EINVAL,
-				"config.time_intervals must be an array");
+		                "config.time_intervals must be an array");
 	cfg->has_intervals = 1;
-	cfg->intervals = calloc(json_array_size(list) + 1,
-				sizeof(*cfg->intervals));
+	cfg->intervals =
+	    calloc(json_array_size(list) + 1, sizeof(*cfg->intervals));
 	if (!cfg->intervals)
 		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
 	json_array_foreach(list, i, item)
@@ -216,36 +217,36 @@ static pkx_result parse_intervals(pkx_config *cfg, json_t *list,
 
 		snprintf(where, sizeof(where), "config.time_intervals[%zu]", i);
 		if (!json_is_object(item))
-			return pkx_fail(err, PKX_EINVAL,
-					"%s must be an object", where);
+			return pkx_fail(err, PKX_EINVAL, "%s must be an object",
+			                where);
 		if (check_keys(item, where, keys, err) != PKX_OK)
 			return PKX_ERROR;
 		if (!json_object_get(item, "start_time") ||
 		    !json_object_get(item, "end_time"))
 			return pkx_fail(err, PKX_EINVAL,
-					"%s needs both start_time and "
-					"end_time",
-					where);
+			                "%s needs both start_time and "
+			                "end_time",
+			                where);
 		w->start = 0;
 		w->end = PKX_TIME_UNBOUNDED;
 		if (get_time(item, "start_time", where, &w->start, err) !=
-			PKX_OK ||
+		        PKX_OK ||
 		    get_time(item, "end_time", where, &w->end, err) != PKX_OK)
 			return PKX_ERROR;
 		if (w->start > w->end)
 			return pkx_fail(err, PKX_EINVAL,
-					"%s: start_time is after end_time",
-					where);
+			                "%s: start_time is after end_time",
+			                where);
 		cfg->n_intervals = i + 1;
 	}
 	return PKX_OK;
 }
 
 static pkx_result parse_stop_rule(pkx_config *cfg, const json_t *rule,
-				  pkx_error *err)
+                                  pkx_error *err)
 {
 	static const char *const keys[] = {"packet_limit", "size_limit",
-					   "time_limit", NULL};
+	                                   "time_limit", NULL};
 	const char *where = "config.stop_rule";
 	uint64_t t = 0;
 
@@ -253,11 +254,11 @@ static pkx_result parse_stop_rule(pkx_config *cfg, const json_t *rule,
 		return pkx_fail(err, PKX_EINVAL, "%s must be an object", where);
 	if (check_keys(rule, where, keys, err) != PKX_OK ||
 	    get_uint(rule, "packet_limit", where, UINT64_MAX,
-		     &cfg->packet_limit, NULL, err) != PKX_OK ||
+	             &cfg->packet_limit, NULL, err) != PKX_OK ||
 	    get_uint(rule, "size_limit", where, UINT64_MAX, &cfg->size_limit,
-		     NULL, err) != PKX_OK ||
+	             NULL, err) != PKX_OK ||
 	    get_uint(rule, "time_limit", where, UINT32_MAX, &t, NULL, err) !=
-		PKX_OK)
+	        PKX_OK)
 		return PKX_ERROR;
 	cfg->time_limit = (uint32_t)t;
 	return PKX_OK;
@@ -265,11 +266,19 @@ static pkx_result parse_stop_rule(pkx_config *cfg, const json_t *rule,
 
 static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 {
-	static const char *const keys[] = {
-	    "connection_timeout_msec", "end_time", "filters",
-	    "handle_timeout_msec", "mode", "output_filename", "output_format",
-	    "path", "snap_length", "start_time", "stop_rule",
-	    "time_intervals", NULL};
+	static const char *const keys[] = {"connection_timeout_msec",
+	                                   "end_time",
+	                                   "filters",
+	                                   "handle_timeout_msec",
+	                                   "mode",
+	                                   "output_filename",
+	                                   "output_format",
+	                                   "path",
+	                                   "snap_length",
+	                                   "start_time",
+	                                   "stop_rule",
+	                                   "time_intervals",
+	                                   NULL};
 	const char *w = "config";
 	const char *path, *mode, *format, *outname;
 	uint64_t snap = 0;
@@ -279,15 +288,15 @@ static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 	    get_string(obj, "path", w, &path, err) != PKX_OK ||
 	    get_enum(obj, "mode", w, modes, &mode, err) != PKX_OK ||
 	    get_enum(obj, "output_format", w, formats, &format, err) !=
-		PKX_OK ||
+	        PKX_OK ||
 	    get_string(obj, "output_filename", w, &outname, err) != PKX_OK ||
 	    get_uint(obj, "snap_length", w, 65535, &snap, NULL, err) !=
-		PKX_OK ||
+	        PKX_OK ||
 	    get_uint(obj, "connection_timeout_msec", w, UINT64_MAX,
-		     &cfg->connection_timeout_msec, NULL, err) != PKX_OK ||
+	             &cfg->connection_timeout_msec, NULL, err) != PKX_OK ||
 	    get_uint(obj, "handle_timeout_msec", w, UINT64_MAX,
-		     &cfg->handle_timeout_msec, &cfg->has_handle_timeout,
-		     err) != PKX_OK ||
+	             &cfg->handle_timeout_msec, &cfg->has_handle_timeout,
+	             err) != PKX_OK ||
 	    get_time(obj, "start_time", w, &cfg->start_ns, err) != PKX_OK ||
 	    get_time(obj, "end_time", w, &cfg->end_ns, err) != PKX_OK)
 		return PKX_ERROR;
@@ -297,7 +306,7 @@ static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 		return pkx_fail(err, PKX_EINVAL, "config.path is empty");
 	if (cfg->start_ns > cfg->end_ns)
 		return pkx_fail(err, PKX_EINVAL,
-				"config.start_time is after config.end_time");
+		                "config.start_time is after config.end_time");
 	if ((v = json_object_get(obj, "filters")) &&
 	    parse_filters(cfg, v, err) != PKX_OK)
 		return PKX_ERROR;
@@ -307,8 +316,8 @@ static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 	if ((v = json_object_get(obj, "stop_rule")) &&
 	    parse_stop_rule(cfg, v, err) != PKX_OK)
 		return PKX_ERROR;
-	if (outname && pkx_check_relpath(outname, "config.output_filename",
-					 err) != PKX_OK)
+	if (outname &&
+	    pkx_check_relpath(outname, "config.output_filename", err) != PKX_OK)
 		return PKX_ERROR;
 
 	cfg->path = strdup(path);
@@ -320,14 +329,14 @@ static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 	/* Defaults are stated, so a client reads back what will happen. */
 	json_object_set_new(obj, "mode", json_string(cfg->mode));
 	json_object_set_new(obj, "output_format",
-			    json_string(cfg->output_format));
-	json_object_set_new(obj, "connection_timeout_msec",
-			    json_integer((json_int_t)cfg->connection_timeout_msec));
+	                    json_string(cfg->output_format));
+	json_object_set_new(
+	    obj, "connection_timeout_msec",
+	    json_integer((json_int_t)cfg->connection_timeout_msec));
 	return PKX_OK;
 }
 
-pkx_result pkx_config_parse(const json_t *obj, pkx_config **out,
-			    pkx_error *err)
+pkx_result pkx_config_parse(const json_t *obj, pkx_config **out, pkx_error *err)
 {
 	pkx_config *cfg;
 
@@ -386,7 +395,7 @@ size_t pkx_config_windows(const pkx_config *cfg, pkx_window **out)
 
 	*out = NULL;
 	w = malloc((cfg->has_intervals ? cfg->n_intervals : 1) * sizeof(*w) +
-		   1);
+	           1);
 	if (!w)
 		return 0;
 	if (!cfg->has_intervals) {

@@ -12,8 +12,7 @@
 
 #include "pkx.h"
 
-pkx_result pkx_check_relpath(const char *rel, const char *field,
-			     pkx_error *err)
+pkx_result pkx_check_relpath(const char *rel, const char *field, pkx_error *err)
 {
 	const char *p = rel, *seg;
 	size_t len;
@@ -22,13 +21,13 @@ pkx_result pkx_check_relpath(const char *rel, const char *field,
 		return pkx_fail(err, PKX_EINVAL, "%s is empty", field);
 	if (strlen(rel) >= PATH_MAX)
 		return pkx_fail(err, PKX_EINVAL,
-				"%s is longer than %d characters", field,
-				PATH_MAX - 1);
+		                "%s is longer than %d characters", field,
+		                PATH_MAX - 1);
 	if (rel[0] == '/')
 		return pkx_fail(err, PKX_EINVAL,
-				"%s \"%s\" is absolute: paths are relative "
-				"to the data root",
-				field, rel);
+		                "%s \"%s\" is absolute: paths are relative "
+		                "to the data root",
+		                field, rel);
 	while (*p) {
 		seg = p;
 		while (*p && *p != '/')
@@ -37,15 +36,15 @@ pkx_result pkx_check_relpath(const char *rel, const char *field,
 		if (len == 0 || (len == 1 && seg[0] == '.') ||
 		    (len == 2 && seg[0] == '.' && seg[1] == '.'))
 			return pkx_fail(err, PKX_EINVAL,
-					"%s \"%s\" has an empty, \".\" or "
-					"\"..\" component",
-					field, rel);
+			                "%s \"%s\" has an empty, \".\" or "
+			                "\"..\" component",
+			                field, rel);
 		if (*p == '/')
 			p++;
 		if (*p == '\0' && p[-1] == '/')
 			return pkx_fail(err, PKX_EINVAL,
-					"%s \"%s\" ends with \"/\"", field,
-					rel);
+			                "%s \"%s\" ends with \"/\"", field,
+			                rel);
 	}
 	return PKX_OK;
 }
@@ -70,22 +69,22 @@ int pkx_open_under(const char *base, const char *rel, pkx_error *err)
 		return -1;
 	if (!realpath(base, real_base)) {
 		pkx_fail(err, PKX_ENOTFOUND, "data folder %s: %s", base,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
-	if ((size_t)snprintf(joined, sizeof(joined), "%s/%s", real_base,
-			     rel) >= sizeof(joined)) {
+	if ((size_t)snprintf(joined, sizeof(joined), "%s/%s", real_base, rel) >=
+	    sizeof(joined)) {
 		pkx_fail(err, PKX_EINVAL, "path \"%s\" is too long", rel);
 		return -1;
 	}
 	if (!realpath(joined, real_path)) {
 		pkx_fail(err, PKX_ENOTFOUND, "\"%s\" not found: %s", rel,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	if (!is_below(real_base, real_path)) {
-		pkx_fail(err, PKX_EINVAL,
-			 "\"%s\" leads out of the data root", rel);
+		pkx_fail(err, PKX_EINVAL, "\"%s\" leads out of the data root",
+		         rel);
 		return -1;
 	}
 	/* O_NONBLOCK so a FIFO cannot stall us; O_NOFOLLOW because the
@@ -93,7 +92,7 @@ int pkx_open_under(const char *base, const char *rel, pkx_error *err)
 	fd = open(real_path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		pkx_fail(err, errno == ENOENT ? PKX_ENOTFOUND : PKX_EINVAL,
-			 "cannot open \"%s\": %s", rel, strerror(errno));
+		         "cannot open \"%s\": %s", rel, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

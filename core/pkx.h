@@ -12,11 +12,11 @@
 #define PKX_TIME_UNBOUNDED UINT64_MAX
 
 /* API error ids used by the core. */
-#define PKX_EINVAL "REQUEST_INVALID_INPUT"
+#define PKX_EINVAL    "REQUEST_INVALID_INPUT"
 #define PKX_ENOTFOUND "RESOURCE_NOT_FOUND"
 #define PKX_EINTERNAL "INTERNAL_ERROR"
-#define PKX_EIO "EXPORT_IO_ERROR"
-#define PKX_EDAMAGED "SOURCE_DAMAGED"
+#define PKX_EIO       "EXPORT_IO_ERROR"
+#define PKX_EDAMAGED  "SOURCE_DAMAGED"
 
 /* ------------------------------------------------------------ errors/log */
 
@@ -27,7 +27,7 @@ void pkx_error_clear(pkx_error *err);
 void pkx_log(int level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void pkx_log_set_level(int level);
-uint64_t pkx_now_ns(void);      /* monotonic */
+uint64_t pkx_now_ns(void);       /* monotonic */
 uint64_t pkx_wallclock_ns(void); /* since the epoch */
 
 /* The service table handed to every plugin. */
@@ -39,10 +39,10 @@ const pkx_services *pkx_core_services(void);
  * ("1700000000", "1700000000.5") into nanoseconds.  `field` names the value
  * in the error. */
 pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
-			  pkx_error *err);
+                          pkx_error *err);
 /* Accepts a JSON string as above or a non-negative JSON number. */
 pkx_result pkx_time_from_json(const json_t *value, const char *field,
-			      uint64_t *ns, pkx_error *err);
+                              uint64_t *ns, pkx_error *err);
 /* "1700000000.123456789" (always 9 fraction digits); buf >= 32 bytes. */
 void pkx_time_format(uint64_t ns, char *buf, size_t len);
 
@@ -68,9 +68,9 @@ typedef struct pkx_config {
 	pkx_filter_spec *filters;
 	size_t n_filters;
 	char *output_format; /* never NULL: defaults to PCAP_US */
-	char *mode;	     /* never NULL: defaults to BUFFER_STREAM */
+	char *mode;          /* never NULL: defaults to BUFFER_STREAM */
 	char *output_filename;
-	uint32_t snap_length; /* 1..65535; 0: packets are kept as captured */
+	uint32_t snap_length;  /* 1..65535; 0: packets are kept as captured */
 	uint64_t packet_limit; /* 0: none */
 	uint64_t size_limit;   /* 0: none */
 	uint32_t time_limit;   /* seconds, 0: none */
@@ -83,7 +83,7 @@ typedef struct pkx_config {
 /* Validates a `config` object exactly as the 1.3 definition says.  Does not
  * keep a reference to obj. */
 pkx_result pkx_config_parse(const json_t *obj, pkx_config **out,
-			    pkx_error *err);
+                            pkx_error *err);
 void pkx_config_free(pkx_config *cfg);
 
 /* The selected time ranges: the union of time_intervals (or everything)
@@ -102,17 +102,17 @@ void pkx_registry_free(pkx_registry *reg);
 int pkx_registry_load_dir(pkx_registry *reg, const char *dir);
 /* Loads one module (path with or without extension). */
 pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
-			     pkx_error *err);
+                             pkx_error *err);
 const pkx_source_plugin *pkx_registry_source(const pkx_registry *reg,
-					     const char *path);
+                                             const char *path);
 const pkx_filter_plugin *pkx_registry_filter(const pkx_registry *reg,
-					     const char *type);
+                                             const char *type);
 const pkx_format_plugin *pkx_registry_format(const pkx_registry *reg,
-					     const char *format);
+                                             const char *format);
 /* Calls fn for every loaded plugin header. */
 void pkx_registry_each(const pkx_registry *reg,
-		       void (*fn)(const pkx_plugin_header *h, void *data),
-		       void *data);
+                       void (*fn)(const pkx_plugin_header *h, void *data),
+                       void *data);
 /* The plugin directory: $PKTEXPORT_PLUGIN_DIR or the installed one. */
 const char *pkx_default_plugin_dir(void);
 
@@ -124,7 +124,7 @@ int pkx_open_under(const char *base, const char *rel, pkx_error *err);
 /* Checks that rel is a clean relative path: not empty, not absolute, no
  * "." or ".." component, no empty component, no NUL.  `field` names it. */
 pkx_result pkx_check_relpath(const char *rel, const char *field,
-			     pkx_error *err);
+                             pkx_error *err);
 
 /* ------------------------------------------------------------------ sink */
 
@@ -137,8 +137,7 @@ typedef struct pkx_fd_sink {
 	uint64_t written; /* bytes handed to write(2) */
 } pkx_fd_sink;
 
-pkx_result pkx_fd_sink_init(pkx_fd_sink *s, int fd, size_t cap,
-			    pkx_error *err);
+pkx_result pkx_fd_sink_init(pkx_fd_sink *s, int fd, size_t cap, pkx_error *err);
 pkx_result pkx_fd_sink_flush(pkx_fd_sink *s, pkx_error *err);
 void pkx_fd_sink_release(pkx_fd_sink *s); /* frees the buffer, not the fd */
 
@@ -168,24 +167,23 @@ json_t *pkx_stats_to_json(const pkx_stats *st);
 typedef struct pkx_run pkx_run;
 
 typedef enum pkx_run_outcome {
-	PKX_RUN_DONE = 0,     /* the source was read to its end */
-	PKX_RUN_STOPPED = 1,  /* a stop rule ended it (stats.truncated) */
-	PKX_RUN_CANCELLED = 2,/* pkx_run_cancel was called */
-	PKX_RUN_FAILED = 3,   /* error set; output not usable */
-	PKX_RUN_DAMAGED = 4,  /* the input is damaged past some point: the
-				 output holds every packet before it */
+	PKX_RUN_DONE = 0,      /* the source was read to its end */
+	PKX_RUN_STOPPED = 1,   /* a stop rule ended it (stats.truncated) */
+	PKX_RUN_CANCELLED = 2, /* pkx_run_cancel was called */
+	PKX_RUN_FAILED = 3,    /* error set; output not usable */
+	PKX_RUN_DAMAGED = 4,   /* the input is damaged past some point: the
+	                          output holds every packet before it */
 } pkx_run_outcome;
 
 /* Opens the source, compiles the filters and checks the format accepts the
  * source's interfaces.  Nothing is written anywhere.  Errors are the API's:
  * REQUEST_INVALID_INPUT or RESOURCE_NOT_FOUND. */
 pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
-			   const pkx_config *cfg, pkx_run **out,
-			   pkx_error *err);
+                           const pkx_config *cfg, pkx_run **out,
+                           pkx_error *err);
 /* Runs the export into sink (on the calling thread).  The sink is flushed
  * by the caller. */
-pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink,
-				pkx_error *err);
+pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err);
 /* Thread-safe: may be called from any thread while execute runs. */
 void pkx_run_cancel(pkx_run *run);
 void pkx_run_stats(const pkx_run *run, pkx_stats *out);

@@ -28,7 +28,7 @@ pkx_registry *pkx_registry_new(void)
 
 	if (reg && ltdl_users++ == 0 && lt_dlinit() != 0) {
 		pkx_log(PKX_LOG_ERROR, "registry", "lt_dlinit: %s",
-			lt_dlerror());
+		        lt_dlerror());
 		ltdl_users--;
 		free(reg);
 		return NULL;
@@ -74,15 +74,15 @@ static pkx_result check_header(const pkx_plugin_header *h, pkx_error *err)
 
 	if (h->abi_major != PKX_ABI_MAJOR)
 		return pkx_fail(err, PKX_EINTERNAL,
-				"ABI %u.%u, the core speaks %u.%u: major "
-				"differs",
-				h->abi_major, h->abi_minor, PKX_ABI_MAJOR,
-				PKX_ABI_MINOR);
+		                "ABI %u.%u, the core speaks %u.%u: major "
+		                "differs",
+		                h->abi_major, h->abi_minor, PKX_ABI_MAJOR,
+		                PKX_ABI_MINOR);
 	if (h->abi_minor > PKX_ABI_MINOR)
 		return pkx_fail(err, PKX_EINTERNAL,
-				"ABI %u.%u is newer than the core's %u.%u",
-				h->abi_major, h->abi_minor, PKX_ABI_MAJOR,
-				PKX_ABI_MINOR);
+		                "ABI %u.%u is newer than the core's %u.%u",
+		                h->abi_major, h->abi_minor, PKX_ABI_MAJOR,
+		                PKX_ABI_MINOR);
 	if (!h->name || !*h->name)
 		return pkx_fail(err, PKX_EINTERNAL, "descriptor has no name");
 	if (!h->claims || !h->claims[0])
@@ -112,23 +112,23 @@ static pkx_result check_header(const pkx_plugin_header *h, pkx_error *err)
 	}
 	default:
 		return pkx_fail(err, PKX_EINTERNAL, "unknown kind %d",
-				(int)h->kind);
+		                (int)h->kind);
 	}
 	if (h->size < need)
 		return pkx_fail(err, PKX_EINTERNAL,
-				"%s descriptor of %u bytes, expected at least "
-				"%zu",
-				kind_name(h->kind), h->size, need);
+		                "%s descriptor of %u bytes, expected at least "
+		                "%zu",
+		                kind_name(h->kind), h->size, need);
 	if (!ok)
 		return pkx_fail(err, PKX_EINTERNAL,
-				"%s plugin lacks a mandatory callback",
-				kind_name(h->kind));
+		                "%s plugin lacks a mandatory callback",
+		                kind_name(h->kind));
 	return PKX_OK;
 }
 
 /* A claim may be served by one plugin only: the first loaded wins. */
 static const pkx_module *find_claim(const pkx_registry *reg, pkx_kind kind,
-				    const char *claim)
+                                    const char *claim)
 {
 	size_t i;
 	const char *const *c;
@@ -144,7 +144,7 @@ static const pkx_module *find_claim(const pkx_registry *reg, pkx_kind kind,
 }
 
 pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
-			     pkx_error *err)
+                             pkx_error *err)
 {
 	lt_dlhandle handle;
 	pkx_plugin_entry_fn entry;
@@ -155,26 +155,25 @@ pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
 	handle = lt_dlopenext(path);
 	if (!handle)
 		return pkx_fail(err, PKX_EINTERNAL, "cannot load %s: %s", path,
-				lt_dlerror());
+		                lt_dlerror());
 	entry = (pkx_plugin_entry_fn)(uintptr_t)lt_dlsym(handle,
-						     PKX_PLUGIN_ENTRY_NAME);
+	                                                 PKX_PLUGIN_ENTRY_NAME);
 	if (!entry) {
 		lt_dlclose(handle);
-		return pkx_fail(err, PKX_EINTERNAL,
-				"%s refused: no %s symbol", path,
-				PKX_PLUGIN_ENTRY_NAME);
+		return pkx_fail(err, PKX_EINTERNAL, "%s refused: no %s symbol",
+		                path, PKX_PLUGIN_ENTRY_NAME);
 	}
 	h = entry();
 	if (!h) {
 		lt_dlclose(handle);
 		return pkx_fail(err, PKX_EINTERNAL,
-				"%s refused: %s returned no descriptor", path,
-				PKX_PLUGIN_ENTRY_NAME);
+		                "%s refused: %s returned no descriptor", path,
+		                PKX_PLUGIN_ENTRY_NAME);
 	}
 	if (check_header(h, &why) != PKX_OK) {
 		lt_dlclose(handle);
 		return pkx_fail(err, PKX_EINTERNAL, "%s refused: %s", path,
-				why.text);
+		                why.text);
 	}
 	for (c = h->claims; *c; c++) {
 		const pkx_module *other = find_claim(reg, h->kind, *c);
@@ -182,16 +181,16 @@ pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
 		if (other) {
 			lt_dlclose(handle);
 			return pkx_fail(err, PKX_EINTERNAL,
-					"%s refused: %s \"%s\" is already "
-					"served by %s",
-					path, kind_name(h->kind), *c,
-					other->header->name);
+			                "%s refused: %s \"%s\" is already "
+			                "served by %s",
+			                path, kind_name(h->kind), *c,
+			                other->header->name);
 		}
 	}
 	if (h->init && h->init(pkx_core_services(), &why) != PKX_OK) {
 		lt_dlclose(handle);
 		return pkx_fail(err, PKX_EINTERNAL,
-				"%s refused: init failed: %s", path, why.text);
+		                "%s refused: init failed: %s", path, why.text);
 	}
 	if (reg->n == reg->cap) {
 		size_t cap = reg->cap ? reg->cap * 2 : 8;
@@ -210,8 +209,8 @@ pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
 	reg->modules[reg->n].header = h;
 	reg->n++;
 	pkx_log(PKX_LOG_DEBUG, "registry", "loaded %s plugin %s %s from %s",
-		kind_name(h->kind), h->name, h->version ? h->version : "",
-		path);
+	        kind_name(h->kind), h->name, h->version ? h->version : "",
+	        path);
 	return PKX_OK;
 }
 
@@ -231,7 +230,7 @@ int pkx_registry_load_dir(pkx_registry *reg, const char *dir)
 
 	if (!d) {
 		pkx_log(PKX_LOG_ERROR, "registry",
-			"cannot read plugin folder %s", dir);
+		        "cannot read plugin folder %s", dir);
 		return -1;
 	}
 	/* Modules by their real file name; sorted, so load order (and which
@@ -273,7 +272,7 @@ int pkx_registry_load_dir(pkx_registry *reg, const char *dir)
 }
 
 const pkx_source_plugin *pkx_registry_source(const pkx_registry *reg,
-					     const char *path)
+                                             const char *path)
 {
 	size_t i;
 	const char *const *c;
@@ -289,7 +288,7 @@ const pkx_source_plugin *pkx_registry_source(const pkx_registry *reg,
 }
 
 const pkx_filter_plugin *pkx_registry_filter(const pkx_registry *reg,
-					     const char *type)
+                                             const char *type)
 {
 	const pkx_module *m = find_claim(reg, PKX_KIND_FILTER, type);
 
@@ -297,7 +296,7 @@ const pkx_filter_plugin *pkx_registry_filter(const pkx_registry *reg,
 }
 
 const pkx_format_plugin *pkx_registry_format(const pkx_registry *reg,
-					     const char *format)
+                                             const char *format)
 {
 	const pkx_module *m = find_claim(reg, PKX_KIND_FORMAT, format);
 
@@ -305,8 +304,8 @@ const pkx_format_plugin *pkx_registry_format(const pkx_registry *reg,
 }
 
 void pkx_registry_each(const pkx_registry *reg,
-		       void (*fn)(const pkx_plugin_header *h, void *data),
-		       void *data)
+                       void (*fn)(const pkx_plugin_header *h, void *data),
+                       void *data)
 {
 	size_t i;
 

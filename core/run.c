@@ -22,9 +22,11 @@ struct pkx_run {
 	char *format_name;
 	pkx_window *windows;
 	size_t n_windows;
-	int all_time; /* one unbounded window: no time checks */
-	uint32_t cut;	  /* snap length to apply, 0: none */
-	uint32_t snaplen; /* what the output header says */
+	int all_time;          /* one unbounded window: no time checks */
+	size_t known_ifs;      /* interfaces filters and format know of */
+	const pkx_config *cfg; /* borrowed from the caller of prepare */
+	uint32_t cut;          /* snap length to apply, 0: none */
+	uint32_t snaplen;      /* what the output header says */
 	uint64_t packet_limit, size_limit;
 	uint32_t time_limit;
 
@@ -34,7 +36,7 @@ struct pkx_run {
 };
 
 static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
-			       const pkx_config *cfg, pkx_error *err)
+                               const pkx_config *cfg, pkx_error *err)
 {
 	size_t i;
 
@@ -48,16 +50,16 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 
 		if (!p)
 			return pkx_fail(err, PKX_EINVAL,
-					"filter \"%s\": type %s is not "
-					"available (no plugin serves it)",
-					f->id, f->type);
+			                "filter \"%s\": type %s is not "
+			                "available (no plugin serves it)",
+			                f->id, f->type);
 		pkx_error_clear(&why);
 		if (p->compile(f->type, f->value, run->info->interfaces,
-			       run->info->n_interfaces,
-			       &run->filters[i].program, &why) != PKX_OK)
+		               run->info->n_interfaces,
+		               &run->filters[i].program, &why) != PKX_OK)
 			return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL,
-					"filter \"%s\" (%s): %s", f->id,
-					f->type, why.text);
+			                "filter \"%s\" (%s): %s", f->id,
+			                f->type, why.text);
 		run->filters[i].plugin = p;
 		run->n_filters = i + 1;
 	}
@@ -65,8 +67,8 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 }
 
 static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
-			      const char *root, const pkx_config *cfg,
-			      pkx_error *err)
+                              const char *root, const pkx_config *cfg,
+                              pkx_error *err)
 {
 	pkx_source_args args = {
 	    .size = sizeof(args),
@@ -80,26 +82,26 @@ static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
 	run->source = pkx_registry_source(reg, cfg->path);
 	if (!run->source)
 		return pkx_fail(err, PKX_EINVAL,
-				"path \"%s\" names no source this service "
-				"knows (sources are fs/<file>, and those "
-				"of the loaded plugins)",
-				cfg->path);
+		                "path \"%s\" names no source this service "
+		                "knows (sources are fs/<file>, and those "
+		                "of the loaded plugins)",
+		                cfg->path);
 	pkx_error_clear(&why);
 	if (run->source->open(&args, &run->source_inst, &why) != PKX_OK) {
 		run->source_inst = NULL;
 		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
-				why.text);
+		                why.text);
 	}
 	run->info = run->source->info(run->source_inst);
 	if (!run->info || run->info->n_interfaces == 0)
 		return pkx_fail(err, PKX_EINVAL,
-				"\"%s\" has no capture interface", cfg->path);
+		                "\"%s\" has no capture interface", cfg->path);
 	return PKX_OK;
 }
 
 /* Asks the format to accept the source's interfaces without writing. */
 static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
-			       const pkx_config *cfg, pkx_error *err)
+                               const pkx_config *cfg, pkx_error *err)
 {
 	pkx_format_args args = {
 	    .size = sizeof(args),
@@ -114,9 +116,9 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 	run->format = pkx_registry_format(reg, cfg->output_format);
 	if (!run->format)
 		return pkx_fail(err, PKX_EINVAL,
-				"output format %s is not available (no "
-				"plugin serves it)",
-				cfg->output_format);
+		                "output format %s is not available (no "
+		                "plugin serves it)",
+		                cfg->output_format);
 	pkx_error_clear(&why);
 	/* Uncut packets keep the source's own limit, as tcpdump -w does. */
 	if (!run->cut) {
@@ -129,23 +131,22 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 			run->snaplen = 262144;
 		args.snaplen = run->snaplen;
 	}
-	if (run->format->begin(&args, &pkx_null_sink, &inst, &why) !=
-	    PKX_OK)
+	if (run->format->begin(&args, &pkx_null_sink, &inst, &why) != PKX_OK)
 		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
-				why.text);
+		                why.text);
 	run->format->end(inst, 0, &why);
 	return PKX_OK;
 }
 
 pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
-			   const pkx_config *cfg, pkx_run **out,
-			   pkx_error *err)
+                           const pkx_config *cfg, pkx_run **out, pkx_error *err)
 {
 	pkx_run *run = calloc(1, sizeof(*run));
 
 	*out = NULL;
 	if (!run)
 		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	run->cfg = cfg;
 	run->cut = cfg->snap_length;
 	run->snaplen = cfg->snap_length;
 	run->packet_limit = cfg->packet_limit;
@@ -154,9 +155,10 @@ pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
 	run->format_name = strdup(cfg->output_format);
 	run->n_windows = pkx_config_windows(cfg, &run->windows);
 	run->all_time = run->n_windows == 1 && run->windows[0].start == 0 &&
-			run->windows[0].end == PKX_TIME_UNBOUNDED;
+	                run->windows[0].end == PKX_TIME_UNBOUNDED;
 	if (!run->format_name ||
 	    open_source(run, reg, root, cfg, err) != PKX_OK ||
+	    (run->known_ifs = run->info->n_interfaces, 0) ||
 	    open_filters(run, reg, cfg, err) != PKX_OK ||
 	    check_format(run, reg, cfg, err) != PKX_OK) {
 		pkx_run_free(run);
@@ -200,7 +202,49 @@ static int in_windows(const pkx_run *run, uint64_t ts)
 	return 0;
 }
 
-#define PUBLISH(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+/* The source met new interfaces mid-stream: compile the filters again for
+ * the whole list and tell the format. */
+static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
+                                  pkx_error *err)
+{
+	const pkx_interface *ifs = run->info->interfaces;
+	size_t n = run->info->n_interfaces, i;
+	pkx_error why;
+
+	if (ifindex >= n)
+		return pkx_fail(err, PKX_EINTERNAL,
+		                "source %s returned a packet on interface %u "
+		                "of %zu",
+		                run->source->header.name, ifindex, n);
+	for (i = 0; i < run->n_filters; i++) {
+		const pkx_filter_spec *f = &run->cfg->filters[i];
+		void *prog = NULL;
+
+		pkx_error_clear(&why);
+		if (run->filters[i].plugin->compile(f->type, f->value, ifs, n,
+		                                    &prog, &why) != PKX_OK)
+			return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL,
+			                "filter \"%s\" (%s) on a new "
+			                "interface: %s",
+			                f->id, f->type, why.text);
+		run->filters[i].plugin->free(run->filters[i].program);
+		run->filters[i].program = prog;
+	}
+	pkx_error_clear(&why);
+	if (!run->format->add_interfaces)
+		return pkx_fail(err, PKX_EINVAL,
+		                "the source added an interface mid-stream, "
+		                "which %s cannot add",
+		                run->format_name);
+	if (run->format->add_interfaces(fmt, ifs, n, &why) != PKX_OK)
+		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
+		                why.text);
+	run->known_ifs = n;
+	return PKX_OK;
+}
+
+#define PUBLISH(field, value)                                                  \
+	__atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 #define READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* How many packets pass between clock, cancel and stats updates. */
@@ -216,12 +260,12 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	    .snaplen = run->snaplen,
 	};
 	uint64_t processed = 0, exported = 0, bytes = 0;
-	uint64_t deadline = run->time_limit
-				? pkx_now_ns() +
-				      (uint64_t)run->time_limit * 1000000000u
-				: 0;
-	uint64_t last_end = run->n_windows ? run->windows[run->n_windows - 1].end
-					   : 0;
+	uint64_t deadline =
+	    run->time_limit
+	        ? pkx_now_ns() + (uint64_t)run->time_limit * 1000000000u
+	        : 0;
+	uint64_t last_end =
+	    run->n_windows ? run->windows[run->n_windows - 1].end : 0;
 	unsigned countdown = CHECK_EVERY;
 	pkx_run_outcome outcome = PKX_RUN_DONE;
 	void *fmt = NULL;
@@ -232,7 +276,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	pkx_error_clear(&why);
 	if (run->format->begin(&fargs, sink, &fmt, &why) != PKX_OK) {
 		pkx_fail(err, why.id[0] ? why.id : PKX_EINTERNAL, "%s",
-			 why.text);
+		         why.text);
 		return PKX_RUN_FAILED;
 	}
 	/* An empty selection (windows that clip to nothing) reads nothing. */
@@ -246,7 +290,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 			PUBLISH(run->exported_bytes, bytes);
 			if (run->source->position)
 				PUBLISH(run->position, run->source->position(
-							   run->source_inst));
+				                           run->source_inst));
 			if (READ(run->cancel)) {
 				outcome = PKX_RUN_CANCELLED;
 				break;
@@ -261,11 +305,16 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 			break;
 		if (r != PKX_OK) {
 			pkx_fail(err, why.id[0] ? why.id : PKX_EDAMAGED, "%s",
-				 why.text);
+			         why.text);
 			outcome = PKX_RUN_DAMAGED;
 			break;
 		}
 		processed++;
+		if (pkt.ifindex >= run->known_ifs &&
+		    grow_interfaces(run, fmt, pkt.ifindex, err) != PKX_OK) {
+			outcome = PKX_RUN_FAILED;
+			break;
+		}
 		if (!run->all_time && !in_windows(run, pkt.ts_ns)) {
 			if (run->info->time_ordered && pkt.ts_ns >= last_end)
 				break;
@@ -277,9 +326,10 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 
 			if (m <= 0) {
 				if (m < 0) {
-					pkx_fail(err, why.id[0] ? why.id
-								: PKX_EINTERNAL,
-						 "%s", why.text);
+					pkx_fail(err,
+					         why.id[0] ? why.id
+					                   : PKX_EINTERNAL,
+					         "%s", why.text);
 					outcome = PKX_RUN_FAILED;
 				}
 				break;
@@ -300,7 +350,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 		}
 		if (run->format->write(fmt, &pkt, &why) != PKX_OK) {
 			pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s",
-				 why.text);
+			         why.text);
 			outcome = PKX_RUN_FAILED;
 			break;
 		}
@@ -313,9 +363,9 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	if (run->source->position)
 		PUBLISH(run->position, run->source->position(run->source_inst));
 	PUBLISH(run->truncated, outcome == PKX_RUN_STOPPED);
-	if (run->format->end(fmt, outcome != PKX_RUN_FAILED &&
-				      outcome != PKX_RUN_CANCELLED,
-			     &why) != PKX_OK &&
+	if (run->format->end(
+	        fmt, outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED,
+	        &why) != PKX_OK &&
 	    outcome != PKX_RUN_FAILED) {
 		pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s", why.text);
 		outcome = PKX_RUN_FAILED;

@@ -17,7 +17,7 @@ void pkx_log_set_level(int level)
 static void pkx_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warning", "info",
-					    "debug"};
+	                                    "debug"};
 	char line[1024];
 
 	if (level > pkx_log_level)
@@ -25,8 +25,10 @@ static void pkx_vlog(int level, const char *who, const char *fmt, va_list ap)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* One fprintf per line so lines from threads do not interleave. */
 	fprintf(stderr, "pktexport: %s: %s%s%s\n",
-		names[level < 0 ? 0 : level > 3 ? 3 : level], who ? who : "",
-		who ? ": " : "", line);
+	        names[level < 0   ? 0
+	              : level > 3 ? 3
+	                          : level],
+	        who ? who : "", who ? ": " : "", line);
 }
 
 void pkx_log(int level, const char *who, const char *fmt, ...)
@@ -39,7 +41,7 @@ void pkx_log(int level, const char *who, const char *fmt, ...)
 }
 
 static pkx_result pkx_vfail(pkx_error *err, const char *id, const char *fmt,
-			    va_list ap)
+                            va_list ap)
 {
 	if (!err)
 		return PKX_ERROR;
@@ -81,7 +83,7 @@ uint64_t pkx_wallclock_ns(void)
 }
 
 static int svc_open_under_root(const char *root, const char *rel,
-			       pkx_error *err)
+                               pkx_error *err)
 {
 	return pkx_open_under(root, rel, err);
 }

@@ -10,7 +10,7 @@
 #include "pkx.h"
 
 static pkx_result write_all(pkx_fd_sink *s, const uint8_t *p, size_t len,
-			    pkx_error *err)
+                            pkx_error *err)
 {
 	while (len > 0) {
 		ssize_t n = write(s->fd, p, len);
@@ -19,7 +19,7 @@ static pkx_result write_all(pkx_fd_sink *s, const uint8_t *p, size_t len,
 			if (errno == EINTR)
 				continue;
 			return pkx_fail(err, PKX_EIO, "write failed: %s",
-					strerror(errno));
+			                strerror(errno));
 		}
 		p += n;
 		len -= (size_t)n;
@@ -37,7 +37,7 @@ pkx_result pkx_fd_sink_flush(pkx_fd_sink *s, pkx_error *err)
 }
 
 static pkx_result fd_sink_write(pkx_sink *sink, const void *buf, size_t len,
-				pkx_error *err)
+                                pkx_error *err)
 {
 	pkx_fd_sink *s = (pkx_fd_sink *)sink;
 
@@ -55,8 +55,7 @@ static pkx_result fd_sink_write(pkx_sink *sink, const void *buf, size_t len,
 	return PKX_OK;
 }
 
-pkx_result pkx_fd_sink_init(pkx_fd_sink *s, int fd, size_t cap,
-			    pkx_error *err)
+pkx_result pkx_fd_sink_init(pkx_fd_sink *s, int fd, size_t cap, pkx_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->sink.write = fd_sink_write;
@@ -75,7 +74,7 @@ void pkx_fd_sink_release(pkx_fd_sink *s)
 }
 
 static pkx_result null_write(pkx_sink *sink, const void *buf, size_t len,
-			     pkx_error *err)
+                             pkx_error *err)
 {
 	(void)sink;
 	(void)buf;
@@ -91,15 +90,15 @@ json_t *pkx_stats_to_json(const pkx_stats *st)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "processed_packets",
-			    json_integer((json_int_t)st->processed_packets));
+	                    json_integer((json_int_t)st->processed_packets));
 	json_object_set_new(o, "exported_packets",
-			    json_integer((json_int_t)st->exported_packets));
+	                    json_integer((json_int_t)st->exported_packets));
 	json_object_set_new(o, "exported_bytes",
-			    json_integer((json_int_t)st->exported_bytes));
+	                    json_integer((json_int_t)st->exported_bytes));
 	json_object_set_new(o, "total_bytes",
-			    json_integer((json_int_t)st->total_bytes));
+	                    json_integer((json_int_t)st->total_bytes));
 	json_object_set_new(o, "dropped_packets",
-			    json_integer((json_int_t)st->dropped_packets));
+	                    json_integer((json_int_t)st->dropped_packets));
 	if (st->has_estimates) {
 		json_object_set_new(
 		    o, "estimated_packets",

@@ -9,7 +9,7 @@
 #include "pkx.h"
 
 pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
-			  pkx_error *err)
+                          pkx_error *err)
 {
 	const char *p = text;
 	uint64_t sec = 0, frac = 0;
@@ -20,17 +20,17 @@ pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
 	for (; *p >= '0' && *p <= '9'; p++, digits++) {
 		if (sec > (UINT64_MAX / 1000000000u - 9) / 10)
 			return pkx_fail(err, PKX_EINVAL,
-					"%s \"%s\" is out of range", field,
-					text);
+			                "%s \"%s\" is out of range", field,
+			                text);
 		sec = sec * 10 + (uint64_t)(*p - '0');
 	}
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, frac_digits++) {
 			if (frac_digits == 9)
 				return pkx_fail(err, PKX_EINVAL,
-						"%s \"%s\" has more than 9 "
-						"fraction digits",
-						field, text);
+				                "%s \"%s\" has more than 9 "
+				                "fraction digits",
+				                field, text);
 			frac = frac * 10 + (uint64_t)(*p - '0');
 		}
 		if (frac_digits == 0)
@@ -38,10 +38,10 @@ pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
 	}
 	if (digits == 0 || *p != '\0')
 		return pkx_fail(err, PKX_EINVAL,
-				"%s \"%s\" is not a time: expected seconds "
-				"since the epoch such as \"1700000000\" or "
-				"\"1700000000.123456789\"",
-				field, text);
+		                "%s \"%s\" is not a time: expected seconds "
+		                "since the epoch such as \"1700000000\" or "
+		                "\"1700000000.123456789\"",
+		                field, text);
 	for (; frac_digits < 9; frac_digits++)
 		frac *= 10;
 	*ns = sec * 1000000000u + frac;
@@ -49,7 +49,7 @@ pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
 }
 
 pkx_result pkx_time_from_json(const json_t *value, const char *field,
-			      uint64_t *ns, pkx_error *err)
+                              uint64_t *ns, pkx_error *err)
 {
 	if (json_is_string(value))
 		return pkx_time_parse(json_string_value(value), field, ns, err);
@@ -58,8 +58,8 @@ pkx_result pkx_time_from_json(const json_t *value, const char *field,
 
 		if (v < 0 || (uint64_t)v > UINT64_MAX / 1000000000u - 1)
 			return pkx_fail(err, PKX_EINVAL,
-					"%s %lld is out of range", field,
-					(long long)v);
+			                "%s %lld is out of range", field,
+			                (long long)v);
 		*ns = (uint64_t)v * 1000000000u;
 		return PKX_OK;
 	}
@@ -69,7 +69,7 @@ pkx_result pkx_time_from_json(const json_t *value, const char *field,
 
 		if (!(v >= 0) || v >= 1.8e10)
 			return pkx_fail(err, PKX_EINVAL,
-					"%s %.17g is out of range", field, v);
+			                "%s %.17g is out of range", field, v);
 		/* Split first: v - floor(v) is exact, so only the fraction
 		 * is rounded. */
 		whole = floor(v);
@@ -79,12 +79,13 @@ pkx_result pkx_time_from_json(const json_t *value, const char *field,
 		return PKX_OK;
 	}
 	return pkx_fail(err, PKX_EINVAL,
-			"%s must be a string of seconds since the epoch", field);
+	                "%s must be a string of seconds since the epoch",
+	                field);
 }
 
 void pkx_time_format(uint64_t ns, char *buf, size_t len)
 {
 	snprintf(buf, len, "%llu.%09llu",
-		 (unsigned long long)(ns / 1000000000u),
-		 (unsigned long long)(ns % 1000000000u));
+	         (unsigned long long)(ns / 1000000000u),
+	         (unsigned long long)(ns % 1000000000u));
 }

@@ -18,13 +18,13 @@ extern "C" {
 #define PKX_ABI_MINOR 0
 
 /* The one symbol every module exports. */
-#define PKX_PLUGIN_ENTRY pkx_plugin_entry
+#define PKX_PLUGIN_ENTRY      pkx_plugin_entry
 #define PKX_PLUGIN_ENTRY_NAME "pkx_plugin_entry"
 
 typedef enum pkx_result {
-	PKX_OK = 0,	  /* done, or: here is a packet */
-	PKX_ERROR = -1,	  /* failed; the pkx_error says why */
-	PKX_END = 1,	  /* no more packets */
+	PKX_OK = 0,       /* done, or: here is a packet */
+	PKX_ERROR = -1,   /* failed; the pkx_error says why */
+	PKX_END = 1,      /* no more packets */
 	PKX_DECLINED = 2, /* optional operation not supported here */
 } pkx_result;
 
@@ -37,7 +37,7 @@ typedef enum pkx_kind {
 /* Error reported by a callback.  `id` is an API error id
  * (REQUEST_INVALID_INPUT, RESOURCE_NOT_FOUND, INTERNAL_ERROR, ...); `text`
  * is one sentence for a person that names the offending value. */
-#define PKX_ERROR_ID_MAX 48
+#define PKX_ERROR_ID_MAX   48
 #define PKX_ERROR_TEXT_MAX 512
 typedef struct pkx_error {
 	char id[PKX_ERROR_ID_MAX];
@@ -50,7 +50,7 @@ typedef struct pkx_error {
 typedef struct pkx_interface {
 	uint32_t linktype;
 	uint32_t snaplen;
-	uint8_t tsresol;	/* pcapng if_tsresol of the input, 0 if none */
+	uint8_t tsresol; /* pcapng if_tsresol of the input, 0 if none */
 	uint8_t reserved[3];
 	char name[PKX_IFNAME_MAX]; /* "" when unknown */
 } pkx_interface;
@@ -58,10 +58,10 @@ typedef struct pkx_interface {
 /* A packet travelling through the pipeline.  Borrowed: `data` stays valid
  * until the next call into the source that produced it. */
 typedef struct pkx_packet {
-	uint64_t ts_ns;	    /* nanoseconds since the epoch */
-	uint32_t caplen;    /* bytes present at data */
-	uint32_t wirelen;   /* original length on the wire */
-	uint32_t ifindex;   /* index into the source's interfaces */
+	uint64_t ts_ns;   /* nanoseconds since the epoch */
+	uint32_t caplen;  /* bytes present at data */
+	uint32_t wirelen; /* original length on the wire */
+	uint32_t ifindex; /* index into the source's interfaces */
 	uint32_t reserved;
 	const uint8_t *data;
 } pkx_packet;
@@ -80,7 +80,8 @@ typedef struct pkx_services {
 	    __attribute__((format(printf, 3, 4)));
 	/* Monotonic clock in nanoseconds. */
 	uint64_t (*now_ns)(void);
-	/* Fill err; returns PKX_ERROR so a callback can `return svc->fail(...)`. */
+	/* Fill err; returns PKX_ERROR so a callback can `return
+	 * svc->fail(...)`. */
 	pkx_result (*fail)(pkx_error *err, const char *id, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 	/* Resolve `relpath` (relative, e.g. "fs/a.pcap") under `root` and open
@@ -88,7 +89,7 @@ typedef struct pkx_services {
 	 * of root.  Returns a file descriptor (owned by the caller) or -1 with
 	 * err set (RESOURCE_NOT_FOUND or REQUEST_INVALID_INPUT). */
 	int (*open_under_root)(const char *root, const char *relpath,
-			       pkx_error *err);
+	                       pkx_error *err);
 	void *reserved[8];
 } pkx_services;
 
@@ -96,10 +97,10 @@ typedef struct pkx_services {
 typedef struct pkx_plugin_header {
 	uint16_t abi_major;
 	uint16_t abi_minor;
-	uint32_t size;	       /* sizeof the whole kind-specific descriptor */
+	uint32_t size; /* sizeof the whole kind-specific descriptor */
 	pkx_kind kind;
-	const char *name;	 /* e.g. "source-file" */
-	const char *version;	 /* the plugin's own version */
+	const char *name;        /* e.g. "source-file" */
+	const char *version;     /* the plugin's own version */
 	const char *description; /* one line */
 	/* What the plugin claims, NULL-terminated: path prefixes ("fs/") for a
 	 * source, filter types ("BPF") for a filter, output formats
@@ -117,31 +118,35 @@ typedef struct pkx_plugin_header {
  *                         "1.0", "what it reads", my_claims, NULL, NULL),
  *       .open = my_open, ...
  *   };                                                                   */
-#define PKX_PLUGIN_HEADER(kind_, type_, name_, version_, desc_, claims_,   \
-			  init_, deinit_)                                  \
-	.header = {                                                        \
-	    .abi_major = PKX_ABI_MAJOR,                                     \
-	    .abi_minor = PKX_ABI_MINOR,                                     \
-	    .size = sizeof(type_),                                          \
-	    .kind = (kind_),                                                \
-	    .name = (name_),                                                \
-	    .version = (version_),                                          \
-	    .description = (desc_),                                         \
-	    .claims = (claims_),                                            \
-	    .init = (init_),                                                \
-	    .deinit = (deinit_),                                            \
+#define PKX_PLUGIN_HEADER(kind_, type_, name_, version_, desc_, claims_,       \
+                          init_, deinit_)                                      \
+	.header = {                                                            \
+	    .abi_major = PKX_ABI_MAJOR,                                        \
+	    .abi_minor = PKX_ABI_MINOR,                                        \
+	    .size = sizeof(type_),                                             \
+	    .kind = (kind_),                                                   \
+	    .name = (name_),                                                   \
+	    .version = (version_),                                             \
+	    .description = (desc_),                                            \
+	    .claims = (claims_),                                               \
+	    .init = (init_),                                                   \
+	    .deinit = (deinit_),                                               \
 	}
 
 /* ---------------------------------------------------------------- source */
 
 /* What an open source knows.  Owned by the source instance; valid until
- * close. */
+ * close.  A source reports every interface it knows at open; when it meets
+ * a new one later (a pcapng section or interface block after packets), it
+ * appends it before returning the first packet on it, and the core
+ * re-reads n_interfaces/interfaces: filters are compiled again and the
+ * format is told through add_interfaces. */
 typedef struct pkx_source_info {
 	size_t n_interfaces;
 	const pkx_interface *interfaces;
-	uint64_t total_bytes;	/* bytes of input, 0 if unknown */
-	uint64_t first_ns;	/* 0 if unknown */
-	uint64_t last_ns;	/* 0 if unknown */
+	uint64_t total_bytes; /* bytes of input, 0 if unknown */
+	uint64_t first_ns;    /* 0 if unknown */
+	uint64_t last_ns;     /* 0 if unknown */
 	/* Nonzero when next() returns packets in non-decreasing time order,
 	 * so the core may stop at the end of the last window. */
 	int time_ordered;
@@ -158,9 +163,9 @@ typedef struct pkx_time_range {
 } pkx_time_range;
 
 typedef struct pkx_source_args {
-	uint32_t size;	    /* sizeof(pkx_source_args) */
-	const char *root;   /* the data root */
-	const char *path;   /* as the user gave it, e.g. "fs/trace.pcap" */
+	uint32_t size;    /* sizeof(pkx_source_args) */
+	const char *root; /* the data root */
+	const char *path; /* as the user gave it, e.g. "fs/trace.pcap" */
 	/* The windows the export selects, sorted and disjoint: a hint a source
 	 * may use to read less.  The core still checks every packet. */
 	const pkx_time_range *windows;
@@ -171,7 +176,7 @@ typedef struct pkx_source_plugin {
 	pkx_plugin_header header;
 	/* Mandatory.  Opens args->path; *instance is released by close. */
 	pkx_result (*open)(const pkx_source_args *args, void **instance,
-			   pkx_error *err);
+	                   pkx_error *err);
 	/* Mandatory.  Owned by the instance. */
 	const pkx_source_info *(*info)(void *instance);
 	/* Mandatory.  PKX_OK with *pkt filled (borrowed until the next call),
@@ -194,8 +199,8 @@ typedef struct pkx_filter_plugin {
 	 * A syntax error is REQUEST_INVALID_INPUT with the compiler's own
 	 * message. */
 	pkx_result (*compile)(const char *type, const char *expr,
-			      const pkx_interface *ifs, size_t n_ifs,
-			      void **program, pkx_error *err);
+	                      const pkx_interface *ifs, size_t n_ifs,
+	                      void **program, pkx_error *err);
 	/* Mandatory.  1 when the packet matches, 0 when not, -1 on failure
 	 * (err set; the export ends in ERRORS).  The packet is borrowed. */
 	int (*match)(void *program, const pkx_packet *pkt, pkx_error *err);
@@ -214,15 +219,15 @@ typedef struct pkx_filter_plugin {
 typedef struct pkx_sink pkx_sink;
 struct pkx_sink {
 	pkx_result (*write)(pkx_sink *sink, const void *buf, size_t len,
-			    pkx_error *err);
+	                    pkx_error *err);
 };
 
 typedef struct pkx_format_args {
-	uint32_t size;	       /* sizeof(pkx_format_args) */
-	const char *format;    /* the claimed name asked for, e.g. "PCAP_NS" */
+	uint32_t size;      /* sizeof(pkx_format_args) */
+	const char *format; /* the claimed name asked for, e.g. "PCAP_NS" */
 	const pkx_interface *interfaces;
 	size_t n_interfaces;
-	uint32_t snaplen;      /* the export's snap length */
+	uint32_t snaplen; /* the export's snap length */
 } pkx_format_args;
 
 typedef struct pkx_format_plugin {
@@ -230,14 +235,19 @@ typedef struct pkx_format_plugin {
 	/* Mandatory.  Writes the file header through sink.  Refuses (with
 	 * REQUEST_INVALID_INPUT) interfaces it cannot represent. */
 	pkx_result (*begin)(const pkx_format_args *args, pkx_sink *sink,
-			    void **instance, pkx_error *err);
+	                    void **instance, pkx_error *err);
 	/* Mandatory.  pkt->caplen is already cut to the snap length; the
 	 * packet is borrowed for this call. */
 	pkx_result (*write)(void *instance, const pkx_packet *pkt,
-			    pkx_error *err);
+	                    pkx_error *err);
 	/* Mandatory.  Writes any trailer when `complete`, and releases the
 	 * instance in every case. */
 	pkx_result (*end)(void *instance, int complete, pkx_error *err);
+	/* Optional.  The source's interface list grew mid-stream; ifs is the
+	 * whole new list (the first n as before).  Without this callback, or
+	 * when it fails, the export ends in an error. */
+	pkx_result (*add_interfaces)(void *instance, const pkx_interface *ifs,
+	                             size_t n_ifs, pkx_error *err);
 	void *reserved[8];
 } pkx_format_plugin;
 

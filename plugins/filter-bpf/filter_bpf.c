@@ -18,7 +18,7 @@ typedef struct bpf_program_set {
 	size_t n_programs;
 	struct bpf_program *programs; /* one per distinct link type */
 	size_t n_interfaces;
-	size_t *program_of;	       /* interface index -> program */
+	size_t *program_of; /* interface index -> program */
 	char *expr;
 } bpf_program_set;
 
@@ -67,8 +67,8 @@ static void bpf_free(void *program)
 }
 
 static pkx_result bpf_compile_one(const char *expr, uint32_t linktype,
-				  uint32_t snaplen, struct bpf_program *prog,
-				  pkx_error *err)
+                                  uint32_t snaplen, struct bpf_program *prog,
+                                  pkx_error *err)
 {
 	int dlt = bpf_dlt_of(linktype, snaplen ? snaplen : 65535);
 	pcap_t *dead;
@@ -76,19 +76,19 @@ static pkx_result bpf_compile_one(const char *expr, uint32_t linktype,
 
 	if (dlt < 0)
 		return bpf_svc->fail(err, "REQUEST_INVALID_INPUT",
-				     "link type %u is unknown to libpcap",
-				     linktype);
+		                     "link type %u is unknown to libpcap",
+		                     linktype);
 	dead = pcap_open_dead(dlt, snaplen ? (int)snaplen : 65535);
 	if (!dead)
 		return bpf_svc->fail(err, "INTERNAL_ERROR",
-				     "pcap_open_dead failed");
+		                     "pcap_open_dead failed");
 	pthread_mutex_lock(&bpf_compile_lock);
 	/* Netmask 0, optimizer on: what tcpdump uses when reading a file. */
 	r = pcap_compile(dead, prog, expr, 1, 0);
 	pthread_mutex_unlock(&bpf_compile_lock);
 	if (r != 0) {
 		bpf_svc->fail(err, "REQUEST_INVALID_INPUT", "%s",
-			      pcap_geterr(dead));
+		              pcap_geterr(dead));
 		pcap_close(dead);
 		return PKX_ERROR;
 	}
@@ -97,8 +97,8 @@ static pkx_result bpf_compile_one(const char *expr, uint32_t linktype,
 }
 
 static pkx_result bpf_compile(const char *type, const char *expr,
-			      const pkx_interface *ifs, size_t n_ifs,
-			      void **program, pkx_error *err)
+                              const pkx_interface *ifs, size_t n_ifs,
+                              void **program, pkx_error *err)
 {
 	bpf_program_set *set = calloc(1, sizeof(*set));
 	size_t i, j;
@@ -123,8 +123,8 @@ static pkx_result bpf_compile(const char *type, const char *expr,
 			continue;
 		}
 		if (bpf_compile_one(expr, ifs[i].linktype, ifs[i].snaplen,
-				    &set->programs[set->n_programs],
-				    err) != PKX_OK) {
+		                    &set->programs[set->n_programs],
+		                    err) != PKX_OK) {
 			bpf_free(set);
 			return PKX_ERROR;
 		}
@@ -141,12 +141,12 @@ static int bpf_match(void *program, const pkx_packet *pkt, pkx_error *err)
 
 	if (pkt->ifindex >= set->n_interfaces) {
 		bpf_svc->fail(err, "INTERNAL_ERROR",
-			      "packet on unknown interface %u", pkt->ifindex);
+		              "packet on unknown interface %u", pkt->ifindex);
 		return -1;
 	}
 	prog = &set->programs[set->program_of[pkt->ifindex]];
 	return bpf_filter(prog->bf_insns, pkt->data, pkt->wirelen,
-			  pkt->caplen) != 0;
+	                  pkt->caplen) != 0;
 }
 
 static const char *bpf_to_bpf(void *program)
@@ -158,8 +158,8 @@ static const char *const bpf_claims[] = {"BPF", NULL};
 
 static const pkx_filter_plugin bpf_plugin = {
     PKX_PLUGIN_HEADER(PKX_KIND_FILTER, pkx_filter_plugin, BPF_NAME,
-		      PACKAGE_VERSION, "BPF capture filters (libpcap)",
-		      bpf_claims, bpf_init, NULL),
+                      PACKAGE_VERSION, "BPF capture filters (libpcap)",
+                      bpf_claims, bpf_init, NULL),
     .compile = bpf_compile,
     .match = bpf_match,
     .to_bpf = bpf_to_bpf,

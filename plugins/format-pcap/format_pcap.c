@@ -6,7 +6,7 @@
 
 #include "pktexport/plugin.h"
 
-#define FP_NAME "format-pcap"
+#define FP_NAME     "format-pcap"
 #define FP_MAGIC_US 0xa1b2c3d4u
 #define FP_MAGIC_NS 0xa1b23c4du
 
@@ -25,8 +25,25 @@ static pkx_result fp_init(const pkx_services *svc, pkx_error *err)
 	return PKX_OK;
 }
 
+/* One link type per file: anything else is refused, never written. */
+static pkx_result fp_check_linktypes(const char *format,
+                                     const pkx_interface *ifs, size_t n,
+                                     pkx_error *err)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (ifs[i].linktype != ifs[0].linktype)
+			return fp_svc->fail(
+			    err, "REQUEST_INVALID_INPUT",
+			    "the source mixes link types %u and %u, which %s "
+			    "cannot hold: ask for PCAPNG_US or PCAPNG_NS",
+			    ifs[0].linktype, ifs[i].linktype, format);
+	return PKX_OK;
+}
+
 static pkx_result fp_begin(const pkx_format_args *args, pkx_sink *sink,
-			   void **instance, pkx_error *err)
+                           void **instance, pkx_error *err)
 {
 	struct {
 		uint32_t magic;
@@ -35,25 +52,18 @@ static pkx_result fp_begin(const pkx_format_args *args, pkx_sink *sink,
 		uint32_t sigfigs, snaplen, linktype;
 	} hdr; /* host byte order: readers tell it by the magic */
 	fp_writer *w;
-	size_t i;
 	int nanos = strcmp(args->format, "PCAP_NS") == 0;
 
 	if (!nanos && strcmp(args->format, "PCAP_US") != 0)
 		return fp_svc->fail(err, "REQUEST_INVALID_INPUT",
-				    "format-pcap cannot write %s",
-				    args->format);
+		                    "format-pcap cannot write %s",
+		                    args->format);
 	if (args->n_interfaces == 0)
 		return fp_svc->fail(err, "REQUEST_INVALID_INPUT",
-				    "the source has no interface");
-	for (i = 1; i < args->n_interfaces; i++)
-		if (args->interfaces[i].linktype !=
-		    args->interfaces[0].linktype)
-			return fp_svc->fail(
-			    err, "REQUEST_INVALID_INPUT",
-			    "the source mixes link types %u and %u, which %s "
-			    "cannot hold: ask for PCAPNG_US or PCAPNG_NS",
-			    args->interfaces[0].linktype,
-			    args->interfaces[i].linktype, args->format);
+		                    "the source has no interface");
+	if (fp_check_linktypes(args->format, args->interfaces,
+	                       args->n_interfaces, err) != PKX_OK)
+		return PKX_ERROR;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return fp_svc->fail(err, "INTERNAL_ERROR", "out of memory");
@@ -75,7 +85,7 @@ static pkx_result fp_begin(const pkx_format_args *args, pkx_sink *sink,
 }
 
 static pkx_result fp_write(void *instance, const pkx_packet *pkt,
-			   pkx_error *err)
+                           pkx_error *err)
 {
 	fp_writer *w = instance;
 	uint32_t rec[4];
@@ -85,9 +95,9 @@ static pkx_result fp_write(void *instance, const pkx_packet *pkt,
 	if (sec > UINT32_MAX && !w->warned) {
 		/* The field is 32 bits: like libpcap, keep the low bits. */
 		fp_svc->log(PKX_LOG_WARN, FP_NAME,
-			    "timestamp %llu s is past 2106 and wraps in a "
-			    "pcap record; PCAPNG_* keeps it",
-			    (unsigned long long)sec);
+		            "timestamp %llu s is past 2106 and wraps in a "
+		            "pcap record; PCAPNG_* keeps it",
+		            (unsigned long long)sec);
 		w->warned = 1;
 	}
 	rec[0] = (uint32_t)sec;
@@ -107,15 +117,25 @@ static pkx_result fp_end(void *instance, int complete, pkx_error *err)
 	return PKX_OK;
 }
 
+static pkx_result fp_add_interfaces(void *instance, const pkx_interface *ifs,
+                                    size_t n_ifs, pkx_error *err)
+{
+	fp_writer *w = instance;
+
+	return fp_check_linktypes(w->nanos ? "PCAP_NS" : "PCAP_US", ifs, n_ifs,
+	                          err);
+}
+
 static const char *const fp_claims[] = {"PCAP_US", "PCAP_NS", NULL};
 
 static const pkx_format_plugin fp_plugin = {
     PKX_PLUGIN_HEADER(PKX_KIND_FORMAT, pkx_format_plugin, FP_NAME,
-		      PACKAGE_VERSION, "pcap files, micro- or nanoseconds",
-		      fp_claims, fp_init, NULL),
+                      PACKAGE_VERSION, "pcap files, micro- or nanoseconds",
+                      fp_claims, fp_init, NULL),
     .begin = fp_begin,
     .write = fp_write,
     .end = fp_end,
+    .add_interfaces = fp_add_interfaces,
 };
 
 const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)

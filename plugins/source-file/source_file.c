@@ -10,7 +10,7 @@
 
 #include "pktexport/plugin.h"
 
-#define SF_NAME "source-file"
+#define SF_NAME   "source-file"
 #define SF_PREFIX "fs/"
 /* stdio buffer behind libpcap's reads: large reads, few syscalls. */
 #define SF_READ_BUFFER (1u << 20)
@@ -20,7 +20,7 @@ static const pkx_services *sf_svc;
 enum { SF_OTHER = 0, SF_PCAP_US, SF_PCAP_NS };
 
 typedef struct sf_source {
-	int pcap_format;	/* SF_PCAP_* for classic pcap */
+	int pcap_format;        /* SF_PCAP_* for classic pcap */
 	uint32_t pcap_linktype; /* the header's field, FCS bits included */
 	pcap_t *pcap;
 	FILE *file;
@@ -85,7 +85,7 @@ static void sf_read_pcap_header(sf_source *s, int fd)
 }
 
 static pkx_result sf_open(const pkx_source_args *args, void **instance,
-			  pkx_error *err)
+                          pkx_error *err)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	char base[4096];
@@ -95,13 +95,12 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 
 	if (strncmp(args->path, SF_PREFIX, strlen(SF_PREFIX)) != 0)
 		return sf_svc->fail(err, "REQUEST_INVALID_INPUT",
-				    "\"%s\" is not an fs/ path", args->path);
+		                    "\"%s\" is not an fs/ path", args->path);
 	if ((size_t)snprintf(base, sizeof(base), "%s/fs", args->root) >=
 	    sizeof(base))
 		return sf_svc->fail(err, "INTERNAL_ERROR",
-				    "data root path too long");
-	fd = sf_svc->open_under_root(base, args->path + strlen(SF_PREFIX),
-				     err);
+		                    "data root path too long");
+	fd = sf_svc->open_under_root(base, args->path + strlen(SF_PREFIX), err);
 	if (fd < 0)
 		return PKX_ERROR;
 	s = calloc(1, sizeof(*s));
@@ -118,7 +117,7 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 		free(s->path);
 		free(s);
 		return sf_svc->fail(err, "INTERNAL_ERROR", "fdopen: %s",
-				    strerror(errno));
+		                    strerror(errno));
 	}
 	setvbuf(s->file, NULL, _IOFBF, SF_READ_BUFFER);
 	s->pcap = pcap_fopen_offline_with_tstamp_precision(
@@ -126,9 +125,9 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 	if (!s->pcap) {
 		fclose(s->file);
 		sf_svc->fail(err, "REQUEST_INVALID_INPUT",
-			     "\"%s\" is not a capture this service can read: "
-			     "%s",
-			     args->path, errbuf);
+		             "\"%s\" is not a capture this service can read: "
+		             "%s",
+		             args->path, errbuf);
 		free(s->path);
 		free(s);
 		return PKX_ERROR;
@@ -167,7 +166,8 @@ static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 			 * fraction to nanoseconds): recover them.  A fuzzed
 			 * fraction of a second or more is normalised. */
 			sec = (uint32_t)h->ts.tv_sec;
-			frac = (uint64_t)(uint32_t)(h->ts.tv_usec / 1000) * 1000;
+			frac =
+			    (uint64_t)(uint32_t)(h->ts.tv_usec / 1000) * 1000;
 		} else if (s->pcap_format == SF_PCAP_NS) {
 			sec = (uint32_t)h->ts.tv_sec;
 			frac = (uint32_t)h->ts.tv_usec;
@@ -184,10 +184,9 @@ static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	}
 	if (r == PCAP_ERROR_BREAK)
 		return PKX_END;
-	return sf_svc->fail(err, "SOURCE_DAMAGED",
-			    "\"%s\" is damaged after packet %llu: %s",
-			    s->path, (unsigned long long)s->packets,
-			    pcap_geterr(s->pcap));
+	return sf_svc->fail(
+	    err, "SOURCE_DAMAGED", "\"%s\" is damaged after packet %llu: %s",
+	    s->path, (unsigned long long)s->packets, pcap_geterr(s->pcap));
 }
 
 static uint64_t sf_position(void *instance)
@@ -211,8 +210,8 @@ static const char *const sf_claims[] = {SF_PREFIX, NULL};
 
 static const pkx_source_plugin sf_plugin = {
     PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, SF_NAME,
-		      PACKAGE_VERSION, "pcap and pcapng files under fs/",
-		      sf_claims, sf_init, NULL),
+                      PACKAGE_VERSION, "pcap and pcapng files under fs/",
+                      sf_claims, sf_init, NULL),
     .open = sf_open,
     .info = sf_info,
     .next = sf_next,

@@ -16,7 +16,7 @@
 #endif
 
 static pkx_result t_begin(const pkx_format_args *args, pkx_sink *sink,
-			  void **instance, pkx_error *err)
+                          void **instance, pkx_error *err)
 {
 	(void)args;
 	(void)sink;
@@ -25,8 +25,8 @@ static pkx_result t_begin(const pkx_format_args *args, pkx_sink *sink,
 	return PKX_OK;
 }
 
-__attribute__((unused)) static pkx_result t_write(void *instance, const pkx_packet *pkt,
-			  pkx_error *err)
+__attribute__((unused)) static pkx_result
+t_write(void *instance, const pkx_packet *pkt, pkx_error *err)
 {
 	(void)instance;
 	(void)pkt;
@@ -55,17 +55,17 @@ static const char *const t_claims[] = {"TEST_FORMAT", NULL};
 
 static const pkx_format_plugin t_plugin = {
     .header =
-	{
-	    .abi_major = MAJOR,
-	    .abi_minor = MINOR,
-	    .size = sizeof(pkx_format_plugin),
-	    .kind = PKX_KIND_FORMAT,
-	    .name = "test-format",
-	    .version = "0",
-	    .description = "test module",
-	    .claims = t_claims,
-	    .init = t_init,
-	},
+        {
+            .abi_major = MAJOR,
+            .abi_minor = MINOR,
+            .size = sizeof(pkx_format_plugin),
+            .kind = PKX_KIND_FORMAT,
+            .name = "test-format",
+            .version = "0",
+            .description = "test module",
+            .claims = t_claims,
+            .init = t_init,
+        },
     .begin = t_begin,
 #ifndef REFUSE_NO_CALLBACK
     .write = t_write,

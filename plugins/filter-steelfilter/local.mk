@@ -1,0 +1,1 @@
+# plugins/filter-steelfilter: filled in when the plugin lands

@@ -1,0 +1,1 @@
+# plugins/filter-wireshark: filled in when the plugin lands

@@ -1,0 +1,1 @@
+# plugins/format-pcapng: filled in when the plugin lands

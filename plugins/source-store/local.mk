@@ -1,0 +1,1 @@
+# plugins/source-store: filled in when the plugin lands

@@ -1,0 +1,1 @@
+# tests of the daemon part: filled in when it lands

@@ -1,0 +1,1 @@
+# tests of the pcapng part: filled in when it lands

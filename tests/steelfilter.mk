@@ -1,0 +1,1 @@
+# tests of the steelfilter part: filled in when it lands

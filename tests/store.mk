@@ -1,0 +1,1 @@
+# tests of the store part: filled in when it lands

@@ -1,0 +1,1 @@
+# tests of the wireshark part: filled in when it lands
