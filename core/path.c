@@ -59,8 +59,22 @@ static int is_below(const char *base, const char *path)
 	return path[n] == '\0' || path[n] == '/' || (n == 1 && base[0] == '/');
 }
 
+/* How a user names base/rel: "fs/x.pcap" for base ".../fs". */
+static const char *shown_name(const char *base, const char *rel, char *buf,
+                              size_t len)
+{
+	const char *last = strrchr(base, '/');
+
+	last = last ? last + 1 : base;
+	if (!*last || (size_t)snprintf(buf, len, "%s/%s", last, rel) >= len)
+		return rel;
+	return buf;
+}
+
 int pkx_open_under(const char *base, const char *rel, pkx_error *err)
 {
+	char shown_buf[PATH_MAX];
+	const char *shown = shown_name(base, rel, shown_buf, sizeof(shown_buf));
 	char joined[PATH_MAX], real_base[PATH_MAX], real_path[PATH_MAX];
 	struct stat st;
 	int fd, flags;
@@ -78,7 +92,7 @@ int pkx_open_under(const char *base, const char *rel, pkx_error *err)
 		return -1;
 	}
 	if (!realpath(joined, real_path)) {
-		pkx_fail(err, PKX_ENOTFOUND, "\"%s\" not found: %s", rel,
+		pkx_fail(err, PKX_ENOTFOUND, "\"%s\" not found: %s", shown,
 		         strerror(errno));
 		return -1;
 	}
@@ -92,12 +106,13 @@ int pkx_open_under(const char *base, const char *rel, pkx_error *err)
 	fd = open(real_path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		pkx_fail(err, errno == ENOENT ? PKX_ENOTFOUND : PKX_EINVAL,
-		         "cannot open \"%s\": %s", rel, strerror(errno));
+		         "cannot open \"%s\": %s", shown, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		pkx_fail(err, PKX_EINVAL, "\"%s\" is not a regular file", rel);
+		pkx_fail(err, PKX_EINVAL, "\"%s\" is not a regular file",
+		         shown);
 		return -1;
 	}
 	flags = fcntl(fd, F_GETFL);

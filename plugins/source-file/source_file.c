@@ -1,5 +1,7 @@
 /* source-file: `fs/<file>` under the data root, pcap or pcapng, read with
- * libpcap so every record is the one tcpdump sees. */
+ * libpcap so every record is the one tcpdump sees; pcapng files libpcap
+ * cannot describe (several interfaces, link types or sections) are read
+ * with our own pcapng reader, so packets keep their interface. */
 #include <errno.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pcapng_reader.h"
 #include "pktexport/plugin.h"
 
 #define SF_NAME   "source-file"
@@ -24,6 +27,10 @@ typedef struct sf_source {
 	uint32_t pcap_linktype; /* the header's field, FCS bits included */
 	pcap_t *pcap;
 	FILE *file;
+	/* pcapng only: our reader when it reads the file, and a descriptor
+	 * for it should libpcap stop at an interface it refuses. */
+	sfng_reader *ng;
+	int ng_fd;
 	char *path;
 	pkx_interface iface;
 	pkx_source_info info;
@@ -84,11 +91,42 @@ static void sf_read_pcap_header(sf_source *s, int fd)
 	s->pcap_linktype = hdr[5];
 }
 
+/* Reads the start of a pcapng file with our reader.  Returns 1 when our
+ * reader keeps the file: it describes several interfaces (libpcap would
+ * refuse mixed ones and cannot tell which packet is on which).  Otherwise
+ * *first is the interface libpcap will report, with the name and input
+ * resolution libpcap does not give, and s->ng_fd is kept for a switch to
+ * our reader should libpcap refuse a later interface. */
+static int sf_probe_pcapng(sf_source *s, int fd, pkx_interface *first)
+{
+	char why[SFNG_ERR_MAX];
+	sfng_reader *r = sfng_open(fd, s->info.total_bytes, why, sizeof(why));
+	const pkx_interface *ifs;
+	size_t n;
+
+	if (!r)
+		return 0; /* libpcap says what is wrong, as tcpdump would */
+	ifs = sfng_interfaces(r, &n);
+	if (n > 1 || sfng_describes_later(r)) {
+		s->ng = r;
+		s->ng_fd = fd;
+		s->info.n_interfaces = n;
+		s->info.interfaces = ifs;
+		return 1;
+	}
+	*first = ifs[0];
+	sfng_close(r);
+	s->ng_fd = dup(fd);
+	return 0;
+}
+
 static pkx_result sf_open(const pkx_source_args *args, void **instance,
                           pkx_error *err)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	char base[4096];
+	pkx_interface first;
+	uint8_t magic[4];
 	sf_source *s;
 	struct stat st;
 	int fd;
@@ -109,11 +147,20 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 		return sf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
 	}
 	s->path = strdup(args->path);
+	s->ng_fd = -1;
+	memset(&first, 0, sizeof(first));
 	if (fstat(fd, &st) == 0)
 		s->info.total_bytes = (uint64_t)st.st_size;
+	if (pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+	    sfng_is_pcapng(magic) && sf_probe_pcapng(s, fd, &first)) {
+		*instance = s;
+		return PKX_OK;
+	}
 	s->file = fdopen(fd, "rb");
 	if (!s->file) {
 		close(fd);
+		if (s->ng_fd >= 0)
+			close(s->ng_fd);
 		free(s->path);
 		free(s);
 		return sf_svc->fail(err, "INTERNAL_ERROR", "fdopen: %s",
@@ -124,6 +171,8 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 	    s->file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!s->pcap) {
 		fclose(s->file);
+		if (s->ng_fd >= 0)
+			close(s->ng_fd);
 		sf_svc->fail(err, "REQUEST_INVALID_INPUT",
 		             "\"%s\" is not a capture this service can read: "
 		             "%s",
@@ -139,6 +188,12 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 	    (s->pcap_linktype & 0x03ffffffu) == s->iface.linktype)
 		s->iface.linktype = s->pcap_linktype;
 	s->iface.snaplen = (uint32_t)pcap_snapshot(s->pcap);
+	if (s->ng_fd >= 0) {
+		memcpy(s->iface.name, first.name, sizeof(first.name));
+		s->iface.tsresol = first.tsresol;
+		if ((first.linktype & 0xffffu) == s->iface.linktype)
+			s->iface.linktype = first.linktype; /* with its FCS */
+	}
 	s->info.n_interfaces = 1;
 	s->info.interfaces = &s->iface;
 	*instance = s;
@@ -150,12 +205,69 @@ static const pkx_source_info *sf_info(void *instance)
 	return &((sf_source *)instance)->info;
 }
 
+static pkx_result sf_next_ng(sf_source *s, pkx_packet *pkt, pkx_error *err)
+{
+	char why[SFNG_ERR_MAX];
+	pkx_result r = sfng_next(s->ng, pkt, why, sizeof(why));
+
+	/* The list may have grown (and moved) with a new interface. */
+	s->info.interfaces = sfng_interfaces(s->ng, &s->info.n_interfaces);
+	if (r == PKX_OK)
+		s->packets++;
+	if (r != PKX_ERROR)
+		return r;
+	return sf_svc->fail(err, "SOURCE_DAMAGED",
+	                    "\"%s\" is damaged after packet %llu: %s", s->path,
+	                    (unsigned long long)s->packets, why);
+}
+
+/* libpcap stops at an interface unlike the first, or a section in the
+ * other byte order: neither is damage, our reader goes on from there. */
+static int sf_libpcap_limit(const char *msg)
+{
+	return strncmp(msg, "an interface has a ", 19) == 0 ||
+	       strcmp(msg, "the file has sections with different byte "
+	                   "orders") == 0;
+}
+
+/* Reopens the file with our reader past the packets libpcap returned. */
+static pkx_result sf_switch_reader(sf_source *s)
+{
+	char why[SFNG_ERR_MAX];
+	sfng_reader *r =
+	    sfng_open(s->ng_fd, s->info.total_bytes, why, sizeof(why));
+	uint64_t i;
+	pkx_packet skip;
+
+	if (!r)
+		return PKX_ERROR;
+	for (i = 0; i < s->packets; i++)
+		if (sfng_next(r, &skip, why, sizeof(why)) != PKX_OK) {
+			sfng_close(r);
+			return PKX_ERROR;
+		}
+	sf_svc->log(PKX_LOG_INFO, SF_NAME,
+	            "%s: libpcap stops after packet %llu (%s); reading on "
+	            "with the pcapng reader",
+	            s->path, (unsigned long long)s->packets,
+	            pcap_geterr(s->pcap));
+	pcap_close(s->pcap); /* closes the FILE too */
+	s->pcap = NULL;
+	s->file = NULL;
+	s->ng = r;
+	return PKX_OK;
+}
+
 static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 {
 	sf_source *s = instance;
 	struct pcap_pkthdr *h;
 	const u_char *data;
-	int r = pcap_next_ex(s->pcap, &h, &data);
+	int r;
+
+	if (s->ng)
+		return sf_next_ng(s, pkt, err);
+	r = pcap_next_ex(s->pcap, &h, &data);
 
 	if (r == 1) {
 		uint64_t sec = (uint64_t)h->ts.tv_sec, frac;
@@ -184,6 +296,9 @@ static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	}
 	if (r == PCAP_ERROR_BREAK)
 		return PKX_END;
+	if (s->ng_fd >= 0 && sf_libpcap_limit(pcap_geterr(s->pcap)) &&
+	    sf_switch_reader(s) == PKX_OK)
+		return sf_next_ng(s, pkt, err);
 	return sf_svc->fail(
 	    err, "SOURCE_DAMAGED", "\"%s\" is damaged after packet %llu: %s",
 	    s->path, (unsigned long long)s->packets, pcap_geterr(s->pcap));
@@ -192,7 +307,11 @@ static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 static uint64_t sf_position(void *instance)
 {
 	sf_source *s = instance;
-	long off = ftell(s->file);
+	long off;
+
+	if (s->ng)
+		return sfng_position(s->ng);
+	off = ftell(s->file);
 
 	return off > 0 ? (uint64_t)off : 0;
 }
@@ -201,7 +320,11 @@ static void sf_close(void *instance)
 {
 	sf_source *s = instance;
 
-	pcap_close(s->pcap); /* closes the FILE too */
+	if (s->pcap)
+		pcap_close(s->pcap); /* closes the FILE too */
+	sfng_close(s->ng);
+	if (s->ng_fd >= 0)
+		close(s->ng_fd);
 	free(s->path);
 	free(s);
 }

@@ -1,0 +1,395 @@
+/* The export table: creation, states, timeouts, JSON, and the state files
+ * under <root>/.pktexport that let exports survive a restart. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "pkxd.h"
+
+static const char *const state_names[] = {
+    "UNINITIALIZED", "INITIALIZING", "READY",  "RUNNING",
+    "STREAMING",     "ERRORS",       "NODATA", "DONE",
+};
+
+const char *pkxd_state_name(pkxd_state s)
+{
+	return state_names[s];
+}
+
+static int state_from_name(const char *name, pkxd_state *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(state_names) / sizeof(*state_names); i++)
+		if (name && strcmp(name, state_names[i]) == 0) {
+			*s = (pkxd_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+pkxd_export *pkxd_export_find(pkxd_daemon *d, const char *id)
+{
+	pkxd_export *e;
+
+	for (e = d->exports; e; e = e->next)
+		if (strcmp(e->id, id) == 0)
+			return e;
+	return NULL;
+}
+
+static void new_id(char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t raw[PKXD_ID_LEN / 2];
+	size_t i;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		/* Never reached on Linux >= 3.17; keep ids unique anyway. */
+		uint64_t t = pkx_wallclock_ns() ^ (uint64_t)getpid();
+
+		for (i = 0; i < sizeof(raw); i++)
+			raw[i] = (uint8_t)(t >> (8 * (i % 8))) ^ (uint8_t)i;
+	}
+	for (i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[PKXD_ID_LEN] = '\0';
+}
+
+pkxd_export *pkxd_export_new(pkxd_daemon *d, pkx_config *cfg, json_t *extra)
+{
+	pkxd_export *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->d = d;
+	do
+		new_id(e->id);
+	while (pkxd_export_find(d, e->id));
+	e->cfg = cfg;
+	e->extra = extra;
+	e->state = PKXD_INITIALIZING;
+	snprintf(e->owner, sizeof(e->owner), "admin");
+	e->created_ns = pkx_wallclock_ns();
+	e->next = d->exports;
+	d->exports = e;
+	return e;
+}
+
+void pkxd_spool_path(const pkxd_export *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", e->d->spool_dir, e->id);
+}
+
+static void state_path(const pkxd_export *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.json", e->d->state_dir, e->id);
+}
+
+static void free_export(pkxd_export *e)
+{
+	if (e->timer)
+		event_free(e->timer);
+	pkx_config_free(e->cfg);
+	json_decref(e->extra);
+	free(e);
+}
+
+void pkxd_export_release(pkxd_export *e)
+{
+	if (e->deleted && !e->job)
+		free_export(e);
+}
+
+void pkxd_export_delete(pkxd_export *e)
+{
+	pkxd_export **p;
+	char path[PATH_MAX];
+
+	if (e->deleted)
+		return;
+	for (p = &e->d->exports; *p; p = &(*p)->next)
+		if (*p == e) {
+			*p = e->next;
+			break;
+		}
+	e->deleted = 1;
+	if (e->timer)
+		evtimer_del(e->timer);
+	state_path(e, path, sizeof(path));
+	unlink(path);
+	pkxd_spool_path(e, path, sizeof(path));
+	unlink(path);
+	if (e->job)
+		pkxd_job_cancel(e->job); /* freed when the job ends */
+	else
+		free_export(e);
+}
+
+void pkxd_export_set_state(pkxd_export *e, pkxd_state s)
+{
+	e->state = s;
+}
+
+void pkxd_export_fail(pkxd_export *e, const pkx_error *err)
+{
+	e->state = PKXD_ERRORS;
+	e->error = *err;
+}
+
+json_t *pkxd_export_json(const pkxd_export *e)
+{
+	json_t *o = e->extra ? json_deep_copy(e->extra) : json_object();
+	json_t *status = json_object();
+	pkx_stats st = e->stats;
+	double progress = e->progress;
+	char created[32];
+
+	if (e->job)
+		pkxd_job_stats(e->job, &st, &progress);
+	pkx_time_format(e->created_ns, created, sizeof(created));
+	json_object_set_new(o, "id", json_string(e->id));
+	json_object_set_new(o, "config", json_deep_copy(e->cfg->json));
+	json_object_set_new(status, "state",
+	                    json_string(pkxd_state_name(e->state)));
+	json_object_set_new(status, "progress", json_real(progress));
+	json_object_set_new(status, "creation_time", json_string(created));
+	json_object_set_new(status, "owner", json_string(e->owner));
+	json_object_set_new(status, "stats", pkx_stats_to_json(&st));
+	if (e->error.id[0])
+		json_object_set_new(status, "error",
+		                    json_pack("{s:s, s:s, s:[]}", "error_id",
+		                              e->error.id, "error_text",
+		                              e->error.text, "error_metrics"));
+	json_object_set_new(o, "status", status);
+	return o;
+}
+
+/* Written through a temporary name, so a crash never leaves half a file. */
+void pkxd_export_save(const pkxd_export *e)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	json_t *o = pkxd_export_json(e);
+
+	json_object_set_new(o, "spooled", json_boolean(e->spooled));
+	json_object_set_new(o, "downloaded", json_boolean(e->downloaded));
+	state_path(e, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (json_dump_file(o, tmp, JSON_COMPACT) != 0 ||
+	    rename(tmp, path) != 0) {
+		pkx_log(PKX_LOG_ERROR, "pktexportd", "cannot save %s: %s", path,
+		        strerror(errno));
+		unlink(tmp);
+	}
+	json_decref(o);
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_export *e = arg;
+
+	(void)fd;
+	(void)what;
+	pkx_log(PKX_LOG_INFO, "pktexportd", "export %s timed out in %s", e->id,
+	        pkxd_state_name(e->state));
+	pkxd_export_delete(e);
+}
+
+/* READY exports wait connection_timeout_msec for someone to act; finished
+ * ones stay listed handle_timeout_msec (when given). */
+void pkxd_export_arm_timer(pkxd_export *e)
+{
+	uint64_t ms;
+	struct timeval tv;
+
+	if (e->timer)
+		evtimer_del(e->timer);
+	if (e->state == PKXD_READY || (e->state == PKXD_NODATA && e->spooled))
+		ms = e->cfg->connection_timeout_msec;
+	else if ((e->state == PKXD_DONE || e->state == PKXD_NODATA ||
+	          e->state == PKXD_ERRORS) &&
+	         e->cfg->has_handle_timeout)
+		ms = e->cfg->handle_timeout_msec;
+	else
+		return;
+	if (!e->timer)
+		e->timer = evtimer_new(e->d->base, timeout_cb, e);
+	if (!e->timer)
+		return;
+	if (ms > (uint64_t)INT32_MAX * 1000)
+		ms = (uint64_t)INT32_MAX * 1000;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(e->timer, &tv);
+}
+
+/* ------------------------------------------------------------- restart */
+
+static pkxd_export *load_one(pkxd_daemon *d, const char *path)
+{
+	json_error_t jerr;
+	json_t *o = json_load_file(path, 0, &jerr), *status, *v;
+	pkx_config *cfg = NULL;
+	pkx_error err;
+	pkxd_export *e = NULL;
+	pkxd_state state;
+	const char *id, *key;
+	uint64_t created = 0;
+
+	if (!o)
+		goto bad;
+	id = json_string_value(json_object_get(o, "id"));
+	status = json_object_get(o, "status");
+	if (!id || strlen(id) != PKXD_ID_LEN || !json_is_object(status) ||
+	    state_from_name(json_string_value(json_object_get(status, "state")),
+	                    &state) != 0 ||
+	    pkx_config_parse(json_object_get(o, "config"), &cfg, &err) !=
+	        PKX_OK)
+		goto bad;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		goto bad;
+	e->d = d;
+	memcpy(e->id, id, PKXD_ID_LEN + 1);
+	e->cfg = cfg;
+	cfg = NULL;
+	e->state = state;
+	snprintf(e->owner, sizeof(e->owner), "%s",
+	         json_string_value(json_object_get(status, "owner"))
+	             ? json_string_value(json_object_get(status, "owner"))
+	             : "admin");
+	if (pkx_time_from_json(json_object_get(status, "creation_time"), "t",
+	                       &created, &err) == PKX_OK)
+		e->created_ns = created;
+	v = json_object_get(status, "stats");
+#define STAT(f)                                                                \
+	e->stats.f = (uint64_t)json_integer_value(json_object_get(v, #f))
+	STAT(processed_packets);
+	STAT(exported_packets);
+	STAT(exported_bytes);
+	STAT(total_bytes);
+	STAT(dropped_packets);
+	STAT(estimated_packets);
+	STAT(estimated_bytes);
+#undef STAT
+	e->stats.has_estimates =
+	    json_object_get(v, "estimated_packets") != NULL;
+	e->stats.truncated = json_is_true(json_object_get(v, "truncated"));
+	e->progress = json_number_value(json_object_get(status, "progress"));
+	v = json_object_get(status, "error");
+	if (json_is_object(v)) {
+		snprintf(e->error.id, sizeof(e->error.id), "%s",
+		         json_string_value(json_object_get(v, "error_id"))
+		             ? json_string_value(json_object_get(v, "error_id"))
+		             : PKX_EINTERNAL);
+		snprintf(
+		    e->error.text, sizeof(e->error.text), "%s",
+		    json_string_value(json_object_get(v, "error_text"))
+		        ? json_string_value(json_object_get(v, "error_text"))
+		        : "");
+	}
+	e->spooled = json_is_true(json_object_get(o, "spooled"));
+	e->downloaded = json_is_true(json_object_get(o, "downloaded"));
+	e->extra = json_object();
+	json_object_foreach(o, key, v)
+	{
+		if (strcmp(key, "id") && strcmp(key, "config") &&
+		    strcmp(key, "status") && strcmp(key, "spooled") &&
+		    strcmp(key, "downloaded"))
+			json_object_set(e->extra, key, v);
+	}
+	json_decref(o);
+	return e;
+bad:
+	pkx_log(PKX_LOG_WARN, "pktexportd", "ignoring unreadable state file %s",
+	        path);
+	pkx_config_free(cfg);
+	json_decref(o);
+	return NULL;
+}
+
+/* Work cut short by a restart is not resumed: it is reported. */
+static void settle_after_restart(pkxd_export *e)
+{
+	char spool[PATH_MAX], part[PATH_MAX + 8];
+
+	pkxd_spool_path(e, spool, sizeof(spool));
+	snprintf(part, sizeof(part), "%s.part", spool);
+	unlink(part);
+	if (e->state == PKXD_RUNNING || e->state == PKXD_STREAMING ||
+	    e->state == PKXD_INITIALIZING || e->state == PKXD_UNINITIALIZED) {
+		if (strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0 &&
+		    e->cfg->output_filename) {
+			/* Its temporary file never got the final name. */
+			char tmp[PATH_MAX * 2];
+			const char *slash =
+			    strrchr(e->cfg->output_filename, '/');
+
+			snprintf(
+			    tmp, sizeof(tmp), "%s/fs/%.*s%s.pktexport-%s.part",
+			    e->d->root,
+			    slash ? (int)(slash - e->cfg->output_filename) : 0,
+			    e->cfg->output_filename, slash ? "/" : "", e->id);
+			unlink(tmp);
+		}
+		e->state = PKXD_ERRORS;
+		pkx_fail(&e->error, "SERVICE_RESTARTED",
+		         "the service stopped while this export was %s; "
+		         "create it again",
+		         e->downloaded ? "being downloaded" : "running");
+		e->spooled = 0;
+		unlink(spool);
+	}
+	if (e->spooled && access(spool, R_OK) != 0) {
+		e->state = PKXD_ERRORS;
+		pkx_fail(&e->error, PKX_EINTERNAL,
+		         "the prepared packets are gone from the spool");
+		e->spooled = 0;
+	}
+}
+
+int pkxd_exports_load(pkxd_daemon *d)
+{
+	DIR *dir = opendir(d->state_dir);
+	struct dirent *ent;
+	int n = 0;
+
+	if (!dir)
+		return 0;
+	while ((ent = readdir(dir))) {
+		char path[PATH_MAX];
+		size_t len = strlen(ent->d_name);
+		pkxd_export *e;
+
+		if (len != PKXD_ID_LEN + 5 ||
+		    strcmp(ent->d_name + PKXD_ID_LEN, ".json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", d->state_dir,
+		         ent->d_name);
+		e = load_one(d, path);
+		if (!e)
+			continue;
+		if (pkxd_export_find(d, e->id)) {
+			free_export(e);
+			continue;
+		}
+		settle_after_restart(e);
+		e->next = d->exports;
+		d->exports = e;
+		pkxd_export_save(e);
+		pkxd_export_arm_timer(e);
+		n++;
+	}
+	closedir(dir);
+	return n;
+}

@@ -1,0 +1,661 @@
+/* The REST surface of pktexportd: routing, the Packet Export API 1.3
+ * handlers, the common service, and JSON errors everywhere. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "pkxd.h"
+#include "service_def.inc"
+
+#define PKXD_ESTATE "EXPORT_STATE_CONFLICT"
+
+/* ---------------------------------------------------------------- replies */
+
+void pkxd_reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	if (text)
+		evbuffer_add(b, text, strlen(text));
+	if (body)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		                  "Content-Type", "application/json");
+	evhttp_send_reply(req, code, NULL, b);
+	evbuffer_free(b);
+	free(text);
+	json_decref(body);
+}
+
+void pkxd_reply_error(struct evhttp_request *req, int code, const char *id,
+                      const char *fmt, ...)
+{
+	char text[PKX_ERROR_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	pkxd_reply_json(
+	    req, code,
+	    json_pack("{s:s, s:s}", "error_id", id, "error_text", text));
+}
+
+int pkxd_error_status(const char *id)
+{
+	static const struct {
+		const char *id;
+		int status;
+	} map[] = {
+	    {PKX_EINVAL, 400},
+	    {PKX_ENOTFOUND, 404},
+	    {"HTTP_INVALID_METHOD", 405},
+	    {"AUTH_REQUIRED", 401},
+	    {"AUTH_FORBIDDEN", 403},
+	    {"RESOURCE_EXISTS", 409},
+	    {PKXD_ESTATE, 409},
+	    {"REQUEST_TOO_LARGE", 413},
+	    {"SERVICE_BUSY", 503},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(*map); i++)
+		if (strcmp(map[i].id, id) == 0)
+			return map[i].status;
+	return 500;
+}
+
+static const char *error_id_of_status(int code)
+{
+	switch (code) {
+	case 400:
+		return PKX_EINVAL;
+	case 404:
+		return PKX_ENOTFOUND;
+	case 405:
+	case 501:
+		return "HTTP_INVALID_METHOD";
+	case 413:
+		return "REQUEST_TOO_LARGE";
+	case 503:
+		return "SERVICE_BUSY";
+	}
+	return PKX_EINTERNAL;
+}
+
+/* libevent answers some requests itself (malformed ones, bodies over the
+ * limit) through this function.  Defining it here replaces its HTML page
+ * with the API's JSON error, so every error a client sees has one shape. */
+void evhttp_send_error(struct evhttp_request *req, int error,
+                       const char *reason)
+{
+	if (pkxd_stream_abandon(req))
+		return; /* a download's connection failed: nothing to say */
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+	                  "close");
+	pkxd_reply_error(req, error, error_id_of_status(error), "%s",
+	                 reason         ? reason
+	                 : error == 413 ? "the request is too large"
+	                 : error == 400 ? "malformed HTTP request"
+	                                : "request refused");
+}
+
+/* ------------------------------------------------------------------ input */
+
+/* The request body as a JSON object, or NULL after replying. */
+static json_t *read_body(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t jerr;
+	json_t *o;
+
+	if (len > PKXD_MAX_BODY) {
+		pkxd_reply_error(req, 413, "REQUEST_TOO_LARGE",
+		                 "the body has %zu bytes; the limit is %u", len,
+		                 PKXD_MAX_BODY);
+		return NULL;
+	}
+	if (len == 0) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "the request needs a JSON body");
+		return NULL;
+	}
+	o = json_loadb((const char *)evbuffer_pullup(in, -1), len,
+	               JSON_REJECT_DUPLICATES, &jerr);
+	if (!o) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "body is not valid JSON: %s (line %d, column "
+		                 "%d)",
+		                 jerr.text, jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "the body must be a JSON object (an export)");
+		return NULL;
+	}
+	return o;
+}
+
+static int check_known(const json_t *obj, const char *where,
+                       const char *const *keys, pkx_error *err)
+{
+	const char *key;
+	const json_t *v;
+	const char *const *k;
+
+	if (!json_is_object(obj)) {
+		pkx_fail(err, PKX_EINVAL, "%s must be an object", where);
+		return -1;
+	}
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		(void)v;
+		for (k = keys; *k && strcmp(*k, key) != 0; k++)
+			;
+		if (!*k) {
+			pkx_fail(err, PKX_EINVAL,
+			         "unknown property \"%s\" in %s", key, where);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* status is read-only: its values are ignored, but its shape is the
+ * definition's, so unknown properties are still refused. */
+static int check_status(const json_t *status, pkx_error *err)
+{
+	static const char *const keys[] = {
+	    "creation_time", "error", "owner", "progress",
+	    "state",         "stats", NULL};
+	static const char *const stats[] = {
+	    "dropped_packets", "estimated_bytes",  "estimated_packets",
+	    "exported_bytes",  "exported_packets", "processed_packets",
+	    "total_bytes",     "truncated",        NULL};
+	static const char *const error[] = {"error_id", "error_metrics",
+	                                    "error_text", NULL};
+	const json_t *v;
+
+	if (!status)
+		return 0;
+	if (check_known(status, "status", keys, err) != 0)
+		return -1;
+	if ((v = json_object_get(status, "stats")) &&
+	    check_known(v, "status.stats", stats, err) != 0)
+		return -1;
+	if ((v = json_object_get(status, "error")) &&
+	    check_known(v, "status.error", error, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* Splits an export body into its config and its extra properties. */
+static int parse_export_body(const json_t *body, pkx_config **cfg,
+                             json_t **extra, pkx_error *err)
+{
+	const json_t *id = json_object_get(body, "id");
+	const char *key;
+	json_t *v;
+
+	*cfg = NULL;
+	*extra = NULL;
+	if (id && !json_is_string(id)) {
+		pkx_fail(err, PKX_EINVAL, "id must be a string");
+		return -1;
+	}
+	if (check_status(json_object_get(body, "status"), err) != 0)
+		return -1;
+	if (json_object_get(body, "config") &&
+	    pkx_config_parse(json_object_get(body, "config"), cfg, err) !=
+	        PKX_OK)
+		return -1;
+	*extra = json_object();
+	json_object_foreach((json_t *)body, key, v)
+	{
+		if (strcmp(key, "id") && strcmp(key, "config") &&
+		    strcmp(key, "status"))
+			json_object_set(*extra, key, v);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- handlers */
+
+static void reply_export(struct evhttp_request *req, int code,
+                         const pkxd_export *e)
+{
+	pkxd_reply_json(req, code, pkxd_export_json(e));
+}
+
+static int export_cmp(const void *a, const void *b)
+{
+	const pkxd_export *x = *(pkxd_export *const *)a;
+	const pkxd_export *y = *(pkxd_export *const *)b;
+
+	return x->created_ns < y->created_ns   ? -1
+	       : x->created_ns > y->created_ns ? 1
+	                                       : strcmp(x->id, y->id);
+}
+
+static void list_exports(pkxd_daemon *d, struct evhttp_request *req,
+                         const char *path)
+{
+	pkxd_export *e, **all;
+	json_t *items = json_array();
+	size_t n = 0, i;
+
+	for (e = d->exports; e; e = e->next)
+		n++;
+	all = malloc((n + 1) * sizeof(*all));
+	if (!all) {
+		json_decref(items);
+		pkxd_reply_error(req, 500, PKX_EINTERNAL, "out of memory");
+		return;
+	}
+	for (n = 0, e = d->exports; e; e = e->next)
+		if (!path || strcmp(path, e->cfg->path) == 0)
+			all[n++] = e;
+	qsort(all, n, sizeof(*all), export_cmp);
+	for (i = 0; i < n; i++)
+		json_array_append_new(items, pkxd_export_json(all[i]));
+	free(all);
+	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
+}
+
+static void create_export(pkxd_daemon *d, struct evhttp_request *req)
+{
+	json_t *body = read_body(req), *extra = NULL;
+	pkx_config *cfg = NULL;
+	pkx_error err = {"", ""};
+	pkxd_export *e;
+	pkxd_job_kind kind = PKXD_JOB_VALIDATE;
+
+	if (!body)
+		return;
+	if (parse_export_body(body, &cfg, &extra, &err) != 0)
+		goto reject;
+	if (!cfg) {
+		pkx_fail(&err, PKX_EINVAL, "config is required");
+		goto reject;
+	}
+	if (strcmp(cfg->mode, "LIVE_STREAM") == 0) {
+		pkx_fail(&err, PKX_EINVAL,
+		         "mode LIVE_STREAM needs a live source "
+		         "(interfaces/<name>), which this service does not "
+		         "have yet");
+		goto reject;
+	}
+	if (strcmp(cfg->mode, "STREAM_TO_FILE") == 0) {
+		if (!cfg->output_filename) {
+			pkx_fail(&err, PKX_EINVAL,
+			         "mode STREAM_TO_FILE needs "
+			         "config.output_filename");
+			goto reject;
+		}
+		kind = PKXD_JOB_TO_FILE;
+	} else if (strcmp(cfg->mode, "PREPARE") == 0) {
+		kind = PKXD_JOB_SPOOL;
+	}
+	e = pkxd_export_new(d, cfg, extra);
+	if (!e) {
+		pkx_fail(&err, PKX_EINTERNAL, "out of memory");
+		goto reject;
+	}
+	cfg = NULL;
+	extra = NULL;
+	if (pkxd_job_start(e, kind, req, &err) != PKX_OK) {
+		pkxd_export_delete(e);
+		goto reject;
+	}
+	json_decref(body);
+	return; /* answered by pkxd_post_done */
+reject:
+	pkx_config_free(cfg);
+	json_decref(extra);
+	json_decref(body);
+	pkxd_reply_error(req, pkxd_error_status(err.id), err.id, "%s",
+	                 err.text);
+}
+
+void pkxd_post_done(pkxd_export *e, struct evhttp_request *req,
+                    const pkx_error *err)
+{
+	char location[128];
+
+	if (e->deleted) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "export %s was deleted before it was ready",
+		                 e->id);
+		return;
+	}
+	if (err) {
+		pkx_error copy = *err;
+
+		pkxd_export_delete(e);
+		pkxd_reply_error(req, pkxd_error_status(copy.id), copy.id, "%s",
+		                 copy.text);
+		return;
+	}
+	pkxd_export_set_state(
+	    e, strcmp(e->cfg->mode, "PREPARE") == 0 ||
+	               strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0
+	           ? PKXD_RUNNING
+	           : PKXD_READY);
+	pkxd_export_save(e);
+	pkxd_export_arm_timer(e);
+	snprintf(location, sizeof(location), PKXD_API "/exports/items/%s",
+	         e->id);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
+	                  location);
+	reply_export(req, 201, e);
+}
+
+static int same_but_mode(const json_t *a, const json_t *b)
+{
+	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+	int same;
+
+	json_object_del(x, "mode");
+	json_object_del(y, "mode");
+	same = json_equal(x, y);
+	json_decref(x);
+	json_decref(y);
+	return same;
+}
+
+static void update_export(pkxd_export *e, struct evhttp_request *req)
+{
+	json_t *body = read_body(req), *extra = NULL;
+	pkx_config *cfg = NULL;
+	pkx_error err = {"", ""};
+
+	if (!body)
+		return;
+	if (parse_export_body(body, &cfg, &extra, &err) != 0)
+		goto reject;
+	if (e->state == PKXD_INITIALIZING || e->state == PKXD_RUNNING ||
+	    e->state == PKXD_STREAMING) {
+		pkx_fail(&err, PKXD_ESTATE,
+		         "export %s is %s: it cannot change now", e->id,
+		         pkxd_state_name(e->state));
+		goto reject;
+	}
+	if (cfg && !same_but_mode(cfg->json, e->cfg->json)) {
+		pkx_fail(&err, PKX_EINVAL,
+		         "only config.mode can change once an export exists; "
+		         "create a new export for another config");
+		goto reject;
+	}
+	if (cfg && strcmp(cfg->mode, e->cfg->mode) != 0) {
+		if (strcmp(cfg->mode, "PREPARE") != 0 ||
+		    e->state != PKXD_READY || e->spooled) {
+			pkx_fail(&err, PKXD_ESTATE,
+			         "mode can only change from BUFFER_STREAM or "
+			         "LEGACY to PREPARE, while the export is "
+			         "READY (it is %s, mode %s)",
+			         pkxd_state_name(e->state), e->cfg->mode);
+			goto reject;
+		}
+		pkx_config_free(e->cfg);
+		e->cfg = cfg;
+		cfg = NULL;
+		if (pkxd_job_start(e, PKXD_JOB_SPOOL, NULL, &err) != PKX_OK)
+			goto reject;
+		if (e->timer)
+			evtimer_del(e->timer);
+		pkxd_export_set_state(e, PKXD_RUNNING);
+	}
+	json_decref(e->extra);
+	e->extra = extra;
+	extra = NULL;
+	pkxd_export_save(e);
+	reply_export(req, 200, e);
+	pkx_config_free(cfg);
+	json_decref(body);
+	return;
+reject:
+	pkx_config_free(cfg);
+	json_decref(extra);
+	json_decref(body);
+	pkxd_reply_error(req, pkxd_error_status(err.id), err.id, "%s",
+	                 err.text);
+}
+
+static void download(pkxd_export *e, struct evhttp_request *req)
+{
+	pkx_error err = {"", ""};
+	pkxd_job_kind kind;
+
+	if (e->downloaded || e->state == PKXD_DONE) {
+		pkxd_reply_error(req, 409, PKXD_ESTATE,
+		                 "export %s was already downloaded (%s)", e->id,
+		                 pkxd_state_name(e->state));
+		return;
+	}
+	if (strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0) {
+		pkxd_reply_error(req, 409, PKXD_ESTATE,
+		                 "export %s writes its packets to fs/%s, not "
+		                 "to a download",
+		                 e->id, e->cfg->output_filename);
+		return;
+	}
+	if (e->spooled && (e->state == PKXD_READY || e->state == PKXD_NODATA)) {
+		kind = PKXD_JOB_SEND_SPOOL;
+	} else if (e->state == PKXD_READY && !e->spooled) {
+		kind = PKXD_JOB_STREAM;
+	} else {
+		pkxd_reply_error(
+		    req, 409, PKXD_ESTATE, "export %s is %s%s%s", e->id,
+		    pkxd_state_name(e->state),
+		    e->state == PKXD_RUNNING ? ": still preparing" : "",
+		    e->state == PKXD_ERRORS ? ": see status.error" : "");
+		return;
+	}
+	if (pkxd_job_start(e, kind, req, &err) != PKX_OK) {
+		pkxd_reply_error(req, pkxd_error_status(err.id), err.id, "%s",
+		                 err.text);
+		return;
+	}
+	if (e->timer)
+		evtimer_del(e->timer);
+	e->downloaded = 1;
+	if (e->state == PKXD_READY)
+		pkxd_export_set_state(e, PKXD_STREAMING);
+	pkxd_export_save(e);
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	default:
+		return "this method";
+	}
+}
+
+static void not_allowed(struct evhttp_request *req, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	                  allow);
+	pkxd_reply_error(req, 405, "HTTP_INVALID_METHOD",
+	                 "%s is not allowed here (allowed: %s)",
+	                 method_name(evhttp_request_get_command(req)), allow);
+}
+
+static int is_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < PKXD_ID_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[PKXD_ID_LEN] == '\0';
+}
+
+static pkxd_export *find_or_404(pkxd_daemon *d, struct evhttp_request *req,
+                                const char *id)
+{
+	pkxd_export *e = is_id(id) ? pkxd_export_find(d, id) : NULL;
+
+	if (!e)
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "no export with id \"%.64s%s\"", id,
+		                 strlen(id) > 64 ? "..." : "");
+	return e;
+}
+
+static void common_api(struct evhttp_request *req, const char *rest,
+                       enum evhttp_cmd_type m)
+{
+	char host[256] = "pktexport";
+
+	if (strcmp(rest, "ping") && strcmp(rest, "info") &&
+	    strcmp(rest, "services")) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "no resource /api/common/1.0/%.64s", rest);
+		return;
+	}
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		not_allowed(req, "GET");
+		return;
+	}
+	if (strcmp(rest, "ping") == 0) {
+		pkxd_reply_json(req, 200, json_object());
+	} else if (strcmp(rest, "info") == 0) {
+		gethostname(host, sizeof(host) - 1);
+		pkxd_reply_json(req, 200,
+		                json_pack("{s:s, s:s, s:s}", "device_name",
+		                          host, "model", "pktexport",
+		                          "sw_version", PACKAGE_VERSION));
+	} else {
+		pkxd_reply_json(req, 200,
+		                json_pack("[{s:s, s:[s]}, {s:s, s:[s]}]", "id",
+		                          "common", "versions", "1.0", "id",
+		                          "npm.packet_export", "versions",
+		                          "1.3"));
+	}
+}
+
+static void export_api(pkxd_daemon *d, struct evhttp_request *req,
+                       const char *rest, const char *query,
+                       enum evhttp_cmd_type m)
+{
+	const int get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+	pkxd_export *e;
+
+	if (*rest == '\0' || strcmp(rest, "/") == 0) {
+		json_error_t jerr;
+
+		if (!get) {
+			not_allowed(req, "GET");
+			return;
+		}
+		pkxd_reply_json(req, 200,
+		                json_loads(pkxd_service_def, 0, &jerr));
+	} else if (strcmp(rest, "/exports") == 0) {
+		struct evkeyvalq q;
+		const char *path;
+
+		if (m == EVHTTP_REQ_POST) {
+			create_export(d, req);
+			return;
+		}
+		if (!get) {
+			not_allowed(req, "GET, POST");
+			return;
+		}
+		TAILQ_INIT(&q);
+		if (query && evhttp_parse_query_str(query, &q) != 0) {
+			pkxd_reply_error(req, 400, PKX_EINVAL,
+			                 "malformed query string");
+			return;
+		}
+		path = evhttp_find_header(&q, "path");
+		list_exports(d, req, path);
+		evhttp_clear_headers(&q);
+	} else if (strncmp(rest, "/exports/items/", 15) == 0) {
+		if (!get && m != EVHTTP_REQ_PUT && m != EVHTTP_REQ_DELETE) {
+			not_allowed(req, "GET, PUT, DELETE");
+			return;
+		}
+		if (!(e = find_or_404(d, req, rest + 15)))
+			return;
+		if (get)
+			reply_export(req, 200, e);
+		else if (m == EVHTTP_REQ_PUT)
+			update_export(e, req);
+		else {
+			pkxd_export_delete(e);
+			evhttp_send_reply(req, 204, "No Content", NULL);
+		}
+	} else if (strncmp(rest, "/packets/items/", 15) == 0) {
+		if (m != EVHTTP_REQ_GET) {
+			not_allowed(req, "GET");
+			return;
+		}
+		if ((e = find_or_404(d, req, rest + 15)))
+			download(e, req);
+	} else {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "no resource " PKXD_API "%.64s", rest);
+	}
+}
+
+void pkxd_http_handle(struct evhttp_request *req, void *arg)
+{
+	pkxd_daemon *d = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	size_t len = 0;
+	char *path;
+
+	if (d->stopping) {
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "the service is stopping");
+		return;
+	}
+	if (!raw || !(path = evhttp_uridecode(raw, 0, &len))) {
+		pkxd_reply_error(req, 400, PKX_EINVAL, "malformed URI");
+		return;
+	}
+	if (strlen(path) != len) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "no resource at a path holding a NUL byte");
+	} else if (strncmp(path, "/api/common/1.0/", 16) == 0) {
+		common_api(req, path + 16, m);
+	} else if (strncmp(path, PKXD_API, strlen(PKXD_API)) == 0 &&
+	           (path[strlen(PKXD_API)] == '\0' ||
+	            path[strlen(PKXD_API)] == '/')) {
+		export_api(d, req, path + strlen(PKXD_API),
+		           evhttp_uri_get_query(uri), m);
+	} else {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND, "no resource %.64s%s",
+		                 path, len > 64 ? "..." : "");
+	}
+	free(path);
+}

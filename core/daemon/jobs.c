@@ -1,0 +1,745 @@
+/* Export work on worker threads.  A job prepares its export's pipeline
+ * (open the source, compile the filters), tells the loop, then runs it into
+ * a spool file, an output file under fs/, or an HTTP download.  Downloads
+ * go through a fixed pool of chunks: the worker fills one, the loop hands
+ * it to libevent by reference, and it comes back once written to the
+ * socket, so a slow client slows its export instead of growing memory. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/keyvalq_struct.h>
+
+#include "pkxd.h"
+
+typedef struct stream_chunk {
+	pkxd_stream *stream;
+	int index;
+} stream_chunk;
+
+struct pkxd_stream {
+	pkx_sink sink; /* first: the worker writes through it */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint8_t *buf[PKXD_CHUNKS];
+	size_t len[PKXD_CHUNKS];
+	stream_chunk chunk[PKXD_CHUNKS];
+	int free_list[PKXD_CHUNKS], n_free; /* worker may fill these */
+	int ready[PKXD_CHUNKS], n_ready;    /* filled, for the loop */
+	int filling;                        /* worker's chunk, -1: none */
+	int closed;                 /* no one reads any more: worker stops */
+	int in_flight;              /* chunks libevent holds (loop only) */
+	int job_over;               /* the job is gone (loop only) */
+	struct evhttp_request *req; /* loop only; NULL once detached */
+	int started;                /* response headers sent */
+	struct event *data_ev;      /* worker -> loop: chunks ready */
+	uint64_t bytes;             /* handed to libevent */
+	pkxd_stream *next;          /* in the table of live downloads */
+};
+
+struct pkxd_job {
+	pkxd_job_kind kind;
+	pkxd_export *e;
+	pkxd_daemon *d;
+	pkx_run *run;               /* set by the worker once prepared */
+	struct evhttp_request *req; /* POST or PUT waiting on prepare */
+	pkxd_stream *stream;        /* downloads */
+	struct event *prepared_ev, *done_ev;
+	pkx_result prepared;
+	pkx_run_outcome outcome;
+	pkx_error err;
+	char tmp_path[PATH_MAX];   /* file being written */
+	char final_path[PATH_MAX]; /* its name once complete */
+	int out_fd;
+	int cancelled;
+};
+
+/* Downloads in progress, to recognise their requests (loop only). */
+static pkxd_stream *live_streams;
+
+/* ------------------------------------------------------------- streaming */
+
+static void stream_free(pkxd_stream *st)
+{
+	pkxd_stream **p;
+	int i;
+
+	for (p = &live_streams; *p; p = &(*p)->next)
+		if (*p == st) {
+			*p = st->next;
+			break;
+		}
+	for (i = 0; i < PKXD_CHUNKS; i++)
+		free(st->buf[i]);
+	if (st->data_ev)
+		event_free(st->data_ev);
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cv);
+	free(st);
+}
+
+/* libevent wrote a chunk out (or dropped it with the connection). */
+static void chunk_released(const void *data, size_t len, void *arg)
+{
+	stream_chunk *c = arg;
+	pkxd_stream *st = c->stream;
+
+	(void)data;
+	(void)len;
+	pthread_mutex_lock(&st->mu);
+	st->free_list[st->n_free++] = c->index;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (--st->in_flight == 0 && st->job_over)
+		stream_free(st);
+}
+
+/* Worker: a chunk to fill, waiting while all are in flight.  -1 once the
+ * reader is gone. */
+static int stream_acquire(pkxd_stream *st)
+{
+	int idx = -1;
+
+	pthread_mutex_lock(&st->mu);
+	while (!st->closed && st->n_free == 0)
+		pthread_cond_wait(&st->cv, &st->mu);
+	if (!st->closed)
+		idx = st->free_list[--st->n_free];
+	pthread_mutex_unlock(&st->mu);
+	return idx;
+}
+
+/* Worker: hand a filled chunk to the loop. */
+static void stream_post(pkxd_stream *st, int idx, size_t len)
+{
+	pthread_mutex_lock(&st->mu);
+	st->len[idx] = len;
+	st->ready[st->n_ready++] = idx;
+	pthread_mutex_unlock(&st->mu);
+	event_active(st->data_ev, EV_READ, 0);
+}
+
+static pkx_result stream_write(pkx_sink *sink, const void *data, size_t len,
+                               pkx_error *err)
+{
+	pkxd_stream *st = (pkxd_stream *)sink;
+	const uint8_t *p = data;
+
+	while (len > 0) {
+		size_t room, n;
+
+		if (st->filling < 0) {
+			st->filling = stream_acquire(st);
+			st->len[st->filling < 0 ? 0 : st->filling] = 0;
+			if (st->filling < 0)
+				return pkx_fail(err, "CLIENT_DISCONNECTED",
+				                "the client went away");
+		}
+		room = PKXD_CHUNK - st->len[st->filling];
+		n = len < room ? len : room;
+		memcpy(st->buf[st->filling] + st->len[st->filling], p, n);
+		st->len[st->filling] += n;
+		p += n;
+		len -= n;
+		if (st->len[st->filling] == PKXD_CHUNK) {
+			stream_post(st, st->filling, PKXD_CHUNK);
+			st->filling = -1;
+		}
+	}
+	return PKX_OK;
+}
+
+static void stream_flush(pkxd_stream *st)
+{
+	if (st->filling >= 0) {
+		if (st->len[st->filling])
+			stream_post(st, st->filling, st->len[st->filling]);
+		else {
+			pthread_mutex_lock(&st->mu);
+			st->free_list[st->n_free++] = st->filling;
+			pthread_mutex_unlock(&st->mu);
+		}
+		st->filling = -1;
+	}
+}
+
+static void stream_close(pkxd_stream *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->closed = 1;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static void stream_detach(pkxd_stream *st)
+{
+	if (st->req)
+		evhttp_connection_set_closecb(
+		    evhttp_request_get_connection(st->req), NULL, NULL);
+	st->req = NULL;
+	stream_close(st);
+}
+
+/* The connection is going away under a download. */
+static void stream_closed_cb(struct evhttp_connection *conn, void *arg)
+{
+	pkxd_stream *st = arg;
+	struct evhttp_request *req = st->req;
+
+	(void)conn;
+	stream_detach(st);
+	/* After a read EOF or timeout libevent has already unhooked the
+	 * unfinished request from the connection and left it to us. */
+	if (req && !evhttp_request_get_connection(req))
+		evhttp_request_free(req);
+}
+
+static void free_connection_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evhttp_connection_free(arg);
+}
+
+static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(st->req);
+	char disp[128];
+	const char *ext = strncmp(e->cfg->output_format, "PCAPNG", 6) == 0
+	                      ? "pcapng"
+	                      : "pcap";
+
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", e->id,
+	         ext);
+	evhttp_add_header(h, "Content-Type", "application/octet-stream");
+	evhttp_add_header(h, "Content-Disposition", disp);
+	evhttp_send_reply_start(st->req, 200, "OK");
+	st->started = 1;
+}
+
+/* Loop: move ready chunks to the connection, by reference. */
+static void stream_pump(pkxd_stream *st, const pkxd_export *e)
+{
+	int idx[PKXD_CHUNKS], n, i;
+
+	pthread_mutex_lock(&st->mu);
+	n = st->n_ready;
+	memcpy(idx, st->ready, sizeof(int) * (size_t)n);
+	st->n_ready = 0;
+	pthread_mutex_unlock(&st->mu);
+	for (i = 0; i < n; i++) {
+		struct evbuffer *b;
+
+		if (!st->req) {
+			/* The reader left: recycle without sending. */
+			st->in_flight++;
+			chunk_released(NULL, 0, &st->chunk[idx[i]]);
+			continue;
+		}
+		if (!st->started)
+			stream_start_reply(st, e);
+		b = evbuffer_new();
+		st->in_flight++;
+		if (!b || evbuffer_add_reference(
+		              b, st->buf[idx[i]], st->len[idx[i]],
+		              chunk_released, &st->chunk[idx[i]]) != 0) {
+			chunk_released(NULL, 0, &st->chunk[idx[i]]);
+			if (b)
+				evbuffer_free(b);
+			continue;
+		}
+		st->bytes += st->len[idx[i]];
+		evhttp_send_reply_chunk(st->req, b);
+		evbuffer_free(b);
+	}
+}
+
+static void stream_data_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_job *job = arg;
+
+	(void)fd;
+	(void)what;
+	stream_pump(job->stream, job->e);
+}
+
+static pkxd_stream *stream_new(pkxd_job *job, struct evhttp_request *req)
+{
+	pkxd_stream *st = calloc(1, sizeof(*st));
+	int i;
+
+	if (!st)
+		return NULL;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	st->sink.write = stream_write;
+	st->filling = -1;
+	for (i = 0; i < PKXD_CHUNKS; i++) {
+		st->buf[i] = malloc(PKXD_CHUNK);
+		st->chunk[i].stream = st;
+		st->chunk[i].index = i;
+		st->free_list[st->n_free++] = i;
+		if (!st->buf[i]) {
+			stream_free(st);
+			return NULL;
+		}
+	}
+	st->data_ev = event_new(job->d->base, -1, 0, stream_data_cb, job);
+	if (!st->data_ev) {
+		stream_free(st);
+		return NULL;
+	}
+	st->req = req;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	                              stream_closed_cb, st);
+	st->next = live_streams;
+	live_streams = st;
+	return st;
+}
+
+int pkxd_stream_abandon(struct evhttp_request *req)
+{
+	static const struct timeval now = {0, 0};
+	pkxd_stream *st;
+
+	for (st = live_streams; st; st = st->next)
+		if (st->req == req) {
+			struct evhttp_connection *c =
+			    evhttp_request_get_connection(req);
+
+			stream_detach(st);
+			/* libevent is failing this connection from deep in
+			 * its own call chain: free it once that returns. */
+			if (c)
+				event_base_once(evhttp_connection_get_base(c),
+				                -1, EV_TIMEOUT,
+				                free_connection_cb, c, &now);
+			return 1;
+		}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ files */
+
+/* Creates the temporary file of a STREAM_TO_FILE export beside its final
+ * name, both confined to <root>/fs. */
+static pkx_result open_output(pkxd_job *job, pkx_error *err)
+{
+	const pkxd_export *e = job->e;
+	char fs[PATH_MAX], real_fs[PATH_MAX], dir[PATH_MAX], real_dir[PATH_MAX];
+	const char *name = e->cfg->output_filename, *slash;
+	struct stat st;
+
+	if ((size_t)snprintf(fs, sizeof(fs), "%s/fs", job->d->root) >=
+	        sizeof(fs) ||
+	    !realpath(fs, real_fs))
+		return pkx_fail(err, PKX_ENOTFOUND, "the data root has no fs/");
+	slash = strrchr(name, '/');
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%.*s", real_fs,
+	                     slash ? (int)(slash - name) : 0,
+	                     name) >= sizeof(dir))
+		return pkx_fail(err, PKX_EINVAL, "output_filename too long");
+	if (!realpath(dir, real_dir))
+		return pkx_fail(err, PKX_ENOTFOUND,
+		                "output folder of \"%s\" does not exist", name);
+	if (strncmp(real_dir, real_fs, strlen(real_fs)) != 0 ||
+	    (real_dir[strlen(real_fs)] != '\0' &&
+	     real_dir[strlen(real_fs)] != '/'))
+		return pkx_fail(err, PKX_EINVAL,
+		                "output_filename \"%s\" leads out of fs/",
+		                name);
+	if ((size_t)snprintf(job->final_path, sizeof(job->final_path), "%s/%s",
+	                     real_dir, slash ? slash + 1 : name) >=
+	    sizeof(job->final_path))
+		return pkx_fail(err, PKX_EINVAL, "output_filename too long");
+	if (lstat(job->final_path, &st) == 0)
+		return pkx_fail(err, "RESOURCE_EXISTS",
+		                "fs/%s already exists: it is never overwritten",
+		                name);
+	if ((size_t)snprintf(job->tmp_path, sizeof(job->tmp_path),
+	                     "%s/.pktexport-%s.part", real_dir,
+	                     e->id) >= sizeof(job->tmp_path))
+		return pkx_fail(err, PKX_EINVAL, "output_filename too long");
+	job->out_fd =
+	    open(job->tmp_path,
+	         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (job->out_fd < 0)
+		return pkx_fail(err, PKX_EIO, "cannot create fs/%s: %s", name,
+		                strerror(errno));
+	return PKX_OK;
+}
+
+static pkx_result open_spool(pkxd_job *job, pkx_error *err)
+{
+	pkxd_spool_path(job->e, job->final_path, sizeof(job->final_path));
+	if ((size_t)snprintf(job->tmp_path, sizeof(job->tmp_path), "%s.part",
+	                     job->final_path) >= sizeof(job->tmp_path))
+		return pkx_fail(err, PKX_EINTERNAL, "spool path too long");
+	job->out_fd =
+	    open(job->tmp_path,
+	         O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (job->out_fd < 0)
+		return pkx_fail(err, PKX_EIO,
+		                "cannot create the spool file: %s",
+		                strerror(errno));
+	return PKX_OK;
+}
+
+/* Gives the finished file its name: never over an existing output. */
+static pkx_result commit_file(pkxd_job *job, pkx_error *err)
+{
+	if (job->kind == PKXD_JOB_TO_FILE) {
+		if (link(job->tmp_path, job->final_path) != 0) {
+			pkx_fail(err,
+			         errno == EEXIST ? "RESOURCE_EXISTS" : PKX_EIO,
+			         "cannot create fs/%s: %s",
+			         job->e->cfg->output_filename, strerror(errno));
+			return PKX_ERROR;
+		}
+		unlink(job->tmp_path);
+		return PKX_OK;
+	}
+	if (rename(job->tmp_path, job->final_path) != 0)
+		return pkx_fail(err, PKX_EIO,
+		                "cannot finish the spool file: %s",
+		                strerror(errno));
+	return PKX_OK;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+static pkx_run_outcome run_into_file(pkxd_job *job)
+{
+	pkx_fd_sink sink;
+	pkx_run_outcome outcome;
+	int ok;
+
+	if (pkx_fd_sink_init(&sink, job->out_fd, 1u << 20, &job->err) != PKX_OK)
+		return PKX_RUN_FAILED;
+	outcome = pkx_run_execute(job->run, &sink.sink, &job->err);
+	ok = outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED;
+	if (ok && pkx_fd_sink_flush(&sink, &job->err) != PKX_OK)
+		ok = 0, outcome = PKX_RUN_FAILED;
+	pkx_fd_sink_release(&sink);
+	if (close(job->out_fd) != 0 && ok) {
+		pkx_fail(&job->err, PKX_EIO, "closing the output: %s",
+		         strerror(errno));
+		ok = 0, outcome = PKX_RUN_FAILED;
+	}
+	job->out_fd = -1;
+	if (ok && commit_file(job, &job->err) != PKX_OK)
+		outcome = PKX_RUN_FAILED;
+	if (outcome == PKX_RUN_FAILED || outcome == PKX_RUN_CANCELLED)
+		unlink(job->tmp_path);
+	return outcome;
+}
+
+static pkx_run_outcome send_spool(pkxd_job *job)
+{
+	pkxd_stream *st = job->stream;
+	char path[PATH_MAX];
+	int fd;
+
+	pkxd_spool_path(job->e, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pkx_fail(&job->err, PKX_EINTERNAL, "the spool file is gone: %s",
+		         strerror(errno));
+		return PKX_RUN_FAILED;
+	}
+	for (;;) {
+		int idx = stream_acquire(st);
+		ssize_t n;
+
+		if (idx < 0) {
+			close(fd);
+			pkx_fail(&job->err, "CLIENT_DISCONNECTED",
+			         "the client went away");
+			return PKX_RUN_CANCELLED;
+		}
+		do
+			n = read(fd, st->buf[idx], PKXD_CHUNK);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			pthread_mutex_lock(&st->mu);
+			st->free_list[st->n_free++] = idx;
+			pthread_mutex_unlock(&st->mu);
+			close(fd);
+			if (n == 0)
+				return PKX_RUN_DONE;
+			pkx_fail(&job->err, PKX_EIO, "reading the spool: %s",
+			         strerror(errno));
+			return PKX_RUN_FAILED;
+		}
+		stream_post(st, idx, (size_t)n);
+	}
+}
+
+static void *job_main(void *arg)
+{
+	pkxd_job *job = arg;
+	pkx_run *run = NULL;
+
+	if (job->kind == PKXD_JOB_SEND_SPOOL) {
+		job->prepared = PKX_OK;
+	} else {
+		job->prepared = pkx_run_prepare(job->d->reg, job->d->root,
+		                                job->e->cfg, &run, &job->err);
+		if (job->prepared == PKX_OK && (job->kind == PKXD_JOB_TO_FILE ||
+		                                job->kind == PKXD_JOB_SPOOL)) {
+			job->prepared = job->kind == PKXD_JOB_TO_FILE
+			                    ? open_output(job, &job->err)
+			                    : open_spool(job, &job->err);
+		}
+	}
+	__atomic_store_n(&job->run, run, __ATOMIC_SEQ_CST);
+	/* A cancel that came before the run existed is honoured here. */
+	if (run && __atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST))
+		pkx_run_cancel(run);
+	event_active(job->prepared_ev, EV_READ, 0);
+	if (job->prepared != PKX_OK || job->kind == PKXD_JOB_VALIDATE) {
+		event_active(job->done_ev, EV_READ, 0);
+		return NULL;
+	}
+	switch (job->kind) {
+	case PKXD_JOB_SPOOL:
+	case PKXD_JOB_TO_FILE:
+		job->outcome = run_into_file(job);
+		break;
+	case PKXD_JOB_STREAM:
+		job->outcome =
+		    pkx_run_execute(run, &job->stream->sink, &job->err);
+		stream_flush(job->stream);
+		break;
+	case PKXD_JOB_SEND_SPOOL:
+		job->outcome = send_spool(job);
+		break;
+	case PKXD_JOB_VALIDATE:
+		break;
+	}
+	event_active(job->done_ev, EV_READ, 0);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ loop side */
+
+static void job_free(pkxd_job *job)
+{
+	if (job->out_fd >= 0) {
+		close(job->out_fd);
+		unlink(job->tmp_path);
+	}
+	pkx_run_free(job->run);
+	event_free(job->prepared_ev);
+	event_free(job->done_ev);
+	if (job->stream) {
+		job->stream->job_over = 1;
+		if (job->stream->in_flight == 0)
+			stream_free(job->stream);
+	}
+	free(job);
+}
+
+static void job_prepared_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_job *job = arg;
+	pkxd_export *e = job->e;
+
+	(void)fd;
+	(void)what;
+	if (job->req) {
+		/* A POST waits for the answer. */
+		struct evhttp_request *req = job->req;
+
+		job->req = NULL;
+		pkxd_post_done(e, req,
+		               job->prepared == PKX_OK ? NULL : &job->err);
+		return;
+	}
+	if (job->prepared != PKX_OK && job->stream && job->stream->req &&
+	    !job->stream->started) {
+		/* A download that cannot start gets the error, not data. */
+		struct evhttp_request *req = job->stream->req;
+
+		stream_detach(job->stream);
+		pkxd_reply_error(req, pkxd_error_status(job->err.id),
+		                 job->err.id, "%s", job->err.text);
+	}
+}
+
+static void job_finish_stream(pkxd_job *job)
+{
+	pkxd_stream *st = job->stream;
+	struct evhttp_request *req = st->req;
+
+	stream_pump(st, job->e);
+	if (!req)
+		return;
+	stream_detach(st);
+	if (job->outcome == PKX_RUN_FAILED ||
+	    job->outcome == PKX_RUN_CANCELLED) {
+		/* Cut the connection: a truncated transfer must not end like
+		 * a complete capture. */
+		struct evhttp_connection *c =
+		    evhttp_request_get_connection(req);
+
+		if (c)
+			evhttp_connection_free(c);
+		else
+			evhttp_request_free(req);
+		return;
+	}
+	if (!st->started)
+		stream_start_reply(st, job->e);
+	evhttp_send_reply_end(req);
+}
+
+static void job_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_job *job = arg;
+	pkxd_export *e = job->e;
+	pkxd_daemon *d = job->d;
+
+	(void)fd;
+	(void)what;
+	if (job->stream)
+		job_finish_stream(job);
+	if (job->run) {
+		pkx_run_stats(job->run, &e->stats);
+		e->progress = pkx_run_progress(job->run);
+	}
+	e->job = NULL;
+	d->n_jobs--;
+	if (job->outcome == PKX_RUN_CANCELLED && !job->err.id[0])
+		pkx_fail(&job->err, "EXPORT_CANCELLED",
+		         d->stopping ? "the service stopped during the export"
+		                     : "the export was cancelled");
+	if (!e->deleted && job->prepared == PKX_OK &&
+	    job->kind != PKXD_JOB_VALIDATE) {
+		int ok = job->outcome == PKX_RUN_DONE ||
+		         job->outcome == PKX_RUN_STOPPED ||
+		         job->outcome == PKX_RUN_DAMAGED;
+
+		if (!ok) {
+			pkxd_export_fail(e, &job->err);
+		} else {
+			if (job->outcome == PKX_RUN_DAMAGED)
+				e->error = job->err; /* reported, not fatal */
+			if (job->kind == PKXD_JOB_SPOOL) {
+				e->spooled = 1;
+				pkxd_export_set_state(
+				    e, e->stats.exported_packets ? PKXD_READY
+				                                 : PKXD_NODATA);
+			} else if (job->kind == PKXD_JOB_SEND_SPOOL) {
+				char path[PATH_MAX];
+
+				pkxd_spool_path(e, path, sizeof(path));
+				unlink(path);
+				e->spooled = 0;
+				if (e->state != PKXD_NODATA)
+					pkxd_export_set_state(e, PKXD_DONE);
+			} else {
+				pkxd_export_set_state(
+				    e, e->stats.exported_packets ? PKXD_DONE
+				                                 : PKXD_NODATA);
+			}
+		}
+		pkxd_export_save(e);
+		if (ok && job->stream && strcmp(e->cfg->mode, "LEGACY") == 0)
+			pkxd_export_delete(e);
+		else
+			pkxd_export_arm_timer(e);
+	} else if (!e->deleted && job->prepared != PKX_OK &&
+	           job->kind != PKXD_JOB_VALIDATE) {
+		pkxd_export_fail(e, &job->err);
+		pkxd_export_save(e);
+		pkxd_export_arm_timer(e);
+	}
+	job_free(job);
+	pkxd_export_release(e);
+	if (d->stopping && d->n_jobs == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
+                          struct evhttp_request *req, pkx_error *err)
+{
+	pkxd_daemon *d = e->d;
+	pkxd_job *job;
+	pthread_attr_t attr;
+	pthread_t thread;
+
+	if (d->n_jobs >= PKXD_MAX_JOBS)
+		return pkx_fail(err, "SERVICE_BUSY",
+		                "%d exports are running: try again later",
+		                d->n_jobs);
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	job->kind = kind;
+	job->e = e;
+	job->d = d;
+	job->out_fd = -1;
+	job->prepared_ev = event_new(d->base, -1, 0, job_prepared_cb, job);
+	job->done_ev = event_new(d->base, -1, 0, job_done_cb, job);
+	if (kind == PKXD_JOB_STREAM || kind == PKXD_JOB_SEND_SPOOL)
+		job->stream = stream_new(job, req);
+	else
+		job->req = req;
+	if (!job->prepared_ev || !job->done_ev ||
+	    ((kind == PKXD_JOB_STREAM || kind == PKXD_JOB_SEND_SPOOL) &&
+	     !job->stream)) {
+		if (job->stream)
+			stream_detach(job->stream);
+		job_free(job);
+		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1u << 20);
+	if (pthread_create(&thread, &attr, job_main, job) != 0) {
+		pthread_attr_destroy(&attr);
+		if (job->stream)
+			stream_detach(job->stream);
+		job_free(job);
+		return pkx_fail(err, PKX_EINTERNAL, "cannot start a thread");
+	}
+	pthread_attr_destroy(&attr);
+	e->job = job;
+	d->n_jobs++;
+	return PKX_OK;
+}
+
+void pkxd_job_cancel(pkxd_job *job)
+{
+	pkx_run *run;
+
+	__atomic_store_n(&job->cancelled, 1, __ATOMIC_SEQ_CST);
+	run = __atomic_load_n(&job->run, __ATOMIC_SEQ_CST);
+	if (run)
+		pkx_run_cancel(run);
+	/* Wakes a worker waiting for the client; the connection is cut
+	 * when the job ends. */
+	if (job->stream)
+		stream_close(job->stream);
+}
+
+void pkxd_job_stats(const pkxd_job *job, pkx_stats *st, double *progress)
+{
+	pkx_run *run = __atomic_load_n(&job->run, __ATOMIC_ACQUIRE);
+
+	if (!run)
+		return;
+	pkx_run_stats(run, st);
+	*progress = pkx_run_progress(run);
+}

@@ -1,0 +1,246 @@
+/* pktexportd: serves the Packet Export API 1.3 over libevent.  Runs in the
+ * foreground; prints the address it listens on once it accepts requests;
+ * SIGTERM stops the running exports and exits 0. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <event2/thread.h>
+
+#include "pkxd.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: pktexportd --root DIR --listen ADDR:PORT "
+	        "[--plugin-dir DIR] [-v]\n"
+	        "  --root DIR        the data root (sources under fs/, jobs/, "
+	        "...)\n"
+	        "  --listen A:P      address to serve on; port 0 picks one "
+	        "(default 127.0.0.1:8080)\n"
+	        "  --plugin-dir DIR  load plugins from DIR\n"
+	        "  -v                log more\n");
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "pktexportd: cannot create %s: %s\n", path,
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Splits "ADDR:PORT" ("[v6]:PORT" for IPv6). */
+static int split_listen(const char *arg, char *addr, size_t len, int *port)
+{
+	const char *colon = strrchr(arg, ':');
+	const char *a = arg;
+	size_t n;
+	char *end;
+	long p;
+
+	if (!colon)
+		return -1;
+	n = (size_t)(colon - arg);
+	if (arg[0] == '[' && n >= 2 && arg[n - 1] == ']') {
+		a = arg + 1;
+		n -= 2;
+	}
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(addr, a, n);
+	addr[n] = '\0';
+	p = strtol(colon + 1, &end, 10);
+	if (*end || colon[1] == '\0' || p < 0 || p > 65535)
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+static void print_bound(struct evhttp_bound_socket *bound)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	int port;
+
+	if (getsockname(evhttp_bound_socket_get_fd(bound),
+	                (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		printf("[%s]:%d\n", host, port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		printf("%s:%d\n", host, port);
+	}
+	fflush(stdout);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	pkxd_daemon *d = arg;
+	pkxd_export *e;
+
+	(void)what;
+	if (d->stopping)
+		return;
+	pkx_log(PKX_LOG_INFO, "pktexportd", "signal %d: stopping", (int)sig);
+	d->stopping = 1;
+	if (d->bound) {
+		evhttp_del_accept_socket(d->http, d->bound);
+		d->bound = NULL;
+	}
+	for (e = d->exports; e; e = e->next)
+		if (e->job)
+			pkxd_job_cancel(e->job);
+	if (d->n_jobs == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
+{
+	char path[PATH_MAX];
+
+	d->root = realpath(root, NULL);
+	if (!d->root) {
+		fprintf(stderr, "pktexportd: data root %s: %s\n", root,
+		        strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/.pktexport", d->root);
+	if (make_dir(path) != 0)
+		return -1;
+	if (asprintf(&d->state_dir, "%s/exports", path) < 0 ||
+	    asprintf(&d->spool_dir, "%s/spool", path) < 0 ||
+	    make_dir(d->state_dir) != 0 || make_dir(d->spool_dir) != 0)
+		return -1;
+	d->reg = pkx_registry_new();
+	if (!d->reg || pkx_registry_load_dir(d->reg, plugin_dir) < 0)
+		return -1;
+	return 0;
+}
+
+static void teardown(pkxd_daemon *d)
+{
+	while (d->exports) {
+		pkxd_export *e = d->exports;
+
+		d->exports = e->next;
+		e->deleted = 1;
+		e->job = NULL;
+		pkxd_export_release(e);
+	}
+	if (d->sigterm)
+		event_free(d->sigterm);
+	if (d->sigint)
+		event_free(d->sigint);
+	if (d->http)
+		evhttp_free(d->http);
+	if (d->base)
+		event_base_free(d->base);
+	pkx_registry_free(d->reg);
+	free(d->root);
+	free(d->state_dir);
+	free(d->spool_dir);
+	libevent_global_shutdown();
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"root", required_argument, NULL, 'r'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"plugin-dir", required_argument, NULL, 'p'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *root = NULL, *listen = "127.0.0.1:8080";
+	const char *plugin_dir = pkx_default_plugin_dir();
+	pkxd_daemon d;
+	char addr[256];
+	int port, c, rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			root = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'p':
+			plugin_dir = optarg;
+			break;
+		case 'v':
+			pkx_log_set_level(PKX_LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!root || optind != argc ||
+	    split_listen(listen, addr, sizeof(addr), &port) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0 || setup(&d, root, plugin_dir) != 0)
+		goto out;
+	d.base = event_base_new();
+	d.http = d.base ? evhttp_new(d.base) : NULL;
+	if (!d.http)
+		goto out;
+	evhttp_set_gencb(d.http, pkxd_http_handle, &d);
+	evhttp_set_allowed_methods(
+	    d.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+	                EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+	                EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(d.http, PKXD_MAX_BODY);
+	evhttp_set_max_headers_size(d.http, 64 * 1024);
+	evhttp_set_timeout(d.http, 120);
+	pkxd_exports_load(&d);
+	d.bound =
+	    evhttp_bind_socket_with_handle(d.http, addr, (ev_uint16_t)port);
+	if (!d.bound) {
+		fprintf(stderr, "pktexportd: cannot listen on %s: %s\n", listen,
+		        strerror(errno));
+		goto out;
+	}
+	d.sigterm = evsignal_new(d.base, SIGTERM, on_stop, &d);
+	d.sigint = evsignal_new(d.base, SIGINT, on_stop, &d);
+	if (!d.sigterm || !d.sigint || evsignal_add(d.sigterm, NULL) != 0 ||
+	    evsignal_add(d.sigint, NULL) != 0)
+		goto out;
+	print_bound(d.bound);
+	event_base_dispatch(d.base);
+	rc = 0;
+out:
+	teardown(&d);
+	return rc;
+}

@@ -1,0 +1,118 @@
+/* pktexportd internals: the export table, jobs on worker threads and the
+ * HTTP front end, all driven by one libevent loop. */
+#ifndef PKXD_H
+#define PKXD_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <pthread.h>
+
+#include "pkx.h"
+
+#define PKXD_API      "/api/npm.packet_export/1.3"
+#define PKXD_ID_LEN   32            /* hex digits of an export id */
+#define PKXD_MAX_BODY (1u << 20)    /* request bodies */
+#define PKXD_MAX_JOBS 64            /* exports running at once */
+#define PKXD_CHUNK    (256u * 1024) /* bytes per streamed chunk */
+#define PKXD_CHUNKS   4             /* chunks per download: its memory */
+
+typedef enum pkxd_state {
+	PKXD_UNINITIALIZED,
+	PKXD_INITIALIZING,
+	PKXD_READY,
+	PKXD_RUNNING,
+	PKXD_STREAMING,
+	PKXD_ERRORS,
+	PKXD_NODATA,
+	PKXD_DONE,
+} pkxd_state;
+
+typedef struct pkxd_daemon pkxd_daemon;
+typedef struct pkxd_export pkxd_export;
+typedef struct pkxd_job pkxd_job;
+typedef struct pkxd_stream pkxd_stream;
+
+struct pkxd_export {
+	pkxd_daemon *d;
+	char id[PKXD_ID_LEN + 1];
+	pkx_config *cfg;
+	json_t *extra; /* unknown top-level properties, kept as given */
+	pkxd_state state;
+	char owner[64];
+	uint64_t created_ns; /* since the epoch */
+	pkx_stats stats;     /* last known; live ones come from the job */
+	double progress;
+	pkx_error error;     /* error.id[0] when there is one */
+	int spooled;         /* PREPARE output sits in the spool file */
+	int downloaded;      /* a download has started */
+	int deleted;         /* removed from the table, waiting on its job */
+	pkxd_job *job;       /* running work, or NULL */
+	struct event *timer; /* connection or handle timeout */
+	pkxd_export *next;
+};
+
+struct pkxd_daemon {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	pkx_registry *reg;
+	char *root;      /* the data root */
+	char *state_dir; /* <root>/.pktexport/exports */
+	char *spool_dir; /* <root>/.pktexport/spool */
+	pkxd_export *exports;
+	int n_jobs;
+	int stopping;
+	struct event *sigterm, *sigint;
+};
+
+/* ---------------------------------------------------------------- exports */
+const char *pkxd_state_name(pkxd_state s);
+pkxd_export *pkxd_export_find(pkxd_daemon *d, const char *id);
+pkxd_export *pkxd_export_new(pkxd_daemon *d, pkx_config *cfg, json_t *extra);
+/* Removes it from the table, cancels its job, deletes its files. */
+void pkxd_export_delete(pkxd_export *e);
+/* Frees once neither the table nor a job holds it. */
+void pkxd_export_release(pkxd_export *e);
+json_t *pkxd_export_json(const pkxd_export *e);
+void pkxd_export_set_state(pkxd_export *e, pkxd_state s);
+void pkxd_export_fail(pkxd_export *e, const pkx_error *err);
+void pkxd_export_save(const pkxd_export *e);
+void pkxd_export_arm_timer(pkxd_export *e);
+int pkxd_exports_load(pkxd_daemon *d);
+void pkxd_spool_path(const pkxd_export *e, char *buf, size_t len);
+
+/* ------------------------------------------------------------------- jobs */
+typedef enum pkxd_job_kind {
+	PKXD_JOB_VALIDATE,   /* POST: open the source, compile the filters */
+	PKXD_JOB_SPOOL,      /* PREPARE: run into the spool file */
+	PKXD_JOB_TO_FILE,    /* STREAM_TO_FILE: run into fs/<output_filename> */
+	PKXD_JOB_STREAM,     /* download: run into the HTTP response */
+	PKXD_JOB_SEND_SPOOL, /* download of a spooled export */
+} pkxd_job_kind;
+
+/* Starts work for e on a worker thread.  For downloads, req is the request
+ * to answer.  On failure to start, err is set. */
+pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
+                          struct evhttp_request *req, pkx_error *err);
+void pkxd_job_cancel(pkxd_job *job);
+/* Live stats and progress of a running job. */
+void pkxd_job_stats(const pkxd_job *job, pkx_stats *st, double *progress);
+/* True when the request belongs to a download in progress (it is then
+ * detached: the download is over for the client). */
+int pkxd_stream_abandon(struct evhttp_request *req);
+
+/* ------------------------------------------------------------------- http */
+void pkxd_http_handle(struct evhttp_request *req, void *arg);
+void pkxd_reply_json(struct evhttp_request *req, int code, json_t *body);
+void pkxd_reply_error(struct evhttp_request *req, int code, const char *id,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The HTTP status of an API error id. */
+int pkxd_error_status(const char *id);
+
+/* Called (on the loop) when a POST's validation job ends. */
+void pkxd_post_done(pkxd_export *e, struct evhttp_request *req,
+                    const pkx_error *err);
+
+#endif /* PKXD_H */

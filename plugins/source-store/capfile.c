@@ -1,0 +1,518 @@
+/* A careful pcap/pcapng reader with record offsets (see capfile.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "capfile.h"
+
+#define CF_BUFFER     (1u << 20)
+#define CF_MAX_IFACES 4096
+/* libpcap's largest snapshot for ordinary link types: a longer record is
+ * damage unless the file header announces a larger snapshot. */
+#define CF_PCAP_SNAP_MAX 262144u
+
+enum { SHB = 0x0A0D0D0Au, IDB = 1, OPB = 2, SPB = 3, EPB = 6 };
+
+struct cf_reader {
+	int fd;
+	int format;
+	int swapped;      /* file byte order differs from ours */
+	int pcap_nanos;   /* pcap: fraction is nanoseconds */
+	uint32_t snaplen; /* pcap header */
+	uint64_t limit;
+	uint64_t data_offset;
+	uint8_t *buf;
+	size_t cap, len;     /* buffer capacity and bytes held */
+	size_t chunk;        /* next read size: small at first, then grows */
+	uint64_t buf_off;    /* file offset of buf[0] */
+	uint64_t pos;        /* file offset of the next record */
+	cf_iface *ifaces;    /* all sections so far */
+	size_t n_ifaces;     /* across sections */
+	size_t section_base; /* first interface of the current section */
+	uint64_t last_ts;    /* for simple packet blocks, which have none */
+	int seen_packet, layout_changed;
+	uint8_t *prologue; /* pcap header, or SHB + IDBs of the section */
+	size_t prologue_len;
+	char error[256];
+};
+
+static uint32_t cf_u32(const cf_reader *r, const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return r->swapped ? __builtin_bswap32(v) : v;
+}
+
+static uint16_t cf_u16(const cf_reader *r, const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return r->swapped ? __builtin_bswap16(v) : v;
+}
+
+static int cf_fail(cf_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cf_fail(cf_reader *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Makes the `need` bytes at r->pos available in the buffer.  Returns a
+ * pointer to them, or NULL when the file (or limit) ends first; *have
+ * tells how many bytes there were. */
+static const uint8_t *cf_fill(cf_reader *r, size_t need, size_t *have)
+{
+	uint64_t start = r->pos;
+	size_t keep, want;
+
+	*have = 0;
+	if (start >= r->buf_off && start + need <= r->buf_off + r->len)
+		return r->buf + (start - r->buf_off);
+	if (start >= r->limit)
+		return NULL;
+	if (need > r->cap) {
+		uint8_t *nb = realloc(r->buf, need);
+
+		if (!nb)
+			return NULL;
+		r->buf = nb;
+		r->cap = need;
+	}
+	/* Keep what we already hold of the wanted bytes. */
+	keep = 0;
+	if (start >= r->buf_off && start < r->buf_off + r->len) {
+		keep = (size_t)(r->buf_off + r->len - start);
+		memmove(r->buf, r->buf + (start - r->buf_off), keep);
+	}
+	r->buf_off = start;
+	r->len = keep;
+	/* Opening a file reads little (many are opened for their header
+	 * alone); a reader that keeps going reads ever larger chunks. */
+	want = r->chunk > need ? r->chunk : need;
+	if (r->chunk < r->cap)
+		r->chunk *= 2;
+	if (want > r->cap)
+		want = r->cap;
+	if ((uint64_t)want > r->limit - start)
+		want = (size_t)(r->limit - start);
+	while (r->len < want) {
+		ssize_t n = pread(r->fd, r->buf + r->len, want - r->len,
+		                  (off_t)(start + r->len));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		r->len += (size_t)n;
+	}
+	*have = r->len;
+	return r->len >= need ? r->buf : NULL;
+}
+
+static int cf_add_iface(cf_reader *r, const cf_iface *ifc)
+{
+	cf_iface *n;
+
+	if (r->n_ifaces >= CF_MAX_IFACES)
+		return cf_fail(r, "more than %d interfaces", CF_MAX_IFACES);
+	n = realloc(r->ifaces, (r->n_ifaces + 1) * sizeof(*n));
+	if (!n)
+		return cf_fail(r, "out of memory");
+	r->ifaces = n;
+	r->ifaces[r->n_ifaces++] = *ifc;
+	return 0;
+}
+
+static int cf_prologue_add(cf_reader *r, const uint8_t *p, size_t len,
+                           int reset)
+{
+	uint8_t *n;
+
+	if (reset)
+		r->prologue_len = 0;
+	n = realloc(r->prologue, r->prologue_len + len);
+	if (!n)
+		return cf_fail(r, "out of memory");
+	memcpy(n + r->prologue_len, p, len);
+	r->prologue = n;
+	r->prologue_len += len;
+	return 0;
+}
+
+static int cf_open_pcap(cf_reader *r, const uint8_t *h)
+{
+	uint32_t magic;
+	cf_iface ifc;
+
+	memcpy(&magic, h, 4);
+	r->swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
+	magic = cf_u32(r, h);
+	r->pcap_nanos = magic == 0xa1b23c4du;
+	memset(&ifc, 0, sizeof(ifc));
+	r->snaplen = cf_u32(r, h + 16);
+	ifc.snaplen = r->snaplen;
+	/* The upper bits hold the FCS length; the link type is the rest,
+	 * but we hand on the field as written, as the pcap output does. */
+	ifc.linktype = cf_u32(r, h + 20);
+	ifc.ts_mul = 1;
+	r->format = CF_PCAP;
+	r->data_offset = 24;
+	r->pos = 24;
+	if (cf_prologue_add(r, h, 24, 1) != 0)
+		return -1;
+	return cf_add_iface(r, &ifc);
+}
+
+/* Reads the options of an interface block: name, resolution, offset. */
+static void cf_idb_options(cf_reader *r, cf_iface *ifc, const uint8_t *p,
+                           size_t len)
+{
+	while (len >= 4) {
+		uint16_t code = cf_u16(r, p), olen = cf_u16(r, p + 2);
+		size_t padded = 4 + (((size_t)olen + 3) & ~(size_t)3);
+
+		if (code == 0 || padded > len)
+			break;
+		if (code == 2 && olen > 0) {
+			size_t n = olen < sizeof(ifc->name) - 1
+			               ? olen
+			               : sizeof(ifc->name) - 1;
+			memcpy(ifc->name, p + 4, n);
+			ifc->name[n] = '\0';
+		} else if (code == 9 && olen >= 1) {
+			ifc->tsresol = p[4];
+		} else if (code == 14 && olen >= 8) {
+			uint64_t v;
+
+			memcpy(&v, p + 4, 8);
+			ifc->tsoffset =
+			    (int64_t)(r->swapped ? __builtin_bswap64(v) : v);
+		}
+		p += padded;
+		len -= padded;
+	}
+}
+
+static int cf_idb(cf_reader *r, const uint8_t *b, uint32_t blen)
+{
+	cf_iface ifc;
+	unsigned v;
+
+	if (blen < 20)
+		return cf_fail(r, "interface block of %u bytes at offset %llu",
+		               blen, (unsigned long long)r->pos);
+	memset(&ifc, 0, sizeof(ifc));
+	ifc.linktype = cf_u16(r, b + 8);
+	ifc.snaplen = cf_u32(r, b + 12);
+	cf_idb_options(r, &ifc, b + 16, blen - 20);
+	v = ifc.tsresol ? ifc.tsresol & 0x7fu : 6;
+	if (ifc.tsresol & 0x80u) {
+		if (v > 63)
+			return cf_fail(r, "if_tsresol 2^-%u out of range", v);
+		ifc.ts_div = (uint64_t)1 << v; /* ns = units * 1e9 / 2^v */
+	} else if (v <= 9) {
+		ifc.ts_mul = 1;
+		while (v++ < 9)
+			ifc.ts_mul *= 10;
+	} else {
+		if (v > 19)
+			return cf_fail(r, "if_tsresol 10^-%u out of range", v);
+		ifc.ts_div = 1;
+		while (v-- > 9)
+			ifc.ts_div *= 10;
+		ifc.ts_mul = 0; /* ns = units / ts_div */
+	}
+	if (r->seen_packet)
+		r->layout_changed = 1;
+	if (cf_prologue_add(r, b, blen, 0) != 0)
+		return -1;
+	return cf_add_iface(r, &ifc);
+}
+
+static int cf_shb(cf_reader *r, const uint8_t *b, uint32_t blen)
+{
+	if (blen < 28 || cf_u16(r, b + 12) != 1)
+		return cf_fail(r,
+		               "section header at offset %llu is not pcapng "
+		               "version 1",
+		               (unsigned long long)r->pos);
+	r->section_base = r->n_ifaces;
+	if (r->seen_packet)
+		r->layout_changed = 1;
+	return cf_prologue_add(r, b, blen, 1);
+}
+
+static uint64_t cf_ts(const cf_iface *ifc, uint64_t units)
+{
+	unsigned __int128 ns;
+	__int128 t;
+
+	if (ifc->ts_mul == 0)
+		ns = units / ifc->ts_div;
+	else if (ifc->ts_div)
+		ns = (unsigned __int128)units * 1000000000u / ifc->ts_div;
+	else
+		ns = (unsigned __int128)units * ifc->ts_mul;
+	t = (__int128)ns + (__int128)ifc->tsoffset * 1000000000;
+	if (t < 0)
+		return 0;
+	if (t > (__int128)UINT64_MAX - 1)
+		return UINT64_MAX - 1;
+	return (uint64_t)t;
+}
+
+/* Fills rec from a packet block; 1, or -1 when the block is malformed. */
+static int cf_packet_block(cf_reader *r, uint32_t type, const uint8_t *b,
+                           uint32_t blen, cf_record *rec)
+{
+	uint32_t ifid, cap, hdr = type == SPB ? 16 : 32;
+	const cf_iface *ifc;
+
+	if (blen < hdr)
+		return cf_fail(r, "packet block of %u bytes at offset %llu",
+		               blen, (unsigned long long)r->pos);
+	ifid = type == EPB ? cf_u32(r, b + 8)
+	                   : (type == OPB ? cf_u16(r, b + 8) : 0);
+	if (r->section_base + ifid >= r->n_ifaces)
+		return cf_fail(r,
+		               "packet at offset %llu names interface %u, "
+		               "which the section does not describe",
+		               (unsigned long long)r->pos, ifid);
+	ifc = &r->ifaces[r->section_base + ifid];
+	if (type == SPB) {
+		rec->wirelen = cf_u32(r, b + 8);
+		cap = rec->wirelen;
+		if (ifc->snaplen && cap > ifc->snaplen)
+			cap = ifc->snaplen;
+		if (cap > blen - hdr)
+			cap = blen - hdr;
+		rec->ts_ns = r->last_ts;
+	} else {
+		uint64_t units = ((uint64_t)cf_u32(r, b + 12) << 32) |
+		                 cf_u32(r, b + 16);
+
+		cap = cf_u32(r, b + 20);
+		rec->wirelen = cf_u32(r, b + 24);
+		if (cap > blen - hdr)
+			return cf_fail(r,
+			               "packet at offset %llu claims %u bytes "
+			               "in a block of %u",
+			               (unsigned long long)r->pos, cap, blen);
+		rec->ts_ns = cf_ts(ifc, units);
+	}
+	rec->caplen = cap;
+	rec->iface = (uint32_t)(r->section_base + ifid);
+	rec->data = b + (type == SPB ? 12 : 28);
+	return 1;
+}
+
+/* One pcapng block at r->pos: 1 with rec filled for a packet, 2 for any
+ * other block (consumed), 0 at the end, -1 on damage. */
+static int cf_next_block(cf_reader *r, cf_record *rec)
+{
+	size_t have;
+	const uint8_t *b = cf_fill(r, 12, &have);
+	uint32_t type, blen;
+	int rc = 2;
+
+	if (!b)
+		return have == 0 ? 0
+		                 : cf_fail(r, "cut in a block header at offset "
+		                              "%llu",
+		                           (unsigned long long)r->pos);
+	memcpy(&type, b, 4);
+	if (type == SHB) {
+		uint32_t magic;
+
+		memcpy(&magic, b + 8, 4);
+		if (magic != 0x1A2B3C4Du && magic != 0x4D3C2B1Au)
+			return cf_fail(r, "bad byte-order magic at offset %llu",
+			               (unsigned long long)r->pos);
+		r->swapped = magic == 0x4D3C2B1Au;
+	}
+	type = cf_u32(r, b);
+	blen = cf_u32(r, b + 4);
+	if (blen < 12 || blen % 4 || blen > CF_MAX_RECORD)
+		return cf_fail(r, "block at offset %llu has a length of %u",
+		               (unsigned long long)r->pos, blen);
+	b = cf_fill(r, blen, &have);
+	if (!b)
+		return cf_fail(r, "cut in a block at offset %llu (%u bytes)",
+		               (unsigned long long)r->pos, blen);
+	if (cf_u32(r, b + blen - 4) != blen)
+		return cf_fail(r,
+		               "block at offset %llu: trailing length differs",
+		               (unsigned long long)r->pos);
+	if (type == SHB)
+		rc = cf_shb(r, b, blen) ? -1 : 2;
+	else if (type == IDB)
+		rc = cf_idb(r, b, blen) ? -1 : 2;
+	else if (type == EPB || type == OPB || type == SPB)
+		rc = cf_packet_block(r, type, b, blen, rec);
+	if (rc == 1) {
+		rec->offset = r->pos;
+		r->seen_packet = 1;
+		r->last_ts = rec->ts_ns;
+	}
+	if (rc >= 1)
+		r->pos += blen;
+	return rc;
+}
+
+static int cf_next_pcap(cf_reader *r, cf_record *rec)
+{
+	size_t have;
+	const uint8_t *h = cf_fill(r, 16, &have);
+	uint32_t sec, frac, cap;
+
+	if (!h)
+		return have == 0 ? 0
+		                 : cf_fail(r, "cut in a record header at offset "
+		                              "%llu",
+		                           (unsigned long long)r->pos);
+	sec = cf_u32(r, h);
+	frac = cf_u32(r, h + 4);
+	cap = cf_u32(r, h + 8);
+	if (cap > CF_MAX_RECORD || (cap > CF_PCAP_SNAP_MAX && cap > r->snaplen))
+		return cf_fail(r, "record at offset %llu claims %u bytes",
+		               (unsigned long long)r->pos, cap);
+	rec->wirelen = cf_u32(r, h + 12);
+	h = cf_fill(r, 16 + (size_t)cap, &have);
+	if (!h)
+		return cf_fail(r, "cut in a record at offset %llu (%u bytes)",
+		               (unsigned long long)r->pos, cap);
+	rec->offset = r->pos;
+	rec->ts_ns = (uint64_t)sec * 1000000000u +
+	             (r->pcap_nanos ? frac : (uint64_t)frac * 1000u);
+	rec->caplen = cap;
+	rec->iface = 0;
+	rec->data = h + 16;
+	r->pos += 16 + (uint64_t)cap;
+	return 1;
+}
+
+int cf_next(cf_reader *r, cf_record *rec)
+{
+	int rc;
+
+	if (r->format == CF_PCAP)
+		return cf_next_pcap(r, rec);
+	while ((rc = cf_next_block(r, rec)) == 2)
+		;
+	return rc;
+}
+
+cf_reader *cf_open(int fd, uint64_t limit, char *errbuf, size_t errlen)
+{
+	cf_reader *r = calloc(1, sizeof(*r));
+	const uint8_t *h;
+	uint32_t magic;
+	size_t have;
+	cf_record rec;
+	int rc = -1;
+
+	if (!r || !(r->buf = malloc(CF_BUFFER))) {
+		free(r);
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	r->fd = fd;
+	r->cap = CF_BUFFER;
+	r->chunk = 4096;
+	r->limit = limit;
+	h = cf_fill(r, 24, &have);
+	if (h)
+		memcpy(&magic, h, 4);
+	if (!h)
+		cf_fail(r, "too short for a capture file (%zu bytes)", have);
+	else if (magic == 0xa1b2c3d4u || magic == 0xa1b23c4du ||
+	         magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u)
+		rc = cf_open_pcap(r, h);
+	else if (magic == SHB) {
+		/* Read the section header and interfaces up to the first
+		 * packet, then step back to it. */
+		r->format = CF_PCAPNG;
+		while ((rc = cf_next_block(r, &rec)) == 2)
+			;
+		if (rc == 1)
+			r->pos = rec.offset;
+		r->seen_packet = 0;
+		rc = rc < 0 ? -1 : 0;
+		r->data_offset = r->pos;
+		if (rc == 0 && r->n_ifaces == 0 && r->pos < limit)
+			rc = cf_fail(r, "no interface before the first packet");
+	} else
+		cf_fail(r, "not a pcap or pcapng file (magic 0x%08x)", magic);
+	if (rc != 0) {
+		snprintf(errbuf, errlen, "%s", r->error);
+		cf_close(r);
+		return NULL;
+	}
+	return r;
+}
+
+void cf_close(cf_reader *r)
+{
+	if (!r)
+		return;
+	free(r->buf);
+	free(r->ifaces);
+	free(r->prologue);
+	free(r);
+}
+
+int cf_format(const cf_reader *r)
+{
+	return r->format;
+}
+
+uint64_t cf_data_offset(const cf_reader *r)
+{
+	return r->data_offset;
+}
+
+size_t cf_n_ifaces(const cf_reader *r)
+{
+	return r->n_ifaces;
+}
+
+const cf_iface *cf_ifaces(const cf_reader *r)
+{
+	return r->ifaces;
+}
+
+int cf_layout_changed(const cf_reader *r)
+{
+	return r->layout_changed;
+}
+
+void cf_seek(cf_reader *r, uint64_t offset)
+{
+	r->pos = offset;
+}
+
+uint64_t cf_tell(const cf_reader *r)
+{
+	return r->pos;
+}
+
+const char *cf_error(const cf_reader *r)
+{
+	return r->error;
+}
+
+const uint8_t *cf_prologue(const cf_reader *r, size_t *len)
+{
+	*len = r->prologue_len;
+	return r->prologue;
+}

@@ -1,0 +1,601 @@
+/* source-store: `jobs/<name>` packet stores and `clips/<id>` saved windows
+ * of them.  The catalog and time indexes find the bytes of each window, so
+ * an export reads only those (doc/store.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pktexport/plugin.h"
+#include "source_store.h"
+#include "store_index.h"
+
+#define SS_NAME "source-store"
+
+static const pkx_services *ss_svc;
+
+typedef struct ss_range {
+	size_t fa, fb; /* first and last file */
+	sx_pos a, b;   /* start in fa, end in fb (exclusive) */
+} ss_range;
+
+typedef struct ss_source {
+	sx_store store;
+	char *path;
+	pkx_time_range *windows; /* what this source serves */
+	size_t n_windows;
+	ss_range *ranges;
+	size_t n_ranges;
+	int check_times; /* the store is not ordered: test each packet */
+	pkx_interface *ifaces;
+	size_t n_ifaces;
+	pkx_source_info info;
+	/* Reading. */
+	size_t range, file;
+	int fd;
+	cf_reader *reader;
+	uint64_t start, limit; /* offsets of the file being read */
+	uint64_t done_bytes;   /* span of the files and ranges finished */
+	uint32_t *ifmap;       /* reader interface -> ours */
+	size_t n_ifmap;
+	int state; /* 0 before the first range, 1 reading, 2 ended */
+	uint64_t packets;
+} ss_source;
+
+static pkx_result ss_init(const pkx_services *svc, pkx_error *err)
+{
+	(void)err;
+	ss_svc = svc;
+	return PKX_OK;
+}
+
+/* ------------------------------------------------------------ interfaces */
+
+/* Our index of the reader's interface i, added to the list when new. */
+static int ss_map_iface(ss_source *s, const cf_iface *ifc, size_t i,
+                        uint32_t *out)
+{
+	pkx_interface want;
+	size_t k;
+
+	memset(&want, 0, sizeof(want));
+	want.linktype = ifc->linktype;
+	want.snaplen = ifc->snaplen;
+	want.tsresol = ifc->tsresol;
+	/* reserved[0] keeps the interface's position in its file, so that
+	 * two unnamed but distinct interfaces of one file stay two. */
+	want.reserved[0] = (uint8_t)(i < 255 ? i : 255);
+	memcpy(want.name, ifc->name, sizeof(want.name));
+	for (k = 0; k < s->n_ifaces; k++)
+		if (memcmp(&s->ifaces[k], &want, sizeof(want)) == 0)
+			break;
+	if (k == s->n_ifaces) {
+		pkx_interface *n =
+		    realloc(s->ifaces, (k + 1) * sizeof(*s->ifaces));
+
+		if (!n)
+			return -1;
+		s->ifaces = n;
+		s->ifaces[s->n_ifaces++] = want;
+		s->info.interfaces = s->ifaces;
+		s->info.n_interfaces = s->n_ifaces;
+	}
+	*out = (uint32_t)k;
+	return 0;
+}
+
+/* Maps the reader's interfaces not mapped yet. */
+static int ss_map_reader(ss_source *s)
+{
+	size_t n = cf_n_ifaces(s->reader), i;
+	uint32_t *m;
+
+	if (n <= s->n_ifmap)
+		return 0;
+	m = realloc(s->ifmap, n * sizeof(*m));
+	if (!m)
+		return -1;
+	s->ifmap = m;
+	for (i = s->n_ifmap; i < n; i++)
+		if (ss_map_iface(s, &cf_ifaces(s->reader)[i], i, &m[i]) != 0)
+			return -1;
+	s->n_ifmap = n;
+	return 0;
+}
+
+/* Interfaces of the files the ranges read (of the first readable file
+ * when they read none, since an export needs one to describe). */
+static pkx_result ss_collect_ifaces(ss_source *s, pkx_error *err)
+{
+	size_t r, i, first = 0, last = 0, any = s->n_ranges > 0;
+	char why[256];
+
+	if (any) {
+		first = s->ranges[0].fa;
+		last = s->ranges[s->n_ranges - 1].fb;
+	} else if (s->store.n_files) {
+		last = s->store.n_files - 1;
+	}
+	for (i = first; i <= last && i < s->store.n_files; i++) {
+		int in = !any;
+
+		for (r = 0; r < s->n_ranges && !in; r++)
+			in = i >= s->ranges[r].fa && i <= s->ranges[r].fb;
+		if (!in || s->store.files[i].sum.format == 0)
+			continue;
+		s->fd = sx_store_open_file(&s->store, i);
+		if (s->fd < 0)
+			return ss_svc->fail(err, "SOURCE_DAMAGED", "%s: %s",
+			                    s->path, s->store.error);
+		s->reader = cf_open(s->fd, s->store.files[i].sum.end_offset,
+		                    why, sizeof(why));
+		s->n_ifmap = 0;
+		if (s->reader && ss_map_reader(s) != 0)
+			return ss_svc->fail(err, "INTERNAL_ERROR",
+			                    "out of memory");
+		cf_close(s->reader);
+		s->reader = NULL;
+		close(s->fd);
+		s->fd = -1;
+		if (!any && s->n_ifaces)
+			break;
+	}
+	s->n_ifmap = 0;
+	if (!s->n_ifaces)
+		return ss_svc->fail(err, "REQUEST_INVALID_INPUT",
+		                    "\"%s\" holds no readable capture file",
+		                    s->path);
+	return PKX_OK;
+}
+
+/* ---------------------------------------------------------------- ranges */
+
+/* Finds `ts` in file i: the first record at or after it. */
+static int ss_locate(ss_source *s, size_t i, uint64_t ts, sx_pos *pos)
+{
+	const sx_index *ix = sx_store_index(&s->store, i);
+	char why[256];
+	cf_reader *r;
+	int fd, rc = -1;
+
+	if (!ix)
+		return -1;
+	fd = sx_store_open_file(&s->store, i);
+	if (fd < 0)
+		return -1;
+	r = cf_open(fd, ix->sum.end_offset, why, sizeof(why));
+	if (r)
+		rc = sx_index_locate(ix, r, ts, pos);
+	cf_close(r);
+	close(fd);
+	return rc;
+}
+
+static uint64_t ss_next_first(const sx_store *st, size_t i)
+{
+	for (i++; i < st->n_files; i++)
+		if (st->files[i].sum.packets)
+			return st->files[i].sum.first_ns;
+	return UINT64_MAX;
+}
+
+/* Where the records at or after ts begin, from file *from on.  A damaged
+ * file whose lost tail may hold such records answers its own end, so the
+ * damage is met (and reported) before anything later is served. */
+static int ss_find(ss_source *s, uint64_t ts, int for_start, size_t *from,
+                   sx_pos *pos)
+{
+	const sx_store *st = &s->store;
+	size_t i;
+
+	for (i = *from; i < st->n_files; i++) {
+		const sx_summary *f = &st->files[i].sum;
+
+		if (f->packets && f->last_ns >= ts) {
+			*from = i;
+			return ss_locate(s, i, ts, pos);
+		}
+		if (for_start && (f->flags & SX_DAMAGED) &&
+		    ts < ss_next_first(st, i)) {
+			*from = i;
+			*pos = (sx_pos){f->end_offset, f->packets, f->bytes};
+			return 0;
+		}
+	}
+	*from = st->n_files - 1;
+	i = *from;
+	*pos = (sx_pos){st->files[i].sum.end_offset, st->files[i].sum.packets,
+	                st->files[i].sum.bytes};
+	return 0;
+}
+
+static int ss_pos_less(size_t fa, const sx_pos *a, size_t fb, const sx_pos *b)
+{
+	return fa < fb || (fa == fb && a->offset < b->offset);
+}
+
+static pkx_result ss_plan(ss_source *s, pkx_error *err)
+{
+	sx_store *st = &s->store;
+	size_t w, from = 0;
+
+	s->ranges = calloc(s->n_windows + 1, sizeof(*s->ranges));
+	if (!s->ranges)
+		return ss_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	if (!st->n_files || !s->n_windows)
+		return PKX_OK;
+	if (!st->ordered) {
+		/* Read everything and pick by time. */
+		const sx_summary *l = &st->files[st->n_files - 1].sum;
+
+		s->ranges[0] = (ss_range){
+		    0, st->n_files - 1, {st->files[0].sum.data_offset, 0, 0},
+		    {l->end_offset, l->packets, l->bytes}};
+		s->n_ranges = 1;
+		s->check_times = 1;
+		return PKX_OK;
+	}
+	for (w = 0; w < s->n_windows; w++) {
+		ss_range *r = &s->ranges[s->n_ranges];
+		const sx_summary *fa;
+		size_t to;
+
+		if (ss_find(s, s->windows[w].start, 1, &from, &r->a) != 0)
+			goto damaged;
+		r->fa = to = from;
+		if (ss_find(s, s->windows[w].end, 0, &to, &r->b) != 0)
+			goto damaged;
+		r->fb = to;
+		fa = &st->files[r->fa].sum;
+		/* Empty, unless it starts on a damaged end. */
+		if (ss_pos_less(r->fa, &r->a, r->fb, &r->b) ||
+		    ((fa->flags & SX_DAMAGED) && r->a.offset == fa->end_offset))
+			s->n_ranges++;
+		from = to;
+	}
+	return PKX_OK;
+damaged:
+	return ss_svc->fail(err, "SOURCE_DAMAGED",
+	                    "%s: a capture file does not read as its index "
+	                    "says (it changed while being read?)",
+	                    s->path);
+}
+
+/* Estimates and the bytes to read, from the positions of the ranges. */
+static void ss_estimate(ss_source *s)
+{
+	const sx_store *st = &s->store;
+	uint64_t pk = 0, by = 0, span = 0;
+	size_t r, i;
+
+	for (r = 0; r < s->n_ranges; r++) {
+		const ss_range *g = &s->ranges[r];
+
+		for (i = g->fa; i <= g->fb; i++) {
+			const sx_summary *f = &st->files[i].sum;
+			sx_pos a = {f->data_offset, 0, 0};
+			sx_pos b = {f->end_offset, f->packets, f->bytes};
+
+			if (i == g->fa)
+				a = g->a;
+			if (i == g->fb)
+				b = g->b;
+			pk += b.packets - a.packets;
+			by += b.bytes - a.bytes;
+			span += b.offset - a.offset;
+		}
+	}
+	s->info.total_bytes = span;
+	s->info.has_estimates = !s->check_times;
+	s->info.estimated_packets = pk;
+	s->info.estimated_bytes = by;
+	s->info.time_ordered = st->ordered;
+	for (i = 0; i < st->n_files; i++) {
+		const sx_summary *f = &st->files[i].sum;
+
+		if (!f->packets)
+			continue;
+		if (!s->info.first_ns || f->first_ns < s->info.first_ns)
+			s->info.first_ns = f->first_ns;
+		if (f->last_ns > s->info.last_ns)
+			s->info.last_ns = f->last_ns;
+	}
+}
+
+/* ------------------------------------------------------------------ open */
+
+static void ss_free(ss_source *s)
+{
+	if (s->reader)
+		cf_close(s->reader);
+	if (s->fd >= 0)
+		close(s->fd);
+	sx_store_close(&s->store);
+	free(s->path);
+	free(s->windows);
+	free(s->ranges);
+	free(s->ifaces);
+	free(s->ifmap);
+	free(s);
+}
+
+static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
+                              pkx_error *err)
+{
+	char rel[512];
+	int rootfd, dirfd;
+
+	if (!*job || strchr(job, '/') || strcmp(job, ".") == 0 ||
+	    strcmp(job, "..") == 0 || job[0] == '.')
+		return ss_svc->fail(err, "REQUEST_INVALID_INPUT",
+		                    "\"%s\" does not name a job (jobs/NAME, "
+		                    "one folder name)",
+		                    s->path);
+	if ((size_t)snprintf(rel, sizeof(rel), "jobs/%s", job) >= sizeof(rel))
+		return ss_svc->fail(err, "REQUEST_INVALID_INPUT",
+		                    "job name \"%s\" is too long", job);
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return ss_svc->fail(err, "INTERNAL_ERROR",
+		                    "data root %s: %s", root, strerror(errno));
+	/* No symbolic link is followed below the root: nothing leads out. */
+	dirfd = sx_open_dir(rootfd, rel, 0);
+	close(rootfd);
+	if (dirfd < 0)
+		return ss_svc->fail(err, "RESOURCE_NOT_FOUND",
+		                    "job \"%s\" not found (no folder %s under "
+		                    "the data root)",
+		                    job, rel);
+	if (sx_store_open(&s->store, dirfd,
+	                  faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0) != 0)
+		return ss_svc->fail(err, "SOURCE_DAMAGED", "%s: %s", s->path,
+		                    s->store.error);
+	if (s->store.rebuilt)
+		ss_svc->log(PKX_LOG_INFO, SS_NAME,
+		            "%s: built %d missing or stale index(es)", s->path,
+		            s->store.rebuilt);
+	return PKX_OK;
+}
+
+static pkx_result ss_open(const pkx_source_args *args, void **instance,
+                          pkx_error *err)
+{
+	ss_source *s = calloc(1, sizeof(*s));
+	ss_clip clip;
+	pkx_result rc;
+
+	if (!s)
+		return ss_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	s->fd = -1;
+	s->store.dirfd = -1;
+	s->path = strdup(args->path);
+	memset(&clip, 0, sizeof(clip));
+	if (!s->path) {
+		ss_free(s);
+		return ss_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	}
+	if (strncmp(args->path, "clips/", 6) == 0)
+		rc = ss_clip_load(ss_svc, args->root, args->path + 6, &clip,
+		                  err);
+	else if (strncmp(args->path, "jobs/", 5) == 0)
+		rc = PKX_OK;
+	else
+		rc = ss_svc->fail(err, "REQUEST_INVALID_INPUT",
+		                  "\"%s\" is not a jobs/ or clips/ path",
+		                  args->path);
+	if (rc == PKX_OK)
+		rc = ss_clip_windows(&clip, args->windows, args->n_windows,
+		                     &s->windows, &s->n_windows)
+		         ? ss_svc->fail(err, "INTERNAL_ERROR", "out of memory")
+		         : PKX_OK;
+	if (rc == PKX_OK)
+		rc = ss_open_job(s, args->root,
+		                 clip.job[0] ? clip.job : args->path + 5, err);
+	if (rc == PKX_OK)
+		rc = ss_plan(s, err);
+	if (rc == PKX_OK)
+		rc = ss_collect_ifaces(s, err);
+	if (rc != PKX_OK) {
+		ss_free(s);
+		return PKX_ERROR;
+	}
+	ss_estimate(s);
+	sx_store_save_catalog(&s->store);
+	*instance = s;
+	return PKX_OK;
+}
+
+static const pkx_source_info *ss_info(void *instance)
+{
+	return &((ss_source *)instance)->info;
+}
+
+/* --------------------------------------------------------------- reading */
+
+static void ss_close_file(ss_source *s)
+{
+	if (s->reader)
+		cf_close(s->reader);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->reader = NULL;
+	s->fd = -1;
+	s->n_ifmap = 0;
+}
+
+/* Positions the reader on file s->file of range s->range. */
+static pkx_result ss_enter_file(ss_source *s, pkx_error *err)
+{
+	const ss_range *g = &s->ranges[s->range];
+	const sx_summary *f = &s->store.files[s->file].sum;
+	int same = s->reader && !(f->flags & SX_LINEAR);
+	char why[256];
+
+	s->start = s->file == g->fa ? g->a.offset : f->data_offset;
+	s->limit = s->file == g->fb ? g->b.offset : f->end_offset;
+	if (s->start >= s->limit) {
+		ss_close_file(s);
+		return PKX_OK;
+	}
+	if (!same) {
+		ss_close_file(s);
+		s->fd = sx_store_open_file(&s->store, s->file);
+		if (s->fd < 0)
+			return ss_svc->fail(err, "SOURCE_DAMAGED", "%s: %s",
+			                    s->path, s->store.error);
+		s->reader = cf_open(s->fd, f->end_offset, why, sizeof(why));
+		if (!s->reader)
+			return ss_svc->fail(err, "SOURCE_DAMAGED",
+			                    "%s: %s changed since it was "
+			                    "indexed: %s",
+			                    s->path, s->store.files[s->file].name,
+			                    why);
+	}
+	/* A linear file is walked from its start (see ss_next). */
+	if (!(f->flags & SX_LINEAR))
+		cf_seek(s->reader, s->start);
+	return PKX_OK;
+}
+
+/* The reader reached s->limit: the next file or range, or the end. */
+static pkx_result ss_advance(ss_source *s, pkx_error *err)
+{
+	const ss_range *g;
+	const sx_file *f;
+
+	if (s->state == 0) {
+		s->state = 1;
+		s->range = 0;
+		s->file = s->n_ranges ? s->ranges[0].fa : 0;
+		if (!s->n_ranges) {
+			s->state = 2;
+			return PKX_END;
+		}
+		return ss_enter_file(s, err);
+	}
+	g = &s->ranges[s->range];
+	f = &s->store.files[s->file];
+	if (s->limit > s->start)
+		s->done_bytes += s->limit - s->start;
+	if ((f->sum.flags & SX_DAMAGED) && s->limit == f->sum.end_offset) {
+		const sx_index *ix = sx_store_index(&s->store, s->file);
+
+		s->state = 2;
+		return ss_svc->fail(
+		    err, "SOURCE_DAMAGED",
+		    "%s: %s is damaged at byte %llu (%s); the %llu packets "
+		    "before it were exported",
+		    s->path, f->name, (unsigned long long)f->sum.end_offset,
+		    ix ? ix->damage : "records stop early",
+		    (unsigned long long)s->packets);
+	}
+	if (s->file < g->fb) {
+		s->file++;
+		ss_close_file(s);
+		return ss_enter_file(s, err);
+	}
+	if (++s->range == s->n_ranges) {
+		ss_close_file(s);
+		s->state = 2;
+		return PKX_END;
+	}
+	if (s->ranges[s->range].fa != s->file)
+		ss_close_file(s);
+	s->file = s->ranges[s->range].fa;
+	return ss_enter_file(s, err);
+}
+
+static int ss_wanted(const ss_source *s, uint64_t ts)
+{
+	size_t lo = 0, hi = s->n_windows;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ts < s->windows[mid].start)
+			hi = mid;
+		else if (ts >= s->windows[mid].end)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+static pkx_result ss_next(void *instance, pkx_packet *pkt, pkx_error *err)
+{
+	ss_source *s = instance;
+	cf_record rec;
+	pkx_result r;
+	int rc;
+
+	if (s->state == 0 && (r = ss_advance(s, err)) != PKX_OK)
+		return r;
+	for (;;) {
+		if (s->state == 2)
+			return PKX_END;
+		if (!s->reader || cf_tell(s->reader) >= s->limit) {
+			if ((r = ss_advance(s, err)) != PKX_OK)
+				return r;
+			continue;
+		}
+		rc = cf_next(s->reader, &rec);
+		if (rc <= 0)
+			return ss_svc->fail(
+			    err, "SOURCE_DAMAGED",
+			    "%s: %s is damaged (%s); the %llu packets before "
+			    "it were exported",
+			    s->path, s->store.files[s->file].name,
+			    rc ? cf_error(s->reader) : "it is shorter than "
+			                               "when it was indexed",
+			    (unsigned long long)s->packets);
+		if (rec.offset < s->start ||
+		    (s->check_times && !ss_wanted(s, rec.ts_ns)))
+			continue;
+		if (ss_map_reader(s) != 0)
+			return ss_svc->fail(err, "INTERNAL_ERROR",
+			                    "out of memory");
+		pkt->ts_ns = rec.ts_ns;
+		pkt->caplen = rec.caplen;
+		pkt->wirelen = rec.wirelen;
+		pkt->ifindex = s->ifmap[rec.iface];
+		pkt->data = rec.data;
+		s->packets++;
+		return PKX_OK;
+	}
+}
+
+static uint64_t ss_position(void *instance)
+{
+	ss_source *s = instance;
+	uint64_t here = 0;
+
+	if (s->state == 1 && s->reader && cf_tell(s->reader) > s->start)
+		here = cf_tell(s->reader) - s->start;
+	return s->done_bytes + here;
+}
+
+static void ss_close(void *instance)
+{
+	ss_free(instance);
+}
+
+static const char *const ss_claims[] = {"jobs/", "clips/", NULL};
+
+static const pkx_source_plugin ss_plugin = {
+    PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, SS_NAME,
+                      PACKAGE_VERSION,
+                      "packet stores under jobs/ and their clips/",
+                      ss_claims, ss_init, NULL),
+    .open = ss_open,
+    .info = ss_info,
+    .next = ss_next,
+    .position = ss_position,
+    .close = ss_close,
+};
+
+const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)
+{
+	return &ss_plugin.header;
+}

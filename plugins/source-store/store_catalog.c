@@ -1,0 +1,399 @@
+/* The files of a packet store and their catalog, and the sidecar indexes
+ * of single fs/ captures (see store_index.h and doc/store.md). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store_index.h"
+
+#define SX_CATALOG_HEAD "pktexport-catalog 1\n"
+
+static int sx_fail(sx_store *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int sx_fail(sx_store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->error, sizeof(st->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int sx_open_dir(int dirfd, const char *rel, int create)
+{
+	char *copy = strdup(rel), *save = NULL, *comp;
+	int fd = dup(dirfd);
+
+	if (!copy) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (comp = strtok_r(copy, "/", &save); comp && fd >= 0;
+	     comp = strtok_r(NULL, "/", &save)) {
+		int next;
+
+		if (create && mkdirat(fd, comp, 0755) != 0 && errno != EEXIST)
+			next = -1;
+		else
+			next = openat(fd, comp,
+			              O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                  O_CLOEXEC);
+		close(fd);
+		fd = next;
+	}
+	free(copy);
+	return fd;
+}
+
+/* Capture files are the regular files named *.pcap, *.pcapng or *.cap;
+ * names starting with a dot (the index folder, temporary files) are not. */
+static int sx_is_capture_name(const char *n)
+{
+	static const char *const ext[] = {".pcap", ".pcapng", ".cap"};
+	size_t len = strlen(n), i;
+
+	if (n[0] == '.' || strchr(n, '\n'))
+		return 0;
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		size_t e = strlen(ext[i]);
+
+		if (len > e && strcmp(n + len - e, ext[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int sx_cmp_file(const void *a, const void *b)
+{
+	return strcmp(((const sx_file *)a)->name, ((const sx_file *)b)->name);
+}
+
+static int sx_list(sx_store *st)
+{
+	int fd = dup(st->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	size_t cap = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return sx_fail(st, "cannot list the job folder: %s",
+		               strerror(errno));
+	}
+	while ((de = readdir(d))) {
+		struct stat sb;
+		sx_file *f;
+
+		if (!sx_is_capture_name(de->d_name) ||
+		    fstatat(st->dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) !=
+		        0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (st->n_files == cap) {
+			cap = cap ? cap * 2 : 64;
+			f = realloc(st->files, cap * sizeof(*f));
+			if (!f) {
+				closedir(d);
+				return sx_fail(st, "out of memory");
+			}
+			st->files = f;
+		}
+		f = &st->files[st->n_files];
+		memset(f, 0, sizeof(*f));
+		f->name = strdup(de->d_name);
+		if (!f->name) {
+			closedir(d);
+			return sx_fail(st, "out of memory");
+		}
+		f->size = (uint64_t)sb.st_size;
+		f->mtime_ns = sx_mtime_ns(&sb);
+		st->n_files++;
+	}
+	closedir(d);
+	if (st->n_files)
+		qsort(st->files, st->n_files, sizeof(*st->files), sx_cmp_file);
+	return 0;
+}
+
+/* Takes the summaries the catalog holds for files as they are now. */
+static void sx_catalog_read(sx_store *st)
+{
+	int dfd = sx_open_dir(st->dirfd, SX_INDEX_DIR, 0);
+	int fd = dfd >= 0 ? openat(dfd, SX_CATALOG,
+	                           O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+	                  : -1;
+	FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL;
+	char line[1024];
+
+	if (dfd >= 0)
+		close(dfd);
+	if (!in) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (!fgets(line, sizeof(line), in) || strcmp(line, SX_CATALOG_HEAD)) {
+		fclose(in);
+		return;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		unsigned long long v[10];
+		unsigned fl, fmt;
+		sx_file key, *f;
+		int at = -1;
+		size_t n = strlen(line);
+
+		if (n == 0 || line[n - 1] != '\n')
+			break;
+		line[n - 1] = '\0';
+		if (sscanf(line, "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %n",
+		           &v[0], &v[1], &fl, &fmt, &v[2], &v[3], &v[4], &v[5],
+		           &v[6], &v[7], &at) != 10 ||
+		    at < 0)
+			continue;
+		key.name = line + at;
+		f = st->n_files ? bsearch(&key, st->files, st->n_files,
+		                          sizeof(*f), sx_cmp_file)
+		                : NULL;
+		if (!f || f->size != v[0] || f->mtime_ns != v[1] ||
+		    v[2] > v[3] || v[3] > v[0])
+			continue;
+		f->sum = (sx_summary){v[0], v[1], fl, fmt, v[2],
+		                      v[3], v[4], v[5], v[6], v[7]};
+		f->have_sum = 1;
+	}
+	fclose(in);
+}
+
+int sx_store_save_catalog(sx_store *st)
+{
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *out;
+	int dfd, rc = -1;
+
+	if (!st->writable || !st->catalog_dirty)
+		return 0;
+	out = open_memstream(&buf, &len);
+	if (!out)
+		return -1;
+	fputs(SX_CATALOG_HEAD, out);
+	for (i = 0; i < st->n_files; i++) {
+		const sx_summary *s = &st->files[i].sum;
+
+		if (!st->files[i].have_sum)
+			continue;
+		fprintf(out, "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %s\n",
+		        (unsigned long long)s->size,
+		        (unsigned long long)s->mtime_ns, s->flags, s->format,
+		        (unsigned long long)s->data_offset,
+		        (unsigned long long)s->end_offset,
+		        (unsigned long long)s->packets,
+		        (unsigned long long)s->bytes,
+		        (unsigned long long)s->first_ns,
+		        (unsigned long long)s->last_ns, st->files[i].name);
+	}
+	fclose(out);
+	dfd = sx_open_dir(st->dirfd, SX_INDEX_DIR, 1);
+	if (dfd >= 0 && buf) {
+		char tmp[64];
+		int fd;
+
+		snprintf(tmp, sizeof(tmp), ".catalog.%ld.tmp", (long)getpid());
+		fd = openat(dfd, tmp,
+		            O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		            0644);
+		if (fd >= 0) {
+			rc = write(fd, buf, len) == (ssize_t)len ? 0 : -1;
+			if (close(fd) != 0 || rc != 0 ||
+			    renameat(dfd, tmp, dfd, SX_CATALOG) != 0) {
+				unlinkat(dfd, tmp, 0);
+				rc = -1;
+			}
+		}
+	}
+	if (dfd >= 0)
+		close(dfd);
+	free(buf);
+	if (rc == 0)
+		st->catalog_dirty = 0;
+	return rc;
+}
+
+int sx_store_open_file(sx_store *st, size_t i)
+{
+	int fd = openat(st->dirfd, st->files[i].name,
+	                O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		sx_fail(st, "cannot open %s: %s", st->files[i].name,
+		        strerror(errno));
+	return fd;
+}
+
+static int sx_load_or_build(int dirfd, const char *name, int fd,
+                            int writable, sx_index *ix, int *built)
+{
+	char idxname[512];
+	struct stat sb;
+	int ifd = -1;
+
+	*built = 0;
+	if (fstat(fd, &sb) != 0 ||
+	    (size_t)snprintf(idxname, sizeof(idxname), "%s.idx", name) >=
+	        sizeof(idxname))
+		return -1;
+	if (dirfd >= 0)
+		ifd = openat(dirfd, idxname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (ifd >= 0) {
+		int ok = sx_index_read(ifd, &sb, ix) == 0;
+
+		close(ifd);
+		if (ok)
+			return 0;
+	}
+	if (sx_index_scan(fd, &sb, ix) != 0)
+		return -1;
+	*built = 1;
+	if (writable && dirfd >= 0)
+		sx_index_write(dirfd, idxname, ix); /* a cache: best effort */
+	return 0;
+}
+
+const sx_index *sx_store_index(sx_store *st, size_t i)
+{
+	sx_file *f = &st->files[i];
+	int fd, dfd, built = 0, rc;
+
+	if (f->index)
+		return f->index;
+	f->index = malloc(sizeof(*f->index));
+	fd = sx_store_open_file(st, i);
+	if (!f->index || fd < 0) {
+		free(f->index);
+		f->index = NULL;
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	dfd = sx_open_dir(st->dirfd, SX_INDEX_DIR, st->writable);
+	rc = sx_load_or_build(dfd, f->name, fd, st->writable, f->index,
+	                      &built);
+	if (dfd >= 0)
+		close(dfd);
+	close(fd);
+	if (rc != 0) {
+		free(f->index);
+		f->index = NULL;
+		sx_fail(st, "cannot index %s", f->name);
+		return NULL;
+	}
+	st->rebuilt += built;
+	/* The index describes the file as it is now (it may have grown since
+	 * it was listed): its figures win. */
+	if (!f->have_sum || memcmp(&f->sum, &f->index->sum, sizeof(f->sum))) {
+		f->sum = f->index->sum;
+		f->size = f->sum.size;
+		f->mtime_ns = f->sum.mtime_ns;
+		f->have_sum = 1;
+		st->catalog_dirty = 1;
+	}
+	return f->index;
+}
+
+static void sx_check_order(sx_store *st)
+{
+	uint64_t last = 0;
+	int seen = 0;
+	size_t i;
+
+	st->ordered = 1;
+	for (i = 0; i < st->n_files; i++) {
+		const sx_summary *s = &st->files[i].sum;
+
+		if (!s->packets)
+			continue;
+		if (!(s->flags & SX_ORDERED) || (seen && s->first_ns < last))
+			st->ordered = 0;
+		last = s->last_ns;
+		seen = 1;
+	}
+}
+
+int sx_store_open(sx_store *st, int dirfd, int writable)
+{
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	st->dirfd = dirfd;
+	st->writable = writable;
+	if (sx_list(st) != 0)
+		return -1;
+	sx_catalog_read(st);
+	for (i = 0; i < st->n_files; i++)
+		if (!st->files[i].have_sum && !sx_store_index(st, i))
+			return -1;
+	sx_check_order(st);
+	if (writable)
+		sx_store_save_catalog(st); /* a cache: best effort */
+	return 0;
+}
+
+void sx_store_close(sx_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_files; i++) {
+		free(st->files[i].name);
+		if (st->files[i].index) {
+			sx_index_free(st->files[i].index);
+			free(st->files[i].index);
+		}
+	}
+	free(st->files);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	memset(st, 0, sizeof(*st));
+	st->dirfd = -1;
+}
+
+int sx_sidecar_index(const char *root, const char *rel, int fd, int writable,
+                     sx_index *ix, char *err, size_t errlen)
+{
+	char *dir = strdup(rel), *slash, *sub;
+	const char *base;
+	int rootfd, dfd = -1, built, rc;
+
+	if (!dir) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	slash = strrchr(dir, '/');
+	base = slash ? rel + (slash - dir) + 1 : rel;
+	if (slash)
+		*slash = '\0';
+	sub = malloc(strlen(dir) + sizeof(SX_INDEX_DIR) + 2);
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sub && rootfd >= 0) {
+		sprintf(sub, "%s/%s", SX_INDEX_DIR, slash ? dir : "");
+		dfd = sx_open_dir(rootfd, sub, writable);
+	}
+	rc = sx_load_or_build(dfd, base, fd, writable, ix, &built);
+	if (rc != 0)
+		snprintf(err, errlen, "cannot index \"%s\"", rel);
+	if (dfd >= 0)
+		close(dfd);
+	if (rootfd >= 0)
+		close(rootfd);
+	free(sub);
+	free(dir);
+	return rc;
+}

@@ -1,0 +1,385 @@
+/* Time indexes of capture files: building, the file format, locating a
+ * time (see store_index.h and doc/store.md). */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store_index.h"
+
+#define SX_MAGIC   "PKXINDEX"
+#define SX_VERSION 1
+#define SX_HEADER  256
+#define SX_ENTRY   32
+/* An index claiming more entries than this is not one of ours. */
+#define SX_MAX_ENTRIES (1u << 26)
+
+uint64_t sx_mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000u +
+	       (uint64_t)st->st_mtim.tv_nsec;
+}
+
+void sx_index_init(sx_index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->sum.flags = SX_ORDERED;
+}
+
+void sx_index_free(sx_index *ix)
+{
+	free(ix->entries);
+	ix->entries = NULL;
+	ix->n_entries = ix->cap = 0;
+}
+
+int sx_index_add(sx_index *ix, uint64_t offset, uint64_t ts, uint32_t caplen)
+{
+	sx_summary *s = &ix->sum;
+
+	if (s->packets == 0) {
+		s->first_ns = s->last_ns = ts;
+	} else {
+		if (ts < s->last_ns)
+			s->flags &= ~(uint32_t)SX_ORDERED;
+		if (ts < s->first_ns)
+			s->first_ns = ts;
+	}
+	if (offset >= ix->next_mark) {
+		if (ix->n_entries == ix->cap) {
+			size_t ncap = ix->cap ? ix->cap * 2 : 256;
+			sx_entry *n = realloc(ix->entries, ncap * sizeof(*n));
+
+			if (!n)
+				return -1;
+			ix->entries = n;
+			ix->cap = ncap;
+		}
+		ix->entries[ix->n_entries++] =
+		    (sx_entry){ts, offset, s->packets, s->bytes};
+		ix->next_mark = offset + SX_STRIDE;
+	}
+	if (ts > s->last_ns)
+		s->last_ns = ts;
+	s->packets++;
+	s->bytes += caplen;
+	return 0;
+}
+
+int sx_index_scan(int fd, const struct stat *st, sx_index *ix)
+{
+	char err[256];
+	cf_reader *r;
+	cf_record rec;
+	int rc;
+
+	sx_index_init(ix);
+	ix->sum.size = (uint64_t)st->st_size;
+	ix->sum.mtime_ns = sx_mtime_ns(st);
+	r = cf_open(fd, ix->sum.size, err, sizeof(err));
+	if (!r) {
+		/* Nothing of it can be read: a file of no records. */
+		ix->sum.flags |= SX_DAMAGED;
+		snprintf(ix->damage, sizeof(ix->damage), "%s", err);
+		return 0;
+	}
+	ix->sum.format = (uint32_t)cf_format(r);
+	ix->sum.data_offset = cf_data_offset(r);
+	while ((rc = cf_next(r, &rec)) == 1)
+		if (sx_index_add(ix, rec.offset, rec.ts_ns, rec.caplen) != 0) {
+			cf_close(r);
+			return -1;
+		}
+	ix->sum.end_offset = cf_tell(r);
+	if (rc < 0) {
+		ix->sum.flags |= SX_DAMAGED;
+		snprintf(ix->damage, sizeof(ix->damage), "%s", cf_error(r));
+	}
+	if (cf_layout_changed(r))
+		ix->sum.flags |= SX_LINEAR;
+	cf_close(r);
+	return 0;
+}
+
+/* FNV-1a, 64 bits: catches an index file that was cut or scribbled on. */
+static uint64_t sx_hash(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ull;
+	return h;
+}
+#define SX_HASH_SEED 0xcbf29ce484222325ull
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static void sx_header_pack(const sx_index *ix, uint8_t *h)
+{
+	const sx_summary *s = &ix->sum;
+
+	memset(h, 0, SX_HEADER);
+	memcpy(h, SX_MAGIC, 8);
+	put32(h + 8, SX_VERSION);
+	put32(h + 12, s->flags);
+	put64(h + 16, s->size);
+	put64(h + 24, s->mtime_ns);
+	put64(h + 32, s->data_offset);
+	put64(h + 40, s->end_offset);
+	put64(h + 48, s->packets);
+	put64(h + 56, s->bytes);
+	put64(h + 64, s->first_ns);
+	put64(h + 72, s->last_ns);
+	put64(h + 80, ix->n_entries);
+	put32(h + 88, SX_STRIDE);
+	put32(h + 92, s->format);
+	memcpy(h + 96, ix->damage, sizeof(ix->damage) - 1);
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes `len` bytes of header then entries into a temporary file renamed
+ * to name, so that a reader sees the old file or the new, never half. */
+static int sx_write_atomic(int dirfd, const char *name, const uint8_t *head,
+                           size_t hlen, const uint8_t *body, size_t blen)
+{
+	char tmp[512];
+	int fd, ok;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name,
+	                     (long)getpid()) >= sizeof(tmp))
+		return -1;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	                            O_CLOEXEC,
+	            0644);
+	if (fd < 0)
+		return -1;
+	ok = write_all(fd, head, hlen) == 0 &&
+	     (!blen || write_all(fd, body, blen) == 0);
+	ok = close(fd) == 0 && ok;
+	if (ok && renameat(dirfd, tmp, dirfd, name) == 0)
+		return 0;
+	unlinkat(dirfd, tmp, 0);
+	return -1;
+}
+
+int sx_index_write(int dirfd, const char *name, const sx_index *ix)
+{
+	uint8_t head[SX_HEADER];
+	uint8_t *body = malloc(ix->n_entries * SX_ENTRY + 1);
+	uint64_t h;
+	size_t i;
+	int rc;
+
+	if (!body)
+		return -1;
+	for (i = 0; i < ix->n_entries; i++) {
+		uint8_t *e = body + i * SX_ENTRY;
+
+		put64(e, ix->entries[i].ts);
+		put64(e + 8, ix->entries[i].offset);
+		put64(e + 16, ix->entries[i].packets);
+		put64(e + 24, ix->entries[i].bytes);
+	}
+	sx_header_pack(ix, head);
+	h = sx_hash(SX_HASH_SEED, head, SX_HEADER - 8);
+	h = sx_hash(h, body, ix->n_entries * SX_ENTRY);
+	put64(head + SX_HEADER - 8, h);
+	rc = sx_write_atomic(dirfd, name, head, SX_HEADER, body,
+	                     ix->n_entries * SX_ENTRY);
+	free(body);
+	return rc;
+}
+
+static int read_full(int fd, void *p, size_t n, off_t off)
+{
+	uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = pread(fd, b, n, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+/* Entries must be in the file's order, within its records and counts. */
+static int sx_entries_sound(const sx_index *ix)
+{
+	const sx_summary *s = &ix->sum;
+	size_t i;
+
+	for (i = 0; i < ix->n_entries; i++) {
+		const sx_entry *e = &ix->entries[i];
+
+		if (e->offset < s->data_offset || e->offset >= s->end_offset ||
+		    e->packets >= s->packets || e->bytes > s->bytes)
+			return 0;
+		if (i && (e->offset <= e[-1].offset ||
+		          e->packets <= e[-1].packets || e->bytes < e[-1].bytes))
+			return 0;
+		if (i && (s->flags & SX_ORDERED) && e->ts < e[-1].ts)
+			return 0;
+	}
+	return (s->packets == 0) == (ix->n_entries == 0) &&
+	       (!ix->n_entries || (ix->entries[0].offset == s->data_offset &&
+	                           ix->entries[0].packets == 0));
+}
+
+static void sx_header_unpack(sx_index *ix, const uint8_t *h)
+{
+	sx_summary *s = &ix->sum;
+
+	s->flags = get32(h + 12);
+	s->size = get64(h + 16);
+	s->mtime_ns = get64(h + 24);
+	s->data_offset = get64(h + 32);
+	s->end_offset = get64(h + 40);
+	s->packets = get64(h + 48);
+	s->bytes = get64(h + 56);
+	s->first_ns = get64(h + 64);
+	s->last_ns = get64(h + 72);
+	s->format = get32(h + 92);
+	memcpy(ix->damage, h + 96, sizeof(ix->damage) - 1);
+	ix->damage[sizeof(ix->damage) - 1] = '\0';
+}
+
+int sx_index_read(int idxfd, const struct stat *st, sx_index *ix)
+{
+	uint8_t head[SX_HEADER], *body = NULL;
+	struct stat ist;
+	uint64_t n, h;
+	size_t i;
+
+	sx_index_init(ix);
+	if (fstat(idxfd, &ist) != 0 || ist.st_size < SX_HEADER ||
+	    read_full(idxfd, head, SX_HEADER, 0) != 0 ||
+	    memcmp(head, SX_MAGIC, 8) != 0 || get32(head + 8) != SX_VERSION)
+		return -1;
+	n = get64(head + 80);
+	if (n > SX_MAX_ENTRIES ||
+	    (uint64_t)ist.st_size != SX_HEADER + n * SX_ENTRY)
+		return -1;
+	sx_header_unpack(ix, head);
+	if (ix->sum.size != (uint64_t)st->st_size ||
+	    ix->sum.mtime_ns != sx_mtime_ns(st) ||
+	    ix->sum.data_offset > ix->sum.end_offset ||
+	    ix->sum.end_offset > ix->sum.size)
+		return -1;
+	body = malloc(n * SX_ENTRY + 1);
+	ix->entries = calloc(n + 1, sizeof(*ix->entries));
+	if (!body || !ix->entries ||
+	    read_full(idxfd, body, n * SX_ENTRY, SX_HEADER) != 0)
+		goto bad;
+	h = sx_hash(SX_HASH_SEED, head, SX_HEADER - 8);
+	h = sx_hash(h, body, n * SX_ENTRY);
+	if (h != get64(head + SX_HEADER - 8))
+		goto bad;
+	for (i = 0; i < n; i++) {
+		const uint8_t *e = body + i * SX_ENTRY;
+
+		ix->entries[i] = (sx_entry){get64(e), get64(e + 8),
+		                            get64(e + 16), get64(e + 24)};
+	}
+	ix->n_entries = ix->cap = n;
+	free(body);
+	if (!sx_entries_sound(ix)) {
+		sx_index_free(ix);
+		return -1;
+	}
+	return 0;
+bad:
+	free(body);
+	sx_index_free(ix);
+	return -1;
+}
+
+int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts,
+                    sx_pos *pos)
+{
+	size_t lo = 0, hi = ix->n_entries;
+	cf_record rec;
+	int rc;
+
+	/* The last entry earlier than ts: every record before it is earlier
+	 * too, and the one after it is not, so the answer lies between. */
+	if (!(ix->sum.flags & SX_LINEAR))
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (ix->entries[mid].ts < ts)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	if (lo == 0) {
+		*pos = (sx_pos){ix->sum.data_offset, 0, 0};
+	} else {
+		const sx_entry *e = &ix->entries[lo - 1];
+
+		*pos = (sx_pos){e->offset, e->packets, e->bytes};
+	}
+	cf_seek(r, pos->offset);
+	while (pos->offset < ix->sum.end_offset) {
+		rc = cf_next(r, &rec);
+		if (rc != 1 || rec.offset != pos->offset)
+			return -1;
+		if (rec.ts_ns >= ts)
+			break;
+		pos->packets++;
+		pos->bytes += rec.caplen;
+		pos->offset = cf_tell(r);
+	}
+	cf_seek(r, pos->offset);
+	return 0;
+}

@@ -1,0 +1,121 @@
+/* Time indexes of capture files and the catalog of a packet store
+ * (doc/store.md): shared by the source-store plugin and pktexport-store.
+ * An index is only a speed-up: one whose capture changed size or mtime is
+ * never used, it is built again from the capture. */
+#ifndef PKX_STORE_INDEX_H
+#define PKX_STORE_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "capfile.h"
+
+/* One index entry per this many bytes of capture. */
+#define SX_STRIDE (256u << 10)
+/* Where a job keeps its indexes and catalog, and the data root its
+ * sidecar indexes of fs/ files. */
+#define SX_INDEX_DIR ".index"
+#define SX_CATALOG   "catalog"
+
+enum {
+	SX_ORDERED = 1, /* timestamps never go back */
+	SX_LINEAR = 2,  /* pcapng layout changes mid-file: read from start */
+	SX_DAMAGED = 4, /* records stop at end_offset, before the file end */
+};
+
+/* A point of the file: the offset of a record and the packets and
+ * captured bytes before it. */
+typedef struct sx_entry {
+	uint64_t ts, offset, packets, bytes;
+} sx_entry;
+
+typedef struct sx_summary {
+	uint64_t size, mtime_ns; /* of the capture when indexed */
+	uint32_t flags, format;
+	uint64_t data_offset, end_offset; /* records lie in between */
+	uint64_t packets, bytes;          /* records, captured bytes */
+	uint64_t first_ns, last_ns;       /* smallest and largest time */
+} sx_summary;
+
+typedef struct sx_index {
+	sx_summary sum;
+	char damage[128]; /* why records stop early, "" when they do not */
+	sx_entry *entries;
+	size_t n_entries, cap;
+	uint64_t next_mark; /* building: offset that earns the next entry */
+} sx_index;
+
+uint64_t sx_mtime_ns(const struct stat *st);
+
+/* Building, record by record (the scanner and the importer both do). */
+void sx_index_init(sx_index *ix);
+int sx_index_add(sx_index *ix, uint64_t offset, uint64_t ts, uint32_t caplen);
+void sx_index_free(sx_index *ix);
+
+/* Builds the index of an open capture by reading it whole. */
+int sx_index_scan(int fd, const struct stat *st, sx_index *ix);
+/* Loads an index file; 0 when it is sound and describes a capture of
+ * exactly st's size and mtime, -1 otherwise. */
+int sx_index_read(int idxfd, const struct stat *st, sx_index *ix);
+/* Writes ix as `name` in dirfd through a temporary name; 0 or -1. */
+int sx_index_write(int dirfd, const char *name, const sx_index *ix);
+
+typedef struct sx_pos {
+	uint64_t offset, packets, bytes;
+} sx_pos;
+/* The first record at or after time ts in an ordered file (pos->offset is
+ * end_offset when there is none).  r reads the same file; for an
+ * SX_LINEAR file it must be freshly opened, as the search then walks from
+ * the first record.  0, or -1 when the capture does not read as its index
+ * says. */
+int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts,
+                    sx_pos *pos);
+
+/* ---------------------------------------------------------------- store */
+
+typedef struct sx_file {
+	char *name;
+	uint64_t size, mtime_ns; /* as stat says now */
+	sx_summary sum;
+	int have_sum;    /* sum describes the file as it is now */
+	sx_index *index; /* loaded on demand */
+} sx_file;
+
+typedef struct sx_store {
+	int dirfd; /* the job folder (owned) */
+	int writable;
+	sx_file *files; /* capture files in name order */
+	size_t n_files;
+	int ordered; /* every file ordered, each ending before the next */
+	int catalog_dirty;
+	int rebuilt; /* indexes built by this process */
+	char error[256];
+} sx_store;
+
+/* Lists the captures of the job folder dirfd (taken over) and their
+ * summaries, from the catalog where it is current, else from their
+ * indexes, building those that are missing or stale.  With `writable`,
+ * what was built is saved.  0, or -1 with st->error set. */
+int sx_store_open(sx_store *st, int dirfd, int writable);
+/* The index of file i, loaded or built on first use; NULL on failure. */
+const sx_index *sx_store_index(sx_store *st, size_t i);
+/* Opens file i for reading; -1 with st->error set. */
+int sx_store_open_file(sx_store *st, size_t i);
+void sx_store_close(sx_store *st);
+/* Rewrites the catalog when it changed (writable stores). */
+int sx_store_save_catalog(sx_store *st);
+/* Opens (creating with mkdir) the folder `rel` below dirfd without
+ * following symbolic links; -1 on failure. */
+int sx_open_dir(int dirfd, const char *rel, int create);
+
+/* ------------------------------------------------------ sidecar of fs/ */
+
+/* The index of a single capture `rel` (relative to the data root, e.g.
+ * "fs/a/b.pcap"), whose open descriptor is fd: loaded from
+ * <root>/.index/<rel>.idx when current, else built from the file and,
+ * with `writable`, saved there.  0, or -1 with err set. */
+int sx_sidecar_index(const char *root, const char *rel, int fd, int writable,
+                     sx_index *ix, char *err, size_t errlen);
+
+#endif /* PKX_STORE_INDEX_H */

@@ -1,0 +1,588 @@
+/* Whole exports through pkx_run_prepare/execute with the real plugins:
+ * statistics, time windows, stop rules, snap length, damage, cancel. */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define NS 1000000000ull
+#define T0 1700000000ull
+
+/* The input as the source plugin reads it, and its file size. */
+typedef struct input {
+	hx_buf store;
+	hx_capture cap;
+	uint64_t size;
+} input;
+
+static void input_read(const char *path, input *in)
+{
+	pkx_error err = {"", ""};
+	hx_buf file = {0};
+
+	memset(in, 0, sizeof(*in));
+	ck_assert_int_eq(hx_source_read_all(reg, root, path, &in->store,
+	                                    &in->cap, &err),
+	                 PKX_END);
+	hx_read_file(root, path, &file);
+	in->size = file.len;
+	hx_buf_free(&file);
+}
+
+static void input_free(input *in)
+{
+	hx_capture_free(&in->cap);
+	hx_buf_free(&in->store);
+}
+
+/* Runs cfg into memory and parses the output, which must be whole. */
+static void run_to_memory(const pkx_config *cfg, hx_mem_sink *sink,
+                          hx_result *res, hx_capture *out)
+{
+	hx_mem_sink_init(sink, 0);
+	hx_export(reg, root, cfg, &sink->sink, res);
+	ck_assert_msg(hx_pcap_parse(sink->buf.data, sink->buf.len, out) == 0,
+	              "output is not a whole pcap (%zu bytes)", sink->buf.len);
+	ck_assert_uint_eq(out->n, res->stats.exported_packets);
+}
+
+/* Record i of out is record j of in, cut to snap (0: none). */
+static void assert_same_record(const hx_record *o, const hx_record *i,
+                               uint32_t snap, int nanos)
+{
+	uint32_t caplen = snap && i->caplen > snap ? snap : i->caplen;
+
+	ck_assert_uint_eq(o->ts_ns, nanos ? i->ts_ns : i->ts_ns / 1000 * 1000);
+	ck_assert_uint_eq(o->caplen, caplen);
+	ck_assert_uint_eq(o->wirelen, i->wirelen);
+	ck_assert_mem_eq(o->data, i->data, caplen);
+}
+
+/* Indexes of the records of c that the BPF expression matches, through
+ * the filter plugin alone. */
+static size_t bpf_select(const char *expr, const hx_capture *c, size_t *idx)
+{
+	const pkx_filter_plugin *bpf = pkx_registry_filter(reg, "BPF");
+	const pkx_interface eth = {.linktype = 1, .snaplen = 65535};
+	void *prog = NULL;
+	pkx_error err;
+	size_t i, n = 0;
+
+	ck_assert_int_eq(bpf->compile("BPF", expr, &eth, 1, &prog, &err),
+	                 PKX_OK);
+	for (i = 0; i < c->n; i++) {
+		pkx_packet p = {.ts_ns = c->recs[i].ts_ns,
+		                .caplen = c->recs[i].caplen,
+		                .wirelen = c->recs[i].wirelen,
+		                .data = c->recs[i].data};
+
+		if (bpf->match(prog, &p, &err) == 1)
+			idx[n++] = i;
+	}
+	bpf->free(prog);
+	return n;
+}
+
+START_TEST(pipeline_whole_file)
+{
+	static const char *const formats[] = {"PCAP_NS", "PCAP_US"};
+	input in;
+	uint64_t bytes = 0;
+	size_t i, f;
+
+	hx_mkcap(root, "a.pcap", "--packets 400 --seed 5 --format pcap-ns");
+	input_read("fs/a.pcap", &in);
+	for (i = 0; i < in.cap.n; i++)
+		bytes += in.cap.recs[i].caplen;
+	for (f = 0; f < 2; f++) {
+		pkx_config *cfg = hx_config(
+		    "{\"path\":\"fs/a.pcap\",\"output_format\":\"%s\"}",
+		    formats[f]);
+		hx_mem_sink sink;
+		hx_result res;
+		hx_capture out;
+
+		run_to_memory(cfg, &sink, &res, &out);
+		ck_assert_int_eq(res.outcome, PKX_RUN_DONE);
+		ck_assert_int_eq(out.nanos, f == 0);
+		ck_assert_uint_eq(out.snaplen, 65535);
+		ck_assert_uint_eq(out.linktype, 1);
+		ck_assert_uint_eq(out.n, in.cap.n);
+		for (i = 0; i < in.cap.n; i++)
+			assert_same_record(&out.recs[i], &in.cap.recs[i], 0,
+			                   f == 0);
+		ck_assert_uint_eq(res.stats.processed_packets, in.cap.n);
+		ck_assert_uint_eq(res.stats.exported_packets, in.cap.n);
+		ck_assert_uint_eq(res.stats.exported_bytes, bytes);
+		ck_assert_uint_eq(res.stats.total_bytes, in.size);
+		ck_assert_int_eq(res.stats.truncated, 0);
+		ck_assert_int_eq(res.stats.has_estimates, 1);
+		ck_assert_uint_eq(res.stats.estimated_packets, in.cap.n);
+		ck_assert(res.progress == 100.0);
+		hx_capture_free(&out);
+		hx_buf_free(&sink.buf);
+		pkx_config_free(cfg);
+	}
+	input_free(&in);
+}
+END_TEST
+
+START_TEST(pipeline_windows_to_the_nanosecond)
+{
+	/* Times around every bound; the selection is [S, E) intersected
+	 * with the union of [A1, B1) and [A2, B2). */
+	const uint64_t S = T0 * NS + 100, E = (T0 + 10) * NS + 5;
+	const uint64_t A1 = T0 * NS, B1 = (T0 + 2) * NS + 1;
+	const uint64_t A2 = (T0 + 5) * NS - 1, B2 = (T0 + 20) * NS;
+	const uint64_t times[] = {S - 1, S,      S + 1,  B1 - 1, B1,
+	                          B1 + 1, A2 - 1, A2,    A2 + 1, E - 1,
+	                          E,      E + 1,  B2 - 1};
+	size_t n = sizeof(times) / sizeof(times[0]), i, k = 0;
+	char opts[512], *p = opts;
+	pkx_config *cfg;
+	hx_mem_sink sink;
+	hx_result res;
+	hx_capture out;
+	input in;
+
+	p += sprintf(p, "--format pcap-ns --times ");
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%llu", i ? "," : "",
+		             (unsigned long long)times[i]);
+	hx_mkcap(root, "w.pcap", opts);
+	input_read("fs/w.pcap", &in);
+	cfg = hx_config("{\"path\":\"fs/w.pcap\",\"output_format\":\"PCAP_NS\","
+	                "\"start_time\":\"%llu.%09llu\",\"end_time\":"
+	                "\"%llu.%09llu\",\"time_intervals\":["
+	                "{\"start_time\":\"%llu.%09llu\",\"end_time\":"
+	                "\"%llu.%09llu\"},{\"start_time\":\"%llu.%09llu\","
+	                "\"end_time\":\"%llu.%09llu\"}]}",
+	                S / NS, S % NS, E / NS, E % NS, A2 / NS, A2 % NS,
+	                B2 / NS, B2 % NS, A1 / NS, A1 % NS, B1 / NS, B1 % NS);
+	run_to_memory(cfg, &sink, &res, &out);
+	ck_assert_int_eq(res.outcome, PKX_RUN_DONE);
+	for (i = 0; i < n; i++) {
+		uint64_t t = times[i];
+		int want = t >= S && t < E &&
+		           ((t >= A1 && t < B1) || (t >= A2 && t < B2));
+
+		if (!want)
+			continue;
+		ck_assert_uint_lt(k, out.n);
+		assert_same_record(&out.recs[k++], &in.cap.recs[i], 0, 1);
+	}
+	ck_assert_uint_eq(out.n, k);
+	ck_assert_uint_eq(k, 6); /* S, S+1, B1-1, A2, A2+1, E-1 */
+	hx_capture_free(&out);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+	input_free(&in);
+}
+END_TEST
+
+START_TEST(pipeline_empty_selection)
+{
+	pkx_config *cfg;
+	hx_mem_sink sink;
+	hx_result res;
+	hx_capture out;
+
+	hx_mkcap(root, "a.pcap", "--packets 50");
+	cfg = hx_config("{\"path\":\"fs/a.pcap\",\"start_time\":\"10\","
+	                "\"time_intervals\":[{\"start_time\":\"1\","
+	                "\"end_time\":\"5\"}]}");
+	run_to_memory(cfg, &sink, &res, &out);
+	ck_assert_int_eq(res.outcome, PKX_RUN_DONE);
+	ck_assert_uint_eq(sink.buf.len, 24);
+	ck_assert_uint_eq(res.stats.processed_packets, 0);
+	ck_assert_int_eq(res.stats.truncated, 0);
+	hx_capture_free(&out);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+	/* A filter nothing matches: a valid empty capture too. */
+	cfg = hx_config("{\"path\":\"fs/a.pcap\",\"filters\":{\"items\":[{"
+	                "\"id\":\"x\",\"type\":\"BPF\",\"value\":\"ip proto "
+	                "89\"}]}}");
+	run_to_memory(cfg, &sink, &res, &out);
+	ck_assert_int_eq(res.outcome, PKX_RUN_DONE);
+	ck_assert_uint_eq(out.n, 0);
+	ck_assert_uint_eq(res.stats.processed_packets, 50);
+	hx_capture_free(&out);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(pipeline_ordered_source_stops_after_last_window)
+{
+	/* test/ sources are time-ordered: reading ends at the first packet
+	 * past the last window.  Packet i is at T0 s + i us. */
+	pkx_config *cfg = hx_config("{\"path\":\"test/count/100\",\"end_time\":"
+	                            "\"%llu.000010000\"}",
+	                            T0);
+	hx_mem_sink sink;
+	hx_result res;
+	hx_capture out;
+
+	run_to_memory(cfg, &sink, &res, &out);
+	ck_assert_int_eq(res.outcome, PKX_RUN_DONE);
+	ck_assert_uint_eq(res.stats.exported_packets, 10);
+	ck_assert_uint_eq(res.stats.processed_packets, 11);
+	ck_assert_int_eq(res.stats.truncated, 0);
+	hx_capture_free(&out);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+/* packet_limit and size_limit around the number and bytes of the packets
+ * the filter matches. */
+START_TEST(pipeline_stop_rules)
+{
+	input in;
+	size_t idx[400], m, i;
+	uint64_t bytes[401];
+	const uint32_t snap = 100;
+	struct limit_case {
+		const char *rule;
+		uint64_t value;
+		size_t exported; /* matching packets expected out */
+		int truncated;
+	} cases[9];
+	size_t c;
+
+	hx_mkcap(root, "a.pcap", "--packets 400 --seed 11");
+	input_read("fs/a.pcap", &in);
+	m = bpf_select("tcp", &in.cap, idx);
+	ck_assert_uint_gt(m, 3);
+	ck_assert_uint_lt(m, in.cap.n);
+	bytes[0] = 0;
+	for (i = 0; i < m; i++) {
+		uint32_t len = in.cap.recs[idx[i]].caplen;
+
+		bytes[i + 1] = bytes[i] + (len > snap ? snap : len);
+	}
+	cases[0] = (struct limit_case){"packet_limit", m, m, 0};
+	cases[1] = (struct limit_case){"packet_limit", m + 1, m, 0};
+	cases[2] = (struct limit_case){"packet_limit", m - 1, m - 1, 1};
+	cases[3] = (struct limit_case){"packet_limit", 1, 1, 1};
+	cases[4] = (struct limit_case){"size_limit", bytes[m], m, 0};
+	cases[5] = (struct limit_case){"size_limit", bytes[m] - 1, m - 1, 1};
+	cases[6] = (struct limit_case){"size_limit", bytes[2], 2, 1};
+	cases[7] = (struct limit_case){"size_limit", bytes[1] - 1, 0, 1};
+	cases[8] = (struct limit_case){"packet_limit", 0, m, 0}; /* none */
+	for (c = 0; c < 9; c++) {
+		pkx_config *cfg = hx_config(
+		    "{\"path\":\"fs/a.pcap\",\"snap_length\":%u,\"filters\":{"
+		    "\"items\":[{\"id\":\"t\",\"type\":\"BPF\",\"value\":"
+		    "\"tcp\"}]},\"stop_rule\":{\"%s\":%llu}}",
+		    snap, cases[c].rule, (unsigned long long)cases[c].value);
+		hx_mem_sink sink;
+		hx_result res;
+		hx_capture out;
+		size_t want = cases[c].exported;
+
+		run_to_memory(cfg, &sink, &res, &out);
+		ck_assert_msg(res.outcome == (cases[c].truncated
+		                                  ? PKX_RUN_STOPPED
+		                                  : PKX_RUN_DONE),
+		              "%s %llu: outcome %d", cases[c].rule,
+		              (unsigned long long)cases[c].value, res.outcome);
+		ck_assert_int_eq(res.stats.truncated, cases[c].truncated);
+		ck_assert_uint_eq(res.stats.exported_packets, want);
+		ck_assert_uint_eq(res.stats.exported_bytes, bytes[want]);
+		/* Stopped at the first matching packet refused. */
+		ck_assert_uint_eq(res.stats.processed_packets,
+		                  cases[c].truncated ? idx[want] + 1
+		                                     : in.cap.n);
+		ck_assert_uint_eq(out.snaplen, snap);
+		for (i = 0; i < want; i++)
+			assert_same_record(&out.recs[i], &in.cap.recs[idx[i]],
+			                   snap, 0);
+		hx_capture_free(&out);
+		hx_buf_free(&sink.buf);
+		pkx_config_free(cfg);
+	}
+	input_free(&in);
+}
+END_TEST
+
+START_TEST(pipeline_time_limit)
+{
+	pkx_config *cfg =
+	    hx_config("{\"path\":\"test/endless\",\"stop_rule\":{"
+	              "\"time_limit\":1}}");
+	uint64_t t0 = pkx_now_ns(), spent;
+	hx_result res;
+
+	hx_export(reg, root, cfg, &pkx_null_sink, &res);
+	spent = pkx_now_ns() - t0;
+	ck_assert_int_eq(res.outcome, PKX_RUN_STOPPED);
+	ck_assert_int_eq(res.stats.truncated, 1);
+	ck_assert_uint_gt(res.stats.exported_packets, 0);
+	ck_assert_uint_ge(spent, NS);
+	ck_assert_msg(spent < 30 * NS, "a 1 s limit took %llu ns",
+	              (unsigned long long)spent);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(pipeline_cancel_before_execute)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/endless\"}");
+	pkx_run *run = NULL;
+	pkx_error err;
+	pkx_stats st;
+
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	pkx_run_cancel(run);
+	ck_assert_int_eq(pkx_run_execute(run, &pkx_null_sink, &err),
+	                 PKX_RUN_CANCELLED);
+	pkx_run_stats(run, &st);
+	ck_assert_int_eq(st.truncated, 0);
+	ck_assert_uint_lt(st.processed_packets, 100000);
+	pkx_run_free(run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+typedef struct cancel_job {
+	pkx_run *run;
+	pkx_run_outcome outcome;
+	pkx_error err;
+} cancel_job;
+
+static void *execute_job(void *arg)
+{
+	cancel_job *job = arg;
+
+	job->outcome = pkx_run_execute(job->run, &pkx_null_sink, &job->err);
+	return NULL;
+}
+
+START_TEST(pipeline_cancel_from_another_thread)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/endless\"}");
+	cancel_job job = {0};
+	pthread_t th;
+	pkx_stats st;
+	pkx_error err;
+
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
+	                 PKX_OK);
+	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
+	/* Wait until the run has visibly started, then cancel it. */
+	do {
+		sched_yield();
+		pkx_run_stats(job.run, &st);
+	} while (st.processed_packets == 0);
+	ck_assert(pkx_run_progress(job.run) < 100.0);
+	pkx_run_cancel(job.run);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
+	pkx_run_stats(job.run, &st);
+	ck_assert_int_eq(st.truncated, 0);
+	pkx_run_free(job.run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(pipeline_damaged_input)
+{
+	hx_buf file = {0};
+	uint8_t f[60];
+	size_t i;
+	pkx_config *cfg;
+	hx_mem_sink sink;
+	hx_result res;
+	hx_capture out;
+
+	make_frame(f, 17, 53);
+	hx_pcap_header(&file, 1, 0, 65535, 1);
+	for (i = 0; i < 10; i++)
+		hx_pcap_record(&file, 0, (uint32_t)T0, (uint32_t)i, 60, 60, f);
+	hx_write_file(root, "fs/cut.pcap", file.data, file.len - 7);
+	cfg = hx_config("{\"path\":\"fs/cut.pcap\",\"output_format\":"
+	                "\"PCAP_NS\"}");
+	run_to_memory(cfg, &sink, &res, &out);
+	ck_assert_int_eq(res.outcome, PKX_RUN_DAMAGED);
+	ck_assert_str_eq(res.err.id, PKX_EDAMAGED);
+	assert_contains(res.err.text, "fs/cut.pcap");
+	ck_assert_uint_eq(out.n, 9);
+	ck_assert_mem_eq(out.recs[0].data, f, 60);
+	ck_assert_uint_eq(out.recs[8].ts_ns, T0 * NS + 8);
+	ck_assert_int_eq(res.stats.truncated, 0);
+	hx_capture_free(&out);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+	hx_buf_free(&file);
+
+	cfg = hx_config("{\"path\":\"test/fail-after/3\"}");
+	run_to_memory(cfg, &sink, &res, &out);
+	ck_assert_int_eq(res.outcome, PKX_RUN_DAMAGED);
+	ck_assert_uint_eq(out.n, 3);
+	hx_capture_free(&out);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(pipeline_sink_failure)
+{
+	pkx_config *cfg;
+	hx_mem_sink sink;
+	hx_result res;
+
+	hx_mkcap(root, "a.pcap", "--packets 100");
+	cfg = hx_config("{\"path\":\"fs/a.pcap\"}");
+	hx_mem_sink_init(&sink, 1000);
+	hx_export(reg, root, cfg, &sink.sink, &res);
+	ck_assert_int_eq(res.outcome, PKX_RUN_FAILED);
+	ck_assert_str_eq(res.err.id, PKX_EIO);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(pipeline_interfaces_mid_stream)
+{
+	static const struct {
+		const char *config;
+		pkx_run_outcome outcome;
+		uint64_t exported;
+	} cases[] = {
+	    {"{\"path\":\"test/grow-same\"}", PKX_RUN_DONE, 4},
+	    {"{\"path\":\"test/grow-same\",\"filters\":{\"items\":[{\"id\":"
+	     "\"u\",\"type\":\"BPF\",\"value\":\"udp port 53\"}]}}",
+	     PKX_RUN_DONE, 4},
+	    {"{\"path\":\"test/grow-mixed\"}", PKX_RUN_FAILED, 2},
+	    {"{\"path\":\"test/grow-mixed\",\"filters\":{\"items\":[{\"id\":"
+	     "\"u\",\"type\":\"BPF\",\"value\":\"ether src 2:0:0:0:0:2\"}]}}",
+	     PKX_RUN_FAILED, 2},
+	};
+	size_t c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		pkx_config *cfg = hx_config("%s", cases[c].config);
+		hx_mem_sink sink;
+		hx_result res;
+
+		hx_mem_sink_init(&sink, 0);
+		hx_export(reg, root, cfg, &sink.sink, &res);
+		ck_assert_msg(res.outcome == cases[c].outcome, "%s: %d %s",
+		              cases[c].config, res.outcome, res.err.text);
+		ck_assert_uint_eq(res.stats.exported_packets,
+		                  cases[c].exported);
+		if (res.outcome == PKX_RUN_FAILED)
+			ck_assert_str_eq(res.err.id, PKX_EINVAL);
+		hx_buf_free(&sink.buf);
+		pkx_config_free(cfg);
+	}
+}
+END_TEST
+
+static const struct {
+	const char *config;
+	const char *id, *says;
+} refused_runs[] = {
+    {"{\"path\":\"nope/x.pcap\"}", PKX_EINVAL, "nope/x.pcap"},
+    {"{\"path\":\"fs/missing.pcap\"}", PKX_ENOTFOUND, "missing.pcap"},
+    {"{\"path\":\"fs/../a.pcap\"}", PKX_EINVAL, "\"..\""},
+    {"{\"path\":\"test/fail-open\"}", PKX_ENOTFOUND, "test/fail-open"},
+    {"{\"path\":\"test/mixed\"}", PKX_EINVAL, "PCAPNG"},
+    {"{\"path\":\"fs/a.pcap\",\"filters\":{\"items\":[{\"id\":\"f9\","
+     "\"type\":\"BPF\",\"value\":\"tcp port\"}]}}",
+     PKX_EINVAL, "syntax error"},
+    {"{\"path\":\"fs/a.pcap\",\"filters\":{\"items\":[{\"id\":\"ok\","
+     "\"type\":\"BPF\",\"value\":\"tcp\"},{\"id\":\"f9\",\"type\":\"BPF\","
+     "\"value\":\"port 70000\"}]}}",
+     PKX_EINVAL, "\"f9\""},
+};
+
+START_TEST(pipeline_prepare_refusals)
+{
+	pkx_config *cfg;
+	pkx_run *run = (pkx_run *)1;
+	pkx_error err = {"", ""};
+
+	hx_mkcap(root, "a.pcap", "--packets 3");
+	cfg = hx_config("%s", refused_runs[_i].config);
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err),
+	                 PKX_ERROR);
+	ck_assert_ptr_null(run);
+	ck_assert_str_eq(err.id, refused_runs[_i].id);
+	assert_contains(err.text, refused_runs[_i].says);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+START_TEST(pipeline_missing_plugins)
+{
+	/* Types and formats the definition knows but no loaded plugin
+	 * serves are refused by name. */
+	static const char *const types[] = {"STEELFILTER", "WIRESHARK"};
+	static const char *const formats[] = {"PCAPNG_US", "PCAPNG_NS"};
+	pkx_error err;
+	pkx_run *run;
+	size_t i;
+
+	hx_mkcap(root, "a.pcap", "--packets 3");
+	for (i = 0; i < 2; i++) {
+		pkx_config *cfg;
+
+		if (!pkx_registry_filter(reg, types[i])) {
+			cfg = hx_config("{\"path\":\"fs/a.pcap\",\"filters\":{"
+			                "\"items\":[{\"id\":\"a\",\"type\":"
+			                "\"%s\",\"value\":\"x\"}]}}",
+			                types[i]);
+			ck_assert_int_eq(
+			    pkx_run_prepare(reg, root, cfg, &run, &err),
+			    PKX_ERROR);
+			assert_contains(err.text, types[i]);
+			pkx_config_free(cfg);
+		}
+		if (!pkx_registry_format(reg, formats[i])) {
+			cfg = hx_config("{\"path\":\"fs/a.pcap\","
+			                "\"output_format\":\"%s\"}",
+			                formats[i]);
+			ck_assert_int_eq(
+			    pkx_run_prepare(reg, root, cfg, &run, &err),
+			    PKX_ERROR);
+			assert_contains(err.text, formats[i]);
+			pkx_config_free(cfg);
+		}
+	}
+}
+END_TEST
+
+Suite *pipeline_suite(void)
+{
+	Suite *s = suite_create("pipeline");
+	TCase *tc = tcase_create("run");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, pipeline_whole_file);
+	tcase_add_test(tc, pipeline_windows_to_the_nanosecond);
+	tcase_add_test(tc, pipeline_empty_selection);
+	tcase_add_test(tc, pipeline_ordered_source_stops_after_last_window);
+	tcase_add_test(tc, pipeline_stop_rules);
+	tcase_add_test(tc, pipeline_time_limit);
+	tcase_add_test(tc, pipeline_cancel_before_execute);
+	tcase_add_test(tc, pipeline_cancel_from_another_thread);
+	tcase_add_test(tc, pipeline_damaged_input);
+	tcase_add_test(tc, pipeline_sink_failure);
+	tcase_add_test(tc, pipeline_interfaces_mid_stream);
+	tcase_add_loop_test(tc, pipeline_prepare_refusals, 0,
+	                    (int)(sizeof(refused_runs) /
+	                          sizeof(refused_runs[0])));
+	tcase_add_test(tc, pipeline_missing_plugins);
+	suite_add_tcase(s, tc);
+	return s;
+}
