@@ -370,7 +370,11 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 		pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s", why.text);
 		outcome = PKX_RUN_FAILED;
 	}
-	PUBLISH(run->finished, 1);
+	/* Estimates become exact and progress 100 only for a run that got to
+	 * its end (or to a stop rule). */
+	PUBLISH(run->finished, outcome == PKX_RUN_DONE ||
+	                           outcome == PKX_RUN_STOPPED ||
+	                           outcome == PKX_RUN_DAMAGED);
 	return outcome;
 }
 

@@ -1,1 +1,3 @@
-# tests of the daemon part: filled in when it lands
+# tests of pktexportd over HTTP
+TESTS += tests/daemon_api.py
+EXTRA_DIST += tests/daemon_api.py

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config
 	libpcap-dev libltdl-dev libjansson-dev libevent-dev check
-	libwireshark-dev libglib2.0-dev
+	libwireshark-dev libwiretap-dev libglib2.0-dev
 	tcpdump tshark wireshark-common
 	valgrind clang libclang-rt-14-dev
 	python3 curl wrk time

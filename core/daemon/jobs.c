@@ -183,9 +183,11 @@ static void stream_close(pkxd_stream *st)
 
 static void stream_detach(pkxd_stream *st)
 {
-	if (st->req)
-		evhttp_connection_set_closecb(
-		    evhttp_request_get_connection(st->req), NULL, NULL);
+	struct evhttp_connection *c =
+	    st->req ? evhttp_request_get_connection(st->req) : NULL;
+
+	if (c)
+		evhttp_connection_set_closecb(c, NULL, NULL);
 	st->req = NULL;
 	stream_close(st);
 }
@@ -592,7 +594,15 @@ static void job_finish_stream(pkxd_job *job)
 		 * a complete capture. */
 		struct evhttp_connection *c =
 		    evhttp_request_get_connection(req);
+		struct bufferevent *bev =
+		    c ? evhttp_connection_get_bufferevent(c) : NULL;
+		struct linger abort_now = {1, 0};
 
+		/* Reset rather than close: data still queued in the kernel
+		 * is dropped instead of trickling out. */
+		if (bev && bufferevent_getfd(bev) >= 0)
+			setsockopt(bufferevent_getfd(bev), SOL_SOCKET,
+			           SO_LINGER, &abort_now, sizeof(abort_now));
 		if (c)
 			evhttp_connection_free(c);
 		else
@@ -604,69 +614,76 @@ static void job_finish_stream(pkxd_job *job)
 	evhttp_send_reply_end(req);
 }
 
+/* Loop: the export's new state once its job is over. */
+static void settle_export(pkxd_job *job, pkxd_export *e)
+{
+	int ok = job->outcome == PKX_RUN_DONE ||
+	         job->outcome == PKX_RUN_STOPPED ||
+	         job->outcome == PKX_RUN_DAMAGED;
+
+	if (job->prepared != PKX_OK || !ok) {
+		pkxd_export_fail(e, &job->err);
+		return;
+	}
+	if (job->outcome == PKX_RUN_DAMAGED)
+		e->error = job->err; /* reported, not fatal */
+	if (job->kind == PKXD_JOB_SPOOL) {
+		e->spooled = 1;
+		pkxd_export_set_state(
+		    e, e->stats.exported_packets ? PKXD_READY : PKXD_NODATA);
+	} else if (job->kind == PKXD_JOB_SEND_SPOOL) {
+		char path[PATH_MAX];
+
+		pkxd_spool_path(e, path, sizeof(path));
+		unlink(path);
+		e->spooled = 0;
+		if (e->state != PKXD_NODATA)
+			pkxd_export_set_state(e, PKXD_DONE);
+	} else {
+		pkxd_export_set_state(
+		    e, e->stats.exported_packets ? PKXD_DONE : PKXD_NODATA);
+	}
+}
+
 static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pkxd_job *job = arg;
 	pkxd_export *e = job->e;
 	pkxd_daemon *d = job->d;
+	int remove = 0;
 
 	(void)fd;
 	(void)what;
+	pkx_log(PKX_LOG_DEBUG, "pktexportd",
+	        "export %s: job %d over, outcome %d", e->id, (int)job->kind,
+	        (int)job->outcome);
 	if (job->stream)
 		job_finish_stream(job);
 	if (job->run) {
 		pkx_run_stats(job->run, &e->stats);
 		e->progress = pkx_run_progress(job->run);
 	}
-	e->job = NULL;
-	d->n_jobs--;
 	if (job->outcome == PKX_RUN_CANCELLED && !job->err.id[0])
 		pkx_fail(&job->err, "EXPORT_CANCELLED",
 		         d->stopping ? "the service stopped during the export"
 		                     : "the export was cancelled");
-	if (!e->deleted && job->prepared == PKX_OK &&
-	    job->kind != PKXD_JOB_VALIDATE) {
-		int ok = job->outcome == PKX_RUN_DONE ||
-		         job->outcome == PKX_RUN_STOPPED ||
-		         job->outcome == PKX_RUN_DAMAGED;
-
-		if (!ok) {
-			pkxd_export_fail(e, &job->err);
-		} else {
-			if (job->outcome == PKX_RUN_DAMAGED)
-				e->error = job->err; /* reported, not fatal */
-			if (job->kind == PKXD_JOB_SPOOL) {
-				e->spooled = 1;
-				pkxd_export_set_state(
-				    e, e->stats.exported_packets ? PKXD_READY
-				                                 : PKXD_NODATA);
-			} else if (job->kind == PKXD_JOB_SEND_SPOOL) {
-				char path[PATH_MAX];
-
-				pkxd_spool_path(e, path, sizeof(path));
-				unlink(path);
-				e->spooled = 0;
-				if (e->state != PKXD_NODATA)
-					pkxd_export_set_state(e, PKXD_DONE);
-			} else {
-				pkxd_export_set_state(
-				    e, e->stats.exported_packets ? PKXD_DONE
-				                                 : PKXD_NODATA);
-			}
-		}
-		pkxd_export_save(e);
-		if (ok && job->stream && strcmp(e->cfg->mode, "LEGACY") == 0)
-			pkxd_export_delete(e);
-		else
+	if (!e->deleted && job->kind != PKXD_JOB_VALIDATE) {
+		settle_export(job, e);
+		/* LEGACY exports go once downloaded. */
+		remove = job->stream && e->state != PKXD_ERRORS &&
+		         strcmp(e->cfg->mode, "LEGACY") == 0;
+		if (!remove) {
+			pkxd_export_save(e);
 			pkxd_export_arm_timer(e);
-	} else if (!e->deleted && job->prepared != PKX_OK &&
-	           job->kind != PKXD_JOB_VALIDATE) {
-		pkxd_export_fail(e, &job->err);
-		pkxd_export_save(e);
-		pkxd_export_arm_timer(e);
+		}
 	}
+	e->job = NULL;
+	d->n_jobs--;
 	job_free(job);
-	pkxd_export_release(e);
+	if (remove)
+		pkxd_export_delete(e);
+	else
+		pkxd_export_release(e);
 	if (d->stopping && d->n_jobs == 0)
 		event_base_loopexit(d->base, NULL);
 }

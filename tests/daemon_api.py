@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""pktexportd driven over HTTP on 127.0.0.1:0: every endpoint, mode, state
+change, timeout and error of the Packet Export API 1.3, concurrent
+downloads, disconnects and restarts.  Prints "N passed, N failed"."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+API = "/api/npm.packet_export/1.3"
+PASS = 0
+FAIL = 0
+
+
+def check(what, cond, detail=""):
+    global PASS, FAIL
+    if cond:
+        PASS += 1
+    else:
+        FAIL += 1
+        print("FAIL: %s %s" % (what, detail), file=sys.stderr)
+    return cond
+
+
+def wait_until(pred, seconds=10.0):
+    """Polls a condition the daemon reaches by itself (a timer, a worker):
+    bounded, and returns as soon as it holds."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+class Daemon:
+    def __init__(self, root):
+        self.root = root
+        self.start()
+
+    def start(self):
+        cmd = [os.environ["PKTEXPORTD"], "--root", self.root, "--listen", "127.0.0.1:0"]
+        wrapper = os.environ.get("PKTEXPORTD_WRAPPER", "")
+        if wrapper:
+            cmd = wrapper.split() + cmd
+        # stderr to a file: a pipe nobody reads could stall the daemon.
+        self.errfile = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.errfile, text=True)
+        line = self.proc.stdout.readline().strip()  # printed once it accepts
+        if not line:
+            self.errfile.seek(0)
+            raise RuntimeError("daemon did not start: " + self.errfile.read())
+        host, port = line.rsplit(":", 1)
+        self.host, self.port = host, int(port)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = -9
+        self.errfile.seek(0)
+        self.stderr = self.errfile.read()
+        self.errfile.close()
+        self.proc.stdout.close()
+        return rc
+
+    def request(self, method, path, body=None, headers=None, raw=False):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        if raw:
+            return r, data
+        try:
+            doc = json.loads(data) if data else None
+        except ValueError:
+            doc = ("not json", data[:200])
+        return r.status, doc, r
+
+    def post(self, config, **extra):
+        body = dict(extra)
+        body["config"] = config
+        return self.request("POST", API + "/exports", body)
+
+    def get(self, eid):
+        return self.request("GET", API + "/exports/items/" + eid)
+
+    def download(self, eid):
+        r, data = self.request("GET", API + "/packets/items/" + eid, raw=True)
+        return r, data
+
+
+def is_error(doc, eid):
+    return (isinstance(doc, dict) and set(doc) == {"error_id", "error_text"}
+            and doc["error_id"] == eid and isinstance(doc["error_text"], str) and doc["error_text"])
+
+
+def cli(root, args, out):
+    cmd = [os.environ["PKTEXPORT"], "export", "--root", root, "-o", out] + args
+    return subprocess.run(cmd, capture_output=True).returncode
+
+
+def cli_args(cfg):
+    a = []
+    for f in cfg.get("filters", {}).get("items", []):
+        a += ["-f", "%s:%s" % (f["type"], f["value"])]
+    if "start_time" in cfg:
+        a += ["--start", cfg["start_time"]]
+    if "end_time" in cfg:
+        a += ["--end", cfg["end_time"]]
+    if "output_format" in cfg:
+        a += ["-F", cfg["output_format"]]
+    if "snap_length" in cfg:
+        a += ["-s", str(cfg["snap_length"])]
+    for k in ("packet_limit", "size_limit"):
+        if k in cfg.get("stop_rule", {}):
+            a += ["--" + k.replace("_", "-"), str(cfg["stop_rule"][k])]
+    return a + [cfg["path"]]
+
+
+def reference(root, cfg, tmp):
+    out = os.path.join(tmp, "ref-%d.pcap" % time.monotonic_ns())
+    rc = cli(root, cli_args(cfg), out)
+    data = open(out, "rb").read() if rc == 0 else None
+    if rc == 0:
+        os.unlink(out)
+    return data
+
+
+def test_common(d):
+    st, doc, _ = d.request("GET", "/api/common/1.0/ping")
+    check("ping", st == 200 and doc == {}, doc)
+    st, doc, _ = d.request("GET", "/api/common/1.0/info")
+    check("info", st == 200 and {"device_name", "model", "sw_version"} <= set(doc), doc)
+    st, doc, _ = d.request("GET", "/api/common/1.0/services")
+    check("services lists npm.packet_export 1.3",
+          st == 200 and {"id": "npm.packet_export", "versions": ["1.3"]} in doc, doc)
+    st, doc, _ = d.request("GET", API)
+    check("service definition", st == 200 and doc.get("name") == "npm.packet_export"
+          and doc.get("version") == "1.3" and "export" in doc.get("resources", {}), str(doc)[:100])
+    st, doc, _ = d.request("POST", "/api/common/1.0/ping", "{}")
+    check("405 on POST ping", st == 405 and is_error(doc, "HTTP_INVALID_METHOD"), doc)
+
+
+def test_buffer_stream(d, root, tmp):
+    cfg = {"path": "fs/sample.pcap", "filters": {"items": [{"id": "f1", "type": "BPF", "value": "tcp"}]},
+           "start_time": "1700000000.5", "end_time": "1700000002.25"}
+    st, doc, r = d.post(cfg, tag="kept")
+    ok = check("POST 201", st == 201, doc)
+    if not ok:
+        return
+    eid = doc["id"]
+    check("id is 32 hex", len(eid) == 32 and all(c in "0123456789abcdef" for c in eid), eid)
+    check("Location header", r.getheader("Location") == API + "/exports/items/" + eid)
+    check("unknown top-level property kept", doc.get("tag") == "kept", doc)
+    check("READY after create", doc["status"]["state"] == "READY", doc["status"])
+    check("defaults stated", doc["config"]["mode"] == "BUFFER_STREAM"
+          and doc["config"]["output_format"] == "PCAP_US"
+          and doc["config"]["connection_timeout_msec"] == 180000, doc["config"])
+    check("owner admin", doc["status"]["owner"] == "admin")
+    check("total_bytes known up front",
+          doc["status"]["stats"]["total_bytes"] == os.path.getsize(os.path.join(root, "fs/sample.pcap")))
+    st, lst, _ = d.request("GET", API + "/exports")
+    check("listed", st == 200 and eid in [x["id"] for x in lst["items"]])
+    st, lst, _ = d.request("GET", API + "/exports?path=fs/sample.pcap")
+    check("path filter keeps it", eid in [x["id"] for x in lst["items"]])
+    st, lst, _ = d.request("GET", API + "/exports?path=fs/other.pcap")
+    check("path filter drops it", eid not in [x["id"] for x in lst["items"]])
+    r, data = d.download(eid)
+    check("download 200", r.status == 200, r.status)
+    check("octet-stream", r.getheader("Content-Type") == "application/octet-stream")
+    check("Content-Disposition filename", ('filename="%s.pcap"' % eid) in (r.getheader("Content-Disposition") or ""))
+    ref = reference(root, cfg, tmp)
+    check("download equals pktexport export byte for byte", ref is not None and data == ref,
+          "%d vs %s" % (len(data), ref and len(ref)))
+    st, doc, _ = d.get(eid)
+    check("DONE after download", doc["status"]["state"] == "DONE", doc["status"])
+    check("progress 100", doc["status"]["progress"] == 100)
+    check("exported_packets counted", doc["status"]["stats"]["exported_packets"] == count_records(data))
+    r, data = d.download(eid)
+    check("second download 409", r.status == 409 and is_error(json.loads(data), "EXPORT_STATE_CONFLICT"), data)
+    st, _, _ = d.request("DELETE", API + "/exports/items/" + eid)
+    check("DELETE 204", st == 204)
+    st, doc, _ = d.get(eid)
+    check("gone after DELETE", st == 404 and is_error(doc, "RESOURCE_NOT_FOUND"), doc)
+
+
+def count_records(data):
+    n, o = 0, 24
+    while o + 16 <= len(data):
+        caplen = struct.unpack("<I", data[o + 8:o + 12])[0]
+        o += 16 + caplen
+        n += 1
+    return n
+
+
+def test_formats(d, root, tmp):
+    for fmt in ("PCAP_NS", "PCAP_US"):
+        cfg = {"path": "fs/sample.pcap", "output_format": fmt, "snap_length": 100,
+               "stop_rule": {"packet_limit": 50}}
+        st, doc, _ = d.post(cfg)
+        if not check("POST %s" % fmt, st == 201, doc):
+            continue
+        r, data = d.download(doc["id"])
+        check("%s download equals CLI" % fmt, data == reference(root, cfg, tmp))
+        st, doc, _ = d.get(doc["id"])
+        check("%s packet_limit truncates" % fmt, doc["status"]["stats"]["truncated"] is True
+              and doc["status"]["stats"]["exported_packets"] == 50, doc["status"]["stats"])
+
+
+def test_legacy(d, root, tmp):
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "mode": "LEGACY"})
+    if not check("POST LEGACY", st == 201, doc):
+        return
+    eid = doc["id"]
+    r, data = d.download(eid)
+    check("LEGACY download", r.status == 200 and len(data) > 24)
+    st, doc, _ = d.get(eid)
+    check("LEGACY removed after download", st == 404, doc)
+
+
+def test_nodata(d, root, tmp):
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "filters": {"items": [
+        {"id": "x", "type": "BPF", "value": "host 192.0.2.99"}]}})
+    eid = doc["id"]
+    r, data = d.download(eid)
+    check("NODATA download is a valid empty capture", r.status == 200 and len(data) == 24
+          and data[:4] == b"\xd4\xc3\xb2\xa1", data[:8])
+    st, doc, _ = d.get(eid)
+    check("NODATA state", doc["status"]["state"] == "NODATA", doc["status"])
+
+
+def test_prepare(d, root, tmp):
+    cfg = {"path": "fs/sample.pcap", "mode": "PREPARE",
+           "filters": {"items": [{"id": "u", "type": "BPF", "value": "udp"}]}}
+    st, doc, _ = d.post(cfg)
+    if not check("POST PREPARE", st == 201 and doc["status"]["state"] in ("RUNNING", "READY"), doc):
+        return
+    eid = doc["id"]
+    check("PREPARE reaches READY", wait_until(lambda: d.get(eid)[1]["status"]["state"] == "READY"))
+    st, doc, _ = d.get(eid)
+    ref = reference(root, cfg, tmp)
+    check("PREPARE exact stats", doc["status"]["stats"]["exported_packets"] == count_records(ref)
+          and doc["status"]["progress"] == 100, doc["status"])
+    r, data = d.download(eid)
+    check("PREPARE download serves the spool", r.status == 200 and data == ref)
+    st, doc, _ = d.get(eid)
+    check("PREPARE DONE after download", doc["status"]["state"] == "DONE", doc["status"])
+    # A READY export switched to PREPARE with PUT.
+    cfg2 = {"path": "fs/sample.pcap", "filters": {"items": [{"id": "t", "type": "BPF", "value": "tcp port 80"}]}}
+    st, doc, _ = d.post(cfg2)
+    eid = doc["id"]
+    new = dict(doc["config"])
+    new["mode"] = "PREPARE"
+    st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"config": new})
+    check("PUT to PREPARE", st == 200 and doc["config"]["mode"] == "PREPARE", doc)
+    check("PUT export reaches READY", wait_until(lambda: d.get(eid)[1]["status"]["state"] == "READY"))
+    r, data = d.download(eid)
+    check("PUT PREPARE download equals CLI", data == reference(root, cfg2, tmp))
+    # Only the mode may change.
+    st, doc, _ = d.post(cfg2)
+    eid = doc["id"]
+    changed = dict(doc["config"])
+    changed["snap_length"] = 64
+    st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"config": changed})
+    check("PUT other config refused", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+    st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"config": {"path": "fs/sample.pcap", "bogus": 1}})
+    check("PUT unknown key refused", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+
+
+def test_stream_to_file(d, root, tmp):
+    cfg = {"path": "fs/sample.pcap", "mode": "STREAM_TO_FILE", "output_filename": "out/result.pcap",
+           "filters": {"items": [{"id": "d", "type": "BPF", "value": "udp port 53"}]}}
+    os.makedirs(os.path.join(root, "fs/out"), exist_ok=True)
+    st, doc, _ = d.post(cfg)
+    if not check("POST STREAM_TO_FILE", st == 201, doc):
+        return
+    eid = doc["id"]
+    check("STREAM_TO_FILE DONE", wait_until(lambda: d.get(eid)[1]["status"]["state"] == "DONE"))
+    path = os.path.join(root, "fs/out/result.pcap")
+    check("output under its final name equals CLI",
+          os.path.exists(path) and open(path, "rb").read() == reference(root, cfg, tmp))
+    check("no temporary file left", [f for f in os.listdir(os.path.join(root, "fs/out")) if f.startswith(".")] == [])
+    r, data = d.download(eid)
+    check("download of STREAM_TO_FILE is 409", r.status == 409)
+    before = open(path, "rb").read()
+    st, doc, _ = d.post(cfg)
+    check("never overwrites an existing file", st == 409 and is_error(doc, "RESOURCE_EXISTS")
+          and open(path, "rb").read() == before, doc)
+    for bad in ("../escape.pcap", "/tmp/abs.pcap", "out/../../x.pcap", ""):
+        c = dict(cfg, output_filename=bad)
+        st, doc, _ = d.post(c)
+        check("output_filename %r refused" % bad, st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+    os.symlink(tmp, os.path.join(root, "fs/outside"))
+    st, doc, _ = d.post(dict(cfg, output_filename="outside/x.pcap"))
+    check("symlinked folder out of fs/ refused", st == 400 and not os.path.exists(os.path.join(tmp, "x.pcap")), doc)
+    st, doc, _ = d.post(dict(cfg, output_filename="missing-dir/x.pcap"))
+    check("missing output folder is 404", st == 404, doc)
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "mode": "STREAM_TO_FILE"})
+    check("STREAM_TO_FILE needs output_filename", st == 400, doc)
+
+
+def raw_exchange(d, raw):
+    """Sends raw bytes (the server may stop reading early) and returns all
+    it answers."""
+    s = socket.create_connection((d.host, d.port), timeout=10)
+    try:
+        s.sendall(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    resp = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            resp += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    return resp
+
+
+def test_errors(d):
+    bad_configs = [
+        ({"path": 5}, "wrong type"),
+        ({}, "missing path"),
+        ({"path": "fs/sample.pcap", "bogus": 1}, "unknown key in config"),
+        ({"path": "fs/sample.pcap", "mode": "FAST"}, "bad mode"),
+        ({"path": "fs/sample.pcap", "output_format": "PCAPX"}, "bad format"),
+        ({"path": "fs/sample.pcap", "snap_length": 70000}, "snap_length over 65535"),
+        ({"path": "fs/sample.pcap", "snap_length": "64"}, "snap_length string"),
+        ({"path": "fs/sample.pcap", "start_time": "yesterday"}, "bad time"),
+        ({"path": "fs/sample.pcap", "end_time": "1.1234567890"}, "10 fraction digits"),
+        ({"path": "fs/sample.pcap", "stop_rule": {"packet_limit": -1}}, "negative limit"),
+        ({"path": "fs/sample.pcap", "stop_rule": {"time_limit": 2 ** 32}}, "time_limit over uint32"),
+        ({"path": "fs/sample.pcap", "stop_rule": {"bogus": 1}}, "unknown stop_rule key"),
+        ({"path": "fs/sample.pcap", "filters": {"items": [{"id": "a", "type": "BPF"}]}}, "filter without value"),
+        ({"path": "fs/sample.pcap", "filters": {"items": [{"id": "a", "type": "XPATH", "value": "x"}]}}, "bad filter type"),
+        ({"path": "fs/sample.pcap", "filters": {"items": [{"id": "a", "type": "BPF", "value": "tcp port"}]}}, "BPF syntax"),
+        ({"path": "fs/sample.pcap", "filters": {"items": [], "more": 1}}, "unknown filters key"),
+        ({"path": "fs/sample.pcap", "time_intervals": [{"start_time": "1"}]}, "interval without end"),
+        ({"path": "fs/sample.pcap", "time_intervals": [{"start_time": "1", "end_time": "2", "x": 1}]}, "unknown interval key"),
+        ({"path": "fs/../../etc/passwd"}, "dot-dot path"),
+        ({"path": "/etc/passwd"}, "absolute path"),
+        ({"path": "fs/" + "a" * 5000}, "5000-character path"),
+        ({"path": "nowhere/x.pcap"}, "unknown source prefix"),
+        ({"path": "fs/sample.pcap", "mode": "LIVE_STREAM"}, "LIVE_STREAM without live source"),
+        ({"path": "fs/notes.txt"}, "not a capture"),
+    ]
+    for cfg, what in bad_configs:
+        st, doc, _ = d.post(cfg)
+        check("400 for %s" % what, st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), "%s %s" % (st, doc))
+    st, doc, _ = d.post({"path": "fs/missing.pcap"})
+    check("404 for a missing source", st == 404 and is_error(doc, "RESOURCE_NOT_FOUND"), doc)
+    for body, what in [("{", "truncated JSON"), (b"\x00\xff\xfe binary", "binary body"), ("[1,2]", "array body"),
+                       ('{"config": {"path": "fs/sample.pcap"}, "status": {"bogus": 1}}', "unknown status key"),
+                       ('{"config": 1}', "config not an object"), ("", "empty body"),
+                       ('{"config": {"path": "a", "path": "b"}}', "duplicate key")]:
+        st, doc, _ = d.request("POST", API + "/exports", body, {"Content-Type": "application/json"})
+        check("400 for %s" % what, st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), "%s %s" % (st, doc))
+    resp = raw_exchange(d, b"POST " + API.encode() + b"/exports HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                        % (2 << 20) + b"x" * (2 << 20))
+    head, _, body = resp.partition(b"\r\n\r\n")
+    check("413 for a body over the limit", head.startswith(b"HTTP/1.1 413")
+          and is_error(json.loads(body or b"null"), "REQUEST_TOO_LARGE"), resp[:300])
+    for path in ["/exports/items/../../../etc/passwd", "/exports/items/%2e%2e%2fx", "/exports/items/ab%00cd",
+                 "/exports/items/" + "f" * 5000, "/packets/items/%00", "/nothing", "/exports/items/"]:
+        st, doc, _ = d.request("GET", API + path)
+        check("404 for %s" % path[:40], st == 404 and is_error(doc, "RESOURCE_NOT_FOUND"), "%s %s" % (st, doc))
+    st, doc, _ = d.request("PATCH", API + "/exports", "{}")
+    check("405 PATCH", st == 405 and is_error(doc, "HTTP_INVALID_METHOD"), doc)
+    st, doc, _ = d.request("DELETE", API + "/exports")
+    check("405 DELETE collection", st == 405 and is_error(doc, "HTTP_INVALID_METHOD"), doc)
+    st, doc, _ = d.request("POST", API + "/packets/items/" + "0" * 32, "{}")
+    check("405 POST packets", st == 405 and is_error(doc, "HTTP_INVALID_METHOD"), doc)
+    # Raw protocol abuse: a huge Content-Length, garbage request lines.
+    for raw in [b"POST " + API.encode() + b"/exports HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n{}",
+                b"GARBAGE\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n"]:
+        resp = raw_exchange(d, raw)
+        head, _, body = resp.partition(b"\r\n\r\n")
+        ok = not resp or (head[:5] == b"HTTP/" and head[9:10] == b"4" and is_error(json.loads(body or b"null"),
+                                                                  json.loads(body)["error_id"] if body else ""))
+        check("raw request %r answered with a JSON error" % raw[:30], ok, resp[:200])
+    st, _, _ = d.request("GET", "/api/common/1.0/ping")
+    check("alive after abuse", st == 200)
+
+
+def test_timeouts(d):
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "connection_timeout_msec": 300})
+    eid = doc["id"]
+    check("connection timeout removes an idle READY export", wait_until(lambda: d.get(eid)[0] == 404, 10))
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "handle_timeout_msec": 300})
+    eid = doc["id"]
+    d.download(eid)
+    check("handle timeout removes a downloaded export", wait_until(lambda: d.get(eid)[0] == 404, 10))
+
+
+def test_concurrent(d, root, tmp):
+    exprs = ["tcp", "udp", "ip6", "vlan", "tcp port 80", "udp port 53", "icmp", "arp"]
+    cfgs = [{"path": "fs/big.pcap", "filters": {"items": [{"id": "c", "type": "BPF", "value": e}]}} for e in exprs]
+    ids = [d.post(c)[1]["id"] for c in cfgs]
+    results = [None] * len(ids)
+
+    def fetch(i):
+        results[i] = d.download(ids[i])[1]
+    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(ids))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, c in enumerate(cfgs):
+        check("concurrent download %d (%s) equals CLI" % (i, exprs[i]), results[i] == reference(root, c, tmp))
+
+
+def slow_download(d, eid):
+    """Starts a download and reads only its first bytes, so the export stays
+    STREAMING behind back-pressure."""
+    s = socket.create_connection((d.host, d.port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(("GET %s/packets/items/%s HTTP/1.1\r\nHost: x\r\n\r\n" % (API, eid)).encode())
+    first = s.recv(4096)
+    return s, first
+
+
+def test_disconnect_and_delete(d, root):
+    st, doc, _ = d.post({"path": "fs/big.pcap"})
+    eid = doc["id"]
+    s, first = slow_download(d, eid)
+    check("slow download started", first.startswith(b"HTTP/1.1 200"), first[:40])
+    st, doc, _ = d.get(eid)
+    check("STREAMING while the client lags", doc["status"]["state"] == "STREAMING", doc["status"])
+    check("progress below 100 mid-stream", 0 <= doc["status"]["progress"] < 100, doc["status"]["progress"])
+    st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"config": {"path": "fs/big.pcap", "mode": "PREPARE"}})
+    check("PUT while streaming is 409", st == 409 and is_error(doc, "EXPORT_STATE_CONFLICT"), doc)
+    s.close()
+    check("a client that disconnects ends its export",
+          wait_until(lambda: d.get(eid)[1]["status"]["state"] == "ERRORS"))
+    st, doc, _ = d.get(eid)
+    check("disconnect reported", doc["status"].get("error", {}).get("error_id") == "CLIENT_DISCONNECTED", doc["status"])
+    # DELETE of a running export stops it and cuts its download.
+    st, doc, _ = d.post({"path": "fs/big.pcap"})
+    eid = doc["id"]
+    s, first = slow_download(d, eid)
+    st, _, _ = d.request("DELETE", API + "/exports/items/" + eid)
+    check("DELETE of a streaming export 204", st == 204)
+    s.settimeout(20)
+    got = 0
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    size = os.path.getsize(os.path.join(root, "fs/big.pcap"))
+    check("deleted export's download is cut short", got < size, got)
+    st, _, _ = d.request("GET", "/api/common/1.0/ping")
+    check("alive after disconnects", st == 200)
+
+
+def test_restart(d, root, tmp):
+    st, ready, _ = d.post({"path": "fs/sample.pcap"}, keep="yes")
+    st, done, _ = d.post({"path": "fs/sample.pcap", "filters": {"items": [{"id": "i", "type": "BPF", "value": "icmp"}]}})
+    d.download(done["id"])
+    st, running, _ = d.post({"path": "fs/big.pcap"})
+    s, _ = slow_download(d, running["id"])
+    rc = d.stop()
+    s.close()
+    check("SIGTERM exits 0", rc == 0, d.stderr[-500:])
+    d.start()
+    st, doc, _ = d.get(ready["id"])
+    check("READY export survives a restart", st == 200 and doc["status"]["state"] == "READY"
+          and doc.get("keep") == "yes", doc)
+    st, doc, _ = d.get(done["id"])
+    check("DONE export survives a restart", st == 200 and doc["status"]["state"] in ("DONE", "NODATA"), doc)
+    st, doc, _ = d.get(running["id"])
+    check("a running export comes back as ERRORS", st == 200 and doc["status"]["state"] == "ERRORS"
+          and doc["status"].get("error", {}).get("error_text"), doc)
+    r, data = d.download(ready["id"])
+    check("restored READY export downloads", r.status == 200 and data == reference(root, {"path": "fs/sample.pcap"}, tmp))
+    # STREAM_TO_FILE stopped midway never shows its final name.
+    st, doc, _ = d.post({"path": "fs/big.pcap", "mode": "STREAM_TO_FILE", "output_filename": "cut.pcap",
+                         "stop_rule": {"time_limit": 60}})
+    rc = d.stop()
+    final = os.path.join(root, "fs/cut.pcap")
+    complete = os.path.exists(final) and os.path.getsize(final) == os.path.getsize(os.path.join(root, "fs/big.pcap"))
+    check("no partial STREAM_TO_FILE under its final name", not os.path.exists(final) or complete)
+    check("no temporary file left after stop", not [f for f in os.listdir(os.path.join(root, "fs")) if f.startswith(".pktexport")])
+    d.start()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="pktexportd-test.")
+    root = os.path.join(tmp, "root")
+    os.makedirs(os.path.join(root, "fs"))
+    mkcap = os.environ["MKCAP"]
+    subprocess.run([sys.executable, mkcap, os.path.join(root, "fs/sample.pcap"), "--packets", "3000",
+                    "--seed", "3", "--format", "pcap-ns"], check=True)
+    subprocess.run([sys.executable, mkcap, os.path.join(root, "fs/big.pcap"), "--packets", "120000",
+                    "--seed", "4"], check=True)
+    open(os.path.join(root, "fs/notes.txt"), "w").write("not a capture\n")
+    d = Daemon(root)
+    try:
+        test_common(d)
+        test_buffer_stream(d, root, tmp)
+        test_formats(d, root, tmp)
+        test_legacy(d, root, tmp)
+        test_nodata(d, root, tmp)
+        test_prepare(d, root, tmp)
+        test_stream_to_file(d, root, tmp)
+        test_errors(d)
+        test_timeouts(d)
+        test_concurrent(d, root, tmp)
+        test_disconnect_and_delete(d, root)
+        test_restart(d, root, tmp)
+    finally:
+        rc = d.stop()
+        check("final SIGTERM exits 0", rc == 0, d.stderr[-2000:])
+        if "ERROR: AddressSanitizer" in d.stderr or "runtime error" in d.stderr or "LeakSanitizer" in d.stderr:
+            check("no sanitizer report", False, d.stderr[-4000:])
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (PASS, FAIL))
+    return 1 if FAIL else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
