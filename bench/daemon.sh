@@ -62,18 +62,23 @@ rm -f "$OUT/ref-1.pcap" "$OUT/dl-1.pcap"
 echo "== 2. 16 concurrent downloads"
 exprs=("" tcp udp ip6 vlan "tcp port 80" "udp port 53" icmp arp "not tcp" "greater 1000"
 	"less 100" "ip and udp" "tcp port 443" "ip6 and tcp" "vlan and udp")
+[ "${#exprs[@]}" = 16 ]
 ids=()
 for e in "${exprs[@]}"; do ids+=("$(create "$(bpf_config "$e")")"); done
 peak=0
 start=$(date +%s.%N)
+pids=()
 for i in "${!ids[@]}"; do
-	curl -sf "$URL/packets/items/${ids[$i]}" | sha256sum >"$BENCH_DIR/sum-$i" &
+	(curl -sf "$URL/packets/items/${ids[$i]}" | sha256sum >"$BENCH_DIR/sum-$i") &
+	pids+=($!)
 done
-while [ "$(jobs -r | wc -l)" -gt 0 ]; do
+running() { for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+while running; do
 	rss=$(awk '/VmRSS/ {print $2}' /proc/$DPID/status)
 	[ "$rss" -gt "$peak" ] && peak=$rss
 	sleep 0.1
 done
+wait "${pids[@]}"
 wait_end=$(date +%s.%N)
 bad=0
 for i in "${!ids[@]}"; do

@@ -677,6 +677,8 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 			pkxd_export_arm_timer(e);
 		}
 	}
+	if (e->deleted && job->kind == PKXD_JOB_SPOOL)
+		unlink(job->final_path); /* finished just as it was deleted */
 	e->job = NULL;
 	d->n_jobs--;
 	job_free(job);
