@@ -14,6 +14,9 @@
 
 #include "pkxd.h"
 
+/* Key of the daemon's bookkeeping in a state file. */
+#define PKXD_PRIVATE_KEY "_pktexportd"
+
 static const char *const state_names[] = {
     "UNINITIALIZED", "INITIALIZING", "READY",  "RUNNING",
     "STREAMING",     "ERRORS",       "NODATA", "DONE",
@@ -181,8 +184,10 @@ void pkxd_export_save(const pkxd_export *e)
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	json_t *o = pkxd_export_json(e);
 
-	json_object_set_new(o, "spooled", json_boolean(e->spooled));
-	json_object_set_new(o, "downloaded", json_boolean(e->downloaded));
+	/* The daemon's own bookkeeping, under a key of its own. */
+	json_object_set_new(o, PKXD_PRIVATE_KEY,
+	                    json_pack("{s:b, s:b}", "spooled", e->spooled,
+	                              "downloaded", e->downloaded));
 	state_path(e, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (json_dump_file(o, tmp, JSON_COMPACT) != 0 ||
@@ -298,14 +303,14 @@ static pkxd_export *load_one(pkxd_daemon *d, const char *path)
 		        ? json_string_value(json_object_get(v, "error_text"))
 		        : "");
 	}
-	e->spooled = json_is_true(json_object_get(o, "spooled"));
-	e->downloaded = json_is_true(json_object_get(o, "downloaded"));
+	v = json_object_get(o, PKXD_PRIVATE_KEY);
+	e->spooled = json_is_true(json_object_get(v, "spooled"));
+	e->downloaded = json_is_true(json_object_get(v, "downloaded"));
 	e->extra = json_object();
 	json_object_foreach(o, key, v)
 	{
 		if (strcmp(key, "id") && strcmp(key, "config") &&
-		    strcmp(key, "status") && strcmp(key, "spooled") &&
-		    strcmp(key, "downloaded"))
+		    strcmp(key, "status") && strcmp(key, PKXD_PRIVATE_KEY))
 			json_object_set(e->extra, key, v);
 	}
 	json_decref(o);
