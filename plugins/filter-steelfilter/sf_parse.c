@@ -33,8 +33,8 @@ typedef struct sf_parser {
 	/* The current token. */
 	sf_tok tok;
 	sf_op op;
-	size_t start, len;          /* where the token is in text */
-	size_t vstart, vlen;        /* its value (inside quotes) */
+	size_t start, len;   /* where the token is in text */
+	size_t vstart, vlen; /* its value (inside quotes) */
 	int depth;
 	char *err;
 	size_t errlen;
@@ -44,9 +44,9 @@ typedef struct sf_parser {
 typedef struct sf_field_def {
 	const char *name;
 	sf_field field;
-	sf_vtype vtype;   /* what a value is parsed as */
-	uint32_t max;     /* SF_V_NUM: largest value */
-	int relational;   /* < <= > >= allowed */
+	sf_vtype vtype; /* what a value is parsed as */
+	uint32_t max;   /* SF_V_NUM: largest value */
+	int relational; /* < <= > >= allowed */
 } sf_field_def;
 
 static const sf_field_def sf_fields[] = {
@@ -75,9 +75,11 @@ static const sf_field_def sf_fields[] = {
 /* Fields of the vendor's flow analytics: known names, refused because a
  * packet alone does not carry them. */
 static const char *const sf_analytics_prefixes[] = {
-    "app.",  "application.", "host_group.", "hostgroup.", "business_group.",
-    "user.", "device.",      "site.",       "geo.",       "flow.",
-    "port_group.", "interface_group.", NULL,
+    "app.",       "application.",    "host_group.",
+    "hostgroup.", "business_group.", "user.",
+    "device.",    "site.",           "geo.",
+    "flow.",      "port_group.",     "interface_group.",
+    NULL,
 };
 
 int32_t sf_node_new(sf_expr *e, sf_kind kind)
@@ -281,7 +283,8 @@ static int sf_parse_num(const char *s, uint32_t max, uint32_t *out)
 
 	if (hex)
 		s += 2;
-	if (!(hex ? isxdigit((unsigned char)s[0]) : isdigit((unsigned char)s[0])))
+	if (!(hex ? isxdigit((unsigned char)s[0])
+	          : isdigit((unsigned char)s[0])))
 		return -1;
 	errno = 0;
 	v = strtoull(s, &end, hex ? 16 : 10);
@@ -322,10 +325,11 @@ static int sf_parse_mac(const char *s, uint8_t *addr)
 		int digits = 0;
 
 		while (isxdigit((unsigned char)*s) && digits < 3) {
-			v = v * 16 + (unsigned)(isdigit((unsigned char)*s)
-			                            ? *s - '0'
-			                            : tolower((unsigned char)*s) -
-			                                  'a' + 10);
+			v = v * 16 +
+			    (unsigned)(isdigit((unsigned char)*s)
+			                   ? *s - '0'
+			                   : tolower((unsigned char)*s) - 'a' +
+			                         10);
 			s++;
 			digits++;
 		}
@@ -369,9 +373,9 @@ static int sf_parse_addr(char *s, sf_node *n)
 	return 0;
 }
 
-static const char *const sf_vtype_names[] = {
-    "an IPv4 address or prefix", "an IPv6 address or prefix",
-    "a MAC address", "a number"};
+static const char *const sf_vtype_names[] = {"an IPv4 address or prefix",
+                                             "an IPv6 address or prefix",
+                                             "a MAC address", "a number"};
 
 /* Parses the current token as a value of `def` into the CMP node. */
 static void sf_value(sf_parser *p, const sf_field_def *def, sf_node *n)
@@ -534,7 +538,7 @@ static int32_t sf_comparison(sf_parser *p)
 
 static int32_t sf_primary(sf_parser *p)
 {
-	int32_t id;
+	int32_t id, child;
 
 	if (p->tok == SF_T_BAD) {
 		sf_expected(p, "a field name or \"(\"");
@@ -554,9 +558,13 @@ static int32_t sf_primary(sf_parser *p)
 			sf_oom(p);
 			return -1;
 		}
-		p->e->nodes[id].child = sf_primary(p);
+		/* Not assigned in one statement: the call may move the pool. */
+		child = sf_primary(p);
+		if (child < 0)
+			return -1;
+		p->e->nodes[id].child = child;
 		p->depth--;
-		return p->e->nodes[id].child < 0 ? -1 : id;
+		return id;
 	}
 	sf_next(p);
 	id = sf_or(p);

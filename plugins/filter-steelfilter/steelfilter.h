@@ -29,13 +29,13 @@ typedef enum sf_kind {
 	SF_N_CMP, /* parse tree only: field op value */
 	/* Atoms of the lowered trees: each one a libpcap primitive whose
 	 * generated code the evaluator reproduces, loads in the same order. */
-	SF_A_IP4,      /* ip [src|dst] host|net: addr, prefix */
-	SF_A_IP6,      /* ip6 [src|dst] host|net: addr, prefix */
-	SF_A_IPPROTO,  /* ip[9] op lo */
-	SF_A_PORT,     /* tcp|udp [src|dst] portrange lo-hi: sub = 6|17 */
-	SF_A_VLAN,     /* ether[14+4*sub:2] & 0xfff op lo */
-	SF_A_ETHER,    /* ether [src|dst] host addr */
-	SF_A_LEN,      /* len op lo */
+	SF_A_IP4,       /* ip [src|dst] host|net: addr, prefix */
+	SF_A_IP6,       /* ip6 [src|dst] host|net: addr, prefix */
+	SF_A_IPPROTO,   /* ip[9] op lo */
+	SF_A_PORT,      /* tcp|udp [src|dst] portrange lo-hi: sub = 6|17 */
+	SF_A_VLAN,      /* ether[14+4*sub:2] & 0xfff op lo */
+	SF_A_ETHER,     /* ether [src|dst] host addr */
+	SF_A_LEN,       /* len op lo */
 	SF_A_TCPFLAGS4, /* tcp[13] op lo */
 	SF_A_TCPFLAGS6, /* ip6[6] = 6 and ip6[53] op lo */
 } sf_kind;
@@ -87,11 +87,11 @@ typedef enum sf_field {
 
 /* One node of a tree; trees live in a pool and link by index (-1: none). */
 typedef struct sf_node {
-	uint8_t kind;  /* sf_kind */
-	uint8_t op;    /* sf_op: CMP and numeric atoms */
-	uint8_t dir;   /* sf_dir: address and port atoms */
-	uint8_t sub;   /* CMP: sf_field; PORT: protocol; VLAN: tag index */
-	uint8_t vtype; /* CMP: sf_vtype of the value */
+	uint8_t kind;   /* sf_kind */
+	uint8_t op;     /* sf_op: CMP and numeric atoms */
+	uint8_t dir;    /* sf_dir: address and port atoms */
+	uint8_t sub;    /* CMP: sf_field; PORT: protocol; VLAN: tag index */
+	uint8_t vtype;  /* CMP: sf_vtype of the value */
 	uint8_t prefix; /* IP4/IP6 prefix length */
 	int32_t child;
 	int32_t next;
