@@ -25,6 +25,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: pktexport export [options] PATH\n"
+	        "       pktexport store import|index|info ... (pktexport "
+	        "store --help)\n"
 	        "       pktexport plugins [--plugin-dir DIR]\n"
 	        "       pktexport --version\n"
 	        "\n"
@@ -554,8 +556,30 @@ static int cmd_plugins(int argc, char **argv)
 	return 0;
 }
 
+/* `pktexport store ...` runs the store tool, which knows capture file
+ * formats the core does not: PKTEXPORT_STORE, else the installed one. */
+static int cmd_store(char **argv)
+{
+#ifdef PKX_STORE_PROGRAM
+	const char *prog = PKX_STORE_PROGRAM;
+#else
+	const char *prog = "pktexport-store";
+#endif
+	const char *env = getenv("PKTEXPORT_STORE");
+
+	if (env && *env)
+		prog = env;
+	argv[0] = (char *)"pktexport-store";
+	execv(prog, argv);
+	fprintf(stderr, "pktexport: cannot run %s: %s\n", prog,
+	        strerror(errno));
+	return EXIT_RUNTIME;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "store") == 0)
+		return cmd_store(argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "plugins") == 0)

@@ -233,7 +233,7 @@ static int cf_idb(cf_reader *r, const uint8_t *b, uint32_t blen)
 		ifc.ts_mul = 0; /* ns = units / ts_div */
 	}
 	if (r->seen_packet)
-		r->layout_changed = 1;
+		r->layout_changed++;
 	if (cf_prologue_add(r, b, blen, 0) != 0)
 		return -1;
 	return cf_add_iface(r, &ifc);
@@ -248,7 +248,7 @@ static int cf_shb(cf_reader *r, const uint8_t *b, uint32_t blen)
 		               (unsigned long long)r->pos);
 	r->section_base = r->n_ifaces;
 	if (r->seen_packet)
-		r->layout_changed = 1;
+		r->layout_changed++;
 	return cf_prologue_add(r, b, blen, 1);
 }
 
@@ -298,8 +298,8 @@ static int cf_packet_block(cf_reader *r, uint32_t type, const uint8_t *b,
 			cap = blen - hdr;
 		rec->ts_ns = r->last_ts;
 	} else {
-		uint64_t units = ((uint64_t)cf_u32(r, b + 12) << 32) |
-		                 cf_u32(r, b + 16);
+		uint64_t units =
+		    ((uint64_t)cf_u32(r, b + 12) << 32) | cf_u32(r, b + 16);
 
 		cap = cf_u32(r, b + 20);
 		rec->wirelen = cf_u32(r, b + 24);
@@ -327,8 +327,9 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 
 	if (!b)
 		return have == 0 ? 0
-		                 : cf_fail(r, "cut in a block header at offset "
-		                              "%llu",
+		                 : cf_fail(r,
+		                           "cut in a block header at offset "
+		                           "%llu",
 		                           (unsigned long long)r->pos);
 	memcpy(&type, b, 4);
 	if (type == SHB) {
@@ -377,8 +378,9 @@ static int cf_next_pcap(cf_reader *r, cf_record *rec)
 
 	if (!h)
 		return have == 0 ? 0
-		                 : cf_fail(r, "cut in a record header at offset "
-		                              "%llu",
+		                 : cf_fail(r,
+		                           "cut in a record header at offset "
+		                           "%llu",
 		                           (unsigned long long)r->pos);
 	sec = cf_u32(r, h);
 	frac = cf_u32(r, h + 4);

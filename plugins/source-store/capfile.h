@@ -48,8 +48,8 @@ uint64_t cf_data_offset(const cf_reader *r);
  * capture may be appended to a file. */
 size_t cf_n_ifaces(const cf_reader *r);
 const cf_iface *cf_ifaces(const cf_reader *r);
-/* Nonzero once a pcapng section or interface block was met after the
- * first packet: offsets past it can only be reached from the start. */
+/* How many pcapng section or interface blocks came after the first
+ * packet: offsets past one can only be reached from the start. */
 int cf_layout_changed(const cf_reader *r);
 
 /* Continue at `offset`, which must be the offset of a record that a reader

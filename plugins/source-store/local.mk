@@ -1,1 +1,22 @@
-# plugins/source-store: filled in when the plugin lands
+# plugins/source-store: jobs/ and clips/ sources, and pktexport-store (the
+# `pktexport store` command), which share the index and catalog code.
+STORE_SHARED = plugins/source-store/capfile.c plugins/source-store/capfile.h \
+	plugins/source-store/store_index.c plugins/source-store/store_catalog.c \
+	plugins/source-store/store_index.h
+# cli.c execs the store command from here (PKTEXPORT_STORE overrides).
+AM_CPPFLAGS += -DPKX_STORE_PROGRAM='"$(pkglibexecdir)/pktexport-store"'
+# Its own install dir variable (the same folder as pkglibexecdir), so that
+# no other fragment's pkglibexec_PROGRAMS assignment can drop it.
+storeexecdir = $(pkglibexecdir)
+if PLUGIN_SOURCE_STORE
+plugin_LTLIBRARIES += plugins/source_store.la
+storeexec_PROGRAMS = pktexport-store
+endif
+plugins_source_store_la_SOURCES = plugins/source-store/source_store.c \
+	plugins/source-store/source_store.h plugins/source-store/store_clip.c \
+	$(STORE_SHARED)
+plugins_source_store_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(JANSSON_CFLAGS)
+plugins_source_store_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_source_store_la_LIBADD = $(JANSSON_LIBS)
+pktexport_store_SOURCES = plugins/source-store/store_cli.c $(STORE_SHARED)
+pktexport_store_CPPFLAGS = $(AM_CPPFLAGS)

@@ -3,6 +3,7 @@
  * an export reads only those (doc/store.md). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -229,9 +230,11 @@ static pkx_result ss_plan(ss_source *s, pkx_error *err)
 		/* Read everything and pick by time. */
 		const sx_summary *l = &st->files[st->n_files - 1].sum;
 
-		s->ranges[0] = (ss_range){
-		    0, st->n_files - 1, {st->files[0].sum.data_offset, 0, 0},
-		    {l->end_offset, l->packets, l->bytes}};
+		s->ranges[0] =
+		    (ss_range){0,
+		               st->n_files - 1,
+		               {st->files[0].sum.data_offset, 0, 0},
+		               {l->end_offset, l->packets, l->bytes}};
 		s->n_ranges = 1;
 		s->check_times = 1;
 		return PKX_OK;
@@ -337,8 +340,8 @@ static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
 		                    "job name \"%s\" is too long", job);
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
-		return ss_svc->fail(err, "INTERNAL_ERROR",
-		                    "data root %s: %s", root, strerror(errno));
+		return ss_svc->fail(err, "INTERNAL_ERROR", "data root %s: %s",
+		                    root, strerror(errno));
 	/* No symbolic link is followed below the root: nothing leads out. */
 	dirfd = sx_open_dir(rootfd, rel, 0);
 	close(rootfd);
@@ -348,7 +351,9 @@ static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
 		                    "the data root)",
 		                    job, rel);
 	if (sx_store_open(&s->store, dirfd,
-	                  faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0) != 0)
+	                  faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0
+	                      ? SX_OPEN_WRITABLE
+	                      : 0) != 0)
 		return ss_svc->fail(err, "SOURCE_DAMAGED", "%s: %s", s->path,
 		                    s->store.error);
 	if (s->store.rebuilt)
@@ -449,8 +454,8 @@ static pkx_result ss_enter_file(ss_source *s, pkx_error *err)
 			return ss_svc->fail(err, "SOURCE_DAMAGED",
 			                    "%s: %s changed since it was "
 			                    "indexed: %s",
-			                    s->path, s->store.files[s->file].name,
-			                    why);
+			                    s->path,
+			                    s->store.files[s->file].name, why);
 	}
 	/* A linear file is walked from its start (see ss_next). */
 	if (!(f->flags & SX_LINEAR))
@@ -547,8 +552,9 @@ static pkx_result ss_next(void *instance, pkx_packet *pkt, pkx_error *err)
 			    "%s: %s is damaged (%s); the %llu packets before "
 			    "it were exported",
 			    s->path, s->store.files[s->file].name,
-			    rc ? cf_error(s->reader) : "it is shorter than "
-			                               "when it was indexed",
+			    rc ? cf_error(s->reader)
+			       : "it is shorter than "
+			         "when it was indexed",
 			    (unsigned long long)s->packets);
 		if (rec.offset < s->start ||
 		    (s->check_times && !ss_wanted(s, rec.ts_ns)))
@@ -584,10 +590,9 @@ static void ss_close(void *instance)
 static const char *const ss_claims[] = {"jobs/", "clips/", NULL};
 
 static const pkx_source_plugin ss_plugin = {
-    PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, SS_NAME,
-                      PACKAGE_VERSION,
-                      "packet stores under jobs/ and their clips/",
-                      ss_claims, ss_init, NULL),
+    PKX_PLUGIN_HEADER(
+        PKX_KIND_SOURCE, pkx_source_plugin, SS_NAME, PACKAGE_VERSION,
+        "packet stores under jobs/ and their clips/", ss_claims, ss_init, NULL),
     .open = ss_open,
     .info = ss_info,
     .next = ss_next,

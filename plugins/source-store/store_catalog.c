@@ -154,7 +154,8 @@ static void sx_catalog_read(sx_store *st)
 		if (n == 0 || line[n - 1] != '\n')
 			break;
 		line[n - 1] = '\0';
-		if (sscanf(line, "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %n",
+		if (sscanf(line,
+		           "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %n",
 		           &v[0], &v[1], &fl, &fmt, &v[2], &v[3], &v[4], &v[5],
 		           &v[6], &v[7], &at) != 10 ||
 		    at < 0)
@@ -166,7 +167,7 @@ static void sx_catalog_read(sx_store *st)
 		if (!f || f->size != v[0] || f->mtime_ns != v[1] ||
 		    v[2] > v[3] || v[3] > v[0])
 			continue;
-		f->sum = (sx_summary){v[0], v[1], fl, fmt, v[2],
+		f->sum = (sx_summary){v[0], v[1], fl,   fmt,  v[2],
 		                      v[3], v[4], v[5], v[6], v[7]};
 		f->have_sum = 1;
 	}
@@ -191,7 +192,8 @@ int sx_store_save_catalog(sx_store *st)
 
 		if (!st->files[i].have_sum)
 			continue;
-		fprintf(out, "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %s\n",
+		fprintf(out,
+		        "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %s\n",
 		        (unsigned long long)s->size,
 		        (unsigned long long)s->mtime_ns, s->flags, s->format,
 		        (unsigned long long)s->data_offset,
@@ -204,12 +206,13 @@ int sx_store_save_catalog(sx_store *st)
 	fclose(out);
 	dfd = sx_open_dir(st->dirfd, SX_INDEX_DIR, 1);
 	if (dfd >= 0 && buf) {
-		char tmp[64];
+		char tmp[256];
 		int fd;
 
 		snprintf(tmp, sizeof(tmp), ".catalog.%ld.tmp", (long)getpid());
 		fd = openat(dfd, tmp,
-		            O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		            O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		                O_CLOEXEC,
 		            0644);
 		if (fd >= 0) {
 			rc = write(fd, buf, len) == (ssize_t)len ? 0 : -1;
@@ -239,8 +242,8 @@ int sx_store_open_file(sx_store *st, size_t i)
 	return fd;
 }
 
-static int sx_load_or_build(int dirfd, const char *name, int fd,
-                            int writable, sx_index *ix, int *built)
+static int sx_load_or_build(int dirfd, const char *name, int fd, int writable,
+                            int rebuild, sx_index *ix, int *built)
 {
 	char idxname[512];
 	struct stat sb;
@@ -251,7 +254,7 @@ static int sx_load_or_build(int dirfd, const char *name, int fd,
 	    (size_t)snprintf(idxname, sizeof(idxname), "%s.idx", name) >=
 	        sizeof(idxname))
 		return -1;
-	if (dirfd >= 0)
+	if (dirfd >= 0 && !rebuild)
 		ifd = openat(dirfd, idxname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (ifd >= 0) {
 		int ok = sx_index_read(ifd, &sb, ix) == 0;
@@ -285,8 +288,8 @@ const sx_index *sx_store_index(sx_store *st, size_t i)
 		return NULL;
 	}
 	dfd = sx_open_dir(st->dirfd, SX_INDEX_DIR, st->writable);
-	rc = sx_load_or_build(dfd, f->name, fd, st->writable, f->index,
-	                      &built);
+	rc = sx_load_or_build(dfd, f->name, fd, st->writable, st->rebuild,
+	                      f->index, &built);
 	if (dfd >= 0)
 		close(dfd);
 	close(fd);
@@ -328,21 +331,23 @@ static void sx_check_order(sx_store *st)
 	}
 }
 
-int sx_store_open(sx_store *st, int dirfd, int writable)
+int sx_store_open(sx_store *st, int dirfd, int flags)
 {
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
 	st->dirfd = dirfd;
-	st->writable = writable;
+	st->writable = !!(flags & SX_OPEN_WRITABLE);
+	st->rebuild = !!(flags & SX_OPEN_REBUILD);
 	if (sx_list(st) != 0)
 		return -1;
-	sx_catalog_read(st);
+	if (!st->rebuild)
+		sx_catalog_read(st);
 	for (i = 0; i < st->n_files; i++)
 		if (!st->files[i].have_sum && !sx_store_index(st, i))
 			return -1;
 	sx_check_order(st);
-	if (writable)
+	if (st->writable)
 		sx_store_save_catalog(st); /* a cache: best effort */
 	return 0;
 }
@@ -386,7 +391,7 @@ int sx_sidecar_index(const char *root, const char *rel, int fd, int writable,
 		sprintf(sub, "%s/%s", SX_INDEX_DIR, slash ? dir : "");
 		dfd = sx_open_dir(rootfd, sub, writable);
 	}
-	rc = sx_load_or_build(dfd, base, fd, writable, ix, &built);
+	rc = sx_load_or_build(dfd, base, fd, writable, 0, ix, &built);
 	if (rc != 0)
 		snprintf(err, errlen, "cannot index \"%s\"", rel);
 	if (dfd >= 0)
@@ -395,5 +400,32 @@ int sx_sidecar_index(const char *root, const char *rel, int fd, int writable,
 		close(rootfd);
 	free(sub);
 	free(dir);
+	return rc;
+}
+
+int sx_sidecar_seek(const char *root, const char *rel, int fd, uint64_t ts,
+                    uint64_t *offset)
+{
+	char why[256];
+	sx_index ix;
+	cf_reader *r = NULL;
+	sx_pos pos;
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+	int writable =
+	    rootfd >= 0 && faccessat(rootfd, ".", W_OK, AT_EACCESS) == 0;
+
+	if (rootfd >= 0)
+		close(rootfd);
+	if (sx_sidecar_index(root, rel, fd, writable, &ix, why, sizeof(why)))
+		return -1;
+	/* Only where a seek cannot skip a wanted record or an interface. */
+	if ((ix.sum.flags & SX_ORDERED) && !(ix.sum.flags & SX_LINEAR))
+		r = cf_open(fd, ix.sum.end_offset, why, sizeof(why));
+	if (r && sx_index_locate(&ix, r, ts, &pos) == 0) {
+		*offset = pos.offset;
+		rc = 0;
+	}
+	cf_close(r);
+	sx_index_free(&ix);
 	return rc;
 }

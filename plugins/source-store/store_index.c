@@ -83,7 +83,7 @@ int sx_index_scan(int fd, const struct stat *st, sx_index *ix)
 	if (!r) {
 		/* Nothing of it can be read: a file of no records. */
 		ix->sum.flags |= SX_DAMAGED;
-		snprintf(ix->damage, sizeof(ix->damage), "%s", err);
+		snprintf(ix->damage, sizeof(ix->damage), "%.120s", err);
 		return 0;
 	}
 	ix->sum.format = (uint32_t)cf_format(r);
@@ -96,7 +96,7 @@ int sx_index_scan(int fd, const struct stat *st, sx_index *ix)
 	ix->sum.end_offset = cf_tell(r);
 	if (rc < 0) {
 		ix->sum.flags |= SX_DAMAGED;
-		snprintf(ix->damage, sizeof(ix->damage), "%s", cf_error(r));
+		snprintf(ix->damage, sizeof(ix->damage), "%.120s", cf_error(r));
 	}
 	if (cf_layout_changed(r))
 		ix->sum.flags |= SX_LINEAR;
@@ -182,20 +182,27 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Writes `len` bytes of header then entries into a temporary file renamed
- * to name, so that a reader sees the old file or the new, never half. */
+/* A temporary name no other process or thread is using: exports of one
+ * daemon may rebuild the same index at once. */
+void sx_temp_name(char *buf, size_t len, const char *name)
+{
+	static unsigned long counter;
+
+	snprintf(buf, len, ".%.200s.%ld.%lu.tmp", name, (long)getpid(),
+	         __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+}
+
+/* Writes header then entries into a temporary file renamed to name, so
+ * that a reader sees the old file or the new, never half of one. */
 static int sx_write_atomic(int dirfd, const char *name, const uint8_t *head,
                            size_t hlen, const uint8_t *body, size_t blen)
 {
-	char tmp[512];
+	char tmp[256];
 	int fd, ok;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", name,
-	                     (long)getpid()) >= sizeof(tmp))
-		return -1;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	                            O_CLOEXEC,
-	            0644);
+	sx_temp_name(tmp, sizeof(tmp), name);
+	fd = openat(dirfd, tmp,
+	            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
 	ok = write_all(fd, head, hlen) == 0 &&
@@ -265,8 +272,9 @@ static int sx_entries_sound(const sx_index *ix)
 		if (e->offset < s->data_offset || e->offset >= s->end_offset ||
 		    e->packets >= s->packets || e->bytes > s->bytes)
 			return 0;
-		if (i && (e->offset <= e[-1].offset ||
-		          e->packets <= e[-1].packets || e->bytes < e[-1].bytes))
+		if (i &&
+		    (e->offset <= e[-1].offset || e->packets <= e[-1].packets ||
+		     e->bytes < e[-1].bytes))
 			return 0;
 		if (i && (s->flags & SX_ORDERED) && e->ts < e[-1].ts)
 			return 0;
@@ -344,8 +352,7 @@ bad:
 	return -1;
 }
 
-int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts,
-                    sx_pos *pos)
+int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos)
 {
 	size_t lo = 0, hi = ix->n_entries;
 	cf_record rec;
@@ -370,9 +377,11 @@ int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts,
 		*pos = (sx_pos){e->offset, e->packets, e->bytes};
 	}
 	cf_seek(r, pos->offset);
+	/* pos stays where reading resumes: before the wanted record and any
+	 * non-packet blocks ahead of it, which the reader passes over. */
 	while (pos->offset < ix->sum.end_offset) {
 		rc = cf_next(r, &rec);
-		if (rc != 1 || rec.offset != pos->offset)
+		if (rc != 1 || rec.offset < pos->offset)
 			return -1;
 		if (rec.ts_ns >= ts)
 			break;

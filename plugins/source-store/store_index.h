@@ -61,6 +61,9 @@ int sx_index_read(int idxfd, const struct stat *st, sx_index *ix);
 /* Writes ix as `name` in dirfd through a temporary name; 0 or -1. */
 int sx_index_write(int dirfd, const char *name, const sx_index *ix);
 
+/* A fresh temporary name for writing `name` through a rename. */
+void sx_temp_name(char *buf, size_t len, const char *name);
+
 typedef struct sx_pos {
 	uint64_t offset, packets, bytes;
 } sx_pos;
@@ -69,8 +72,7 @@ typedef struct sx_pos {
  * SX_LINEAR file it must be freshly opened, as the search then walks from
  * the first record.  0, or -1 when the capture does not read as its index
  * says. */
-int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts,
-                    sx_pos *pos);
+int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos);
 
 /* ---------------------------------------------------------------- store */
 
@@ -85,6 +87,7 @@ typedef struct sx_file {
 typedef struct sx_store {
 	int dirfd; /* the job folder (owned) */
 	int writable;
+	int rebuild;    /* build every index from its capture */
 	sx_file *files; /* capture files in name order */
 	size_t n_files;
 	int ordered; /* every file ordered, each ending before the next */
@@ -93,11 +96,13 @@ typedef struct sx_store {
 	char error[256];
 } sx_store;
 
+enum { SX_OPEN_WRITABLE = 1, SX_OPEN_REBUILD = 2 };
 /* Lists the captures of the job folder dirfd (taken over) and their
  * summaries, from the catalog where it is current, else from their
- * indexes, building those that are missing or stale.  With `writable`,
- * what was built is saved.  0, or -1 with st->error set. */
-int sx_store_open(sx_store *st, int dirfd, int writable);
+ * indexes, building those that are missing or stale (all of them with
+ * SX_OPEN_REBUILD).  With SX_OPEN_WRITABLE, what was built is saved.  0,
+ * or -1 with st->error set. */
+int sx_store_open(sx_store *st, int dirfd, int flags);
 /* The index of file i, loaded or built on first use; NULL on failure. */
 const sx_index *sx_store_index(sx_store *st, size_t i);
 /* Opens file i for reading; -1 with st->error set. */
@@ -117,5 +122,13 @@ int sx_open_dir(int dirfd, const char *rel, int create);
  * with `writable`, saved there.  0, or -1 with err set. */
 int sx_sidecar_index(const char *root, const char *rel, int fd, int writable,
                      sx_index *ix, char *err, size_t errlen);
+
+/* For a reader of the whole file (source-file): the offset of the first
+ * record at or after ts, through the sidecar index (built and saved under
+ * the data root when missing or stale).  -1 when the file cannot be
+ * indexed or is not one a seek may cut into (not ordered, or a pcapng
+ * whose interfaces change mid-file): then read from the start. */
+int sx_sidecar_seek(const char *root, const char *rel, int fd, uint64_t ts,
+                    uint64_t *offset);
 
 #endif /* PKX_STORE_INDEX_H */

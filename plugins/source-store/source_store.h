@@ -1,0 +1,22 @@
+/* Parts of the source-store plugin shared between its files: clips. */
+#ifndef PKX_SOURCE_STORE_H
+#define PKX_SOURCE_STORE_H
+
+#include "pktexport/plugin.h"
+
+/* A saved window of a job: clips/<id>.json under the data root. */
+typedef struct ss_clip {
+	char job[256];       /* "" when there is no clip */
+	uint64_t start, end; /* [start, end); end UINT64_MAX: unbounded */
+} ss_clip;
+
+/* Reads clips/<id>.json (or clips/<id>) under root. */
+pkx_result ss_clip_load(const pkx_services *svc, const char *root,
+                        const char *id, ss_clip *clip, pkx_error *err);
+/* The export's windows clipped to the clip's window (all of them when
+ * there is no clip), sorted and disjoint as given.  *out is malloc'd.
+ * 0, or -1 when memory runs out. */
+int ss_clip_windows(const ss_clip *clip, const pkx_time_range *w, size_t n,
+                    pkx_time_range **out, size_t *n_out);
+
+#endif /* PKX_SOURCE_STORE_H */

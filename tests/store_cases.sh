@@ -1,0 +1,179 @@
+#!/bin/bash
+# The packet store's other promises: clips, stale and broken indexes are
+# rebuilt, damaged capture files export every packet before the damage and
+# say so, bad names are refused, import keeps the store time-ordered.
+. "${TOP_SRCDIR}/tests/lib.sh"
+need python3
+. "${TOP_SRCDIR}/tests/store_lib.sh"
+
+base=1700000000000000000
+python3 "$MKCAP" "$WORK/a.pcap" --packets 8000 --seed 21 --format pcap-ns --start $base
+python3 "$MKCAP" "$WORK/b.pcap" --packets 2000 --seed 22 --format pcap-ns --start $((base + 30 * 10**9))
+store() { "$PKTEXPORT" store "$@"; }
+export_to() { # OUT [options] PATH
+	local out=$1
+	shift
+	"$PKTEXPORT" export --root "$WORK" -F PCAP_NS --stats -o "$out" "$@" 2>"$WORK/stats"
+}
+count() { python3 -c "
+import sys; sys.path.insert(0, '$TOP_SRCDIR/tests'); import store_ref
+print(len(store_ref.records(sys.argv[1])))" "$1"; }
+# The records of the store's files, in order, stopping at damage, with
+# the window [A, B) applied: a reference independent of the index.
+store_cut() { # OUT A B
+	python3 -c "
+import os, sys; sys.path.insert(0, '$TOP_SRCDIR/tests'); import store_ref
+d = '$WORK/jobs/s'
+recs = []
+for n in sorted(os.listdir(d)):
+    if n.endswith('.pcap'):
+        recs += store_ref.records(os.path.join(d, n))
+        if not store_ref.complete(os.path.join(d, n)):
+            break
+a, b = int(sys.argv[2]), int(sys.argv[3])
+store_ref.write_pcap(sys.argv[1], [r for r in recs if a <= r[0] < b])" "$@"
+}
+check "import" store import --root "$WORK" --file-size 100000 s "$WORK/a.pcap" "$WORK/b.pcap"
+files=("$WORK"/jobs/s/*.pcap)
+
+# ---- import keeps time order; damaged input keeps what came before it.
+python3 "$MKCAP" "$WORK/old.pcap" --packets 10 --seed 23 --format pcap-ns --start $((base + 10 * 10**9))
+store import --root "$WORK" s "$WORK/old.pcap" 2>"$WORK/err"
+check "import refuses an earlier packet" test $? = 1
+check "and says why" grep -q "time-ordered" "$WORK/err"
+python3 "$MKCAP" "$WORK/late.pcap" --packets 100 --seed 24 --format pcap-ns --start $((base + 100 * 10**9))
+head -c -7 "$WORK/late.pcap" >"$WORK/late-cut.pcap"
+store import --root "$WORK" --file-size 100000 s2 "$WORK/late-cut.pcap" 2>"$WORK/err"
+check "import of a cut capture fails" test $? = 1
+export_to "$WORK/o.pcap" jobs/s2
+check "but keeps the 99 packets before the cut" test "$(count "$WORK/o.pcap")" = 99
+
+# ---- clips: a JSON file naming a job and a window.
+mkdir -p "$WORK/clips"
+cat >"$WORK/clips/c1.json" <<JSON
+{"id": "c1", "config": {"job_id": "s", "start_time": "1700000003.5",
+ "end_time": "1700000031.25", "description": "evidence"}}
+JSON
+export_to "$WORK/clip.pcap" clips/c1
+check "clip exports" test $? = 0
+export_to "$WORK/job.pcap" --start 1700000003.5 --end 1700000031.25 jobs/s
+check "clip = its window of the job" same_records "$WORK/clip.pcap" "$WORK/job.pcap"
+store_cut "$WORK/ref.pcap" 1700000003500000000 1700000031250000000
+check "clip = the window cut from the files" same_records "$WORK/clip.pcap" "$WORK/ref.pcap"
+export_to "$WORK/clip2.pcap" --start 1700000030 --end 1700000040 clips/c1
+store_cut "$WORK/ref.pcap" 1700000030000000000 1700000031250000000
+check "export window within a clip" same_records "$WORK/clip2.pcap" "$WORK/ref.pcap"
+check "estimate of a clip" test "$(stat_of estimated_packets)" = "$(count "$WORK/ref.pcap")"
+echo '{"config": {"job_id": "nope", "start_time": "1"}}' >"$WORK/clips/c2.json"
+export_to "$WORK/x.pcap" clips/c2
+check "clip of a missing job: rejected" test $? = 2
+check "as not found" error_is RESOURCE_NOT_FOUND "$WORK/stats"
+echo '{"config": {"job_id": "s", "filters": {"items": [{"id": "1", "type": "BPF", "value": "tcp"}]}}}' >"$WORK/clips/c3.json"
+export_to "$WORK/x.pcap" clips/c3
+check "clip with filters: rejected" error_is REQUEST_INVALID_INPUT "$WORK/stats"
+export_to "$WORK/x.pcap" clips/none
+check "missing clip" error_is RESOURCE_NOT_FOUND "$WORK/stats"
+for bad in jobs/../s jobs/.index jobs/s/x jobs/; do
+	export_to "$WORK/x.pcap" "$bad"
+	check "bad job path $bad refused" test $? = 2
+done
+
+# ---- stale, missing and broken indexes are rebuilt, never trusted.
+full() { export_to "$WORK/full.pcap" jobs/s && store_cut "$WORK/ref.pcap" 0 99999999999999999999 &&
+	same_records "$WORK/full.pcap" "$WORK/ref.pcap" &&
+	test "$(stat_of estimated_packets)" = "$(count "$WORK/ref.pcap")"; }
+check "whole store" full
+rebuilt() { store info --root "$WORK" s | python3 -c "import json,sys; print(json.load(sys.stdin)['rebuilt'])"; }
+check "current indexes are used" test "$(rebuilt)" = 0
+touch "${files[3]}"
+check "a touched file's index is rebuilt" test "$(rebuilt)" = 1
+printf 'garbage!' | dd of="$WORK/jobs/s/.index/$(basename "${files[2]}").idx" bs=1 seek=300 conv=notrunc 2>/dev/null
+check "a scribbled index is rebuilt" test "$(rebuilt)" = 2
+check "and the export is still exact" full
+# A window inside the file of the scribbled index: that index is read,
+# found broken and built again.
+f2=$(python3 -c "
+import sys; sys.path.insert(0, '$TOP_SRCDIR/tests'); import store_ref
+print(store_ref.records(sys.argv[1])[5][0])" "${files[2]}")
+export_to "$WORK/w.pcap" --start "${f2:0:10}.${f2:10}" --end "$((${f2:0:10} + 1)).${f2:10}" jobs/s
+store_cut "$WORK/ref.pcap" "$f2" "$((f2 + 10**9))"
+check "window in the file of the scribbled index" same_records "$WORK/w.pcap" "$WORK/ref.pcap"
+check "the exports saved the new indexes" test "$(rebuilt)" = 0
+rm -rf "$WORK/jobs/s/.index"
+check "no index at all: exact" full
+check "store index" store index --root "$WORK" s
+check "indexes current again" test "$(rebuilt)" = 0
+
+# ---- damage: every packet before it, the damage in the status.
+victim=${files[4]}
+first_of_victim=$(python3 -c "
+import sys; sys.path.insert(0, '$TOP_SRCDIR/tests'); import store_ref
+print(store_ref.records(sys.argv[1])[0][0])" "$victim")
+size=$(stat -c %s "$victim")
+truncate -s $((size - 100)) "$victim"
+export_to "$WORK/d.pcap" jobs/s
+check "cut file: exit 1" test $? = 1
+check "cut file: damage in the status" grep -q '"error_id":"SOURCE_DAMAGED"' "$WORK/stats"
+store_cut "$WORK/ref.pcap" 0 99999999999999999999
+check "cut file: every packet before the cut" same_records "$WORK/d.pcap" "$WORK/ref.pcap"
+export_to "$WORK/d.pcap" --end "${first_of_victim:0:10}.${first_of_victim:10}" jobs/s
+check "a window before the damage is clean" test $? = 0
+# A record length of garbage in the middle of a file.
+victim=${files[1]}
+off=$(python3 -c "
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+o, n = 24, 0
+while n < 100:
+    o += 16 + struct.unpack('<I', d[o + 8:o + 12])[0]; n += 1
+print(o + 8)" "$victim")
+printf '\xf0\xff\xff\x7f' | dd of="$victim" bs=1 seek="$off" conv=notrunc 2>/dev/null
+export_to "$WORK/d.pcap" jobs/s
+check "garbage length: exit 1" test $? = 1
+check "garbage length: damage in the status" grep -q '"error_id":"SOURCE_DAMAGED"' "$WORK/stats"
+n_before=$(python3 -c "
+import os, sys; sys.path.insert(0, '$TOP_SRCDIR/tests'); import store_ref
+print(len(store_ref.records(sys.argv[1])) + 100)" "${files[0]}")
+check "garbage length: the packets before it ($n_before)" test "$(count "$WORK/d.pcap")" = "$n_before"
+check "garbage length: exactly those" test "$(stat_of exported_packets)" = "$n_before"
+
+# ---- pcapng with a second section after packets: read from its start.
+python3 "$MKCAP" "$WORK/n1.pcapng" --packets 1500 --seed 31 --format pcapng --start $base
+python3 "$MKCAP" "$WORK/n2.pcapng" --packets 1500 --seed 32 --format pcapng --start $((base + 5 * 10**9))
+cat "$WORK/n1.pcapng" "$WORK/n2.pcapng" >"$WORK/n.pcapng"
+check "import two sections" store import --root "$WORK" --file-size 300000 ng "$WORK/n.pcapng"
+for w in "1700000001 1700000002" "1700000002.5 1700000006.1" "1700000000 1700000009"; do
+	set -- $w
+	export_to "$WORK/ng.pcap" --start "$1" --end "$2" jobs/ng
+	python3 -c "
+import sys; sys.path.insert(0, '$TOP_SRCDIR/tests'); import store_ref
+a, b = (int(round(float(x) * 10**9)) for x in sys.argv[2:4])
+store_ref.write_pcap(sys.argv[1], [r for r in store_ref.records('$WORK/n.pcapng') if a <= r[0] < b])" \
+		"$WORK/ref.pcap" "$1" "$2"
+	check "two sections, window $w" same_records "$WORK/ng.pcap" "$WORK/ref.pcap"
+	check "two sections, estimate $w" test "$(stat_of estimated_packets)" = "$(count "$WORK/ref.pcap")"
+done
+
+# ---- a sidecar index for a single large fs/ file.
+cp "$WORK/a.pcap" "$WORK/fs/big.pcap"
+check "store index fs/" store index --root "$WORK" fs/big.pcap
+check "sidecar under the data root's index folder" test -s "$WORK/.index/fs/big.pcap.idx"
+check "nothing beside the user's file" test "$(ls "$WORK/fs")" = big.pcap
+# Where a reader of the whole file would seek for a few times.
+for ns in 0 1700000004000000000 1700000004000000001 1700000011000000000 1800000000000000000; do
+	want=$(python3 -c "
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+o = 24
+while o < len(d):
+    s, f, c = struct.unpack('<III', d[o:o + 12])
+    if s * 10**9 + f >= int(sys.argv[2]):
+        break
+    o += 16 + c
+print(o)" "$WORK/fs/big.pcap" "$ns")
+	check "sidecar seek to $ns" test "$(store locate --root "$WORK" fs/big.pcap "$ns")" = "$want"
+done
+touch "$WORK/fs/big.pcap"
+check "stale sidecar rebuilt" test "$(store locate --root "$WORK" fs/big.pcap 1700000004000000000)" -gt 24
+check "and saved again" test "$WORK/.index/fs/big.pcap.idx" -nt "$WORK/fs/big.pcap"
+finish
