@@ -44,7 +44,9 @@ static void usage(FILE *out)
 	        "      --end T            end time (exclusive)\n"
 	        "      --interval S,E     a time interval, repeatable (a "
 	        "union)\n"
-	        "  -s, --snaplen N        snap length (1-65535)\n"
+	        "  -s, --snaplen N        cut packets to N bytes (1-65535; 0 or "
+	        "absent: as\n"
+	        "                         captured)\n"
 	        "      --packet-limit N   export at most N packets\n"
 	        "      --size-limit BYTES export at most BYTES of packet data\n"
 	        "      --time-limit S     stop after S seconds\n"
@@ -375,8 +377,11 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 		cfg = json_load_file(a->config_file, JSON_REJECT_DUPLICATES,
 		                     &jerr);
 		if (!cfg) {
-			pkx_fail(err, PKX_EINVAL, "%s:%d: %s", a->config_file,
-			         jerr.line, jerr.text);
+			if (jerr.line > 0)
+				pkx_fail(err, PKX_EINVAL, "%s:%d: %s",
+				         a->config_file, jerr.line, jerr.text);
+			else /* jansson's text names the file and why */
+				pkx_fail(err, PKX_EINVAL, "%s", jerr.text);
 			return NULL;
 		}
 		if (!json_is_object(cfg)) {

@@ -205,7 +205,8 @@ static pkx_result parse_intervals(pkx_config *cfg, json_t *list, pkx_error *err)
 	if (!json_is_array(list))
 		return pkx_fail(err, PKX_EINVAL,
 		                "config.time_intervals must be an array");
-	cfg->has_intervals = 1;
+	/* [] restricts nothing: clients send it for "no intervals". */
+	cfg->has_intervals = json_array_size(list) > 0;
 	cfg->intervals =
 	    calloc(json_array_size(list) + 1, sizeof(*cfg->intervals));
 	if (!cfg->intervals)

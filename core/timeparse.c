@@ -8,6 +8,9 @@
 
 #include "pkx.h"
 
+/* The largest whole second whose nanoseconds fit 64 bits. */
+#define PKX_TIME_MAX_SEC (UINT64_MAX / 1000000000u)
+
 pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
                           pkx_error *err)
 {
@@ -18,11 +21,10 @@ pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
 	if (!text)
 		return pkx_fail(err, PKX_EINVAL, "%s is missing", field);
 	for (; *p >= '0' && *p <= '9'; p++, digits++) {
-		if (sec > (UINT64_MAX / 1000000000u - 9) / 10)
-			return pkx_fail(err, PKX_EINVAL,
-			                "%s \"%s\" is out of range", field,
-			                text);
 		sec = sec * 10 + (uint64_t)(*p - '0');
+		if (sec > PKX_TIME_MAX_SEC)
+			return pkx_fail(err, PKX_EINVAL,
+			                "%s \"%s\" is out of range", field, text);
 	}
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, frac_digits++) {
@@ -44,6 +46,10 @@ pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
 		                field, text);
 	for (; frac_digits < 9; frac_digits++)
 		frac *= 10;
+	/* UINT64_MAX itself means "unbounded". */
+	if (sec * 1000000000u > UINT64_MAX - 1 - frac)
+		return pkx_fail(err, PKX_EINVAL, "%s \"%s\" is out of range",
+		                field, text);
 	*ns = sec * 1000000000u + frac;
 	return PKX_OK;
 }
@@ -56,7 +62,7 @@ pkx_result pkx_time_from_json(const json_t *value, const char *field,
 	if (json_is_integer(value)) {
 		json_int_t v = json_integer_value(value);
 
-		if (v < 0 || (uint64_t)v > UINT64_MAX / 1000000000u - 1)
+		if (v < 0 || (uint64_t)v > PKX_TIME_MAX_SEC)
 			return pkx_fail(err, PKX_EINVAL,
 			                "%s %lld is out of range", field,
 			                (long long)v);
@@ -67,7 +73,7 @@ pkx_result pkx_time_from_json(const json_t *value, const char *field,
 		double v = json_real_value(value), whole;
 		double frac;
 
-		if (!(v >= 0) || v >= 1.8e10)
+		if (!(v >= 0) || v >= (double)PKX_TIME_MAX_SEC)
 			return pkx_fail(err, PKX_EINVAL,
 			                "%s %.17g is out of range", field, v);
 		/* Split first: v - floor(v) is exact, so only the fraction

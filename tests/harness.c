@@ -71,7 +71,8 @@ char *hx_root_new(void)
 	char *base = malloc(256), *fs;
 
 	ck_assert_ptr_nonnull(base);
-	snprintf(base, 256, "%s/pkx-plugins.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	snprintf(base, 256, "%s/pkx-plugins.XXXXXX",
+	         tmp && *tmp ? tmp : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(base));
 	fs = hx_path(base, "fs");
 	ck_assert_int_eq(mkdir(fs, 0700), 0);
@@ -276,12 +277,12 @@ void hx_export(const pkx_registry *registry, const char *base,
 }
 
 pkx_result hx_source_read_all(const pkx_registry *registry, const char *base,
-                              const char *path, hx_buf *store,
-                              hx_capture *out, pkx_error *err)
+                              const char *path, hx_buf *store, hx_capture *out,
+                              pkx_error *err)
 {
 	const pkx_source_plugin *src = pkx_registry_source(registry, path);
-	pkx_source_args args = {.size = sizeof(args), .root = base,
-	                        .path = path};
+	pkx_source_args args = {
+	    .size = sizeof(args), .root = base, .path = path};
 	size_t *offsets = NULL, i;
 	void *inst = NULL;
 	pkx_packet pkt;

@@ -90,8 +90,8 @@ void hx_export(const pkx_registry *registry, const char *base,
  * `store`, records pointing into it once the source is closed).
  * Returns what the last next() returned. */
 pkx_result hx_source_read_all(const pkx_registry *registry, const char *base,
-                              const char *path, hx_buf *store,
-                              hx_capture *out, pkx_error *err);
+                              const char *path, hx_buf *store, hx_capture *out,
+                              pkx_error *err);
 
 /* Shared by the plugin and pipeline tests (test_plugins.c): the registry
  * and data root of the running test, made by setup, freed by teardown. */

@@ -27,9 +27,9 @@ static void input_read(const char *path, input *in)
 	hx_buf file = {0};
 
 	memset(in, 0, sizeof(*in));
-	ck_assert_int_eq(hx_source_read_all(reg, root, path, &in->store,
-	                                    &in->cap, &err),
-	                 PKX_END);
+	ck_assert_int_eq(
+	    hx_source_read_all(reg, root, path, &in->store, &in->cap, &err),
+	    PKX_END);
 	hx_read_file(root, path, &file);
 	in->size = file.len;
 	hx_buf_free(&file);
@@ -140,7 +140,7 @@ START_TEST(pipeline_windows_to_the_nanosecond)
 	const uint64_t S = T0 * NS + 100, E = (T0 + 10) * NS + 5;
 	const uint64_t A1 = T0 * NS, B1 = (T0 + 2) * NS + 1;
 	const uint64_t A2 = (T0 + 5) * NS - 1, B2 = (T0 + 20) * NS;
-	const uint64_t times[] = {S - 1, S,      S + 1,  B1 - 1, B1,
+	const uint64_t times[] = {S - 1,  S,      S + 1, B1 - 1, B1,
 	                          B1 + 1, A2 - 1, A2,    A2 + 1, E - 1,
 	                          E,      E + 1,  B2 - 1};
 	size_t n = sizeof(times) / sizeof(times[0]), i, k = 0;
@@ -289,11 +289,11 @@ START_TEST(pipeline_stop_rules)
 		size_t want = cases[c].exported;
 
 		run_to_memory(cfg, &sink, &res, &out);
-		ck_assert_msg(res.outcome == (cases[c].truncated
-		                                  ? PKX_RUN_STOPPED
-		                                  : PKX_RUN_DONE),
-		              "%s %llu: outcome %d", cases[c].rule,
-		              (unsigned long long)cases[c].value, res.outcome);
+		ck_assert_msg(
+		    res.outcome ==
+		        (cases[c].truncated ? PKX_RUN_STOPPED : PKX_RUN_DONE),
+		    "%s %llu: outcome %d", cases[c].rule,
+		    (unsigned long long)cases[c].value, res.outcome);
 		ck_assert_int_eq(res.stats.truncated, cases[c].truncated);
 		ck_assert_uint_eq(res.stats.exported_packets, want);
 		ck_assert_uint_eq(res.stats.exported_bytes, bytes[want]);
@@ -315,9 +315,8 @@ END_TEST
 
 START_TEST(pipeline_time_limit)
 {
-	pkx_config *cfg =
-	    hx_config("{\"path\":\"test/endless\",\"stop_rule\":{"
-	              "\"time_limit\":1}}");
+	pkx_config *cfg = hx_config("{\"path\":\"test/endless\",\"stop_rule\":{"
+	                            "\"time_limit\":1}}");
 	uint64_t t0 = pkx_now_ns(), spent;
 	hx_result res;
 
@@ -579,9 +578,9 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_damaged_input);
 	tcase_add_test(tc, pipeline_sink_failure);
 	tcase_add_test(tc, pipeline_interfaces_mid_stream);
-	tcase_add_loop_test(tc, pipeline_prepare_refusals, 0,
-	                    (int)(sizeof(refused_runs) /
-	                          sizeof(refused_runs[0])));
+	tcase_add_loop_test(
+	    tc, pipeline_prepare_refusals, 0,
+	    (int)(sizeof(refused_runs) / sizeof(refused_runs[0])));
 	tcase_add_test(tc, pipeline_missing_plugins);
 	suite_add_tcase(s, tc);
 	return s;

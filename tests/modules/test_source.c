@@ -51,10 +51,9 @@ static void ts_interface(pkx_interface *i, uint32_t linktype)
 static void ts_fill_frame(uint8_t *f)
 {
 	static const uint8_t head[] = {
-	    2,    0,    0,    0,    0,    1,    2,    0, 0, 0, 0, 2, 0x08,
-	    0x00, 0x45, 0,    0,    50,   0,    1,    0, 0, 64, 17, 0, 0,
-	    10,   0,    0,    1,    10,   0,    1,    1, 4, 0,    0, 53, 0,
-	    30,   0,    0};
+	    2,    0, 0,  0,  0, 1, 2, 0, 0,  0,  0, 2,  0x08, 0x00,
+	    0x45, 0, 0,  50, 0, 1, 0, 0, 64, 17, 0, 0,  10,   0,
+	    0,    1, 10, 0,  1, 1, 4, 0, 0,  53, 0, 30, 0,    0};
 
 	memset(f, 'p', TS_FRAME);
 	memcpy(f, head, sizeof(head));
@@ -98,8 +97,8 @@ static pkx_result ts_open(const pkx_source_args *args, void **instance,
 	           strcmp(what, "grow-mixed") == 0) {
 		s->shape = TS_GROW;
 		s->limit = 4;
-		s->grow_linktype = what[5] == 's' ? TS_LINKTYPE_ETHERNET
-		                                  : TS_LINKTYPE_RAW;
+		s->grow_linktype =
+		    what[5] == 's' ? TS_LINKTYPE_ETHERNET : TS_LINKTYPE_RAW;
 	} else {
 		free(s);
 		return ts_svc->fail(err, "RESOURCE_NOT_FOUND",
@@ -156,8 +155,7 @@ static const char *const ts_claims[] = {"test/", NULL};
 
 static const pkx_source_plugin ts_plugin = {
     PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, "test-source", "0",
-                      "synthetic packets for tests", ts_claims, ts_init,
-                      NULL),
+                      "synthetic packets for tests", ts_claims, ts_init, NULL),
     .open = ts_open,
     .info = ts_info,
     .next = ts_next,

@@ -1,0 +1,217 @@
+#!/bin/bash
+# Bad input through the CLI: every kind is exit 2, exactly one API error
+# line on stderr, and no output file (an existing one left untouched).
+# Also: config files, options over them, empty results, damaged input.
+. "${TOP_SRCDIR}/tests/lib.sh"
+need tcpdump
+
+ROOT=$WORK/root
+OUTDIR=$WORK/out
+OUT=$OUTDIR/x.pcap
+mkdir -p "$ROOT/fs/dir" "$WORK/outside" "$OUTDIR"
+python3 "$MKCAP" "$ROOT/fs/a.pcap" --packets 200 --seed 21
+cp "$ROOT/fs/a.pcap" "$WORK/outside/secret.pcap"
+ln -s ../../outside/secret.pcap "$ROOT/fs/out.pcap"
+ln -s ../../outside "$ROOT/fs/outdir"
+ln -s "$WORK/outside/secret.pcap" "$ROOT/fs/abs.pcap"
+ln -s a.pcap "$ROOT/fs/in.pcap"
+echo "this is not a capture" >"$ROOT/fs/text.pcap"
+: >"$ROOT/fs/empty.pcap"
+
+export_to() { # export_to OUTPUT ARGS...: runs an export, sets RC
+	local out=$1
+	shift
+	"$PKTEXPORT" export --root "$ROOT" -o "$out" "$@" \
+		>"$WORK/stdout" 2>"$WORK/err"
+	RC=$?
+}
+
+# rejected ID SAYS ARGS...: the request is refused with error ID, its text
+# names SAYS, and nothing is written.
+rejected() {
+	local id=$1 says=$2 what
+	shift 2
+	what="rejected [$*]"
+	rm -f "$OUT"
+	export_to "$OUT" "$@"
+	check "$what: exit 2 (got $RC)" test "$RC" = 2
+	check "$what: one line on stderr" test "$(wc -l <"$WORK/err")" = 1
+	check "$what: $id ($(cat "$WORK/err"))" error_is "$id" "$WORK/err"
+	check "$what: names '$says'" text_has "$says" "$WORK/err"
+	check "$what: no output file" test ! -e "$OUT"
+	check "$what: nothing on stdout" test ! -s "$WORK/stdout"
+	# An existing file of that name is left as it was.
+	echo "precious" >"$OUT"
+	export_to "$OUT" "$@"
+	check "$what: exit 2 again" test "$RC" = 2
+	check "$what: existing file untouched" test "$(cat "$OUT")" = precious
+	rm -f "$OUT"
+	check "$what: no temporary file left" test -z "$(ls -A "$OUTDIR")"
+}
+
+text_has() { # text_has PART FILE: the error_text of FILE holds PART
+	python3 -c 'import json, sys
+sys.exit(sys.argv[1] not in json.loads(open(sys.argv[2]).readline())["error_text"])' "$1" "$2"
+}
+
+config() { # config NAME JSON: writes a config file, prints its path
+	printf '%s\n' "$2" >"$WORK/$1.json"
+	echo "$WORK/$1.json"
+}
+
+EINVAL=REQUEST_INVALID_INPUT
+ENOTFOUND=RESOURCE_NOT_FOUND
+
+# --- unknown keys, wrong types, bad enums (config file and options)
+rejected $EINVAL bogus -c "$(config k1 '{"path":"fs/a.pcap","bogus":1}')"
+rejected $EINVAL byte_limit \
+	-c "$(config k2 '{"path":"fs/a.pcap","stop_rule":{"byte_limit":1}}')"
+rejected $EINVAL negate -c "$(config k3 '{"path":"fs/a.pcap","filters":{"items":[{"id":"a","type":"BPF","value":"tcp","negate":true}]}}')"
+rejected $EINVAL '"op"' -c "$(config k4 '{"path":"fs/a.pcap","filters":{"op":"and"}}')"
+rejected $EINVAL duration -c "$(config k5 '{"path":"fs/a.pcap","time_intervals":[{"start_time":"1","end_time":"2","duration":1}]}')"
+rejected $EINVAL snap_length \
+	-c "$(config t1 '{"path":"fs/a.pcap","snap_length":"100"}')"
+rejected $EINVAL config.path -c "$(config t2 '{"path":["fs/a.pcap"]}')"
+rejected $EINVAL packet_limit \
+	-c "$(config t3 '{"path":"fs/a.pcap","stop_rule":{"packet_limit":1.5}}')"
+rejected $EINVAL start_time -c "$(config t4 '{"path":"fs/a.pcap","start_time":false}')"
+rejected $EINVAL FAST -c "$(config e1 '{"path":"fs/a.pcap","mode":"FAST"}')"
+rejected $EINVAL PCAP_MS -F PCAP_MS fs/a.pcap
+rejected $EINVAL PCRE -f 'PCRE:x' fs/a.pcap
+rejected $EINVAL ALWAYS -c "$(config e2 '{"path":"fs/a.pcap","filters":{"items":[{"id":"a","type":"BPF","value":"tcp","context":"ALWAYS"}]}}')"
+rejected $EINVAL LIVE_STREAM \
+	-c "$(config e3 '{"path":"fs/a.pcap","mode":"LIVE_STREAM"}')"
+rejected $EINVAL end_time -c "$(config r1 '{"path":"fs/a.pcap","time_intervals":[{"start_time":"1"}]}')"
+rejected $EINVAL "path" -c "$(config r2 '{"mode":"PREPARE"}')"
+
+# --- numbers out of range
+rejected $EINVAL 65536 -s 65536 fs/a.pcap
+rejected $EINVAL 100000 -s 100000 fs/a.pcap
+rejected $EINVAL '"-1"' -s -1 fs/a.pcap
+rejected $EINVAL abc --packet-limit abc fs/a.pcap
+rejected $EINVAL 4294967296 --time-limit 4294967296 fs/a.pcap
+rejected $EINVAL 12x --size-limit 12x fs/a.pcap
+rejected $EINVAL 65536 -c "$(config n1 '{"path":"fs/a.pcap","snap_length":65536}')"
+
+# --- times
+rejected $EINVAL '"1e9"' --start 1e9 fs/a.pcap
+rejected $EINVAL '"12."' --end 12. fs/a.pcap
+rejected $EINVAL '" 1"' --start " 1" fs/a.pcap
+rejected $EINVAL '"-1"' --start -1 fs/a.pcap
+rejected $EINVAL 1700000000.1234567891 --end 1700000000.1234567891 fs/a.pcap
+rejected $EINVAL yesterday --interval yesterday,1700000001 fs/a.pcap
+rejected $EINVAL '"1700000001"' --interval 1700000001 fs/a.pcap
+rejected $EINVAL after --interval 1700000002,1700000001 fs/a.pcap
+rejected $EINVAL after --start 1700000002 --end 1700000001 fs/a.pcap
+rejected $EINVAL 99999999999999999999 --start 99999999999999999999 fs/a.pcap
+
+# --- paths
+rejected $EINVAL '".."' fs/../fs/a.pcap
+rejected $EINVAL '".."' fs/dir/../a.pcap
+rejected $EINVAL ../a.pcap ../a.pcap
+rejected $EINVAL /etc/passwd /etc/passwd
+rejected $EINVAL absolute fs//etc/passwd
+rejected $EINVAL "leads out" fs/out.pcap
+rejected $EINVAL "leads out" fs/outdir/secret.pcap
+rejected $EINVAL "leads out" fs/abs.pcap
+rejected $ENOTFOUND missing.pcap fs/missing.pcap
+rejected $EINVAL "not a regular file" fs/dir
+rejected $EINVAL fs/text.pcap fs/text.pcap
+rejected $EINVAL fs/empty.pcap fs/empty.pcap
+rejected $EINVAL "no source path" --start 1
+rejected $EINVAL "one source path" fs/a.pcap fs/in.pcap
+rejected $ENOTFOUND nowhere --root "$WORK/nowhere" fs/a.pcap
+
+# --- filters
+rejected $EINVAL "syntax error" -f 'BPF:tcp port' fs/a.pcap
+rejected $EINVAL 99999 -f 'BPF:port 99999' fs/a.pcap
+rejected $EINVAL "syntax error" -f BPF:tcp -f 'BPF:udp and (' fs/a.pcap
+rejected $EINVAL TYPE:EXPR -f tcp fs/a.pcap
+rejected $EINVAL TYPE:EXPR -f :tcp fs/a.pcap
+for type in STEELFILTER WIRESHARK; do
+	if ! "$PKTEXPORT" plugins 2>/dev/null | grep -qw "$type"; then
+		rejected $EINVAL "$type" -f "$type:x" fs/a.pcap
+	fi
+done
+
+# --- config files that are not configs
+rejected $EINVAL bad.json -c "$(config bad '{"path":"fs/a.pcap",}')"
+rejected $EINVAL "config object" -c "$(config arr '["fs/a.pcap"]')"
+rejected $EINVAL duplicate \
+	-c "$(config dup '{"path":"fs/a.pcap","path":"fs/in.pcap"}')"
+rejected $EINVAL nonexistent.json -c "$WORK/nonexistent.json"
+
+# --- writing to standard output: nothing on it when refused
+"$PKTEXPORT" export --root "$ROOT" -f 'BPF:tcp port' fs/a.pcap \
+	>"$WORK/stdout" 2>"$WORK/err"
+check "refused to stdout: exit 2" test $? = 2
+check "refused to stdout: nothing written" test ! -s "$WORK/stdout"
+check "refused to stdout: error" error_is $EINVAL "$WORK/err"
+
+# --- an output file that cannot be created: an error, no file
+export_to "$WORK/no-such-dir/x.pcap" fs/a.pcap
+check "unwritable output: fails ($RC)" test "$RC" != 0
+check "unwritable output: EXPORT_IO_ERROR" error_is EXPORT_IO_ERROR "$WORK/err"
+
+# --- options override the config file
+tcpdump -r "$ROOT/fs/a.pcap" -w "$WORK/ref.pcap" 'tcp and port 80' 2>/dev/null
+file_cfg=$(config over '{"path":"fs/missing.pcap","output_format":"PCAP_US","snap_length":100,"filters":{"items":[{"id":"f","type":"BPF","value":"tcp"}]},"stop_rule":{"packet_limit":1}}')
+export_to "$OUT" -c "$file_cfg" -F PCAP_NS -s 0 -f 'BPF:port 80' \
+	--packet-limit 100000 fs/a.pcap
+check "override: exit 0 ($RC $(cat "$WORK/err"))" test "$RC" = 0
+check "override: format PCAP_NS" test "$(head -c 4 "$OUT" | od -An -tx4 | tr -d ' ')" = a1b23c4d
+python3 - "$OUT" "$WORK/ref.pcap" <<'EOF'
+import struct, sys
+def recs(p, scale):
+    d = open(p, "rb").read()
+    o, out = 24, []
+    while o + 16 <= len(d):
+        s, f, c, w = struct.unpack("<IIII", d[o:o + 16])
+        out.append((s * 10**9 + f * scale, c, w, d[o + 16:o + 16 + c]))
+        o += 16 + c
+    return out
+a, b = recs(sys.argv[1], 1), recs(sys.argv[2], 1000)
+sys.exit(0 if a == b and len(a) > 1 else 1)
+EOF
+check "override: filters ANDed, no snap, no limit: tcpdump's packets" test $? = 0
+export_to "$OUT" -c "$file_cfg" --size-limit 100000000 --stats fs/a.pcap
+check "override: stop rules merge (the file's packet_limit kept)" \
+	grep -q '"exported_packets":1,' "$WORK/err"
+file_cfg=$(config ivl '{"path":"fs/a.pcap","time_intervals":[{"start_time":"0","end_time":"1"}]}')
+export_to "$OUT" -c "$file_cfg" --interval 0,0 --stats
+check "override: --interval replaces the file's intervals" \
+	grep -q '"exported_packets":200,' "$WORK/err"
+
+# --- nothing matches: exit 0 and an empty but valid capture
+tcpdump_reads() { tcpdump -n -r "$1" -w /dev/null 2>/dev/null; }
+empty_ok() { # empty_ok ARGS...
+	rm -f "$OUT"
+	export_to "$OUT" "$@" fs/a.pcap
+	check "empty [$*]: exit 0 ($RC)" test "$RC" = 0
+	check "empty [$*]: header only" test "$(wc -c <"$OUT")" = 24
+	check "empty [$*]: tcpdump reads it" tcpdump_reads "$OUT"
+}
+empty_ok -f 'BPF:ip proto 89'
+empty_ok --start 1800000000
+empty_ok --end 1
+empty_ok --interval 1,2 --interval 3,4
+
+# --- damaged input: exit 1, every packet before the damage kept
+head -c -10 "$ROOT/fs/a.pcap" >"$ROOT/fs/cut.pcap"
+tcpdump -r "$ROOT/fs/cut.pcap" -w "$WORK/ref.pcap" 2>/dev/null
+export_to "$OUT" fs/cut.pcap
+check "damaged: exit 1 ($RC)" test "$RC" = 1
+check "damaged: error on stderr" error_is SOURCE_DAMAGED "$WORK/err"
+check "damaged: the good packets are kept" same_records "$OUT" "$WORK/ref.pcap"
+check "damaged: 199 packets" test "$(tcpdump -n -r "$OUT" 2>/dev/null | wc -l)" = 199
+export_to "$OUT" --stats fs/cut.pcap
+check "damaged --stats: exit 1" test "$RC" = 1
+python3 -c '
+import json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert s["error"]["error_id"] == "SOURCE_DAMAGED", s
+assert s["exported_packets"] == 199 and s["truncated"] is False, s
+' "$WORK/err"
+check "damaged --stats: stats carry the error" test $? = 0
+
+finish
