@@ -6,6 +6,18 @@
   pcapng_read.py same NG PCAP --tsresol N
         NG (a PCAPNG_* export) holds exactly the packets of PCAP (the
         PCAP_* export of the same selection), with the same link type
+  pcapng_read.py trunc US NS
+        the PCAPNG_US export US is the PCAPNG_NS export NS with every
+        timestamp truncated to the microsecond
+  pcapng_read.py iface NG INDEX PCAP
+        the packets of NG on interface INDEX are exactly those of PCAP
+  pcapng_read.py fcsbits PCAP
+        exit 0 when the pcap header's link type has FCS-length bits set
+        without the bit that says they are present (fuzzed: pcapng has no
+        place for them)
+  pcapng_read.py snap CUT FULL SNAPLEN
+        CUT is FULL with every packet cut to SNAPLEN bytes and its
+        interfaces saying so; original lengths are kept
 
 Timestamps are exact integers of nanoseconds (truncated toward zero when
 the resolution is finer).  Exit 0 when all is well, 1 with a reason.
@@ -127,7 +139,7 @@ def check(path, tsresol):
     if not blocks or blocks[0][0] != SHB or sum(1 for b in blocks if b[0] == SHB) != 1:
         raise Bad("expected exactly one section, first")
     for i, iface in enumerate(ifs):
-        if iface["tsresol"] != tsresol:
+        if tsresol is not None and iface["tsresol"] != tsresol:
             raise Bad("interface %d has if_tsresol %r" % (i, iface["tsresol"]))
     if any(b[0] not in (SHB, IDB, EPB) for b in blocks):
         raise Bad("unexpected block types %r" % sorted({b[0] for b in blocks}))
@@ -145,7 +157,10 @@ def main():
                 print("pkt if=%d ts=%d cap=%d len=%d sha=%s" % (p[0], p[1], p[2], p[3],
                                                                  hashlib.sha1(p[4]).hexdigest()[:16]))
             return 0
-        tsresol = int(args[args.index("--tsresol") + 1])
+        if args[0] == "fcsbits":
+            lt = read_pcap(open(args[1], "rb").read())[0][0]["linktype"]
+            return 0 if lt & 0xF0000000 and not lt & 0x04000000 else 1
+        tsresol = int(args[args.index("--tsresol") + 1]) if "--tsresol" in args else None
         if args[0] == "check":
             check(args[1], tsresol)
             return 0
@@ -157,8 +172,42 @@ def main():
             if len(pkts) != len(ref):
                 raise Bad("%d packets != %d" % (len(pkts), len(ref)))
             for i, (a, b) in enumerate(zip(pkts, ref)):
+                # A pcap record keeps 32 bits of seconds; pcapng all.
+                a = a[:1] + (a[1] % (2**32 * 10**9),) + a[2:]
                 if a[1:] != b[1:] or a[0] != 0:
                     raise Bad("packet %d differs: %r vs %r" % (i, a[:4], b[:4]))
+            return 0
+        if args[0] == "trunc":
+            us_ifs, us = check(args[1], 6)
+            ns_ifs, ns = check(args[2], 9)
+            if [(f["linktype"], f["snaplen"], f["name"]) for f in us_ifs] != \
+                    [(f["linktype"], f["snaplen"], f["name"]) for f in ns_ifs]:
+                raise Bad("interfaces differ")
+            if len(us) != len(ns):
+                raise Bad("%d packets != %d" % (len(us), len(ns)))
+            for i, (a, b) in enumerate(zip(us, ns)):
+                if a[1] != b[1] // 1000 * 1000 or a[0] != b[0] or a[2:] != b[2:]:
+                    raise Bad("packet %d: %r is not %r truncated" % (i, a[:4], b[:4]))
+            return 0
+        if args[0] == "iface":
+            ifs, pkts = read_any(args[1])
+            idx = int(args[2])
+            ref_ifs, ref = read_pcap(open(args[3], "rb").read())
+            if ifs[idx]["linktype"] != ref_ifs[0]["linktype"] & 0xFFFF:
+                raise Bad("interface %d is %r, pcap says %r" % (idx, ifs[idx], ref_ifs[0]))
+            mine = [p[1:] for p in pkts if p[0] == idx]
+            if mine != [p[1:] for p in ref]:
+                raise Bad("interface %d: %d packets differ from %d" % (idx, len(mine), len(ref)))
+            return 0
+        if args[0] == "snap":
+            cut_ifs, cut = check(args[1], None)
+            full_ifs, full = check(args[2], None)
+            n = int(args[3])
+            want = [f["snaplen"] if f["snaplen"] and f["snaplen"] < n else n for f in full_ifs]
+            if [f["snaplen"] for f in cut_ifs] != want:
+                raise Bad("snap lengths %r, want %r" % ([f["snaplen"] for f in cut_ifs], want))
+            if [(p[0], p[1], min(p[2], n), p[3], p[4][:n]) for p in full] != cut:
+                raise Bad("packets are not the full ones cut to %d" % n)
             return 0
     except Bad as e:
         print("%s: %s" % (args[1], e))

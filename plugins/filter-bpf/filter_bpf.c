@@ -29,28 +29,6 @@ static pkx_result bpf_init(const pkx_services *svc, pkx_error *err)
 	return PKX_OK;
 }
 
-/* The DLT_* value libpcap uses for a LINKTYPE_* value: let libpcap map it by
- * reading a file header from memory.  -1 when libpcap does not know it. */
-static int bpf_dlt_of(uint32_t linktype, uint32_t snaplen)
-{
-	uint32_t hdr[6] = {0xa1b2c3d4, 0x00040002, 0, 0, snaplen, linktype};
-	char errbuf[PCAP_ERRBUF_SIZE];
-	FILE *mem = fmemopen(hdr, sizeof(hdr), "rb");
-	pcap_t *p;
-	int dlt;
-
-	if (!mem)
-		return -1;
-	p = pcap_fopen_offline(mem, errbuf);
-	if (!p) {
-		fclose(mem);
-		return -1;
-	}
-	dlt = pcap_datalink(p);
-	pcap_close(p);
-	return dlt;
-}
-
 static void bpf_free(void *program)
 {
 	bpf_program_set *set = program;
@@ -70,29 +48,34 @@ static pkx_result bpf_compile_one(const char *expr, uint32_t linktype,
                                   uint32_t snaplen, struct bpf_program *prog,
                                   pkx_error *err)
 {
-	int dlt = bpf_dlt_of(linktype, snaplen ? snaplen : 65535);
-	pcap_t *dead;
+	uint32_t hdr[6] = {
+	    0xa1b2c3d4, 0x00040002, 0, 0, snaplen ? snaplen : 65535, linktype};
+	char errbuf[PCAP_ERRBUF_SIZE];
+	FILE *mem = fmemopen(hdr, sizeof(hdr), "rb");
+	pcap_t *file = mem ? pcap_fopen_offline(mem, errbuf) : NULL;
 	int r;
 
-	if (dlt < 0)
+	/* Compile on a savefile handle, not pcap_open_dead: libpcap then
+	 * generates what `tcpdump -r` does (on DLT_NULL, e.g., it checks
+	 * every BSD AF_INET6 value only when reading a file). */
+	if (!file) {
+		if (mem)
+			fclose(mem);
 		return bpf_svc->fail(err, "REQUEST_INVALID_INPUT",
 		                     "link type %u is unknown to libpcap",
 		                     linktype);
-	dead = pcap_open_dead(dlt, snaplen ? (int)snaplen : 65535);
-	if (!dead)
-		return bpf_svc->fail(err, "INTERNAL_ERROR",
-		                     "pcap_open_dead failed");
+	}
 	pthread_mutex_lock(&bpf_compile_lock);
 	/* Netmask 0, optimizer on: what tcpdump uses when reading a file. */
-	r = pcap_compile(dead, prog, expr, 1, 0);
+	r = pcap_compile(file, prog, expr, 1, 0);
 	pthread_mutex_unlock(&bpf_compile_lock);
 	if (r != 0) {
 		bpf_svc->fail(err, "REQUEST_INVALID_INPUT", "%s",
-		              pcap_geterr(dead));
-		pcap_close(dead);
+		              pcap_geterr(file));
+		pcap_close(file);
 		return PKX_ERROR;
 	}
-	pcap_close(dead);
+	pcap_close(file); /* closes mem too */
 	return PKX_OK;
 }
 

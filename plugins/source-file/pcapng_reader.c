@@ -218,7 +218,8 @@ static pkx_result sfng_peek(sfng_reader *r, sfng_block *b, char *why, size_t wl)
 		                    "block at offset %llu has an invalid "
 		                    "length of %u",
 		                    (unsigned long long)at, b->total);
-	if (b->total > SFNG_MAX_BLOCK || b->total > r->file_size - at)
+	if (b->total > SFNG_MAX_BLOCK || at > r->file_size ||
+	    b->total > r->file_size - at)
 		return sfng_damaged(why, wl,
 		                    "block of %u bytes at offset %llu runs "
 		                    "past the end of the file",
@@ -519,7 +520,7 @@ sfng_reader *sfng_open(int fd, uint64_t file_size, char *why, size_t len)
 		return NULL;
 	}
 	r->fd = fd;
-	r->file_size = file_size;
+	r->file_size = file_size ? file_size : UINT64_MAX; /* 0: unknown */
 	r->cap = SFNG_BUFFER;
 	res = sfng_peek(r, &b, why, len);
 	if (res == PKX_OK && b.type != SFNG_BT_SHB)

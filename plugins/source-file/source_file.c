@@ -120,10 +120,49 @@ static int sf_probe_pcapng(sf_source *s, int fd, pkx_interface *first)
 	return 0;
 }
 
+/* Opens fd with libpcap; on failure fd (and s->ng_fd) are closed. */
+static pkx_result sf_open_libpcap(sf_source *s, int fd,
+                                  const pkx_interface *first, pkx_error *err)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+
+	s->file = fdopen(fd, "rb");
+	if (!s->file) {
+		close(fd);
+		return sf_svc->fail(err, "INTERNAL_ERROR", "fdopen: %s",
+		                    strerror(errno));
+	}
+	setvbuf(s->file, NULL, _IOFBF, SF_READ_BUFFER);
+	s->pcap = pcap_fopen_offline_with_tstamp_precision(
+	    s->file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!s->pcap) {
+		fclose(s->file);
+		return sf_svc->fail(err, "REQUEST_INVALID_INPUT",
+		                    "\"%s\" is not a capture this service can "
+		                    "read: %s",
+		                    s->path, errbuf);
+	}
+	s->iface.linktype = sf_linktype_of(pcap_datalink(s->pcap));
+	sf_read_pcap_header(s, fd);
+	/* Keep the FCS bits libpcap reads but does not report. */
+	if (s->pcap_format &&
+	    (s->pcap_linktype & 0x03ffffffu) == s->iface.linktype)
+		s->iface.linktype = s->pcap_linktype;
+	s->iface.snaplen = (uint32_t)pcap_snapshot(s->pcap);
+	if (s->ng_fd >= 0) {
+		memcpy(s->iface.name, first->name, sizeof(first->name));
+		s->iface.tsresol = first->tsresol;
+		if ((first->linktype & 0xffffu) == s->iface.linktype)
+			s->iface.linktype = first->linktype; /* with its FCS */
+	}
+	s->info.n_interfaces = 1;
+	s->info.interfaces = &s->iface;
+	return PKX_OK;
+}
+
 static pkx_result sf_open(const pkx_source_args *args, void **instance,
                           pkx_error *err)
 {
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	char base[4096];
 	pkx_interface first;
 	uint8_t magic[4];
@@ -142,11 +181,11 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 	if (fd < 0)
 		return PKX_ERROR;
 	s = calloc(1, sizeof(*s));
-	if (!s) {
+	if (!s || !(s->path = strdup(args->path))) {
+		free(s);
 		close(fd);
 		return sf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
 	}
-	s->path = strdup(args->path);
 	s->ng_fd = -1;
 	memset(&first, 0, sizeof(first));
 	if (fstat(fd, &st) == 0)
@@ -156,46 +195,13 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 		*instance = s;
 		return PKX_OK;
 	}
-	s->file = fdopen(fd, "rb");
-	if (!s->file) {
-		close(fd);
+	if (sf_open_libpcap(s, fd, &first, err) != PKX_OK) {
 		if (s->ng_fd >= 0)
 			close(s->ng_fd);
-		free(s->path);
-		free(s);
-		return sf_svc->fail(err, "INTERNAL_ERROR", "fdopen: %s",
-		                    strerror(errno));
-	}
-	setvbuf(s->file, NULL, _IOFBF, SF_READ_BUFFER);
-	s->pcap = pcap_fopen_offline_with_tstamp_precision(
-	    s->file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-	if (!s->pcap) {
-		fclose(s->file);
-		if (s->ng_fd >= 0)
-			close(s->ng_fd);
-		sf_svc->fail(err, "REQUEST_INVALID_INPUT",
-		             "\"%s\" is not a capture this service can read: "
-		             "%s",
-		             args->path, errbuf);
 		free(s->path);
 		free(s);
 		return PKX_ERROR;
 	}
-	s->iface.linktype = sf_linktype_of(pcap_datalink(s->pcap));
-	sf_read_pcap_header(s, fd);
-	/* Keep the FCS bits libpcap reads but does not report. */
-	if (s->pcap_format &&
-	    (s->pcap_linktype & 0x03ffffffu) == s->iface.linktype)
-		s->iface.linktype = s->pcap_linktype;
-	s->iface.snaplen = (uint32_t)pcap_snapshot(s->pcap);
-	if (s->ng_fd >= 0) {
-		memcpy(s->iface.name, first.name, sizeof(first.name));
-		s->iface.tsresol = first.tsresol;
-		if ((first.linktype & 0xffffu) == s->iface.linktype)
-			s->iface.linktype = first.linktype; /* with its FCS */
-	}
-	s->info.n_interfaces = 1;
-	s->info.interfaces = &s->iface;
 	*instance = s;
 	return PKX_OK;
 }
