@@ -233,4 +233,25 @@ check "snap 100: size_limit truncated" stat_is "$WORK/err" truncated true
 run -s 65535 fs/a.pcap
 check "snap 65535: every record whole" same_records "$OUT" "$WORK/fs/a.pcap"
 
+# --- sidecar index: windows on a file the index covers (the size floor is
+# lowered so a small file gets one) equal windows read from the start
+python3 "$MKCAP" "$WORK/fs/idx.pcap" --packets 6000 --seed 41 --gap 1000000
+mkdir -p "$WORK/noidx"
+for w in "1700000003 1700000004.5" "1700000000 1700000000.000001" \
+	"1700000011.000000001 1700000012" "1600000000 1700000001" "1800000000 1800000001"; do
+	set -- $w
+	PKTEXPORT_INDEX_MIN_BYTES=1000000000000 run --start "$1" --end "$2" fs/idx.pcap
+	mv "$OUT" "$WORK/noidx/want.pcap"
+	PKTEXPORT_INDEX_MIN_BYTES=0 run --start "$1" --end "$2" fs/idx.pcap
+	check "indexed window $1..$2 equals a full read" cmp -s "$OUT" "$WORK/noidx/want.pcap"
+done
+check "sidecar index kept under the root's .index" test -s "$WORK/.index/fs/idx.pcap.idx"
+check "nothing written beside the capture" test "$(ls "$WORK/fs" | grep -c idx)" = 1
+touch -d '2001-01-01' "$WORK/fs/idx.pcap"
+PKTEXPORT_INDEX_MIN_BYTES=0 run --start 1700000003 --end 1700000004.5 fs/idx.pcap
+PKTEXPORT_INDEX_MIN_BYTES=1000000000000 run --start 1700000003 --end 1700000004.5 fs/idx.pcap
+cp "$OUT" "$WORK/noidx/want.pcap"
+PKTEXPORT_INDEX_MIN_BYTES=0 run --start 1700000003 --end 1700000004.5 fs/idx.pcap
+check "stale index (file touched) is rebuilt, window still exact" cmp -s "$OUT" "$WORK/noidx/want.pcap"
+
 finish

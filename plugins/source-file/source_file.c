@@ -3,6 +3,7 @@
  * cannot describe (several interfaces, link types or sections) are read
  * with our own pcapng reader, so packets keep their interface. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +13,15 @@
 
 #include "pcapng_reader.h"
 #include "pktexport/plugin.h"
+#include "store_index.h"
 
 #define SF_NAME   "source-file"
 #define SF_PREFIX "fs/"
 /* stdio buffer behind libpcap's reads: large reads, few syscalls. */
 #define SF_READ_BUFFER (1u << 20)
+/* Smaller files are read whole: an index would not pay for itself
+ * ($PKTEXPORT_INDEX_MIN_BYTES overrides, for tests and tuning). */
+#define SF_INDEX_MIN_BYTES (64u << 20)
 
 static const pkx_services *sf_svc;
 
@@ -35,6 +40,8 @@ typedef struct sf_source {
 	pkx_interface iface;
 	pkx_source_info info;
 	uint64_t packets;
+	char *iobuf; /* the stdio buffer behind libpcap's reads */
+	int seeked;  /* started past the beginning, by the sidecar index */
 } sf_source;
 
 static pkx_result sf_init(const pkx_services *svc, pkx_error *err)
@@ -132,11 +139,16 @@ static pkx_result sf_open_libpcap(sf_source *s, int fd,
 		return sf_svc->fail(err, "INTERNAL_ERROR", "fdopen: %s",
 		                    strerror(errno));
 	}
-	setvbuf(s->file, NULL, _IOFBF, SF_READ_BUFFER);
+	/* glibc ignores the size unless it is given the buffer itself. */
+	s->iobuf = malloc(SF_READ_BUFFER);
+	if (s->iobuf)
+		setvbuf(s->file, s->iobuf, _IOFBF, SF_READ_BUFFER);
 	s->pcap = pcap_fopen_offline_with_tstamp_precision(
 	    s->file, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!s->pcap) {
 		fclose(s->file);
+		free(s->iobuf);
+		s->iobuf = NULL;
 		return sf_svc->fail(err, "REQUEST_INVALID_INPUT",
 		                    "\"%s\" is not a capture this service can "
 		                    "read: %s",
@@ -158,6 +170,29 @@ static pkx_result sf_open_libpcap(sf_source *s, int fd,
 	s->info.n_interfaces = 1;
 	s->info.interfaces = &s->iface;
 	return PKX_OK;
+}
+
+/* A window that starts late in a large file: jump there with the sidecar
+ * index under <root>/.index (built on first use, rebuilt when the file
+ * changed).  Only for files the index finds in time order, which also
+ * lets the core stop after the last window. */
+static void sf_seek_to_window(sf_source *s, const pkx_source_args *args, int fd)
+{
+	uint64_t offset;
+
+	const char *min = getenv("PKTEXPORT_INDEX_MIN_BYTES");
+
+	if (args->n_windows == 0 || args->windows[0].start == 0 ||
+	    s->info.total_bytes <
+	        (min && *min ? strtoull(min, NULL, 10) : SF_INDEX_MIN_BYTES))
+		return;
+	if (sx_sidecar_seek(args->root, args->path, fd, args->windows[0].start,
+	                    &offset) != 0)
+		return;
+	if (fseeko(s->file, (off_t)offset, SEEK_SET) == 0) {
+		s->seeked = offset > 0;
+		s->info.time_ordered = 1;
+	}
 }
 
 static pkx_result sf_open(const pkx_source_args *args, void **instance,
@@ -202,6 +237,8 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 		free(s);
 		return PKX_ERROR;
 	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	sf_seek_to_window(s, args, fd);
 	*instance = s;
 	return PKX_OK;
 }
@@ -245,8 +282,11 @@ static pkx_result sf_switch_reader(sf_source *s)
 	uint64_t i;
 	pkx_packet skip;
 
-	if (!r)
+	/* Skipping by count is only right from the file's start. */
+	if (!r || s->seeked) {
+		sfng_close(r);
 		return PKX_ERROR;
+	}
 	for (i = 0; i < s->packets; i++)
 		if (sfng_next(r, &skip, why, sizeof(why)) != PKX_OK) {
 			sfng_close(r);
@@ -260,6 +300,8 @@ static pkx_result sf_switch_reader(sf_source *s)
 	pcap_close(s->pcap); /* closes the FILE too */
 	s->pcap = NULL;
 	s->file = NULL;
+	free(s->iobuf);
+	s->iobuf = NULL;
 	s->ng = r;
 	return PKX_OK;
 }
@@ -328,6 +370,7 @@ static void sf_close(void *instance)
 
 	if (s->pcap)
 		pcap_close(s->pcap); /* closes the FILE too */
+	free(s->iobuf);
 	sfng_close(s->ng);
 	if (s->ng_fd >= 0)
 		close(s->ng_fd);
