@@ -5,12 +5,9 @@ STORE_SHARED = plugins/source-store/capfile.c plugins/source-store/capfile.h \
 	plugins/source-store/store_index.h
 # cli.c execs the store command from here (PKTEXPORT_STORE overrides).
 AM_CPPFLAGS += -DPKX_STORE_PROGRAM='"$(pkglibexecdir)/pktexport-store"'
-# Its own install dir variable (the same folder as pkglibexecdir), so that
-# no other fragment's pkglibexec_PROGRAMS assignment can drop it.
-storeexecdir = $(pkglibexecdir)
 if PLUGIN_SOURCE_STORE
 plugin_LTLIBRARIES += plugins/source_store.la
-storeexec_PROGRAMS = pktexport-store
+pkglibexec_PROGRAMS += pktexport-store
 endif
 plugins_source_store_la_SOURCES = plugins/source-store/source_store.c \
 	plugins/source-store/source_store.h plugins/source-store/store_clip.c \

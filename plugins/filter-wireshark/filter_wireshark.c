@@ -1,0 +1,684 @@
+/* filter-wireshark: Wireshark display filters, answered by a helper process
+ * that dissects with libwireshark as `tshark -r FILE -Y FILTER` does, after
+ * a pre-filter that skips packets whose headers prove they cannot match. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pktexport/plugin.h"
+#include "ws_prefilter.h"
+#include "ws_protocol.h"
+
+#define WSX_NAME   "filter-wireshark"
+#define WSX_HELPER "pktexport-wireshark-helper"
+#ifndef PKX_WS_HELPER
+#define PKX_WS_HELPER "/usr/local/libexec/pktexport/" WSX_HELPER
+#endif
+
+#define LINKTYPE_ETHERNET 1
+/* Defaults, each overridable by an environment variable (see the doc). */
+#define WSX_TIMEOUT_MS  30000  /* one packet */
+#define WSX_START_MS    120000 /* libwireshark start and filter compile */
+#define WSX_RECYCLE     1000000
+#define WSX_MAX_RSS_MB  1024
+#define WSX_CHECK_EVERY 4096
+#define WSX_PUNCH_EVERY (1u << 20)
+
+extern char **environ;
+
+static const pkx_services *wsx_svc;
+
+typedef struct wsx_program {
+	char *expr;
+	pkx_interface *ifs;
+	size_t n_ifs;
+	int pcapng;     /* the stream mirrors a pcapng input */
+	uint32_t flags; /* WSP_* for the helper */
+	wsf_prog *pre;  /* NULL: no pre-filter */
+	uint8_t carriers[2][WSP_PORT_BITMAP];
+	wsf_carriers carrier_sets;
+	/* The helper and the stream it reads. */
+	pid_t pid;
+	int sock, records;
+	uint64_t written, punched, sent;
+	/* Frame history, kept here so a fresh helper continues it. */
+	uint32_t frame_num;
+	wsp_state st;
+	/* Settings. */
+	int timeout_ms;
+	uint64_t recycle_every, max_rss_kb;
+	uint64_t skipped, recycled;
+	uint64_t helper_peak_kb;          /* largest VmHWM of its helpers */
+	char failure[PKX_ERROR_TEXT_MAX]; /* set once the helper failed */
+} wsx_program;
+
+static pkx_result wsx_init(const pkx_services *svc, pkx_error *err)
+{
+	(void)err;
+	wsx_svc = svc;
+	return PKX_OK;
+}
+
+static uint64_t wsx_env(const char *name, uint64_t dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long n;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end)
+		return dflt;
+	return n;
+}
+
+/* The helper program: $PKTEXPORT_WIRESHARK_HELPER, else next to the
+ * plugin's folder (a build tree), else where `make install` puts it. */
+static void wsx_helper_path(char *out, size_t size)
+{
+	const char *env = getenv("PKTEXPORT_WIRESHARK_HELPER");
+	Dl_info info;
+
+	if (env && *env) {
+		snprintf(out, size, "%s", env);
+		return;
+	}
+	if (dladdr((void *)wsx_helper_path, &info) && info.dli_fname) {
+		const char *slash = strrchr(info.dli_fname, '/');
+
+		if (slash && (size_t)(slash - info.dli_fname) + 40 < size) {
+			snprintf(out, size, "%.*s/../%s",
+			         (int)(slash - info.dli_fname), info.dli_fname,
+			         WSX_HELPER);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(out, size, "%s", PKX_WS_HELPER);
+}
+
+/* ----------------------------------------------------- the packet stream */
+
+static int wsx_write(wsx_program *p, const void *buf, size_t len)
+{
+	const char *b = buf;
+
+	while (len > 0) {
+		ssize_t r = write(p->records, b, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		len -= (size_t)r;
+		p->written += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int wsx_option(wsx_program *p, uint16_t code, const void *v,
+                      uint16_t len)
+{
+	static const uint8_t zero[4];
+	uint16_t hdr[2] = {code, len};
+
+	return wsx_write(p, hdr, sizeof(hdr)) || wsx_write(p, v, len) ||
+	       wsx_write(p, zero, (4u - len % 4u) % 4u);
+}
+
+/* pcapng: one interface block per source interface, names kept, so the
+ * frame.interface_* fields read as they would on the input. */
+static int wsx_pcapng_header(wsx_program *p)
+{
+	/* Version 1.0, section length unknown. */
+	uint32_t shb[7] = {0x0A0D0D0A, 28,         0x1A2B3C4D, 1,
+	                   0xffffffff, 0xffffffff, 28};
+	size_t i;
+
+	if (wsx_write(p, shb, sizeof(shb)))
+		return -1;
+	for (i = 0; i < p->n_ifs; i++) {
+		const pkx_interface *f = &p->ifs[i];
+		size_t nlen = strnlen(f->name, sizeof(f->name));
+		uint32_t lt = f->linktype, fcs = 0, blen;
+		uint8_t resol = 9;
+		uint32_t head[4];
+		uint32_t end = 0;
+
+		if (lt & 0x04000000u)
+			fcs = ((lt >> 28) & 0xfu) * 2u;
+		blen = 20 + 8 /* tsresol */ + (fcs ? 8 : 0) + 4 /* end */;
+		if (nlen)
+			blen += 4 + (uint32_t)((nlen + 3) & ~(size_t)3);
+		head[0] = 1;
+		head[1] = blen;
+		head[2] = lt & 0xffffu;
+		head[3] = f->snaplen ? f->snaplen : 262144;
+		if (wsx_write(p, head, sizeof(head)) ||
+		    (nlen && wsx_option(p, 2, f->name, (uint16_t)nlen)) ||
+		    wsx_option(p, 9, &resol, 1) ||
+		    (fcs && wsx_option(p, 13, &(uint8_t){(uint8_t)fcs}, 1)) ||
+		    wsx_write(p, &end, sizeof(end)) ||
+		    wsx_write(p, &blen, sizeof(blen)))
+			return -1;
+	}
+	return 0;
+}
+
+static int wsx_stream_header(wsx_program *p)
+{
+	uint32_t hdr[6] = {0xa1b23c4d, 0x00040002, 0, 0, 0, 0};
+
+	if (p->pcapng)
+		return wsx_pcapng_header(p);
+	hdr[4] = p->ifs[0].snaplen ? p->ifs[0].snaplen : 262144;
+	hdr[5] = p->ifs[0].linktype; /* with its FCS bits, as read */
+	return wsx_write(p, hdr, sizeof(hdr));
+}
+
+static int wsx_stream_packet(wsx_program *p, const pkx_packet *pkt)
+{
+	static const uint8_t zero[4];
+
+	if (p->pcapng) {
+		uint32_t pad = (4u - pkt->caplen % 4u) % 4u;
+		uint32_t blen = 32 + pkt->caplen + pad;
+		uint32_t h[7] = {6,
+		                 blen,
+		                 pkt->ifindex,
+		                 (uint32_t)(pkt->ts_ns >> 32),
+		                 (uint32_t)pkt->ts_ns,
+		                 pkt->caplen,
+		                 pkt->wirelen};
+
+		return wsx_write(p, h, sizeof(h)) ||
+		       wsx_write(p, pkt->data, pkt->caplen) ||
+		       wsx_write(p, zero, pad) ||
+		       wsx_write(p, &blen, sizeof(blen));
+	}
+	{
+		uint32_t h[4] = {(uint32_t)(pkt->ts_ns / 1000000000u),
+		                 (uint32_t)(pkt->ts_ns % 1000000000u),
+		                 pkt->caplen, pkt->wirelen};
+
+		return wsx_write(p, h, sizeof(h)) ||
+		       wsx_write(p, pkt->data, pkt->caplen);
+	}
+}
+
+/* Give back the memory of records the helper has read. */
+static void wsx_punch(wsx_program *p)
+{
+	uint64_t upto = p->written & ~(uint64_t)4095;
+
+	if (upto - p->punched < WSX_PUNCH_EVERY)
+		return;
+	if (fallocate(p->records, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	              (off_t)p->punched, (off_t)(upto - p->punched)) == 0)
+		p->punched = upto;
+}
+
+/* ------------------------------------------------------------ the helper */
+
+static int wsx_send(wsx_program *p, const void *buf, size_t len)
+{
+	const char *b = buf;
+
+	while (len > 0) {
+		ssize_t r = send(p->sock, b, len, MSG_NOSIGNAL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* 0 when len bytes came, -1 when the helper closed, -2 on timeout. */
+static int wsx_recv(wsx_program *p, void *buf, size_t len, int timeout_ms)
+{
+	char *b = buf;
+	uint64_t deadline = wsx_svc->now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+	while (len > 0) {
+		struct pollfd pfd = {.fd = p->sock, .events = POLLIN};
+		uint64_t now = wsx_svc->now_ns();
+		ssize_t r;
+		int n;
+
+		if (now >= deadline)
+			return -2;
+		n = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			continue;
+		r = recv(p->sock, b, len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* A /proc/PID/status value in kB, 0 when unknown. */
+static uint64_t wsx_status_kb(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	size_t klen = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0 &&
+		    sscanf(line + klen, " %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Stops the helper; returns how it ended, for messages. */
+static void wsx_stop(wsx_program *p, char *how, size_t size)
+{
+	int status = 0;
+
+	if (how && size)
+		snprintf(how, size, "it stopped");
+	if (p->pid > 0) {
+		/* Give a dying helper a moment to be reaped with its cause. */
+		pid_t r = waitpid(p->pid, &status, WNOHANG);
+		int grace;
+
+		/* A helper that closed its socket is on its way out: let it
+		 * finish dying so its status says why. */
+		for (grace = how ? 100 : 0; r == 0 && grace > 0; grace--) {
+			usleep(10000);
+			r = waitpid(p->pid, &status, WNOHANG);
+		}
+		if (r == 0) {
+			uint64_t hwm = wsx_status_kb(p->pid, "VmHWM:");
+
+			if (hwm > p->helper_peak_kb)
+				p->helper_peak_kb = hwm;
+			kill(p->pid, SIGKILL);
+			r = waitpid(p->pid, &status, 0);
+		}
+		if (r == p->pid && how && WIFSIGNALED(status) &&
+		    WTERMSIG(status) != SIGKILL)
+			snprintf(how, size, "it was killed by signal %d (%s)",
+			         WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else if (r == p->pid && how && WIFEXITED(status))
+			snprintf(how, size, "it exited with status %d",
+			         WEXITSTATUS(status));
+	}
+	p->pid = -1;
+	if (p->sock >= 0)
+		close(p->sock);
+	if (p->records >= 0)
+		close(p->records);
+	p->sock = p->records = -1;
+}
+
+/* Records the end of the helper as this program's failure. */
+static int wsx_fail(wsx_program *p, pkx_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int wsx_fail(wsx_program *p, pkx_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->failure, sizeof(p->failure), fmt, ap);
+	va_end(ap);
+	wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure);
+	return -1;
+}
+
+static int wsx_spawn(wsx_program *p, pkx_error *err)
+{
+	posix_spawn_file_actions_t fa;
+	char path[PATH_MAX];
+	char *argv[] = {(char *)WSX_HELPER, NULL};
+	int sv[2], rec, r;
+
+	wsx_helper_path(path, sizeof(path));
+	rec = memfd_create("pktexport-wireshark", MFD_CLOEXEC);
+	if (rec < 0)
+		return wsx_fail(p, err, "memfd_create: %s", strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		close(rec);
+		return wsx_fail(p, err, "socketpair: %s", strerror(errno));
+	}
+	p->records = rec;
+	p->sock = sv[0];
+	p->written = p->punched = p->sent = 0;
+	if (wsx_stream_header(p) != 0) {
+		close(sv[1]);
+		return wsx_fail(p, err, "writing the packet stream: %s",
+		                strerror(errno));
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], WSP_FD_CONTROL);
+	posix_spawn_file_actions_adddup2(&fa, rec, WSP_FD_RECORDS);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (!getenv("PKTEXPORT_WIRESHARK_DEBUG"))
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
+		                                 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, WSP_FD_RECORDS + 1);
+	r = posix_spawn(&p->pid, path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (r != 0) {
+		p->pid = -1;
+		return wsx_fail(p, err,
+		                "cannot start the Wireshark helper %s: %s "
+		                "(set PKTEXPORT_WIRESHARK_HELPER)",
+		                path, strerror(r));
+	}
+	return 0;
+}
+
+/* Starts a helper, compiles the filter in it, and hands it the frame
+ * history.  A refused filter is REQUEST_INVALID_INPUT with dfilter's
+ * message. */
+static int wsx_start(wsx_program *p, pkx_error *err)
+{
+	size_t tlen = strlen(p->expr);
+	wsp_compile c = {.flags = p->flags, .text_len = (uint32_t)tlen};
+	wsp_request req = {.type = WSP_COMPILE,
+	                   .arg = (uint32_t)(sizeof(c) + tlen)};
+	wsp_answer a;
+	char text[WSP_TEXT_MAX + 1], how[128];
+	int r;
+
+	if (wsx_spawn(p, err) != 0)
+		return -1;
+	if (wsx_send(p, &req, sizeof(req)) || wsx_send(p, &c, sizeof(c)) ||
+	    wsx_send(p, p->expr, tlen))
+		r = -1;
+	else
+		r = wsx_recv(
+		    p, &a, sizeof(a),
+		    (int)wsx_env("PKTEXPORT_WIRESHARK_START_MS", WSX_START_MS));
+	if (r == 0 && (a.len > WSP_TEXT_MAX ||
+	               wsx_recv(p, text, a.len, WSX_TIMEOUT_MS) != 0))
+		r = -1;
+	if (r != 0) {
+		wsx_stop(p, how, sizeof(how));
+		return wsx_fail(p, err,
+		                "the Wireshark helper did not start: %s",
+		                r == -2 ? "it did not answer in time" : how);
+	}
+	text[a.len] = '\0';
+	if (a.status != WSP_OK) {
+		wsx_stop(p, NULL, 0);
+		if (a.status == WSP_BAD_FILTER || a.status == WSP_BAD_INPUT)
+			return wsx_svc->fail(err, "REQUEST_INVALID_INPUT", "%s",
+			                     text);
+		return wsx_fail(p, err, "Wireshark: %s", text);
+	}
+	if (wsx_recv(p, p->carriers, sizeof(p->carriers), WSX_TIMEOUT_MS)) {
+		wsx_stop(p, how, sizeof(how));
+		return wsx_fail(p, err, "the Wireshark helper failed: %s", how);
+	}
+	req.type = WSP_STATE;
+	req.arg = sizeof(p->st);
+	if (p->frame_num && (wsx_send(p, &req, sizeof(req)) ||
+	                     wsx_send(p, &p->st, sizeof(p->st)))) {
+		wsx_stop(p, how, sizeof(how));
+		return wsx_fail(p, err, "the Wireshark helper failed: %s", how);
+	}
+	return 0;
+}
+
+static uint64_t wsx_rss_kb(pid_t pid)
+{
+	char path[64];
+	unsigned long long size = 0, resident = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * ((uint64_t)sysconf(_SC_PAGESIZE) / 1024u);
+}
+
+/* A fresh helper bounds memory.  For a frame-only filter nothing is lost;
+ * otherwise dissection state (reassembly, conversations) starts over, so
+ * this happens only past the memory ceiling, and is logged. */
+static int wsx_maybe_recycle(wsx_program *p, pkx_error *err)
+{
+	int stateless = (p->flags & WSP_FRAME_ONLY) != 0;
+	uint64_t rss;
+
+	if (p->sent == 0)
+		return 0;
+	if (!(stateless && p->sent >= p->recycle_every)) {
+		if (p->sent % WSX_CHECK_EVERY != 0)
+			return 0;
+		rss = wsx_rss_kb(p->pid);
+		if (rss <= p->max_rss_kb)
+			return 0;
+		if (!stateless)
+			wsx_svc->log(PKX_LOG_WARN, WSX_NAME,
+			             "filter \"%s\": the Wireshark helper "
+			             "reached %llu MB at packet %u and is "
+			             "restarted; reassembly and conversation "
+			             "state start over",
+			             p->expr, (unsigned long long)(rss / 1024),
+			             p->frame_num);
+	}
+	wsx_stop(p, NULL, 0);
+	p->recycled++;
+	return wsx_start(p, err);
+}
+
+static int wsx_ask(wsx_program *p, const pkx_packet *pkt, pkx_error *err)
+{
+	wsp_request req = {.type = WSP_PACKET, .arg = p->frame_num};
+	char how[128];
+	uint8_t yes;
+	int r;
+
+	if (wsx_maybe_recycle(p, err) != 0)
+		return -1;
+	if (wsx_stream_packet(p, pkt) != 0)
+		return wsx_fail(p, err, "writing the packet stream: %s",
+		                strerror(errno));
+	r = wsx_send(p, &req, sizeof(req));
+	if (r == 0)
+		r = wsx_recv(p, &yes, 1, p->timeout_ms);
+	if (r == 0 && yes == WSP_ERROR) {
+		wsp_answer a;
+		char text[WSP_TEXT_MAX + 1];
+
+		if (wsx_recv(p, &a, sizeof(a), WSX_TIMEOUT_MS) == 0 &&
+		    a.len <= WSP_TEXT_MAX &&
+		    wsx_recv(p, text, a.len, WSX_TIMEOUT_MS) == 0) {
+			text[a.len] = '\0';
+			wsx_stop(p, NULL, 0);
+			return wsx_fail(p, err, "%s", text);
+		}
+		r = -1;
+	}
+	if (r != 0 || yes > WSP_YES) {
+		wsx_stop(p, how, sizeof(how));
+		if (r == -2)
+			return wsx_fail(p, err,
+			                "Wireshark took longer than %d ms to "
+			                "dissect packet %u; the helper was "
+			                "stopped and the export ends here",
+			                p->timeout_ms, p->frame_num);
+		return wsx_fail(p, err,
+		                "the Wireshark helper failed while dissecting "
+		                "packet %u (%s); the export ends here",
+		                p->frame_num, how);
+	}
+	p->sent++;
+	wsx_punch(p);
+	if (!p->st.ref_num) {
+		p->st.ref_num = p->frame_num;
+		p->st.ref_ns = pkt->ts_ns;
+	}
+	p->st.prev_cap_num = p->frame_num;
+	p->st.prev_cap_ns = pkt->ts_ns;
+	if (yes) {
+		p->st.prev_dis_num = p->frame_num;
+		p->st.prev_dis_ns = pkt->ts_ns;
+		p->st.cum_bytes += pkt->wirelen;
+	}
+	return yes;
+}
+
+/* ------------------------------------------------------------ the plugin */
+
+static void wsx_free(void *program)
+{
+	wsx_program *p = program;
+
+	if (!p)
+		return;
+	wsx_stop(p, NULL, 0);
+	if (p->frame_num)
+		wsx_svc->log(
+		    PKX_LOG_DEBUG, WSX_NAME,
+		    "filter \"%s\": %u packets, %llu skipped by the "
+		    "pre-filter, helper restarts: %llu, helper peak "
+		    "RSS: %llu kB, service peak RSS: %llu kB",
+		    p->expr, p->frame_num, (unsigned long long)p->skipped,
+		    (unsigned long long)p->recycled,
+		    (unsigned long long)p->helper_peak_kb,
+		    (unsigned long long)wsx_status_kb(getpid(), "VmHWM:"));
+	wsf_free(p->pre);
+	free(p->ifs);
+	free(p->expr);
+	free(p);
+}
+
+static pkx_result wsx_compile(const char *type, const char *expr,
+                              const pkx_interface *ifs, size_t n_ifs,
+                              void **program, pkx_error *err)
+{
+	wsx_program *p = calloc(1, sizeof(*p));
+	size_t i;
+
+	(void)type;
+	if (!p)
+		return wsx_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	p->pid = -1;
+	p->sock = p->records = -1;
+	p->expr = strdup(expr);
+	p->ifs = calloc(n_ifs ? n_ifs : 1, sizeof(*ifs));
+	if (!p->expr || !p->ifs || n_ifs == 0) {
+		wsx_free(p);
+		return wsx_svc->fail(err, "INTERNAL_ERROR",
+		                     n_ifs ? "out of memory"
+		                           : "no capture interface");
+	}
+	memcpy(p->ifs, ifs, n_ifs * sizeof(*ifs));
+	p->n_ifs = n_ifs;
+	/* Plain pcap input has no interface resolution: mirror it. */
+	p->pcapng = n_ifs > 1 || ifs[0].tsresol != 0;
+	for (i = 1; i < n_ifs; i++)
+		if (ifs[i].linktype != ifs[0].linktype)
+			p->pcapng = 1;
+	if (p->pcapng)
+		p->flags |= WSP_PCAPNG;
+	if (wsx_env("PKTEXPORT_WIRESHARK_FRAME_ONLY", 1) &&
+	    wsf_frame_only(expr))
+		p->flags |= WSP_FRAME_ONLY;
+	else if (wsx_env("PKTEXPORT_WIRESHARK_PREFILTER", 1))
+		p->pre = wsf_parse(expr);
+	p->timeout_ms =
+	    (int)wsx_env("PKTEXPORT_WIRESHARK_TIMEOUT_MS", WSX_TIMEOUT_MS);
+	p->recycle_every = wsx_env("PKTEXPORT_WIRESHARK_RECYCLE", WSX_RECYCLE);
+	p->max_rss_kb =
+	    wsx_env("PKTEXPORT_WIRESHARK_MAX_RSS_MB", WSX_MAX_RSS_MB) * 1024u;
+	if (wsx_start(p, err) != 0) {
+		wsx_free(p);
+		return PKX_ERROR;
+	}
+	p->carrier_sets.tcp = p->carriers[0];
+	p->carrier_sets.udp = p->carriers[1];
+	if (p->pre)
+		wsx_svc->log(PKX_LOG_DEBUG, WSX_NAME,
+		             "filter \"%s\": pre-filter on plain TCP/UDP "
+		             "packets: %s",
+		             expr, wsf_bpf(p->pre));
+	*program = p;
+	return PKX_OK;
+}
+
+static int wsx_match(void *program, const pkx_packet *pkt, pkx_error *err)
+{
+	wsx_program *p = program;
+
+	if (p->failure[0]) {
+		wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure);
+		return -1;
+	}
+	if (pkt->ifindex >= p->n_ifs) {
+		wsx_svc->fail(err, "INTERNAL_ERROR",
+		              "packet on unknown interface %u", pkt->ifindex);
+		return -1;
+	}
+	p->frame_num++;
+	if (p->pre && p->ifs[pkt->ifindex].linktype == LINKTYPE_ETHERNET &&
+	    !wsf_may_match(p->pre, &p->carrier_sets, pkt->data, pkt->caplen)) {
+		p->skipped++;
+		return 0;
+	}
+	if (p->pid < 0 && wsx_start(p, err) != 0)
+		return -1;
+	return wsx_ask(p, pkt, err);
+}
+
+static const char *const wsx_claims[] = {"WIRESHARK", NULL};
+
+static const pkx_filter_plugin wsx_plugin = {
+    PKX_PLUGIN_HEADER(PKX_KIND_FILTER, pkx_filter_plugin, WSX_NAME,
+                      PACKAGE_VERSION,
+                      "Wireshark display filters (libwireshark, in a "
+                      "helper process)",
+                      wsx_claims, wsx_init, NULL),
+    .compile = wsx_compile,
+    .match = wsx_match,
+    .to_bpf = NULL,
+    .free = wsx_free,
+};
+
+const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)
+{
+	return &wsx_plugin.header;
+}

@@ -1,0 +1,527 @@
+/* pktexport-wireshark-helper: dissects packets with libwireshark for the
+ * filter-wireshark plugin, one at a time and in order, the way
+ * `tshark -r FILE -Y FILTER` does in its single pass, and says which match.
+ * It runs as its own process so a dissector that crashes or hangs costs
+ * one export, not the service. */
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <epan/dfilter/dfilter.h>
+#include <epan/epan.h>
+#include <epan/epan_dissect.h>
+#include <epan/frame_data.h>
+#include <epan/packet.h>
+#include <epan/prefs.h>
+#include <epan/proto.h>
+#include <epan/tvbuff.h>
+#include <wiretap/wtap.h>
+#include <wsutil/filesystem.h>
+#include <wsutil/privileges.h>
+#include <wsutil/report_message.h>
+
+#include "ws_protocol.h"
+
+/* What epan asks the application about frames other than the current one.
+ * Only these three are ever asked for in a single pass. */
+struct packet_provider_data {
+	wtap *wth;
+	const frame_data *ref;
+	const frame_data *prev_dis;
+	const frame_data *prev_cap;
+};
+
+typedef struct helper {
+	struct packet_provider_data prov;
+	epan_t *epan;
+	epan_dissect_t *edt;
+	dfilter_t *dfcode;
+	int file_type;
+	wtap_rec rec;
+	Buffer buf;
+	frame_data ref_frame, prev_dis_frame, prev_cap_frame;
+	nstime_t elapsed;
+	guint32 cum_bytes;
+	guint32 fault_frame; /* tests: misbehave on this frame */
+	int fault_hang;
+	char report[WSP_TEXT_MAX]; /* last message libwireshark reported */
+} helper;
+
+static helper hp;
+
+/* Protocols whose dissectors, reached through a TCP or UDP port, decode a
+ * whole packet or frame inside the payload.  A TCP or UDP segment on one
+ * of their ports is never skipped by the plugin's pre-filter. */
+static const char *const ws_carriers[] = {
+    "atmtcp",    "ayiya",      "capwap",   "capwap.data", "cpha",
+    "dlsw",      "geneve",     "gprs-ns",  "gre",         "gsmtap",
+    "gtp",       "infiniband", "jmirror",  "kismet",      "l2tp",
+    "lisp-data", "lwapp",      "lwapp-l3", "mpls",        "nxp_802154_sniffer",
+    "openvpn",   "peekremote", "pptp",     "rpcap",       "sflow",
+    "socks",     "tapa",       "teredo",   "tzsp",        "udpencap",
+    "vxlan",     "vxlan_gpe",  "wassp",    "wg",          "xot",
+    "zep",       NULL,
+};
+
+static void ws_vreport(const char *fmt, va_list ap)
+{
+	vsnprintf(hp.report, sizeof(hp.report), fmt, ap);
+}
+
+static void ws_open_failure(const char *name, int err, gboolean for_writing)
+{
+	snprintf(hp.report, sizeof(hp.report), "cannot open %s for %s: %s",
+	         name, for_writing ? "writing" : "reading", g_strerror(err));
+}
+
+static void ws_rw_failure(const char *name, int err)
+{
+	snprintf(hp.report, sizeof(hp.report), "%s: %s", name, g_strerror(err));
+}
+
+static void ws_cfile_failure(const char *name, int err, gchar *info)
+{
+	snprintf(hp.report, sizeof(hp.report), "%s: %s%s%s", name,
+	         wtap_strerror(err), info ? ": " : "", info ? info : "");
+}
+
+static void ws_dump_failure(const char *name, int err, gchar *info, int t)
+{
+	(void)t;
+	ws_cfile_failure(name, err, info);
+}
+
+static void ws_write_failure(const char *in, const char *out, int err,
+                             gchar *info, guint32 num, int t)
+{
+	(void)in;
+	(void)num;
+	(void)t;
+	ws_cfile_failure(out, err, info);
+}
+
+static const struct report_message_routines ws_report_routines = {
+    ws_vreport,       ws_vreport,       ws_open_failure, ws_rw_failure,
+    ws_rw_failure,    ws_cfile_failure, ws_dump_failure, ws_cfile_failure,
+    ws_write_failure, ws_cfile_failure,
+};
+
+/* ------------------------------------------------------------- wire I/O */
+
+static int ws_read_all(void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = read(WSP_FD_CONTROL, p, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int ws_write_all(const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = write(WSP_FD_CONTROL, p, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int ws_answer(uint32_t status, const char *text)
+{
+	wsp_answer a = {.status = status, .len = (uint32_t)strlen(text)};
+
+	if (a.len > WSP_TEXT_MAX)
+		a.len = WSP_TEXT_MAX;
+	if (ws_write_all(&a, sizeof(a)) != 0)
+		return -1;
+	return ws_write_all(text, a.len);
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static const nstime_t *ws_frame_ts(struct packet_provider_data *prov,
+                                   guint32 num)
+{
+	if (prov->ref && prov->ref->num == num)
+		return &prov->ref->abs_ts;
+	if (prov->prev_dis && prov->prev_dis->num == num)
+		return &prov->prev_dis->abs_ts;
+	if (prov->prev_cap && prov->prev_cap->num == num)
+		return &prov->prev_cap->abs_ts;
+	return NULL;
+}
+
+static const char *ws_interface_name(struct packet_provider_data *prov,
+                                     guint32 id)
+{
+	wtapng_iface_descriptions_t *idb = wtap_file_get_idb_info(prov->wth);
+	const char *name = NULL;
+
+	if (idb && id < idb->interface_data->len) {
+		wtap_block_t b =
+		    g_array_index(idb->interface_data, wtap_block_t, id);
+		char *s;
+
+		if (wtap_block_get_string_option_value(b, OPT_IDB_NAME, &s) ==
+		    WTAP_OPTTYPE_SUCCESS)
+			name = s;
+	}
+	g_free(idb);
+	return name ? name : "unknown";
+}
+
+static const char *ws_interface_descr(struct packet_provider_data *prov,
+                                      guint32 id)
+{
+	wtapng_iface_descriptions_t *idb = wtap_file_get_idb_info(prov->wth);
+	const char *descr = NULL;
+
+	if (idb && id < idb->interface_data->len) {
+		wtap_block_t b =
+		    g_array_index(idb->interface_data, wtap_block_t, id);
+		char *s;
+
+		if (wtap_block_get_string_option_value(
+		        b, OPT_IDB_DESCRIPTION, &s) == WTAP_OPTTYPE_SUCCESS)
+			descr = s;
+	}
+	g_free(idb);
+	return descr;
+}
+
+static void ws_note_carrier(const gchar *table, ftenum_t type, gpointer key,
+                            gpointer value, gpointer user_data)
+{
+	dissector_handle_t h = dtbl_entry_get_handle((dtbl_entry_t *)value);
+	guint port = GPOINTER_TO_UINT(key);
+	uint8_t *bits = user_data;
+	int proto;
+	const char *name;
+	size_t i;
+
+	(void)table;
+	(void)type;
+	if (!h || port > 65535)
+		return;
+	proto = dissector_handle_get_protocol_index(h);
+	name = proto >= 0 ? proto_get_protocol_filter_name(proto) : NULL;
+	if (!name)
+		return;
+	for (i = 0; ws_carriers[i]; i++)
+		if (strcmp(name, ws_carriers[i]) == 0)
+			bits[port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+/* Dissect nothing past the frame layer: for a filter that reads only
+ * frame fields, the rest of the tree cannot change its answer. */
+static void ws_frame_only(void)
+{
+	void *cookie = NULL;
+	int frame = proto_get_id_by_filter_name("frame");
+	int id;
+
+	for (id = proto_get_first_protocol(&cookie); id != -1;
+	     id = proto_get_next_protocol(&cookie))
+		if (id != frame && proto_can_toggle_protocol(id) &&
+		    !proto_is_pino(find_protocol_by_id(id)))
+			proto_set_decoding(id, FALSE);
+}
+
+static int ws_init_epan(const char *argv0)
+{
+	static const struct packet_provider_funcs funcs = {
+	    ws_frame_ts,
+	    ws_interface_name,
+	    ws_interface_descr,
+	    NULL,
+	};
+	char *why;
+
+	/* The order is tshark's, so preferences, plugins and decode-as
+	 * settings are those `tshark -r` uses. */
+	init_process_policies();
+	why = configuration_init(argv0, NULL);
+	g_free(why);
+	init_report_message("pktexport-wireshark-helper", &ws_report_routines);
+	wtap_init(TRUE);
+	if (!epan_init(NULL, NULL, TRUE))
+		return -1;
+	epan_load_settings();
+	prefs_apply_all();
+	hp.epan = epan_new(&hp.prov, &funcs);
+	return hp.epan ? 0 : -1;
+}
+
+/* 0, or WSP_BAD_INPUT / WSP_FAILED with hp.report set. */
+static int ws_open_records(uint32_t flags)
+{
+	char path[64];
+	gchar *info = NULL;
+	unsigned type;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", WSP_FD_RECORDS);
+	type = open_info_name_to_type((flags & WSP_PCAPNG) ? "pcapng" : "pcap");
+	hp.prov.wth = wtap_open_offline(path, type, &err, &info, FALSE);
+	if (!hp.prov.wth) {
+		snprintf(hp.report, sizeof(hp.report),
+		         "Wireshark cannot dissect these packets: %s%s%s",
+		         wtap_strerror(err), info ? ": " : "",
+		         info ? info : "");
+		g_free(info);
+		/* Link types wiretap does not know: tshark refuses the file. */
+		return err == WTAP_ERR_UNSUPPORTED ? WSP_BAD_INPUT : WSP_FAILED;
+	}
+	hp.file_type = wtap_file_type_subtype(hp.prov.wth);
+	return 0;
+}
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+/* Start-up touches the registration code of every dissector once and
+ * leaves freed heap behind.  Give both back: the code pages dissection
+ * needs come back from the page cache on their own. */
+static void ws_shed_startup_memory(void)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	char line[512];
+
+	malloc_trim(0);
+	if (!maps)
+		return;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long lo, hi;
+		char perms[8];
+		int path = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms,
+		           &path) < 3 ||
+		    !path || line[path] != '/')
+			continue;
+		/* Clean, read-only file pages only: never private writes. */
+		if (perms[1] == '-' && perms[3] == 'p')
+			madvise((void *)lo, hi - lo, MADV_PAGEOUT);
+	}
+	fclose(maps);
+}
+
+/* COMPILE: compile, open the stream, answer with the carrier ports. */
+static int ws_compile(uint32_t len)
+{
+	static uint8_t bits[2][WSP_PORT_BITMAP];
+	wsp_compile c;
+	char *text, *msg = NULL;
+	int r;
+
+	if (len < sizeof(c) || len - sizeof(c) > 1u << 20 ||
+	    ws_read_all(&c, sizeof(c)) != 0 || c.text_len != len - sizeof(c))
+		return -1;
+	text = g_malloc(c.text_len + 1);
+	if (ws_read_all(text, c.text_len) != 0) {
+		g_free(text);
+		return -1;
+	}
+	text[c.text_len] = '\0';
+	if (!dfilter_compile(text, &hp.dfcode, &msg)) {
+		r = ws_answer(WSP_BAD_FILTER,
+		              msg ? msg : "invalid display filter");
+		g_free(msg);
+		g_free(text);
+		return r;
+	}
+	g_free(text);
+	if (c.flags & WSP_FRAME_ONLY)
+		ws_frame_only();
+	if ((r = ws_open_records(c.flags)) != 0)
+		return ws_answer((uint32_t)r, hp.report);
+	/* A single pass builds the tree only where the filter needs it. */
+	hp.edt = epan_dissect_new(hp.epan, TRUE, FALSE);
+	memset(bits, 0, sizeof(bits));
+	dissector_table_foreach("tcp.port", ws_note_carrier, bits[0]);
+	dissector_table_foreach("udp.port", ws_note_carrier, bits[1]);
+	ws_shed_startup_memory();
+	if (ws_answer(WSP_OK, "") != 0)
+		return -1;
+	return ws_write_all(bits, sizeof(bits));
+}
+
+static void ws_fake_frame(frame_data *fd, guint32 num, uint64_t ns)
+{
+	memset(fd, 0, sizeof(*fd));
+	fd->num = num;
+	fd->abs_ts.secs = (time_t)(ns / 1000000000u);
+	fd->abs_ts.nsecs = (int)(ns % 1000000000u);
+}
+
+/* STATE: pick up the frame history of the helper this one replaces. */
+static int ws_state(uint32_t len)
+{
+	wsp_state s;
+
+	if (len != sizeof(s) || ws_read_all(&s, sizeof(s)) != 0)
+		return -1;
+	hp.prov.ref = hp.prov.prev_cap = hp.prov.prev_dis = NULL;
+	if (s.ref_num) {
+		ws_fake_frame(&hp.ref_frame, s.ref_num, s.ref_ns);
+		hp.prov.ref = &hp.ref_frame;
+	}
+	if (s.prev_cap_num) {
+		ws_fake_frame(&hp.prev_cap_frame, s.prev_cap_num,
+		              s.prev_cap_ns);
+		hp.prov.prev_cap = &hp.prev_cap_frame;
+	}
+	if (s.prev_dis_num) {
+		ws_fake_frame(&hp.prev_dis_frame, s.prev_dis_num,
+		              s.prev_dis_ns);
+		hp.prov.prev_dis = &hp.prev_dis_frame;
+	}
+	hp.cum_bytes = s.cum_bytes;
+	return 0;
+}
+
+/* PACKET: read the next record and run the filter on it, as tshark's
+ * single pass does: same frame bookkeeping, same priming, no columns. */
+static int ws_packet(guint32 num)
+{
+	frame_data fd;
+	gint64 offset;
+	gchar *info = NULL;
+	gboolean passed;
+	tvbuff_t *tvb;
+	int err = 0;
+
+	wtap_cleareof(hp.prov.wth);
+	if (!wtap_read(hp.prov.wth, &hp.rec, &hp.buf, &err, &info, &offset)) {
+		char msg[WSP_TEXT_MAX];
+		uint8_t e = WSP_ERROR;
+
+		snprintf(msg, sizeof(msg),
+		         "Wireshark could not read packet %u: %s%s%s", num,
+		         err ? wtap_strerror(err) : "no record",
+		         info ? ": " : "", info ? info : "");
+		g_free(info);
+		if (ws_write_all(&e, 1) != 0)
+			return -1;
+		return ws_answer(WSP_FAILED, msg);
+	}
+	if (num == hp.fault_frame) {
+		if (hp.fault_hang)
+			for (;;)
+				pause();
+		raise(SIGSEGV);
+	}
+	frame_data_init(&fd, num, &hp.rec, offset, hp.cum_bytes);
+	if (hp.dfcode)
+		epan_dissect_prime_with_dfilter(hp.edt, hp.dfcode);
+	prime_epan_dissect_with_postdissector_wanted_hfids(hp.edt);
+	frame_data_set_before_dissect(&fd, &hp.elapsed, &hp.prov.ref,
+	                              hp.prov.prev_dis);
+	if (hp.prov.ref == &fd) {
+		hp.ref_frame = fd;
+		hp.prov.ref = &hp.ref_frame;
+	}
+	tvb = tvb_new_real_data(ws_buffer_start_ptr(&hp.buf), fd.cap_len,
+	                        fd.pkt_len > G_MAXINT ? G_MAXINT
+	                                              : (gint)fd.pkt_len);
+	epan_dissect_run_with_taps(hp.edt, hp.file_type, &hp.rec, tvb, &fd,
+	                           NULL);
+	/* An all-blank filter compiles to nothing and passes everything, as
+	 * `tshark -Y ""` does. */
+	passed = hp.dfcode ? dfilter_apply_edt(hp.dfcode, hp.edt) : TRUE;
+	if (passed) {
+		frame_data_set_after_dissect(&fd, &hp.cum_bytes);
+		hp.prev_dis_frame = fd;
+		hp.prov.prev_dis = &hp.prev_dis_frame;
+	}
+	hp.prev_cap_frame = fd;
+	hp.prov.prev_cap = &hp.prev_cap_frame;
+	epan_dissect_reset(hp.edt);
+	frame_data_destroy(&fd);
+	wtap_rec_reset(&hp.rec);
+	{
+		uint8_t yes = passed ? WSP_YES : WSP_NO;
+
+		return ws_write_all(&yes, 1);
+	}
+}
+
+static void ws_read_fault(void)
+{
+	const char *f = getenv("PKTEXPORT_WIRESHARK_TEST_FAULT");
+
+	if (!f)
+		return;
+	if (strncmp(f, "crash:", 6) == 0)
+		hp.fault_frame = (guint32)strtoul(f + 6, NULL, 10);
+	else if (strncmp(f, "hang:", 5) == 0) {
+		hp.fault_frame = (guint32)strtoul(f + 5, NULL, 10);
+		hp.fault_hang = 1;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	wsp_request req;
+
+	(void)argc;
+	signal(SIGPIPE, SIG_IGN);
+	ws_read_fault();
+	wtap_rec_init(&hp.rec);
+	ws_buffer_init(&hp.buf, 1514);
+	if (ws_init_epan(argv[0]) != 0) {
+		if (ws_read_all(&req, sizeof(req)) == 0)
+			ws_answer(WSP_FAILED, hp.report[0]
+			                          ? hp.report
+			                          : "libwireshark failed to "
+			                            "initialise");
+		return 1;
+	}
+	while (ws_read_all(&req, sizeof(req)) == 0) {
+		int r;
+
+		switch (req.type) {
+		case WSP_COMPILE:
+			r = hp.edt ? -1 : ws_compile(req.arg);
+			if (r == 0 && !hp.edt)
+				return 0; /* refused filter: done */
+			break;
+		case WSP_STATE:
+			r = ws_state(req.arg);
+			break;
+		case WSP_PACKET:
+			r = hp.edt ? ws_packet(req.arg) : -1;
+			break;
+		default:
+			r = -1;
+		}
+		if (r != 0)
+			return 1;
+	}
+	/* The plugin closed the socket: the export is over.  Exit without
+	 * tearing libwireshark down; the kernel frees it faster. */
+	return 0;
+}

@@ -1,0 +1,67 @@
+/* The conversation between filter-wireshark and its dissection helper:
+ * fixed-size requests on a stream socket, packets in a capture file the
+ * plugin appends to and the helper reads with wiretap. */
+#ifndef PKX_WS_PROTOCOL_H
+#define PKX_WS_PROTOCOL_H
+
+#include <stdint.h>
+
+/* File descriptors the helper is started with. */
+#define WSP_FD_CONTROL 0 /* the socket: requests in, answers out */
+#define WSP_FD_RECORDS 3 /* the capture file the plugin appends to */
+
+/* Requests: a wsp_request, then `arg` more bytes for COMPILE and STATE. */
+enum wsp_type {
+	WSP_COMPILE = 'C', /* arg: length of a wsp_compile + filter text */
+	WSP_STATE = 'S',   /* arg: sizeof(wsp_state) */
+	WSP_PACKET = 'P',  /* arg: frame number of the next record */
+};
+
+typedef struct wsp_request {
+	uint32_t type;
+	uint32_t arg;
+} wsp_request;
+
+/* Flags of a COMPILE request. */
+#define WSP_FRAME_ONLY 1u /* the filter reads only frame fields */
+#define WSP_PCAPNG     2u /* the records file is pcapng, else pcap */
+
+typedef struct wsp_compile {
+	uint32_t flags;
+	uint32_t text_len; /* filter text follows, not NUL-terminated */
+} wsp_compile;
+
+/* What a fresh helper must know to go on where the last one stopped:
+ * frame.time_relative, frame.time_delta and frame.time_delta_displayed
+ * read these frames.  A number of 0 means "none yet". */
+typedef struct wsp_state {
+	uint32_t ref_num, prev_cap_num, prev_dis_num, cum_bytes;
+	uint64_t ref_ns, prev_cap_ns, prev_dis_ns;
+} wsp_state;
+
+/* Answer to COMPILE: a wsp_answer, then `len` bytes of message; when
+ * status is WSP_OK, then two WSP_PORT_BITMAP bitmaps (TCP, then UDP) of
+ * the ports on which Wireshark decodes packets carried inside others. */
+enum wsp_status {
+	WSP_OK = 0,
+	WSP_BAD_FILTER = 1, /* message: dfilter's own */
+	WSP_FAILED = 2,     /* message: what went wrong */
+	WSP_BAD_INPUT = 3,  /* message: why wiretap refuses the packets */
+};
+
+typedef struct wsp_answer {
+	uint32_t status;
+	uint32_t len;
+} wsp_answer;
+
+#define WSP_PORT_BITMAP (65536 / 8)
+
+/* Answer to PACKET: one byte, WSP_NO or WSP_YES; or WSP_ERROR followed by
+ * a wsp_answer and its message. */
+#define WSP_NO    0
+#define WSP_YES   1
+#define WSP_ERROR 2
+
+#define WSP_TEXT_MAX 4096
+
+#endif /* PKX_WS_PROTOCOL_H */

@@ -1,0 +1,95 @@
+#!/bin/bash
+# WIRESHARK filters against the reference: on every capture of the corpus
+# and on synthetic ones, pktexport exports exactly the records
+# `tshark -r F -Y EXPR -w -` writes.  Pre-filterable filters run twice,
+# with the pre-filter and without.  Every export starts libwireshark once,
+# so by default a sample of the corpus (every link type in it) is used;
+# PKTEXPORT_WIRESHARK_FULL=1 takes all of it.
+. "${TOP_SRCDIR}/tests/lib.sh"
+need tshark python3
+"$PKTEXPORT" plugins 2>/dev/null | grep -qw WIRESHARK || {
+	echo "SKIP: the WIRESHARK filter plugin is not built"
+	exit 77
+}
+: "${PKTEXPORT_WIRESHARK_HELPER:=$(dirname "$PKTEXPORT")/plugins/pktexport-wireshark-helper}"
+export PKTEXPORT_WIRESHARK_HELPER
+RECORDS="$TOP_SRCDIR/tests/wireshark_records.py"
+
+SAMPLE="erspan-type-ii-1.pcap ieee802.11_exthdr.pcap kday6.pcap
+	mptcp-aa-echo.pcap ppp_ip_udp_dns.pcap quic_retry.pcap
+	smb_print_trans-oobr2.pcap isis-seg-fault-1.pcapng"
+if [ -d "$CORPUS" ] && [ "${PKTEXPORT_WIRESHARK_FULL:-0}" = 1 ]; then
+	cp "$CORPUS"/* "$WORK/fs/"
+elif [ -d "$CORPUS" ]; then
+	for f in $SAMPLE; do
+		[ -e "$CORPUS/$f" ] && cp "$CORPUS/$f" "$WORK/fs/"
+	done
+else
+	echo "note: no corpus at $CORPUS, synthetic captures only"
+fi
+python3 "$MKPCAP" "$WORK/fs/mix.pcap" --packets 6000 --seed 5 --flows 300
+python3 "$MKPCAP" "$WORK/fs/mix-ns.pcapng" --packets 3000 --seed 6 --format pcapng
+python3 "$MKCAP" "$WORK/fs/mkcap.pcap" --packets 3000 --seed 7
+# Tunnels, ICMP errors, fragments: where tcp.port == 80 hides inside.
+python3 "$TOP_SRCDIR/tests/wireshark_mktunnels.py" "$WORK/fs/tunnels.pcap" --packets 3000 --seed 2
+
+FILTERS=(
+	'tcp.port == 80'
+	'dns'
+	'tcp.flags.syn == 1 && tcp.flags.ack == 0'
+	'!arp && frame.len > 100'
+	'ipv6 || vlan'
+	'frame contains "zq"'
+	'udp.port == 53 || ip.addr == 10.0.0.0/8'
+	'tcp.dstport == 80 and ip.src == 10.1.0.0/16'
+)
+
+compared=0 differ=0 unreadable=0
+for f in "$WORK"/fs/*; do
+	name=fs/$(basename "$f")
+	# Files tshark cannot open: we refuse them too (below).
+	tshark -r "$f" -c 1 -w /dev/null 2>/dev/null ||
+		unreadable=$((unreadable + 1))
+	for expr in "${FILTERS[@]}"; do
+		for pre in 1 0; do
+			ref=$WORK/ref.pcapng out=$WORK/out.pcapng
+			rm -f "$ref" "$out"
+			# Without the pre-filter: filters it covers, on the
+			# synthetic captures.
+			[ $pre = 0 ] && [[ $expr != tcp* && $expr != udp* || $name != fs/[mt]* ]] && continue
+			tshark -r "$f" -Y "$expr" -w "$ref" 2>/dev/null
+			trc=$?
+			PKTEXPORT_WIRESHARK_PREFILTER=$pre "$PKTEXPORT" export --root "$WORK" \
+				-F PCAPNG_NS -o "$out" -f "WIRESHARK:$expr" "$name" 2>"$WORK/err"
+			rc=$?
+			if [ ! -e "$out" ]; then
+				# pktexport refused the file (libpcap cannot read
+				# it): a clear error, not a crash.
+				check "$name refused cleanly ($rc)" test "$rc" = 2
+				check "$name refusal is an API error" error_is REQUEST_INVALID_INPUT "$WORK/err"
+				break 2
+			fi
+			check "$name '$expr' no crash ($rc: $(head -c 300 "$WORK/err"))" test "$rc" = 0 -o "$rc" = 1
+			compared=$((compared + 1))
+			if [ "$rc" = 1 ] || [ "$trc" != 0 ]; then
+				# Damaged input: libpcap and wiretap may stop at
+				# different records; compare what both read.
+				n=$(python3 "$RECORDS" --count "$out")
+				m=$(python3 "$RECORDS" --count "$ref" 2>/dev/null || echo 0)
+				if [ "$n" != "$m" ]; then
+					echo "note: $name '$expr' damaged input, $n vs $m records"
+					continue
+				fi
+			fi
+			if ! python3 "$RECORDS" "$out" "$ref" >"$WORK/cmp"; then
+				differ=$((differ + 1))
+				bad "$name '$expr' (pre-filter $pre) differs from tshark: $(cat "$WORK/cmp")"
+			else
+				ok
+			fi
+		done
+	done
+done
+echo "compared $compared exports, $differ differ; $unreadable files tshark cannot read"
+check "enough exports compared" test "$compared" -ge 60
+finish
