@@ -175,6 +175,8 @@ def test_buffer_stream(d, root, tmp):
           doc["status"]["stats"]["total_bytes"] == os.path.getsize(os.path.join(root, "fs/sample.pcap")))
     st, lst, _ = d.request("GET", API + "/exports")
     check("listed", st == 200 and eid in [x["id"] for x in lst["items"]])
+    st, lst2, _ = d.request("GET", API + "/exports/")
+    check("a trailing slash names the same collection", st == 200 and lst2 == lst)
     st, lst, _ = d.request("GET", API + "/exports?path=fs/sample.pcap")
     check("path filter keeps it", eid in [x["id"] for x in lst["items"]])
     st, lst, _ = d.request("GET", API + "/exports?path=fs/other.pcap")

@@ -643,6 +643,9 @@ void pkxd_http_handle(struct evhttp_request *req, void *arg)
 		pkxd_reply_error(req, 400, PKX_EINVAL, "malformed URI");
 		return;
 	}
+	/* "/exports/" is "/exports". */
+	if (strlen(path) == len && len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
 	if (strlen(path) != len) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "no resource at a path holding a NUL byte");
