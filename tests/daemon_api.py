@@ -428,6 +428,28 @@ def test_concurrent(d, root, tmp):
         check("concurrent download %d (%s) equals CLI" % (i, exprs[i]), results[i] == reference(root, c, tmp))
 
 
+def test_create_then_download_at_once(d):
+    """A download right behind the 201, many times over, from several
+    clients: the export is never answered while its validation still runs."""
+    bad = []
+
+    def worker(n):
+        for _ in range(n):
+            st, doc, _ = d.post({"path": "fs/sample.pcap", "stop_rule": {"packet_limit": 5}})
+            if st != 201:
+                bad.append(("post", st))
+                continue
+            r, data = d.download(doc["id"])
+            if r.status != 200 or count_records(data) != 5:
+                bad.append(("download", r.status, len(data)))
+    threads = [threading.Thread(target=worker, args=(25,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("100 create-then-download races all succeed", not bad, bad[:3])
+
+
 def slow_download(d, eid):
     """Starts a download and reads only its first bytes, so the export stays
     STREAMING behind back-pressure."""
@@ -529,6 +551,7 @@ def main():
         test_errors(d)
         test_timeouts(d)
         test_concurrent(d, root, tmp)
+        test_create_then_download_at_once(d)
         test_disconnect_and_delete(d, root)
         test_restart(d, root, tmp)
     finally:

@@ -62,6 +62,7 @@ struct pkxd_job {
 	char final_path[PATH_MAX]; /* its name once complete */
 	int out_fd;
 	int cancelled;
+	int prepared_seen; /* job_prepared ran (loop only) */
 };
 
 /* Downloads in progress, to recognise their requests (loop only). */
@@ -508,11 +509,13 @@ static void *job_main(void *arg)
 	/* A cancel that came before the run existed is honoured here. */
 	if (run && __atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST))
 		pkx_run_cancel(run);
-	event_active(job->prepared_ev, EV_READ, 0);
+	/* A job that ends here reports once, so the loop never sees the
+	 * export answered but the job still alive. */
 	if (job->prepared != PKX_OK || job->kind == PKXD_JOB_VALIDATE) {
 		event_active(job->done_ev, EV_READ, 0);
 		return NULL;
 	}
+	event_active(job->prepared_ev, EV_READ, 0);
 	switch (job->kind) {
 	case PKXD_JOB_SPOOL:
 	case PKXD_JOB_TO_FILE:
@@ -552,13 +555,14 @@ static void job_free(pkxd_job *job)
 	free(job);
 }
 
-static void job_prepared_cb(evutil_socket_t fd, short what, void *arg)
+/* Loop: the pipeline is prepared (or could not be): answer who waits. */
+static void job_prepared(pkxd_job *job)
 {
-	pkxd_job *job = arg;
 	pkxd_export *e = job->e;
 
-	(void)fd;
-	(void)what;
+	if (job->prepared_seen)
+		return;
+	job->prepared_seen = 1;
 	if (job->req) {
 		/* A POST waits for the answer. */
 		struct evhttp_request *req = job->req;
@@ -577,6 +581,13 @@ static void job_prepared_cb(evutil_socket_t fd, short what, void *arg)
 		pkxd_reply_error(req, pkxd_error_status(job->err.id),
 		                 job->err.id, "%s", job->err.text);
 	}
+}
+
+static void job_prepared_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	job_prepared(arg);
 }
 
 static void job_finish_stream(pkxd_job *job)
@@ -657,6 +668,7 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	pkx_log(PKX_LOG_DEBUG, "pktexportd",
 	        "export %s: job %d over, outcome %d", e->id, (int)job->kind,
 	        (int)job->outcome);
+	job_prepared(job);
 	if (job->stream)
 		job_finish_stream(job);
 	if (job->run) {
@@ -698,6 +710,10 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
 	pthread_attr_t attr;
 	pthread_t thread;
 
+	if (e->job)
+		return pkx_fail(err, "EXPORT_STATE_CONFLICT",
+		                "export %s is busy (%s)", e->id,
+		                pkxd_state_name(e->state));
 	if (d->n_jobs >= PKXD_MAX_JOBS)
 		return pkx_fail(err, "SERVICE_BUSY",
 		                "%d exports are running: try again later",
