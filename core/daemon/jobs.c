@@ -89,6 +89,15 @@ static void stream_free(pkxd_stream *st)
 	free(st);
 }
 
+/* Any thread: a chunk is free to fill again; wakes a waiting worker. */
+static void stream_give_back(pkxd_stream *st, int idx)
+{
+	pthread_mutex_lock(&st->mu);
+	st->free_list[st->n_free++] = idx;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
 /* libevent wrote a chunk out (or dropped it with the connection). */
 static void chunk_released(const void *data, size_t len, void *arg)
 {
@@ -97,10 +106,7 @@ static void chunk_released(const void *data, size_t len, void *arg)
 
 	(void)data;
 	(void)len;
-	pthread_mutex_lock(&st->mu);
-	st->free_list[st->n_free++] = c->index;
-	pthread_cond_signal(&st->cv);
-	pthread_mutex_unlock(&st->mu);
+	stream_give_back(st, c->index);
 	if (--st->in_flight == 0 && st->job_over)
 		stream_free(st);
 }
@@ -165,11 +171,8 @@ static void stream_flush(pkxd_stream *st)
 	if (st->filling >= 0) {
 		if (st->len[st->filling])
 			stream_post(st, st->filling, st->len[st->filling]);
-		else {
-			pthread_mutex_lock(&st->mu);
-			st->free_list[st->n_free++] = st->filling;
-			pthread_mutex_unlock(&st->mu);
-		}
+		else
+			stream_give_back(st, st->filling);
 		st->filling = -1;
 	}
 }
@@ -474,9 +477,7 @@ static pkx_run_outcome send_spool(pkxd_job *job)
 			n = read(fd, st->buf[idx], PKXD_CHUNK);
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
-			pthread_mutex_lock(&st->mu);
-			st->free_list[st->n_free++] = idx;
-			pthread_mutex_unlock(&st->mu);
+			stream_give_back(st, idx);
 			close(fd);
 			if (n == 0)
 				return PKX_RUN_DONE;
