@@ -12,12 +12,36 @@ typedef struct run_filter {
 	void *program;
 } run_filter;
 
+/* Packets held for filters that answer many at once (match_batch).  They
+ * are copies: a source lends a packet only until its next call. */
+#define BATCH_PACKETS 256
+#define BATCH_BYTES   (1u << 20)
+
+typedef struct run_batch {
+	size_t n;
+	pkx_packet pkts[BATCH_PACKETS];
+	uint64_t read_at[BATCH_PACKETS]; /* `processed` once it was read */
+	uint8_t alive[BATCH_PACKETS];
+	/* One filter's view: the packets still alive, and their verdicts. */
+	pkx_packet ask[BATCH_PACKETS];
+	size_t ask_index[BATCH_PACKETS];
+	uint8_t verdicts[BATCH_PACKETS];
+	uint8_t *data;
+	size_t used, cap;
+} run_batch;
+
+/* The counters of one execution. */
+typedef struct run_counts {
+	uint64_t processed, exported, bytes;
+} run_counts;
+
 struct pkx_run {
 	const pkx_source_plugin *source;
 	void *source_inst;
 	const pkx_source_info *info;
 	run_filter *filters;
 	size_t n_filters;
+	run_batch *batch; /* NULL when no filter answers in batches */
 	const pkx_format_plugin *format;
 	char *format_name;
 	pkx_window *windows;
@@ -34,6 +58,13 @@ struct pkx_run {
 	uint64_t processed, exported, exported_bytes, position;
 	int truncated, finished, cancel;
 };
+
+/* match_batch is read only from modules built for ABI 1.1 or later: in
+ * older ones the slot was reserved. */
+static int filter_batches(const pkx_filter_plugin *p)
+{
+	return p->header.abi_minor >= 1 && p->match_batch;
+}
 
 static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
                                const pkx_config *cfg, pkx_error *err)
@@ -62,6 +93,9 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 			                f->type, why.text);
 		run->filters[i].plugin = p;
 		run->n_filters = i + 1;
+		if (filter_batches(p) && !run->batch &&
+		    !(run->batch = calloc(1, sizeof(*run->batch))))
+			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
 	}
 	return PKX_OK;
 }
@@ -177,6 +211,9 @@ void pkx_run_free(pkx_run *run)
 	for (i = 0; i < run->n_filters; i++)
 		run->filters[i].plugin->free(run->filters[i].program);
 	free(run->filters);
+	if (run->batch)
+		free(run->batch->data);
+	free(run->batch);
 	if (run->source_inst)
 		run->source->close(run->source_inst);
 	free(run->windows);
@@ -250,6 +287,146 @@ static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
 /* How many packets pass between clock, cancel and stats updates. */
 #define CHECK_EVERY 1024
 
+/* Snap length, stop rules, format: the rest of the pipeline for a packet
+ * that passed every filter.  PKX_RUN_DONE to go on. */
+static pkx_run_outcome emit(pkx_run *run, void *fmt, pkx_packet *pkt,
+                            run_counts *c, pkx_error *err)
+{
+	pkx_error why;
+
+	if (run->cut && pkt->caplen > run->cut)
+		pkt->caplen = run->cut;
+	/* A stop rule ends the export at the first matching packet it
+	 * refuses: truncated means a wanted packet was left out. */
+	if ((run->packet_limit && c->exported >= run->packet_limit) ||
+	    (run->size_limit && c->bytes + pkt->caplen > run->size_limit))
+		return PKX_RUN_STOPPED;
+	pkx_error_clear(&why);
+	if (run->format->write(fmt, pkt, &why) != PKX_OK) {
+		pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s", why.text);
+		return PKX_RUN_FAILED;
+	}
+	c->exported++;
+	c->bytes += pkt->caplen;
+	return PKX_RUN_DONE;
+}
+
+/* Every filter, in order, on one packet: 1 passes, 0 not, -1 failed. */
+static int match_all(pkx_run *run, const pkx_packet *pkt, pkx_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < run->n_filters; i++) {
+		pkx_error why;
+		int m;
+
+		pkx_error_clear(&why);
+		m = run->filters[i].plugin->match(run->filters[i].program, pkt,
+		                                  &why);
+		if (m < 0)
+			pkx_fail(err, why.id[0] ? why.id : PKX_EINTERNAL, "%s",
+			         why.text);
+		if (m <= 0)
+			return m < 0 ? -1 : 0;
+	}
+	return 1;
+}
+
+/* Whether pkt must wait for the held packets to be answered first. */
+static int batch_full(const run_batch *b, const pkx_packet *pkt)
+{
+	return b->n == BATCH_PACKETS ||
+	       (b->n > 0 && b->cap - b->used < pkt->caplen);
+}
+
+/* Holds a copy of pkt (the batch has room: see batch_full). */
+static pkx_result batch_add(run_batch *b, const pkx_packet *pkt,
+                            uint64_t read_at, pkx_error *err)
+{
+	if (b->cap - b->used < pkt->caplen) {
+		/* Only an empty batch gets here: no held pointer moves. */
+		size_t cap =
+		    pkt->caplen > BATCH_BYTES ? pkt->caplen : BATCH_BYTES;
+		uint8_t *data = realloc(b->data, cap);
+
+		if (!data)
+			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+		b->data = data;
+		b->cap = cap;
+	}
+	b->pkts[b->n] = *pkt;
+	if (pkt->caplen)
+		memcpy(b->data + b->used, pkt->data, pkt->caplen);
+	b->pkts[b->n].data = b->data + b->used;
+	b->read_at[b->n] = read_at;
+	b->used += pkt->caplen;
+	b->n++;
+	return PKX_OK;
+}
+
+/* Runs the filters over the held packets, one filter after the other, so
+ * each sees the packets match() would have shown it, in the same order;
+ * then sends those that passed down the pipeline.  A filter that fails at
+ * a packet ends the export there: the packets before it still go out, and
+ * a stop rule met first wins, exactly as packet by packet. */
+static pkx_run_outcome batch_flush(pkx_run *run, void *fmt, run_counts *c,
+                                   pkx_error *err)
+{
+	run_batch *b = run->batch;
+	pkx_run_outcome out = PKX_RUN_DONE;
+	size_t upto = b->n, i, f;
+	pkx_error failure;
+
+	pkx_error_clear(&failure);
+	memset(b->alive, 1, b->n);
+	for (f = 0; f < run->n_filters && upto > 0; f++) {
+		const pkx_filter_plugin *p = run->filters[f].plugin;
+		void *prog = run->filters[f].program;
+		size_t m = 0, got;
+
+		for (i = 0; i < upto; i++)
+			if (b->alive[i]) {
+				b->ask_index[m] = i;
+				b->ask[m++] = b->pkts[i];
+			}
+		if (m == 0)
+			break;
+		if (filter_batches(p)) {
+			got = p->match_batch(prog, b->ask, m, b->verdicts,
+			                     &failure);
+			if (got > m)
+				got = m;
+		} else {
+			for (got = 0; got < m; got++) {
+				int r = p->match(prog, &b->ask[got], &failure);
+
+				if (r < 0)
+					break;
+				b->verdicts[got] = r > 0;
+			}
+		}
+		for (i = 0; i < got; i++)
+			b->alive[b->ask_index[i]] = b->verdicts[i] != 0;
+		if (got < m)
+			upto = b->ask_index[got];
+	}
+	for (i = 0; i < upto && out == PKX_RUN_DONE; i++)
+		if (b->alive[i])
+			out = emit(run, fmt, &b->pkts[i], c, err);
+	if (out != PKX_RUN_DONE) {
+		c->processed = b->read_at[i - 1];
+	} else if (upto < b->n) {
+		pkx_fail(err, failure.id[0] ? failure.id : PKX_EINTERNAL, "%s",
+		         failure.text[0] ? failure.text
+		                         : "a filter failed without a reason");
+		c->processed = b->read_at[upto];
+		out = PKX_RUN_FAILED;
+	}
+	b->n = 0;
+	b->used = 0;
+	return out;
+}
+
 pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 {
 	pkx_format_args fargs = {
@@ -259,7 +436,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	    .n_interfaces = run->info->n_interfaces,
 	    .snaplen = run->snaplen,
 	};
-	uint64_t processed = 0, exported = 0, bytes = 0;
+	run_counts c = {0, 0, 0};
 	uint64_t deadline =
 	    run->time_limit
 	        ? pkx_now_ns() + (uint64_t)run->time_limit * 1000000000u
@@ -268,12 +445,13 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	    run->n_windows ? run->windows[run->n_windows - 1].end : 0;
 	unsigned countdown = CHECK_EVERY;
 	pkx_run_outcome outcome = PKX_RUN_DONE;
+	run_batch *batch = run->batch;
 	void *fmt = NULL;
 	pkx_packet pkt;
-	pkx_error why;
-	size_t i;
+	pkx_error why, damage;
 
 	pkx_error_clear(&why);
+	pkx_error_clear(&damage);
 	if (run->format->begin(&fargs, sink, &fmt, &why) != PKX_OK) {
 		pkx_fail(err, why.id[0] ? why.id : PKX_EINTERNAL, "%s",
 		         why.text);
@@ -282,12 +460,13 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	/* An empty selection (windows that clip to nothing) reads nothing. */
 	while (run->n_windows > 0) {
 		pkx_result r;
+		int m;
 
 		if (--countdown == 0) {
 			countdown = CHECK_EVERY;
-			PUBLISH(run->processed, processed);
-			PUBLISH(run->exported, exported);
-			PUBLISH(run->exported_bytes, bytes);
+			PUBLISH(run->processed, c.processed);
+			PUBLISH(run->exported, c.exported);
+			PUBLISH(run->exported_bytes, c.bytes);
 			if (run->source->position)
 				PUBLISH(run->position, run->source->position(
 				                           run->source_inst));
@@ -300,69 +479,73 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 				break;
 			}
 		}
-		r = run->source->next(run->source_inst, &pkt, &why);
+		r = run->source->next(run->source_inst, &pkt, &damage);
 		if (r == PKX_END)
 			break;
 		if (r != PKX_OK) {
-			pkx_fail(err, why.id[0] ? why.id : PKX_EDAMAGED, "%s",
-			         why.text);
 			outcome = PKX_RUN_DAMAGED;
 			break;
 		}
-		processed++;
-		if (pkt.ifindex >= run->known_ifs &&
-		    grow_interfaces(run, fmt, pkt.ifindex, err) != PKX_OK) {
-			outcome = PKX_RUN_FAILED;
-			break;
+		c.processed++;
+		if (pkt.ifindex >= run->known_ifs) {
+			/* Held packets are answered by the programs that
+			 * knew their interfaces. */
+			if (batch && batch->n > 0 &&
+			    (outcome = batch_flush(run, fmt, &c, err)) !=
+			        PKX_RUN_DONE)
+				break;
+			if (grow_interfaces(run, fmt, pkt.ifindex, err) !=
+			    PKX_OK) {
+				outcome = PKX_RUN_FAILED;
+				break;
+			}
 		}
 		if (!run->all_time && !in_windows(run, pkt.ts_ns)) {
 			if (run->info->time_ordered && pkt.ts_ns >= last_end)
 				break;
 			continue;
 		}
-		for (i = 0; i < run->n_filters; i++) {
-			int m = run->filters[i].plugin->match(
-			    run->filters[i].program, &pkt, &why);
-
-			if (m <= 0) {
-				if (m < 0) {
-					pkx_fail(err,
-					         why.id[0] ? why.id
-					                   : PKX_EINTERNAL,
-					         "%s", why.text);
-					outcome = PKX_RUN_FAILED;
-				}
+		if (batch) {
+			if (batch_full(batch, &pkt) &&
+			    (outcome = batch_flush(run, fmt, &c, err)) !=
+			        PKX_RUN_DONE)
+				break;
+			if (batch_add(batch, &pkt, c.processed, err) !=
+			    PKX_OK) {
+				outcome = PKX_RUN_FAILED;
 				break;
 			}
-		}
-		if (outcome == PKX_RUN_FAILED)
-			break;
-		if (i < run->n_filters)
 			continue;
-		/* A stop rule ends the export at the first matching packet
-		 * it refuses: truncated means a wanted packet was left out. */
-		if (run->cut && pkt.caplen > run->cut)
-			pkt.caplen = run->cut;
-		if ((run->packet_limit && exported >= run->packet_limit) ||
-		    (run->size_limit && bytes + pkt.caplen > run->size_limit)) {
-			outcome = PKX_RUN_STOPPED;
-			break;
 		}
-		if (run->format->write(fmt, &pkt, &why) != PKX_OK) {
-			pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s",
-			         why.text);
+		if ((m = match_all(run, &pkt, err)) < 0) {
 			outcome = PKX_RUN_FAILED;
 			break;
 		}
-		exported++;
-		bytes += pkt.caplen;
+		if (m > 0 &&
+		    (outcome = emit(run, fmt, &pkt, &c, err)) != PKX_RUN_DONE)
+			break;
 	}
-	PUBLISH(run->processed, processed);
-	PUBLISH(run->exported, exported);
-	PUBLISH(run->exported_bytes, bytes);
+	/* Packets held when reading ended were read before whatever ended
+	 * it (the end, damage past them, the time limit): they go on, as
+	 * they would have one by one.  A stop rule or failure among them
+	 * comes first. */
+	if (batch && batch->n > 0 && outcome != PKX_RUN_CANCELLED &&
+	    outcome != PKX_RUN_FAILED) {
+		pkx_run_outcome o = batch_flush(run, fmt, &c, err);
+
+		if (o != PKX_RUN_DONE)
+			outcome = o;
+	}
+	if (outcome == PKX_RUN_DAMAGED)
+		pkx_fail(err, damage.id[0] ? damage.id : PKX_EDAMAGED, "%s",
+		         damage.text);
+	PUBLISH(run->processed, c.processed);
+	PUBLISH(run->exported, c.exported);
+	PUBLISH(run->exported_bytes, c.bytes);
 	if (run->source->position)
 		PUBLISH(run->position, run->source->position(run->source_inst));
 	PUBLISH(run->truncated, outcome == PKX_RUN_STOPPED);
+	pkx_error_clear(&why);
 	if (run->format->end(
 	        fmt, outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED,
 	        &why) != PKX_OK &&

@@ -41,18 +41,23 @@ pkx_registry *hx_registry(void)
 	const char *dir = getenv("PKTEXPORT_PLUGIN_DIR");
 	const char *mods = getenv("TEST_MODULE_DIR");
 	pkx_registry *registry = pkx_registry_new();
+	static const char *const modules[] = {"test_source", "test_filter",
+	                                      "test_filter_batch"};
 	pkx_error err = {"", ""};
 	char *path;
+	size_t i;
 
 	ck_assert_msg(dir && mods, "run through make check: "
 	                           "PKTEXPORT_PLUGIN_DIR and TEST_MODULE_DIR "
 	                           "are not set");
 	ck_assert_ptr_nonnull(registry);
 	ck_assert_int_gt(pkx_registry_load_dir(registry, dir), 0);
-	path = hx_path(mods, "test_source");
-	ck_assert_msg(pkx_registry_load(registry, path, &err) == PKX_OK, "%s",
-	              err.text);
-	free(path);
+	for (i = 0; i < sizeof(modules) / sizeof(modules[0]); i++) {
+		path = hx_path(mods, modules[i]);
+		ck_assert_msg(pkx_registry_load(registry, path, &err) == PKX_OK,
+		              "%s", err.text);
+		free(path);
+	}
 	return registry;
 }
 

@@ -15,7 +15,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 0
+#define PKX_ABI_MINOR 1
 
 /* The one symbol every module exports. */
 #define PKX_PLUGIN_ENTRY      pkx_plugin_entry
@@ -209,7 +209,17 @@ typedef struct pkx_filter_plugin {
 	const char *(*to_bpf)(void *program);
 	/* Mandatory. */
 	void (*free)(void *program);
-	void *reserved[8];
+	/* Optional, ABI 1.1 (read only from a module built for 1.1 or later).
+	 * Answers for n packets at once, in the order given: for a filter
+	 * that pays a fixed price per call (another process, a device).
+	 * Sets verdicts[i] to 1 or 0 and returns n; on failure returns how
+	 * many leading verdicts it set before the packet that failed, with
+	 * err set.  The packets are borrowed for the call; they are the
+	 * packets match() would have seen, in its order, so stateful
+	 * programs see no difference. */
+	size_t (*match_batch)(void *program, const pkx_packet *pkts, size_t n,
+	                      uint8_t *verdicts, pkx_error *err);
+	void *reserved[7];
 } pkx_filter_plugin;
 
 /* ---------------------------------------------------------------- format */

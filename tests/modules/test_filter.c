@@ -1,0 +1,111 @@
+/* Test-only filter plugin whose answers depend on the order it sees
+ * packets in, to show that batched answers (match_batch, ABI 1.1) reach
+ * the same verdicts as one-by-one ones.  Built twice: "SEQ" answers one
+ * packet at a time, "SEQ_BATCH" (with -DTF_BATCH) many at once.
+ *   "MOD/REM"          the n-th packet seen (from 1) matches when
+ *                      n % MOD == REM
+ *   "MOD/REM/FAIL"     the same, and fails at the FAIL-th packet seen */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pktexport/plugin.h"
+
+#ifdef TF_BATCH
+#define TF_TYPE "SEQ_BATCH"
+#define TF_NAME "test-filter-batch"
+#else
+#define TF_TYPE "SEQ"
+#define TF_NAME "test-filter"
+#endif
+
+static const pkx_services *tf_svc;
+
+typedef struct tf_program {
+	unsigned long mod, rem, fail;
+	unsigned long seen;
+} tf_program;
+
+static pkx_result tf_init(const pkx_services *svc, pkx_error *err)
+{
+	(void)err;
+	tf_svc = svc;
+	return PKX_OK;
+}
+
+static pkx_result tf_compile(const char *type, const char *expr,
+                             const pkx_interface *ifs, size_t n_ifs,
+                             void **program, pkx_error *err)
+{
+	tf_program *p = calloc(1, sizeof(*p));
+	int n;
+
+	(void)type;
+	(void)ifs;
+	(void)n_ifs;
+	if (!p)
+		return tf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	n = sscanf(expr, "%lu/%lu/%lu", &p->mod, &p->rem, &p->fail);
+	if (n < 2 || p->mod == 0) {
+		free(p);
+		return tf_svc->fail(err, "REQUEST_INVALID_INPUT",
+		                    "expected MOD/REM[/FAIL], not \"%s\"",
+		                    expr);
+	}
+	*program = p;
+	return PKX_OK;
+}
+
+static int tf_match(void *program, const pkx_packet *pkt, pkx_error *err)
+{
+	tf_program *p = program;
+
+	(void)pkt;
+	p->seen++;
+	if (p->fail && p->seen == p->fail) {
+		tf_svc->fail(err, "INTERNAL_ERROR", "failed at packet %lu",
+		             p->seen);
+		return -1;
+	}
+	return p->seen % p->mod == p->rem;
+}
+
+#ifdef TF_BATCH
+static size_t tf_match_batch(void *program, const pkx_packet *pkts, size_t n,
+                             uint8_t *verdicts, pkx_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int m = tf_match(program, &pkts[i], err);
+
+		if (m < 0)
+			return i;
+		verdicts[i] = (uint8_t)m;
+	}
+	return n;
+}
+#endif
+
+static void tf_free(void *program)
+{
+	free(program);
+}
+
+static const char *const tf_claims[] = {TF_TYPE, NULL};
+
+static const pkx_filter_plugin tf_plugin = {
+    PKX_PLUGIN_HEADER(PKX_KIND_FILTER, pkx_filter_plugin, TF_NAME, "1.0",
+                      "order-dependent test filter", tf_claims, tf_init, NULL),
+    .compile = tf_compile,
+    .match = tf_match,
+    .free = tf_free,
+#ifdef TF_BATCH
+    .match_batch = tf_match_batch,
+#endif
+};
+
+const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)
+{
+	return &tf_plugin.header;
+}
