@@ -50,10 +50,13 @@ typedef struct wsx_program {
 	wsf_prog *pre;  /* NULL: no pre-filter */
 	uint8_t carriers[2][WSP_PORT_BITMAP];
 	wsf_carriers carrier_sets;
-	/* The helper and the stream it reads. */
+	/* The helper, the stream it reads and the page it answers in. */
 	pid_t pid;
 	int sock, records;
-	uint64_t written, punched, sent;
+	wsp_shared *shared;
+	uint64_t written, punched, sent, next_check;
+	uint32_t asked[WSP_BATCH_MAX]; /* index in the caller's batch */
+	wsp_shared answers; /* the batch's, kept when the helper is gone */
 	/* Frame history, kept here so a fresh helper continues it. */
 	uint32_t frame_num;
 	wsp_state st;
@@ -340,6 +343,9 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 			         WEXITSTATUS(status));
 	}
 	p->pid = -1;
+	if (p->shared)
+		munmap(p->shared, sizeof(*p->shared));
+	p->shared = NULL;
 	if (p->sock >= 0)
 		close(p->sock);
 	if (p->records >= 0)
@@ -366,35 +372,51 @@ static int wsx_spawn(wsx_program *p, pkx_error *err)
 	posix_spawn_file_actions_t fa;
 	char path[PATH_MAX];
 	char *argv[] = {(char *)WSX_HELPER, NULL};
-	int sv[2], rec, r;
+	int sv[2], rec, shm, r;
 
 	wsx_helper_path(path, sizeof(path));
 	rec = memfd_create("pktexport-wireshark", MFD_CLOEXEC);
 	if (rec < 0)
 		return wsx_fail(p, err, "memfd_create: %s", strerror(errno));
+	shm = memfd_create("pktexport-wireshark-answers", MFD_CLOEXEC);
+	if (shm < 0 || ftruncate(shm, sizeof(wsp_shared)) != 0 ||
+	    (p->shared = mmap(NULL, sizeof(wsp_shared), PROT_READ | PROT_WRITE,
+	                      MAP_SHARED, shm, 0)) == MAP_FAILED) {
+		r = errno;
+		p->shared = NULL;
+		close(rec);
+		if (shm >= 0)
+			close(shm);
+		return wsx_fail(p, err, "shared answer page: %s", strerror(r));
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		close(rec);
+		close(shm);
 		return wsx_fail(p, err, "socketpair: %s", strerror(errno));
 	}
 	p->records = rec;
 	p->sock = sv[0];
 	p->written = p->punched = p->sent = 0;
+	p->next_check = WSX_CHECK_EVERY;
 	if (wsx_stream_header(p) != 0) {
 		close(sv[1]);
+		close(shm);
 		return wsx_fail(p, err, "writing the packet stream: %s",
 		                strerror(errno));
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], WSP_FD_CONTROL);
 	posix_spawn_file_actions_adddup2(&fa, rec, WSP_FD_RECORDS);
+	posix_spawn_file_actions_adddup2(&fa, shm, WSP_FD_SHARED);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	if (!getenv("PKTEXPORT_WIRESHARK_DEBUG"))
 		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
 		                                 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, WSP_FD_RECORDS + 1);
+	posix_spawn_file_actions_addclosefrom_np(&fa, WSP_FD_SHARED + 1);
 	r = posix_spawn(&p->pid, path, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
+	close(shm);
 	if (r != 0) {
 		p->pid = -1;
 		return wsx_fail(p, err,
@@ -485,8 +507,9 @@ static int wsx_maybe_recycle(wsx_program *p, pkx_error *err)
 	if (p->sent == 0)
 		return 0;
 	if (!(stateless && p->sent >= p->recycle_every)) {
-		if (p->sent % WSX_CHECK_EVERY != 0)
+		if (p->sent < p->next_check)
 			return 0;
+		p->next_check = p->sent + WSX_CHECK_EVERY;
 		rss = wsx_rss_kb(p->pid);
 		if (rss <= p->max_rss_kb)
 			return 0;
@@ -504,22 +527,51 @@ static int wsx_maybe_recycle(wsx_program *p, pkx_error *err)
 	return wsx_start(p, err);
 }
 
-static int wsx_ask(wsx_program *p, const pkx_packet *pkt, pkx_error *err)
+/* Bookkeeping for a packet the helper answered: the frame history a
+ * fresh helper would need. */
+static void wsx_answered(wsx_program *p, uint32_t frame, const pkx_packet *pkt,
+                         int yes)
 {
-	wsp_request req = {.type = WSP_PACKET, .arg = p->frame_num};
+	if (!p->st.ref_num) {
+		p->st.ref_num = frame;
+		p->st.ref_ns = pkt->ts_ns;
+	}
+	p->st.prev_cap_num = frame;
+	p->st.prev_cap_ns = pkt->ts_ns;
+	if (yes) {
+		p->st.prev_dis_num = frame;
+		p->st.prev_dis_ns = pkt->ts_ns;
+		p->st.cum_bytes += pkt->wirelen;
+	}
+}
+
+/* Waits for the helper to end a batch of n.  The per-packet timeout runs
+ * from the last verdict it published, so a long batch of quick packets
+ * is not a hang.  Returns how many verdicts are valid: n, or fewer with
+ * the failure recorded. */
+static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
+{
+	uint32_t done = 0, now;
 	char how[128];
-	uint8_t yes;
+	uint8_t answer;
 	int r;
 
-	if (wsx_maybe_recycle(p, err) != 0)
-		return -1;
-	if (wsx_stream_packet(p, pkt) != 0)
-		return wsx_fail(p, err, "writing the packet stream: %s",
-		                strerror(errno));
-	r = wsx_send(p, &req, sizeof(req));
-	if (r == 0)
-		r = wsx_recv(p, &yes, 1, p->timeout_ms);
-	if (r == 0 && yes == WSP_ERROR) {
+	for (;;) {
+		r = wsx_recv(p, &answer, 1, p->timeout_ms);
+		now = __atomic_load_n(&p->shared->done, __ATOMIC_ACQUIRE);
+		if (r == -2 && now > done && now < n) {
+			done = now; /* slow, not stuck */
+			continue;
+		}
+		break;
+	}
+	done = now > n ? n : now;
+	/* The page goes with the helper: keep what it answered. */
+	memcpy(p->answers.frames, p->shared->frames, n * sizeof(uint32_t));
+	memcpy(p->answers.verdicts, p->shared->verdicts, done);
+	if (r == 0 && answer == WSP_YES && done == n)
+		return n;
+	if (r == 0 && answer == WSP_ERROR) {
 		wsp_answer a;
 		char text[WSP_TEXT_MAX + 1];
 
@@ -528,37 +580,63 @@ static int wsx_ask(wsx_program *p, const pkx_packet *pkt, pkx_error *err)
 		    wsx_recv(p, text, a.len, WSX_TIMEOUT_MS) == 0) {
 			text[a.len] = '\0';
 			wsx_stop(p, NULL, 0);
-			return wsx_fail(p, err, "%s", text);
+			wsx_fail(p, err, "%s", text);
+			return done;
 		}
-		r = -1;
 	}
-	if (r != 0 || yes > WSP_YES) {
+	{
+		uint32_t frame = done < n ? p->answers.frames[done] : 0;
+
 		wsx_stop(p, how, sizeof(how));
 		if (r == -2)
-			return wsx_fail(p, err,
-			                "Wireshark took longer than %d ms to "
-			                "dissect packet %u; the helper was "
-			                "stopped and the export ends here",
-			                p->timeout_ms, p->frame_num);
-		return wsx_fail(p, err,
-		                "the Wireshark helper failed while dissecting "
-		                "packet %u (%s); the export ends here",
-		                p->frame_num, how);
+			wsx_fail(p, err,
+			         "Wireshark took longer than %d ms to dissect "
+			         "packet %u; the helper was stopped and the "
+			         "export ends here",
+			         p->timeout_ms, frame);
+		else
+			wsx_fail(p, err,
+			         "the Wireshark helper failed while dissecting "
+			         "packet %u (%s); the export ends here",
+			         frame, how);
 	}
-	p->sent++;
+	return done < n ? done : n - 1;
+}
+
+/* Asks the helper about the `n` packets pkts[asked[0..n)], in order, and
+ * sets their verdicts.  Returns n, or how many leading ones it answered
+ * before failing. */
+static uint32_t wsx_ask(wsx_program *p, const pkx_packet *pkts, uint32_t n,
+                        uint8_t *verdicts, pkx_error *err)
+{
+	wsp_request req = {.type = WSP_BATCH, .arg = n};
+	uint32_t i, got;
+
+	for (i = 0; i < n; i++)
+		if (wsx_stream_packet(p, &pkts[p->asked[i]]) != 0) {
+			wsx_fail(p, err, "writing the packet stream: %s",
+			         strerror(errno));
+			return 0;
+		}
+	__atomic_store_n(&p->shared->done, 0, __ATOMIC_RELEASE);
+	if (wsx_send(p, &req, sizeof(req)) != 0) {
+		char how[128];
+
+		wsx_stop(p, how, sizeof(how));
+		wsx_fail(p, err, "the Wireshark helper failed (%s)", how);
+		return 0;
+	}
+	got = wsx_wait(p, n, err);
+	for (i = 0; i < got; i++) {
+		const pkx_packet *pkt = &pkts[p->asked[i]];
+		int yes = p->answers.verdicts[i] == WSP_YES;
+
+		verdicts[p->asked[i]] = (uint8_t)yes;
+		wsx_answered(p, p->answers.frames[i], pkt, yes);
+	}
+	p->sent += got;
 	wsx_punch(p);
-	if (!p->st.ref_num) {
-		p->st.ref_num = p->frame_num;
-		p->st.ref_ns = pkt->ts_ns;
-	}
-	p->st.prev_cap_num = p->frame_num;
-	p->st.prev_cap_ns = pkt->ts_ns;
-	if (yes) {
-		p->st.prev_dis_num = p->frame_num;
-		p->st.prev_dis_ns = pkt->ts_ns;
-		p->st.cum_bytes += pkt->wirelen;
-	}
-	return yes;
+	return got;
 }
 
 /* ------------------------------------------------------------ the plugin */
@@ -640,28 +718,64 @@ static pkx_result wsx_compile(const char *type, const char *expr,
 	return PKX_OK;
 }
 
-static int wsx_match(void *program, const pkx_packet *pkt, pkx_error *err)
+/* Verdicts for n packets: the pre-filter answers those it can prove do not
+ * match; the helper the others, up to WSP_BATCH_MAX at a time. */
+static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
+                              uint8_t *verdicts, pkx_error *err)
 {
 	wsx_program *p = program;
+	size_t i = 0;
 
 	if (p->failure[0]) {
 		wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure);
-		return -1;
-	}
-	if (pkt->ifindex >= p->n_ifs) {
-		wsx_svc->fail(err, "INTERNAL_ERROR",
-		              "packet on unknown interface %u", pkt->ifindex);
-		return -1;
-	}
-	p->frame_num++;
-	if (p->pre && p->ifs[pkt->ifindex].linktype == LINKTYPE_ETHERNET &&
-	    !wsf_may_match(p->pre, &p->carrier_sets, pkt->data, pkt->caplen)) {
-		p->skipped++;
 		return 0;
 	}
-	if (p->pid < 0 && wsx_start(p, err) != 0)
+	while (i < n) {
+		size_t bad = n;
+		uint32_t k = 0, got;
+
+		for (; i < n && k < WSP_BATCH_MAX; i++) {
+			const pkx_packet *pkt = &pkts[i];
+
+			if (pkt->ifindex >= p->n_ifs) {
+				bad = i;
+				break;
+			}
+			p->frame_num++;
+			if (p->pre &&
+			    p->ifs[pkt->ifindex].linktype ==
+			        LINKTYPE_ETHERNET &&
+			    !wsf_may_match(p->pre, &p->carrier_sets, pkt->data,
+			                   pkt->caplen)) {
+				p->skipped++;
+				verdicts[i] = 0;
+				continue;
+			}
+			if (k == 0 && ((p->pid < 0 && wsx_start(p, err) != 0) ||
+			               wsx_maybe_recycle(p, err) != 0))
+				return i;
+			p->shared->frames[k] = p->frame_num;
+			p->asked[k++] = (uint32_t)i;
+		}
+		if (k > 0 && (got = wsx_ask(p, pkts, k, verdicts, err)) < k)
+			return p->asked[got];
+		if (bad < n) {
+			wsx_svc->fail(err, "INTERNAL_ERROR",
+			              "packet on unknown interface %u",
+			              pkts[bad].ifindex);
+			return bad;
+		}
+	}
+	return n;
+}
+
+static int wsx_match(void *program, const pkx_packet *pkt, pkx_error *err)
+{
+	uint8_t verdict;
+
+	if (wsx_match_batch(program, pkt, 1, &verdict, err) != 1)
 		return -1;
-	return wsx_ask(p, pkt, err);
+	return verdict;
 }
 
 static const char *const wsx_claims[] = {"WIRESHARK", NULL};
@@ -676,6 +790,7 @@ static const pkx_filter_plugin wsx_plugin = {
     .match = wsx_match,
     .to_bpf = NULL,
     .free = wsx_free,
+    .match_batch = wsx_match_batch,
 };
 
 const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)

@@ -39,6 +39,7 @@ struct packet_provider_data {
 
 typedef struct helper {
 	struct packet_provider_data prov;
+	wsp_shared *shared;
 	epan_t *epan;
 	epan_dissect_t *edt;
 	dfilter_t *dfcode;
@@ -403,8 +404,9 @@ static int ws_state(uint32_t len)
 	return 0;
 }
 
-/* PACKET: read the next record and run the filter on it, as tshark's
- * single pass does: same frame bookkeeping, same priming, no columns. */
+/* Reads the next record and runs the filter on it, as tshark's single
+ * pass does: same frame bookkeeping, same priming, no columns.  1 or 0,
+ * or -1 when wiretap cannot read it (hp.report says why). */
 static int ws_packet(guint32 num)
 {
 	frame_data fd;
@@ -416,17 +418,12 @@ static int ws_packet(guint32 num)
 
 	wtap_cleareof(hp.prov.wth);
 	if (!wtap_read(hp.prov.wth, &hp.rec, &hp.buf, &err, &info, &offset)) {
-		char msg[WSP_TEXT_MAX];
-		uint8_t e = WSP_ERROR;
-
-		snprintf(msg, sizeof(msg),
+		snprintf(hp.report, sizeof(hp.report),
 		         "Wireshark could not read packet %u: %s%s%s", num,
 		         err ? wtap_strerror(err) : "no record",
 		         info ? ": " : "", info ? info : "");
 		g_free(info);
-		if (ws_write_all(&e, 1) != 0)
-			return -1;
-		return ws_answer(WSP_FAILED, msg);
+		return -1;
 	}
 	if (num == hp.fault_frame) {
 		if (hp.fault_hang)
@@ -462,11 +459,32 @@ static int ws_packet(guint32 num)
 	epan_dissect_reset(hp.edt);
 	frame_data_destroy(&fd);
 	wtap_rec_reset(&hp.rec);
-	{
-		uint8_t yes = passed ? WSP_YES : WSP_NO;
+	return passed ? 1 : 0;
+}
 
-		return ws_write_all(&yes, 1);
+/* BATCH: n records, in order, each verdict published as soon as known. */
+static int ws_batch(uint32_t n)
+{
+	wsp_shared *sh = hp.shared;
+	uint8_t answer = WSP_YES;
+	uint32_t i;
+
+	if (n == 0 || n > WSP_BATCH_MAX)
+		return -1;
+	__atomic_store_n(&sh->done, 0, __ATOMIC_RELEASE);
+	for (i = 0; i < n; i++) {
+		int v = ws_packet(sh->frames[i]);
+
+		if (v < 0) {
+			answer = WSP_ERROR;
+			if (ws_write_all(&answer, 1) != 0)
+				return -1;
+			return ws_answer(WSP_FAILED, hp.report);
+		}
+		sh->verdicts[i] = v ? WSP_YES : WSP_NO;
+		__atomic_store_n(&sh->done, i + 1, __ATOMIC_RELEASE);
 	}
+	return ws_write_all(&answer, 1);
 }
 
 static void ws_read_fault(void)
@@ -490,6 +508,10 @@ int main(int argc, char **argv)
 	(void)argc;
 	signal(SIGPIPE, SIG_IGN);
 	ws_read_fault();
+	hp.shared = mmap(NULL, sizeof(wsp_shared), PROT_READ | PROT_WRITE,
+	                 MAP_SHARED, WSP_FD_SHARED, 0);
+	if (hp.shared == MAP_FAILED)
+		return 1;
 	wtap_rec_init(&hp.rec);
 	ws_buffer_init(&hp.buf, 1514);
 	if (ws_init_epan(argv[0]) != 0) {
@@ -512,8 +534,8 @@ int main(int argc, char **argv)
 		case WSP_STATE:
 			r = ws_state(req.arg);
 			break;
-		case WSP_PACKET:
-			r = hp.edt ? ws_packet(req.arg) : -1;
+		case WSP_BATCH:
+			r = hp.edt ? ws_batch(req.arg) : -1;
 			break;
 		default:
 			r = -1;

@@ -1,6 +1,7 @@
 /* The conversation between filter-wireshark and its dissection helper:
  * fixed-size requests on a stream socket, packets in a capture file the
- * plugin appends to and the helper reads with wiretap. */
+ * plugin appends to and the helper reads with wiretap, and a shared page
+ * where the helper leaves its verdicts as it goes. */
 #ifndef PKX_WS_PROTOCOL_H
 #define PKX_WS_PROTOCOL_H
 
@@ -9,12 +10,14 @@
 /* File descriptors the helper is started with. */
 #define WSP_FD_CONTROL 0 /* the socket: requests in, answers out */
 #define WSP_FD_RECORDS 3 /* the capture file the plugin appends to */
+#define WSP_FD_SHARED  4 /* a wsp_shared, mapped by both */
 
 /* Requests: a wsp_request, then `arg` more bytes for COMPILE and STATE. */
 enum wsp_type {
 	WSP_COMPILE = 'C', /* arg: length of a wsp_compile + filter text */
 	WSP_STATE = 'S',   /* arg: sizeof(wsp_state) */
-	WSP_PACKET = 'P',  /* arg: frame number of the next record */
+	WSP_BATCH = 'B',   /* arg: how many records; frame numbers in
+	                      wsp_shared.frames */
 };
 
 typedef struct wsp_request {
@@ -56,8 +59,21 @@ typedef struct wsp_answer {
 
 #define WSP_PORT_BITMAP (65536 / 8)
 
-/* Answer to PACKET: one byte, WSP_NO or WSP_YES; or WSP_ERROR followed by
- * a wsp_answer and its message. */
+/* A batch: the plugin has appended the records and written their frame
+ * numbers; the helper dissects them in order, and after each one sets its
+ * verdict (WSP_NO or WSP_YES) then `done` (a release store), so when a
+ * dissector crashes or hangs the plugin knows the verdicts before it and
+ * the frame at fault.  The answer on the socket is one byte: WSP_YES when
+ * all are done, or WSP_ERROR followed by a wsp_answer and its message (a
+ * record wiretap could not read: frames[done]). */
+#define WSP_BATCH_MAX 256
+
+typedef struct wsp_shared {
+	uint32_t frames[WSP_BATCH_MAX];
+	uint8_t verdicts[WSP_BATCH_MAX];
+	uint32_t done;
+} wsp_shared;
+
 #define WSP_NO    0
 #define WSP_YES   1
 #define WSP_ERROR 2
