@@ -22,6 +22,11 @@
 
 pkx_result pkx_fail(pkx_error *err, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Passes on an error a plugin reported: its id, or dflt when it gave
+ * none, and its text after a prefix made from fmt (may be NULL). */
+pkx_result pkx_fail_from(pkx_error *err, const pkx_error *why, const char *dflt,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void pkx_error_clear(pkx_error *err);
 
 void pkx_log(int level, const char *who, const char *fmt, ...)

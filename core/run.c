@@ -66,6 +66,24 @@ static int filter_batches(const pkx_filter_plugin *p)
 	return p->header.abi_minor >= 1 && p->match_batch;
 }
 
+/* Compiles filter i of the config for the source's interfaces as they
+ * are now; `when` ends the name of the filter in a message. */
+static pkx_result compile_filter(const pkx_run *run, const pkx_filter_plugin *p,
+                                 size_t i, const char *when, void **program,
+                                 pkx_error *err)
+{
+	const pkx_filter_spec *f = &run->cfg->filters[i];
+	pkx_error why;
+
+	*program = NULL;
+	pkx_error_clear(&why);
+	if (p->compile(f->type, f->value, run->info->interfaces,
+	               run->info->n_interfaces, program, &why) == PKX_OK)
+		return PKX_OK;
+	return pkx_fail_from(err, &why, PKX_EINVAL,
+	                     "filter \"%s\" (%s)%s: ", f->id, f->type, when);
+}
+
 static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
                                const pkx_config *cfg, pkx_error *err)
 {
@@ -77,20 +95,15 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 	for (i = 0; i < cfg->n_filters; i++) {
 		const pkx_filter_spec *f = &cfg->filters[i];
 		const pkx_filter_plugin *p = pkx_registry_filter(reg, f->type);
-		pkx_error why;
 
 		if (!p)
 			return pkx_fail(err, PKX_EINVAL,
 			                "filter \"%s\": type %s is not "
 			                "available (no plugin serves it)",
 			                f->id, f->type);
-		pkx_error_clear(&why);
-		if (p->compile(f->type, f->value, run->info->interfaces,
-		               run->info->n_interfaces,
-		               &run->filters[i].program, &why) != PKX_OK)
-			return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL,
-			                "filter \"%s\" (%s): %s", f->id,
-			                f->type, why.text);
+		if (compile_filter(run, p, i, "", &run->filters[i].program,
+		                   err) != PKX_OK)
+			return PKX_ERROR;
 		run->filters[i].plugin = p;
 		run->n_filters = i + 1;
 		if (filter_batches(p) && !run->batch &&
@@ -123,8 +136,7 @@ static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
 	pkx_error_clear(&why);
 	if (run->source->open(&args, &run->source_inst, &why) != PKX_OK) {
 		run->source_inst = NULL;
-		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
-		                why.text);
+		return pkx_fail_from(err, &why, PKX_EINVAL, NULL);
 	}
 	run->info = run->source->info(run->source_inst);
 	if (!run->info || run->info->n_interfaces == 0)
@@ -166,8 +178,7 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 		args.snaplen = run->snaplen;
 	}
 	if (run->format->begin(&args, &pkx_null_sink, &inst, &why) != PKX_OK)
-		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
-		                why.text);
+		return pkx_fail_from(err, &why, PKX_EINVAL, NULL);
 	run->format->end(inst, 0, &why);
 	return PKX_OK;
 }
@@ -244,7 +255,6 @@ static int in_windows(const pkx_run *run, uint64_t ts)
 static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
                                   pkx_error *err)
 {
-	const pkx_interface *ifs = run->info->interfaces;
 	size_t n = run->info->n_interfaces, i;
 	pkx_error why;
 
@@ -254,16 +264,11 @@ static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
 		                "of %zu",
 		                run->source->header.name, ifindex, n);
 	for (i = 0; i < run->n_filters; i++) {
-		const pkx_filter_spec *f = &run->cfg->filters[i];
-		void *prog = NULL;
+		void *prog;
 
-		pkx_error_clear(&why);
-		if (run->filters[i].plugin->compile(f->type, f->value, ifs, n,
-		                                    &prog, &why) != PKX_OK)
-			return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL,
-			                "filter \"%s\" (%s) on a new "
-			                "interface: %s",
-			                f->id, f->type, why.text);
+		if (compile_filter(run, run->filters[i].plugin, i,
+		                   " on a new interface", &prog, err) != PKX_OK)
+			return PKX_ERROR;
 		run->filters[i].plugin->free(run->filters[i].program);
 		run->filters[i].program = prog;
 	}
@@ -273,9 +278,9 @@ static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
 		                "the source added an interface mid-stream, "
 		                "which %s cannot add",
 		                run->format_name);
-	if (run->format->add_interfaces(fmt, ifs, n, &why) != PKX_OK)
-		return pkx_fail(err, why.id[0] ? why.id : PKX_EINVAL, "%s",
-		                why.text);
+	if (run->format->add_interfaces(fmt, run->info->interfaces, n, &why) !=
+	    PKX_OK)
+		return pkx_fail_from(err, &why, PKX_EINVAL, NULL);
 	run->known_ifs = n;
 	return PKX_OK;
 }
@@ -303,7 +308,7 @@ static pkx_run_outcome emit(pkx_run *run, void *fmt, pkx_packet *pkt,
 		return PKX_RUN_STOPPED;
 	pkx_error_clear(&why);
 	if (run->format->write(fmt, pkt, &why) != PKX_OK) {
-		pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s", why.text);
+		pkx_fail_from(err, &why, PKX_EIO, NULL);
 		return PKX_RUN_FAILED;
 	}
 	c->exported++;
@@ -324,8 +329,7 @@ static int match_all(pkx_run *run, const pkx_packet *pkt, pkx_error *err)
 		m = run->filters[i].plugin->match(run->filters[i].program, pkt,
 		                                  &why);
 		if (m < 0)
-			pkx_fail(err, why.id[0] ? why.id : PKX_EINTERNAL, "%s",
-			         why.text);
+			pkx_fail_from(err, &why, PKX_EINTERNAL, NULL);
 		if (m <= 0)
 			return m < 0 ? -1 : 0;
 	}
@@ -416,9 +420,7 @@ static pkx_run_outcome batch_flush(pkx_run *run, void *fmt, run_counts *c,
 	if (out != PKX_RUN_DONE) {
 		c->processed = b->read_at[i - 1];
 	} else if (upto < b->n) {
-		pkx_fail(err, failure.id[0] ? failure.id : PKX_EINTERNAL, "%s",
-		         failure.text[0] ? failure.text
-		                         : "a filter failed without a reason");
+		pkx_fail_from(err, &failure, PKX_EINTERNAL, NULL);
 		c->processed = b->read_at[upto];
 		out = PKX_RUN_FAILED;
 	}
@@ -453,8 +455,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	pkx_error_clear(&why);
 	pkx_error_clear(&damage);
 	if (run->format->begin(&fargs, sink, &fmt, &why) != PKX_OK) {
-		pkx_fail(err, why.id[0] ? why.id : PKX_EINTERNAL, "%s",
-		         why.text);
+		pkx_fail_from(err, &why, PKX_EINTERNAL, NULL);
 		return PKX_RUN_FAILED;
 	}
 	/* An empty selection (windows that clip to nothing) reads nothing. */
@@ -537,8 +538,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 			outcome = o;
 	}
 	if (outcome == PKX_RUN_DAMAGED)
-		pkx_fail(err, damage.id[0] ? damage.id : PKX_EDAMAGED, "%s",
-		         damage.text);
+		pkx_fail_from(err, &damage, PKX_EDAMAGED, NULL);
 	PUBLISH(run->processed, c.processed);
 	PUBLISH(run->exported, c.exported);
 	PUBLISH(run->exported_bytes, c.bytes);
@@ -550,7 +550,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	        fmt, outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED,
 	        &why) != PKX_OK &&
 	    outcome != PKX_RUN_FAILED) {
-		pkx_fail(err, why.id[0] ? why.id : PKX_EIO, "%s", why.text);
+		pkx_fail_from(err, &why, PKX_EIO, NULL);
 		outcome = PKX_RUN_FAILED;
 	}
 	/* Estimates become exact and progress 100 only for a run that got to

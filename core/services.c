@@ -60,6 +60,22 @@ pkx_result pkx_fail(pkx_error *err, const char *id, const char *fmt, ...)
 	return PKX_ERROR;
 }
 
+pkx_result pkx_fail_from(pkx_error *err, const pkx_error *why, const char *dflt,
+                         const char *fmt, ...)
+{
+	pkx_error from = *why; /* err may be why */
+	char prefix[PKX_ERROR_TEXT_MAX] = "";
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(prefix, sizeof(prefix), fmt, ap);
+		va_end(ap);
+	}
+	return pkx_fail(err, from.id[0] ? from.id : dflt, "%s%s", prefix,
+	                from.text[0] ? from.text : "failed without a reason");
+}
+
 void pkx_error_clear(pkx_error *err)
 {
 	err->id[0] = '\0';
