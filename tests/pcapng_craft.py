@@ -103,14 +103,16 @@ class Capture:
 T0 = 1700000000
 
 
-def midstream(d, rng, name, before):
-    """An Ethernet interface, `before` packets, then a Linux SLL one."""
+def midstream(d, rng, name, before, linktype=113, ifname="any"):
+    """An Ethernet interface, `before` packets, then a second interface
+    (Linux SLL unless told; an Ethernet one like the first is what libpcap
+    would report as the first)."""
     c = Capture(rng)
     c.shb("<")
     c.idb(1, 65535, "eth0", 9)
     for i in range(before):
         c.epb(0, T0 * 10**9 + i * 1000 + 7, 1000)
-    c.idb(113, 65535, "any", 9)
+    c.idb(linktype, 65535, ifname, 9)
     c.epb(1, T0 * 10**9 + 5 * 10**6, 80)
     c.epb(0, T0 * 10**9 + 6 * 10**6 + 999, 60)
     c.epb(1, T0 * 10**9 + 7 * 10**6 + 1, 100)
@@ -188,6 +190,7 @@ def main():
     rng = random.Random(11)
     midstream(d, rng, "midstream-near", 3)
     midstream(d, rng, "midstream-far", 1500)
+    midstream(d, rng, "midstream-same-far", 1500, 1, "eth1")
     sections(d, rng)
     resolutions(d, rng)
     damaged(d, rng)

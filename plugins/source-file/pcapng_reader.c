@@ -53,7 +53,6 @@ struct sfng_reader {
 	size_t cap, pos, len; /* buf[pos..len) is read but not consumed */
 	uint64_t buf_off;     /* file offset of buf[0] */
 	int swapped;          /* this section's byte order is not ours */
-	int later;
 	size_t section_first; /* global index of the section's interface 0 */
 	size_t section_count;
 	pkx_interface *ifs;
@@ -481,33 +480,6 @@ pkx_result sfng_next(sfng_reader *r, pkx_packet *pkt, char *why, size_t len)
 	return PKX_OK;
 }
 
-/* Looks over the blocks already buffered after the first packet for an
- * interface block or a new section. */
-static void sfng_look_ahead(sfng_reader *r)
-{
-	size_t at = r->pos;
-
-	while (r->len - at >= 12) {
-		const uint8_t *p = r->buf + at;
-		uint32_t type, total;
-
-		memcpy(&type, p, 4);
-		if (type == SFNG_BT_SHB) {
-			r->later = 1;
-			return;
-		}
-		type = sfng_u32(r, p);
-		total = sfng_u32(r, p + 4);
-		if (type == SFNG_BT_IDB) {
-			r->later = 1;
-			return;
-		}
-		if (total < 12 || total % 4 != 0 || total > r->len - at)
-			return;
-		at += total;
-	}
-}
-
 sfng_reader *sfng_open(int fd, uint64_t file_size, char *why, size_t len)
 {
 	sfng_reader *r = calloc(1, sizeof(*r));
@@ -540,7 +512,6 @@ sfng_reader *sfng_open(int fd, uint64_t file_size, char *why, size_t len)
 		sfng_close(r);
 		return NULL;
 	}
-	sfng_look_ahead(r);
 	return r;
 }
 
@@ -550,9 +521,10 @@ const pkx_interface *sfng_interfaces(const sfng_reader *r, size_t *n)
 	return r->ifs;
 }
 
-int sfng_describes_later(const sfng_reader *r)
+void sfng_seek(sfng_reader *r, uint64_t offset)
 {
-	return r->later;
+	r->buf_off = offset;
+	r->pos = r->len = 0;
 }
 
 uint64_t sfng_position(const sfng_reader *r)

@@ -1,6 +1,6 @@
-/* A careful pcapng reader for the files libpcap refuses or cannot describe
- * fully: several interfaces and link types, several sections, either byte
- * order, any if_tsresol.  Packets keep their interface. */
+/* source-file's pcapng reader: several interfaces and link types, several
+ * sections, either byte order, any if_tsresol, interfaces described
+ * anywhere.  Packets keep their interface. */
 #ifndef SF_PCAPNG_READER_H
 #define SF_PCAPNG_READER_H
 
@@ -30,9 +30,10 @@ pkx_result sfng_next(sfng_reader *r, pkx_packet *pkt, char *why, size_t len);
 /* Every interface met so far, across sections, in file order. */
 const pkx_interface *sfng_interfaces(const sfng_reader *r, size_t *n);
 
-/* Interface descriptions or sections met in the first buffer after the
- * first packet: a hint that libpcap would not report interfaces well. */
-int sfng_describes_later(const sfng_reader *r);
+/* Goes on from `offset`, the start of a packet block of the current
+ * section, when every interface of the file is already known (the
+ * sidecar index vouches for that). */
+void sfng_seek(sfng_reader *r, uint64_t offset);
 
 /* Bytes of the file consumed so far. */
 uint64_t sfng_position(const sfng_reader *r);

@@ -1,7 +1,9 @@
-/* source-file: `fs/<file>` under the data root, pcap or pcapng, read with
- * libpcap so every record is the one tcpdump sees; pcapng files libpcap
- * cannot describe (several interfaces, link types or sections) are read
- * with our own pcapng reader, so packets keep their interface. */
+/* source-file: `fs/<file>` under the data root.  Classic pcap is read with
+ * libpcap, so every record is the one tcpdump sees.  pcapng is read with
+ * our own reader, which keeps every packet on its interface however many
+ * there are and wherever they are described (libpcap reports all packets
+ * as interface 0 and refuses mixed link types); libpcap only explains a
+ * file our reader refuses, in tcpdump's words. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
@@ -32,8 +34,7 @@ typedef struct sf_source {
 	uint32_t pcap_linktype; /* the header's field, FCS bits included */
 	pcap_t *pcap;
 	FILE *file;
-	/* pcapng only: our reader when it reads the file, and a descriptor
-	 * for it should libpcap stop at an interface it refuses. */
+	/* pcapng: our reader, and the descriptor it reads. */
 	sfng_reader *ng;
 	int ng_fd;
 	char *path;
@@ -41,7 +42,6 @@ typedef struct sf_source {
 	pkx_source_info info;
 	uint64_t packets;
 	char *iobuf; /* the stdio buffer behind libpcap's reads */
-	int seeked;  /* started past the beginning, by the sidecar index */
 } sf_source;
 
 static pkx_result sf_init(const pkx_services *svc, pkx_error *err)
@@ -98,38 +98,8 @@ static void sf_read_pcap_header(sf_source *s, int fd)
 	s->pcap_linktype = hdr[5];
 }
 
-/* Reads the start of a pcapng file with our reader.  Returns 1 when our
- * reader keeps the file: it describes several interfaces (libpcap would
- * refuse mixed ones and cannot tell which packet is on which).  Otherwise
- * *first is the interface libpcap will report, with the name and input
- * resolution libpcap does not give, and s->ng_fd is kept for a switch to
- * our reader should libpcap refuse a later interface. */
-static int sf_probe_pcapng(sf_source *s, int fd, pkx_interface *first)
-{
-	char why[SFNG_ERR_MAX];
-	sfng_reader *r = sfng_open(fd, s->info.total_bytes, why, sizeof(why));
-	const pkx_interface *ifs;
-	size_t n;
-
-	if (!r)
-		return 0; /* libpcap says what is wrong, as tcpdump would */
-	ifs = sfng_interfaces(r, &n);
-	if (n > 1 || sfng_describes_later(r)) {
-		s->ng = r;
-		s->ng_fd = fd;
-		s->info.n_interfaces = n;
-		s->info.interfaces = ifs;
-		return 1;
-	}
-	*first = ifs[0];
-	sfng_close(r);
-	s->ng_fd = dup(fd);
-	return 0;
-}
-
-/* Opens fd with libpcap; on failure fd (and s->ng_fd) are closed. */
-static pkx_result sf_open_libpcap(sf_source *s, int fd,
-                                  const pkx_interface *first, pkx_error *err)
+/* Opens fd with libpcap; on failure fd is closed. */
+static pkx_result sf_open_libpcap(sf_source *s, int fd, pkx_error *err)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
 
@@ -161,12 +131,6 @@ static pkx_result sf_open_libpcap(sf_source *s, int fd,
 	    (s->pcap_linktype & 0x03ffffffu) == s->iface.linktype)
 		s->iface.linktype = s->pcap_linktype;
 	s->iface.snaplen = (uint32_t)pcap_snapshot(s->pcap);
-	if (s->ng_fd >= 0) {
-		memcpy(s->iface.name, first->name, sizeof(first->name));
-		s->iface.tsresol = first->tsresol;
-		if ((first->linktype & 0xffffu) == s->iface.linktype)
-			s->iface.linktype = first->linktype; /* with its FCS */
-	}
 	s->info.n_interfaces = 1;
 	s->info.interfaces = &s->iface;
 	return PKX_OK;
@@ -189,17 +153,19 @@ static void sf_seek_to_window(sf_source *s, const pkx_source_args *args, int fd)
 	if (sx_sidecar_seek(args->root, args->path, fd, args->windows[0].start,
 	                    &offset) != 0)
 		return;
-	if (fseeko(s->file, (off_t)offset, SEEK_SET) == 0) {
-		s->seeked = offset > 0;
-		s->info.time_ordered = 1;
-	}
+	/* The index refuses a pcapng whose interfaces or sections change
+	 * after its first packet: all of them are known by now. */
+	if (s->ng)
+		sfng_seek(s->ng, offset);
+	else if (fseeko(s->file, (off_t)offset, SEEK_SET) != 0)
+		return;
+	s->info.time_ordered = 1;
 }
 
 static pkx_result sf_open(const pkx_source_args *args, void **instance,
                           pkx_error *err)
 {
 	char base[4096];
-	pkx_interface first;
 	uint8_t magic[4];
 	sf_source *s;
 	struct stat st;
@@ -222,17 +188,22 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 		return sf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
 	}
 	s->ng_fd = -1;
-	memset(&first, 0, sizeof(first));
 	if (fstat(fd, &st) == 0)
 		s->info.total_bytes = (uint64_t)st.st_size;
 	if (pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
-	    sfng_is_pcapng(magic) && sf_probe_pcapng(s, fd, &first)) {
-		*instance = s;
-		return PKX_OK;
+	    sfng_is_pcapng(magic)) {
+		char why[SFNG_ERR_MAX];
+
+		/* A file our reader refuses goes to libpcap, whose message is
+		 * the one tcpdump gives. */
+		s->ng = sfng_open(fd, s->info.total_bytes, why, sizeof(why));
+		if (s->ng) {
+			s->ng_fd = fd;
+			s->info.interfaces =
+			    sfng_interfaces(s->ng, &s->info.n_interfaces);
+		}
 	}
-	if (sf_open_libpcap(s, fd, &first, err) != PKX_OK) {
-		if (s->ng_fd >= 0)
-			close(s->ng_fd);
+	if (!s->ng && sf_open_libpcap(s, fd, err) != PKX_OK) {
 		free(s->path);
 		free(s);
 		return PKX_ERROR;
@@ -262,48 +233,6 @@ static pkx_result sf_next_ng(sf_source *s, pkx_packet *pkt, pkx_error *err)
 	return sf_svc->fail(err, "SOURCE_DAMAGED",
 	                    "\"%s\" is damaged after packet %llu: %s", s->path,
 	                    (unsigned long long)s->packets, why);
-}
-
-/* libpcap stops at an interface unlike the first, or a section in the
- * other byte order: neither is damage, our reader goes on from there. */
-static int sf_libpcap_limit(const char *msg)
-{
-	return strncmp(msg, "an interface has a ", 19) == 0 ||
-	       strcmp(msg, "the file has sections with different byte "
-	                   "orders") == 0;
-}
-
-/* Reopens the file with our reader past the packets libpcap returned. */
-static pkx_result sf_switch_reader(sf_source *s)
-{
-	char why[SFNG_ERR_MAX];
-	sfng_reader *r =
-	    sfng_open(s->ng_fd, s->info.total_bytes, why, sizeof(why));
-	uint64_t i;
-	pkx_packet skip;
-
-	/* Skipping by count is only right from the file's start. */
-	if (!r || s->seeked) {
-		sfng_close(r);
-		return PKX_ERROR;
-	}
-	for (i = 0; i < s->packets; i++)
-		if (sfng_next(r, &skip, why, sizeof(why)) != PKX_OK) {
-			sfng_close(r);
-			return PKX_ERROR;
-		}
-	sf_svc->log(PKX_LOG_INFO, SF_NAME,
-	            "%s: libpcap stops after packet %llu (%s); reading on "
-	            "with the pcapng reader",
-	            s->path, (unsigned long long)s->packets,
-	            pcap_geterr(s->pcap));
-	pcap_close(s->pcap); /* closes the FILE too */
-	s->pcap = NULL;
-	s->file = NULL;
-	free(s->iobuf);
-	s->iobuf = NULL;
-	s->ng = r;
-	return PKX_OK;
 }
 
 static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
@@ -344,9 +273,6 @@ static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	}
 	if (r == PCAP_ERROR_BREAK)
 		return PKX_END;
-	if (s->ng_fd >= 0 && sf_libpcap_limit(pcap_geterr(s->pcap)) &&
-	    sf_switch_reader(s) == PKX_OK)
-		return sf_next_ng(s, pkt, err);
 	return sf_svc->fail(
 	    err, "SOURCE_DAMAGED", "\"%s\" is damaged after packet %llu: %s",
 	    s->path, (unsigned long long)s->packets, pcap_geterr(s->pcap));
