@@ -58,6 +58,35 @@ check "hang: exit 1 ($rc)" test "$rc" = 1
 check "hang: says so" grep -q 'longer than 1500 ms to dissect packet 300' "$WORK/err"
 check "hang: stopped in time ($took s)" test "$took" -lt 60
 
+# --- a crash inside a batch of pre-filtered packets: the verdicts before
+# it still count.  Two matches of a port filter in the same batch of 256
+# packets: a stop rule met at the first wins over a crash at the second
+# (exit 0, the same packets as tshark up to there); one more packet
+# allowed and the crash comes first (exit 1, no file).
+port=$(tshark -r "$WORK/fs/a.pcap" -T fields -e tcp.dstport 2>/dev/null | grep . |
+	sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}')
+expr="tcp.port == $port"
+mapfile -t frames < <(tshark -r "$WORK/fs/a.pcap" -Y "$expr" -T fields -e frame.number 2>/dev/null)
+k=5
+while [ $((k + 1)) -lt ${#frames[@]} ] &&
+	[ $(((frames[k] - 1) / 256)) != $(((frames[k + 1] - 1) / 256)) ]; do
+	k=$((k + 1))
+done
+stop=${frames[$k]} crash=${frames[$((k + 1))]}
+rm -f "$WORK/out"
+PKTEXPORT_WIRESHARK_TEST_FAULT=crash:$crash "$PKTEXPORT" export --root "$WORK" -F PCAPNG_NS \
+	--packet-limit "$k" -o "$WORK/out" -f "WIRESHARK:$expr" fs/a.pcap 2>"$WORK/err"
+check "crash after a stop rule in its batch ($expr, stop at $stop, crash at $crash): exit 0" test $? = 0
+tshark -r "$WORK/fs/a.pcap" -Y "$expr" -c $((stop - 1)) -w "$WORK/ref.pcapng" 2>/dev/null
+check "crash after a stop rule in its batch: tshark's first $k matches" \
+	python3 "$RECORDS" "$WORK/out" "$WORK/ref.pcapng"
+rm -f "$WORK/out"
+PKTEXPORT_WIRESHARK_TEST_FAULT=crash:$crash "$PKTEXPORT" export --root "$WORK" -F PCAPNG_NS \
+	--packet-limit $((k + 1)) -o "$WORK/out" -f "WIRESHARK:$expr" fs/a.pcap 2>"$WORK/err"
+check "crash before the stop rule: exit 1" test $? = 1
+check "crash before the stop rule: names packet $crash" grep -q "packet $crash " "$WORK/err"
+check "crash before the stop rule: no file" test ! -e "$WORK/out"
+
 # --- helper restarts: frame-only filters stay exact across them
 for expr in 'frame.number >= 1200 && frame.len > 300' \
 	'frame.time_delta_displayed < 0.00002' 'frame.time_relative > 0.01 && frame contains "zq"'; do
