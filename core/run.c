@@ -483,6 +483,17 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 		r = run->source->next(run->source_inst, &pkt, &damage);
 		if (r == PKX_END)
 			break;
+		if (r == PKX_AGAIN) {
+			/* A quiet live source: answer the held packets now
+			 * rather than when traffic resumes, and look at the
+			 * clock and the cancel flag. */
+			if (batch && batch->n > 0 &&
+			    (outcome = batch_flush(run, fmt, &c, err)) !=
+			        PKX_RUN_DONE)
+				break;
+			countdown = 1;
+			continue;
+		}
 		if (r != PKX_OK) {
 			outcome = PKX_RUN_DAMAGED;
 			break;

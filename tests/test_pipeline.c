@@ -392,6 +392,72 @@ START_TEST(pipeline_cancel_from_another_thread)
 }
 END_TEST
 
+/* A live source with nothing to say (PKX_AGAIN) still meets the time
+ * limit and the cancel flag. */
+START_TEST(pipeline_idle_source)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/idle\",\"stop_rule\":{"
+	                            "\"time_limit\":1}}");
+	uint64_t t0 = pkx_now_ns(), spent;
+	cancel_job job = {0};
+	pthread_t th;
+	hx_result res;
+	pkx_error err;
+
+	hx_export(reg, root, cfg, &pkx_null_sink, &res);
+	spent = pkx_now_ns() - t0;
+	ck_assert_int_eq(res.outcome, PKX_RUN_STOPPED);
+	ck_assert_uint_eq(res.stats.processed_packets, 0);
+	ck_assert_uint_ge(spent, NS);
+	ck_assert_msg(spent < 30 * NS, "a 1 s limit took %llu ns",
+	              (unsigned long long)spent);
+	pkx_config_free(cfg);
+
+	cfg = hx_config("{\"path\":\"test/idle\"}");
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
+	                 PKX_OK);
+	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
+	pkx_run_cancel(job.run);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
+	pkx_run_free(job.run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+/* Packets held for a batching filter go out while a live source is quiet,
+ * not when traffic resumes: the 5 packets of a source that then falls
+ * silent are exported (and published) before anything ends the run. */
+START_TEST(pipeline_quiet_source_flushes_batch)
+{
+	pkx_config *cfg = hx_config(
+	    "{\"path\":\"test/trickle/5\",\"filters\":{\"items\":[{\"id\":"
+	    "\"s\",\"type\":\"STEELFILTER\",\"value\":\"1/0\"}]}}");
+	uint64_t deadline = pkx_now_ns() + 20 * NS;
+	cancel_job job = {0};
+	pthread_t th;
+	pkx_stats st;
+	pkx_error err;
+
+	free(cfg->filters[0].type);
+	cfg->filters[0].type = strdup("SEQ_BATCH");
+	ck_assert_ptr_nonnull(cfg->filters[0].type);
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
+	                 PKX_OK);
+	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
+	do {
+		sched_yield();
+		pkx_run_stats(job.run, &st);
+	} while (st.exported_packets < 5 && pkx_now_ns() < deadline);
+	pkx_run_cancel(job.run);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_uint_eq(st.exported_packets, 5);
+	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
+	pkx_run_free(job.run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
 START_TEST(pipeline_damaged_input)
 {
 	hx_buf file = {0};
@@ -677,6 +743,8 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_time_limit);
 	tcase_add_test(tc, pipeline_cancel_before_execute);
 	tcase_add_test(tc, pipeline_cancel_from_another_thread);
+	tcase_add_test(tc, pipeline_idle_source);
+	tcase_add_test(tc, pipeline_quiet_source_flushes_batch);
 	tcase_add_test(tc, pipeline_damaged_input);
 	tcase_add_test(tc, pipeline_sink_failure);
 	tcase_add_test(tc, pipeline_interfaces_mid_stream);

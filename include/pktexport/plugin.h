@@ -26,6 +26,7 @@ typedef enum pkx_result {
 	PKX_ERROR = -1,   /* failed; the pkx_error says why */
 	PKX_END = 1,      /* no more packets */
 	PKX_DECLINED = 2, /* optional operation not supported here */
+	PKX_AGAIN = 3,    /* ABI 1.1, source next(): no packet yet */
 } pkx_result;
 
 typedef enum pkx_kind {
@@ -181,7 +182,10 @@ typedef struct pkx_source_plugin {
 	const pkx_source_info *(*info)(void *instance);
 	/* Mandatory.  PKX_OK with *pkt filled (borrowed until the next call),
 	 * PKX_END at the end, PKX_ERROR when the input is damaged or
-	 * unreadable: packets returned before stay valid output. */
+	 * unreadable: packets returned before stay valid output.  A live
+	 * source (ABI 1.1) waits a short while (a quarter of a second at
+	 * most) and returns PKX_AGAIN when nothing came, so the core can
+	 * check its clock, cancel flag and held packets between packets. */
 	pkx_result (*next)(void *instance, pkx_packet *pkt, pkx_error *err);
 	/* Optional.  Bytes of input consumed so far, for progress. */
 	uint64_t (*position)(void *instance);

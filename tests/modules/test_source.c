@@ -8,6 +8,9 @@
  *   test/grow-same      2 packets, then a second Ethernet interface
  *   test/grow-mixed     2 packets, then a second raw-IP interface
  *   test/fail-open      refused at open
+ *   test/idle           a live source nothing reaches: always PKX_AGAIN
+ *   test/trickle/N      a quiet live source: PKX_AGAIN before each of
+ *                       its N packets, then nothing more (PKX_AGAIN)
  * Packet i is a 64-byte frame stamped 1700000000 s + i microseconds. */
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +24,21 @@
 
 static const pkx_services *ts_svc;
 
-enum ts_shape { TS_ENDLESS, TS_COUNT, TS_FAIL_AFTER, TS_MIXED, TS_GROW };
+enum ts_shape {
+	TS_ENDLESS,
+	TS_COUNT,
+	TS_FAIL_AFTER,
+	TS_MIXED,
+	TS_GROW,
+	TS_IDLE,
+	TS_TRICKLE,
+};
 
 typedef struct ts_source {
 	enum ts_shape shape;
 	uint64_t limit; /* packets before the end or the failure */
 	uint64_t sent;
+	int waited; /* trickle: PKX_AGAIN given for the next packet */
 	uint32_t grow_linktype;
 	pkx_interface ifs[2];
 	pkx_source_info info;
@@ -88,6 +100,11 @@ static pkx_result ts_open(const pkx_source_args *args, void **instance,
 	} else if (strncmp(what, "fail-after/", 11) == 0 &&
 	           ts_parse_count(what + 11, &s->limit)) {
 		s->shape = TS_FAIL_AFTER;
+	} else if (strcmp(what, "idle") == 0) {
+		s->shape = TS_IDLE;
+	} else if (strncmp(what, "trickle/", 8) == 0 &&
+	           ts_parse_count(what + 8, &s->limit)) {
+		s->shape = TS_TRICKLE;
 	} else if (strcmp(what, "mixed") == 0) {
 		s->shape = TS_MIXED;
 		s->limit = 4;
@@ -118,6 +135,14 @@ static pkx_result ts_next(void *instance, pkx_packet *pkt, pkx_error *err)
 {
 	ts_source *s = instance;
 
+	if (s->shape == TS_IDLE ||
+	    (s->shape == TS_TRICKLE && s->sent == s->limit))
+		return PKX_AGAIN;
+	if (s->shape == TS_TRICKLE && !s->waited) {
+		s->waited = 1;
+		return PKX_AGAIN;
+	}
+	s->waited = 0;
 	if (s->shape != TS_ENDLESS && s->sent == s->limit) {
 		if (s->shape == TS_FAIL_AFTER)
 			return ts_svc->fail(err, "SOURCE_DAMAGED",
