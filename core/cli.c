@@ -20,45 +20,53 @@
 #define EXIT_RUNTIME  1
 
 static pkx_run *volatile cli_running;
+static volatile sig_atomic_t cli_live;
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: pktexport export [options] PATH\n"
-	        "       pktexport store import|index|info ... (pktexport "
-	        "store --help)\n"
-	        "       pktexport plugins [--plugin-dir DIR]\n"
-	        "       pktexport --version\n"
-	        "\n"
-	        "Export options (each sets one field of the API's config):\n"
-	        "  --root DIR             data root (default: .); PATH is "
-	        "relative to it\n"
-	        "  -o, --output FILE|-    where to write (default: standard "
-	        "output)\n"
-	        "  -F, --format FORMAT    PCAP_US (default), PCAP_NS, "
-	        "PCAPNG_US, PCAPNG_NS\n"
-	        "  -f, --filter TYPE:EXPR filter, repeatable, all must match "
-	        "(BPF, WIRESHARK, STEELFILTER)\n"
-	        "      --start T          first time, seconds since the epoch "
-	        "(up to 9 decimals)\n"
-	        "      --end T            end time (exclusive)\n"
-	        "      --interval S,E     a time interval, repeatable (a "
-	        "union)\n"
-	        "  -s, --snaplen N        cut packets to N bytes (1-65535; 0 or "
-	        "absent: as\n"
-	        "                         captured)\n"
-	        "      --packet-limit N   export at most N packets\n"
-	        "      --size-limit BYTES export at most BYTES of packet data\n"
-	        "      --time-limit S     stop after S seconds\n"
-	        "  -c, --config FILE      read the config object from FILE "
-	        "(options override it)\n"
-	        "      --stats            print the final stats as JSON on "
-	        "standard error\n"
-	        "      --plugin-dir DIR   load plugins from DIR\n"
-	        "  -v, --verbose          log more\n"
-	        "\n"
-	        "Exit status: 0 done, 2 request rejected (nothing written), 1 "
-	        "failed while running.\n");
+	fprintf(
+	    out,
+	    "usage: pktexport export [options] PATH\n"
+	    "       pktexport store import|index|info ... (pktexport "
+	    "store --help)\n"
+	    "       pktexport plugins [--plugin-dir DIR]\n"
+	    "       pktexport --version\n"
+	    "\n"
+	    "PATH: fs/<file> (pcap, pcapng), jobs/<name> and clips/<id> "
+	    "(packet store),\n"
+	    "interfaces/<name> (live capture: ends at a stop rule, the "
+	    "end time or Ctrl-C,\n"
+	    "which keeps what was written).\n"
+	    "\n"
+	    "Export options (each sets one field of the API's config):\n"
+	    "  --root DIR             data root (default: .); PATH is "
+	    "relative to it\n"
+	    "  -o, --output FILE|-    where to write (default: standard "
+	    "output)\n"
+	    "  -F, --format FORMAT    PCAP_US (default), PCAP_NS, "
+	    "PCAPNG_US, PCAPNG_NS\n"
+	    "  -f, --filter TYPE:EXPR filter, repeatable, all must match "
+	    "(BPF, WIRESHARK, STEELFILTER)\n"
+	    "      --start T          first time, seconds since the epoch "
+	    "(up to 9 decimals)\n"
+	    "      --end T            end time (exclusive)\n"
+	    "      --interval S,E     a time interval, repeatable (a "
+	    "union)\n"
+	    "  -s, --snaplen N        cut packets to N bytes (1-65535; 0 or "
+	    "absent: as\n"
+	    "                         captured)\n"
+	    "      --packet-limit N   export at most N packets\n"
+	    "      --size-limit BYTES export at most BYTES of packet data\n"
+	    "      --time-limit S     stop after S seconds\n"
+	    "  -c, --config FILE      read the config object from FILE "
+	    "(options override it)\n"
+	    "      --stats            print the final stats as JSON on "
+	    "standard error\n"
+	    "      --plugin-dir DIR   load plugins from DIR\n"
+	    "  -v, --verbose          log more\n"
+	    "\n"
+	    "Exit status: 0 done, 2 request rejected (nothing written), 1 "
+	    "failed while running.\n");
 }
 
 static void print_error(const char *id, const char *text)
@@ -228,10 +236,14 @@ static int output_close(cli_output *o, int keep, pkx_error *err)
 	return ok ? 0 : -1;
 }
 
+/* Ctrl-C abandons an export of a file (no output is left), but is how a
+ * live capture is ended: that one stops and keeps what it wrote. */
 static void on_signal(int sig)
 {
 	(void)sig;
-	if (cli_running)
+	if (cli_running && cli_live)
+		pkx_run_stop(cli_running);
+	else if (cli_running)
 		pkx_run_cancel(cli_running);
 }
 
@@ -472,13 +484,11 @@ static int cmd_export(int argc, char **argv)
 		rc = EXIT_RUNTIME;
 		goto done;
 	}
-	if (strcmp(cfg->mode, "LIVE_STREAM") == 0) {
-		pkx_fail(&err, PKX_EINVAL,
-		         "mode LIVE_STREAM needs a live source, which this "
-		         "build does not have");
+	if (pkx_config_check_live(cfg, 0, &err) != PKX_OK) {
 		rc = reject(&err);
 		goto done;
 	}
+	cli_live = pkx_path_is_live(cfg->path);
 	if (pkx_run_prepare(reg, a.root, cfg, &run, &err) != PKX_OK ||
 	    output_open(&out, a.output, &err) != 0) {
 		rc = reject(&err);

@@ -437,3 +437,29 @@ size_t pkx_config_windows(const pkx_config *cfg, pkx_window **out)
 	*out = w;
 	return n;
 }
+
+int pkx_path_is_live(const char *path)
+{
+	return strncmp(path, "interfaces/", 11) == 0;
+}
+
+pkx_result pkx_config_check_live(const pkx_config *cfg, int unattended,
+                                 pkx_error *err)
+{
+	int live = pkx_path_is_live(cfg->path);
+
+	if (strcmp(cfg->mode, "LIVE_STREAM") == 0 && !live)
+		return pkx_fail(err, PKX_EINVAL,
+		                "mode LIVE_STREAM streams a live source "
+		                "(interfaces/<name>); \"%s\" is not one (use "
+		                "BUFFER_STREAM)",
+		                cfg->path);
+	if (live && unattended && !cfg->packet_limit && !cfg->size_limit &&
+	    !cfg->time_limit && cfg->end_ns == PKX_TIME_UNBOUNDED)
+		return pkx_fail(err, PKX_EINVAL,
+		                "\"%s\" is a live source, which never ends by "
+		                "itself: mode %s needs a stop_rule or an "
+		                "end_time",
+		                cfg->path, cfg->mode);
+	return PKX_OK;
+}

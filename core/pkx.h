@@ -91,6 +91,15 @@ pkx_result pkx_config_parse(const json_t *obj, pkx_config **out,
                             pkx_error *err);
 void pkx_config_free(pkx_config *cfg);
 
+/* Live sources (`interfaces/<name>`) never end by themselves. */
+int pkx_path_is_live(const char *path);
+/* The rules between modes and live sources: LIVE_STREAM reads a live
+ * source; when `unattended` (the export runs with no client to end it:
+ * PREPARE, STREAM_TO_FILE), a live source needs a stop rule or an
+ * end_time. */
+pkx_result pkx_config_check_live(const pkx_config *cfg, int unattended,
+                                 pkx_error *err);
+
 /* The selected time ranges: the union of time_intervals (or everything)
  * clipped by start/end, sorted and merged.  Returns the count (0: nothing
  * can match); *out is malloc'd (NULL when the count is 0). */
@@ -191,6 +200,9 @@ pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
 pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err);
 /* Thread-safe: may be called from any thread while execute runs. */
 void pkx_run_cancel(pkx_run *run);
+/* Thread-safe.  Ends the export as a stop rule would (PKX_RUN_STOPPED,
+ * output complete): how a live export is ended on purpose. */
+void pkx_run_stop(pkx_run *run);
 void pkx_run_stats(const pkx_run *run, pkx_stats *out);
 double pkx_run_progress(const pkx_run *run); /* 0..100 */
 void pkx_run_free(pkx_run *run);

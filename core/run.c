@@ -56,7 +56,7 @@ struct pkx_run {
 
 	/* Published for other threads (atomics, relaxed). */
 	uint64_t processed, exported, exported_bytes, position;
-	int truncated, finished, cancel;
+	int truncated, finished, cancel, stop;
 };
 
 /* match_batch is read only from modules built for ABI 1.1 or later: in
@@ -475,6 +475,10 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 				outcome = PKX_RUN_CANCELLED;
 				break;
 			}
+			if (READ(run->stop)) {
+				outcome = PKX_RUN_STOPPED;
+				break;
+			}
 			if (deadline && pkx_now_ns() >= deadline) {
 				outcome = PKX_RUN_STOPPED;
 				break;
@@ -575,6 +579,11 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 void pkx_run_cancel(pkx_run *run)
 {
 	PUBLISH(run->cancel, 1);
+}
+
+void pkx_run_stop(pkx_run *run)
+{
+	PUBLISH(run->stop, 1);
 }
 
 void pkx_run_stats(const pkx_run *run, pkx_stats *out)

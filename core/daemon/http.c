@@ -290,13 +290,11 @@ static void create_export(pkxd_daemon *d, struct evhttp_request *req)
 		pkx_fail(&err, PKX_EINVAL, "config is required");
 		goto reject;
 	}
-	if (strcmp(cfg->mode, "LIVE_STREAM") == 0) {
-		pkx_fail(&err, PKX_EINVAL,
-		         "mode LIVE_STREAM needs a live source "
-		         "(interfaces/<name>), which this service does not "
-		         "have yet");
+	if (pkx_config_check_live(cfg,
+	                          strcmp(cfg->mode, "STREAM_TO_FILE") == 0 ||
+	                              strcmp(cfg->mode, "PREPARE") == 0,
+	                          &err) != PKX_OK)
 		goto reject;
-	}
 	if (strcmp(cfg->mode, "STREAM_TO_FILE") == 0) {
 		if (!cfg->output_filename) {
 			pkx_fail(&err, PKX_EINVAL,
@@ -408,6 +406,8 @@ static void update_export(pkxd_export *e, struct evhttp_request *req)
 			         pkxd_state_name(e->state), e->cfg->mode);
 			goto reject;
 		}
+		if (pkx_config_check_live(cfg, 1, &err) != PKX_OK)
+			goto reject;
 		pkx_config_free(e->cfg);
 		e->cfg = cfg;
 		cfg = NULL;

@@ -43,8 +43,10 @@ struct pkxd_stream {
 	struct evhttp_request *req; /* loop only; NULL once detached */
 	int started;                /* response headers sent */
 	struct event *data_ev;      /* worker -> loop: chunks ready */
+	struct event *watch_ev;     /* live streams: is the client there */
 	uint64_t bytes;             /* handed to libevent */
 	pkxd_stream *next;          /* in the table of live downloads */
+	pkxd_job *job;              /* loop only; valid while req is set */
 };
 
 struct pkxd_job {
@@ -62,6 +64,7 @@ struct pkxd_job {
 	char final_path[PATH_MAX]; /* its name once complete */
 	int out_fd;
 	int cancelled;
+	int stopped;       /* a live stream's client left */
 	int prepared_seen; /* job_prepared ran (loop only) */
 };
 
@@ -84,6 +87,8 @@ static void stream_free(pkxd_stream *st)
 		free(st->buf[i]);
 	if (st->data_ev)
 		event_free(st->data_ev);
+	if (st->watch_ev)
+		event_free(st->watch_ev);
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);
 	free(st);
@@ -193,21 +198,56 @@ static void stream_detach(pkxd_stream *st)
 	if (c)
 		evhttp_connection_set_closecb(c, NULL, NULL);
 	st->req = NULL;
+	if (st->watch_ev)
+		event_del(st->watch_ev);
 	stream_close(st);
 }
 
-/* The connection is going away under a download. */
+static int job_is_live(const pkxd_job *job)
+{
+	return pkx_path_is_live(job->e->cfg->path);
+}
+
+/* The connection is going away under a download.  For a live stream that
+ * is how it ends: the run stops at once, even on a quiet interface. */
 static void stream_closed_cb(struct evhttp_connection *conn, void *arg)
 {
 	pkxd_stream *st = arg;
 	struct evhttp_request *req = st->req;
 
 	(void)conn;
+	if (st->job && job_is_live(st->job)) {
+		pkx_run *run = __atomic_load_n(&st->job->run, __ATOMIC_SEQ_CST);
+
+		__atomic_store_n(&st->job->stopped, 1, __ATOMIC_SEQ_CST);
+		if (run)
+			pkx_run_stop(run);
+	}
 	stream_detach(st);
 	/* After a read EOF or timeout libevent has already unhooked the
 	 * unfinished request from the connection and left it to us. */
 	if (req && !evhttp_request_get_connection(req))
 		evhttp_request_free(req);
+}
+
+/* A live stream writes nothing while its interface is quiet, and libevent
+ * reads nothing during a reply, so a client that left would go unnoticed:
+ * look for its end of file now and then, and end the connection (which
+ * runs stream_closed_cb) when it is there. */
+static void stream_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_stream *st = arg;
+	struct evhttp_connection *c =
+	    st->req ? evhttp_request_get_connection(st->req) : NULL;
+	struct bufferevent *bev =
+	    c ? evhttp_connection_get_bufferevent(c) : NULL;
+	int sock = bev ? bufferevent_getfd(bev) : -1;
+	char byte;
+
+	(void)fd;
+	(void)what;
+	if (sock >= 0 && recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+		evhttp_connection_free(c);
 }
 
 static void free_connection_cb(evutil_socket_t fd, short what, void *arg)
@@ -286,6 +326,7 @@ static pkxd_stream *stream_new(pkxd_job *job, struct evhttp_request *req)
 
 	if (!st)
 		return NULL;
+	st->job = job;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
 	st->sink.write = stream_write;
@@ -304,6 +345,16 @@ static pkxd_stream *stream_new(pkxd_job *job, struct evhttp_request *req)
 	if (!st->data_ev) {
 		stream_free(st);
 		return NULL;
+	}
+	if (job_is_live(job)) {
+		static const struct timeval every = {0, 250000};
+
+		st->watch_ev = event_new(job->d->base, -1, EV_PERSIST,
+		                         stream_watch_cb, st);
+		if (!st->watch_ev || event_add(st->watch_ev, &every) != 0) {
+			stream_free(st);
+			return NULL;
+		}
 	}
 	st->req = req;
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
@@ -507,9 +558,12 @@ static void *job_main(void *arg)
 		}
 	}
 	__atomic_store_n(&job->run, run, __ATOMIC_SEQ_CST);
-	/* A cancel that came before the run existed is honoured here. */
+	/* A cancel or stop that came before the run existed is honoured
+	 * here. */
 	if (run && __atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST))
 		pkx_run_cancel(run);
+	if (run && __atomic_load_n(&job->stopped, __ATOMIC_SEQ_CST))
+		pkx_run_stop(run);
 	/* A job that ends here reports once, so the loop never sees the
 	 * export answered but the job still alive. */
 	if (job->prepared != PKX_OK || job->kind == PKXD_JOB_VALIDATE) {
@@ -632,6 +686,13 @@ static void settle_export(pkxd_job *job, pkxd_export *e)
 	int ok = job->outcome == PKX_RUN_DONE ||
 	         job->outcome == PKX_RUN_STOPPED ||
 	         job->outcome == PKX_RUN_DAMAGED;
+
+	/* A live stream ends when its client leaves: not an error. */
+	if (job->stream && job_is_live(job) && job->outcome == PKX_RUN_FAILED &&
+	    strcmp(job->err.id, "CLIENT_DISCONNECTED") == 0) {
+		ok = 1;
+		job->outcome = PKX_RUN_STOPPED;
+	}
 
 	if (job->prepared != PKX_OK || !ok) {
 		pkxd_export_fail(e, &job->err);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pcap_linktype.h"
 #include "pcapng_reader.h"
 #include "pktexport/plugin.h"
 #include "store_index.h"
@@ -49,32 +50,6 @@ static pkx_result sf_init(const pkx_services *svc, pkx_error *err)
 	(void)err;
 	sf_svc = svc;
 	return PKX_OK;
-}
-
-/* The LINKTYPE_* value libpcap would write for a DLT_* value: we let
- * libpcap's own table decide by dumping a header to memory. */
-static uint32_t sf_linktype_of(int dlt)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	uint32_t linktype = (uint32_t)dlt;
-	pcap_t *dead = pcap_open_dead(dlt, 65535);
-	FILE *mem = open_memstream(&buf, &len);
-	pcap_dumper_t *d = NULL;
-
-	if (dead && mem && (d = pcap_dump_fopen(dead, mem))) {
-		pcap_dump_flush(d);
-		if (len >= 24)
-			memcpy(&linktype, buf + 20, 4);
-		pcap_dump_close(d); /* closes mem */
-		mem = NULL;
-	}
-	if (mem)
-		fclose(mem);
-	free(buf);
-	if (dead)
-		pcap_close(dead);
-	return linktype;
 }
 
 /* Reads the classic pcap file header, if the file is one: its link type
@@ -124,7 +99,7 @@ static pkx_result sf_open_libpcap(sf_source *s, int fd, pkx_error *err)
 		                    "read: %s",
 		                    s->path, errbuf);
 	}
-	s->iface.linktype = sf_linktype_of(pcap_datalink(s->pcap));
+	s->iface.linktype = pkx_pcap_linktype(pcap_datalink(s->pcap));
 	sf_read_pcap_header(s, fd);
 	/* Keep the FCS bits libpcap reads but does not report. */
 	if (s->pcap_format &&
