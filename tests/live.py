@@ -145,6 +145,20 @@ def main():
     check("packet limit: ours, in order, nanosecond times",
           recs and ours_in_order(recs) and all(t0 - 10**9 <= t <= t1 for t, _ in recs))
 
+    # --- a WIRESHARK filter (answers in batches) on a live source
+    plugins = subprocess.run([PKT, "plugins"], capture_output=True).stdout
+    if b"WIRESHARK" in plugins:
+        snd = Sender(port)
+        snd.start()
+        r = cli(root, "--packet-limit", "10", "-f", "WIRESHARK:udp.port == %d" % port,
+                "-o", out, "interfaces/lo", timeout=180)
+        snd.stop()
+        recs = pcap_records(open(out, "rb").read()) if os.path.exists(out) else None
+        check("WIRESHARK filter, live: exit 0", r.returncode == 0, r.stderr.decode())
+        check("WIRESHARK filter, live: 10 of ours in order",
+              recs is not None and len(recs) == 10 and ours_in_order(recs),
+              "%s" % (None if recs is None else len(recs)))
+
     # --- an end time ends a quiet capture; a window keeps only its packets
     start = time.time()
     r = cli(root, "--end", "%.3f" % (start + 1.0), "-f", bpf, "-o", out, "interfaces/lo")
