@@ -154,6 +154,39 @@ store_ref.write_pcap(sys.argv[1], [r for r in store_ref.records('$WORK/n.pcapng'
 	check "two sections, estimate $w" test "$(stat_of estimated_packets)" = "$(count "$WORK/ref.pcap")"
 done
 
+# ---- pcapng time resolutions a store must convert exactly: 2^-20 s with
+# an offset, and whole seconds (if_tsresol 0, not the default microsecond).
+python3 - "$WORK/res.pcapng" "$WORK/res.want" <<'PY'
+import struct, sys
+def blk(t, body):
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack("<II", t, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+def opt(code, v):
+    return struct.pack("<HH", code, len(v)) + v + b"\0" * (-len(v) % 4)
+out = blk(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+out += blk(1, struct.pack("<HHI", 1, 0, 0) + opt(9, b"\x94") + opt(14, struct.pack("<q", -60)) + opt(0, b""))
+out += blk(1, struct.pack("<HHI", 1, 0, 0) + opt(9, b"\x00") + opt(0, b""))
+want = []
+for i in range(40):
+    frame = bytes([i]) * 60
+    if i % 2:
+        units = 1700000000 + i
+        ns = units * 10**9
+        iface = 1
+    else:
+        units = (1700000000 + i + 60) * 2**20 + i * 4099
+        ns = (units * 10**9 >> 20) - 60 * 10**9
+        iface = 0
+    out += blk(6, struct.pack("<IIIII", iface, units >> 32, units & 0xFFFFFFFF, 60, 60) + frame)
+    want.append("%d %d" % (iface, ns))
+open(sys.argv[1], "wb").write(out)
+open(sys.argv[2], "w").write("\n".join(want) + "\n")
+PY
+check "import pcapng of odd resolutions" store import --root "$WORK" res "$WORK/res.pcapng"
+export_to "$WORK/res.out" -F PCAPNG_NS jobs/res
+check "odd resolutions: exact nanoseconds from the store" cmp -s "$WORK/res.want" \
+	<(python3 "$TOP_SRCDIR/tests/pcapng_read.py" dump "$WORK/res.out" | sed -n 's/^pkt if=\([0-9]*\) ts=\([0-9]*\) .*/\1 \2/p')
+
 # ---- a sidecar index for a single large fs/ file.
 cp "$WORK/a.pcap" "$WORK/fs/big.pcap"
 check "store index fs/" store index --root "$WORK" fs/big.pcap

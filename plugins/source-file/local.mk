@@ -2,10 +2,10 @@
 if PLUGIN_SOURCE_FILE
 plugin_LTLIBRARIES += plugins/source_file.la
 endif
-# The store's index code gives large files a sidecar time index.
+# The store's capture reader reads pcapng; its index code gives large files
+# a sidecar time index.
 plugins_source_file_la_SOURCES = plugins/source-file/source_file.c \
 	plugins/common/pcap_linktype.h \
-	plugins/source-file/pcapng_reader.c plugins/source-file/pcapng_reader.h \
 	plugins/source-store/capfile.c plugins/source-store/capfile.h \
 	plugins/source-store/store_index.c plugins/source-store/store_catalog.c \
 	plugins/source-store/store_index.h

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "pcap_linktype.h"
-#include "pcapng_reader.h"
+#include "capfile.h"
 #include "pktexport/plugin.h"
 #include "store_index.h"
 
@@ -35,9 +35,12 @@ typedef struct sf_source {
 	uint32_t pcap_linktype; /* the header's field, FCS bits included */
 	pcap_t *pcap;
 	FILE *file;
-	/* pcapng: our reader, and the descriptor it reads. */
-	sfng_reader *ng;
+	/* pcapng: our reader (the packet store's), the descriptor it reads,
+	 * and its interfaces as the ABI describes them. */
+	cf_reader *ng;
 	int ng_fd;
+	pkx_interface *ng_ifs;
+	size_t ng_cap;
 	char *path;
 	pkx_interface iface;
 	pkx_source_info info;
@@ -71,6 +74,35 @@ static void sf_read_pcap_header(sf_source *s, int fd)
 	else
 		return;
 	s->pcap_linktype = hdr[5];
+}
+
+/* The reader's interfaces as the ABI describes them; -1 out of memory. */
+static int sf_sync_ifaces(sf_source *s)
+{
+	const cf_iface *ifs = cf_ifaces(s->ng);
+	size_t n = cf_n_ifaces(s->ng), i;
+
+	if (n > s->ng_cap) {
+		pkx_interface *grown = realloc(s->ng_ifs, n * sizeof(*grown));
+
+		if (!grown)
+			return -1;
+		s->ng_ifs = grown;
+		s->ng_cap = n;
+	}
+	for (i = 0; i < n; i++) {
+		pkx_interface *f = &s->ng_ifs[i];
+
+		memset(f, 0, sizeof(*f));
+		f->linktype = ifs[i].linktype; /* with its FCS bits */
+		f->snaplen = ifs[i].snaplen;
+		/* pcapng's default resolution is the microsecond. */
+		f->tsresol = ifs[i].has_tsresol ? ifs[i].tsresol : 6;
+		snprintf(f->name, sizeof(f->name), "%s", ifs[i].name);
+	}
+	s->info.interfaces = s->ng_ifs;
+	s->info.n_interfaces = n;
+	return 0;
 }
 
 /* Opens fd with libpcap; on failure fd is closed. */
@@ -131,7 +163,7 @@ static void sf_seek_to_window(sf_source *s, const pkx_source_args *args, int fd)
 	/* The index refuses a pcapng whose interfaces or sections change
 	 * after its first packet: all of them are known by now. */
 	if (s->ng)
-		sfng_seek(s->ng, offset);
+		cf_seek(s->ng, offset);
 	else if (fseeko(s->file, (off_t)offset, SEEK_SET) != 0)
 		return;
 	s->info.time_ordered = 1;
@@ -166,17 +198,20 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 	if (fstat(fd, &st) == 0)
 		s->info.total_bytes = (uint64_t)st.st_size;
 	if (pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
-	    sfng_is_pcapng(magic)) {
-		char why[SFNG_ERR_MAX];
+	    memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0) {
+		char why[256];
 
-		/* A file our reader refuses goes to libpcap, whose message is
-		 * the one tcpdump gives. */
-		s->ng = sfng_open(fd, s->info.total_bytes, why, sizeof(why));
-		if (s->ng) {
-			s->ng_fd = fd;
-			s->info.interfaces =
-			    sfng_interfaces(s->ng, &s->info.n_interfaces);
+		/* A file our reader refuses, or one that describes no
+		 * interface before its first packet, goes to libpcap, whose
+		 * message is the one tcpdump gives. */
+		s->ng = cf_open(fd, s->info.total_bytes, why, sizeof(why));
+		if (s->ng &&
+		    (cf_n_ifaces(s->ng) == 0 || sf_sync_ifaces(s) != 0)) {
+			cf_close(s->ng);
+			s->ng = NULL;
 		}
+		if (s->ng)
+			s->ng_fd = fd;
 	}
 	if (!s->ng && sf_open_libpcap(s, fd, err) != PKX_OK) {
 		free(s->path);
@@ -196,18 +231,28 @@ static const pkx_source_info *sf_info(void *instance)
 
 static pkx_result sf_next_ng(sf_source *s, pkx_packet *pkt, pkx_error *err)
 {
-	char why[SFNG_ERR_MAX];
-	pkx_result r = sfng_next(s->ng, pkt, why, sizeof(why));
+	cf_record rec;
+	int r = cf_next(s->ng, &rec);
 
-	/* The list may have grown (and moved) with a new interface. */
-	s->info.interfaces = sfng_interfaces(s->ng, &s->info.n_interfaces);
-	if (r == PKX_OK)
-		s->packets++;
-	if (r != PKX_ERROR)
-		return r;
-	return sf_svc->fail(err, "SOURCE_DAMAGED",
-	                    "\"%s\" is damaged after packet %llu: %s", s->path,
-	                    (unsigned long long)s->packets, why);
+	/* An interface described since: the core learns of it before the
+	 * first packet on it. */
+	if (cf_n_ifaces(s->ng) != s->info.n_interfaces && sf_sync_ifaces(s))
+		return sf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	if (r == 0)
+		return PKX_END;
+	if (r < 0)
+		return sf_svc->fail(err, "SOURCE_DAMAGED",
+		                    "\"%s\" is damaged after packet %llu: %s",
+		                    s->path, (unsigned long long)s->packets,
+		                    cf_error(s->ng));
+	pkt->ts_ns = rec.ts_ns;
+	pkt->caplen = rec.caplen;
+	pkt->wirelen = rec.wirelen;
+	pkt->ifindex = rec.iface;
+	pkt->reserved = 0;
+	pkt->data = rec.data;
+	s->packets++;
+	return PKX_OK;
 }
 
 static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
@@ -259,7 +304,7 @@ static uint64_t sf_position(void *instance)
 	long off;
 
 	if (s->ng)
-		return sfng_position(s->ng);
+		return cf_tell(s->ng);
 	off = ftell(s->file);
 
 	return off > 0 ? (uint64_t)off : 0;
@@ -272,7 +317,8 @@ static void sf_close(void *instance)
 	if (s->pcap)
 		pcap_close(s->pcap); /* closes the FILE too */
 	free(s->iobuf);
-	sfng_close(s->ng);
+	cf_close(s->ng);
+	free(s->ng_ifs);
 	if (s->ng_fd >= 0)
 		close(s->ng_fd);
 	free(s->path);

@@ -15,6 +15,10 @@
 #define CF_PCAP_SNAP_MAX 262144u
 
 enum { SHB = 0x0A0D0D0Au, IDB = 1, OPB = 2, SPB = 3, EPB = 6 };
+/* The pcap link type field: FCS present (bit 26), its length in 16-bit
+ * words (bits 28-31). */
+#define CF_FCS_PRESENT 0x04000000u
+#define CF_FCS_SHIFT   28
 
 struct cf_reader {
 	int fd;
@@ -32,7 +36,6 @@ struct cf_reader {
 	cf_iface *ifaces;    /* all sections so far */
 	size_t n_ifaces;     /* across sections */
 	size_t section_base; /* first interface of the current section */
-	uint64_t last_ts;    /* for simple packet blocks, which have none */
 	int seen_packet, layout_changed;
 	uint8_t *prologue; /* pcap header, or SHB + IDBs of the section */
 	size_t prologue_len;
@@ -165,6 +168,7 @@ static int cf_open_pcap(cf_reader *r, const uint8_t *h)
 	 * but we hand on the field as written, as the pcap output does. */
 	ifc.linktype = cf_u32(r, h + 20);
 	ifc.ts_mul = 1;
+	ifc.ts_div = 1;
 	r->format = CF_PCAP;
 	r->data_offset = 24;
 	r->pos = 24;
@@ -173,16 +177,25 @@ static int cf_open_pcap(cf_reader *r, const uint8_t *h)
 	return cf_add_iface(r, &ifc);
 }
 
-/* Reads the options of an interface block: name, resolution, offset. */
-static void cf_idb_options(cf_reader *r, cf_iface *ifc, const uint8_t *p,
-                           size_t len)
+/* Reads the options of an interface block: name, resolution, offset, FCS
+ * length.  An option that runs past the block is damage, as libpcap has
+ * it; a last option without its padding is read. */
+static int cf_idb_options(cf_reader *r, cf_iface *ifc, const uint8_t *p,
+                          size_t len)
 {
 	while (len >= 4) {
 		uint16_t code = cf_u16(r, p), olen = cf_u16(r, p + 2);
 		size_t padded = 4 + (((size_t)olen + 3) & ~(size_t)3);
 
-		if (code == 0 || padded > len)
+		if (code == 0)
 			break;
+		if (4 + (size_t)olen > len)
+			return cf_fail(r,
+			               "option %u of the interface block at "
+			               "offset %llu runs past the block",
+			               code, (unsigned long long)r->pos);
+		if (padded > len)
+			padded = len;
 		if (code == 2 && olen > 0) {
 			size_t n = olen < sizeof(ifc->name) - 1
 			               ? olen
@@ -191,16 +204,24 @@ static void cf_idb_options(cf_reader *r, cf_iface *ifc, const uint8_t *p,
 			ifc->name[n] = '\0';
 		} else if (code == 9 && olen >= 1) {
 			ifc->tsresol = p[4];
+			ifc->has_tsresol = 1;
 		} else if (code == 14 && olen >= 8) {
 			uint64_t v;
 
 			memcpy(&v, p + 4, 8);
 			ifc->tsoffset =
 			    (int64_t)(r->swapped ? __builtin_bswap64(v) : v);
+		} else if (code == 13 && olen >= 1 && p[4] && p[4] % 16 == 0 &&
+		           p[4] / 16 <= 15) {
+			/* if_fcslen, in bits: the pcap link type field's
+			 * FCS flag and length in 16-bit words. */
+			ifc->linktype |= CF_FCS_PRESENT | ((uint32_t)(p[4] / 16)
+			                                   << CF_FCS_SHIFT);
 		}
 		p += padded;
 		len -= padded;
 	}
+	return 0;
 }
 
 static int cf_idb(cf_reader *r, const uint8_t *b, uint32_t blen)
@@ -214,23 +235,25 @@ static int cf_idb(cf_reader *r, const uint8_t *b, uint32_t blen)
 	memset(&ifc, 0, sizeof(ifc));
 	ifc.linktype = cf_u16(r, b + 8);
 	ifc.snaplen = cf_u32(r, b + 12);
-	cf_idb_options(r, &ifc, b + 16, blen - 20);
-	v = ifc.tsresol ? ifc.tsresol & 0x7fu : 6;
-	if (ifc.tsresol & 0x80u) {
+	if (cf_idb_options(r, &ifc, b + 16, blen - 20) != 0)
+		return -1;
+	/* ns = units * ts_mul / ts_div, exact (128 bits), rounded down. */
+	v = ifc.has_tsresol ? ifc.tsresol & 0x7fu : 6;
+	ifc.ts_mul = 1;
+	ifc.ts_div = 1;
+	if (ifc.has_tsresol && (ifc.tsresol & 0x80u)) {
 		if (v > 63)
 			return cf_fail(r, "if_tsresol 2^-%u out of range", v);
-		ifc.ts_div = (uint64_t)1 << v; /* ns = units * 1e9 / 2^v */
+		ifc.ts_mul = 1000000000u;
+		ifc.ts_div = (uint64_t)1 << v;
 	} else if (v <= 9) {
-		ifc.ts_mul = 1;
 		while (v++ < 9)
 			ifc.ts_mul *= 10;
 	} else {
 		if (v > 19)
 			return cf_fail(r, "if_tsresol 10^-%u out of range", v);
-		ifc.ts_div = 1;
 		while (v-- > 9)
 			ifc.ts_div *= 10;
-		ifc.ts_mul = 0; /* ns = units / ts_div */
 	}
 	if (r->seen_packet)
 		r->layout_changed++;
@@ -254,15 +277,10 @@ static int cf_shb(cf_reader *r, const uint8_t *b, uint32_t blen)
 
 static uint64_t cf_ts(const cf_iface *ifc, uint64_t units)
 {
-	unsigned __int128 ns;
+	unsigned __int128 ns =
+	    (unsigned __int128)units * ifc->ts_mul / ifc->ts_div;
 	__int128 t;
 
-	if (ifc->ts_mul == 0)
-		ns = units / ifc->ts_div;
-	else if (ifc->ts_div)
-		ns = (unsigned __int128)units * 1000000000u / ifc->ts_div;
-	else
-		ns = (unsigned __int128)units * ifc->ts_mul;
 	t = (__int128)ns + (__int128)ifc->tsoffset * 1000000000;
 	if (t < 0)
 		return 0;
@@ -296,7 +314,7 @@ static int cf_packet_block(cf_reader *r, uint32_t type, const uint8_t *b,
 			cap = ifc->snaplen;
 		if (cap > blen - hdr)
 			cap = blen - hdr;
-		rec->ts_ns = r->last_ts;
+		rec->ts_ns = 0; /* it has none: 0, as libpcap and tshark say */
 	} else {
 		uint64_t units =
 		    ((uint64_t)cf_u32(r, b + 12) << 32) | cf_u32(r, b + 16);
@@ -308,6 +326,13 @@ static int cf_packet_block(cf_reader *r, uint32_t type, const uint8_t *b,
 			               "packet at offset %llu claims %u bytes "
 			               "in a block of %u",
 			               (unsigned long long)r->pos, cap, blen);
+		if (ifc->snaplen && cap > ifc->snaplen)
+			return cf_fail(r,
+			               "packet at offset %llu holds %u bytes, "
+			               "more than the snap length %u of its "
+			               "interface",
+			               (unsigned long long)r->pos, cap,
+			               ifc->snaplen);
 		rec->ts_ns = cf_ts(ifc, units);
 	}
 	rec->caplen = cap;
@@ -363,7 +388,6 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 	if (rc == 1) {
 		rec->offset = r->pos;
 		r->seen_packet = 1;
-		r->last_ts = rec->ts_ns;
 	}
 	if (rc >= 1)
 		r->pos += blen;

@@ -15,12 +15,13 @@ enum cf_format { CF_PCAP = 1, CF_PCAPNG = 2 };
 /* An interface as the file describes it.  The list of a reader only grows:
  * a new pcapng section appends its interfaces after the earlier ones. */
 typedef struct cf_iface {
-	uint32_t linktype;
+	uint32_t linktype; /* with the FCS bits (pcap field, pcapng fcslen) */
 	uint32_t snaplen;
-	uint8_t tsresol;  /* pcapng if_tsresol as written, 0 if none */
-	int64_t tsoffset; /* pcapng if_tsoffset, seconds */
-	uint64_t ts_mul;  /* ns = units * ts_mul, or (ts_div): units/.. */
-	uint64_t ts_div;  /* 0 when ts_mul applies */
+	uint8_t tsresol;     /* pcapng if_tsresol as written */
+	uint8_t has_tsresol; /* the option was there */
+	int64_t tsoffset;    /* pcapng if_tsoffset, seconds */
+	uint64_t ts_mul;     /* ns = units * ts_mul / ts_div */
+	uint64_t ts_div;
 	char name[64];
 } cf_iface;
 
