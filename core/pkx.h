@@ -201,7 +201,9 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err);
 /* Thread-safe: may be called from any thread while execute runs. */
 void pkx_run_cancel(pkx_run *run);
 /* Thread-safe.  Ends the export as a stop rule would (PKX_RUN_STOPPED,
- * output complete): how a live export is ended on purpose. */
+ * output complete): how a live export is ended on purpose.  The packets
+ * the source already holds still go out (it is read until it says
+ * PKX_AGAIN, half a second at most). */
 void pkx_run_stop(pkx_run *run);
 void pkx_run_stats(const pkx_run *run, pkx_stats *out);
 double pkx_run_progress(const pkx_run *run); /* 0..100 */

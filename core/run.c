@@ -113,6 +113,13 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 	return PKX_OK;
 }
 
+/* A BPF filter that tests something (an empty one takes everything). */
+static int is_bpf_test(const pkx_filter_spec *f)
+{
+	return strcmp(f->type, "BPF") == 0 &&
+	       f->value[strspn(f->value, " \t\r\n")] != '\0';
+}
+
 static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
                               const char *root, const pkx_config *cfg,
                               pkx_error *err)
@@ -124,17 +131,38 @@ static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
 	    .windows = run->windows,
 	    .n_windows = run->n_windows,
 	};
+	char *prefilter = NULL;
+	size_t i, len = 0;
+	pkx_result r;
 	pkx_error why;
 
+	/* The BPF filters, joined: what a live source may filter with in
+	 * the kernel. */
+	for (i = 0; i < cfg->n_filters; i++)
+		if (is_bpf_test(&cfg->filters[i]))
+			len += strlen(cfg->filters[i].value) + 9;
+	if (len && (prefilter = malloc(len + 1))) {
+		prefilter[0] = '\0';
+		for (i = 0; i < cfg->n_filters; i++)
+			if (is_bpf_test(&cfg->filters[i]))
+				sprintf(prefilter + strlen(prefilter), "%s(%s)",
+				        prefilter[0] ? " and " : "",
+				        cfg->filters[i].value);
+	}
+	args.prefilter = prefilter;
 	run->source = pkx_registry_source(reg, cfg->path);
-	if (!run->source)
+	pkx_error_clear(&why);
+	if (!run->source) {
+		free(prefilter);
 		return pkx_fail(err, PKX_EINVAL,
 		                "path \"%s\" names no source this service "
 		                "knows (sources are fs/<file>, and those "
 		                "of the loaded plugins)",
 		                cfg->path);
-	pkx_error_clear(&why);
-	if (run->source->open(&args, &run->source_inst, &why) != PKX_OK) {
+	}
+	r = run->source->open(&args, &run->source_inst, &why);
+	free(prefilter);
+	if (r != PKX_OK) {
 		run->source_inst = NULL;
 		return pkx_fail_from(err, &why, PKX_EINVAL, NULL);
 	}
@@ -291,6 +319,10 @@ static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
 
 /* How many packets pass between clock, cancel and stats updates. */
 #define CHECK_EVERY 1024
+/* After pkx_run_stop, a live source is read on until it has nothing more
+ * (PKX_AGAIN) or for this long: packets that had arrived when the stop
+ * came may still sit in a capture ring that hands them over in blocks. */
+#define STOP_DRAIN_NS 500000000ull
 
 /* Snap length, stop rules, format: the rest of the pipeline for a packet
  * that passed every filter.  PKX_RUN_DONE to go on. */
@@ -448,6 +480,8 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	unsigned countdown = CHECK_EVERY;
 	pkx_run_outcome outcome = PKX_RUN_DONE;
 	run_batch *batch = run->batch;
+	uint64_t stop_by = 0; /* a stop was asked: drain until then */
+	int quiet = 0;        /* the source's last answer was PKX_AGAIN */
 	void *fmt = NULL;
 	pkx_packet pkt;
 	pkx_error why, damage;
@@ -476,8 +510,14 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 				break;
 			}
 			if (READ(run->stop)) {
-				outcome = PKX_RUN_STOPPED;
-				break;
+				uint64_t now = pkx_now_ns();
+
+				if (!stop_by) {
+					stop_by = now + STOP_DRAIN_NS;
+				} else if (quiet || now >= stop_by) {
+					outcome = PKX_RUN_STOPPED;
+					break;
+				}
 			}
 			if (deadline && pkx_now_ns() >= deadline) {
 				outcome = PKX_RUN_STOPPED;
@@ -487,6 +527,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 		r = run->source->next(run->source_inst, &pkt, &damage);
 		if (r == PKX_END)
 			break;
+		quiet = r == PKX_AGAIN;
 		if (r == PKX_AGAIN) {
 			/* A quiet live source: answer the held packets now
 			 * rather than when traffic resumes, and look at the

@@ -135,9 +135,11 @@ def main():
     snd = Sender(port)
     snd.start()
     t0 = time.time_ns()
-    r = cli(root, "--packet-limit", "20", "-f", bpf, "-o", out, "interfaces/lo")
+    r = cli(root, "-v", "--packet-limit", "20", "-f", bpf, "-o", out, "interfaces/lo")
     t1 = time.time_ns()
     snd.stop()
+    check("packet limit: the BPF filter runs in the kernel",
+          ('kernel filter "(udp port %d)"' % port).encode() in r.stderr, r.stderr.decode())
     recs = pcap_records(open(out, "rb").read()) if os.path.exists(out) else None
     check("packet limit: exit 0", r.returncode == 0, r.stderr.decode())
     check("packet limit: 20 records", recs is not None and len(recs) == 20,

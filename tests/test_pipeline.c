@@ -425,6 +425,28 @@ START_TEST(pipeline_idle_source)
 }
 END_TEST
 
+/* A stop (Ctrl-C on a live capture) still takes the packets the source
+ * hands over just after it, as a capture ring does with its last block;
+ * a source with nothing more ends it. */
+START_TEST(pipeline_stop_drains_source)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/late/7\"}");
+	pkx_run *run = NULL;
+	pkx_run_outcome outcome;
+	pkx_stats st;
+	pkx_error err;
+
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	pkx_run_stop(run);
+	outcome = pkx_run_execute(run, &pkx_null_sink, &err);
+	ck_assert_int_eq(outcome, PKX_RUN_STOPPED);
+	pkx_run_stats(run, &st);
+	ck_assert_uint_eq(st.exported_packets, 7);
+	pkx_run_free(run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
 /* Packets held for a batching filter go out while a live source is quiet,
  * not when traffic resumes: the 5 packets of a source that then falls
  * silent are exported (and published) before anything ends the run. */
@@ -745,6 +767,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_cancel_from_another_thread);
 	tcase_add_test(tc, pipeline_idle_source);
 	tcase_add_test(tc, pipeline_quiet_source_flushes_batch);
+	tcase_add_test(tc, pipeline_stop_drains_source);
 	tcase_add_test(tc, pipeline_damaged_input);
 	tcase_add_test(tc, pipeline_sink_failure);
 	tcase_add_test(tc, pipeline_interfaces_mid_stream);

@@ -171,6 +171,11 @@ typedef struct pkx_source_args {
 	 * may use to read less.  The core still checks every packet. */
 	const pkx_time_range *windows;
 	size_t n_windows;
+	/* ABI 1.1.  A BPF expression every wanted packet matches (the
+	 * export's BPF filters, joined with "and"), or NULL: a live source
+	 * may hand it to the kernel so that only those packets are copied
+	 * to it.  The core still applies every filter. */
+	const char *prefilter;
 } pkx_source_args;
 
 typedef struct pkx_source_plugin {

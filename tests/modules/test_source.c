@@ -11,6 +11,8 @@
  *   test/idle           a live source nothing reaches: always PKX_AGAIN
  *   test/trickle/N      a quiet live source: PKX_AGAIN before each of
  *                       its N packets, then nothing more (PKX_AGAIN)
+ *   test/late/N         a capture ring that hands over late: PKX_AGAIN
+ *                       once, then N packets, then nothing more
  * Packet i is a 64-byte frame stamped 1700000000 s + i microseconds. */
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ enum ts_shape {
 	TS_GROW,
 	TS_IDLE,
 	TS_TRICKLE,
+	TS_LATE,
 };
 
 typedef struct ts_source {
@@ -105,6 +108,9 @@ static pkx_result ts_open(const pkx_source_args *args, void **instance,
 	} else if (strncmp(what, "trickle/", 8) == 0 &&
 	           ts_parse_count(what + 8, &s->limit)) {
 		s->shape = TS_TRICKLE;
+	} else if (strncmp(what, "late/", 5) == 0 &&
+	           ts_parse_count(what + 5, &s->limit)) {
+		s->shape = TS_LATE;
 	} else if (strcmp(what, "mixed") == 0) {
 		s->shape = TS_MIXED;
 		s->limit = 4;
@@ -136,13 +142,15 @@ static pkx_result ts_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	ts_source *s = instance;
 
 	if (s->shape == TS_IDLE ||
-	    (s->shape == TS_TRICKLE && s->sent == s->limit))
+	    ((s->shape == TS_TRICKLE || s->shape == TS_LATE) &&
+	     s->sent == s->limit))
 		return PKX_AGAIN;
-	if (s->shape == TS_TRICKLE && !s->waited) {
+	if ((s->shape == TS_TRICKLE || s->shape == TS_LATE) && !s->waited) {
 		s->waited = 1;
 		return PKX_AGAIN;
 	}
-	s->waited = 0;
+	if (s->shape == TS_TRICKLE)
+		s->waited = 0;
 	if (s->shape != TS_ENDLESS && s->sent == s->limit) {
 		if (s->shape == TS_FAIL_AFTER)
 			return ts_svc->fail(err, "SOURCE_DAMAGED",
