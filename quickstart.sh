@@ -18,4 +18,4 @@ export PKTEXPORT_PLUGIN_DIR="$PWD/plugins/.libs"
 	-f 'BPF:tcp port 80 or udp port 53' \
 	-o example-out.pcap --stats fs/sample.pcap
 echo "wrote example-out.pcap:"
-tcpdump -nn -r example-out.pcap 2>/dev/null | head -n 5
+tcpdump -nn -c 5 -r example-out.pcap 2>/dev/null
