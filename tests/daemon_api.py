@@ -15,30 +15,9 @@ import tempfile
 import threading
 import time
 
+from checks import check, summary, wait_until
+
 API = "/api/npm.packet_export/1.3"
-PASS = 0
-FAIL = 0
-
-
-def check(what, cond, detail=""):
-    global PASS, FAIL
-    if cond:
-        PASS += 1
-    else:
-        FAIL += 1
-        print("FAIL: %s %s" % (what, detail), file=sys.stderr)
-    return cond
-
-
-def wait_until(pred, seconds=10.0):
-    """Polls a condition the daemon reaches by itself (a timer, a worker):
-    bounded, and returns as soon as it holds."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 class Daemon:
@@ -560,8 +539,7 @@ def main():
         if "ERROR: AddressSanitizer" in d.stderr or "runtime error" in d.stderr or "LeakSanitizer" in d.stderr:
             check("no sanitizer report", False, d.stderr[-4000:])
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (PASS, FAIL))
-    return 1 if FAIL else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -19,29 +19,12 @@ import tempfile
 import threading
 import time
 
+from checks import check, summary, wait_until
+
 PKT = os.environ["PKTEXPORT"]
 PKTD = os.environ.get("PKTEXPORTD", os.path.join(os.path.dirname(PKT), "pktexportd"))
 API = "/api/npm.packet_export/1.3"
 TAG = b"pkx-live-"
-passed = failed = 0
-
-
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s %s" % (what, detail), file=sys.stderr)
-
-
-def wait_until(pred, seconds=20.0):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 class Sender(threading.Thread):
@@ -253,7 +236,7 @@ def main():
         if status == 201:
             eid = body["id"]
             check("daemon: live PREPARE ends (no traffic: NODATA)",
-                  wait_until(lambda: state(eid) == "NODATA"), "%s" % state(eid))
+                  wait_until(lambda: state(eid) == "NODATA", 20), "%s" % state(eid))
 
         # LIVE_STREAM with a packet limit: the download holds 10 of ours.
         status, body = post({"path": "interfaces/lo", "mode": "LIVE_STREAM",
@@ -271,7 +254,7 @@ def main():
                   status == 200 and recs is not None and len(recs) == 10 and ours_in_order(recs),
                   "%s %s" % (status, None if recs is None else len(recs)))
             check("daemon: LIVE_STREAM export then DONE",
-                  wait_until(lambda: state(eid) == "DONE"), "%s" % state(eid))
+                  wait_until(lambda: state(eid) == "DONE", 20), "%s" % state(eid))
 
         # A client that leaves ends the stream: DONE, not an error.
         status, body = post({"path": "interfaces/lo", "mode": "LIVE_STREAM",
@@ -291,7 +274,7 @@ def main():
                 got += chunk
             check("daemon: LIVE_STREAM streams as packets arrive", got.count(TAG) >= 3)
             s.close()
-            ended = wait_until(lambda: state(eid) in ("DONE", "NODATA", "ERRORS"))
+            ended = wait_until(lambda: state(eid) in ("DONE", "NODATA", "ERRORS"), 20)
             snd.stop()
             check("daemon: the client left, the export is DONE",
                   ended and state(eid) == "DONE", "%s" % state(eid))
@@ -303,10 +286,10 @@ def main():
             s.sendall(("GET %s/packets/items/%s HTTP/1.1\r\nHost: x\r\n\r\n"
                        % (API, eid)).encode())
             check("daemon: a quiet stream starts streaming",
-                  wait_until(lambda: state(eid) == "STREAMING"), "%s" % state(eid))
+                  wait_until(lambda: state(eid) == "STREAMING", 20), "%s" % state(eid))
             s.close()
             check("daemon: a quiet stream whose client left is over",
-                  wait_until(lambda: state(eid) in ("DONE", "NODATA")), "%s" % state(eid))
+                  wait_until(lambda: state(eid) in ("DONE", "NODATA"), 20), "%s" % state(eid))
     finally:
         d.send_signal(signal.SIGTERM)
         try:
@@ -316,8 +299,7 @@ def main():
             check("daemon: stops on SIGTERM", False)
         keep.close()
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":
