@@ -120,6 +120,28 @@ static int is_bpf_test(const pkx_filter_spec *f)
 	       f->value[strspn(f->value, " \t\r\n")] != '\0';
 }
 
+/* The export's BPF filters joined with "and": what a live source may
+ * filter with in the kernel.  NULL when there are none (or no memory: the
+ * hint is only a speed-up). */
+static char *bpf_prefilter(const pkx_config *cfg)
+{
+	char *joined;
+	size_t i, len = 0;
+
+	for (i = 0; i < cfg->n_filters; i++)
+		if (is_bpf_test(&cfg->filters[i]))
+			len += strlen(cfg->filters[i].value) + 9;
+	if (!len || !(joined = malloc(len + 1)))
+		return NULL;
+	joined[0] = '\0';
+	for (i = 0; i < cfg->n_filters; i++)
+		if (is_bpf_test(&cfg->filters[i]))
+			sprintf(joined + strlen(joined), "%s(%s)",
+			        joined[0] ? " and " : "",
+			        cfg->filters[i].value);
+	return joined;
+}
+
 static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
                               const char *root, const pkx_config *cfg,
                               pkx_error *err)
@@ -131,35 +153,19 @@ static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
 	    .windows = run->windows,
 	    .n_windows = run->n_windows,
 	};
-	char *prefilter = NULL;
-	size_t i, len = 0;
+	char *prefilter;
 	pkx_result r;
 	pkx_error why;
 
-	/* The BPF filters, joined: what a live source may filter with in
-	 * the kernel. */
-	for (i = 0; i < cfg->n_filters; i++)
-		if (is_bpf_test(&cfg->filters[i]))
-			len += strlen(cfg->filters[i].value) + 9;
-	if (len && (prefilter = malloc(len + 1))) {
-		prefilter[0] = '\0';
-		for (i = 0; i < cfg->n_filters; i++)
-			if (is_bpf_test(&cfg->filters[i]))
-				sprintf(prefilter + strlen(prefilter), "%s(%s)",
-				        prefilter[0] ? " and " : "",
-				        cfg->filters[i].value);
-	}
-	args.prefilter = prefilter;
 	run->source = pkx_registry_source(reg, cfg->path);
-	pkx_error_clear(&why);
-	if (!run->source) {
-		free(prefilter);
+	if (!run->source)
 		return pkx_fail(err, PKX_EINVAL,
 		                "path \"%s\" names no source this service "
 		                "knows (sources are fs/<file>, and those "
 		                "of the loaded plugins)",
 		                cfg->path);
-	}
+	pkx_error_clear(&why);
+	args.prefilter = prefilter = bpf_prefilter(cfg);
 	r = run->source->open(&args, &run->source_inst, &why);
 	free(prefilter);
 	if (r != PKX_OK) {
@@ -461,6 +467,15 @@ static pkx_run_outcome batch_flush(pkx_run *run, void *fmt, run_counts *c,
 	return out;
 }
 
+/* Answers the packets held for a batching filter, if any. */
+static pkx_run_outcome flush_held(pkx_run *run, void *fmt, run_counts *c,
+                                  pkx_error *err)
+{
+	if (!run->batch || run->batch->n == 0)
+		return PKX_RUN_DONE;
+	return batch_flush(run, fmt, c, err);
+}
+
 pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 {
 	pkx_format_args fargs = {
@@ -532,9 +547,8 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 			/* A quiet live source: answer the held packets now
 			 * rather than when traffic resumes, and look at the
 			 * clock and the cancel flag. */
-			if (batch && batch->n > 0 &&
-			    (outcome = batch_flush(run, fmt, &c, err)) !=
-			        PKX_RUN_DONE)
+			if ((outcome = flush_held(run, fmt, &c, err)) !=
+			    PKX_RUN_DONE)
 				break;
 			countdown = 1;
 			continue;
@@ -547,9 +561,8 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 		if (pkt.ifindex >= run->known_ifs) {
 			/* Held packets are answered by the programs that
 			 * knew their interfaces. */
-			if (batch && batch->n > 0 &&
-			    (outcome = batch_flush(run, fmt, &c, err)) !=
-			        PKX_RUN_DONE)
+			if ((outcome = flush_held(run, fmt, &c, err)) !=
+			    PKX_RUN_DONE)
 				break;
 			if (grow_interfaces(run, fmt, pkt.ifindex, err) !=
 			    PKX_OK) {
@@ -586,9 +599,8 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	 * it (the end, damage past them, the time limit): they go on, as
 	 * they would have one by one.  A stop rule or failure among them
 	 * comes first. */
-	if (batch && batch->n > 0 && outcome != PKX_RUN_CANCELLED &&
-	    outcome != PKX_RUN_FAILED) {
-		pkx_run_outcome o = batch_flush(run, fmt, &c, err);
+	if (outcome != PKX_RUN_CANCELLED && outcome != PKX_RUN_FAILED) {
+		pkx_run_outcome o = flush_held(run, fmt, &c, err);
 
 		if (o != PKX_RUN_DONE)
 			outcome = o;
