@@ -208,6 +208,18 @@ static int job_is_live(const pkxd_job *job)
 	return pkx_path_is_live(job->e->cfg->path);
 }
 
+/* Ends a live job's run on purpose (loop side of pkx_run_stop); a stop
+ * that comes before the run exists is honoured when it does. */
+static void job_stop(pkxd_job *job)
+{
+	pkx_run *run;
+
+	__atomic_store_n(&job->stopped, 1, __ATOMIC_SEQ_CST);
+	run = __atomic_load_n(&job->run, __ATOMIC_SEQ_CST);
+	if (run)
+		pkx_run_stop(run);
+}
+
 /* The connection is going away under a download.  For a live stream that
  * is how it ends: the run stops at once, even on a quiet interface. */
 static void stream_closed_cb(struct evhttp_connection *conn, void *arg)
@@ -216,13 +228,8 @@ static void stream_closed_cb(struct evhttp_connection *conn, void *arg)
 	struct evhttp_request *req = st->req;
 
 	(void)conn;
-	if (st->job && job_is_live(st->job)) {
-		pkx_run *run = __atomic_load_n(&st->job->run, __ATOMIC_SEQ_CST);
-
-		__atomic_store_n(&st->job->stopped, 1, __ATOMIC_SEQ_CST);
-		if (run)
-			pkx_run_stop(run);
-	}
+	if (st->job && job_is_live(st->job))
+		job_stop(st->job);
 	stream_detach(st);
 	/* After a read EOF or timeout libevent has already unhooked the
 	 * unfinished request from the connection and left it to us. */
