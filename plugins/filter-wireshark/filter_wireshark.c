@@ -55,8 +55,10 @@ typedef struct wsx_program {
 	int sock, records;
 	wsp_shared *shared;
 	uint64_t written, punched, sent, next_check;
-	uint32_t asked[WSP_BATCH_MAX]; /* index in the caller's batch */
-	wsp_shared answers; /* the batch's, kept when the helper is gone */
+	/* The batch asked: index in the caller's batch, frame number, and
+	 * the verdicts, kept here because the page goes with the helper. */
+	uint32_t asked[WSP_BATCH_MAX], frames[WSP_BATCH_MAX];
+	uint8_t verdicts[WSP_BATCH_MAX];
 	/* Frame history, kept here so a fresh helper continues it. */
 	uint32_t frame_num;
 	wsp_state st;
@@ -566,9 +568,7 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 		break;
 	}
 	done = now > n ? n : now;
-	/* The page goes with the helper: keep what it answered. */
-	memcpy(p->answers.frames, p->shared->frames, n * sizeof(uint32_t));
-	memcpy(p->answers.verdicts, p->shared->verdicts, done);
+	memcpy(p->verdicts, p->shared->verdicts, done);
 	if (r == 0 && answer == WSP_YES && done == n)
 		return n;
 	if (r == 0 && answer == WSP_ERROR) {
@@ -585,7 +585,7 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 		}
 	}
 	{
-		uint32_t frame = done < n ? p->answers.frames[done] : 0;
+		uint32_t frame = done < n ? p->frames[done] : 0;
 
 		wsx_stop(p, how, sizeof(how));
 		if (r == -2)
@@ -603,9 +603,9 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	return done < n ? done : n - 1;
 }
 
-/* Asks the helper about the `n` packets pkts[asked[0..n)], in order, and
- * sets their verdicts.  Returns n, or how many leading ones it answered
- * before failing. */
+/* Asks the helper about the `n` packets pkts[asked[0..n)] (frame numbers
+ * frames[0..n)), in order, and sets their verdicts.  Returns n, or how many
+ * leading ones it answered before failing. */
 static uint32_t wsx_ask(wsx_program *p, const pkx_packet *pkts, uint32_t n,
                         uint8_t *verdicts, pkx_error *err)
 {
@@ -618,6 +618,7 @@ static uint32_t wsx_ask(wsx_program *p, const pkx_packet *pkts, uint32_t n,
 			         strerror(errno));
 			return 0;
 		}
+	memcpy(p->shared->frames, p->frames, n * sizeof(p->frames[0]));
 	__atomic_store_n(&p->shared->done, 0, __ATOMIC_RELEASE);
 	if (wsx_send(p, &req, sizeof(req)) != 0) {
 		char how[128];
@@ -629,10 +630,10 @@ static uint32_t wsx_ask(wsx_program *p, const pkx_packet *pkts, uint32_t n,
 	got = wsx_wait(p, n, err);
 	for (i = 0; i < got; i++) {
 		const pkx_packet *pkt = &pkts[p->asked[i]];
-		int yes = p->answers.verdicts[i] == WSP_YES;
+		int yes = p->verdicts[i] == WSP_YES;
 
 		verdicts[p->asked[i]] = (uint8_t)yes;
-		wsx_answered(p, p->answers.frames[i], pkt, yes);
+		wsx_answered(p, p->frames[i], pkt, yes);
 	}
 	p->sent += got;
 	wsx_punch(p);
@@ -754,7 +755,7 @@ static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
 			if (k == 0 && ((p->pid < 0 && wsx_start(p, err) != 0) ||
 			               wsx_maybe_recycle(p, err) != 0))
 				return i;
-			p->shared->frames[k] = p->frame_num;
+			p->frames[k] = p->frame_num;
 			p->asked[k++] = (uint32_t)i;
 		}
 		if (k > 0 && (got = wsx_ask(p, pkts, k, verdicts, err)) < k)
