@@ -46,8 +46,11 @@ typedef struct pkx_error {
 } pkx_error;
 
 /* One capture interface of a source.  linktype is a LINKTYPE_* value as
- * written in pcap and pcapng files (not a platform DLT_* value). */
-#define PKX_IFNAME_MAX 64
+ * written in pcap and pcapng files (not a platform DLT_* value), with the
+ * pcap header's FCS bits when the input says how long its FCS is: */
+#define PKX_LINKTYPE_FCS_PRESENT 0x04000000u /* bits 28-31 say how long */
+#define PKX_LINKTYPE_FCS_SHIFT   28          /* in 16-bit words */
+#define PKX_IFNAME_MAX           64
 typedef struct pkx_interface {
 	uint32_t linktype;
 	uint32_t snaplen;

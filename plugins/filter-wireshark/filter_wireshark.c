@@ -166,8 +166,8 @@ static int wsx_pcapng_header(wsx_program *p)
 		uint32_t head[4];
 		uint32_t end = 0;
 
-		if (lt & 0x04000000u)
-			fcs = ((lt >> 28) & 0xfu) * 2u;
+		if (lt & PKX_LINKTYPE_FCS_PRESENT)
+			fcs = ((lt >> PKX_LINKTYPE_FCS_SHIFT) & 0xfu) * 2u;
 		blen = 20 + 8 /* tsresol */ + (fcs ? 8 : 0) + 4 /* end */;
 		if (nlen)
 			blen += 4 + (uint32_t)((nlen + 3) & ~(size_t)3);

@@ -20,10 +20,6 @@
 #define FN_IF_FCSLEN     13
 #define FN_MAX_SNAPLEN   262144u /* what the core assumes when unknown */
 #define FN_LINKTYPE_MASK 0x0000ffffu
-/* pcap's link type field: bit 26 says bits 28-31 hold the FCS length in
- * 16-bit words; pcapng says the same with if_fcslen, in bits. */
-#define FN_FCS_PRESENT 0x04000000u
-#define FN_FCS_SHIFT   28
 
 static const pkx_services *fn_svc;
 
@@ -105,8 +101,8 @@ static uint32_t fn_if_snaplen(const fn_writer *w, const pkx_interface *ifc)
 static pkx_result fn_check_interface(const pkx_interface *ifc, size_t index,
                                      pkx_error *err)
 {
-	if ((ifc->linktype & ~(FN_LINKTYPE_MASK | FN_FCS_PRESENT |
-	                       (0xfu << FN_FCS_SHIFT))) != 0)
+	if ((ifc->linktype & ~(FN_LINKTYPE_MASK | PKX_LINKTYPE_FCS_PRESENT |
+	                       (0xfu << PKX_LINKTYPE_FCS_SHIFT))) != 0)
 		return fn_svc->fail(err, "REQUEST_INVALID_INPUT",
 		                    "interface %zu has link type %u, which a "
 		                    "pcapng interface block cannot hold",
@@ -132,8 +128,11 @@ static pkx_result fn_write_idb(fn_writer *w, const pkx_interface *ifc,
 		fn_put_option(buf, &off, FN_IF_NAME, ifc->name,
 		              (uint16_t)name_len);
 	fn_put_option(buf, &off, FN_IF_TSRESOL, &tsresol, 1);
-	if (ifc->linktype & FN_FCS_PRESENT) {
-		uint8_t bits = (uint8_t)((ifc->linktype >> FN_FCS_SHIFT) * 16);
+	/* if_fcslen says in bits what the link type's FCS bits say in
+	 * 16-bit words. */
+	if (ifc->linktype & PKX_LINKTYPE_FCS_PRESENT) {
+		uint8_t bits =
+		    (uint8_t)((ifc->linktype >> PKX_LINKTYPE_FCS_SHIFT) * 16);
 
 		fn_put_option(buf, &off, FN_IF_FCSLEN, &bits, 1);
 	}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "capfile.h"
+#include "pktexport/plugin.h"
 
 #define CF_BUFFER     (1u << 20)
 #define CF_MAX_IFACES 4096
@@ -15,10 +16,6 @@
 #define CF_PCAP_SNAP_MAX 262144u
 
 enum { SHB = 0x0A0D0D0Au, IDB = 1, OPB = 2, SPB = 3, EPB = 6 };
-/* The pcap link type field: FCS present (bit 26), its length in 16-bit
- * words (bits 28-31). */
-#define CF_FCS_PRESENT 0x04000000u
-#define CF_FCS_SHIFT   28
 
 struct cf_reader {
 	int fd;
@@ -215,8 +212,9 @@ static int cf_idb_options(cf_reader *r, cf_iface *ifc, const uint8_t *p,
 		           p[4] / 16 <= 15) {
 			/* if_fcslen, in bits: the pcap link type field's
 			 * FCS flag and length in 16-bit words. */
-			ifc->linktype |= CF_FCS_PRESENT | ((uint32_t)(p[4] / 16)
-			                                   << CF_FCS_SHIFT);
+			ifc->linktype |=
+			    PKX_LINKTYPE_FCS_PRESENT |
+			    ((uint32_t)(p[4] / 16) << PKX_LINKTYPE_FCS_SHIFT);
 		}
 		p += padded;
 		len -= padded;
