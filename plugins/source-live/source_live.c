@@ -124,6 +124,7 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
                           pkx_error *err)
 {
 	const char *name = args->path + strlen(SL_PREFIX);
+	const char *promisc = getenv("PKTEXPORT_LIVE_PROMISC");
 	char errbuf[PCAP_ERRBUF_SIZE] = "", known[512];
 	sl_source *s;
 	int rc;
@@ -149,17 +150,14 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
 		                    errbuf);
 	}
 	pcap_set_snaplen(s->pcap, SL_SNAPLEN);
-	pcap_set_promisc(
-	    s->pcap, getenv("PKTEXPORT_LIVE_PROMISC") &&
-	                 strcmp(getenv("PKTEXPORT_LIVE_PROMISC"), "1") == 0);
+	pcap_set_promisc(s->pcap, promisc && strcmp(promisc, "1") == 0);
 	pcap_set_timeout(s->pcap, SL_WAIT_MS);
 	/* Not immediate mode: that gives each packet a slot of the snap
 	 * length (128 slots in 32 MiB) and a wake-up; blocks of packets
 	 * handed over when full or after SL_WAIT_MS keep up with a flood
 	 * for a tenth of a second of latency. */
 	pcap_set_buffer_size(s->pcap, SL_BUFFER);
-	s->nanos =
-	    pcap_set_tstamp_precision(s->pcap, PCAP_TSTAMP_PRECISION_NANO) == 0;
+	pcap_set_tstamp_precision(s->pcap, PCAP_TSTAMP_PRECISION_NANO);
 	rc = pcap_activate(s->pcap);
 	if (rc < 0) {
 		sl_activate_error(s, name, rc, err);
@@ -181,8 +179,8 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
 		free(s);
 		return PKX_ERROR;
 	}
-	s->nanos = s->nanos && pcap_get_tstamp_precision(s->pcap) ==
-	                           PCAP_TSTAMP_PRECISION_NANO;
+	s->nanos =
+	    pcap_get_tstamp_precision(s->pcap) == PCAP_TSTAMP_PRECISION_NANO;
 	if (args->size > offsetof(pkx_source_args, prefilter) &&
 	    args->prefilter)
 		sl_kernel_filter(s, name, args->prefilter);
