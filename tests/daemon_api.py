@@ -21,12 +21,14 @@ API = "/api/npm.packet_export/1.3"
 
 
 class Daemon:
-    def __init__(self, root):
+    def __init__(self, root, args=(), headers=None):
         self.root = root
+        self.args = list(args)
+        self.headers = dict(headers or {})  # sent with every request
         self.start()
 
     def start(self):
-        cmd = [os.environ["PKTEXPORTD"], "--root", self.root, "--listen", "127.0.0.1:0"]
+        cmd = [os.environ["PKTEXPORTD"], "--root", self.root, "--listen", "127.0.0.1:0"] + self.args
         wrapper = os.environ.get("PKTEXPORTD_WRAPPER", "")
         if wrapper:
             cmd = wrapper.split() + cmd
@@ -57,7 +59,9 @@ class Daemon:
         c = http.client.HTTPConnection(self.host, self.port, timeout=60)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
-        c.request(method, path, body=body, headers=headers or {})
+        h = dict(self.headers)
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
         r = c.getresponse()
         data = r.read()
         c.close()

@@ -3,11 +3,11 @@
 set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	libpcap-dev libltdl-dev libjansson-dev libevent-dev check
+	libpcap-dev libltdl-dev libjansson-dev libevent-dev libcrypt-dev check
 	libwireshark-dev libwiretap-dev libglib2.0-dev
 	tcpdump tshark wireshark-common
 	valgrind clang libclang-rt-14-dev
-	python3 curl wrk time
+	python3 curl wrk time openssl
 )
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root (sudo $0)" >&2

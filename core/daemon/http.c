@@ -60,6 +60,8 @@ int pkxd_error_status(const char *id)
 	    {PKX_ENOTFOUND, 404},
 	    {"HTTP_INVALID_METHOD", 405},
 	    {"AUTH_REQUIRED", 401},
+	    {"AUTH_INVALID_TOKEN", 401},
+	    {"AUTH_INVALID_CREDENTIALS", 401},
 	    {"AUTH_FORBIDDEN", 403},
 	    {"RESOURCE_EXISTS", 409},
 	    {PKXD_ESTATE, 409},
@@ -111,8 +113,7 @@ void evhttp_send_error(struct evhttp_request *req, int error,
 
 /* ------------------------------------------------------------------ input */
 
-/* The request body as a JSON object, or NULL after replying. */
-static json_t *read_body(struct evhttp_request *req)
+json_t *pkxd_read_body(struct evhttp_request *req)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -142,7 +143,7 @@ static json_t *read_body(struct evhttp_request *req)
 	if (!json_is_object(o)) {
 		json_decref(o);
 		pkxd_reply_error(req, 400, PKX_EINVAL,
-		                 "the body must be a JSON object (an export)");
+		                 "the body must be a JSON object");
 		return NULL;
 	}
 	return o;
@@ -274,9 +275,10 @@ static void list_exports(pkxd_daemon *d, struct evhttp_request *req,
 	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
 }
 
-static void create_export(pkxd_daemon *d, struct evhttp_request *req)
+static void create_export(pkxd_daemon *d, struct evhttp_request *req,
+                          const char *user)
 {
-	json_t *body = read_body(req), *extra = NULL;
+	json_t *body = pkxd_read_body(req), *extra = NULL;
 	pkx_config *cfg = NULL;
 	pkx_error err = {"", ""};
 	pkxd_export *e;
@@ -313,6 +315,7 @@ static void create_export(pkxd_daemon *d, struct evhttp_request *req)
 	}
 	cfg = NULL;
 	extra = NULL;
+	snprintf(e->owner, sizeof(e->owner), "%s", user);
 	if (pkxd_job_start(e, kind, req, &err) != PKX_OK) {
 		pkxd_export_delete(e);
 		goto reject;
@@ -375,7 +378,7 @@ static int same_but_mode(const json_t *a, const json_t *b)
 
 static void update_export(pkxd_export *e, struct evhttp_request *req)
 {
-	json_t *body = read_body(req), *extra = NULL;
+	json_t *body = pkxd_read_body(req), *extra = NULL;
 	pkx_config *cfg = NULL;
 	pkx_error err = {"", ""};
 
@@ -496,7 +499,7 @@ static const char *method_name(enum evhttp_cmd_type m)
 	}
 }
 
-static void not_allowed(struct evhttp_request *req, const char *allow)
+void pkxd_reply_not_allowed(struct evhttp_request *req, const char *allow)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 	                  allow);
@@ -528,23 +531,25 @@ static pkxd_export *find_or_404(pkxd_daemon *d, struct evhttp_request *req,
 	return e;
 }
 
-static void common_api(struct evhttp_request *req, const char *rest,
-                       enum evhttp_cmd_type m)
+static void common_api(pkxd_daemon *d, struct evhttp_request *req,
+                       const char *rest, enum evhttp_cmd_type m)
 {
 	char host[256] = "pktexport";
 
 	if (strcmp(rest, "ping") && strcmp(rest, "info") &&
-	    strcmp(rest, "services")) {
+	    strcmp(rest, "services") && strcmp(rest, "auth_info")) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "no resource /api/common/1.0/%.64s", rest);
 		return;
 	}
 	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-		not_allowed(req, "GET");
+		pkxd_reply_not_allowed(req, "GET");
 		return;
 	}
 	if (strcmp(rest, "ping") == 0) {
 		pkxd_reply_json(req, 200, json_object());
+	} else if (strcmp(rest, "auth_info") == 0) {
+		pkxd_reply_json(req, 200, pkxd_auth_info(d));
 	} else if (strcmp(rest, "info") == 0) {
 		gethostname(host, sizeof(host) - 1);
 		pkxd_reply_json(req, 200,
@@ -552,16 +557,20 @@ static void common_api(struct evhttp_request *req, const char *rest,
 		                          host, "model", "pktexport",
 		                          "sw_version", PACKAGE_VERSION));
 	} else {
-		pkxd_reply_json(req, 200,
-		                json_pack("[{s:s, s:[s]}, {s:s, s:[s]}]", "id",
-		                          "common", "versions", "1.0", "id",
-		                          "npm.packet_export", "versions",
-		                          "1.3"));
+		json_t *list = json_pack(
+		    "[{s:s, s:[s]}, {s:s, s:[s]}]", "id", "common", "versions",
+		    "1.0", "id", "npm.packet_export", "versions", "1.3");
+
+		if (d->auth)
+			json_array_append_new(
+			    list, json_pack("{s:s, s:[s]}", "id", "mgmt.aaa",
+			                    "versions", "2.0"));
+		pkxd_reply_json(req, 200, list);
 	}
 }
 
 static void export_api(pkxd_daemon *d, struct evhttp_request *req,
-                       const char *rest, const char *query,
+                       const char *user, const char *rest, const char *query,
                        enum evhttp_cmd_type m)
 {
 	const int get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
@@ -571,7 +580,7 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 		json_error_t jerr;
 
 		if (!get) {
-			not_allowed(req, "GET");
+			pkxd_reply_not_allowed(req, "GET");
 			return;
 		}
 		pkxd_reply_json(req, 200,
@@ -581,11 +590,11 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 		const char *path;
 
 		if (m == EVHTTP_REQ_POST) {
-			create_export(d, req);
+			create_export(d, req, user);
 			return;
 		}
 		if (!get) {
-			not_allowed(req, "GET, POST");
+			pkxd_reply_not_allowed(req, "GET, POST");
 			return;
 		}
 		TAILQ_INIT(&q);
@@ -599,7 +608,7 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 		evhttp_clear_headers(&q);
 	} else if (strncmp(rest, "/exports/items/", 15) == 0) {
 		if (!get && m != EVHTTP_REQ_PUT && m != EVHTTP_REQ_DELETE) {
-			not_allowed(req, "GET, PUT, DELETE");
+			pkxd_reply_not_allowed(req, "GET, PUT, DELETE");
 			return;
 		}
 		if (!(e = find_or_404(d, req, rest + 15)))
@@ -614,7 +623,7 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 		}
 	} else if (strncmp(rest, "/packets/items/", 15) == 0) {
 		if (m != EVHTTP_REQ_GET) {
-			not_allowed(req, "GET");
+			pkxd_reply_not_allowed(req, "GET");
 			return;
 		}
 		if ((e = find_or_404(d, req, rest + 15)))
@@ -650,12 +659,17 @@ void pkxd_http_handle(struct evhttp_request *req, void *arg)
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "no resource at a path holding a NUL byte");
 	} else if (strncmp(path, "/api/common/1.0/", 16) == 0) {
-		common_api(req, path + 16, m);
+		common_api(d, req, path + 16, m);
+	} else if (strncmp(path, "/api/mgmt.aaa/2.0/", 18) == 0) {
+		pkxd_auth_api(d, req, path + 18, m);
 	} else if (strncmp(path, PKXD_API, strlen(PKXD_API)) == 0 &&
 	           (path[strlen(PKXD_API)] == '\0' ||
 	            path[strlen(PKXD_API)] == '/')) {
-		export_api(d, req, path + strlen(PKXD_API),
-		           evhttp_uri_get_query(uri), m);
+		const char *user = pkxd_auth_user(d, req);
+
+		if (user)
+			export_api(d, req, user, path + strlen(PKXD_API),
+			           evhttp_uri_get_query(uri), m);
 	} else {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND, "no resource %.64s%s",
 		                 path, len > 64 ? "..." : "");

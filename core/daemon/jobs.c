@@ -767,8 +767,7 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 		pkxd_export_delete(e);
 	else
 		pkxd_export_release(e);
-	if (d->stopping && d->n_jobs == 0)
-		event_base_loopexit(d->base, NULL);
+	pkxd_maybe_exit(d);
 }
 
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,

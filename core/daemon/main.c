@@ -23,12 +23,16 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: pktexportd --root DIR --listen ADDR:PORT "
-	        "[--plugin-dir DIR] [-v]\n"
+	        "[--plugin-dir DIR] [--users FILE] [-v]\n"
 	        "  --root DIR        the data root (sources under fs/, jobs/, "
 	        "...)\n"
 	        "  --listen A:P      address to serve on; port 0 picks one "
 	        "(default 127.0.0.1:8080)\n"
 	        "  --plugin-dir DIR  load plugins from DIR\n"
+	        "  --users FILE      require access tokens; FILE lists "
+	        "NAME:CRYPT-HASH lines\n"
+	        "  --token-lifetime S  seconds an access token lasts "
+	        "(default 3600)\n"
 	        "  -v                log more\n");
 }
 
@@ -67,6 +71,23 @@ static int split_listen(const char *arg, char *addr, size_t len, int *port)
 		return -1;
 	*port = (int)p;
 	return 0;
+}
+
+/* Whether only this machine can reach the socket. */
+static int bound_to_loopback(struct evhttp_bound_socket *bound)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(evhttp_bound_socket_get_fd(bound),
+	                (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr);
+	return ss.ss_family == AF_INET &&
+	       (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) ==
+	           127;
 }
 
 static void print_bound(struct evhttp_bound_socket *bound)
@@ -112,7 +133,12 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	for (e = d->exports; e; e = e->next)
 		if (e->job)
 			pkxd_job_cancel(e->job);
-	if (d->n_jobs == 0)
+	pkxd_maybe_exit(d);
+}
+
+void pkxd_maybe_exit(pkxd_daemon *d)
+{
+	if (d->stopping && d->n_jobs == 0 && pkxd_auth_busy(d) == 0)
 		event_base_loopexit(d->base, NULL);
 }
 
@@ -158,6 +184,7 @@ static void teardown(pkxd_daemon *d)
 	if (d->base)
 		event_base_free(d->base);
 	pkx_registry_free(d->reg);
+	pkxd_auth_free(d->auth);
 	free(d->root);
 	free(d->state_dir);
 	free(d->spool_dir);
@@ -170,11 +197,15 @@ int main(int argc, char **argv)
 	    {"root", required_argument, NULL, 'r'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"plugin-dir", required_argument, NULL, 'p'},
+	    {"users", required_argument, NULL, 'u'},
+	    {"token-lifetime", required_argument, NULL, 't'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *root = NULL, *listen = "127.0.0.1:8080";
+	const char *root = NULL, *listen = "127.0.0.1:8080", *users = NULL;
+	unsigned long lifetime = 3600;
+	char *end;
 	const char *plugin_dir = pkx_default_plugin_dir();
 	pkxd_daemon d;
 	char addr[256];
@@ -191,6 +222,21 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			plugin_dir = optarg;
+			break;
+		case 'u':
+			users = optarg;
+			break;
+		case 't':
+			errno = 0;
+			lifetime = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' ||
+			    lifetime == 0 || lifetime > 31u * 86400) {
+				fprintf(stderr,
+				        "pktexportd: --token-lifetime takes "
+				        "seconds, 1 to %u\n",
+				        31u * 86400);
+				return 2;
+			}
 			break;
 		case 'v':
 			pkx_log_set_level(PKX_LOG_DEBUG);
@@ -209,6 +255,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (users && !(d.auth = pkxd_auth_load(users, (unsigned)lifetime)))
+		goto out;
 	if (evthread_use_pthreads() != 0 || setup(&d, root, plugin_dir) != 0)
 		goto out;
 	d.base = event_base_new();
@@ -237,6 +285,11 @@ int main(int argc, char **argv)
 	if (!d.sigterm || !d.sigint || evsignal_add(d.sigterm, NULL) != 0 ||
 	    evsignal_add(d.sigint, NULL) != 0)
 		goto out;
+	if (!d.auth && !bound_to_loopback(d.bound))
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "listening on %s without --users: anyone who can "
+		        "reach it can read every capture under %s",
+		        listen, d.root);
 	print_bound(d.bound);
 	event_base_dispatch(d.base);
 	rc = 0;

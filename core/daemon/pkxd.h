@@ -32,6 +32,7 @@ typedef struct pkxd_daemon pkxd_daemon;
 typedef struct pkxd_export pkxd_export;
 typedef struct pkxd_job pkxd_job;
 typedef struct pkxd_stream pkxd_stream;
+typedef struct pkxd_auth pkxd_auth;
 
 struct pkxd_export {
 	pkxd_daemon *d;
@@ -61,6 +62,7 @@ struct pkxd_daemon {
 	char *state_dir; /* <root>/.pktexport/exports */
 	char *spool_dir; /* <root>/.pktexport/spool */
 	pkxd_export *exports;
+	pkxd_auth *auth; /* NULL: access control off */
 	int n_jobs;
 	int stopping;
 	struct event *sigterm, *sigint;
@@ -111,8 +113,30 @@ void pkxd_reply_error(struct evhttp_request *req, int code, const char *id,
 /* The HTTP status of an API error id. */
 int pkxd_error_status(const char *id);
 
+/* The request body as a JSON object, or NULL after replying. */
+json_t *pkxd_read_body(struct evhttp_request *req);
+void pkxd_reply_not_allowed(struct evhttp_request *req, const char *allow);
+/* Ends the loop once a stopping daemon has nothing left running. */
+void pkxd_maybe_exit(pkxd_daemon *d);
+
 /* Called (on the loop) when a POST's validation job ends. */
 void pkxd_post_done(pkxd_export *e, struct evhttp_request *req,
                     const pkx_error *err);
+
+/* ------------------------------------------------------------------- auth */
+/* Reads a users file (NAME:CRYPT-HASH lines); NULL after saying why on
+ * stderr.  Access tokens last lifetime_s seconds. */
+pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s);
+void pkxd_auth_free(pkxd_auth *a);
+/* Password checks still running on their threads. */
+int pkxd_auth_busy(const pkxd_daemon *d);
+/* The user a request acts for; NULL after answering 401.  "admin" when
+ * access control is off. */
+const char *pkxd_auth_user(pkxd_daemon *d, struct evhttp_request *req);
+/* GET /api/common/1.0/auth_info */
+json_t *pkxd_auth_info(const pkxd_daemon *d);
+/* /api/mgmt.aaa/2.0/<rest> */
+void pkxd_auth_api(pkxd_daemon *d, struct evhttp_request *req, const char *rest,
+                   enum evhttp_cmd_type m);
 
 #endif /* PKXD_H */

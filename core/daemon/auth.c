@@ -1,0 +1,682 @@
+/* Access control for pktexportd (opt-in with --users FILE): the mgmt.aaa
+ * 2.0 token endpoint hands out bearer tokens for user name and password
+ * (or a refresh token), and every Packet Export request must carry one.
+ *
+ * Passwords are checked with crypt(3) against the users file's hashes on a
+ * thread of their own, so a deliberately slow hash never stalls the loop.
+ * Tokens live in memory only: a restart logs everyone out. */
+#include "config.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+
+#include "pkxd.h"
+
+#define AUTH_TOKEN_BYTES 32   /* random bytes; tokens are their hex */
+#define AUTH_MAX_TOKENS  4096 /* live tokens kept, oldest dropped first */
+#define AUTH_MAX_CHECKS  4    /* password checks running at once */
+#define AUTH_PARTIAL     8    /* characters of a refresh token shown */
+#define AUTH_NAME_MAX    63
+#define AUTH_REALM       "Bearer realm=\"pktexport\""
+
+typedef struct auth_user {
+	char *name;
+	char *hash;
+} auth_user;
+
+typedef struct auth_token {
+	char value[2 * AUTH_TOKEN_BYTES + 1];
+	char user[AUTH_NAME_MAX + 1];
+	int refresh;
+	uint64_t issued_ns, expires_ns; /* expires_ns 0: until revoked */
+	uint64_t last_redeemed_ns;
+	unsigned redeemed;
+	struct auth_token *next;
+} auth_token;
+
+struct pkxd_auth {
+	auth_user *users;
+	size_t n_users;
+	auth_token *tokens;
+	size_t n_tokens;
+	unsigned lifetime_s;
+	int checks; /* password checks on their threads */
+};
+
+/* One password check, handed to a thread and back to the loop. */
+typedef struct auth_check {
+	pkxd_daemon *d;
+	struct evhttp_request *req;
+	struct event *done_ev;
+	char user[AUTH_NAME_MAX + 1];
+	char *password;
+	const char *hash; /* the user's, or a stand-in for unknown users */
+	int known;
+	int ok;
+	int want_refresh;
+	char *state;
+} auth_check;
+
+/* ------------------------------------------------------------ users file */
+
+static void trim_line(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' ||
+	                 s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+}
+
+static int valid_name(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > AUTH_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-' || s[i] == '.' || s[i] == '@'))
+			return 0;
+	return 1;
+}
+
+/* A hash crypt(3) can check: one of its "$id$" prefixes, and a method this
+ * libcrypt knows (a test string hashed with it comes back). */
+static int usable_hash(const char *hash)
+{
+	struct crypt_data *cd;
+	const char *r;
+	int ok;
+
+	if (hash[0] != '$')
+		return 0;
+	if (!(cd = calloc(1, sizeof(*cd))))
+		return 0;
+	r = crypt_rn("", hash, cd, sizeof(*cd));
+	ok = r && r[0] != '*';
+	free(cd);
+	return ok;
+}
+
+pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
+{
+	FILE *f = fopen(file, "r");
+	pkxd_auth *a;
+	char line[1024];
+	unsigned lineno = 0;
+	struct stat st;
+
+	if (!f) {
+		fprintf(stderr, "pktexportd: users file %s: %s\n", file,
+		        strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 022)) {
+		fprintf(stderr,
+		        "pktexportd: users file %s: writable by others; "
+		        "refusing it (chmod go-w)\n",
+		        file);
+		fclose(f);
+		return NULL;
+	}
+	if (!(a = calloc(1, sizeof(*a)))) {
+		fclose(f);
+		return NULL;
+	}
+	a->lifetime_s = lifetime_s;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon, *hash;
+		auth_user *grown;
+		size_t i;
+
+		lineno++;
+		trim_line(line);
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		colon = strchr(line, ':');
+		hash = colon ? colon + 1 : NULL;
+		if (!colon || !valid_name(line, (size_t)(colon - line))) {
+			fprintf(stderr,
+			        "pktexportd: users file %s, line %u: expected "
+			        "NAME:HASH (names: letters, digits, _ - . @; "
+			        "at most %d)\n",
+			        file, lineno, AUTH_NAME_MAX);
+			goto fail;
+		}
+		*colon = '\0';
+		if (!usable_hash(hash)) {
+			fprintf(stderr,
+			        "pktexportd: users file %s, line %u: the "
+			        "password of %s is not a crypt(3) hash this "
+			        "system can check (make one with `openssl "
+			        "passwd -6` or `mkpasswd`)\n",
+			        file, lineno, line);
+			goto fail;
+		}
+		for (i = 0; i < a->n_users; i++)
+			if (strcmp(a->users[i].name, line) == 0) {
+				fprintf(stderr,
+				        "pktexportd: users file %s, line %u: "
+				        "%s is listed twice\n",
+				        file, lineno, line);
+				goto fail;
+			}
+		grown = realloc(a->users, (a->n_users + 1) * sizeof(*grown));
+		if (!grown)
+			goto fail;
+		a->users = grown;
+		a->users[a->n_users].name = strdup(line);
+		a->users[a->n_users].hash = strdup(hash);
+		a->n_users++;
+		if (!a->users[a->n_users - 1].name ||
+		    !a->users[a->n_users - 1].hash)
+			goto fail;
+	}
+	if (ferror(f) || a->n_users == 0) {
+		fprintf(stderr, "pktexportd: users file %s: %s\n", file,
+		        ferror(f) ? strerror(errno) : "lists no user");
+		goto fail;
+	}
+	fclose(f);
+	return a;
+fail:
+	fclose(f);
+	pkxd_auth_free(a);
+	return NULL;
+}
+
+/* Tokens are secrets: wiped before their memory goes back. */
+static void token_free(auth_token *t)
+{
+	explicit_bzero(t->value, sizeof(t->value));
+	free(t);
+}
+
+void pkxd_auth_free(pkxd_auth *a)
+{
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < a->n_users; i++) {
+		free(a->users[i].name);
+		free(a->users[i].hash);
+	}
+	free(a->users);
+	while (a->tokens) {
+		auth_token *t = a->tokens;
+
+		a->tokens = t->next;
+		token_free(t);
+	}
+	free(a);
+}
+
+int pkxd_auth_busy(const pkxd_daemon *d)
+{
+	return d->auth ? d->auth->checks : 0;
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+/* Same length and same bytes, in time that does not depend on where they
+ * first differ. */
+static int same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i;
+	unsigned char diff = la != lb;
+
+	for (i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+static void drop_expired(pkxd_auth *a, uint64_t now)
+{
+	auth_token **p = &a->tokens;
+
+	while (*p) {
+		auth_token *t = *p;
+
+		if (t->expires_ns && t->expires_ns <= now) {
+			*p = t->next;
+			token_free(t);
+			a->n_tokens--;
+		} else {
+			p = &t->next;
+		}
+	}
+}
+
+/* Tokens are kept newest first: the oldest is the last. */
+static void drop_oldest(pkxd_auth *a)
+{
+	auth_token **p = &a->tokens;
+
+	if (!*p)
+		return;
+	while ((*p)->next)
+		p = &(*p)->next;
+	token_free(*p);
+	*p = NULL;
+	a->n_tokens--;
+}
+
+static auth_token *new_token(pkxd_auth *a, const char *user, int refresh)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[AUTH_TOKEN_BYTES];
+	uint64_t now = pkx_wallclock_ns();
+	auth_token *t;
+	size_t i;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return NULL; /* no weak fallback for a secret */
+	drop_expired(a, now);
+	while (a->n_tokens >= AUTH_MAX_TOKENS)
+		drop_oldest(a);
+	if (!(t = calloc(1, sizeof(*t))))
+		return NULL;
+	for (i = 0; i < sizeof(raw); i++) {
+		t->value[2 * i] = hex[raw[i] >> 4];
+		t->value[2 * i + 1] = hex[raw[i] & 15];
+	}
+	explicit_bzero(raw, sizeof(raw));
+	snprintf(t->user, sizeof(t->user), "%s", user);
+	t->refresh = refresh;
+	t->issued_ns = now;
+	t->expires_ns =
+	    refresh ? 0 : now + (uint64_t)a->lifetime_s * 1000000000u;
+	t->next = a->tokens;
+	a->tokens = t;
+	a->n_tokens++;
+	return t;
+}
+
+static auth_token *find_token(pkxd_auth *a, const char *value, int refresh)
+{
+	uint64_t now = pkx_wallclock_ns();
+	auth_token *t, *found = NULL;
+
+	/* Every token is compared, so the time taken says nothing. */
+	for (t = a->tokens; t; t = t->next)
+		if (t->refresh == refresh && same_secret(t->value, value) &&
+		    (!t->expires_ns || t->expires_ns > now))
+			found = t;
+	return found;
+}
+
+/* Answers the token request: an access token for user, and a refresh
+ * token when asked. */
+static void grant(pkxd_daemon *d, struct evhttp_request *req, const char *user,
+                  int want_refresh, const char *state)
+{
+	auth_token *access = new_token(d->auth, user, 0), *refresh = NULL;
+	json_t *o;
+
+	if (access && want_refresh)
+		refresh = new_token(d->auth, user, 1);
+	if (!access || (want_refresh && !refresh)) {
+		pkxd_reply_error(req, 500, PKX_EINTERNAL,
+		                 "no token could be made (no random bytes or "
+		                 "no memory)");
+		return;
+	}
+	o = json_pack("{s:s, s:I, s:s}", "access_token", access->value,
+	              "expires_at",
+	              (json_int_t)(access->expires_ns / 1000000000u),
+	              "token_type", "bearer");
+	if (refresh)
+		json_object_set_new(o, "refresh_token",
+		                    json_string(refresh->value));
+	if (state)
+		json_object_set_new(o, "state", json_string(state));
+	pkx_log(PKX_LOG_INFO, "pktexportd", "%s: access token granted%s", user,
+	        refresh ? " with a refresh token" : "");
+	pkxd_reply_json(req, 201, o);
+}
+
+/* ------------------------------------------------------ password checks */
+
+static void *check_thread(void *arg)
+{
+	auth_check *c = arg;
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *r =
+	    cd ? crypt_rn(c->password, c->hash, cd, sizeof(*cd)) : NULL;
+
+	c->ok = c->known && r && r[0] != '*' && same_secret(r, c->hash);
+	if (cd) {
+		explicit_bzero(cd, sizeof(*cd));
+		free(cd);
+	}
+	event_active(c->done_ev, EV_READ, 0);
+	return NULL;
+}
+
+static void check_free(auth_check *c)
+{
+	if (c->password) {
+		explicit_bzero(c->password, strlen(c->password));
+		free(c->password);
+	}
+	free(c->state);
+	if (c->done_ev)
+		event_free(c->done_ev);
+	free(c);
+}
+
+static void check_done(evutil_socket_t fd, short what, void *arg)
+{
+	auth_check *c = arg;
+	pkxd_daemon *d = c->d;
+
+	(void)fd;
+	(void)what;
+	d->auth->checks--;
+	if (c->ok) {
+		grant(d, c->req, c->user, c->want_refresh, c->state);
+	} else {
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "token refused: wrong user name or password for "
+		        "\"%s\"",
+		        c->user);
+		pkxd_reply_error(c->req, 401, "AUTH_INVALID_CREDENTIALS",
+		                 "wrong user name or password");
+	}
+	check_free(c);
+	if (d->stopping)
+		pkxd_maybe_exit(d);
+}
+
+static const char *string_member(json_t *o, const char *key, int *bad)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (v && !json_is_string(v))
+		*bad = 1;
+	return json_string_value(v);
+}
+
+/* POST /api/mgmt.aaa/2.0/token */
+static void token_request(pkxd_daemon *d, struct evhttp_request *req)
+{
+	static const char *const known[] = {"user_credentials", "refresh_token",
+	                                    "generate_refresh_token", "state",
+	                                    NULL};
+	json_t *body = pkxd_read_body(req), *creds, *gen;
+	const char *user, *password, *refresh, *state, *key;
+	json_t *v;
+	int bad = 0, want_refresh;
+	auth_check *c;
+	pthread_t th;
+	pthread_attr_t attr;
+	size_t i;
+
+	if (!body)
+		return;
+	json_object_foreach(body, key, v)
+	{
+		const char *const *k;
+
+		(void)v;
+		for (k = known; *k && strcmp(*k, key); k++)
+			;
+		if (!*k) {
+			pkxd_reply_error(req, 400, PKX_EINVAL,
+			                 "unknown property \"%.64s\" in a "
+			                 "token request",
+			                 key);
+			goto out;
+		}
+	}
+	creds = json_object_get(body, "user_credentials");
+	gen = json_object_get(body, "generate_refresh_token");
+	refresh = string_member(body, "refresh_token", &bad);
+	state = string_member(body, "state", &bad);
+	if (bad || (gen && !json_is_boolean(gen)) ||
+	    (creds && !json_is_object(creds))) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "refresh_token and state must be strings, "
+		                 "generate_refresh_token a boolean, "
+		                 "user_credentials an object");
+		goto out;
+	}
+	want_refresh = gen && json_is_true(gen);
+	if (!creds == !refresh) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "a token request carries user_credentials "
+		                 "or a refresh_token (one of them)");
+		goto out;
+	}
+	if (refresh) {
+		auth_token *t = find_token(d->auth, refresh, 1);
+
+		if (want_refresh) {
+			pkxd_reply_error(
+			    req, 400, PKX_EINVAL,
+			    "generate_refresh_token cannot be true "
+			    "with a refresh_token");
+		} else if (!t) {
+			pkxd_reply_error(req, 401, "AUTH_INVALID_CREDENTIALS",
+			                 "unknown or revoked refresh token");
+		} else {
+			t->redeemed++;
+			t->last_redeemed_ns = pkx_wallclock_ns();
+			grant(d, req, t->user, 0, state);
+		}
+		goto out;
+	}
+	user = string_member(creds, "username", &bad);
+	password = string_member(creds, "password", &bad);
+	if (bad || !user || !password || json_object_size(creds) != 2) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "user_credentials holds a username and a "
+		                 "password, both strings");
+		goto out;
+	}
+	if (d->auth->checks >= AUTH_MAX_CHECKS) {
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "too many logins at once; try again");
+		goto out;
+	}
+	if (!(c = calloc(1, sizeof(*c))))
+		goto oom;
+	c->d = d;
+	c->req = req;
+	c->want_refresh = want_refresh;
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	c->password = strdup(password);
+	c->state = state ? strdup(state) : NULL;
+	/* An unknown user costs a hash as a known one does. */
+	c->hash = d->auth->users[0].hash;
+	for (i = 0; i < d->auth->n_users; i++)
+		if (strcmp(d->auth->users[i].name, user) == 0) {
+			c->hash = d->auth->users[i].hash;
+			c->known = 1;
+		}
+	c->done_ev = event_new(d->base, -1, 0, check_done, c);
+	if (!c->password || (state && !c->state) || !c->done_ev ||
+	    pthread_attr_init(&attr) != 0) {
+		check_free(c);
+		goto oom;
+	}
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, check_thread, c) != 0) {
+		pthread_attr_destroy(&attr);
+		check_free(c);
+		goto oom;
+	}
+	pthread_attr_destroy(&attr);
+	d->auth->checks++;
+	goto out;
+oom:
+	pkxd_reply_error(req, 503, "SERVICE_BUSY",
+	                 "cannot check the password now (out of resources)");
+out:
+	json_decref(body);
+}
+
+/* --------------------------------------------------------- refresh tokens */
+
+static void list_refresh(pkxd_daemon *d, struct evhttp_request *req,
+                         const char *user)
+{
+	json_t *items = json_array();
+	auth_token *t;
+
+	for (t = d->auth->tokens; t; t = t->next) {
+		char partial[AUTH_PARTIAL + 1];
+
+		if (!t->refresh || strcmp(t->user, user) != 0)
+			continue;
+		memcpy(partial, t->value, AUTH_PARTIAL);
+		partial[AUTH_PARTIAL] = '\0';
+		json_array_append_new(
+		    items,
+		    json_pack("{s:s, s:s, s:I, s:I, s:I}", "user", t->user,
+		              "partial_token", partial, "issued_at",
+		              (json_int_t)(t->issued_ns / 1000000000u),
+		              "last_redeemed",
+		              (json_int_t)(t->last_redeemed_ns / 1000000000u),
+		              "times_redeemed", (json_int_t)t->redeemed));
+	}
+	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
+}
+
+static void revoke_refresh(pkxd_daemon *d, struct evhttp_request *req,
+                           const char *user)
+{
+	json_t *body = pkxd_read_body(req);
+	const char *value;
+	auth_token **p, *t;
+
+	if (!body)
+		return;
+	value = json_string_value(json_object_get(body, "refresh_token"));
+	if (!value || json_object_size(body) != 1) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "the body is {\"refresh_token\": TOKEN}");
+		json_decref(body);
+		return;
+	}
+	for (p = &d->auth->tokens; *p; p = &(*p)->next)
+		if ((*p)->refresh && same_secret((*p)->value, value) &&
+		    strcmp((*p)->user, user) == 0)
+			break;
+	json_decref(body);
+	if (!*p) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "no refresh token of yours matches");
+		return;
+	}
+	t = *p;
+	*p = t->next;
+	token_free(t);
+	d->auth->n_tokens--;
+	evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
+/* ------------------------------------------------------------- requests */
+
+static void unauthorized(struct evhttp_request *req, const char *challenge,
+                         const char *id, const char *text)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	                  "WWW-Authenticate", challenge);
+	pkxd_reply_error(req, 401, id, "%s", text);
+}
+
+const char *pkxd_auth_user(pkxd_daemon *d, struct evhttp_request *req)
+{
+	const char *h;
+	auth_token *t;
+
+	if (!d->auth)
+		return "admin";
+	h = evhttp_find_header(evhttp_request_get_input_headers(req),
+	                       "Authorization");
+	if (!h) {
+		unauthorized(req, AUTH_REALM, "AUTH_REQUIRED",
+		             "this request needs an access token "
+		             "(Authorization: Bearer TOKEN; POST "
+		             "/api/mgmt.aaa/2.0/token gives one)");
+		return NULL;
+	}
+	if (strncasecmp(h, "Bearer ", 7) != 0) {
+		unauthorized(req, AUTH_REALM, "AUTH_REQUIRED",
+		             "only bearer tokens are accepted "
+		             "(Authorization: Bearer TOKEN)");
+		return NULL;
+	}
+	for (h += 7; *h == ' '; h++)
+		;
+	if (!(t = find_token(d->auth, h, 0))) {
+		unauthorized(req, AUTH_REALM ", error=\"invalid_token\"",
+		             "AUTH_INVALID_TOKEN",
+		             "the access token is unknown or has expired");
+		return NULL;
+	}
+	return t->user;
+}
+
+json_t *pkxd_auth_info(const pkxd_daemon *d)
+{
+	/* Without --users no method is needed, so none is listed. */
+	json_t *methods = json_array();
+
+	if (d->auth)
+		json_array_append_new(methods, json_string("OAUTH_2_0"));
+	return json_pack("{s:s, s:b, s:o}", "login_banner", "",
+	                 "specify_purpose", 0, "supported_methods", methods);
+}
+
+void pkxd_auth_api(pkxd_daemon *d, struct evhttp_request *req, const char *rest,
+                   enum evhttp_cmd_type m)
+{
+	const char *user;
+
+	if (!d->auth) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "access control is off on this service "
+		                 "(pktexportd --users FILE turns it on)");
+		return;
+	}
+	if (strcmp(rest, "token") == 0) {
+		if (m != EVHTTP_REQ_POST)
+			pkxd_reply_not_allowed(req, "POST");
+		else
+			token_request(d, req);
+		return;
+	}
+	if (strcmp(rest, "refresh_tokens") &&
+	    strcmp(rest, "refresh_tokens/revoke")) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "no resource /api/mgmt.aaa/2.0/%.64s", rest);
+		return;
+	}
+	if (!(user = pkxd_auth_user(d, req)))
+		return;
+	if (strcmp(rest, "refresh_tokens") == 0) {
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
+			pkxd_reply_not_allowed(req, "GET");
+		else
+			list_refresh(d, req, user);
+	} else if (m != EVHTTP_REQ_POST) {
+		pkxd_reply_not_allowed(req, "POST");
+	} else {
+		revoke_refresh(d, req, user);
+	}
+}

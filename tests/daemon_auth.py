@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""pktexportd --users: the mgmt.aaa 2.0 token endpoint, bearer tokens on
+every Packet Export request, refresh tokens, expiry, the users file's
+refusals, and a slow password hash that must not stall the loop.
+Prints "N passed, N failed"."""
+import http.client
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+from checks import check, summary, wait_until
+from daemon_api import API, Daemon, is_error
+
+AAA = "/api/mgmt.aaa/2.0"
+
+
+def crypt_hash(password, salt, rounds=None):
+    """A SHA-512 crypt(3) hash, as `openssl passwd -6` makes them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import crypt
+        except ImportError:
+            crypt = None
+    if crypt is not None:
+        setting = "$6$" + ("rounds=%d$" % rounds if rounds else "") + salt + "$"
+        return crypt.crypt(password, setting)
+    if rounds:
+        return None
+    return subprocess.run(["openssl", "passwd", "-6", "-salt", salt, password],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def write_users(path, text, mode=0o600):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def refused_at_start(root, users, what, expect):
+    """The daemon must refuse the users file before it listens."""
+    p = subprocess.run([os.environ["PKTEXPORTD"], "--root", root, "--listen", "127.0.0.1:0",
+                        "--users", users], capture_output=True, text=True, timeout=60)
+    check("%s: refused at start" % what, p.returncode != 0 and p.stdout == "",
+          "rc=%d out=%r" % (p.returncode, p.stdout))
+    check("%s: says why" % what, expect in p.stderr, p.stderr)
+
+
+def test_users_file(root, tmp):
+    good = crypt_hash("pw", "saltsalt")
+    f = os.path.join(tmp, "bad-users")
+    refused_at_start(root, os.path.join(tmp, "missing"), "missing file", "No such file")
+    write_users(f, "alice:%s\n" % good, 0o666)
+    refused_at_start(root, f, "world-writable file", "writable by others")
+    write_users(f, "alice %s\n" % good)
+    refused_at_start(root, f, "line without a colon", "line 1: expected NAME:HASH")
+    write_users(f, "# comment\n\nal/ice:%s\n" % good)
+    refused_at_start(root, f, "bad user name", "line 3: expected NAME:HASH")
+    write_users(f, "alice:plaintext\n")
+    refused_at_start(root, f, "plain-text password", "not a crypt(3) hash")
+    write_users(f, "alice:$9$nosuchmethod$abc\n")
+    refused_at_start(root, f, "unknown hash method", "not a crypt(3) hash")
+    write_users(f, "alice:%s\nalice:%s\n" % (good, good))
+    refused_at_start(root, f, "user listed twice", "listed twice")
+    write_users(f, "# nobody\n")
+    refused_at_start(root, f, "no user", "lists no user")
+    p = subprocess.run([os.environ["PKTEXPORTD"], "--root", root, "--token-lifetime", "0"],
+                       capture_output=True, text=True, timeout=60)
+    check("--token-lifetime 0 refused", p.returncode == 2 and "--token-lifetime" in p.stderr,
+          p.stderr)
+
+
+def login(d, user, password, **extra):
+    body = {"user_credentials": {"username": user, "password": password}}
+    body.update(extra)
+    return d.request("POST", AAA + "/token", body)
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def test_tokens(d, root):
+    st, doc, _ = d.request("GET", "/api/common/1.0/ping")
+    check("ping needs no token", st == 200, st)
+    st, doc, _ = d.request("GET", "/api/common/1.0/auth_info")
+    check("auth_info lists OAUTH_2_0", st == 200 and doc.get("supported_methods") == ["OAUTH_2_0"],
+          doc)
+    st, doc, _ = d.request("GET", "/api/common/1.0/services")
+    check("services list mgmt.aaa 2.0",
+          st == 200 and {"id": "mgmt.aaa", "versions": ["2.0"]} in doc, doc)
+
+    # Every Packet Export request needs a token.
+    for method, path in (("GET", API + "/exports"), ("POST", API + "/exports"),
+                         ("GET", API + "/exports/items/" + "0" * 32),
+                         ("DELETE", API + "/exports/items/" + "0" * 32),
+                         ("GET", API + "/packets/items/" + "0" * 32), ("GET", API)):
+        st, doc, r = d.request(method, path)
+        check("%s %s without a token: 401" % (method, path),
+              st == 401 and is_error(doc, "AUTH_REQUIRED") and
+              r.getheader("WWW-Authenticate", "").startswith("Bearer"), (st, doc))
+    st, doc, _ = d.request("GET", API + "/exports", headers={"Authorization": "Basic YTpi"})
+    check("Basic credentials: 401", st == 401 and is_error(doc, "AUTH_REQUIRED"), (st, doc))
+    st, doc, r = d.request("GET", API + "/exports", headers=bearer("0" * 64))
+    check("unknown token: 401 invalid_token",
+          st == 401 and is_error(doc, "AUTH_INVALID_TOKEN") and
+          "invalid_token" in r.getheader("WWW-Authenticate", ""), (st, doc))
+
+    # Logins.
+    st, doc, _ = login(d, "alice", "wrong")
+    check("wrong password: 401", st == 401 and is_error(doc, "AUTH_INVALID_CREDENTIALS"),
+          (st, doc))
+    st, doc, _ = login(d, "mallory", "pw-a")
+    check("unknown user: 401, same answer",
+          st == 401 and is_error(doc, "AUTH_INVALID_CREDENTIALS"), (st, doc))
+    for body, what in (({}, "empty request"),
+                       ({"user_credentials": {"username": "alice"}}, "no password"),
+                       ({"user_credentials": {"username": "alice", "password": 5}},
+                        "password not a string"),
+                       ({"user_credentials": {"username": "alice", "password": "pw-a",
+                                              "x": 1}}, "extra credential"),
+                       ({"user_credentials": "alice:pw-a"}, "credentials not an object"),
+                       ({"refresh_token": "abc", "user_credentials":
+                         {"username": "alice", "password": "pw-a"}}, "both grants"),
+                       ({"refresh_token": "abc", "generate_refresh_token": True},
+                        "refresh with a new refresh"),
+                       ({"refresh_token": 1}, "refresh token not a string"),
+                       ({"user_credentials": {"username": "alice", "password": "pw-a"},
+                         "scope": "all"}, "unknown property")):
+        st, doc, _ = d.request("POST", AAA + "/token", body)
+        check("token request, %s: 400" % what, st == 400 and is_error(doc, "INVALID_ARGUMENT")
+              or (st == 400 and isinstance(doc, dict) and set(doc) == {"error_id", "error_text"}),
+              (st, doc))
+    st, doc, _ = d.request("POST", AAA + "/token", "not json")
+    check("token request not JSON: 400", st == 400, (st, doc))
+    st, doc, _ = d.request("GET", AAA + "/token")
+    check("GET token: 405", st == 405 and isinstance(doc, dict) and "error_id" in doc, (st, doc))
+    st, doc, _ = d.request("GET", AAA + "/users")
+    check("unknown aaa resource: 404", st == 404, (st, doc))
+
+    before = int(time.time())
+    st, doc, _ = login(d, "alice", "pw-a", state="opaque-1")
+    check("login: 201", st == 201, (st, doc))
+    check("login answer's fields",
+          isinstance(doc, dict) and doc.get("token_type") == "bearer" and
+          doc.get("state") == "opaque-1" and "refresh_token" not in doc and
+          len(doc.get("access_token", "")) == 64, doc)
+    check("expires_at is an hour on",
+          isinstance(doc.get("expires_at"), int) and
+          before + 3600 <= doc["expires_at"] <= int(time.time()) + 3600, doc)
+    alice = doc["access_token"]
+    st, doc, _ = login(d, "bob", "pw-b", generate_refresh_token=True)
+    check("login with a refresh token", st == 201 and len(doc.get("refresh_token", "")) == 64,
+          (st, doc))
+    bob, bob_refresh = doc["access_token"], doc["refresh_token"]
+    check("tokens differ", len({alice, bob, bob_refresh}) == 3)
+
+    # The token works, and the export records its owner.
+    st, doc, _ = d.request("POST", API + "/exports", {"config": {"path": "fs/a.pcap"}},
+                           headers=bearer(alice))
+    check("export created with a token", st == 201, (st, doc))
+    eid = doc["id"]
+    check("owner is the token's user", doc["status"]["owner"] == "alice", doc["status"])
+    st, doc, _ = d.request("GET", API + "/exports/items/" + eid,
+                           headers={"Authorization": "bearer  " + bob})
+    check("scheme name in any case", st == 200 and doc["status"]["owner"] == "alice", (st, doc))
+    r, data = d.request("GET", API + "/packets/items/" + eid, headers=bearer(alice), raw=True)
+    check("download with a token", r.status == 200 and data[:4] == b"\xd4\xc3\xb2\xa1" and
+          len(data) > 24, (r.status, data[:64]))
+    ref = subprocess.run([os.environ["PKTEXPORT"], "export", "--root", root, "-o", "-",
+                          "fs/a.pcap"], capture_output=True)
+    check("download equals the command line's", data == ref.stdout, len(data))
+
+    # Refresh tokens: listed for their owner only, redeemed, revoked.
+    st, doc, _ = d.request("GET", AAA + "/refresh_tokens", headers=bearer(bob))
+    items = doc.get("items", []) if isinstance(doc, dict) else []
+    check("bob's refresh tokens listed",
+          st == 200 and len(items) == 1 and items[0]["partial_token"] == bob_refresh[:8] and
+          items[0]["user"] == "bob" and items[0]["times_redeemed"] == 0, (st, doc))
+    st, doc, _ = d.request("GET", AAA + "/refresh_tokens", headers=bearer(alice))
+    check("alice sees none of bob's", st == 200 and doc == {"items": []}, (st, doc))
+    st, doc, _ = d.request("GET", AAA + "/refresh_tokens")
+    check("refresh token list needs a token", st == 401, (st, doc))
+    st, doc, _ = d.request("POST", AAA + "/token", {"refresh_token": bob_refresh, "state": "s"})
+    check("refresh token redeemed", st == 201 and doc.get("state") == "s" and
+          "refresh_token" not in doc and doc["access_token"] not in (alice, bob), (st, doc))
+    bob2 = doc["access_token"]
+    st, doc, _ = d.request("GET", API + "/exports", headers=bearer(bob2))
+    check("redeemed token works", st == 200, (st, doc))
+    st, doc, _ = d.request("GET", AAA + "/refresh_tokens", headers=bearer(bob))
+    check("redemption counted", doc["items"][0]["times_redeemed"] == 1 and
+          doc["items"][0]["last_redeemed"] >= before, doc)
+    st, doc, _ = d.request("POST", AAA + "/token", {"refresh_token": bob})
+    check("an access token is not a refresh token", st == 401, (st, doc))
+    st, doc, _ = d.request("POST", AAA + "/refresh_tokens/revoke",
+                           {"refresh_token": bob_refresh}, headers=bearer(alice))
+    check("alice cannot revoke bob's", st == 404, (st, doc))
+    st, doc, _ = d.request("POST", AAA + "/refresh_tokens/revoke",
+                           {"refresh_token": bob_refresh}, headers=bearer(bob))
+    check("bob revokes his", st == 204, (st, doc))
+    st, doc, _ = d.request("POST", AAA + "/token", {"refresh_token": bob_refresh})
+    check("revoked refresh token refused", st == 401 and
+          is_error(doc, "AUTH_INVALID_CREDENTIALS"), (st, doc))
+    st, doc, _ = d.request("GET", API + "/exports", headers=bearer(bob2))
+    check("access tokens outlive the revocation", st == 200, (st, doc))
+    return alice
+
+
+def test_slow_hash_keeps_loop_free(d):
+    """A login against a deliberately slow hash runs on its own thread:
+    the loop answers other requests while it runs.  Pings are sent one
+    after the other until the login's answer arrives; a loop blocked by
+    the hash would answer none of them in the meantime."""
+    c = http.client.HTTPConnection(d.host, d.port, timeout=300)
+    c.request("POST", AAA + "/token", json.dumps(
+        {"user_credentials": {"username": "carol", "password": "pw-c"}}))
+    pings = 0
+    while not select.select([c.sock], [], [], 0)[0]:
+        st, _, _ = d.request("GET", "/api/common/1.0/ping")
+        pings += st == 200
+    r = c.getresponse()
+    r.read()
+    c.close()
+    check("slow login succeeds", r.status == 201, r.status)
+    check("pings answered while the slow hash ran", pings >= 3, pings)
+
+
+def test_expiry(root, users):
+    d = Daemon(root, ["--users", users, "--token-lifetime", "1"])
+    try:
+        st, doc, _ = login(d, "alice", "pw-a")
+        check("short-lived token granted", st == 201 and
+              doc["expires_at"] <= int(time.time()) + 1, (st, doc))
+        token = doc["access_token"]
+        st, doc, _ = d.request("GET", API + "/exports", headers=bearer(token))
+        check("fresh token works (lifetime 1 s)", st in (200, 401), (st, doc))
+        check("expired token refused",
+              wait_until(lambda: d.request("GET", API + "/exports",
+                                           headers=bearer(token))[0] == 401, 10), token)
+    finally:
+        check("expiry daemon exits 0", d.stop() == 0, d.stderr[-2000:])
+
+
+def test_off(root):
+    d = Daemon(root)
+    try:
+        st, doc, _ = d.request("GET", "/api/common/1.0/auth_info")
+        check("without --users no method is listed",
+              st == 200 and doc.get("supported_methods") == [], doc)
+        st, doc, _ = d.request("POST", AAA + "/token",
+                               {"user_credentials": {"username": "a", "password": "b"}})
+        check("without --users the token endpoint is 404",
+              st == 404 and isinstance(doc, dict) and "--users" in doc.get("error_text", ""),
+              (st, doc))
+        st, doc, _ = d.request("POST", API + "/exports", {"config": {"path": "fs/a.pcap"}})
+        check("without --users no token is needed; owner admin",
+              st == 201 and doc["status"]["owner"] == "admin", (st, doc))
+    finally:
+        check("open daemon exits 0", d.stop() == 0, d.stderr[-2000:])
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="pktexport-auth-")
+    root = os.path.join(tmp, "root")
+    os.makedirs(os.path.join(root, "fs"))
+    subprocess.run([sys.executable, os.environ["MKPCAP"], os.path.join(root, "fs/a.pcap"),
+                    "--packets", "200", "--seed", "7"], check=True)
+    users = os.path.join(tmp, "users")
+    slow = crypt_hash("pw-c", "slowsalt", rounds=2000000)
+    write_users(users, "# test users\nalice:%s\nbob:%s\n%s" % (
+        crypt_hash("pw-a", "alicesal"), crypt_hash("pw-b", "bobsalt1"),
+        "carol:%s\n" % slow if slow else ""), 0o640)
+    try:
+        test_users_file(root, tmp)
+        d = Daemon(root, ["--users", users])
+        try:
+            test_tokens(d, root)
+            if slow:
+                test_slow_hash_keeps_loop_free(d)
+        finally:
+            rc = d.stop()
+            check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])
+            for marker in ("ERROR: AddressSanitizer", "runtime error", "LeakSanitizer"):
+                if marker in d.stderr:
+                    check("no sanitizer report", False, d.stderr[-4000:])
+        test_expiry(root, users)
+        test_off(root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
