@@ -53,6 +53,7 @@ struct pkx_run {
 	uint32_t snaplen;      /* what the output header says */
 	uint64_t packet_limit, size_limit;
 	uint32_t time_limit;
+	int live; /* packets arrive as they happen: check after each */
 
 	/* Published for other threads (atomics, relaxed). */
 	uint64_t processed, exported, exported_bytes, position;
@@ -176,6 +177,8 @@ static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
 	if (!run->info || run->info->n_interfaces == 0)
 		return pkx_fail(err, PKX_EINVAL,
 		                "\"%s\" has no capture interface", cfg->path);
+	/* info->live exists only in modules built for ABI 1.2 or later. */
+	run->live = run->source->header.abi_minor >= 2 && run->info->live;
 	return PKX_OK;
 }
 
@@ -231,6 +234,7 @@ pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
 	run->packet_limit = cfg->packet_limit;
 	run->size_limit = cfg->size_limit;
 	run->time_limit = cfg->time_limit;
+
 	run->format_name = strdup(cfg->output_format);
 	run->n_windows = pkx_config_windows(cfg, &run->windows);
 	run->all_time = run->n_windows == 1 && run->windows[0].start == 0 &&
@@ -323,8 +327,12 @@ static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
 	__atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 #define READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
-/* How many packets pass between clock, cancel and stats updates. */
+/* How many packets of a file pass between clock, cancel and stats
+ * updates.  A live source is checked after every answer: its packets are
+ * far apart in time. */
 #define CHECK_EVERY 1024
+/* A live export hands what it wrote on to its sink at least this often. */
+#define LIVE_FLUSH_NS 100000000ull
 /* After pkx_run_stop, a live source is read on until it has nothing more
  * (PKX_AGAIN) or for this long: packets that had arrived when the stop
  * came may still sit in a capture ring that hands them over in blocks. */
@@ -476,6 +484,23 @@ static pkx_run_outcome flush_held(pkx_run *run, void *fmt, run_counts *c,
 	return batch_flush(run, fmt, c, err);
 }
 
+/* A live export: held packets answered and the sink's buffer handed on,
+ * so a reader sees packets about as they happen. */
+static pkx_run_outcome live_flush(pkx_run *run, void *fmt, pkx_sink *sink,
+                                  run_counts *c, pkx_error *err)
+{
+	pkx_run_outcome o = flush_held(run, fmt, c, err);
+	pkx_error why;
+
+	pkx_error_clear(&why);
+	if (o == PKX_RUN_DONE && sink->flush &&
+	    sink->flush(sink, &why) != PKX_OK) {
+		pkx_fail_from(err, &why, PKX_EIO, NULL);
+		o = PKX_RUN_FAILED;
+	}
+	return o;
+}
+
 pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 {
 	pkx_format_args fargs = {
@@ -492,10 +517,11 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	        : 0;
 	uint64_t last_end =
 	    run->n_windows ? run->windows[run->n_windows - 1].end : 0;
-	unsigned countdown = CHECK_EVERY;
+	unsigned countdown = run->live ? 1 : CHECK_EVERY;
 	pkx_run_outcome outcome = PKX_RUN_DONE;
 	run_batch *batch = run->batch;
 	uint64_t stop_by = 0; /* a stop was asked: drain until then */
+	uint64_t flushed = 0; /* live: when the sink was last flushed */
 	int quiet = 0;        /* the source's last answer was PKX_AGAIN */
 	void *fmt = NULL;
 	pkx_packet pkt;
@@ -513,7 +539,9 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 		int m;
 
 		if (--countdown == 0) {
-			countdown = CHECK_EVERY;
+			uint64_t now = pkx_now_ns();
+
+			countdown = run->live ? 1 : CHECK_EVERY;
 			PUBLISH(run->processed, c.processed);
 			PUBLISH(run->exported, c.exported);
 			PUBLISH(run->exported_bytes, c.bytes);
@@ -525,8 +553,6 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 				break;
 			}
 			if (READ(run->stop)) {
-				uint64_t now = pkx_now_ns();
-
 				if (!stop_by) {
 					stop_by = now + STOP_DRAIN_NS;
 				} else if (quiet || now >= stop_by) {
@@ -534,9 +560,15 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 					break;
 				}
 			}
-			if (deadline && pkx_now_ns() >= deadline) {
+			if (deadline && now >= deadline) {
 				outcome = PKX_RUN_STOPPED;
 				break;
+			}
+			if (run->live && now - flushed >= LIVE_FLUSH_NS) {
+				flushed = now;
+				if ((outcome = live_flush(run, fmt, sink, &c,
+				                          err)) != PKX_RUN_DONE)
+					break;
 			}
 		}
 		r = run->source->next(run->source_inst, &pkt, &damage);
@@ -544,10 +576,13 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 			break;
 		quiet = r == PKX_AGAIN;
 		if (r == PKX_AGAIN) {
-			/* A quiet live source: answer the held packets now
-			 * rather than when traffic resumes, and look at the
-			 * clock and the cancel flag. */
-			if ((outcome = flush_held(run, fmt, &c, err)) !=
+			/* A quiet live source: answer the held packets and
+			 * hand the output on now rather than when traffic
+			 * resumes, and look at the clock and the cancel flag.
+			 * A source that says this is live from now on. */
+			run->live = 1;
+			flushed = pkx_now_ns();
+			if ((outcome = live_flush(run, fmt, sink, &c, err)) !=
 			    PKX_RUN_DONE)
 				break;
 			countdown = 1;

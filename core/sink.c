@@ -55,10 +55,16 @@ static pkx_result fd_sink_write(pkx_sink *sink, const void *buf, size_t len,
 	return PKX_OK;
 }
 
+static pkx_result fd_sink_flush(pkx_sink *sink, pkx_error *err)
+{
+	return pkx_fd_sink_flush((pkx_fd_sink *)sink, err);
+}
+
 pkx_result pkx_fd_sink_init(pkx_fd_sink *s, int fd, size_t cap, pkx_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->sink.write = fd_sink_write;
+	s->sink.flush = fd_sink_flush;
 	s->fd = fd;
 	s->cap = cap ? cap : 256 * 1024;
 	s->buf = malloc(s->cap);

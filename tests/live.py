@@ -267,17 +267,37 @@ def main():
             s.sendall(("GET %s/packets/items/%s HTTP/1.1\r\nHost: x\r\n\r\n"
                        % (API, eid)).encode())
             got = b""
+            t0 = time.monotonic()
             while got.count(TAG) < 3:
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 got += chunk
-            check("daemon: LIVE_STREAM streams as packets arrive", got.count(TAG) >= 3)
+            # 3 datagrams take 15 ms to send; output is handed on at
+            # least every 100 ms, not when 256 KiB have piled up.
+            check("daemon: LIVE_STREAM streams as packets arrive",
+                  got.count(TAG) >= 3 and time.monotonic() - t0 < 2, time.monotonic() - t0)
             s.close()
             ended = wait_until(lambda: state(eid) in ("DONE", "NODATA", "ERRORS"), 20)
             snd.stop()
             check("daemon: the client left, the export is DONE",
                   ended and state(eid) == "DONE", "%s" % state(eid))
+        # Steady traffic (200 datagrams a second, never a quiet 100 ms):
+        # the time limit holds to the packet, not to the thousandth.
+        status, body = post({"path": "interfaces/lo", "mode": "LIVE_STREAM",
+                             "filters": filt, "stop_rule": {"time_limit": 1}})
+        if status == 201:
+            eid = body["id"]
+            snd = Sender(port)
+            snd.start()
+            t0 = time.monotonic()
+            r, data = call("GET", "/packets/items/" + eid)
+            took = time.monotonic() - t0
+            snd.stop()
+            check("daemon: time_limit 1 under steady traffic ends in time",
+                  r == 200 and took < 3.5, "%s after %.1f s" % (r, took))
+            check("daemon: time_limit 1 export is DONE, truncated",
+                  wait_until(lambda: state(eid) == "DONE", 20), "%s" % state(eid))
         # A quiet stream ends as promptly when its client leaves.
         status, body = post({"path": "interfaces/lo", "mode": "LIVE_STREAM", "filters": filt})
         if status == 201:

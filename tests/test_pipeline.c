@@ -480,6 +480,117 @@ START_TEST(pipeline_quiet_source_flushes_batch)
 }
 END_TEST
 
+/* A sink that counts its flushes and what it had been given by the
+ * last one. */
+typedef struct flush_sink {
+	pkx_sink sink; /* first */
+	uint64_t written, flushes, at_last_flush;
+} flush_sink;
+
+static pkx_result flush_sink_write(pkx_sink *sink, const void *buf, size_t len,
+                                   pkx_error *err)
+{
+	(void)buf;
+	(void)err;
+	((flush_sink *)sink)->written += len;
+	return PKX_OK;
+}
+
+static pkx_result flush_sink_flush(pkx_sink *sink, pkx_error *err)
+{
+	flush_sink *s = (flush_sink *)sink;
+
+	(void)err;
+	s->flushes++;
+	s->at_last_flush = s->written;
+	return PKX_OK;
+}
+
+/* A live source with steady traffic (a packet every 20 ms, never a quiet
+ * answer): the time limit holds to the packet, not to the thousandth. */
+START_TEST(pipeline_live_time_limit_per_packet)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/slow/1000\","
+	                            "\"stop_rule\":{\"time_limit\":1}}");
+	uint64_t t0 = pkx_now_ns();
+	pkx_run *run = NULL;
+	pkx_stats st;
+	pkx_error err;
+
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_execute(run, &pkx_null_sink, &err),
+	                 PKX_RUN_STOPPED);
+	/* 1000 packets would take 20 s; checks every 1024 would never
+	 * stop it before its end. */
+	ck_assert_uint_lt(pkx_now_ns() - t0, 3 * NS);
+	pkx_run_stats(run, &st);
+	ck_assert_uint_gt(st.exported_packets, 20);
+	ck_assert_uint_lt(st.exported_packets, 150);
+	pkx_run_free(run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+/* Cancel and live stats on the same source: seen within a packet. */
+START_TEST(pipeline_live_cancel_per_packet)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/slow/1000\"}");
+	uint64_t deadline = pkx_now_ns() + 20 * NS, asked;
+	cancel_job job = {0};
+	pthread_t th;
+	pkx_stats st;
+	pkx_error err;
+
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
+	                 PKX_OK);
+	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
+	do {
+		sched_yield();
+		pkx_run_stats(job.run, &st);
+	} while (st.exported_packets < 3 && pkx_now_ns() < deadline);
+	ck_assert_uint_ge(st.exported_packets, 3);
+	ck_assert_uint_lt(st.exported_packets, 100);
+	asked = pkx_now_ns();
+	pkx_run_cancel(job.run);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_uint_lt(pkx_now_ns() - asked, NS / 2);
+	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
+	pkx_run_free(job.run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
+/* A live export hands its output on as it goes (every 100 ms at most);
+ * a file export leaves the buffering to its sink. */
+START_TEST(pipeline_live_output_flushed)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/slow/25\"}");
+	flush_sink fs = {{flush_sink_write, flush_sink_flush}, 0, 0, 0};
+	pkx_run *run = NULL;
+	pkx_error err;
+
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_execute(run, &fs.sink, &err), PKX_RUN_DONE);
+	/* 25 packets 20 ms apart: half a second, so 3 flushes or more,
+	 * the last of them with packets behind it. */
+	ck_assert_uint_ge(fs.flushes, 3);
+	ck_assert_uint_gt(fs.at_last_flush, 24 + 3 * (16 + 64));
+	pkx_run_free(run);
+	pkx_config_free(cfg);
+
+	memset(&fs, 0, sizeof(fs));
+	fs.sink.write = flush_sink_write;
+	fs.sink.flush = flush_sink_flush;
+	cfg = hx_config("{\"path\":\"test/count/5000\"}");
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_execute(run, &fs.sink, &err), PKX_RUN_DONE);
+	ck_assert_uint_eq(fs.flushes, 0);
+	ck_assert_uint_eq(fs.written, 24 + 5000 * (16 + 64));
+	pkx_run_free(run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
 START_TEST(pipeline_damaged_input)
 {
 	hx_buf file = {0};
@@ -768,6 +879,9 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_idle_source);
 	tcase_add_test(tc, pipeline_quiet_source_flushes_batch);
 	tcase_add_test(tc, pipeline_stop_drains_source);
+	tcase_add_test(tc, pipeline_live_time_limit_per_packet);
+	tcase_add_test(tc, pipeline_live_cancel_per_packet);
+	tcase_add_test(tc, pipeline_live_output_flushed);
 	tcase_add_test(tc, pipeline_damaged_input);
 	tcase_add_test(tc, pipeline_sink_failure);
 	tcase_add_test(tc, pipeline_interfaces_mid_stream);

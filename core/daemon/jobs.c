@@ -182,6 +182,14 @@ static void stream_flush(pkxd_stream *st)
 	}
 }
 
+/* The run's sink flush: a live stream's packets go out as they come. */
+static pkx_result stream_sink_flush(pkx_sink *sink, pkx_error *err)
+{
+	(void)err;
+	stream_flush((pkxd_stream *)sink);
+	return PKX_OK;
+}
+
 static void stream_close(pkxd_stream *st)
 {
 	pthread_mutex_lock(&st->mu);
@@ -337,6 +345,7 @@ static pkxd_stream *stream_new(pkxd_job *job, struct evhttp_request *req)
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
 	st->sink.write = stream_write;
+	st->sink.flush = stream_sink_flush;
 	st->filling = -1;
 	for (i = 0; i < PKXD_CHUNKS; i++) {
 		st->buf[i] = malloc(PKXD_CHUNK);
@@ -738,6 +747,14 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	        "export %s: job %d over, outcome %d", e->id, (int)job->kind,
 	        (int)job->outcome);
 	job_prepared(job);
+	/* Cancelling closes the stream to wake a worker waiting for the
+	 * client, which then fails to write: the cancel is the cause. */
+	if (__atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST) &&
+	    job->outcome == PKX_RUN_FAILED &&
+	    strcmp(job->err.id, "CLIENT_DISCONNECTED") == 0) {
+		job->outcome = PKX_RUN_CANCELLED;
+		pkx_error_clear(&job->err);
+	}
 	if (job->stream)
 		job_finish_stream(job);
 	if (job->run) {

@@ -15,7 +15,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 1
+#define PKX_ABI_MINOR 2
 
 /* The one symbol every module exports. */
 #define PKX_PLUGIN_ENTRY      pkx_plugin_entry
@@ -158,6 +158,11 @@ typedef struct pkx_source_info {
 	int has_estimates;
 	uint64_t estimated_packets;
 	uint64_t estimated_bytes;
+	/* ABI 1.2 (read only from modules built for 1.2 or later).  Nonzero
+	 * when packets arrive as they happen (a live capture): the core then
+	 * looks at the clock, stop and cancel after every answer, not every
+	 * thousand packets, and hands its output on at least every 100 ms. */
+	int live;
 } pkx_source_info;
 
 /* A time range [start, end) in nanoseconds since the epoch. */
@@ -242,6 +247,9 @@ typedef struct pkx_sink pkx_sink;
 struct pkx_sink {
 	pkx_result (*write)(pkx_sink *sink, const void *buf, size_t len,
 	                    pkx_error *err);
+	/* The core's own, optional: hands on what the sink buffered (a live
+	 * export's packets go out as they come).  Formats never call it. */
+	pkx_result (*flush)(pkx_sink *sink, pkx_error *err);
 };
 
 typedef struct pkx_format_args {

@@ -192,6 +192,7 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
 	/* Rings of several queues may hand packets slightly out of order:
 	 * the end is kept by the clock, not by the first late packet. */
 	s->info.time_ordered = 0;
+	s->info.live = 1;
 	s->end_ns =
 	    args->n_windows ? args->windows[args->n_windows - 1].end : 0;
 	sl_svc->log(PKX_LOG_INFO, SL_NAME,

@@ -13,9 +13,12 @@
  *                       its N packets, then nothing more (PKX_AGAIN)
  *   test/late/N         a capture ring that hands over late: PKX_AGAIN
  *                       once, then N packets, then nothing more
+ *   test/slow/N         a live source with steady traffic: N packets 20 ms
+ *                       apart, never PKX_AGAIN, then the end
  * Packet i is a 64-byte frame stamped 1700000000 s + i microseconds. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pktexport/plugin.h"
 
@@ -35,6 +38,7 @@ enum ts_shape {
 	TS_IDLE,
 	TS_TRICKLE,
 	TS_LATE,
+	TS_SLOW,
 };
 
 typedef struct ts_source {
@@ -111,6 +115,10 @@ static pkx_result ts_open(const pkx_source_args *args, void **instance,
 	} else if (strncmp(what, "late/", 5) == 0 &&
 	           ts_parse_count(what + 5, &s->limit)) {
 		s->shape = TS_LATE;
+	} else if (strncmp(what, "slow/", 5) == 0 &&
+	           ts_parse_count(what + 5, &s->limit)) {
+		s->shape = TS_SLOW;
+		s->info.live = 1;
 	} else if (strcmp(what, "mixed") == 0) {
 		s->shape = TS_MIXED;
 		s->limit = 4;
@@ -151,6 +159,12 @@ static pkx_result ts_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	}
 	if (s->shape == TS_TRICKLE)
 		s->waited = 0;
+	if (s->shape == TS_SLOW && s->sent < s->limit) {
+		struct timespec gap = {0, 20000000};
+
+		while (nanosleep(&gap, &gap) != 0)
+			;
+	}
 	if (s->shape != TS_ENDLESS && s->sent == s->limit) {
 		if (s->shape == TS_FAIL_AFTER)
 			return ts_svc->fail(err, "SOURCE_DAMAGED",
