@@ -41,6 +41,8 @@ static pkx_result fd_sink_write(pkx_sink *sink, const void *buf, size_t len,
 {
 	pkx_fd_sink *s = (pkx_fd_sink *)sink;
 
+	if (len == 0)
+		return PKX_OK; /* a zero-length packet's data may be NULL */
 	if (len <= s->cap - s->len) {
 		memcpy(s->buf + s->len, buf, len);
 		s->len += len;

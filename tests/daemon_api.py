@@ -136,6 +136,27 @@ def test_common(d):
           and doc.get("version") == "1.3" and "export" in doc.get("resources", {}), str(doc)[:100])
     st, doc, _ = d.request("POST", "/api/common/1.0/ping", "{}")
     check("405 on POST ping", st == 405 and is_error(doc, "HTTP_INVALID_METHOD"), doc)
+    # HEAD answers with GET's headers and no body, so the next response on
+    # the same connection is read right.
+    s = socket.create_connection((d.host, d.port), timeout=30)
+    s.sendall(b"HEAD /api/common/1.0/info HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"HEAD " + API.encode() + b"/exports/items/nosuch HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"GET /api/common/1.0/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        raw += b
+    s.close()
+    parts = raw.split(b"HTTP/1.1 ")
+    check("HEAD: three responses, no bodies before the last",
+          len(parts) == 4 and parts[1].startswith(b"200") and parts[1].endswith(b"\r\n\r\n")
+          and parts[2].startswith(b"404") and parts[2].endswith(b"\r\n\r\n")
+          and parts[3].startswith(b"200") and parts[3].endswith(b"\r\n\r\n{}"), raw[:600])
+    check("HEAD: Content-Length of the GET body",
+          b"Content-Length: " in parts[1] and int(parts[1].split(b"Content-Length: ")[1].split(b"\r")[0]) > 20,
+          raw[:300])
 
 
 def test_buffer_stream(d, root, tmp):
@@ -392,6 +413,22 @@ def test_timeouts(d):
     eid = doc["id"]
     d.download(eid)
     check("handle timeout removes a downloaded export", wait_until(lambda: d.get(eid)[0] == 404, 10))
+    # 0 is no timeout: both outlive an export whose 300 ms ran out.
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "connection_timeout_msec": 0})
+    never_idle = doc["id"]
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "handle_timeout_msec": 0})
+    never_done = doc["id"]
+    d.download(never_done)
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "connection_timeout_msec": 300})
+    clock = doc["id"]
+    check("a 300 ms export runs out beside them", wait_until(lambda: d.get(clock)[0] == 404, 10))
+    check("connection_timeout_msec 0: the READY export stays", d.get(never_idle)[0] == 200)
+    check("handle_timeout_msec 0: the DONE export stays",
+          d.get(never_done)[0] == 200 and d.get(never_done)[1]["status"]["state"] == "DONE")
+    r, data = d.download(never_idle)
+    check("an export kept by timeout 0 still downloads", r.status == 200 and count_records(data) > 0)
+    for eid in (never_idle, never_done):
+        d.request("DELETE", API + "/exports/items/" + eid)
 
 
 def test_concurrent(d, root, tmp):

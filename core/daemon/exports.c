@@ -227,6 +227,8 @@ void pkxd_export_arm_timer(pkxd_export *e)
 		ms = e->cfg->handle_timeout_msec;
 	else
 		return;
+	if (ms == 0)
+		return; /* 0: no timeout, the export stays until deleted */
 	if (!e->timer)
 		e->timer = evtimer_new(e->d->base, timeout_cb, e);
 	if (!e->timer)

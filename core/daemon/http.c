@@ -24,12 +24,20 @@ void pkxd_reply_json(struct evhttp_request *req, int code, json_t *body)
 {
 	struct evbuffer *b = evbuffer_new();
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
-	if (text)
-		evbuffer_add(b, text, strlen(text));
 	if (body)
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		                  "Content-Type", "application/json");
+		evhttp_add_header(h, "Content-Type", "application/json");
+	if (text && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		/* HEAD: the headers GET would have, no body (libevent would
+		 * send one and break the connection's next response). */
+		char len[32];
+
+		snprintf(len, sizeof(len), "%zu", strlen(text));
+		evhttp_add_header(h, "Content-Length", len);
+	} else if (text) {
+		evbuffer_add(b, text, strlen(text));
+	}
 	evhttp_send_reply(req, code, NULL, b);
 	evbuffer_free(b);
 	free(text);
