@@ -479,7 +479,7 @@ static int cmd_export(int argc, char **argv)
 	reg = pkx_registry_new();
 	if (!reg || pkx_registry_load_dir(
 	                reg, a.plugin_dir ? a.plugin_dir
-	                                  : pkx_default_plugin_dir()) < 0) {
+	                                  : pkx_default_plugin_dir()) <= 0) {
 		print_error(PKX_EINTERNAL, "cannot load the plugins");
 		rc = EXIT_RUNTIME;
 		goto done;
@@ -562,7 +562,7 @@ static int cmd_plugins(int argc, char **argv)
 	}
 	pkx_log_set_level(PKX_LOG_INFO);
 	reg = pkx_registry_new();
-	if (!reg || pkx_registry_load_dir(reg, dir) < 0) {
+	if (!reg || pkx_registry_load_dir(reg, dir) <= 0) {
 		pkx_registry_free(reg);
 		return EXIT_RUNTIME;
 	}

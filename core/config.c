@@ -320,6 +320,17 @@ static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 	if (outname &&
 	    pkx_check_relpath(outname, "config.output_filename", err) != PKX_OK)
 		return PKX_ERROR;
+	if (outname) {
+		const char *base = strrchr(outname, '/');
+
+		/* The service's own temporary files are named so. */
+		if (strncmp(base ? base + 1 : outname, ".pktexport-", 11) == 0)
+			return pkx_fail(err, PKX_EINVAL,
+			                "config.output_filename \"%s\": names "
+			                "starting with \".pktexport-\" are the "
+			                "service's own",
+			                outname);
+	}
 
 	cfg->path = strdup(path);
 	cfg->mode = strdup(mode ? mode : "BUFFER_STREAM");

@@ -39,6 +39,11 @@ pkx_result pkx_check_relpath(const char *rel, const char *field, pkx_error *err)
 			                "%s \"%s\" has an empty, \".\" or "
 			                "\"..\" component",
 			                field, rel);
+		if (len > NAME_MAX)
+			return pkx_fail(err, PKX_EINVAL,
+			                "%s has a component longer than %d "
+			                "characters",
+			                field, NAME_MAX);
 		if (*p == '/')
 			p++;
 		if (*p == '\0' && p[-1] == '/')

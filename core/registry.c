@@ -268,6 +268,12 @@ int pkx_registry_load_dir(pkx_registry *reg, const char *dir)
 		free(names[i]);
 	}
 	free(names);
+	if (loaded == 0)
+		pkx_log(PKX_LOG_ERROR, "registry",
+		        "no plugin loaded from %s (%zu module%s found); "
+		        "--plugin-dir or PKTEXPORT_PLUGIN_DIR names the "
+		        "folder of source_file%s and the others",
+		        dir, n, n == 1 ? "" : "s", ext);
 	return loaded;
 }
 

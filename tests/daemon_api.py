@@ -285,6 +285,25 @@ def test_prepare(d, root, tmp):
     check("PUT other config refused", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
     st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"config": {"path": "fs/sample.pcap", "bogus": 1}})
     check("PUT unknown key refused", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+    other = dict(doc_config := d.get(eid)[1]["config"], mode="LEGACY")
+    st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"config": other})
+    check("PUT to a mode other than PREPARE is 400", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+    st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"id": "0" * 32, "config": doc_config})
+    check("PUT with another id is 400", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+    st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"id": eid, "config": doc_config, "tag": 1})
+    check("PUT with its own id is 200", st == 200 and doc.get("tag") == 1, doc)
+    deep = {}
+    for _ in range(40):
+        deep = {"n": deep}
+    st, doc, _ = d.post(cfg2, deep=deep)
+    check("a property nested 40 deep is 400", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+    shallow = {}
+    for _ in range(20):
+        shallow = {"n": [shallow]}
+    st, doc, _ = d.post(cfg2, shallow=shallow)
+    check("a property nested 40 deep in objects and arrays is 400", st == 400, doc)
+    st, doc, _ = d.post(cfg2, fine={"a": [{"b": 1}]})
+    check("a shallow extra property is kept", st == 201 and doc.get("fine") == {"a": [{"b": 1}]}, doc)
 
 
 def test_stream_to_file(d, root, tmp):
@@ -301,12 +320,14 @@ def test_stream_to_file(d, root, tmp):
           os.path.exists(path) and open(path, "rb").read() == reference(root, cfg, tmp))
     check("no temporary file left", [f for f in os.listdir(os.path.join(root, "fs/out")) if f.startswith(".")] == [])
     r, data = d.download(eid)
-    check("download of STREAM_TO_FILE is 409", r.status == 409)
+    check("download of STREAM_TO_FILE is 409, saying why",
+          r.status == 409 and b"not to a download" in data, data[:200])
     before = open(path, "rb").read()
     st, doc, _ = d.post(cfg)
     check("never overwrites an existing file", st == 409 and is_error(doc, "RESOURCE_EXISTS")
           and open(path, "rb").read() == before, doc)
-    for bad in ("../escape.pcap", "/tmp/abs.pcap", "out/../../x.pcap", ""):
+    for bad in ("../escape.pcap", "/tmp/abs.pcap", "out/../../x.pcap", "", "x" * 256 + ".pcap",
+                "out/.pktexport-0123.part"):
         c = dict(cfg, output_filename=bad)
         st, doc, _ = d.post(c)
         check("output_filename %r refused" % bad, st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)

@@ -210,6 +210,38 @@ static int check_status(const json_t *status, pkx_error *err)
 	return 0;
 }
 
+/* Nesting depth of a JSON value (a scalar is 0), up to limit + 1. */
+static int json_depth(const json_t *v, int limit)
+{
+	int deepest = 0, d;
+
+	if (limit < 0 || !(json_is_object(v) || json_is_array(v)))
+		return 0;
+	if (json_is_object(v)) {
+		const char *key;
+		json_t *m;
+
+		json_object_foreach((json_t *)v, key, m)
+		{
+			(void)key;
+			if ((d = json_depth(m, limit - 1)) > deepest)
+				deepest = d;
+		}
+	} else {
+		size_t i;
+		json_t *m;
+
+		json_array_foreach(v, i, m)
+		{
+			if ((d = json_depth(m, limit - 1)) > deepest)
+				deepest = d;
+		}
+	}
+	return deepest + 1;
+}
+
+#define PKXD_EXTRA_DEPTH 32
+
 /* Splits an export body into its config and its extra properties. */
 static int parse_export_body(const json_t *body, pkx_config **cfg,
                              json_t **extra, pkx_error *err)
@@ -234,8 +266,23 @@ static int parse_export_body(const json_t *body, pkx_config **cfg,
 	json_object_foreach((json_t *)body, key, v)
 	{
 		if (strcmp(key, "id") && strcmp(key, "config") &&
-		    strcmp(key, "status"))
+		    strcmp(key, "status")) {
+			/* Kept and sent back to every client that lists
+			 * exports, so kept within what clients parse. */
+			if (json_depth(v, PKXD_EXTRA_DEPTH) >
+			    PKXD_EXTRA_DEPTH) {
+				pkx_fail(err, PKX_EINVAL,
+				         "property \"%.64s\" nests deeper than "
+				         "%d levels",
+				         key, PKXD_EXTRA_DEPTH);
+				json_decref(*extra);
+				*extra = NULL;
+				pkx_config_free(*cfg);
+				*cfg = NULL;
+				return -1;
+			}
 			json_object_set(*extra, key, v);
+		}
 	}
 	return 0;
 }
@@ -394,6 +441,14 @@ static void update_export(pkxd_export *e, struct evhttp_request *req)
 		return;
 	if (parse_export_body(body, &cfg, &extra, &err) != 0)
 		goto reject;
+	if (json_object_get(body, "id") &&
+	    strcmp(json_string_value(json_object_get(body, "id")), e->id)) {
+		pkx_fail(&err, PKX_EINVAL,
+		         "id \"%.64s\" is not this export's (%s); ids cannot "
+		         "change",
+		         json_string_value(json_object_get(body, "id")), e->id);
+		goto reject;
+	}
 	if (e->state == PKXD_INITIALIZING || e->state == PKXD_RUNNING ||
 	    e->state == PKXD_STREAMING) {
 		pkx_fail(&err, PKXD_ESTATE,
@@ -408,8 +463,14 @@ static void update_export(pkxd_export *e, struct evhttp_request *req)
 		goto reject;
 	}
 	if (cfg && strcmp(cfg->mode, e->cfg->mode) != 0) {
-		if (strcmp(cfg->mode, "PREPARE") != 0 ||
-		    e->state != PKXD_READY || e->spooled) {
+		if (strcmp(cfg->mode, "PREPARE") != 0) {
+			pkx_fail(&err, PKX_EINVAL,
+			         "mode can only change to PREPARE (from "
+			         "BUFFER_STREAM or LEGACY), not to %s",
+			         cfg->mode);
+			goto reject;
+		}
+		if (e->state != PKXD_READY || e->spooled) {
 			pkx_fail(&err, PKXD_ESTATE,
 			         "mode can only change from BUFFER_STREAM or "
 			         "LEGACY to PREPARE, while the export is "
@@ -449,17 +510,17 @@ static void download(pkxd_export *e, struct evhttp_request *req)
 	pkx_error err = {"", ""};
 	pkxd_job_kind kind;
 
-	if (e->downloaded || e->state == PKXD_DONE) {
-		pkxd_reply_error(req, 409, PKXD_ESTATE,
-		                 "export %s was already downloaded (%s)", e->id,
-		                 pkxd_state_name(e->state));
-		return;
-	}
 	if (strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0) {
 		pkxd_reply_error(req, 409, PKXD_ESTATE,
 		                 "export %s writes its packets to fs/%s, not "
 		                 "to a download",
 		                 e->id, e->cfg->output_filename);
+		return;
+	}
+	if (e->downloaded || e->state == PKXD_DONE) {
+		pkxd_reply_error(req, 409, PKXD_ESTATE,
+		                 "export %s was already downloaded (%s)", e->id,
+		                 pkxd_state_name(e->state));
 		return;
 	}
 	if (e->spooled && (e->state == PKXD_READY || e->state == PKXD_NODATA)) {

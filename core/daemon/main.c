@@ -160,7 +160,7 @@ static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 	    make_dir(d->state_dir) != 0 || make_dir(d->spool_dir) != 0)
 		return -1;
 	d->reg = pkx_registry_new();
-	if (!d->reg || pkx_registry_load_dir(d->reg, plugin_dir) < 0)
+	if (!d->reg || pkx_registry_load_dir(d->reg, plugin_dir) <= 0)
 		return -1;
 	return 0;
 }
