@@ -419,7 +419,7 @@ def test_errors(d):
                 b"GARBAGE\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n"]:
         resp = raw_exchange(d, raw)
         head, _, body = resp.partition(b"\r\n\r\n")
-        ok = not resp or (head[:5] == b"HTTP/" and head[9:10] == b"4" and is_error(json.loads(body or b"null"),
+        ok = not resp or (head[:9] == b"HTTP/1.1 " and head[9:10] == b"4" and is_error(json.loads(body or b"null"),
                                                                   json.loads(body)["error_id"] if body else ""))
         check("raw request %r answered with a JSON error" % raw[:30], ok, resp[:200])
     st, _, _ = d.request("GET", "/api/common/1.0/ping")

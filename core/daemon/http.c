@@ -15,6 +15,8 @@
 
 #include "pkxd.h"
 #include "service_def.inc"
+/* After pkxd.h (event2/http.h): the request's version fields. */
+#include <event2/http_struct.h>
 
 #define PKXD_ESTATE "EXPORT_STATE_CONFLICT"
 
@@ -110,6 +112,12 @@ void evhttp_send_error(struct evhttp_request *req, int error,
 {
 	if (pkxd_stream_abandon(req))
 		return; /* a download's connection failed: nothing to say */
+	/* A request refused before its first line was understood has no
+	 * version yet: answer as HTTP/1.1, not "HTTP/0.0". */
+	if (req->major == 0) {
+		req->major = 1;
+		req->minor = 1;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
 	                  "close");
 	pkxd_reply_error(req, error, error_id_of_status(error), "%s",
