@@ -109,6 +109,10 @@ static pkx_result get_uint(const json_t *obj, const char *key,
 		return pkx_fail(err, PKX_EINVAL, "%s.%s must be an integer",
 		                where, key);
 	n = json_integer_value(v);
+	/* JSON integers are read as signed 64-bit: larger ones never get
+	 * here (the body is refused as "too big integer"). */
+	if (max > (uint64_t)INT64_MAX)
+		max = (uint64_t)INT64_MAX;
 	if (n < 0 || (uint64_t)n > max)
 		return pkx_fail(err, PKX_EINVAL,
 		                "%s.%s %lld is out of range (0 to %llu)", where,
