@@ -207,11 +207,15 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 	if (!run->cut) {
 		size_t i;
 
-		for (i = 0; i < run->info->n_interfaces; i++)
-			if (run->info->interfaces[i].snaplen > run->snaplen)
-				run->snaplen = run->info->interfaces[i].snaplen;
-		if (!run->snaplen)
-			run->snaplen = 262144;
+		/* The largest limit; an interface without one (0) keeps
+		 * what any reader accepts, 262144. */
+		for (i = 0; i < run->info->n_interfaces; i++) {
+			uint32_t snap = run->info->interfaces[i].snaplen;
+
+			snap = snap ? snap : 262144;
+			if (snap > run->snaplen)
+				run->snaplen = snap;
+		}
 		args.snaplen = run->snaplen;
 	}
 	if (run->format->begin(&args, &pkx_null_sink, &inst, &why) != PKX_OK)

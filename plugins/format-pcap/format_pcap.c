@@ -16,6 +16,7 @@ typedef struct fp_writer {
 	pkx_sink *sink;
 	int nanos;
 	int warned;
+	uint32_t snaplen; /* what the header declared */
 } fp_writer;
 
 static pkx_result fp_init(const pkx_services *svc, pkx_error *err)
@@ -69,6 +70,7 @@ static pkx_result fp_begin(const pkx_format_args *args, pkx_sink *sink,
 		return fp_svc->fail(err, "INTERNAL_ERROR", "out of memory");
 	w->sink = sink;
 	w->nanos = nanos;
+	w->snaplen = args->snaplen;
 	hdr.magic = nanos ? FP_MAGIC_NS : FP_MAGIC_US;
 	hdr.major = 2;
 	hdr.minor = 4;
@@ -100,6 +102,16 @@ static pkx_result fp_write(void *instance, const pkx_packet *pkt,
 		            (unsigned long long)sec);
 		w->warned = 1;
 	}
+	if (w->snaplen && pkt->caplen > w->snaplen)
+		/* Readers would cut it to the header's limit without a word.
+		 * Only an interface described after the header can do this. */
+		return fp_svc->fail(
+		    err, "REQUEST_INVALID_INPUT",
+		    "a packet of %u captured bytes does not fit the snap "
+		    "length %u this pcap file declared at its start (an "
+		    "interface described later in the source allows more): "
+		    "ask for PCAPNG_US or PCAPNG_NS, or set a snap length",
+		    pkt->caplen, w->snaplen);
 	rec[0] = (uint32_t)sec;
 	rec[1] = w->nanos ? frac : frac / 1000u; /* truncates toward zero */
 	rec[2] = pkt->caplen;
