@@ -161,8 +161,49 @@ static int add_interval(json_t *cfg, const char *arg, pkx_error *err)
 typedef struct cli_output {
 	const char *path; /* NULL: standard output */
 	char *tmp;        /* temporary name, or NULL when writing in place */
+	char *followed;   /* where a symbolic link -o named leads, owned */
 	int fd;
 } cli_output;
+
+/* Where the symbolic link `path` leads (whether or not that exists), or
+ * NULL when path is not a link.  Writing goes there, as tcpdump -w does,
+ * so the link stays a link. */
+static char *follow_link(const char *path)
+{
+	char target[PATH_MAX], *joined, *copy, *real;
+	struct stat st;
+	ssize_t n;
+	int hops;
+
+	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
+		return NULL;
+	if ((real = realpath(path, NULL)))
+		return real;
+	/* A link to a file yet to be made: follow it by hand. */
+	joined = strdup(path);
+	for (hops = 0; joined && hops < 40; hops++) {
+		if (lstat(joined, &st) != 0 || !S_ISLNK(st.st_mode))
+			return joined;
+		n = readlink(joined, target, sizeof(target) - 1);
+		if (n < 0)
+			break;
+		target[n] = '\0';
+		if (target[0] == '/') {
+			free(joined);
+			joined = strdup(target);
+			continue;
+		}
+		copy = strdup(joined);
+		free(joined);
+		joined = NULL;
+		if (copy &&
+		    asprintf(&joined, "%s/%s", dirname(copy), target) < 0)
+			joined = NULL;
+		free(copy);
+	}
+	free(joined);
+	return NULL;
+}
 
 static int output_open(cli_output *o, const char *path, pkx_error *err)
 {
@@ -181,6 +222,9 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
+	o->followed = follow_link(path);
+	if (o->followed)
+		path = o->followed;
 	o->path = path;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		/* A device or FIFO: write straight into it. */
@@ -188,7 +232,7 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		if (o->fd < 0) {
 			pkx_fail(err, PKX_EIO, "cannot open %s: %s", path,
 			         strerror(errno));
-			return -1;
+			goto fail;
 		}
 		return 0;
 	}
@@ -203,15 +247,26 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		         path, strerror(errno));
 		free(o->tmp);
 		o->tmp = NULL;
-		return -1;
+		goto fail;
 	}
-	{
+	if (stat(path, &st) == 0) {
+		/* Replacing a file: it keeps its permissions (and its owner,
+		 * where we may give it). */
+		fchmod(o->fd, st.st_mode & 07777);
+		if (fchown(o->fd, st.st_uid, st.st_gid) != 0) {
+			/* not ours to give: the file becomes ours */
+		}
+	} else {
 		mode_t mask = umask(0);
 
 		umask(mask);
 		fchmod(o->fd, 0666 & ~mask);
 	}
 	return 0;
+fail:
+	free(o->followed);
+	o->followed = NULL;
+	return -1;
 }
 
 static int output_close(cli_output *o, int keep, pkx_error *err)
@@ -233,6 +288,8 @@ static int output_close(cli_output *o, int keep, pkx_error *err)
 			unlink(o->tmp);
 		free(o->tmp);
 	}
+	free(o->followed);
+	o->followed = NULL;
 	return ok ? 0 : -1;
 }
 

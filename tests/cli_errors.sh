@@ -214,4 +214,21 @@ assert s["exported_packets"] == 199 and s["truncated"] is False, s
 ' "$WORK/err"
 check "damaged --stats: stats carry the error" test $? = 0
 
+# --- -o through a symbolic link writes its target, as tcpdump -w does; a
+# file replaced keeps its permissions
+mkdir -p "$WORK/links"
+ln -s target.pcap "$WORK/links/dangling.pcap"
+export_to "$WORK/links/dangling.pcap" fs/a.pcap
+check "-o dangling link: exit 0" test "$RC" = 0
+check "-o dangling link: still a link" test -L "$WORK/links/dangling.pcap"
+check "-o dangling link: its target written" same_records "$WORK/links/target.pcap" "$ROOT/fs/a.pcap"
+printf x >"$WORK/links/kept.pcap"
+chmod 640 "$WORK/links/kept.pcap"
+ln -s kept.pcap "$WORK/links/to-kept.pcap"
+export_to "$WORK/links/to-kept.pcap" fs/a.pcap
+check "-o link to a file: still a link" test -L "$WORK/links/to-kept.pcap"
+check "-o link to a file: the file replaced" same_records "$WORK/links/kept.pcap" "$ROOT/fs/a.pcap"
+check "-o replaced file keeps mode 640" test "$(stat -c %a "$WORK/links/kept.pcap")" = 640
+check "-o links: no temporary file left" test "$(ls -A "$WORK/links" | grep -c pktexport)" = 0
+
 finish
