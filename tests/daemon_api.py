@@ -338,6 +338,25 @@ def test_stream_to_file(d, root, tmp):
     check("missing output folder is 404", st == 404, doc)
     st, doc, _ = d.post({"path": "fs/sample.pcap", "mode": "STREAM_TO_FILE"})
     check("STREAM_TO_FILE needs output_filename", st == 400, doc)
+    # Five clients ask for the same new file at once: one writes it, the
+    # others are told at once, none is accepted to fail later.
+    same = dict(cfg, path="fs/big.pcap", output_filename="out/race.pcap")
+    answers = [None] * 5
+
+    def race(i):
+        answers[i] = d.post(same)[:2]
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [doc["id"] for st, doc in answers if st == 201]
+    check("one STREAM_TO_FILE of a name at a time: one 201",
+          len(won) == 1 and sum(1 for st, doc in answers
+                                if st == 409 and is_error(doc, "RESOURCE_EXISTS")) == 4, answers)
+    if won:
+        check("the one accepted is DONE",
+              wait_until(lambda: d.get(won[0])[1]["status"]["state"] == "DONE", 60))
 
 
 def raw_exchange(d, raw):

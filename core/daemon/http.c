@@ -338,6 +338,20 @@ static void list_exports(pkxd_daemon *d, struct evhttp_request *req,
 	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
 }
 
+/* The STREAM_TO_FILE export still writing fs/<name>, if any: a second one
+ * would only find the name taken when it is done. */
+static const pkxd_export *writing_to(const pkxd_daemon *d, const char *name)
+{
+	const pkxd_export *e;
+
+	for (e = d->exports; e; e = e->next)
+		if (e->job && e->cfg->output_filename &&
+		    strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0 &&
+		    strcmp(e->cfg->output_filename, name) == 0)
+			return e;
+	return NULL;
+}
+
 static void create_export(pkxd_daemon *d, struct evhttp_request *req,
                           const char *user)
 {
@@ -365,6 +379,13 @@ static void create_export(pkxd_daemon *d, struct evhttp_request *req,
 			pkx_fail(&err, PKX_EINVAL,
 			         "mode STREAM_TO_FILE needs "
 			         "config.output_filename");
+			goto reject;
+		}
+		if (writing_to(d, cfg->output_filename)) {
+			pkx_fail(&err, "RESOURCE_EXISTS",
+			         "export %s is writing fs/%s already",
+			         writing_to(d, cfg->output_filename)->id,
+			         cfg->output_filename);
 			goto reject;
 		}
 		kind = PKXD_JOB_TO_FILE;
