@@ -445,6 +445,40 @@ def test_errors(d):
     check("alive after abuse", st == 200)
 
 
+def test_max_exports(tmp):
+    """--max-exports 3: a new export makes room by removing the oldest
+    finished one; when none has finished it is refused."""
+    root = os.path.join(tmp, "max-root")
+    os.makedirs(os.path.join(root, "fs"))
+    shutil.copy(os.path.join(tmp, "root", "fs", "sample.pcap"), os.path.join(root, "fs"))
+    d = Daemon(root, ["--max-exports", "3"])
+    try:
+        ids = []
+        for _ in range(2):
+            eid = d.post({"path": "fs/sample.pcap"})[1]["id"]
+            d.download(eid)
+            ids.append(eid)
+        ids.append(d.post({"path": "fs/sample.pcap"})[1]["id"])
+        st, doc, _ = d.post({"path": "fs/sample.pcap"})
+        check("a 4th export is made", st == 201, doc)
+        ids.append(doc["id"])
+        listed = [e["id"] for e in d.request("GET", API + "/exports")[1]["items"]]
+        check("the oldest finished export made room", listed == ids[1:], (listed, ids))
+        ids.append(d.post({"path": "fs/sample.pcap"})[1]["id"])
+        listed = [e["id"] for e in d.request("GET", API + "/exports")[1]["items"]]
+        check("then the next finished one", listed == ids[2:], (listed, ids))
+        st, doc, _ = d.post({"path": "fs/sample.pcap"})
+        check("none finished: 503", st == 503 and is_error(doc, "SERVICE_BUSY"), (st, doc))
+        d.request("DELETE", API + "/exports/items/" + ids[2])
+        st, doc, _ = d.post({"path": "fs/sample.pcap"})
+        check("room again after a DELETE", st == 201, (st, doc))
+    finally:
+        check("--max-exports daemon exits 0", d.stop() == 0, d.stderr[-2000:])
+    p = subprocess.run([os.environ["PKTEXPORTD"], "--root", root, "--max-exports", "0"],
+                       capture_output=True, text=True, timeout=60)
+    check("--max-exports 0 refused", p.returncode == 2 and "--max-exports" in p.stderr, p.stderr)
+
+
 def test_timeouts(d):
     st, doc, _ = d.post({"path": "fs/sample.pcap", "connection_timeout_msec": 300})
     eid = doc["id"]
@@ -614,6 +648,7 @@ def main():
         test_create_then_download_at_once(d)
         test_disconnect_and_delete(d, root)
         test_restart(d, root, tmp)
+        test_max_exports(tmp)
     finally:
         rc = d.stop()
         check("final SIGTERM exits 0", rc == 0, d.stderr[-2000:])

@@ -338,6 +338,36 @@ static void list_exports(pkxd_daemon *d, struct evhttp_request *req,
 	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
 }
 
+/* Keeps the table under --max-exports before a new export: the
+ * finished exports created first go.  -1 when every export kept is still
+ * in use. */
+static int make_room(pkxd_daemon *d)
+{
+	for (;;) {
+		pkxd_export *e, *oldest = NULL;
+		size_t n = 0;
+
+		for (e = d->exports; e; e = e->next) {
+			n++;
+			if (!e->job &&
+			    (e->state == PKXD_DONE || e->state == PKXD_NODATA ||
+			     e->state == PKXD_ERRORS) &&
+			    !e->spooled &&
+			    (!oldest || e->created_ns < oldest->created_ns))
+				oldest = e;
+		}
+		if (n < d->max_exports)
+			return 0;
+		if (!oldest)
+			return -1;
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "%u exports kept: removing the oldest finished one, "
+		        "%s",
+		        d->max_exports, oldest->id);
+		pkxd_export_delete(oldest);
+	}
+}
+
 /* The STREAM_TO_FILE export still writing fs/<name>, if any: a second one
  * would only find the name taken when it is done. */
 static const pkxd_export *writing_to(const pkxd_daemon *d, const char *name)
@@ -391,6 +421,13 @@ static void create_export(pkxd_daemon *d, struct evhttp_request *req,
 		kind = PKXD_JOB_TO_FILE;
 	} else if (strcmp(cfg->mode, "PREPARE") == 0) {
 		kind = PKXD_JOB_SPOOL;
+	}
+	if (make_room(d) != 0) {
+		pkx_fail(&err, "SERVICE_BUSY",
+		         "%u exports are kept and none has finished: delete "
+		         "some first",
+		         d->max_exports);
+		goto reject;
 	}
 	e = pkxd_export_new(d, cfg, extra);
 	if (!e) {

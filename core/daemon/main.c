@@ -23,7 +23,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: pktexportd --root DIR --listen ADDR:PORT "
-	        "[--plugin-dir DIR] [--users FILE] [-v]\n"
+	        "[--plugin-dir DIR] [--users FILE] [--max-exports N] [-v]\n"
 	        "  --root DIR        the data root (sources under fs/, jobs/, "
 	        "...)\n"
 	        "  --listen A:P      address to serve on; port 0 picks one "
@@ -33,6 +33,8 @@ static void usage(FILE *out)
 	        "NAME:CRYPT-HASH lines\n"
 	        "  --token-lifetime S  seconds an access token lasts "
 	        "(default 3600)\n"
+	        "  --max-exports N   exports kept at most; past it the "
+	        "oldest finished one goes (default 4096)\n"
 	        "  -v                log more\n");
 }
 
@@ -199,12 +201,13 @@ int main(int argc, char **argv)
 	    {"plugin-dir", required_argument, NULL, 'p'},
 	    {"users", required_argument, NULL, 'u'},
 	    {"token-lifetime", required_argument, NULL, 't'},
+	    {"max-exports", required_argument, NULL, 'm'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *root = NULL, *listen = "127.0.0.1:8080", *users = NULL;
-	unsigned long lifetime = 3600;
+	unsigned long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS;
 	char *end;
 	const char *plugin_dir = pkx_default_plugin_dir();
 	pkxd_daemon d;
@@ -225,6 +228,16 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			users = optarg;
+			break;
+		case 'm':
+			errno = 0;
+			max_exports = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' ||
+			    max_exports == 0 || max_exports > 1000000) {
+				fprintf(stderr, "pktexportd: --max-exports "
+				                "takes 1 to 1000000\n");
+				return 2;
+			}
 			break;
 		case 't':
 			errno = 0;
@@ -255,6 +268,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	d.max_exports = (unsigned)max_exports;
 	if (users && !(d.auth = pkxd_auth_load(users, (unsigned)lifetime)))
 		goto out;
 	if (evthread_use_pthreads() != 0 || setup(&d, root, plugin_dir) != 0)

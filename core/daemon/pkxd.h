@@ -10,12 +10,13 @@
 
 #include "pkx.h"
 
-#define PKXD_API      "/api/npm.packet_export/1.3"
-#define PKXD_ID_LEN   32            /* hex digits of an export id */
-#define PKXD_MAX_BODY (1u << 20)    /* request bodies */
-#define PKXD_MAX_JOBS 64            /* exports running at once */
-#define PKXD_CHUNK    (256u * 1024) /* bytes per streamed chunk */
-#define PKXD_CHUNKS   4             /* chunks per download: its memory */
+#define PKXD_API         "/api/npm.packet_export/1.3"
+#define PKXD_ID_LEN      32            /* hex digits of an export id */
+#define PKXD_MAX_BODY    (1u << 20)    /* request bodies */
+#define PKXD_MAX_JOBS    64            /* exports running at once */
+#define PKXD_MAX_EXPORTS 4096          /* default of --max-exports */
+#define PKXD_CHUNK       (256u * 1024) /* bytes per streamed chunk */
+#define PKXD_CHUNKS      4             /* chunks per download: its memory */
 
 typedef enum pkxd_state {
 	PKXD_UNINITIALIZED,
@@ -62,7 +63,8 @@ struct pkxd_daemon {
 	char *state_dir; /* <root>/.pktexport/exports */
 	char *spool_dir; /* <root>/.pktexport/spool */
 	pkxd_export *exports;
-	pkxd_auth *auth; /* NULL: access control off */
+	pkxd_auth *auth;      /* NULL: access control off */
+	unsigned max_exports; /* kept at most; the oldest finished go */
 	int n_jobs;
 	int stopping;
 	struct event *sigterm, *sigint;
