@@ -11,18 +11,24 @@
 
 #define CF_BUFFER     (1u << 20)
 #define CF_MAX_IFACES 4096
-/* libpcap's largest snapshot for ordinary link types: a longer record is
- * damage unless the file header announces a larger snapshot. */
-#define CF_PCAP_SNAP_MAX 262144u
+/* libpcap's largest pcapng block (INITIAL_MAX_BLOCKSIZE), raised for a
+ * link type whose largest packet needs more (MAX_BLOCKSIZE_FOR_SNAPLEN:
+ * an EPB with such a packet and 128 KiB of options). */
+#define CF_NG_MAX_BLOCK              (16u << 20)
+#define CF_NG_BLOCK_FOR_SNAPLEN(max) (8u + 20u + (max) + 131072u + 4u)
 
 enum { SHB = 0x0A0D0D0Au, IDB = 1, OPB = 2, SPB = 3, EPB = 6 };
 
 struct cf_reader {
 	int fd;
 	int format;
-	int swapped;      /* file byte order differs from ours */
-	int pcap_nanos;   /* pcap: fraction is nanoseconds */
-	uint32_t snaplen; /* pcap header */
+	int swapped;          /* file byte order differs from ours */
+	int pcap_nanos;       /* pcap: fraction is nanoseconds */
+	int pcap_modified;    /* pcap: 0xa1b2cd34, 24-byte record headers */
+	int pcap_lengths;     /* pcap: caplen and len swapped (CF_LEN_*) */
+	uint32_t snapshot;    /* pcap: libpcap's snapshot (pcap_snapshot()) */
+	uint32_t max_snaplen; /* pcap: libpcap's max_snaplen_for_dlt() */
+	uint32_t max_block;   /* pcapng: largest block accepted */
 	uint64_t limit;
 	uint64_t data_offset;
 	uint8_t *buf;
@@ -65,6 +71,32 @@ static int cf_fail(cf_reader *r, const char *fmt, ...)
 	vsnprintf(r->error, sizeof(r->error), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/* libpcap 1.10's max_snaplen_for_dlt(): a record longer than this is
+ * damage whatever the file's snap length.  The link types that have a
+ * larger maximum have the same LINKTYPE_ and DLT_ value. */
+uint32_t cf_max_snaplen(uint32_t linktype)
+{
+	switch (linktype & 0x03ffffffu) {
+	case 231: /* DBUS */
+		return 128u << 20;
+	case 279: /* EBHSCR */
+		return 8u << 20;
+	case 249: /* USBPCAP */
+		return 1u << 20;
+	default:
+		return 262144u;
+	}
+}
+
+/* libpcap's pcap_adjust_snapshot(): a snap length of 0 or past the link
+ * type's maximum is that maximum. */
+uint32_t cf_snapshot(uint32_t linktype, uint32_t snaplen)
+{
+	uint32_t max = cf_max_snaplen(linktype);
+
+	return snaplen == 0 || snaplen > max ? max : snaplen;
 }
 
 /* Makes the `need` bytes at r->pos available in the buffer.  Returns a
@@ -149,21 +181,45 @@ static int cf_prologue_add(cf_reader *r, const uint8_t *p, size_t len,
 	return 0;
 }
 
+enum { CF_LEN_AS_IS, CF_LEN_SWAPPED, CF_LEN_MAYBE_SWAPPED };
+
+/* The pcap file header as libpcap's pcap_check_header() reads it: the
+ * versions it takes, the snapshot it derives, the record header size and
+ * the order of the two lengths. */
 static int cf_open_pcap(cf_reader *r, const uint8_t *h)
 {
-	uint32_t magic;
+	uint32_t magic, lt;
+	uint16_t major, minor;
 	cf_iface ifc;
 
 	memcpy(&magic, h, 4);
-	r->swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
+	r->swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u ||
+	             magic == 0x34cdb2a1u;
 	magic = cf_u32(r, h);
 	r->pcap_nanos = magic == 0xa1b23c4du;
+	r->pcap_modified = magic == 0xa1b2cd34u;
+	major = cf_u16(r, h + 4);
+	minor = cf_u16(r, h + 6);
+	if (major < 2)
+		return cf_fail(r, "archaic pcap savefile format");
+	if (!((major == 2 && minor <= 4) || (major == 543 && minor == 0)))
+		return cf_fail(r, "unsupported pcap savefile version %u.%u",
+		               major, minor);
+	r->pcap_lengths = major == 543 || minor < 3 ? CF_LEN_SWAPPED
+	                  : minor == 3              ? CF_LEN_MAYBE_SWAPPED
+	                                            : CF_LEN_AS_IS;
 	memset(&ifc, 0, sizeof(ifc));
-	r->snaplen = cf_u32(r, h + 16);
-	ifc.snaplen = r->snaplen;
+	ifc.snaplen = cf_u32(r, h + 16);
 	/* The upper bits hold the FCS length; the link type is the rest,
 	 * but we hand on the field as written, as the pcap output does. */
-	ifc.linktype = cf_u32(r, h + 20);
+	lt = ifc.linktype = cf_u32(r, h + 20);
+	r->max_snaplen = cf_max_snaplen(lt);
+	r->snapshot = cf_snapshot(lt, ifc.snaplen);
+	/* Kuznetzov's format on Ethernet: libpcap allows for the 14 bytes
+	 * of a faked Ethernet header (a cooked capture), up to INT_MAX. */
+	if (r->pcap_modified && (lt & 0x03ffffffu) == 1)
+		r->snapshot += 14;
+	ifc.snapshot = r->snapshot;
 	ifc.ts_mul = 1;
 	ifc.ts_div = 1;
 	r->format = CF_PCAP;
@@ -233,6 +289,12 @@ static int cf_idb(cf_reader *r, const uint8_t *b, uint32_t blen)
 	memset(&ifc, 0, sizeof(ifc));
 	ifc.linktype = cf_u16(r, b + 8);
 	ifc.snaplen = cf_u32(r, b + 12);
+	/* libpcap's snapshot for the interface, and its largest block. */
+	ifc.snapshot = cf_snapshot(ifc.linktype, ifc.snaplen);
+	if (CF_NG_BLOCK_FOR_SNAPLEN(cf_max_snaplen(ifc.linktype)) >
+	    r->max_block)
+		r->max_block =
+		    CF_NG_BLOCK_FOR_SNAPLEN(cf_max_snaplen(ifc.linktype));
 	if (cf_idb_options(r, &ifc, b + 16, blen - 20) != 0)
 		return -1;
 	/* ns = units * ts_mul / ts_div, exact (128 bits), rounded down. */
@@ -305,13 +367,14 @@ static int cf_packet_block(cf_reader *r, uint32_t type, const uint8_t *b,
 		               "which the section does not describe",
 		               (unsigned long long)r->pos, ifid);
 	ifc = &r->ifaces[r->section_base + ifid];
+	/* As libpcap: a packet longer than its interface's snapshot is
+	 * damage (a Simple Packet Block's is cut to it), and so is one
+	 * longer than its block. */
 	if (type == SPB) {
 		rec->wirelen = cf_u32(r, b + 8);
 		cap = rec->wirelen;
-		if (ifc->snaplen && cap > ifc->snaplen)
-			cap = ifc->snaplen;
-		if (cap > blen - hdr)
-			cap = blen - hdr;
+		if (cap > ifc->snapshot)
+			cap = ifc->snapshot;
 		rec->ts_ns = 0; /* it has none: 0, as libpcap and tshark say */
 	} else {
 		uint64_t units =
@@ -319,20 +382,20 @@ static int cf_packet_block(cf_reader *r, uint32_t type, const uint8_t *b,
 
 		cap = cf_u32(r, b + 20);
 		rec->wirelen = cf_u32(r, b + 24);
-		if (cap > blen - hdr)
-			return cf_fail(r,
-			               "packet at offset %llu claims %u bytes "
-			               "in a block of %u",
-			               (unsigned long long)r->pos, cap, blen);
-		if (ifc->snaplen && cap > ifc->snaplen)
+		if (cap > ifc->snapshot)
 			return cf_fail(r,
 			               "packet at offset %llu holds %u bytes, "
 			               "more than the snap length %u of its "
 			               "interface",
 			               (unsigned long long)r->pos, cap,
-			               ifc->snaplen);
+			               ifc->snapshot);
 		rec->ts_ns = cf_ts(ifc, units);
 	}
+	if (cap > blen - hdr)
+		return cf_fail(r,
+		               "packet at offset %llu claims %u bytes in a "
+		               "block of %u",
+		               (unsigned long long)r->pos, cap, blen);
 	rec->caplen = cap;
 	rec->iface = (uint32_t)(r->section_base + ifid);
 	rec->data = b + (type == SPB ? 12 : 28);
@@ -366,7 +429,7 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 	}
 	type = cf_u32(r, b);
 	blen = cf_u32(r, b + 4);
-	if (blen < 12 || blen % 4 || blen > CF_MAX_RECORD)
+	if (blen < 12 || blen % 4 || blen > r->max_block)
 		return cf_fail(r, "block at offset %llu has a length of %u",
 		               (unsigned long long)r->pos, blen);
 	b = cf_fill(r, blen, &have);
@@ -392,11 +455,14 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 	return rc;
 }
 
+/* A record as libpcap's pcap_next_packet() reads it: longer than the link
+ * type allows is damage; longer than the snapshot is cut to it (the rest
+ * is passed over). */
 static int cf_next_pcap(cf_reader *r, cf_record *rec)
 {
-	size_t have;
-	const uint8_t *h = cf_fill(r, 16, &have);
-	uint32_t sec, frac, cap;
+	size_t have, hlen = r->pcap_modified ? 24 : 16;
+	const uint8_t *h = cf_fill(r, hlen, &have);
+	uint32_t sec, frac, cap, len;
 
 	if (!h)
 		return have == 0 ? 0
@@ -407,21 +473,31 @@ static int cf_next_pcap(cf_reader *r, cf_record *rec)
 	sec = cf_u32(r, h);
 	frac = cf_u32(r, h + 4);
 	cap = cf_u32(r, h + 8);
-	if (cap > CF_MAX_RECORD || (cap > CF_PCAP_SNAP_MAX && cap > r->snaplen))
-		return cf_fail(r, "record at offset %llu claims %u bytes",
-		               (unsigned long long)r->pos, cap);
-	rec->wirelen = cf_u32(r, h + 12);
-	h = cf_fill(r, 16 + (size_t)cap, &have);
+	len = cf_u32(r, h + 12);
+	if (r->pcap_lengths == CF_LEN_SWAPPED ||
+	    (r->pcap_lengths == CF_LEN_MAYBE_SWAPPED && cap > len)) {
+		uint32_t t = cap;
+
+		cap = len;
+		len = t;
+	}
+	if (cap > r->max_snaplen)
+		return cf_fail(r,
+		               "record at offset %llu claims %u bytes, more "
+		               "than libpcap reads for its link type (%u)",
+		               (unsigned long long)r->pos, cap, r->max_snaplen);
+	h = cf_fill(r, hlen + (size_t)cap, &have);
 	if (!h)
 		return cf_fail(r, "cut in a record at offset %llu (%u bytes)",
 		               (unsigned long long)r->pos, cap);
+	rec->wirelen = len;
 	rec->offset = r->pos;
 	rec->ts_ns = (uint64_t)sec * 1000000000u +
 	             (r->pcap_nanos ? frac : (uint64_t)frac * 1000u);
-	rec->caplen = cap;
+	rec->caplen = cap > r->snapshot ? r->snapshot : cap;
 	rec->iface = 0;
-	rec->data = h + 16;
-	r->pos += 16 + (uint64_t)cap;
+	rec->data = h + hlen;
+	r->pos += hlen + (uint64_t)cap;
 	return 1;
 }
 
@@ -454,13 +530,15 @@ cf_reader *cf_open(int fd, uint64_t limit, char *errbuf, size_t errlen)
 	r->cap = CF_BUFFER;
 	r->chunk = 4096;
 	r->limit = limit;
+	r->max_block = CF_NG_MAX_BLOCK;
 	h = cf_fill(r, 24, &have);
 	if (h)
 		memcpy(&magic, h, 4);
 	if (!h)
 		cf_fail(r, "too short for a capture file (%zu bytes)", have);
 	else if (magic == 0xa1b2c3d4u || magic == 0xa1b23c4du ||
-	         magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u)
+	         magic == 0xa1b2cd34u || magic == 0xd4c3b2a1u ||
+	         magic == 0x4d3cb2a1u || magic == 0x34cdb2a1u)
 		rc = cf_open_pcap(r, h);
 	else if (magic == SHB) {
 		/* Read the section header and interfaces up to the first

@@ -7,16 +7,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest record or block accepted: anything longer is damage. */
-#define CF_MAX_RECORD (16u << 20)
+/* libpcap's largest packet for a link type (max_snaplen_for_dlt()), and
+ * the snapshot it derives from a snap length (pcap_adjust_snapshot()): a
+ * record longer than either is read as libpcap reads it (capfile.c). */
+uint32_t cf_max_snaplen(uint32_t linktype);
+uint32_t cf_snapshot(uint32_t linktype, uint32_t snaplen);
 
 enum cf_format { CF_PCAP = 1, CF_PCAPNG = 2 };
 
 /* An interface as the file describes it.  The list of a reader only grows:
  * a new pcapng section appends its interfaces after the earlier ones. */
 typedef struct cf_iface {
-	uint32_t linktype; /* with the FCS bits (pcap field, pcapng fcslen) */
-	uint32_t snaplen;
+	uint32_t linktype;   /* with the FCS bits (pcap field, pcapng fcslen) */
+	uint32_t snaplen;    /* as written */
+	uint32_t snapshot;   /* pcapng: libpcap's (0 or too large: maximum) */
 	uint8_t tsresol;     /* pcapng if_tsresol as written */
 	uint8_t has_tsresol; /* the option was there */
 	int64_t tsoffset;    /* pcapng if_tsoffset, seconds */
