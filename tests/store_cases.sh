@@ -103,6 +103,34 @@ rm -rf "$WORK/jobs/s/.index"
 check "no index at all: exact" full
 check "store index" store index --root "$WORK" s
 check "indexes current again" test "$(rebuilt)" = 0
+# A capture replaced by another of the same size whose mtime is put back
+# (cp -p, touch -r): the catalog and the index see its new ctime.  The new
+# one holds the same records, all a nanosecond after the last: outside
+# the time span the old catalog and index give the file.
+python3 - "${files[1]}" "$WORK/same-size.pcap" <<'EOF'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+offs, o = [], 24
+while o + 16 <= len(d):
+    offs.append(o)
+    o += 16 + struct.unpack("<I", d[o + 8:o + 12])[0]
+s, f = struct.unpack("<II", d[offs[-1]:offs[-1] + 8])
+s, f = divmod(s * 10**9 + f + 1, 10**9)
+for o in offs:
+    d[o:o + 8] = struct.pack("<II", s, f)
+open(sys.argv[2], "wb").write(bytes(d))
+EOF
+touch -r "${files[1]}" "$WORK/same-size.pcap"
+cp -p "$WORK/same-size.pcap" "${files[1]}"
+check "same-size replacement (cp -p): its index is rebuilt" test "$(rebuilt)" = 1
+last=$(python3 -c "
+import sys; sys.path.insert(0, '$TOP_SRCDIR/tests'); import store_ref
+print(store_ref.records(sys.argv[1])[-1][0])" "${files[1]}")
+export_to "$WORK/w.pcap" --start "${last:0:10}.${last:10}" --end "$((${last:0:10} + 1)).${last:10}" jobs/s
+store_cut "$WORK/ref.pcap" "$last" "$((last + 10**9))"
+check "same-size replacement (cp -p): window exact ($(count "$WORK/w.pcap") of $(count "$WORK/ref.pcap"))" \
+	same_records "$WORK/w.pcap" "$WORK/ref.pcap"
+check "same-size replacement (cp -p): whole store exact" full
 
 # ---- damage: every packet before it, the damage in the status.
 victim=${files[4]}

@@ -11,7 +11,8 @@
 
 #include "store_index.h"
 
-#define SX_CATALOG_HEAD "pktexport-catalog 1\n"
+/* 2: each line also holds the capture's ctime, device and inode. */
+#define SX_CATALOG_HEAD "pktexport-catalog 2\n"
 
 static int sx_fail(sx_store *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -113,8 +114,7 @@ static int sx_list(sx_store *st)
 			closedir(d);
 			return sx_fail(st, "out of memory");
 		}
-		f->size = (uint64_t)sb.st_size;
-		f->mtime_ns = sx_mtime_ns(&sb);
+		sx_identity_set(&f->now, &sb);
 		st->n_files++;
 	}
 	closedir(d);
@@ -145,7 +145,7 @@ static void sx_catalog_read(sx_store *st)
 		return;
 	}
 	while (fgets(line, sizeof(line), in)) {
-		unsigned long long v[10];
+		unsigned long long v[13];
 		unsigned fl, fmt;
 		sx_file key, *f;
 		int at = -1;
@@ -155,20 +155,22 @@ static void sx_catalog_read(sx_store *st)
 			break;
 		line[n - 1] = '\0';
 		if (sscanf(line,
-		           "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %n",
-		           &v[0], &v[1], &fl, &fmt, &v[2], &v[3], &v[4], &v[5],
-		           &v[6], &v[7], &at) != 10 ||
+		           "%llu %llu %llu %llu %llu %u %u %llu %llu %llu %llu "
+		           "%llu %llu %n",
+		           &v[0], &v[1], &v[8], &v[9], &v[10], &fl, &fmt, &v[2],
+		           &v[3], &v[4], &v[5], &v[6], &v[7], &at) != 13 ||
 		    at < 0)
 			continue;
 		key.name = line + at;
 		f = st->n_files ? bsearch(&key, st->files, st->n_files,
 		                          sizeof(*f), sx_cmp_file)
 		                : NULL;
-		if (!f || f->size != v[0] || f->mtime_ns != v[1] ||
-		    v[2] > v[3] || v[3] > v[0])
+		if (!f || f->now.size != v[0] || f->now.mtime_ns != v[1] ||
+		    f->now.ctime_ns != v[8] || f->now.dev != v[9] ||
+		    f->now.ino != v[10] || v[2] > v[3] || v[3] > v[0])
 			continue;
-		f->sum = (sx_summary){v[0], v[1], fl,   fmt,  v[2],
-		                      v[3], v[4], v[5], v[6], v[7]};
+		f->sum = (sx_summary){v[0], v[1], fl,   fmt,  v[2], v[3], v[4],
+		                      v[5], v[6], v[7], v[8], v[9], v[10]};
 		f->have_sum = 1;
 	}
 	fclose(in);
@@ -193,10 +195,13 @@ int sx_store_save_catalog(sx_store *st)
 		if (!st->files[i].have_sum)
 			continue;
 		fprintf(out,
-		        "%llu %llu %u %u %llu %llu %llu %llu %llu %llu %s\n",
+		        "%llu %llu %llu %llu %llu %u %u %llu %llu %llu %llu "
+		        "%llu %llu %s\n",
 		        (unsigned long long)s->size,
-		        (unsigned long long)s->mtime_ns, s->flags, s->format,
-		        (unsigned long long)s->data_offset,
+		        (unsigned long long)s->mtime_ns,
+		        (unsigned long long)s->ctime_ns,
+		        (unsigned long long)s->dev, (unsigned long long)s->ino,
+		        s->flags, s->format, (unsigned long long)s->data_offset,
 		        (unsigned long long)s->end_offset,
 		        (unsigned long long)s->packets,
 		        (unsigned long long)s->bytes,
@@ -304,8 +309,7 @@ const sx_index *sx_store_index(sx_store *st, size_t i)
 	 * it was listed): its figures win. */
 	if (!f->have_sum || memcmp(&f->sum, &f->index->sum, sizeof(f->sum))) {
 		f->sum = f->index->sum;
-		f->size = f->sum.size;
-		f->mtime_ns = f->sum.mtime_ns;
+		f->now = f->sum;
 		f->have_sum = 1;
 		st->catalog_dirty = 1;
 	}

@@ -149,8 +149,8 @@ static int imp_close(importer *im)
 		rc = fail("%s: %s", o->name, strerror(errno));
 	close(o->fd);
 	o->fd = -1;
-	o->ix.sum.size = o->ix.sum.end_offset = (uint64_t)sb.st_size;
-	o->ix.sum.mtime_ns = sx_mtime_ns(&sb);
+	sx_identity_set(&o->ix.sum, &sb);
+	o->ix.sum.end_offset = (uint64_t)sb.st_size;
 	dfd = sx_open_dir(im->st.dirfd, SX_INDEX_DIR, 1);
 	if (rc == 0) {
 		char idx[80];

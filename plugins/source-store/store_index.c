@@ -10,8 +10,10 @@
 
 #include "store_index.h"
 
-#define SX_MAGIC   "PKXINDEX"
-#define SX_VERSION 1
+#define SX_MAGIC "PKXINDEX"
+/* 2: the capture's ctime, device and inode at 224 (version 1 indexes,
+ * trusted on size and mtime alone, are rebuilt). */
+#define SX_VERSION 2
 #define SX_HEADER  256
 #define SX_ENTRY   32
 /* An index claiming more entries than this is not one of ours. */
@@ -21,6 +23,26 @@ uint64_t sx_mtime_ns(const struct stat *st)
 {
 	return (uint64_t)st->st_mtim.tv_sec * 1000000000u +
 	       (uint64_t)st->st_mtim.tv_nsec;
+}
+
+void sx_identity_set(sx_summary *s, const struct stat *st)
+{
+	s->size = (uint64_t)st->st_size;
+	s->mtime_ns = sx_mtime_ns(st);
+	s->ctime_ns = (uint64_t)st->st_ctim.tv_sec * 1000000000u +
+	              (uint64_t)st->st_ctim.tv_nsec;
+	s->dev = (uint64_t)st->st_dev;
+	s->ino = (uint64_t)st->st_ino;
+}
+
+int sx_identity_same(const sx_summary *s, const struct stat *st)
+{
+	sx_summary now;
+
+	sx_identity_set(&now, st);
+	return s->size == now.size && s->mtime_ns == now.mtime_ns &&
+	       s->ctime_ns == now.ctime_ns && s->dev == now.dev &&
+	       s->ino == now.ino;
 }
 
 void sx_index_init(sx_index *ix)
@@ -77,8 +99,7 @@ int sx_index_scan(int fd, const struct stat *st, sx_index *ix)
 	int rc;
 
 	sx_index_init(ix);
-	ix->sum.size = (uint64_t)st->st_size;
-	ix->sum.mtime_ns = sx_mtime_ns(st);
+	sx_identity_set(&ix->sum, st);
 	r = cf_open(fd, ix->sum.size, err, sizeof(err));
 	if (!r) {
 		/* Nothing of it can be read: a file of no records. */
@@ -163,6 +184,9 @@ static void sx_header_pack(const sx_index *ix, uint8_t *h)
 	put32(h + 88, SX_STRIDE);
 	put32(h + 92, s->format);
 	memcpy(h + 96, ix->damage, sizeof(ix->damage) - 1);
+	put64(h + 224, s->ctime_ns);
+	put64(h + 232, s->dev);
+	put64(h + 240, s->ino);
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -300,6 +324,9 @@ static void sx_header_unpack(sx_index *ix, const uint8_t *h)
 	s->format = get32(h + 92);
 	memcpy(ix->damage, h + 96, sizeof(ix->damage) - 1);
 	ix->damage[sizeof(ix->damage) - 1] = '\0';
+	s->ctime_ns = get64(h + 224);
+	s->dev = get64(h + 232);
+	s->ino = get64(h + 240);
 }
 
 int sx_index_read(int idxfd, const struct stat *st, sx_index *ix)
@@ -319,8 +346,7 @@ int sx_index_read(int idxfd, const struct stat *st, sx_index *ix)
 	    (uint64_t)ist.st_size != SX_HEADER + n * SX_ENTRY)
 		return -1;
 	sx_header_unpack(ix, head);
-	if (ix->sum.size != (uint64_t)st->st_size ||
-	    ix->sum.mtime_ns != sx_mtime_ns(st) ||
+	if (!sx_identity_same(&ix->sum, st) ||
 	    ix->sum.data_offset > ix->sum.end_offset ||
 	    ix->sum.end_offset > ix->sum.size)
 		return -1;

@@ -1,7 +1,8 @@
 /* Time indexes of capture files and the catalog of a packet store
  * (doc/store.md): shared by the source-store plugin and pktexport-store.
- * An index is only a speed-up: one whose capture changed size or mtime is
- * never used, it is built again from the capture. */
+ * An index is only a speed-up: one whose capture changed size, mtime,
+ * ctime, device or inode is never used, it is built again from the
+ * capture. */
 #ifndef PKX_STORE_INDEX_H
 #define PKX_STORE_INDEX_H
 
@@ -36,6 +37,9 @@ typedef struct sx_summary {
 	uint64_t data_offset, end_offset; /* records lie in between */
 	uint64_t packets, bytes;          /* records, captured bytes */
 	uint64_t first_ns, last_ns;       /* smallest and largest time */
+	/* Also of the capture when indexed: the mtime can be set by anyone
+	 * (cp -p, touch -r), the ctime cannot and every write changes it. */
+	uint64_t ctime_ns, dev, ino;
 } sx_summary;
 
 typedef struct sx_index {
@@ -47,6 +51,10 @@ typedef struct sx_index {
 } sx_index;
 
 uint64_t sx_mtime_ns(const struct stat *st);
+/* The identity of a capture as stat describes it now: size, mtime,
+ * ctime, device and inode; and whether a summary is of that capture. */
+void sx_identity_set(sx_summary *s, const struct stat *st);
+int sx_identity_same(const sx_summary *s, const struct stat *st);
 
 /* Building, record by record (the scanner and the importer both do). */
 void sx_index_init(sx_index *ix);
@@ -56,7 +64,7 @@ void sx_index_free(sx_index *ix);
 /* Builds the index of an open capture by reading it whole. */
 int sx_index_scan(int fd, const struct stat *st, sx_index *ix);
 /* Loads an index file; 0 when it is sound and describes a capture of
- * exactly st's size and mtime, -1 otherwise. */
+ * exactly st's identity (sx_identity_same), -1 otherwise. */
 int sx_index_read(int idxfd, const struct stat *st, sx_index *ix);
 /* Writes ix as `name` in dirfd through a temporary name; 0 or -1. */
 int sx_index_write(int dirfd, const char *name, const sx_index *ix);
@@ -78,7 +86,7 @@ int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos);
 
 typedef struct sx_file {
 	char *name;
-	uint64_t size, mtime_ns; /* as stat says now */
+	sx_summary now; /* identity as stat says now (sx_identity_set) */
 	sx_summary sum;
 	int have_sum;    /* sum describes the file as it is now */
 	sx_index *index; /* loaded on demand */
