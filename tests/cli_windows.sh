@@ -254,4 +254,114 @@ cp "$OUT" "$WORK/noidx/want.pcap"
 PKTEXPORT_INDEX_MIN_BYTES=0 run --start 1700000003 --end 1700000004.5 fs/idx.pcap
 check "stale index (file touched) is rebuilt, window still exact" cmp -s "$OUT" "$WORK/noidx/want.pcap"
 
+# --- the sidecar index is of the file as it is: a capture replaced by
+# another of the same size, its mtime put back (cp -p, touch -r), is
+# indexed again.  The replacement holds the same records, all at the time
+# of the last one: an index of the old file would seek past most of them.
+python3 - "$WORK/fs/idx.pcap" "$WORK/same-size.pcap" <<'EOF'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+offs, o = [], 24
+while o + 16 <= len(d):
+    offs.append(o)
+    o += 16 + struct.unpack("<I", d[o + 8:o + 12])[0]
+last = bytes(d[offs[-1]:offs[-1] + 8])
+for o in offs:
+    d[o:o + 8] = last
+open(sys.argv[2], "wb").write(bytes(d))
+EOF
+last=$(tool times "$WORK/same-size.pcap" | tail -1)
+LS=${last:0:10}.${last:10} LE=$((${last:0:10} + 1)).${last:10}
+PKTEXPORT_INDEX_MIN_BYTES=0 run --start 1700000003 --end 1700000004.5 fs/idx.pcap # index current
+touch -r "$WORK/fs/idx.pcap" "$WORK/same-size.pcap"
+cp -p "$WORK/same-size.pcap" "$WORK/fs/idx.pcap"
+PKTEXPORT_INDEX_MIN_BYTES=1000000000000 run --start "$LS" --end "$LE" fs/idx.pcap
+mv "$OUT" "$WORK/noidx/want.pcap"
+PKTEXPORT_INDEX_MIN_BYTES=0 run --start "$LS" --end "$LE" fs/idx.pcap
+check "same-size replacement (cp -p): window = full read ($(tool count "$OUT"))" \
+	cmp -s "$OUT" "$WORK/noidx/want.pcap"
+check "same-size replacement (cp -p): every record" \
+	test "$(tool count "$OUT")" = "$(tool count "$WORK/fs/idx.pcap")"
+
+# --- damage as libpcap sees it, indexed or not: a record longer than the
+# link type allows ends the export there (exit 1) even when the header's
+# snap length is huge; one longer than a smaller snap length is cut to
+# it; a 2.2 file has caplen and len the other way round; "modified" pcap
+# (0xa1b2cd34) has 24-byte record headers.  Windows with and without the
+# index, and tcpdump, agree.
+mkdir -p "$WORK/fs/lp"
+python3 - "$WORK/fs/lp" <<'EOF'
+import os, struct, sys
+T = 1700000000
+def hdr(snap, magic=0xA1B2C3D4, lt=1, minor=4):
+    return struct.pack("<IHHiIII", magic, 2, minor, 0, 0, snap, lt)
+def rec(t, cap, wire=None, extra=b"", swap=False):
+    wire = cap if wire is None else wire
+    a, b = (wire, cap) if swap else (cap, wire)
+    return struct.pack("<IIII", t, 5, a, b) + extra + bytes([t % 251]) * cap
+def put(name, data):
+    open(os.path.join(sys.argv[1], name), "wb").write(data)
+def small(i, **k):
+    return rec(T + i, 60 + i % 40, **k)
+# 0xffffffff, 0x7fffffff and 0 mean 262144 to libpcap: 300000 bytes is
+# damage.
+for name, snap in (("huge", 0xFFFFFFFF), ("zero", 0), ("int", 0x7FFFFFFF)):
+    put("snap-%s.pcap" % name, hdr(snap) + b"".join(small(i) for i in range(200)) +
+        rec(T + 200, 300000) + b"".join(small(i) for i in range(201, 400)))
+# 70000 bytes past a snap length of 1000: cut to 1000, the rest skipped.
+put("cut.pcap", hdr(1000) + b"".join(small(i) for i in range(100)) +
+    rec(T + 100, 70000) + b"".join(small(i) for i in range(101, 300)))
+# A link type allowed 1 MiB (USBPCAP): 300000 bytes is a packet.
+put("usbpcap.pcap", hdr(0, lt=249) + b"".join(small(i) for i in range(100)) +
+    rec(T + 100, 300000) + b"".join(small(i) for i in range(101, 300)))
+# Version 2.2: len first, then caplen.
+put("v22.pcap", hdr(65535, minor=2) +
+    b"".join(rec(T + i, 60 + i % 40, 1500, swap=True) for i in range(300)))
+# Modified pcap: 8 more bytes per record header (ifindex, protocol, type).
+put("modified.pcap", hdr(65535, magic=0xA1B2CD34) +
+    b"".join(rec(T + i, 60 + i % 40, extra=bytes(8)) for i in range(300)))
+EOF
+for f in snap-huge snap-zero snap-int cut usbpcap v22 modified; do
+	tcpdump --time-stamp-precision=nano -r "$WORK/fs/lp/$f.pcap" -w "$WORK/lp-ref.pcap" 2>/dev/null
+	trc=$?
+	for w in "1700000150 1700000250" "1700000201 1700000300" "1700000000 1700001000"; do
+		set -- $w
+		rm -f "$OUT" "$WORK/lp-full.pcap"
+		PKTEXPORT_INDEX_MIN_BYTES=1000000000000 "$PKTEXPORT" export --root "$ROOT" \
+			-o "$WORK/lp-full.pcap" -F PCAP_NS --start "$1" --end "$2" "fs/lp/$f.pcap" 2>/dev/null
+		frc=$?
+		rm -rf "$WORK/.index/fs/lp"
+		PKTEXPORT_INDEX_MIN_BYTES=0 "$PKTEXPORT" export --root "$ROOT" \
+			-o "$OUT" -F PCAP_NS --start "$1" --end "$2" "fs/lp/$f.pcap" 2>"$WORK/err"
+		irc=$?
+		check "$f.pcap $1..$2: indexed exit $irc = full read's $frc = tcpdump's $trc" \
+			test "$irc" = "$frc" -a "$frc" = "$trc"
+		if [ "$frc" = 0 ]; then
+			check "$f.pcap $1..$2: indexed = full read" cmp -s "$OUT" "$WORK/lp-full.pcap"
+			tool select "$WORK/lp-ref.pcap" "$WORK/lp-want.pcap" "$1" "$2"
+			check "$f.pcap $1..$2: = tcpdump's records" same_records "$OUT" "$WORK/lp-want.pcap"
+		else
+			check "$f.pcap $1..$2: damage" error_is SOURCE_DAMAGED "$WORK/err"
+		fi
+	done
+done
+
+# --- "modified" pcap with times past 2^31 s and FCS bits in its link type
+# field: times, window and link type as tcpdump has them.
+python3 - "$WORK/fs/lp/mod2038.pcap" <<'EOF'
+import struct, sys
+d = struct.pack("<IHHiIII", 0xA1B2CD34, 2, 4, 0, 0, 65535, 1 | (1 << 26) | (2 << 28))
+for i in range(3):
+    d += struct.pack("<IIII", 0x80000000 + i, 999999, 60, 60) + bytes(8) + bytes([i]) * 60
+open(sys.argv[1], "wb").write(d)
+EOF
+tcpdump --time-stamp-precision=nano -r "$WORK/fs/lp/mod2038.pcap" -w "$WORK/lp-ref.pcap" 2>/dev/null
+run -F PCAP_NS fs/lp/mod2038.pcap
+check "modified pcap past 2038: tcpdump's records and link type" same_records "$OUT" "$WORK/lp-ref.pcap"
+check "modified pcap past 2038: first time 2147483648.999999" \
+	test "$(tool times "$OUT" | head -1)" = 2147483648999999000
+run -F PCAP_NS --start 2147483649 --end 2147483650 fs/lp/mod2038.pcap
+check "modified pcap past 2038: a window of one second, one packet" \
+	test "$(tool times "$OUT")" = 2147483649999999000
+
 finish

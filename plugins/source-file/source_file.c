@@ -63,11 +63,14 @@ static void sf_read_pcap_header(sf_source *s, int fd)
 
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
 		return;
-	if (hdr[0] == 0xd4c3b2a1u || hdr[0] == 0x4d3cb2a1u) {
+	if (hdr[0] == 0xd4c3b2a1u || hdr[0] == 0x4d3cb2a1u ||
+	    hdr[0] == 0x34cdb2a1u) {
 		hdr[0] = __builtin_bswap32(hdr[0]);
 		hdr[5] = __builtin_bswap32(hdr[5]);
 	}
-	if (hdr[0] == 0xa1b2c3d4u)
+	/* Kuznetzov's "modified" pcap (0xa1b2cd34, longer record headers)
+	 * has microseconds too. */
+	if (hdr[0] == 0xa1b2c3d4u || hdr[0] == 0xa1b2cd34u)
 		s->pcap_format = SF_PCAP_US;
 	else if (hdr[0] == 0xa1b23c4du)
 		s->pcap_format = SF_PCAP_NS;
