@@ -24,7 +24,8 @@ pkx_result pkx_time_parse(const char *text, const char *field, uint64_t *ns,
 		sec = sec * 10 + (uint64_t)(*p - '0');
 		if (sec > PKX_TIME_MAX_SEC)
 			return pkx_fail(err, PKX_EINVAL,
-			                "%s \"%s\" is out of range", field, text);
+			                "%s \"%s\" is out of range", field,
+			                text);
 	}
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, frac_digits++) {

@@ -8,7 +8,7 @@
 #include <pktexport/plugin.h>
 
 #define DEMO_START_NS 1700000000000000000ull
-#define DEMO_FRAME 60
+#define DEMO_FRAME    60
 
 static const pkx_services *demo_svc;
 
@@ -27,7 +27,7 @@ static pkx_result demo_init(const pkx_services *svc, pkx_error *err)
 }
 
 static pkx_result demo_open(const pkx_source_args *args, void **instance,
-			    pkx_error *err)
+                            pkx_error *err)
 {
 	const char *n = args->path + strlen("demo/");
 	char *end;
@@ -36,8 +36,8 @@ static pkx_result demo_open(const pkx_source_args *args, void **instance,
 
 	if (!*n || *end)
 		return demo_svc->fail(err, "REQUEST_INVALID_INPUT",
-				      "\"%s\" is not demo/<number>",
-				      args->path);
+		                      "\"%s\" is not demo/<number>",
+		                      args->path);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return demo_svc->fail(err, "INTERNAL_ERROR", "out of memory");
@@ -73,7 +73,7 @@ static pkx_result demo_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	if (s->next == s->count)
 		return PKX_END;
 	snprintf((char *)s->frame + 42, DEMO_FRAME - 42, "packet %llu",
-		 (unsigned long long)s->next);
+	         (unsigned long long)s->next);
 	pkt->ts_ns = DEMO_START_NS + s->next * 1000000u;
 	pkt->caplen = pkt->wirelen = DEMO_FRAME;
 	pkt->ifindex = 0;
@@ -91,8 +91,8 @@ static const char *const demo_claims[] = {"demo/", NULL};
 
 static const pkx_source_plugin demo_plugin = {
     PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, "demo-source", "1.0",
-		      "synthetic UDP packets (example plugin)", demo_claims,
-		      demo_init, NULL),
+                      "synthetic UDP packets (example plugin)", demo_claims,
+                      demo_init, NULL),
     .open = demo_open,
     .info = demo_info,
     .next = demo_next,
