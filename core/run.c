@@ -207,12 +207,15 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 	if (!run->cut) {
 		size_t i;
 
-		/* The largest limit; an interface without one (0) keeps
-		 * what any reader accepts, 262144. */
+		/* The largest limit, each as libpcap adjusts it: none (0)
+		 * or one past what readers accept for the link type is that
+		 * maximum. */
 		for (i = 0; i < run->info->n_interfaces; i++) {
-			uint32_t snap = run->info->interfaces[i].snaplen;
+			const pkx_interface *f = &run->info->interfaces[i];
+			uint32_t max = pkx_linktype_max_snaplen(f->linktype);
+			uint32_t snap =
+			    f->snaplen && f->snaplen <= max ? f->snaplen : max;
 
-			snap = snap ? snap : 262144;
 			if (snap > run->snaplen)
 				run->snaplen = snap;
 		}

@@ -23,6 +23,18 @@ c.epb(0, T, 100)
 c.epb(1, T + 1, 5000)
 c.write(d, "snap-unlimited")
 
+c = Capture(random.Random(3))
+c.shb("<")
+c.idb(249, 0, "usb")  # USBPCAP: readers take up to 1 MiB
+c.epb(0, T, 300000)
+c.write(d, "snap-usb")
+
+c = Capture(random.Random(4))
+c.shb("<")
+c.idb(1, 0xFFFFFFFF, "eth0")  # past the maximum: readers take 262144
+c.epb(0, T, 1000)
+c.write(d, "snap-huge")
+
 for name, big in (("snap-later", 5000), ("snap-later-small", 90)):
     c = Capture(random.Random(2))
     c.shb("<")
@@ -53,6 +65,14 @@ check "an interface without a limit: exit 0" test $? = 0
 check "header snap length 262144, records whole" test "$(describe "$out")" = "262144 100 5000"
 tcpdump -r "$out" -w "$WORK/reread.pcap" 2>/dev/null
 check "tcpdump reads the 5000-byte packet whole" test "$(describe "$WORK/reread.pcap")" = "262144 100 5000"
+
+"$PKTEXPORT" export --root "$WORK" -F PCAP_NS -o "$WORK/usb.pcap" fs/snap-usb.pcapng 2>"$WORK/err"
+check "USBPCAP without a limit: exit 0" test $? = 0
+check "USBPCAP: header 1 MiB, the 300000-byte packet whole" \
+	test "$(describe "$WORK/usb.pcap")" = "1048576 300000"
+"$PKTEXPORT" export --root "$WORK" -F PCAP_NS -o "$WORK/huge.pcap" fs/snap-huge.pcapng 2>"$WORK/err"
+check "a limit past the maximum is the maximum, as tcpdump writes it" \
+	test "$(describe "$WORK/huge.pcap")" = "262144 1000"
 
 out=$WORK/later.pcap
 "$PKTEXPORT" export --root "$WORK" -F PCAP_US -o "$out" fs/snap-later.pcapng 2>"$WORK/err"

@@ -50,7 +50,25 @@ typedef struct pkx_error {
  * pcap header's FCS bits when the input says how long its FCS is: */
 #define PKX_LINKTYPE_FCS_PRESENT 0x04000000u /* bits 28-31 say how long */
 #define PKX_LINKTYPE_FCS_SHIFT   28          /* in 16-bit words */
-#define PKX_IFNAME_MAX           64
+
+/* The largest packet readers accept for a link type (libpcap's
+ * max_snaplen_for_dlt(); the few link types with a larger one have the
+ * same LINKTYPE_ and DLT_ value): what a snap length of 0, "no limit",
+ * means in a file. */
+static inline uint32_t pkx_linktype_max_snaplen(uint32_t linktype)
+{
+	switch (linktype & 0x03ffffffu) {
+	case 231: /* DBUS */
+		return 128u << 20;
+	case 279: /* EBHSCR */
+		return 8u << 20;
+	case 249: /* USBPCAP */
+		return 1u << 20;
+	default:
+		return 262144u;
+	}
+}
+#define PKX_IFNAME_MAX 64
 typedef struct pkx_interface {
 	uint32_t linktype;
 	uint32_t snaplen;

@@ -74,20 +74,10 @@ static int cf_fail(cf_reader *r, const char *fmt, ...)
 }
 
 /* libpcap 1.10's max_snaplen_for_dlt(): a record longer than this is
- * damage whatever the file's snap length.  The link types that have a
- * larger maximum have the same LINKTYPE_ and DLT_ value. */
+ * damage whatever the file's snap length. */
 uint32_t cf_max_snaplen(uint32_t linktype)
 {
-	switch (linktype & 0x03ffffffu) {
-	case 231: /* DBUS */
-		return 128u << 20;
-	case 279: /* EBHSCR */
-		return 8u << 20;
-	case 249: /* USBPCAP */
-		return 1u << 20;
-	default:
-		return 262144u;
-	}
+	return pkx_linktype_max_snaplen(linktype);
 }
 
 /* libpcap's pcap_adjust_snapshot(): a snap length of 0 or past the link
