@@ -156,6 +156,14 @@ pkx_result ss_clip_load(const pkx_services *svc, const char *root,
 		snprintf(rel, sizeof(rel), "clips/%.400s", id);
 		fd = svc->open_under_root(root, rel, err);
 	}
+	if (fd < 0 && strcmp(err->id, "RESOURCE_NOT_FOUND") == 0)
+		/* Named as the client named it, not by the data root's
+		 * folder name. */
+		return svc->fail(
+		    err, "RESOURCE_NOT_FOUND",
+		    "clip \"clips/%s\" not found (no clips/%s.json "
+		    "or clips/%s under the data root)",
+		    id, id, id);
 	if (fd < 0)
 		return PKX_ERROR;
 	buf = ss_read_fd(fd, &len);
