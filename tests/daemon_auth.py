@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import select
+import threading
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,8 @@ def test_users_file(root, tmp):
     refused_at_start(root, os.path.join(tmp, "missing"), "missing file", "No such file")
     write_users(f, "alice:%s\n" % good, 0o666)
     refused_at_start(root, f, "world-writable file", "writable by others")
+    write_users(f, "alice:%s\n" % good, 0o644)
+    refused_at_start(root, f, "world-readable file", "readable by others")
     write_users(f, "alice %s\n" % good)
     refused_at_start(root, f, "line without a colon", "line 1: expected NAME:HASH")
     write_users(f, "# comment\n\nal/ice:%s\n" % good)
@@ -70,6 +73,17 @@ def test_users_file(root, tmp):
     refused_at_start(root, f, "user listed twice", "listed twice")
     write_users(f, "# nobody\n")
     refused_at_start(root, f, "no user", "lists no user")
+    # A comment longer than any buffer stays a comment: its tail is not a
+    # user.
+    write_users(f, "alice:%s\n#%s eve:%s\n" % (good, "x" * 5000, good))
+    d = Daemon(root, ["--users", f])
+    try:
+        st, doc, _ = login(d, "eve", "pw")
+        check("a long comment's tail is no user", st == 401, (st, doc))
+        st, doc, _ = login(d, "alice", "pw")
+        check("the user before it logs in", st == 201, (st, doc))
+    finally:
+        check("long-comment daemon exits 0", d.stop() == 0, d.stderr[-2000:])
     p = subprocess.run([os.environ["PKTEXPORTD"], "--root", root, "--token-lifetime", "0"],
                        capture_output=True, text=True, timeout=60)
     check("--token-lifetime 0 refused", p.returncode == 2 and "--token-lifetime" in p.stderr,
@@ -231,6 +245,63 @@ def test_slow_hash_keeps_loop_free(d):
     check("pings answered while the slow hash ran", pings >= 3, pings)
 
 
+def timed_login(d, user, password):
+    t0 = time.monotonic()
+    st = login(d, user, password)[0]
+    return st, time.monotonic() - t0
+
+
+def test_abuse(d):
+    """What an attacker without an account can and cannot do."""
+    # Unknown names cost what the costliest known one does: a wrong
+    # password for carol (2,000,000 rounds) and an unknown name take
+    # about as long, alice's cheap hash much less.  (Every wrong answer
+    # also waits its second.)
+    _, t_alice = timed_login(d, "alice", "wrong")
+    _, t_carol = timed_login(d, "carol", "wrong")
+    st, t_unknown = timed_login(d, "nobody-at-all", "wrong")
+    check("a wrong password waits a second", t_alice >= 1.0, t_alice)
+    check("an unknown name costs the costliest hash",
+          st == 401 and abs(t_unknown - t_carol) < 0.5 * (t_carol - t_alice),
+          (t_alice, t_carol, t_unknown))
+    # One address holds at most two logins at once (a wrong answer holds
+    # its place for its second too): of three at once, whichever comes
+    # third is refused at once, the others get their answers.
+    results = []
+
+    def slow_login():
+        st, doc, _ = login(d, "carol", "wrong")
+        results.append((st, doc.get("error_text", "") if isinstance(doc, dict) else ""))
+    threads = [threading.Thread(target=slow_login) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(st for st, _ in results)
+    check("three logins from one address: two answered, one 503",
+          codes == [401, 401, 503] and
+          any("in progress" in text for st, text in results if st == 503), results)
+    st, doc, _ = login(d, "alice", "pw-a")
+    check("then the address logs in again", st == 201, (st, doc))
+    # Log lines cannot be forged through the user name.
+    login(d, "x\"\npktexport: info: forged line\u001b[2J", "wrong")
+    # Each user's tokens are bounded apart: bob churning tokens does not
+    # log alice out; refresh tokens are refused past 16, not evicted.
+    st, doc, _ = login(d, "alice", "pw-a", generate_refresh_token=True)
+    alice, alice_refresh = doc["access_token"], doc["refresh_token"]
+    st, doc, _ = login(d, "bob", "pw-b", generate_refresh_token=True)
+    bob_refresh = doc["refresh_token"]
+    for _ in range(70):
+        d.request("POST", AAA + "/token", {"refresh_token": bob_refresh})
+    st, _, _ = d.request("GET", API + "/exports", headers=bearer(alice))
+    check("70 of bob's tokens leave alice's access token alone", st == 200, st)
+    st, _, _ = d.request("POST", AAA + "/token", {"refresh_token": alice_refresh})
+    check("and her refresh token", st == 201, st)
+    codes = [login(d, "bob", "pw-b", generate_refresh_token=True)[0] for _ in range(16)]
+    check("bob's 17th refresh token is refused, 409", codes[:15] == [201] * 15 and codes[15] == 409,
+          codes)
+
+
 def test_expiry(root, users):
     d = Daemon(root, ["--users", users, "--token-lifetime", "1"])
     try:
@@ -278,14 +349,17 @@ def main():
         "carol:%s\n" % slow if slow else ""), 0o640)
     try:
         test_users_file(root, tmp)
-        d = Daemon(root, ["--users", users])
+        d = Daemon(root, ["--users", users, "-v"])
         try:
             test_tokens(d, root)
             if slow:
                 test_slow_hash_keeps_loop_free(d)
+                test_abuse(d)
         finally:
             rc = d.stop()
             check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])
+            check("no forged log line", "forged line" not in d.stderr and "\x1b" not in d.stderr,
+                  d.stderr[-1000:])
             for marker in ("ERROR: AddressSanitizer", "runtime error", "LeakSanitizer"):
                 if marker in d.stderr:
                     check("no sanitizer report", False, d.stderr[-4000:])

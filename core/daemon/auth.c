@@ -21,12 +21,16 @@
 
 #include "pkxd.h"
 
-#define AUTH_TOKEN_BYTES 32   /* random bytes; tokens are their hex */
-#define AUTH_MAX_TOKENS  4096 /* live tokens kept, oldest dropped first */
-#define AUTH_MAX_CHECKS  4    /* password checks running at once */
-#define AUTH_PARTIAL     8    /* characters of a refresh token shown */
-#define AUTH_NAME_MAX    63
-#define AUTH_REALM       "Bearer realm=\"pktexport\""
+#define AUTH_TOKEN_BYTES   32   /* random bytes; tokens are their hex */
+#define AUTH_USER_ACCESS   64   /* access tokens per user; their oldest goes */
+#define AUTH_USER_REFRESH  16   /* refresh tokens per user: then refused */
+#define AUTH_MAX_CHECKS    4    /* password checks running at once */
+#define AUTH_MAX_QUEUED    64   /* logins waiting for one */
+#define AUTH_PER_PEER      2    /* logins running or waiting per address */
+#define AUTH_FAIL_DELAY_MS 1000 /* a wrong password is answered this late */
+#define AUTH_PARTIAL       8    /* characters of a refresh token shown */
+#define AUTH_NAME_MAX      63
+#define AUTH_REALM         "Bearer realm=\"pktexport\""
 
 typedef struct auth_user {
 	char *name;
@@ -37,26 +41,38 @@ typedef struct auth_token {
 	char value[2 * AUTH_TOKEN_BYTES + 1];
 	char user[AUTH_NAME_MAX + 1];
 	int refresh;
-	uint64_t issued_ns, expires_ns; /* expires_ns 0: until revoked */
+	uint64_t issued_ns;  /* wall clock */
+	uint64_t expires_ns; /* monotonic clock; 0: until revoked */
 	uint64_t last_redeemed_ns;
 	unsigned redeemed;
 	struct auth_token *next;
 } auth_token;
 
+typedef struct auth_check auth_check;
+
 struct pkxd_auth {
 	auth_user *users;
 	size_t n_users;
+	const char *stand_in; /* the costliest hash: for unknown users */
 	auth_token *tokens;
-	size_t n_tokens;
 	unsigned lifetime_s;
-	int checks; /* password checks on their threads */
+	int checks;             /* password checks on their threads */
+	auth_check *queue_head; /* logins waiting for a thread, in order */
+	auth_check **queue_tail;
+	int queued;
+	auth_check *active; /* every login not answered yet */
 };
 
 /* One password check, handed to a thread and back to the loop. */
-typedef struct auth_check {
+struct auth_check {
 	pkxd_daemon *d;
 	struct evhttp_request *req;
 	struct event *done_ev;
+	char peer[64];           /* the client's address */
+	auth_check *next;        /* in the queue */
+	auth_check *next_active; /* in the list of logins in progress */
+	struct event *delay_ev;  /* a wrong password's late answer */
+	int running;             /* on its thread */
 	char user[AUTH_NAME_MAX + 1];
 	char *password;
 	const char *hash; /* the user's, or a stand-in for unknown users */
@@ -64,7 +80,7 @@ typedef struct auth_check {
 	int ok;
 	int want_refresh;
 	char *state;
-} auth_check;
+};
 
 /* ------------------------------------------------------------ users file */
 
@@ -92,29 +108,33 @@ static int valid_name(const char *s, size_t n)
 	return 1;
 }
 
-/* A hash crypt(3) can check: one of its "$id$" prefixes, and a method this
+/* What checking a password against hash costs (ns), or -1 when it is not
+ * a hash crypt(3) can check: one of its "$id$" prefixes, and a method this
  * libcrypt knows (a test string hashed with it comes back). */
-static int usable_hash(const char *hash)
+static int64_t hash_cost(const char *hash)
 {
 	struct crypt_data *cd;
+	uint64_t t0 = pkx_now_ns();
 	const char *r;
 	int ok;
 
 	if (hash[0] != '$')
-		return 0;
+		return -1;
 	if (!(cd = calloc(1, sizeof(*cd))))
-		return 0;
+		return -1;
 	r = crypt_rn("", hash, cd, sizeof(*cd));
 	ok = r && r[0] != '*';
 	free(cd);
-	return ok;
+	return ok ? (int64_t)(pkx_now_ns() - t0) : -1;
 }
 
 pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 {
 	FILE *f = fopen(file, "r");
 	pkxd_auth *a;
-	char line[1024];
+	char *line = NULL;
+	size_t line_cap = 0;
+	int64_t cost, costliest = -1;
 	unsigned lineno = 0;
 	struct stat st;
 
@@ -123,11 +143,11 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 		        strerror(errno));
 		return NULL;
 	}
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 022)) {
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 027)) {
 		fprintf(stderr,
-		        "pktexportd: users file %s: writable by others; "
-		        "refusing it (chmod go-w)\n",
-		        file);
+		        "pktexportd: users file %s: %s by others; refusing "
+		        "it (chmod g-w,o-rwx)\n",
+		        file, st.st_mode & 022 ? "writable" : "readable");
 		fclose(f);
 		return NULL;
 	}
@@ -136,7 +156,10 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 		return NULL;
 	}
 	a->lifetime_s = lifetime_s;
-	while (fgets(line, sizeof(line), f)) {
+	a->queue_tail = &a->queue_head;
+	/* Whole lines, however long: a long comment must not end early and
+	 * leave its tail read as a user. */
+	while (getline(&line, &line_cap, f) > 0) {
 		char *colon, *hash;
 		auth_user *grown;
 		size_t i;
@@ -156,7 +179,7 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 			goto fail;
 		}
 		*colon = '\0';
-		if (!usable_hash(hash)) {
+		if ((cost = hash_cost(hash)) < 0) {
 			fprintf(stderr,
 			        "pktexportd: users file %s, line %u: the "
 			        "password of %s is not a crypt(3) hash this "
@@ -183,6 +206,12 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 		if (!a->users[a->n_users - 1].name ||
 		    !a->users[a->n_users - 1].hash)
 			goto fail;
+		/* An unknown user is checked against the costliest hash, so
+		 * the answer's delay does not tell names apart. */
+		if (cost > costliest) {
+			costliest = cost;
+			a->stand_in = a->users[a->n_users - 1].hash;
+		}
 	}
 	if (ferror(f) || a->n_users == 0) {
 		fprintf(stderr, "pktexportd: users file %s: %s\n", file,
@@ -190,12 +219,16 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 		goto fail;
 	}
 	fclose(f);
+	free(line);
 	return a;
 fail:
 	fclose(f);
+	free(line);
 	pkxd_auth_free(a);
 	return NULL;
 }
+
+static void check_free(auth_check *c);
 
 /* Tokens are secrets: wiped before their memory goes back. */
 static void token_free(auth_token *t)
@@ -215,6 +248,12 @@ void pkxd_auth_free(pkxd_auth *a)
 		free(a->users[i].hash);
 	}
 	free(a->users);
+	while (a->active) {
+		auth_check *c = a->active;
+
+		a->active = c->next_active;
+		check_free(c);
+	}
 	while (a->tokens) {
 		auth_token *t = a->tokens;
 
@@ -253,40 +292,55 @@ static void drop_expired(pkxd_auth *a, uint64_t now)
 		if (t->expires_ns && t->expires_ns <= now) {
 			*p = t->next;
 			token_free(t);
-			a->n_tokens--;
 		} else {
 			p = &t->next;
 		}
 	}
 }
 
-/* Tokens are kept newest first: the oldest is the last. */
-static void drop_oldest(pkxd_auth *a)
+/* How many tokens of a kind user holds; *oldest gets the oldest (tokens
+ * are kept newest first). */
+static size_t user_tokens(pkxd_auth *a, const char *user, int refresh,
+                          auth_token ***oldest)
 {
-	auth_token **p = &a->tokens;
+	auth_token **p;
+	size_t n = 0;
 
-	if (!*p)
-		return;
-	while ((*p)->next)
-		p = &(*p)->next;
-	token_free(*p);
-	*p = NULL;
-	a->n_tokens--;
+	for (p = &a->tokens; *p; p = &(*p)->next)
+		if ((*p)->refresh == refresh && strcmp((*p)->user, user) == 0) {
+			n++;
+			*oldest = p;
+		}
+	return n;
 }
 
-static auth_token *new_token(pkxd_auth *a, const char *user, int refresh)
+/* A new token for user.  Each user's tokens are bounded apart from the
+ * others': past AUTH_USER_ACCESS the user's own oldest access token goes;
+ * past AUTH_USER_REFRESH a refresh token is refused (*full set), as they
+ * are meant to last until revoked. */
+static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
+                             int *full)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[AUTH_TOKEN_BYTES];
-	uint64_t now = pkx_wallclock_ns();
-	auth_token *t;
-	size_t i;
+	uint64_t now = pkx_now_ns();
+	auth_token *t, **oldest = NULL;
+	size_t i, held;
 
+	*full = 0;
+	drop_expired(a, now);
+	held = user_tokens(a, user, refresh, &oldest);
+	if (refresh && held >= AUTH_USER_REFRESH) {
+		*full = 1;
+		return NULL;
+	}
+	if (!refresh && held >= AUTH_USER_ACCESS) {
+		t = *oldest;
+		*oldest = t->next;
+		token_free(t);
+	}
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return NULL; /* no weak fallback for a secret */
-	drop_expired(a, now);
-	while (a->n_tokens >= AUTH_MAX_TOKENS)
-		drop_oldest(a);
 	if (!(t = calloc(1, sizeof(*t))))
 		return NULL;
 	for (i = 0; i < sizeof(raw); i++) {
@@ -296,18 +350,19 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int refresh)
 	explicit_bzero(raw, sizeof(raw));
 	snprintf(t->user, sizeof(t->user), "%s", user);
 	t->refresh = refresh;
-	t->issued_ns = now;
+	t->issued_ns = pkx_wallclock_ns();
+	/* Expiry runs on the monotonic clock: setting the wall clock does
+	 * not lengthen or shorten a token. */
 	t->expires_ns =
 	    refresh ? 0 : now + (uint64_t)a->lifetime_s * 1000000000u;
 	t->next = a->tokens;
 	a->tokens = t;
-	a->n_tokens++;
 	return t;
 }
 
 static auth_token *find_token(pkxd_auth *a, const char *value, int refresh)
 {
-	uint64_t now = pkx_wallclock_ns();
+	uint64_t now = pkx_now_ns();
 	auth_token *t, *found = NULL;
 
 	/* Every token is compared, so the time taken says nothing. */
@@ -323,12 +378,23 @@ static auth_token *find_token(pkxd_auth *a, const char *value, int refresh)
 static void grant(pkxd_daemon *d, struct evhttp_request *req, const char *user,
                   int want_refresh, const char *state)
 {
-	auth_token *access = new_token(d->auth, user, 0), *refresh = NULL;
+	auth_token *access, *refresh = NULL;
+	int full = 0;
 	json_t *o;
 
-	if (access && want_refresh)
-		refresh = new_token(d->auth, user, 1);
-	if (!access || (want_refresh && !refresh)) {
+	if (want_refresh && !(refresh = new_token(d->auth, user, 1, &full))) {
+		if (full)
+			pkxd_reply_error(req, 409, "RESOURCE_EXISTS",
+			                 "%s holds %d refresh tokens already: "
+			                 "revoke one first",
+			                 user, AUTH_USER_REFRESH);
+		else
+			pkxd_reply_error(req, 500, PKX_EINTERNAL,
+			                 "no token could be made (no random "
+			                 "bytes or no memory)");
+		return;
+	}
+	if (!(access = new_token(d->auth, user, 0, &full))) {
 		pkxd_reply_error(req, 500, PKX_EINTERNAL,
 		                 "no token could be made (no random bytes or "
 		                 "no memory)");
@@ -336,7 +402,8 @@ static void grant(pkxd_daemon *d, struct evhttp_request *req, const char *user,
 	}
 	o = json_pack("{s:s, s:I, s:s}", "access_token", access->value,
 	              "expires_at",
-	              (json_int_t)(access->expires_ns / 1000000000u),
+	              (json_int_t)((access->issued_ns / 1000000000u) +
+	                           d->auth->lifetime_s),
 	              "token_type", "bearer");
 	if (refresh)
 		json_object_set_new(o, "refresh_token",
@@ -375,30 +442,151 @@ static void check_free(auth_check *c)
 	free(c->state);
 	if (c->done_ev)
 		event_free(c->done_ev);
+	if (c->delay_ev)
+		event_free(c->delay_ev);
 	free(c);
 }
+
+/* A check is over: out of the list of logins in progress, and freed. */
+static void check_finish(pkxd_auth *a, auth_check *c)
+{
+	auth_check **p;
+
+	for (p = &a->active; *p; p = &(*p)->next_active)
+		if (*p == c) {
+			*p = c->next_active;
+			break;
+		}
+	check_free(c);
+}
+
+static void refuse(auth_check *c)
+{
+	/* Only names that could be users reach the log: the rest could
+	 * forge lines or send terminal controls. */
+	if (valid_name(c->user, strlen(c->user)))
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "token refused: wrong user name or password for "
+		        "\"%s\"",
+		        c->user);
+	else
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "token refused: a user name no user can have");
+	pkxd_reply_error(c->req, 401, "AUTH_INVALID_CREDENTIALS",
+	                 "wrong user name or password");
+}
+
+static void delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	auth_check *c = arg;
+	pkxd_auth *a = c->d->auth;
+
+	(void)fd;
+	(void)what;
+	refuse(c);
+	check_finish(a, c);
+}
+
+static void start_checks(pkxd_daemon *d);
 
 static void check_done(evutil_socket_t fd, short what, void *arg)
 {
 	auth_check *c = arg;
 	pkxd_daemon *d = c->d;
+	pkxd_auth *a = d->auth;
+	struct timeval later = {AUTH_FAIL_DELAY_MS / 1000,
+	                        (AUTH_FAIL_DELAY_MS % 1000) * 1000};
 
 	(void)fd;
 	(void)what;
-	d->auth->checks--;
+	a->checks--;
+	c->running = 0;
 	if (c->ok) {
 		grant(d, c->req, c->user, c->want_refresh, c->state);
-	} else {
-		pkx_log(PKX_LOG_INFO, "pktexportd",
-		        "token refused: wrong user name or password for "
-		        "\"%s\"",
-		        c->user);
-		pkxd_reply_error(c->req, 401, "AUTH_INVALID_CREDENTIALS",
-		                 "wrong user name or password");
+		check_finish(a, c);
+	} else if (d->stopping ||
+	           !(c->delay_ev = evtimer_new(d->base, delay_done, c)) ||
+	           evtimer_add(c->delay_ev, &later) != 0) {
+		refuse(c);
+		check_finish(a, c);
 	}
-	check_free(c);
+	/* else: a wrong password is answered a second later; the login
+	 * still counts against its address meanwhile, which is what slows
+	 * guessing down. */
+	start_checks(d);
 	if (d->stopping)
 		pkxd_maybe_exit(d);
+}
+
+/* Hands waiting logins to threads while fewer than AUTH_MAX_CHECKS run;
+ * logins whose client has left are dropped unchecked. */
+static void start_checks(pkxd_daemon *d)
+{
+	pkxd_auth *a = d->auth;
+
+	while (a->checks < AUTH_MAX_CHECKS && a->queue_head) {
+		auth_check *c = a->queue_head;
+		pthread_attr_t attr;
+		pthread_t th;
+		int started = 0;
+
+		a->queue_head = c->next;
+		if (!a->queue_head)
+			a->queue_tail = &a->queue_head;
+		a->queued--;
+		if (!evhttp_request_get_connection(c->req)) {
+			/* libevent left the request to us when its client
+			 * went away: nobody waits for the answer. */
+			evhttp_request_free(c->req);
+			check_finish(a, c);
+			continue;
+		}
+		if (pthread_attr_init(&attr) == 0) {
+			pthread_attr_setdetachstate(&attr,
+			                            PTHREAD_CREATE_DETACHED);
+			c->running = 1;
+			a->checks++;
+			started =
+			    pthread_create(&th, &attr, check_thread, c) == 0;
+			pthread_attr_destroy(&attr);
+		}
+		if (!started) {
+			if (c->running) {
+				c->running = 0;
+				a->checks--;
+			}
+			pkxd_reply_error(c->req, 503, "SERVICE_BUSY",
+			                 "cannot check the password now (out "
+			                 "of resources)");
+			check_finish(a, c);
+		}
+	}
+}
+
+void pkxd_auth_stop(pkxd_daemon *d)
+{
+	pkxd_auth *a = d->auth;
+	auth_check *c, *next;
+
+	if (!a)
+		return;
+	/* Waiting logins are refused, delayed refusals sent now; the running
+	 * ones finish (the daemon waits for their threads). */
+	while ((c = a->queue_head)) {
+		a->queue_head = c->next;
+		a->queued--;
+		pkxd_reply_error(c->req, 503, "SERVICE_BUSY",
+		                 "the service is stopping");
+		check_finish(a, c);
+	}
+	a->queue_tail = &a->queue_head;
+	for (c = a->active; c; c = next) {
+		next = c->next_active;
+		if (c->delay_ev) {
+			refuse(c);
+			check_finish(a, c);
+		}
+	}
 }
 
 static const char *string_member(json_t *o, const char *key, int *bad)
@@ -408,6 +596,28 @@ static const char *string_member(json_t *o, const char *key, int *bad)
 	if (v && !json_is_string(v))
 		*bad = 1;
 	return json_string_value(v);
+}
+
+static void peer_of(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port;
+
+	if (conn)
+		evhttp_connection_get_peer(conn, &addr, &port);
+	snprintf(buf, len, "%s", addr ? addr : "?");
+}
+
+/* Logins from one address not answered yet. */
+static int peer_logins(const pkxd_auth *a, const char *peer)
+{
+	const auth_check *c;
+	int n = 0;
+
+	for (c = a->active; c; c = c->next_active)
+		n += strcmp(c->peer, peer) == 0;
+	return n;
 }
 
 /* POST /api/mgmt.aaa/2.0/token */
@@ -421,8 +631,6 @@ static void token_request(pkxd_daemon *d, struct evhttp_request *req)
 	json_t *v;
 	int bad = 0, want_refresh;
 	auth_check *c;
-	pthread_t th;
-	pthread_attr_t attr;
 	size_t i;
 
 	if (!body)
@@ -487,40 +695,48 @@ static void token_request(pkxd_daemon *d, struct evhttp_request *req)
 		                 "password, both strings");
 		goto out;
 	}
-	if (d->auth->checks >= AUTH_MAX_CHECKS) {
-		pkxd_reply_error(req, 503, "SERVICE_BUSY",
-		                 "too many logins at once; try again");
-		goto out;
-	}
 	if (!(c = calloc(1, sizeof(*c))))
 		goto oom;
 	c->d = d;
 	c->req = req;
 	c->want_refresh = want_refresh;
+	peer_of(req, c->peer, sizeof(c->peer));
+	if (peer_logins(d->auth, c->peer) >= AUTH_PER_PEER ||
+	    d->auth->queued >= AUTH_MAX_QUEUED) {
+		if (peer_logins(d->auth, c->peer) >= AUTH_PER_PEER)
+			pkxd_reply_error(req, 503, "SERVICE_BUSY",
+			                 "%d logins from %s are in progress "
+			                 "already; wait for their answers",
+			                 AUTH_PER_PEER, c->peer);
+		else
+			pkxd_reply_error(req, 503, "SERVICE_BUSY",
+			                 "%d logins are waiting already; try "
+			                 "again",
+			                 AUTH_MAX_QUEUED);
+		check_free(c);
+		goto out;
+	}
 	snprintf(c->user, sizeof(c->user), "%s", user);
 	c->password = strdup(password);
 	c->state = state ? strdup(state) : NULL;
-	/* An unknown user costs a hash as a known one does. */
-	c->hash = d->auth->users[0].hash;
+	/* An unknown user costs what the costliest known one does. */
+	c->hash = d->auth->stand_in;
 	for (i = 0; i < d->auth->n_users; i++)
 		if (strcmp(d->auth->users[i].name, user) == 0) {
 			c->hash = d->auth->users[i].hash;
 			c->known = 1;
 		}
 	c->done_ev = event_new(d->base, -1, 0, check_done, c);
-	if (!c->password || (state && !c->state) || !c->done_ev ||
-	    pthread_attr_init(&attr) != 0) {
+	if (!c->password || (state && !c->state) || !c->done_ev) {
 		check_free(c);
 		goto oom;
 	}
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, check_thread, c) != 0) {
-		pthread_attr_destroy(&attr);
-		check_free(c);
-		goto oom;
-	}
-	pthread_attr_destroy(&attr);
-	d->auth->checks++;
+	c->next_active = d->auth->active;
+	d->auth->active = c;
+	*d->auth->queue_tail = c;
+	d->auth->queue_tail = &c->next;
+	d->auth->queued++;
+	start_checks(d);
 	goto out;
 oom:
 	pkxd_reply_error(req, 503, "SERVICE_BUSY",
@@ -585,7 +801,6 @@ static void revoke_refresh(pkxd_daemon *d, struct evhttp_request *req,
 	t = *p;
 	*p = t->next;
 	token_free(t);
-	d->auth->n_tokens--;
 	evhttp_send_reply(req, 204, "No Content", NULL);
 }
 

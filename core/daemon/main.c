@@ -135,13 +135,18 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	for (e = d->exports; e; e = e->next)
 		if (e->job)
 			pkxd_job_cancel(e->job);
+	pkxd_auth_stop(d);
 	pkxd_maybe_exit(d);
 }
 
 void pkxd_maybe_exit(pkxd_daemon *d)
 {
+	/* A moment for the last answers to be written out: ending the loop
+	 * at once would close their connections with the replies unsent. */
+	struct timeval grace = {0, 250000};
+
 	if (d->stopping && d->n_jobs == 0 && pkxd_auth_busy(d) == 0)
-		event_base_loopexit(d->base, NULL);
+		event_base_loopexit(d->base, &grace);
 }
 
 static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)

@@ -132,6 +132,8 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s);
 void pkxd_auth_free(pkxd_auth *a);
 /* Password checks still running on their threads. */
 int pkxd_auth_busy(const pkxd_daemon *d);
+/* The daemon stops: waiting logins are refused, delayed answers sent. */
+void pkxd_auth_stop(pkxd_daemon *d);
 /* The user a request acts for; NULL after answering 401.  "admin" when
  * access control is off. */
 const char *pkxd_auth_user(pkxd_daemon *d, struct evhttp_request *req);
