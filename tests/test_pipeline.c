@@ -365,26 +365,52 @@ static void *execute_job(void *arg)
 	return NULL;
 }
 
+/* Prepares cfg and executes it on a thread of its own. */
+static void job_start(cancel_job *job, pthread_t *th, const pkx_config *cfg)
+{
+	pkx_error err;
+
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job->run, &err),
+	                 PKX_OK);
+	ck_assert_int_eq(pthread_create(th, NULL, execute_job, job), 0);
+}
+
+/* Polls the run's stats until at least n packets were exported (or, with
+ * processed, read), 20 s at most. */
+static pkx_stats job_wait(cancel_job *job, uint64_t n, int processed)
+{
+	uint64_t deadline = pkx_now_ns() + 20 * NS;
+	pkx_stats st;
+
+	do {
+		sched_yield();
+		pkx_run_stats(job->run, &st);
+	} while ((processed ? st.processed_packets : st.exported_packets) < n &&
+	         pkx_now_ns() < deadline);
+	return st;
+}
+
+/* Cancels the run and waits for its thread: the outcome is CANCELLED. */
+static void job_cancel(cancel_job *job, pthread_t th)
+{
+	pkx_run_cancel(job->run);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(job->outcome, PKX_RUN_CANCELLED);
+}
+
 START_TEST(pipeline_cancel_from_another_thread)
 {
 	pkx_config *cfg = hx_config("{\"path\":\"test/endless\"}");
 	cancel_job job = {0};
 	pthread_t th;
 	pkx_stats st;
-	pkx_error err;
 
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
-	                 PKX_OK);
-	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
+	job_start(&job, &th, cfg);
 	/* Wait until the run has visibly started, then cancel it. */
-	do {
-		sched_yield();
-		pkx_run_stats(job.run, &st);
-	} while (st.processed_packets == 0);
+	st = job_wait(&job, 1, 1);
+	ck_assert_uint_gt(st.processed_packets, 0);
 	ck_assert(pkx_run_progress(job.run) < 100.0);
-	pkx_run_cancel(job.run);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
+	job_cancel(&job, th);
 	pkx_run_stats(job.run, &st);
 	ck_assert_int_eq(st.truncated, 0);
 	pkx_run_free(job.run);
@@ -414,12 +440,8 @@ START_TEST(pipeline_idle_source)
 	pkx_config_free(cfg);
 
 	cfg = hx_config("{\"path\":\"test/idle\"}");
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
-	                 PKX_OK);
-	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
-	pkx_run_cancel(job.run);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
+	job_start(&job, &th, cfg);
+	job_cancel(&job, th);
 	pkx_run_free(job.run);
 	pkx_config_free(cfg);
 }
@@ -455,26 +477,17 @@ START_TEST(pipeline_quiet_source_flushes_batch)
 	pkx_config *cfg = hx_config(
 	    "{\"path\":\"test/trickle/5\",\"filters\":{\"items\":[{\"id\":"
 	    "\"s\",\"type\":\"STEELFILTER\",\"value\":\"1/0\"}]}}");
-	uint64_t deadline = pkx_now_ns() + 20 * NS;
 	cancel_job job = {0};
 	pthread_t th;
 	pkx_stats st;
-	pkx_error err;
 
 	free(cfg->filters[0].type);
 	cfg->filters[0].type = strdup("SEQ_BATCH");
 	ck_assert_ptr_nonnull(cfg->filters[0].type);
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
-	                 PKX_OK);
-	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
-	do {
-		sched_yield();
-		pkx_run_stats(job.run, &st);
-	} while (st.exported_packets < 5 && pkx_now_ns() < deadline);
-	pkx_run_cancel(job.run);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	job_start(&job, &th, cfg);
+	st = job_wait(&job, 5, 0);
+	job_cancel(&job, th);
 	ck_assert_uint_eq(st.exported_packets, 5);
-	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
 	pkx_run_free(job.run);
 	pkx_config_free(cfg);
 }
@@ -535,26 +548,18 @@ END_TEST
 START_TEST(pipeline_live_cancel_per_packet)
 {
 	pkx_config *cfg = hx_config("{\"path\":\"test/slow/1000\"}");
-	uint64_t deadline = pkx_now_ns() + 20 * NS, asked;
 	cancel_job job = {0};
 	pthread_t th;
 	pkx_stats st;
-	pkx_error err;
+	uint64_t asked;
 
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job.run, &err),
-	                 PKX_OK);
-	ck_assert_int_eq(pthread_create(&th, NULL, execute_job, &job), 0);
-	do {
-		sched_yield();
-		pkx_run_stats(job.run, &st);
-	} while (st.exported_packets < 3 && pkx_now_ns() < deadline);
+	job_start(&job, &th, cfg);
+	st = job_wait(&job, 3, 0);
 	ck_assert_uint_ge(st.exported_packets, 3);
 	ck_assert_uint_lt(st.exported_packets, 100);
 	asked = pkx_now_ns();
-	pkx_run_cancel(job.run);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	job_cancel(&job, th);
 	ck_assert_uint_lt(pkx_now_ns() - asked, NS / 2);
-	ck_assert_int_eq(job.outcome, PKX_RUN_CANCELLED);
 	pkx_run_free(job.run);
 	pkx_config_free(cfg);
 }
