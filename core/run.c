@@ -192,6 +192,7 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 	    .interfaces = run->info->interfaces,
 	    .n_interfaces = run->info->n_interfaces,
 	    .snaplen = run->cut,
+	    .cut = run->cut != 0,
 	};
 	void *inst = NULL;
 	pkx_error why;
@@ -241,7 +242,6 @@ pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
 	run->packet_limit = cfg->packet_limit;
 	run->size_limit = cfg->size_limit;
 	run->time_limit = cfg->time_limit;
-
 	run->format_name = strdup(cfg->output_format);
 	run->n_windows = pkx_config_windows(cfg, &run->windows);
 	run->all_time = run->n_windows == 1 && run->windows[0].start == 0 &&
@@ -516,6 +516,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	    .interfaces = run->info->interfaces,
 	    .n_interfaces = run->info->n_interfaces,
 	    .snaplen = run->snaplen,
+	    .cut = run->cut != 0,
 	};
 	run_counts c = {0, 0, 0};
 	uint64_t deadline =

@@ -74,6 +74,16 @@ check "USBPCAP: header 1 MiB, the 300000-byte packet whole" \
 check "a limit past the maximum is the maximum, as tcpdump writes it" \
 	test "$(describe "$WORK/huge.pcap")" = "262144 1000"
 
+# PCAPNG keeps each interface's own limit, 0 and past-maximum ones too:
+# the pcap header's single limit is no cut.
+ifs() { python3 "$TOP_SRCDIR/tests/pcapng_read.py" dump "$1" | grep '^if' | cut -d' ' -f4 | tr '\n' ' '; }
+for case in unlimited:"snaplen=2000 snaplen=0 " usb:"snaplen=0 " huge:"snaplen=4294967295 "; do
+	name=${case%%:*}
+	"$PKTEXPORT" export --root "$WORK" -F PCAPNG_NS -o "$WORK/$name.pcapng" \
+		"fs/snap-$name.pcapng" 2>"$WORK/err"
+	check "$name -> PCAPNG keeps the interfaces' limits" test "$(ifs "$WORK/$name.pcapng")" = "${case#*:}"
+done
+
 out=$WORK/later.pcap
 "$PKTEXPORT" export --root "$WORK" -F PCAP_US -o "$out" fs/snap-later.pcapng 2>"$WORK/err"
 check "a later, larger interface whose packet does not fit: exit 1" test $? = 1

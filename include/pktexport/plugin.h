@@ -276,6 +276,10 @@ typedef struct pkx_format_args {
 	const pkx_interface *interfaces;
 	size_t n_interfaces;
 	uint32_t snaplen; /* the export's snap length */
+	/* ABI 1.2.  Nonzero when packets are cut to snaplen (the export
+	 * asked for a snap length); zero when they are kept as captured and
+	 * snaplen is only the one limit a pcap header can state for them. */
+	int cut;
 } pkx_format_args;
 
 typedef struct pkx_format_plugin {

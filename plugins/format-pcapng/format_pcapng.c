@@ -18,7 +18,6 @@
 #define FN_IF_NAME       2
 #define FN_IF_TSRESOL    9
 #define FN_IF_FCSLEN     13
-#define FN_MAX_SNAPLEN   262144u /* what the core assumes when unknown */
 #define FN_LINKTYPE_MASK 0x0000ffffu
 
 static const pkx_services *fn_svc;
@@ -159,9 +158,7 @@ static pkx_result fn_describe(fn_writer *w, const pkx_interface *ifs, size_t n,
 static pkx_result fn_begin(const pkx_format_args *args, pkx_sink *sink,
                            void **instance, pkx_error *err)
 {
-	uint32_t widest = 0;
 	fn_writer *w;
-	size_t i;
 	int nanos = strcmp(args->format, "PCAPNG_NS") == 0;
 
 	if (!nanos && strcmp(args->format, "PCAPNG_US") != 0)
@@ -176,13 +173,9 @@ static pkx_result fn_begin(const pkx_format_args *args, pkx_sink *sink,
 	w->sink = sink;
 	w->nanos = nanos;
 	w->snaplen = args->snaplen;
-	/* Without a snap length the core passes the widest interface's (or
-	 * its default when none is known): anything else is a cut. */
-	for (i = 0; i < args->n_interfaces; i++)
-		if (args->interfaces[i].snaplen > widest)
-			widest = args->interfaces[i].snaplen;
-	w->cut =
-	    widest ? args->snaplen != widest : args->snaplen != FN_MAX_SNAPLEN;
+	/* The core says whether packets are cut (this module loads only in
+	 * a core of ABI 1.2 or later, which fills args->cut). */
+	w->cut = args->cut;
 	if (fn_write_shb(sink, err) != PKX_OK ||
 	    fn_describe(w, args->interfaces, args->n_interfaces, err) !=
 	        PKX_OK) {
