@@ -167,19 +167,17 @@ typedef struct cli_output {
 
 /* Where the symbolic link `path` leads (whether or not that exists), or
  * NULL when path is not a link.  Writing goes there, as tcpdump -w does,
- * so the link stays a link. */
+ * so the link stays a link.  Followed link by link: realpath() would fail
+ * on a link to a file yet to be made. */
 static char *follow_link(const char *path)
 {
-	char target[PATH_MAX], *joined, *copy, *real;
+	char target[PATH_MAX], *joined, *copy;
 	struct stat st;
 	ssize_t n;
 	int hops;
 
 	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
 		return NULL;
-	if ((real = realpath(path, NULL)))
-		return real;
-	/* A link to a file yet to be made: follow it by hand. */
 	joined = strdup(path);
 	for (hops = 0; joined && hops < 40; hops++) {
 		if (lstat(joined, &st) != 0 || !S_ISLNK(st.st_mode))
@@ -209,6 +207,7 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 {
 	struct stat st;
 	char *copy, *dir;
+	int exists;
 
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
@@ -226,7 +225,8 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 	if (o->followed)
 		path = o->followed;
 	o->path = path;
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+	exists = stat(path, &st) == 0;
+	if (exists && !S_ISREG(st.st_mode)) {
 		/* A device or FIFO: write straight into it. */
 		o->fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (o->fd < 0) {
@@ -249,7 +249,7 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		o->tmp = NULL;
 		goto fail;
 	}
-	if (stat(path, &st) == 0) {
+	if (exists) {
 		/* Replacing a file: it keeps its permissions (and its owner,
 		 * where we may give it). */
 		fchmod(o->fd, st.st_mode & 07777);

@@ -72,7 +72,6 @@ struct auth_check {
 	auth_check *next;        /* in the queue */
 	auth_check *next_active; /* in the list of logins in progress */
 	struct event *delay_ev;  /* a wrong password's late answer */
-	int running;             /* on its thread */
 	char user[AUTH_NAME_MAX + 1];
 	char *password;
 	const char *hash; /* the user's, or a stand-in for unknown users */
@@ -500,7 +499,6 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	a->checks--;
-	c->running = 0;
 	if (c->ok) {
 		grant(d, c->req, c->user, c->want_refresh, c->state);
 		check_finish(a, c);
@@ -544,17 +542,15 @@ static void start_checks(pkxd_daemon *d)
 		if (pthread_attr_init(&attr) == 0) {
 			pthread_attr_setdetachstate(&attr,
 			                            PTHREAD_CREATE_DETACHED);
-			c->running = 1;
-			a->checks++;
 			started =
 			    pthread_create(&th, &attr, check_thread, c) == 0;
 			pthread_attr_destroy(&attr);
 		}
-		if (!started) {
-			if (c->running) {
-				c->running = 0;
-				a->checks--;
-			}
+		/* Counted after the start: the thread's answer is handled on
+		 * this loop, not before we return to it. */
+		if (started) {
+			a->checks++;
+		} else {
 			pkxd_reply_error(c->req, 503, "SERVICE_BUSY",
 			                 "cannot check the password now (out "
 			                 "of resources)");
@@ -632,6 +628,7 @@ static void token_request(pkxd_daemon *d, struct evhttp_request *req)
 	int bad = 0, want_refresh;
 	auth_check *c;
 	size_t i;
+	int from_peer;
 
 	if (!body)
 		return;
@@ -701,9 +698,9 @@ static void token_request(pkxd_daemon *d, struct evhttp_request *req)
 	c->req = req;
 	c->want_refresh = want_refresh;
 	peer_of(req, c->peer, sizeof(c->peer));
-	if (peer_logins(d->auth, c->peer) >= AUTH_PER_PEER ||
-	    d->auth->queued >= AUTH_MAX_QUEUED) {
-		if (peer_logins(d->auth, c->peer) >= AUTH_PER_PEER)
+	from_peer = peer_logins(d->auth, c->peer);
+	if (from_peer >= AUTH_PER_PEER || d->auth->queued >= AUTH_MAX_QUEUED) {
+		if (from_peer >= AUTH_PER_PEER)
 			pkxd_reply_error(req, 503, "SERVICE_BUSY",
 			                 "%d logins from %s are in progress "
 			                 "already; wait for their answers",

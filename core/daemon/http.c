@@ -389,6 +389,7 @@ static void create_export(pkxd_daemon *d, struct evhttp_request *req,
 	pkx_config *cfg = NULL;
 	pkx_error err = {"", ""};
 	pkxd_export *e;
+	const pkxd_export *writer;
 	pkxd_job_kind kind = PKXD_JOB_VALIDATE;
 
 	if (!body)
@@ -411,11 +412,10 @@ static void create_export(pkxd_daemon *d, struct evhttp_request *req,
 			         "config.output_filename");
 			goto reject;
 		}
-		if (writing_to(d, cfg->output_filename)) {
+		if ((writer = writing_to(d, cfg->output_filename))) {
 			pkx_fail(&err, "RESOURCE_EXISTS",
 			         "export %s is writing fs/%s already",
-			         writing_to(d, cfg->output_filename)->id,
-			         cfg->output_filename);
+			         writer->id, cfg->output_filename);
 			goto reject;
 		}
 		kind = PKXD_JOB_TO_FILE;
@@ -502,17 +502,19 @@ static void update_export(pkxd_export *e, struct evhttp_request *req)
 	json_t *body = pkxd_read_body(req), *extra = NULL;
 	pkx_config *cfg = NULL;
 	pkx_error err = {"", ""};
+	const char *id;
 
 	if (!body)
 		return;
 	if (parse_export_body(body, &cfg, &extra, &err) != 0)
 		goto reject;
-	if (json_object_get(body, "id") &&
-	    strcmp(json_string_value(json_object_get(body, "id")), e->id)) {
+	/* parse_export_body made sure an id is a string. */
+	id = json_string_value(json_object_get(body, "id"));
+	if (id && strcmp(id, e->id) != 0) {
 		pkx_fail(&err, PKX_EINVAL,
 		         "id \"%.64s\" is not this export's (%s); ids cannot "
 		         "change",
-		         json_string_value(json_object_get(body, "id")), e->id);
+		         id, e->id);
 		goto reject;
 	}
 	if (e->state == PKXD_INITIALIZING || e->state == PKXD_RUNNING ||

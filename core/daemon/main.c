@@ -75,41 +75,43 @@ static int split_listen(const char *arg, char *addr, size_t len, int *port)
 	return 0;
 }
 
-/* Whether only this machine can reach the socket. */
-static int bound_to_loopback(struct evhttp_bound_socket *bound)
+/* An option's whole number, 1 to max; -1 when it is not one. */
+static long parse_count(const char *arg, unsigned long max)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	unsigned long v;
+	char *end;
 
-	if (getsockname(evhttp_bound_socket_get_fd(bound),
-	                (struct sockaddr *)&ss, &len) != 0)
-		return 0;
-	if (ss.ss_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(
-		    &((struct sockaddr_in6 *)&ss)->sin6_addr);
-	return ss.ss_family == AF_INET &&
-	       (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) ==
-	           127;
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || arg[0] == '-' || v == 0 || v > max)
+		return -1;
+	return (long)v;
 }
 
-static void print_bound(struct evhttp_bound_socket *bound)
+/* Whether only this machine can reach the socket whose address is ss. */
+static int is_loopback(const struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return ss->ss_family == AF_INET &&
+	       (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >>
+	        24) == 127;
+}
+
+static void print_bound(const struct sockaddr_storage *ss)
+{
 	char host[INET6_ADDRSTRLEN];
 	int port;
 
-	if (getsockname(evhttp_bound_socket_get_fd(bound),
-	                (struct sockaddr *)&ss, &len) != 0)
-		return;
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 		port = ntohs(s6->sin6_port);
 		printf("[%s]:%d\n", host, port);
 	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		const struct sockaddr_in *s4 = (const void *)ss;
 
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 		port = ntohs(s4->sin_port);
@@ -212,8 +214,9 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *root = NULL, *listen = "127.0.0.1:8080", *users = NULL;
-	unsigned long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS;
-	char *end;
+	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS;
+	struct sockaddr_storage ss;
+	socklen_t ss_len = sizeof(ss);
 	const char *plugin_dir = pkx_default_plugin_dir();
 	pkxd_daemon d;
 	char addr[256];
@@ -235,20 +238,14 @@ int main(int argc, char **argv)
 			users = optarg;
 			break;
 		case 'm':
-			errno = 0;
-			max_exports = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || optarg[0] == '-' ||
-			    max_exports == 0 || max_exports > 1000000) {
+			if ((max_exports = parse_count(optarg, 1000000)) < 0) {
 				fprintf(stderr, "pktexportd: --max-exports "
 				                "takes 1 to 1000000\n");
 				return 2;
 			}
 			break;
 		case 't':
-			errno = 0;
-			lifetime = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || optarg[0] == '-' ||
-			    lifetime == 0 || lifetime > 31u * 86400) {
+			if ((lifetime = parse_count(optarg, 31u * 86400)) < 0) {
 				fprintf(stderr,
 				        "pktexportd: --token-lifetime takes "
 				        "seconds, 1 to %u\n",
@@ -304,12 +301,19 @@ int main(int argc, char **argv)
 	if (!d.sigterm || !d.sigint || evsignal_add(d.sigterm, NULL) != 0 ||
 	    evsignal_add(d.sigint, NULL) != 0)
 		goto out;
-	if (!d.auth && !bound_to_loopback(d.bound))
+	if (getsockname(evhttp_bound_socket_get_fd(d.bound),
+	                (struct sockaddr *)&ss, &ss_len) != 0) {
+		fprintf(stderr,
+		        "pktexportd: cannot read the address bound: %s\n",
+		        strerror(errno));
+		goto out;
+	}
+	if (!d.auth && !is_loopback(&ss))
 		pkx_log(PKX_LOG_WARN, "pktexportd",
 		        "listening on %s without --users: anyone who can "
 		        "reach it can read every capture under %s",
 		        listen, d.root);
-	print_bound(d.bound);
+	print_bound(&ss);
 	event_base_dispatch(d.base);
 	rc = 0;
 out:
