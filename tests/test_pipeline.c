@@ -583,9 +583,7 @@ START_TEST(pipeline_live_output_flushed)
 	pkx_run_free(run);
 	pkx_config_free(cfg);
 
-	memset(&fs, 0, sizeof(fs));
-	fs.sink.write = flush_sink_write;
-	fs.sink.flush = flush_sink_flush;
+	fs = (flush_sink){{flush_sink_write, flush_sink_flush}, 0, 0, 0};
 	cfg = hx_config("{\"path\":\"test/count/5000\"}");
 	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
 	ck_assert_int_eq(pkx_run_execute(run, &fs.sink, &err), PKX_RUN_DONE);
