@@ -213,9 +213,8 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 		 * maximum. */
 		for (i = 0; i < run->info->n_interfaces; i++) {
 			const pkx_interface *f = &run->info->interfaces[i];
-			uint32_t max = pkx_linktype_max_snaplen(f->linktype);
 			uint32_t snap =
-			    f->snaplen && f->snaplen <= max ? f->snaplen : max;
+			    pkx_linktype_snapshot(f->linktype, f->snaplen);
 
 			if (snap > run->snaplen)
 				run->snaplen = snap;

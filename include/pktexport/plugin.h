@@ -68,6 +68,17 @@ static inline uint32_t pkx_linktype_max_snaplen(uint32_t linktype)
 		return 262144u;
 	}
 }
+
+/* The limit readers apply for a snap length written in a file (libpcap's
+ * pcap_adjust_snapshot()): none (0), or one past the link type's maximum,
+ * is that maximum. */
+static inline uint32_t pkx_linktype_snapshot(uint32_t linktype,
+                                             uint32_t snaplen)
+{
+	uint32_t max = pkx_linktype_max_snaplen(linktype);
+
+	return snaplen == 0 || snaplen > max ? max : snaplen;
+}
 #define PKX_IFNAME_MAX 64
 typedef struct pkx_interface {
 	uint32_t linktype;

@@ -73,22 +73,6 @@ static int cf_fail(cf_reader *r, const char *fmt, ...)
 	return -1;
 }
 
-/* libpcap 1.10's max_snaplen_for_dlt(): a record longer than this is
- * damage whatever the file's snap length. */
-uint32_t cf_max_snaplen(uint32_t linktype)
-{
-	return pkx_linktype_max_snaplen(linktype);
-}
-
-/* libpcap's pcap_adjust_snapshot(): a snap length of 0 or past the link
- * type's maximum is that maximum. */
-uint32_t cf_snapshot(uint32_t linktype, uint32_t snaplen)
-{
-	uint32_t max = cf_max_snaplen(linktype);
-
-	return snaplen == 0 || snaplen > max ? max : snaplen;
-}
-
 /* Makes the `need` bytes at r->pos available in the buffer.  Returns a
  * pointer to them, or NULL when the file (or limit) ends first; *have
  * tells how many bytes there were. */
@@ -203,8 +187,8 @@ static int cf_open_pcap(cf_reader *r, const uint8_t *h)
 	/* The upper bits hold the FCS length; the link type is the rest,
 	 * but we hand on the field as written, as the pcap output does. */
 	lt = ifc.linktype = cf_u32(r, h + 20);
-	r->max_snaplen = cf_max_snaplen(lt);
-	r->snapshot = cf_snapshot(lt, ifc.snaplen);
+	r->max_snaplen = pkx_linktype_max_snaplen(lt);
+	r->snapshot = pkx_linktype_snapshot(lt, ifc.snaplen);
 	/* Kuznetzov's format on Ethernet: libpcap allows for the 14 bytes
 	 * of a faked Ethernet header (a cooked capture), up to INT_MAX. */
 	if (r->pcap_modified && (lt & 0x03ffffffu) == 1)
@@ -280,11 +264,11 @@ static int cf_idb(cf_reader *r, const uint8_t *b, uint32_t blen)
 	ifc.linktype = cf_u16(r, b + 8);
 	ifc.snaplen = cf_u32(r, b + 12);
 	/* libpcap's snapshot for the interface, and its largest block. */
-	ifc.snapshot = cf_snapshot(ifc.linktype, ifc.snaplen);
-	if (CF_NG_BLOCK_FOR_SNAPLEN(cf_max_snaplen(ifc.linktype)) >
+	ifc.snapshot = pkx_linktype_snapshot(ifc.linktype, ifc.snaplen);
+	if (CF_NG_BLOCK_FOR_SNAPLEN(pkx_linktype_max_snaplen(ifc.linktype)) >
 	    r->max_block)
-		r->max_block =
-		    CF_NG_BLOCK_FOR_SNAPLEN(cf_max_snaplen(ifc.linktype));
+		r->max_block = CF_NG_BLOCK_FOR_SNAPLEN(
+		    pkx_linktype_max_snaplen(ifc.linktype));
 	if (cf_idb_options(r, &ifc, b + 16, blen - 20) != 0)
 		return -1;
 	/* ns = units * ts_mul / ts_div, exact (128 bits), rounded down. */

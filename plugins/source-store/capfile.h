@@ -7,12 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* libpcap's largest packet for a link type (max_snaplen_for_dlt()), and
- * the snapshot it derives from a snap length (pcap_adjust_snapshot()): a
- * record longer than either is read as libpcap reads it (capfile.c). */
-uint32_t cf_max_snaplen(uint32_t linktype);
-uint32_t cf_snapshot(uint32_t linktype, uint32_t snaplen);
-
 enum cf_format { CF_PCAP = 1, CF_PCAPNG = 2 };
 
 /* An interface as the file describes it.  The list of a reader only grows:
