@@ -7,14 +7,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +55,8 @@ typedef struct wsx_program {
 	wsf_carriers carrier_sets;
 	/* The helper, the stream it reads and the page it answers in. */
 	pid_t pid;
+	int pidfd;  /* the helper's, when the kernel has them; or -1 */
+	int status; /* where the fork server writes its wait status */
 	int sock, records;
 	wsp_shared *shared;
 	uint64_t written, punched, sent, next_check;
@@ -67,8 +72,17 @@ typedef struct wsx_program {
 	uint64_t recycle_every, max_rss_kb;
 	uint64_t skipped, recycled;
 	uint64_t helper_peak_kb;          /* largest VmHWM of its helpers */
+	uint64_t helper_private_kb;       /* largest memory of its own */
 	char failure[PKX_ERROR_TEXT_MAX]; /* set once the helper failed */
 } wsx_program;
+
+/* The fork server: one process per service that started libwireshark
+ * once and forks a helper for each filter (see ws_protocol.h). */
+static struct {
+	pthread_mutex_t lock;
+	pid_t pid;
+	int sock;
+} wsx_server = {PTHREAD_MUTEX_INITIALIZER, -1, -1};
 
 static pkx_result wsx_init(const pkx_services *svc, pkx_error *err)
 {
@@ -291,14 +305,14 @@ static int wsx_recv(wsx_program *p, void *buf, size_t len, int timeout_ms)
 }
 
 /* A /proc/PID/status value in kB, 0 when unknown. */
-static uint64_t wsx_status_kb(pid_t pid, const char *key)
+static uint64_t wsx_proc_kb(pid_t pid, const char *file, const char *key)
 {
 	char path[64], line[256];
 	unsigned long long v = 0;
 	size_t klen = strlen(key);
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
@@ -310,6 +324,31 @@ static uint64_t wsx_status_kb(pid_t pid, const char *key)
 	return v;
 }
 
+static uint64_t wsx_status_kb(pid_t pid, const char *key)
+{
+	return wsx_proc_kb(pid, "status", key);
+}
+
+/* Waits up to timeout_ms for the fork server to report how the helper
+ * ended.  1 with *status set, 0 when it has not ended yet, -1 when nobody
+ * will say (the server is gone). */
+static int wsx_exit_status(wsx_program *p, int timeout_ms, int *status)
+{
+	struct pollfd pfd = {.fd = p->status, .events = POLLIN};
+	ssize_t r;
+	int n;
+
+	do
+		n = poll(&pfd, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return 0;
+	do
+		r = read(p->status, status, sizeof(*status));
+	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)sizeof(*status) ? 1 : -1;
+}
+
 /* Stops the helper; returns how it ended, for messages. */
 static void wsx_stop(wsx_program *p, char *how, size_t size)
 {
@@ -318,29 +357,34 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 	if (how && size)
 		snprintf(how, size, "it stopped");
 	if (p->pid > 0) {
-		/* Give a dying helper a moment to be reaped with its cause. */
-		pid_t r = waitpid(p->pid, &status, WNOHANG);
-		int grace;
-
 		/* A helper that closed its socket is on its way out: let it
 		 * finish dying so its status says why. */
-		for (grace = how ? 100 : 0; r == 0 && grace > 0; grace--) {
-			usleep(10000);
-			r = waitpid(p->pid, &status, WNOHANG);
-		}
-		if (r == 0) {
+		int got = wsx_exit_status(p, how ? 1000 : 0, &status);
+
+		if (got == 0) {
 			uint64_t hwm = wsx_status_kb(p->pid, "VmHWM:");
+
+			/* What it does not share with the fork server. */
+			uint64_t own = wsx_proc_kb(p->pid, "smaps_rollup",
+			                           "Private_Clean:") +
+			               wsx_proc_kb(p->pid, "smaps_rollup",
+			                           "Private_Dirty:");
 
 			if (hwm > p->helper_peak_kb)
 				p->helper_peak_kb = hwm;
-			kill(p->pid, SIGKILL);
-			r = waitpid(p->pid, &status, 0);
+			if (own > p->helper_private_kb)
+				p->helper_private_kb = own;
+			if (p->pidfd < 0 ||
+			    syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL,
+			            NULL, 0) != 0)
+				kill(p->pid, SIGKILL);
+			got = wsx_exit_status(p, 10000, &status);
 		}
-		if (r == p->pid && how && WIFSIGNALED(status) &&
+		if (got == 1 && how && WIFSIGNALED(status) &&
 		    WTERMSIG(status) != SIGKILL)
 			snprintf(how, size, "it was killed by signal %d (%s)",
 			         WTERMSIG(status), strsignal(WTERMSIG(status)));
-		else if (r == p->pid && how && WIFEXITED(status))
+		else if (got == 1 && how && WIFEXITED(status))
 			snprintf(how, size, "it exited with status %d",
 			         WEXITSTATUS(status));
 	}
@@ -348,11 +392,15 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 	if (p->shared)
 		munmap(p->shared, sizeof(*p->shared));
 	p->shared = NULL;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->status >= 0)
+		close(p->status);
 	if (p->sock >= 0)
 		close(p->sock);
 	if (p->records >= 0)
 		close(p->records);
-	p->sock = p->records = -1;
+	p->pidfd = p->status = p->sock = p->records = -1;
 }
 
 /* Records the end of the helper as this program's failure. */
@@ -369,14 +417,174 @@ static int wsx_fail(wsx_program *p, pkx_error *err, const char *fmt, ...)
 	return -1;
 }
 
-static int wsx_spawn(wsx_program *p, pkx_error *err)
+/* With wsx_server.lock held. */
+static void wsx_server_stop(int force)
+{
+	pid_t pid = wsx_server.pid;
+	int status, grace;
+
+	if (wsx_server.sock >= 0)
+		close(wsx_server.sock);
+	wsx_server.sock = -1;
+	wsx_server.pid = -1;
+	if (pid <= 0)
+		return;
+	/* It ends when its socket closes; one still starting gets a moment. */
+	for (grace = force ? 0 : 200;
+	     grace > 0 && waitpid(pid, &status, WNOHANG) == 0; grace--)
+		usleep(10000);
+	if (grace == 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* With wsx_server.lock held. */
+static int wsx_server_start(char *why, size_t size)
 {
 	posix_spawn_file_actions_t fa;
 	char path[PATH_MAX];
-	char *argv[] = {(char *)WSX_HELPER, NULL};
-	int sv[2], rec, shm, r;
+	char *argv[] = {(char *)WSX_HELPER, (char *)WSP_SERVER_ARG, NULL};
+	int sv[2], r;
 
 	wsx_helper_path(path, sizeof(path));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		snprintf(why, size, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], WSP_FD_CONTROL);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (!getenv("PKTEXPORT_WIRESHARK_DEBUG"))
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
+		                                 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	r = posix_spawn(&wsx_server.pid, path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (r != 0) {
+		close(sv[0]);
+		wsx_server.pid = -1;
+		snprintf(why, size,
+		         "cannot start the Wireshark helper %.256s: %s (set "
+		         "PKTEXPORT_WIRESHARK_HELPER)",
+		         path, strerror(r));
+		return -1;
+	}
+	wsx_server.sock = sv[0];
+	wsx_svc->log(PKX_LOG_DEBUG, WSX_NAME,
+	             "started the Wireshark fork server (pid %d)",
+	             (int)wsx_server.pid);
+	return 0;
+}
+
+/* Asks the server for a helper on fds (control, records, shared page,
+ * status pipe).  0 with *pid and *pidfd set; WSP_STALE; -1 with why set
+ * (the server answered a failure); -2 when it did not answer. */
+static int wsx_server_fork(const int fds[4], pid_t *pid, int *pidfd, char *why,
+                           size_t size)
+{
+	wsp_fork f = {.magic = WSP_FORK_MAGIC};
+	wsp_forked a;
+	char ctl[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov = {.iov_base = &f, .iov_len = sizeof(f)};
+	struct msghdr m = {.msg_iov = &iov,
+	                   .msg_iovlen = 1,
+	                   .msg_control = ctl,
+	                   .msg_controllen = CMSG_SPACE(4 * sizeof(int))};
+	struct pollfd pfd = {.fd = wsx_server.sock, .events = POLLIN};
+	int timeout =
+	    (int)wsx_env("PKTEXPORT_WIRESHARK_START_MS", WSX_START_MS);
+	struct cmsghdr *c;
+	ssize_t r;
+	int n;
+
+	memset(ctl, 0, sizeof(ctl));
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(4 * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, 4 * sizeof(int));
+	do
+		r = sendmsg(wsx_server.sock, &m, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	snprintf(why, size, "the Wireshark helper did not start");
+	if (r != (ssize_t)sizeof(f))
+		return -2;
+	do
+		n = poll(&pfd, 1, timeout);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		snprintf(why, size,
+		         "the Wireshark helper did not start: it did not "
+		         "answer in time");
+		return -2;
+	}
+	memset(&a, 0, sizeof(a));
+	iov.iov_base = &a;
+	iov.iov_len = sizeof(a);
+	m.msg_controllen = CMSG_SPACE(sizeof(int));
+	do
+		r = recvmsg(wsx_server.sock, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	*pidfd = -1;
+	for (c = r > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(pidfd, CMSG_DATA(c), sizeof(int));
+	if (r < (ssize_t)offsetof(wsp_forked, text))
+		return -2;
+	if (a.pid > 0) {
+		*pid = a.pid;
+		return 0;
+	}
+	if (*pidfd >= 0)
+		close(*pidfd);
+	*pidfd = -1;
+	if (a.pid == WSP_STALE)
+		return WSP_STALE;
+	snprintf(why, size, "the Wireshark helper did not start: %.*s",
+	         (int)(a.len < sizeof(a.text) ? a.len : sizeof(a.text)),
+	         a.text);
+	return -1;
+}
+
+/* A helper for p, forked by the server: started if need be, and again
+ * when it died or its Wireshark settings changed on disk. */
+static int wsx_fork_helper(wsx_program *p, const int fds[4], pkx_error *err)
+{
+	char why[PKX_ERROR_TEXT_MAX];
+	int attempt, r = -1;
+
+	snprintf(why, sizeof(why), "the Wireshark helper did not start");
+	pthread_mutex_lock(&wsx_server.lock);
+	for (attempt = 0; attempt < 2; attempt++) {
+		int fresh = wsx_server.pid <= 0;
+
+		if (fresh && wsx_server_start(why, sizeof(why)) != 0)
+			break;
+		r = wsx_server_fork(fds, &p->pid, &p->pidfd, why, sizeof(why));
+		if (r == 0)
+			break;
+		wsx_server_stop(r != WSP_STALE);
+		/* Only a server that had been running gets a successor: it
+		 * may have died since, or read settings that have changed. */
+		if (fresh && r != WSP_STALE)
+			break;
+	}
+	pthread_mutex_unlock(&wsx_server.lock);
+	if (r != 0) {
+		p->pid = -1;
+		return wsx_fail(p, err, "%s", why);
+	}
+	return 0;
+}
+
+static int wsx_spawn(wsx_program *p, pkx_error *err)
+{
+	int sv[2], status[2], rec, shm, r;
+
 	rec = memfd_create("pktexport-wireshark", MFD_CLOEXEC);
 	if (rec < 0)
 		return wsx_fail(p, err, "memfd_create: %s", strerror(errno));
@@ -392,41 +600,41 @@ static int wsx_spawn(wsx_program *p, pkx_error *err)
 		return wsx_fail(p, err, "shared answer page: %s", strerror(r));
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		r = errno;
 		close(rec);
 		close(shm);
-		return wsx_fail(p, err, "socketpair: %s", strerror(errno));
+		return wsx_fail(p, err, "socketpair: %s", strerror(r));
+	}
+	if (pipe2(status, O_CLOEXEC) != 0) {
+		r = errno;
+		close(rec);
+		close(shm);
+		close(sv[0]);
+		close(sv[1]);
+		return wsx_fail(p, err, "pipe: %s", strerror(r));
 	}
 	p->records = rec;
 	p->sock = sv[0];
+	p->status = status[0];
 	p->written = p->punched = p->sent = 0;
 	p->next_check = WSX_CHECK_EVERY;
-	if (wsx_stream_header(p) != 0) {
-		close(sv[1]);
-		close(shm);
-		return wsx_fail(p, err, "writing the packet stream: %s",
-		                strerror(errno));
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], WSP_FD_CONTROL);
-	posix_spawn_file_actions_adddup2(&fa, rec, WSP_FD_RECORDS);
-	posix_spawn_file_actions_adddup2(&fa, shm, WSP_FD_SHARED);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (!getenv("PKTEXPORT_WIRESHARK_DEBUG"))
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
-		                                 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, WSP_FD_SHARED + 1);
-	r = posix_spawn(&p->pid, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	if (wsx_stream_header(p) != 0)
+		r = wsx_fail(p, err, "writing the packet stream: %s",
+		             strerror(errno));
+	else
+		r = wsx_fork_helper(
+		    p, (const int[4]){sv[1], rec, shm, status[1]}, err);
 	close(sv[1]);
 	close(shm);
-	if (r != 0) {
-		p->pid = -1;
-		return wsx_fail(p, err,
-		                "cannot start the Wireshark helper %s: %s "
-		                "(set PKTEXPORT_WIRESHARK_HELPER)",
-		                path, strerror(r));
-	}
-	return 0;
+	close(status[1]);
+	return r;
+}
+
+static void wsx_deinit(void)
+{
+	pthread_mutex_lock(&wsx_server.lock);
+	wsx_server_stop(0);
+	pthread_mutex_unlock(&wsx_server.lock);
 }
 
 /* Starts a helper, compiles the filter in it, and hands it the frame
@@ -649,16 +857,30 @@ static void wsx_free(void *program)
 	if (!p)
 		return;
 	wsx_stop(p, NULL, 0);
-	if (p->frame_num)
+	if (p->frame_num) {
+		uint64_t server_kb = 0, server_now_kb = 0;
+
+		pthread_mutex_lock(&wsx_server.lock);
+		if (wsx_server.pid > 0) {
+			server_kb = wsx_status_kb(wsx_server.pid, "VmHWM:");
+			server_now_kb = wsx_status_kb(wsx_server.pid, "VmRSS:");
+		}
+		pthread_mutex_unlock(&wsx_server.lock);
 		wsx_svc->log(
 		    PKX_LOG_DEBUG, WSX_NAME,
 		    "filter \"%s\": %u packets, %llu skipped by the "
 		    "pre-filter, helper restarts: %llu, helper peak "
-		    "RSS: %llu kB, service peak RSS: %llu kB",
+		    "RSS: %llu kB (%llu kB not shared with the fork "
+		    "server), fork server peak RSS: %llu kB (%llu kB "
+		    "now), service peak RSS: %llu kB",
 		    p->expr, p->frame_num, (unsigned long long)p->skipped,
 		    (unsigned long long)p->recycled,
 		    (unsigned long long)p->helper_peak_kb,
+		    (unsigned long long)p->helper_private_kb,
+		    (unsigned long long)server_kb,
+		    (unsigned long long)server_now_kb,
 		    (unsigned long long)wsx_status_kb(getpid(), "VmHWM:"));
+	}
 	wsf_free(p->pre);
 	free(p->ifs);
 	free(p->expr);
@@ -676,7 +898,7 @@ static pkx_result wsx_compile(const char *type, const char *expr,
 	if (!p)
 		return wsx_svc->fail(err, "INTERNAL_ERROR", "out of memory");
 	p->pid = -1;
-	p->sock = p->records = -1;
+	p->pidfd = p->status = p->sock = p->records = -1;
 	p->expr = strdup(expr);
 	p->ifs = calloc(n_ifs ? n_ifs : 1, sizeof(*ifs));
 	if (!p->expr || !p->ifs || n_ifs == 0) {
@@ -786,7 +1008,7 @@ static const pkx_filter_plugin wsx_plugin = {
                       PACKAGE_VERSION,
                       "Wireshark display filters (libwireshark, in a "
                       "helper process)",
-                      wsx_claims, wsx_init, NULL),
+                      wsx_claims, wsx_init, wsx_deinit),
     .compile = wsx_compile,
     .match = wsx_match,
     .to_bpf = NULL,

@@ -3,14 +3,25 @@
  * `tshark -r FILE -Y FILTER` does in its single pass, and says which match.
  * It runs as its own process so a dissector that crashes or hangs costs
  * one export, not the service. */
+#define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <epan/dfilter/dfilter.h>
@@ -252,12 +263,6 @@ static void ws_frame_only(void)
 
 static int ws_init_epan(const char *argv0)
 {
-	static const struct packet_provider_funcs funcs = {
-	    ws_frame_ts,
-	    ws_interface_name,
-	    ws_interface_descr,
-	    NULL,
-	};
 	char *why;
 
 	/* The order is tshark's, so preferences, plugins and decode-as
@@ -271,6 +276,23 @@ static int ws_init_epan(const char *argv0)
 		return -1;
 	epan_load_settings();
 	prefs_apply_all();
+	return 0;
+}
+
+/* The dissection session of one filter, on a started libwireshark. */
+static int ws_open_session(void)
+{
+	static const struct packet_provider_funcs funcs = {
+	    ws_frame_ts,
+	    ws_interface_name,
+	    ws_interface_descr,
+	    NULL,
+	};
+
+	hp.shared = mmap(NULL, sizeof(wsp_shared), PROT_READ | PROT_WRITE,
+	                 MAP_SHARED, WSP_FD_SHARED, 0);
+	if (hp.shared == MAP_FAILED)
+		return -1;
 	hp.epan = epan_new(&hp.prov, &funcs);
 	return hp.epan ? 0 : -1;
 }
@@ -501,27 +523,13 @@ static void ws_read_fault(void)
 	}
 }
 
-int main(int argc, char **argv)
+/* Serves one filter's requests until the plugin closes the socket. */
+static int ws_session(void)
 {
 	wsp_request req;
 
-	(void)argc;
-	signal(SIGPIPE, SIG_IGN);
-	ws_read_fault();
-	hp.shared = mmap(NULL, sizeof(wsp_shared), PROT_READ | PROT_WRITE,
-	                 MAP_SHARED, WSP_FD_SHARED, 0);
-	if (hp.shared == MAP_FAILED)
+	if (ws_open_session() != 0)
 		return 1;
-	wtap_rec_init(&hp.rec);
-	ws_buffer_init(&hp.buf, 1514);
-	if (ws_init_epan(argv[0]) != 0) {
-		if (ws_read_all(&req, sizeof(req)) == 0)
-			ws_answer(WSP_FAILED, hp.report[0]
-			                          ? hp.report
-			                          : "libwireshark failed to "
-			                            "initialise");
-		return 1;
-	}
 	while (ws_read_all(&req, sizeof(req)) == 0) {
 		int r;
 
@@ -546,4 +554,313 @@ int main(int argc, char **argv)
 	/* The plugin closed the socket: the export is over.  Exit without
 	 * tearing libwireshark down; the kernel frees it faster. */
 	return 0;
+}
+
+/* ---------------------------------------------------------- fork server */
+
+static void ws_fold(uint64_t *h, const void *data, size_t len)
+{
+	const unsigned char *b = data;
+
+	while (len--) {
+		*h ^= *b++;
+		*h *= 0x100000001b3ull;
+	}
+}
+
+/* Folds the names, sizes, times and inodes under dir (depth levels deep)
+ * into h: what tells that a setting, a profile or a plugin changed. */
+static void ws_stamp_dir(uint64_t *h, const char *dir, int depth)
+{
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *e;
+
+	ws_fold(h, dir ? dir : "", dir ? strlen(dir) + 1 : 1);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		                     e->d_name) >= sizeof(path) ||
+		    stat(path, &st) != 0)
+			continue;
+		ws_fold(h, e->d_name, strlen(e->d_name) + 1);
+		ws_fold(h, &st.st_ino, sizeof(st.st_ino));
+		ws_fold(h, &st.st_size, sizeof(st.st_size));
+		ws_fold(h, &st.st_mtim, sizeof(st.st_mtim));
+		if (S_ISDIR(st.st_mode) && depth > 1)
+			ws_stamp_dir(h, path, depth - 1);
+	}
+	closedir(d);
+}
+
+/* What a new tshark would read at start: the personal configuration (its
+ * default profile), the global data folder, and both plugin folders. */
+static uint64_t ws_config_stamp(void)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	char *dir = get_persconffile_path("preferences", TRUE);
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+
+	if (slash)
+		*slash = '\0';
+	ws_stamp_dir(&h, dir, 1);
+	g_free(dir);
+	ws_stamp_dir(&h, get_datafile_dir(), 1);
+	ws_stamp_dir(&h, get_plugins_dir_with_version(), 3);
+	ws_stamp_dir(&h, get_plugins_pers_dir_with_version(), 3);
+	return h;
+}
+
+typedef struct ws_child {
+	pid_t pid;
+	int status_fd;
+} ws_child;
+
+static ws_child *ws_children;
+static size_t ws_n_children;
+
+static void ws_reap(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		size_t i;
+
+		for (i = 0; i < ws_n_children; i++)
+			if (ws_children[i].pid == pid)
+				break;
+		if (i == ws_n_children)
+			continue;
+		if (write(ws_children[i].status_fd, &status, sizeof(status)) <
+		    0) {
+			/* The plugin is gone or did not wait: nobody to tell.
+			 */
+		}
+		close(ws_children[i].status_fd);
+		ws_children[i] = ws_children[--ws_n_children];
+	}
+}
+
+static void ws_reply(int32_t pid, int pidfd, const char *text)
+{
+	wsp_forked a = {.pid = pid};
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov;
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (text) {
+		a.len = (uint32_t)strnlen(text, sizeof(a.text));
+		memcpy(a.text, text, a.len);
+	}
+	iov.iov_base = &a;
+	iov.iov_len = offsetof(wsp_forked, text) + a.len;
+	if (pidfd >= 0) {
+		struct cmsghdr *c;
+
+		memset(ctl, 0, sizeof(ctl));
+		m.msg_control = ctl;
+		m.msg_controllen = sizeof(ctl);
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+	}
+	while (sendmsg(WSP_FD_CONTROL, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/* Receives a request: 1 with its four descriptors, 0 at the end (the
+ * plugin closed), -1 for a malformed one (its descriptors closed). */
+static int ws_receive(int fds[4])
+{
+	char ctl[CMSG_SPACE(4 * sizeof(int))];
+	wsp_fork f;
+	struct iovec iov = {.iov_base = &f, .iov_len = sizeof(f)};
+	struct msghdr m = {.msg_iov = &iov,
+	                   .msg_iovlen = 1,
+	                   .msg_control = ctl,
+	                   .msg_controllen = sizeof(ctl)};
+	struct cmsghdr *c;
+	ssize_t r;
+	int n = 0, i;
+
+	do
+		r = recvmsg(WSP_FD_CONTROL, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return 0;
+	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int k =
+			    (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+			for (i = 0; i < k; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(int));
+				if (n < 4)
+					fds[n++] = fd;
+				else
+					close(fd);
+			}
+		}
+	if (r == sizeof(f) && f.magic == WSP_FORK_MAGIC && n == 4 &&
+	    !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return 1;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return -1;
+}
+
+/* In a new helper: the received descriptors become the usual ones. */
+static int ws_become_helper(const int fds[4], int sigfd)
+{
+	static const int target[3] = {WSP_FD_CONTROL, WSP_FD_RECORDS,
+	                              WSP_FD_SHARED};
+	sigset_t chld;
+	int high[3], i;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	close(sigfd);
+	free(ws_children);
+	ws_children = NULL;
+	ws_n_children = 0;
+	/* Out of the way first: a received descriptor may sit on a target. */
+	for (i = 0; i < 3; i++)
+		if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
+			return -1;
+	for (i = 0; i < 3; i++)
+		if (dup2(high[i], target[i]) < 0)
+			return -1;
+	closefrom(WSP_FD_SHARED + 1);
+	return 0;
+}
+
+/* The fork server's loop.  Returns in a forked helper (0) or when the
+ * server is done (1, with *code the exit status). */
+static int ws_serve(const char *argv0, int *code)
+{
+	struct pollfd pfd[2];
+	sigset_t chld;
+	uint64_t stamp = 0;
+	const char *broken = NULL;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	pfd[0].fd = WSP_FD_CONTROL;
+	pfd[1].fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	pfd[0].events = pfd[1].events = POLLIN;
+	if (pfd[1].fd < 0)
+		broken = "signalfd failed";
+	else if (ws_init_epan(argv0) != 0)
+		broken = hp.report[0] ? hp.report
+		                      : "libwireshark failed to initialise";
+	else {
+		stamp = ws_config_stamp();
+		ws_shed_startup_memory();
+	}
+	*code = 0;
+	for (;;) {
+		int fds[4], r, pidfd;
+		pid_t pid;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			*code = 1;
+			return 1;
+		}
+		if (pfd[1].revents) {
+			struct signalfd_siginfo si;
+
+			while (read(pfd[1].fd, &si, sizeof(si)) > 0)
+				;
+			ws_reap();
+		}
+		if (!pfd[0].revents)
+			continue;
+		if ((r = ws_receive(fds)) == 0)
+			return 1;
+		if (r < 0) {
+			ws_reply(-1, -1, "malformed request");
+			continue;
+		}
+		if (broken || ws_config_stamp() != stamp) {
+			ws_reply(broken ? -1 : WSP_STALE, -1, broken);
+			for (r = 0; r < 4; r++)
+				close(fds[r]);
+			if (broken)
+				continue;
+			return 1;
+		}
+		pid = fork();
+		if (pid == 0) {
+			if (ws_become_helper(fds, pfd[1].fd) != 0)
+				_exit(1);
+			return 0;
+		}
+		if (pid < 0) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "fork: %s", strerror(errno));
+			ws_reply(-1, -1, why);
+			for (r = 0; r < 4; r++)
+				close(fds[r]);
+			continue;
+		}
+		{
+			ws_child *more = realloc(
+			    ws_children, (ws_n_children + 1) * sizeof(*more));
+
+			if (more) {
+				ws_children = more;
+				ws_children[ws_n_children].pid = pid;
+				ws_children[ws_n_children++].status_fd = fds[3];
+			} else
+				close(fds[3]);
+		}
+		for (r = 0; r < 3; r++)
+			close(fds[r]);
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		ws_reply(pid, pidfd, NULL);
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	wsp_request req;
+
+	signal(SIGPIPE, SIG_IGN);
+	ws_read_fault();
+	wtap_rec_init(&hp.rec);
+	ws_buffer_init(&hp.buf, 1514);
+	if (argc > 1 && strcmp(argv[1], WSP_SERVER_ARG) == 0) {
+		int code;
+
+		if (ws_serve(argv[0], &code))
+			_exit(code); /* its helpers go on without it */
+		return ws_session();
+	}
+	if (ws_init_epan(argv[0]) != 0) {
+		if (ws_read_all(&req, sizeof(req)) == 0)
+			ws_answer(WSP_FAILED, hp.report[0]
+			                          ? hp.report
+			                          : "libwireshark failed to "
+			                            "initialise");
+		return 1;
+	}
+	return ws_session();
 }

@@ -80,4 +80,29 @@ typedef struct wsp_shared {
 
 #define WSP_TEXT_MAX 4096
 
+/* The helper as a fork server (started with WSP_SERVER_ARG): it starts
+ * libwireshark once, then forks a helper per filter, each beginning where
+ * a freshly started helper would, after start-up.  WSP_FD_CONTROL is then
+ * a SOCK_SEQPACKET socket.  A request is one wsp_fork message carrying
+ * four descriptors: the new helper's control socket, records file and
+ * shared page, and the write end of a pipe on which the server writes the
+ * helper's wait status (an int) once it has reaped it, then closes it.
+ * The answer is one wsp_forked message, with a pidfd of the helper
+ * attached when the kernel has them.  A server whose Wireshark settings
+ * changed on disk since it started answers WSP_STALE and exits, so the
+ * next helper reads them as a new tshark would. */
+#define WSP_SERVER_ARG "--server"
+#define WSP_FORK_MAGIC 0x504b5846u /* "FXKP" */
+#define WSP_STALE      (-1000)
+
+typedef struct wsp_fork {
+	uint32_t magic;
+} wsp_fork;
+
+typedef struct wsp_forked {
+	int32_t pid;  /* > 0; else WSP_STALE or -1 with a message */
+	uint32_t len; /* bytes of text */
+	char text[WSP_TEXT_MAX];
+} wsp_forked;
+
 #endif /* PKX_WS_PROTOCOL_H */

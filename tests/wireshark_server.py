@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""The WIRESHARK filter's fork server: one process per service starts
+libwireshark once and forks a helper for each filter.  Checked through
+pktexportd: exports after the first reuse the server and start faster,
+answers stay tshark's, changed Wireshark settings are picked up (a new
+server reads them, as a new tshark would), a killed server is replaced,
+and none outlives the daemon or the CLI.  Prints "N passed, N failed"."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from checks import check, summary, wait_until
+from daemon_api import Daemon
+
+PKT = os.environ["PKTEXPORT"]
+TOP = os.environ["TOP_SRCDIR"]
+RECORDS = os.path.join(TOP, "tests", "wireshark_records.py")
+
+
+def plugin_built():
+    out = subprocess.run([PKT, "plugins"], capture_output=True, text=True).stdout
+    return re.search(r"\bWIRESHARK\b", out) is not None
+
+
+def children(pid):
+    """Processes whose parent is pid: {pid: command line}."""
+    found = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found[int(d)] = cmd
+    return found
+
+
+def servers(pid):
+    return [c for c, cmd in children(pid).items() if "--server" in cmd]
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
+def export(d, tmp, expr, name):
+    """Creates a BUFFER_STREAM export with a WIRESHARK filter and downloads
+    it: (seconds the POST took, packets file or None)."""
+    t0 = time.monotonic()
+    status, doc, _ = d.post({"path": "fs/a.pcap", "output_format": "PCAPNG_NS",
+                             "filters": {"items": [{"id": "w", "type": "WIRESHARK",
+                                                    "value": expr}]}})
+    took = time.monotonic() - t0
+    if not check("%s: 201 for %r" % (name, expr), status == 201, (status, doc)):
+        return took, None
+    r, data = d.download(doc["id"])
+    check("%s: download 200" % name, r.status == 200, r.status)
+    out = os.path.join(tmp, name + ".pcapng")
+    with open(out, "wb") as f:
+        f.write(data)
+    return took, out
+
+
+def same_as_tshark(tmp, out, expr, env):
+    ref = os.path.join(tmp, "ref.pcapng")
+    subprocess.run(["tshark", "-r", os.path.join(tmp, "fs", "a.pcap"), "-Y", expr,
+                    "-w", ref], env=env, capture_output=True, check=True)
+    return subprocess.run([sys.executable, RECORDS, out, ref]).returncode == 0
+
+
+def count(path):
+    out = subprocess.run(["capinfos", "-Mc", path], capture_output=True, text=True).stdout
+    m = re.search(r"Number of packets:\s*(\d+)", out)
+    return int(m.group(1)) if m else -1
+
+
+def main():
+    if not plugin_built() or not shutil.which("tshark"):
+        print("SKIP: the WIRESHARK filter plugin or tshark is missing")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="pkx-wsserver-")
+    try:
+        os.makedirs(os.path.join(tmp, "fs"))
+        subprocess.run([sys.executable, os.environ["MKPCAP"], os.path.join(tmp, "fs", "a.pcap"),
+                        "--packets", "3000", "--seed", "5"], check=True, capture_output=True)
+        # Wireshark settings of our own: the daemon's and tshark's alike.
+        home = os.path.join(tmp, "home")
+        conf = os.path.join(home, ".config", "wireshark")
+        os.makedirs(conf)
+        env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"))
+        env.setdefault("PKTEXPORT_WIRESHARK_HELPER",
+                       os.path.join(os.path.dirname(PKT), "plugins", "pktexport-wireshark-helper"))
+        os.environ.update(env)
+        run(tmp, env, conf)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary()
+
+
+def run(tmp, env, conf):
+    d = Daemon(tmp)
+    dpid = d.proc.pid
+    try:
+        check("no server before a WIRESHARK filter", servers(dpid) == [])
+        first, out = export(d, tmp, "tcp.port == 80", "first")
+        if out:
+            check("first: same packets as tshark", same_as_tshark(tmp, out, "tcp.port == 80", env))
+        srv = servers(dpid)
+        check("one fork server after the first export", len(srv) == 1, srv)
+        srv = srv[0] if srv else -1
+        times = []
+        for i, expr in enumerate(["dns", "!arp && frame.len > 100", "ipv6 || vlan"]):
+            took, out = export(d, tmp, expr, "next%d" % i)
+            times.append(took)
+            if out:
+                check("next %r: same packets as tshark" % expr, same_as_tshark(tmp, out, expr, env))
+        check("the same server serves them", servers(dpid) == [srv], (srv, servers(dpid)))
+        print("create with a filter: first %.3f s, then %s" % (first, " ".join("%.3f" % t for t in times)))
+        check("later exports start faster than the first (%.3f s, then at most %.3f s)"
+              % (first, max(times)), max(times) < first)
+        check("helpers are gone when their exports end",
+              wait_until(lambda: set(children(srv)) == set(), 10), children(srv))
+
+        # Settings changed on disk: answered as a new tshark would.
+        took, out = export(d, tmp, "frame.md5_hash", "nohash")
+        check("without the preference, frame.md5_hash takes nothing",
+              out is not None and count(out) == 0, out and count(out))
+        with open(os.path.join(conf, "preferences"), "w") as f:
+            f.write("frame.generate_md5_hash: TRUE\n")
+        took, out = export(d, tmp, "frame.md5_hash", "hash")
+        check("with it, frame.md5_hash takes all 3000 packets",
+              out is not None and count(out) == 3000, out and count(out))
+        if out:
+            check("with it: same packets as tshark with the same settings",
+                  same_as_tshark(tmp, out, "frame.md5_hash", env))
+        now = servers(dpid)
+        check("a new server read the changed settings", len(now) == 1 and now[0] != srv, (srv, now))
+        check("the old server is gone", wait_until(lambda: not alive(srv), 10))
+
+        # A server that dies is replaced at the next export.
+        srv = now[0] if now else -1
+        os.kill(srv, signal.SIGKILL)
+        took, out = export(d, tmp, "tcp.port == 80", "afterkill")
+        if out:
+            check("after the server was killed: same packets as tshark",
+                  same_as_tshark(tmp, out, "tcp.port == 80", env))
+        now = servers(dpid)
+        check("a new server replaced the killed one", len(now) == 1 and now[0] != srv, (srv, now))
+        srv = now[0] if now else -1
+    finally:
+        rc = d.stop()
+    check("daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
+    check("the server ends with the daemon", wait_until(lambda: not alive(srv), 10))
+
+    # The CLI: its server is gone when it exits.
+    p = subprocess.run([PKT, "export", "-v", "--root", tmp, "-o", os.path.join(tmp, "cli.pcap"),
+                        "-f", "WIRESHARK:udp", "fs/a.pcap"], capture_output=True, text=True, env=env)
+    check("CLI export: exit 0", p.returncode == 0, p.stderr[-1000:])
+    m = re.search(r"fork server \(pid (\d+)\)", p.stderr)
+    check("CLI export: says it started a server", m is not None, p.stderr[-1000:])
+    if m:
+        check("CLI export: its server is gone when it exits", not alive(int(m.group(1))))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
