@@ -5,6 +5,7 @@ pktexportd: exports after the first reuse the server and start faster,
 answers stay tshark's, changed Wireshark settings are picked up (a new
 server reads them, as a new tshark would), a killed server is replaced,
 and none outlives the daemon or the CLI.  Prints "N passed, N failed"."""
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from checks import check, summary, wait_until
@@ -165,6 +167,47 @@ def run(tmp, env, conf):
         rc = d.stop()
     check("daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
     check("the server ends with the daemon", wait_until(lambda: not alive(srv), 10))
+
+    # A helper that hangs after its server died is still stopped: the
+    # plugin kills it through its pidfd when the packet times out.
+    os.environ.update(PKTEXPORT_WIRESHARK_TEST_FAULT="hang:300",
+                      PKTEXPORT_WIRESHARK_TIMEOUT_MS="3000")
+    d = Daemon(tmp)
+    try:
+        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
+            {"id": "w", "type": "WIRESHARK", "value": 'frame contains "zq"'}]}})
+        check("hang: 201", status == 201, (status, doc))
+        eid = doc.get("id", "") if isinstance(doc, dict) else ""
+        # The export runs while it is downloaded.
+        def fetch():
+            try:
+                d.download(eid)
+            except OSError:
+                pass  # the failed export resets the connection
+        dl = threading.Thread(target=fetch, daemon=True)
+        dl.start()
+        srv = servers(d.proc.pid)
+        check("hang: one server, one helper",
+              len(srv) == 1 and wait_until(lambda: len(children(srv[0])) == 1, 30), srv)
+        helpers = children(srv[0]) if srv else {}
+        if srv:
+            os.kill(srv[0], signal.SIGKILL)
+
+        def ended():
+            st = d.get(eid)[1]
+            return isinstance(st, dict) and st.get("status", {}).get("state") in ("DONE", "ERRORS")
+        check("hang: the export ends", wait_until(ended, 30))
+        st = d.get(eid)[1].get("status", {})
+        check("hang: in ERRORS, saying the packet took too long",
+              st.get("state") == "ERRORS" and "longer than 3000 ms" in json.dumps(st), st)
+        check("hang: the orphaned helper was killed",
+              helpers and all(wait_until(lambda h=h: not alive(h), 10) for h in helpers))
+        dl.join(30)
+    finally:
+        rc = d.stop()
+        del os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"]
+        del os.environ["PKTEXPORT_WIRESHARK_TIMEOUT_MS"]
+    check("hang: daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
 
     # The CLI: its server is gone when it exits.
     p = subprocess.run([PKT, "export", "-v", "--root", tmp, "-o", os.path.join(tmp, "cli.pcap"),

@@ -361,7 +361,10 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 		 * finish dying so its status says why. */
 		int got = wsx_exit_status(p, how ? 1000 : 0, &status);
 
-		if (got == 0) {
+		/* Not ended, or ended unseen: a helper whose server has gone
+		 * (its settings changed, or it was killed) has nobody to
+		 * report it, and may still be running. */
+		if (got != 1) {
 			uint64_t hwm = wsx_status_kb(p->pid, "VmHWM:");
 
 			/* What it does not share with the fork server. */
@@ -374,11 +377,14 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 				p->helper_peak_kb = hwm;
 			if (own > p->helper_private_kb)
 				p->helper_private_kb = own;
-			if (p->pidfd < 0 ||
-			    syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL,
-			            NULL, 0) != 0)
+			/* By pidfd: the id may be another process's by now. */
+			if (p->pidfd >= 0)
+				syscall(SYS_pidfd_send_signal, p->pidfd,
+				        SIGKILL, NULL, 0);
+			else
 				kill(p->pid, SIGKILL);
-			got = wsx_exit_status(p, 10000, &status);
+			if (got == 0)
+				got = wsx_exit_status(p, 10000, &status);
 		}
 		if (got == 1 && how && WIFSIGNALED(status) &&
 		    WTERMSIG(status) != SIGKILL)
