@@ -215,6 +215,8 @@ def test_tokens(d, root):
     st, doc, _ = d.request("POST", AAA + "/refresh_tokens/revoke",
                            {"refresh_token": bob_refresh}, headers=bearer(alice))
     check("alice cannot revoke bob's", st == 404, (st, doc))
+    st, doc, _ = login(d, "bob", "pw-b")
+    bob_plain = doc["access_token"] if st == 201 else ""
     st, doc, _ = d.request("POST", AAA + "/refresh_tokens/revoke",
                            {"refresh_token": bob_refresh}, headers=bearer(bob))
     check("bob revokes his", st == 204, (st, doc))
@@ -222,7 +224,13 @@ def test_tokens(d, root):
     check("revoked refresh token refused", st == 401 and
           is_error(doc, "AUTH_INVALID_CREDENTIALS"), (st, doc))
     st, doc, _ = d.request("GET", API + "/exports", headers=bearer(bob2))
-    check("access tokens outlive the revocation", st == 200, (st, doc))
+    check("the access token traded for it ends with it", st == 401, (st, doc))
+    st, doc, _ = d.request("GET", API + "/exports", headers=bearer(bob))
+    check("so does the one given with it", st == 401, (st, doc))
+    st, doc, _ = d.request("GET", API + "/exports", headers=bearer(bob_plain))
+    check("bob's token of another login stays valid", st == 200, (st, doc))
+    st, doc, _ = d.request("GET", API + "/exports", headers=bearer(alice))
+    check("alice's token stays valid", st == 200, (st, doc))
     return alice
 
 

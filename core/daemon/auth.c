@@ -41,6 +41,7 @@ typedef struct auth_token {
 	char value[2 * AUTH_TOKEN_BYTES + 1];
 	char user[AUTH_NAME_MAX + 1];
 	int refresh;
+	uint64_t grant;      /* tokens of one login share it */
 	uint64_t issued_ns;  /* wall clock */
 	uint64_t expires_ns; /* monotonic clock; 0: until revoked */
 	uint64_t last_redeemed_ns;
@@ -61,6 +62,7 @@ struct pkxd_auth {
 	auth_check **queue_tail;
 	int queued;
 	auth_check *active; /* every login not answered yet */
+	uint64_t grants;    /* logins granted so far */
 };
 
 /* One password check, handed to a thread and back to the loop. */
@@ -318,7 +320,7 @@ static size_t user_tokens(pkxd_auth *a, const char *user, int refresh,
  * past AUTH_USER_REFRESH a refresh token is refused (*full set), as they
  * are meant to last until revoked. */
 static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
-                             int *full)
+                             uint64_t grant, int *full)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[AUTH_TOKEN_BYTES];
@@ -349,6 +351,7 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
 	explicit_bzero(raw, sizeof(raw));
 	snprintf(t->user, sizeof(t->user), "%s", user);
 	t->refresh = refresh;
+	t->grant = grant;
 	t->issued_ns = pkx_wallclock_ns();
 	/* Expiry runs on the monotonic clock: setting the wall clock does
 	 * not lengthen or shorten a token. */
@@ -373,15 +376,20 @@ static auth_token *find_token(pkxd_auth *a, const char *value, int refresh)
 }
 
 /* Answers the token request: an access token for user, and a refresh
- * token when asked. */
+ * token when asked.  Tokens given for one login (its refresh token and
+ * every access token traded for it) share the number grant_id; 0
+ * starts a new one. */
 static void grant(pkxd_daemon *d, struct evhttp_request *req, const char *user,
-                  int want_refresh, const char *state)
+                  int want_refresh, const char *state, uint64_t grant_id)
 {
 	auth_token *access, *refresh = NULL;
 	int full = 0;
 	json_t *o;
 
-	if (want_refresh && !(refresh = new_token(d->auth, user, 1, &full))) {
+	if (!grant_id)
+		grant_id = ++d->auth->grants;
+	if (want_refresh &&
+	    !(refresh = new_token(d->auth, user, 1, grant_id, &full))) {
 		if (full)
 			pkxd_reply_error(req, 409, "RESOURCE_EXISTS",
 			                 "%s holds %d refresh tokens already: "
@@ -393,7 +401,7 @@ static void grant(pkxd_daemon *d, struct evhttp_request *req, const char *user,
 			                 "bytes or no memory)");
 		return;
 	}
-	if (!(access = new_token(d->auth, user, 0, &full))) {
+	if (!(access = new_token(d->auth, user, 0, grant_id, &full))) {
 		pkxd_reply_error(req, 500, PKX_EINTERNAL,
 		                 "no token could be made (no random bytes or "
 		                 "no memory)");
@@ -500,7 +508,7 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	a->checks--;
 	if (c->ok) {
-		grant(d, c->req, c->user, c->want_refresh, c->state);
+		grant(d, c->req, c->user, c->want_refresh, c->state, 0);
 		check_finish(a, c);
 	} else if (d->stopping ||
 	           !(c->delay_ev = evtimer_new(d->base, delay_done, c)) ||
@@ -680,7 +688,7 @@ static void token_request(pkxd_daemon *d, struct evhttp_request *req)
 		} else {
 			t->redeemed++;
 			t->last_redeemed_ns = pkx_wallclock_ns();
-			grant(d, req, t->user, 0, state);
+			grant(d, req, t->user, 0, state, t->grant);
 		}
 		goto out;
 	}
@@ -775,6 +783,7 @@ static void revoke_refresh(pkxd_daemon *d, struct evhttp_request *req,
 	json_t *body = pkxd_read_body(req);
 	const char *value;
 	auth_token **p, *t;
+	uint64_t grant_id;
 
 	if (!body)
 		return;
@@ -795,9 +804,16 @@ static void revoke_refresh(pkxd_daemon *d, struct evhttp_request *req,
 		                 "no refresh token of yours matches");
 		return;
 	}
-	t = *p;
-	*p = t->next;
-	token_free(t);
+	/* The access tokens it gave (and the one given with it) go too. */
+	grant_id = (*p)->grant;
+	for (p = &d->auth->tokens; *p;)
+		if ((*p)->grant == grant_id) {
+			t = *p;
+			*p = t->next;
+			token_free(t);
+		} else {
+			p = &(*p)->next;
+		}
 	evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
