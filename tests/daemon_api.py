@@ -479,6 +479,34 @@ def test_max_exports(tmp):
     check("--max-exports 0 refused", p.returncode == 2 and "--max-exports" in p.stderr, p.stderr)
 
 
+def test_service_manager(tmp):
+    """Started by a service manager ($NOTIFY_SOCKET, systemd's Type=notify):
+    READY=1 once it accepts requests, STOPPING=1 at SIGTERM."""
+    path = os.path.join(tmp, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        d = Daemon(os.path.join(tmp, "root"))
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    try:
+        msg = sock.recv(256)
+        check("READY=1 sent", msg == b"READY=1", msg)
+        st, _, _ = d.request("GET", "/api/common/1.0/ping")
+        check("and it answers", st in (200, 204), st)
+    finally:
+        rc = d.stop()
+    try:
+        msg = sock.recv(256)
+    except socket.timeout:
+        msg = b"(nothing)"
+    check("STOPPING=1 sent at SIGTERM", msg == b"STOPPING=1", msg)
+    check("notified daemon exits 0", rc == 0, d.stderr[-2000:])
+    sock.close()
+
+
 def test_timeouts(d):
     st, doc, _ = d.post({"path": "fs/sample.pcap", "connection_timeout_msec": 300})
     eid = doc["id"]
@@ -649,6 +677,7 @@ def main():
         test_disconnect_and_delete(d, root)
         test_restart(d, root, tmp)
         test_max_exports(tmp)
+        test_service_manager(tmp)
     finally:
         rc = d.stop()
         check("final SIGTERM exits 0", rc == 0, d.stderr[-2000:])

@@ -124,6 +124,15 @@ def run(tmp, env, conf):
         srv = servers(dpid)
         check("one fork server after the first export", len(srv) == 1, srv)
         srv = srv[0] if srv else -1
+        caps = {}
+        try:
+            with open("/proc/%d/status" % srv) as f:
+                caps = dict(l.split(":", 1) for l in f if l.startswith("Cap"))
+        except OSError:
+            pass
+        check("the server (and so its helpers) holds no capability",
+              all(int(caps.get(k, "1"), 16) == 0 for k in ("CapEff", "CapPrm", "CapAmb")),
+              caps)
         times = []
         for i, expr in enumerate(["dns", "!arp && frame.len > 100", "ipv6 || vlan"]):
             took, out = export(d, tmp, expr, "next%d" % i)

@@ -7,13 +7,17 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <event2/thread.h>
 
@@ -75,6 +79,80 @@ static int split_listen(const char *arg, char *addr, size_t len, int *port)
 	return 0;
 }
 
+/* A listening socket on addr:port, or -1 with *why set.  Resolved here
+ * rather than by libevent, whose lookup asks for AI_ADDRCONFIG: with that,
+ * 127.0.0.1 cannot be bound while no interface but loopback has an IPv4
+ * address (early in boot, before DHCP answers). */
+static int listen_on(const char *addr, int port, const char **why)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV |
+	                                     AI_NUMERICHOST};
+	struct addrinfo *res = NULL, *ai;
+	char service[8];
+	int fd = -1, r, one = 1, saved = 0;
+
+	snprintf(service, sizeof(service), "%d", port);
+	r = getaddrinfo(addr, service, &hints, &res);
+	if (r == EAI_NONAME) { /* a name, not a number */
+		hints.ai_flags &= ~AI_NUMERICHOST;
+		r = getaddrinfo(addr, service, &hints, &res);
+	}
+	if (r != 0) {
+		*why = r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r);
+		return -1;
+	}
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family,
+		            ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		            ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+		    listen(fd, SOMAXCONN) != 0) {
+			saved = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		*why = strerror(saved ? saved : EADDRNOTAVAIL);
+	return fd;
+}
+
+/* Tells a service manager that started us with $NOTIFY_SOCKET (systemd's
+ * Type=notify) how we are: "READY=1", "STOPPING=1".  Nothing otherwise. */
+static void notify_manager(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') ||
+	    (len = strlen(path)) >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, len);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0'; /* an abstract socket */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	           (const struct sockaddr *)&sun,
+	           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) <
+	    0)
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "cannot tell the service manager \"%s\": %s", state,
+		        strerror(errno));
+	close(fd);
+}
+
 /* An option's whole number, 1 to max; -1 when it is not one. */
 static long parse_count(const char *arg, unsigned long max)
 {
@@ -129,6 +207,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	if (d->stopping)
 		return;
 	pkx_log(PKX_LOG_INFO, "pktexportd", "signal %d: stopping", (int)sig);
+	notify_manager("STOPPING=1");
 	d->stopping = 1;
 	if (d->bound) {
 		evhttp_del_accept_socket(d->http, d->bound);
@@ -217,6 +296,8 @@ int main(int argc, char **argv)
 	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS;
 	struct sockaddr_storage ss;
 	socklen_t ss_len = sizeof(ss);
+	const char *why = NULL;
+	int fd;
 	const char *plugin_dir = pkx_default_plugin_dir();
 	pkxd_daemon d;
 	char addr[256];
@@ -289,11 +370,13 @@ int main(int argc, char **argv)
 	evhttp_set_max_headers_size(d.http, 64 * 1024);
 	evhttp_set_timeout(d.http, 120);
 	pkxd_exports_load(&d);
-	d.bound =
-	    evhttp_bind_socket_with_handle(d.http, addr, (ev_uint16_t)port);
+	fd = listen_on(addr, port, &why);
+	d.bound = fd < 0 ? NULL : evhttp_accept_socket_with_handle(d.http, fd);
 	if (!d.bound) {
 		fprintf(stderr, "pktexportd: cannot listen on %s: %s\n", listen,
-		        strerror(errno));
+		        fd < 0 ? why : "out of memory");
+		if (fd >= 0)
+			close(fd);
 		goto out;
 	}
 	d.sigterm = evsignal_new(d.base, SIGTERM, on_stop, &d);
@@ -314,6 +397,7 @@ int main(int argc, char **argv)
 		        "reach it can read every capture under %s",
 		        listen, d.root);
 	print_bound(&ss);
+	notify_manager("READY=1");
 	event_base_dispatch(d.base);
 	rc = 0;
 out:

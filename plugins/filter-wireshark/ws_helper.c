@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -839,10 +841,25 @@ static int ws_serve(const char *argv0, int *code)
 	}
 }
 
+/* Dissectors parse packets from anywhere: whatever capabilities the
+ * service holds (CAP_NET_RAW for live capture, or root's) are not the
+ * helper's, and nothing it runs can gain any. */
+static void ws_drop_privileges(void)
+{
+	struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+
+	memset(none, 0, sizeof(none));
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	syscall(SYS_capset, &head, none);
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	wsp_request req;
 
+	ws_drop_privileges();
 	signal(SIGPIPE, SIG_IGN);
 	ws_read_fault();
 	wtap_rec_init(&hp.rec);
