@@ -93,6 +93,30 @@ static pkx_result get_enum(const json_t *obj, const char *key,
 	return PKX_OK;
 }
 
+/* A name from the API's list, or one a plugin may claim (a vendor's
+ * filter language or format: upper-case letters, digits and '_', at most
+ * 32).  Whether a loaded plugin serves it is the run's to say. */
+static pkx_result get_claim(const json_t *obj, const char *key,
+                            const char *where, const char *const *values,
+                            const char **out, pkx_error *err)
+{
+	char names[256];
+	size_t n;
+
+	if (get_string(obj, key, where, out, err) != PKX_OK)
+		return PKX_ERROR;
+	if (!*out || in_list(*out, values))
+		return PKX_OK;
+	n = strspn(*out, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+	if (n > 0 && n <= 32 && (*out)[n] == '\0' && (*out)[0] >= 'A')
+		return PKX_OK;
+	join_list(values, names, sizeof(names));
+	return pkx_fail(err, PKX_EINVAL,
+	                "%s.%s \"%s\" is not one of %s (or the name of a "
+	                "plugin's, in capitals)",
+	                where, key, *out, names);
+}
+
 /* An unsigned integer no larger than max; *present tells if it was given. */
 static pkx_result get_uint(const json_t *obj, const char *key,
                            const char *where, uint64_t max, uint64_t *out,
@@ -179,7 +203,7 @@ static pkx_result parse_filters(pkx_config *cfg, const json_t *filters,
 			                where);
 		if (check_keys(item, where, item_keys, err) != PKX_OK ||
 		    get_string(item, "id", where, &id, err) != PKX_OK ||
-		    get_enum(item, "type", where, filter_types, &type, err) !=
+		    get_claim(item, "type", where, filter_types, &type, err) !=
 		        PKX_OK ||
 		    get_string(item, "value", where, &value, err) != PKX_OK ||
 		    get_enum(item, "context", where, contexts, &context, err) !=
@@ -292,7 +316,7 @@ static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 	if (check_keys(obj, w, keys, err) != PKX_OK ||
 	    get_string(obj, "path", w, &path, err) != PKX_OK ||
 	    get_enum(obj, "mode", w, modes, &mode, err) != PKX_OK ||
-	    get_enum(obj, "output_format", w, formats, &format, err) !=
+	    get_claim(obj, "output_format", w, formats, &format, err) !=
 	        PKX_OK ||
 	    get_string(obj, "output_filename", w, &outname, err) != PKX_OK ||
 	    get_uint(obj, "snap_length", w, 65535, &snap, NULL, err) !=

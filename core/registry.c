@@ -4,9 +4,12 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <ltdl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pkx.h"
 
@@ -70,7 +73,7 @@ static const char *kind_name(pkx_kind kind)
 static pkx_result check_header(const pkx_plugin_header *h, pkx_error *err)
 {
 	size_t need;
-	int ok;
+	const char *missing;
 
 	if (h->abi_major != PKX_ABI_MAJOR)
 		return pkx_fail(err, PKX_EINTERNAL,
@@ -92,22 +95,34 @@ static pkx_result check_header(const pkx_plugin_header *h, pkx_error *err)
 		const pkx_source_plugin *p = (const void *)h;
 
 		need = sizeof(*p);
-		ok = h->size >= need && p->open && p->info && p->next &&
-		     p->close;
+		missing = h->size < need ? NULL
+		          : !p->open     ? "open"
+		          : !p->info     ? "info"
+		          : !p->next     ? "next"
+		          : !p->close    ? "close"
+		                         : NULL;
 		break;
 	}
 	case PKX_KIND_FILTER: {
 		const pkx_filter_plugin *p = (const void *)h;
 
 		need = sizeof(*p);
-		ok = h->size >= need && p->compile && p->match && p->free;
+		missing = h->size < need ? NULL
+		          : !p->compile  ? "compile"
+		          : !p->match    ? "match"
+		          : !p->free     ? "free"
+		                         : NULL;
 		break;
 	}
 	case PKX_KIND_FORMAT: {
 		const pkx_format_plugin *p = (const void *)h;
 
 		need = sizeof(*p);
-		ok = h->size >= need && p->begin && p->write && p->end;
+		missing = h->size < need ? NULL
+		          : !p->begin    ? "begin"
+		          : !p->write    ? "write"
+		          : !p->end      ? "end"
+		                         : NULL;
 		break;
 	}
 	default:
@@ -119,10 +134,10 @@ static pkx_result check_header(const pkx_plugin_header *h, pkx_error *err)
 		                "%s descriptor of %u bytes, expected at least "
 		                "%zu",
 		                kind_name(h->kind), h->size, need);
-	if (!ok)
+	if (missing)
 		return pkx_fail(err, PKX_EINTERNAL,
-		                "%s plugin lacks a mandatory callback",
-		                kind_name(h->kind));
+		                "%s plugin lacks the mandatory callback %s",
+		                kind_name(h->kind), missing);
 	return PKX_OK;
 }
 
@@ -143,16 +158,43 @@ static const pkx_module *find_claim(const pkx_registry *reg, pkx_kind kind,
 	return NULL;
 }
 
+/* dlopen with every symbol bound; a path without its extension is
+ * tried with it, as libltdl does. */
+static void *bind_now(const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	char *with;
+
+	if (h || access(path, F_OK) == 0 ||
+	    !(with = malloc(strlen(path) + sizeof(LT_MODULE_EXT))))
+		return h;
+	sprintf(with, "%s%s", path, LT_MODULE_EXT);
+	h = dlopen(with, RTLD_NOW | RTLD_LOCAL);
+	free(with);
+	return h;
+}
+
 pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
                              pkx_error *err)
 {
 	lt_dlhandle handle;
+	void *bound;
 	pkx_plugin_entry_fn entry;
 	const pkx_plugin_header *h;
 	const char *const *c;
 	pkx_error why;
 
+	/* Every symbol the module needs is resolved now, not at its first
+	 * call (libltdl binds lazily): a module with a missing symbol is
+	 * refused here, with the dynamic linker's reason, instead of ending
+	 * the process in the middle of an export.  libltdl's open below
+	 * then finds the module already loaded. */
+	bound = bind_now(path);
+	if (!bound)
+		return pkx_fail(err, PKX_EINTERNAL, "cannot load %s: %s", path,
+		                dlerror());
 	handle = lt_dlopenext(path);
+	dlclose(bound);
 	if (!handle)
 		return pkx_fail(err, PKX_EINTERNAL, "cannot load %s: %s", path,
 		                lt_dlerror());
@@ -179,12 +221,15 @@ pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
 		const pkx_module *other = find_claim(reg, h->kind, *c);
 
 		if (other) {
+			/* The message reads the module's strings: made
+			 * before it is unloaded. */
+			pkx_fail(err, PKX_EINTERNAL,
+			         "%s refused: %s \"%s\" is already served by "
+			         "%s",
+			         path, kind_name(h->kind), *c,
+			         other->header->name);
 			lt_dlclose(handle);
-			return pkx_fail(err, PKX_EINTERNAL,
-			                "%s refused: %s \"%s\" is already "
-			                "served by %s",
-			                path, kind_name(h->kind), *c,
-			                other->header->name);
+			return PKX_ERROR;
 		}
 	}
 	if (h->init && h->init(pkx_core_services(), &why) != PKX_OK) {

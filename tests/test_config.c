@@ -58,8 +58,8 @@ static const struct {
     {"{\"path\":\"fs/a\\u0000b\"}", {"config.path", "NUL"}},
     {"{\"path\":\"fs/a\",\"mode\":\"FAST\"}", {"config.mode", "FAST"}},
     {"{\"path\":\"fs/a\",\"mode\":1}", {"config.mode", "string"}},
-    {"{\"path\":\"fs/a\",\"output_format\":\"PCAP\"}",
-     {"config.output_format", "\"PCAP\""}},
+    {"{\"path\":\"fs/a\",\"output_format\":\"pcap\"}",
+     {"config.output_format", "\"pcap\""}},
     {"{\"path\":\"fs/a\",\"output_format\":\"pcap_us\"}",
      {"config.output_format", "pcap_us"}},
     {"{\"path\":\"fs/a\",\"snap_length\":65536}",
@@ -121,9 +121,9 @@ static const struct {
      "\"BPF\"}]}}",
      {"config.filters.items[0]", "\"value\""}},
     {"{\"path\":\"fs/a\",\"filters\":{\"items\":[{\"id\":\"a\",\"type\":"
-     "\"BPF\",\"value\":\"tcp\"},{\"id\":\"b\",\"type\":\"PCRE\","
+     "\"BPF\",\"value\":\"tcp\"},{\"id\":\"b\",\"type\":\"pcre\","
      "\"value\":\"x\"}]}}",
-     {"config.filters.items[1].type", "PCRE"}},
+     {"config.filters.items[1].type", "pcre"}},
     {"{\"path\":\"fs/a\",\"filters\":{\"items\":[{\"id\":\"a\",\"type\":"
      "\"BPF\",\"value\":\"tcp\",\"context\":\"ALWAYS\"}]}}",
      {"config.filters.items[0].context", "ALWAYS"}},

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ltdl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,10 @@ static const struct {
     {"bad_major", "major differs"},
     {"newer_minor", "newer than the core"},
     {"no_entry", "no pkx_plugin_entry symbol"},
-    {"no_callback", "lacks a mandatory callback"},
+    {"no_callback", "lacks the mandatory callback"},
     {"failing_init", "init failed: no licence for this test"},
+    /* Refused at load, not fatal at its first call. */
+    {"missing_symbol", "undefined symbol: pkx_test_defined_nowhere"},
 };
 
 START_TEST(refused_with_reason)
@@ -106,6 +109,34 @@ START_TEST(duplicate_claim_refused)
 	assert_contains(err.text, "already served by test-format");
 	/* The first stays usable. */
 	ck_assert_ptr_eq(pkx_registry_format(reg, "TEST_FORMAT"), first);
+	free(good);
+}
+END_TEST
+
+/* The same claim from another file: the refusal names the claim after
+ * the refused module is unloaded (it once read its freed strings). */
+START_TEST(duplicate_claim_from_another_file)
+{
+	char *good = module("good_format"), *so,
+	     copy[] = "/tmp/pkx-dup.XXXXXX" LT_MODULE_EXT;
+	char cmd[1024];
+	pkx_error err = {"", ""};
+	int fd = mkstemps(copy, (int)strlen(LT_MODULE_EXT));
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	so = malloc(strlen(good) + sizeof(LT_MODULE_EXT));
+	ck_assert_ptr_nonnull(so);
+	sprintf(so, "%s%s", good, LT_MODULE_EXT);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", so, copy);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(pkx_registry_load(reg, so, &err), PKX_OK);
+	ck_assert_int_eq(pkx_registry_load(reg, copy, &err), PKX_ERROR);
+	assert_contains(err.text, copy);
+	assert_contains(err.text, "format \"TEST_FORMAT\" is already served "
+	                          "by test-format");
+	unlink(copy);
+	free(so);
 	free(good);
 }
 END_TEST
@@ -276,6 +307,7 @@ static Suite *loader_suite(void)
 	                    (int)(sizeof(refusals) / sizeof(refusals[0])));
 	tcase_add_test(tc, good_module_accepted);
 	tcase_add_test(tc, duplicate_claim_refused);
+	tcase_add_test(tc, duplicate_claim_from_another_file);
 	tcase_add_test(tc, source_claims_a_prefix);
 	tcase_add_test(tc, not_a_module);
 	tcase_add_test(tc, load_dir_tolerates_refusals);

@@ -6,8 +6,9 @@ WIRESHARK pre-filter never skips a packet Wireshark would match.
   wireshark_mktunnels.py OUT [--packets N] [--seed S]
 
 Kinds: plain TCP/UDP (IPv4, IPv6, one and two VLAN tags), GRE, IP-in-IP,
-VXLAN, Teredo, ICMP errors quoting a TCP header, IPv4 fragments, an IPv6
-extension header, DNS, ARP, SYN/ACK mixes, and records cut short.
+VXLAN, Teredo, OpenFlow PACKET_IN, ICMP errors quoting a TCP header, IPv4
+fragments, an IPv4 source route, an IPv6 extension header, DNS, ARP,
+SYN/ACK mixes, and records cut short.
 """
 import argparse
 import random
@@ -110,6 +111,22 @@ def packet(rng, kind):
         return eth(ip6(rng, 0, hbh + tcp(rng, dport=80)), 0x86DD)
     if kind == "dns":
         return eth(ip4(rng, 17, udp(rng.randrange(1024, 65535), 53, dns_query(rng))), 0x0800)
+    if kind == "openflow":
+        # OpenFlow 1.0 PACKET_IN on its port: a whole frame inside.
+        inner = eth(ip4(rng, 6, tcp(rng, dport=80, flags=0x02)), 0x0800)
+        msg = struct.pack("!IHHBB", 0xFFFFFFFF, len(inner), 1, 0, 0) + inner
+        of = struct.pack("!BBHI", 1, 10, 8 + len(msg), rng.getrandbits(32)) + msg
+        return eth(ip4(rng, 6, tcp(rng, flags=0x18, sport=rng.randrange(1024, 65535),
+                                   dport=6653, data=of)), 0x0800)
+    if kind == "lsrr":
+        # A loose source route: Wireshark's ip.dst is its last hop.
+        opt = struct.pack("!BBB", 131, 11, 4) + bytes([192, 168, 7, 1]) + \
+            bytes([10, 66, 0, rng.randrange(1, 255)]) + b"\x00"
+        payload = udp(rng.randrange(1024, 65535), 5004, data(rng))
+        h = struct.pack("!BBHHHBBH4s4s", 0x48, 0, 32 + len(payload), rng.getrandbits(16), 0,
+                        64, 17, 0, bytes([192, 168, 9, 1]), bytes([192, 168, 9, 2])) + opt
+        h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+        return eth(h + payload, 0x0800)
     if kind == "arp":
         a = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + bytes(6) + bytes([10, 0, 0, 1]) + bytes(6) + bytes([10, 0, 0, 2])
         return eth(a + bytes(18), 0x0806)
@@ -117,7 +134,7 @@ def packet(rng, kind):
 
 
 KINDS = ["tcp4"] * 6 + ["udp4"] * 3 + ["tcp6"] * 2 + ["vlan", "qinq", "gre", "ipip", "vxlan",
-         "teredo", "icmp", "frag", "ext6", "dns", "arp"]
+         "teredo", "icmp", "frag", "ext6", "dns", "arp", "openflow", "lsrr"]
 
 
 def main():

@@ -826,7 +826,9 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 1u << 20);
+	/* The size a plugin gets on the command line's main thread (a
+	 * vendor's compile may recurse deeply); only pages used are real. */
+	pthread_attr_setstacksize(&attr, 8u << 20);
 	if (pthread_create(&thread, &attr, job_main, job) != 0) {
 		pthread_attr_destroy(&attr);
 		if (job->stream)

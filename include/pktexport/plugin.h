@@ -317,7 +317,9 @@ typedef struct pkx_format_plugin {
 /* The entry symbol: returns a pointer to a static descriptor whose header
  * says which of the three kinds follows. */
 typedef const pkx_plugin_header *(*pkx_plugin_entry_fn)(void);
-const pkx_plugin_header *PKX_PLUGIN_ENTRY(void);
+/* Exported even from a module built with -fvisibility=hidden. */
+__attribute__((visibility("default"))) const pkx_plugin_header *
+PKX_PLUGIN_ENTRY(void);
 
 #ifdef __cplusplus
 }

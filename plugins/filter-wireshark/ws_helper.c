@@ -73,14 +73,21 @@ static helper hp;
  * whole packet or frame inside the payload.  A TCP or UDP segment on one
  * of their ports is never skipped by the plugin's pre-filter. */
 static const char *const ws_carriers[] = {
-    "atmtcp",    "ayiya",      "capwap",   "capwap.data", "cpha",
-    "dlsw",      "geneve",     "gprs-ns",  "gre",         "gsmtap",
-    "gtp",       "infiniband", "jmirror",  "kismet",      "l2tp",
-    "lisp-data", "lwapp",      "lwapp-l3", "mpls",        "nxp_802154_sniffer",
-    "openvpn",   "peekremote", "pptp",     "rpcap",       "sflow",
-    "socks",     "tapa",       "teredo",   "tzsp",        "udpencap",
-    "vxlan",     "vxlan_gpe",  "wassp",    "wg",          "xot",
-    "zep",       NULL,
+    "amt",         "atmtcp",     "ayiya",
+    "bat",         "bat.gw",     "capwap",
+    "capwap.data", "cpha",       "dlsw",
+    "ecatf",       "geneve",     "gprs-ns",
+    "gre",         "gsmtap",     "gtp",
+    "hip",         "infiniband", "jmirror",
+    "kismet",      "l2tp",       "lisp",
+    "lisp-data",   "lwapp",      "lwapp-l3",
+    "mint",        "mpls",       "nxp_802154_sniffer",
+    "openflow",    "openvpn",    "peekremote",
+    "pptp",        "rpcap",      "sflow",
+    "socks",       "tapa",       "teredo",
+    "tzsp",        "udpencap",   "vxlan",
+    "vxlan_gpe",   "wassp",      "wg",
+    "xot",         "zep",        NULL,
 };
 
 static void ws_vreport(const char *fmt, va_list ap)

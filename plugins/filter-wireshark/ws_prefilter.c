@@ -514,8 +514,9 @@ static int wsf_plain(const wsf_carriers *c, const uint8_t *p, uint32_t len,
 		if (len < off + 20 || p[off] >> 4 != 4)
 			return 0;
 		ihl = (uint32_t)(p[off] & 0x0f) * 4;
-		if (ihl < 20 || len < off + ihl ||
-		    (wsf_be16(p + off + 6) & 0x3fff) != 0)
+		/* No options: a source route makes Wireshark's ip.dst the
+		 * route's last hop, not the header's field. */
+		if (ihl != 20 || (wsf_be16(p + off + 6) & 0x3fff) != 0)
 			return 0;
 		h->ipv4 = 1;
 		h->proto = p[off + 9];

@@ -34,11 +34,20 @@ t_write(void *instance, const pkx_packet *pkt, pkx_error *err)
 	return PKX_OK;
 }
 
+#ifdef REFUSE_MISSING_SYMBOL
+/* Defined nowhere: the module cannot be bound. */
+extern int pkx_test_defined_nowhere(void);
+#endif
+
 static pkx_result t_end(void *instance, int complete, pkx_error *err)
 {
 	(void)instance;
 	(void)complete;
 	(void)err;
+#ifdef REFUSE_MISSING_SYMBOL
+	if (pkx_test_defined_nowhere() != 0)
+		return PKX_ERROR;
+#endif
 	return PKX_OK;
 }
 
