@@ -218,6 +218,27 @@ def run(tmp, env, conf):
         del os.environ["PKTEXPORT_WIRESHARK_TIMEOUT_MS"]
     check("hang: daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
 
+    # A download that fails before its first byte gets the error as a
+    # reply, not a connection closed without one.
+    os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"] = "crash:1"
+    d = Daemon(tmp)
+    try:
+        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
+            {"id": "w", "type": "WIRESHARK", "value": "ip"}]}})
+        check("crash at packet 1: 201", status == 201, (status, doc))
+        r, data = d.download(doc["id"]) if status == 201 else (None, b"")
+        try:
+            err = json.loads(data)
+        except ValueError:
+            err = {}
+        check("crash at packet 1: the download is a 500 with the error",
+              r is not None and r.status == 500 and err.get("error_id") == "INTERNAL_ERROR" and
+              "packet 1 " in err.get("error_text", ""), (r and r.status, data[:300]))
+    finally:
+        rc = d.stop()
+        del os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"]
+    check("crash at packet 1: daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
+
     # The CLI: its server is gone when it exits.
     p = subprocess.run([PKT, "export", "-v", "--root", tmp, "-o", os.path.join(tmp, "cli.pcap"),
                         "-f", "WIRESHARK:udp", "fs/a.pcap"], capture_output=True, text=True, env=env)

@@ -595,6 +595,14 @@ static void *job_main(void *arg)
 	case PKXD_JOB_STREAM:
 		job->outcome =
 		    pkx_run_execute(run, &job->stream->sink, &job->err);
+		/* A failed transfer is cut: its last partial chunk is not
+		 * sent, so one that fails before a full chunk answers with
+		 * the error instead of a file header and a reset. */
+		if (job->outcome == PKX_RUN_FAILED &&
+		    job->stream->filling >= 0) {
+			stream_give_back(job->stream, job->stream->filling);
+			job->stream->filling = -1;
+		}
 		stream_flush(job->stream);
 		break;
 	case PKXD_JOB_SEND_SPOOL:
@@ -666,6 +674,16 @@ static void job_finish_stream(pkxd_job *job)
 	pkxd_stream *st = job->stream;
 	struct evhttp_request *req = st->req;
 
+	if (req && job->outcome == PKX_RUN_FAILED && !st->started &&
+	    job->err.id[0]) {
+		/* Nothing sent yet (not even the file header, which the
+		 * failed run left in a chunk): the client gets the error. */
+		stream_detach(st);
+		stream_pump(st, job->e); /* recycles, sends nothing */
+		pkxd_reply_error(req, pkxd_error_status(job->err.id),
+		                 job->err.id, "%s", job->err.text);
+		return;
+	}
 	stream_pump(st, job->e);
 	if (!req)
 		return;
