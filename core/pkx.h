@@ -11,12 +11,8 @@
 
 #define PKX_TIME_UNBOUNDED UINT64_MAX
 
-/* API error ids used by the core. */
-#define PKX_EINVAL    "REQUEST_INVALID_INPUT"
-#define PKX_ENOTFOUND "RESOURCE_NOT_FOUND"
-#define PKX_EINTERNAL "INTERNAL_ERROR"
-#define PKX_EIO       "EXPORT_IO_ERROR"
-#define PKX_EDAMAGED  "SOURCE_DAMAGED"
+/* API error ids used by the core: those of plugin.h, and these. */
+#define PKX_EGONE "CLIENT_DISCONNECTED"
 
 /* ------------------------------------------------------------ errors/log */
 

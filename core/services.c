@@ -63,8 +63,13 @@ pkx_result pkx_fail(pkx_error *err, const char *id, const char *fmt, ...)
 pkx_result pkx_fail_from(pkx_error *err, const pkx_error *why, const char *dflt,
                          const char *fmt, ...)
 {
+	static const char *const known[] = {
+	    PKX_EINVAL,   PKX_ENOTFOUND, PKX_EINTERNAL, PKX_EIO,
+	    PKX_EDAMAGED, PKX_EBUSY,     PKX_EGONE,     NULL};
 	pkx_error from = *why; /* err may be why */
-	char prefix[PKX_ERROR_TEXT_MAX] = "";
+	char prefix[PKX_ERROR_TEXT_MAX] = "", odd[PKX_ERROR_ID_MAX + 2] = "";
+	const char *id = from.id[0] ? from.id : dflt;
+	size_t i;
 	va_list ap;
 
 	if (fmt) {
@@ -72,7 +77,15 @@ pkx_result pkx_fail_from(pkx_error *err, const pkx_error *why, const char *dflt,
 		vsnprintf(prefix, sizeof(prefix), fmt, ap);
 		va_end(ap);
 	}
-	return pkx_fail(err, from.id[0] ? from.id : dflt, "%s%s", prefix,
+	/* A plugin picks the HTTP status through its id: only the ids a
+	 * plugin may give pass (not AUTH_REQUIRED, not a typo). */
+	for (i = 0; known[i] && strcmp(known[i], id) != 0; i++)
+		;
+	if (!known[i]) {
+		snprintf(odd, sizeof(odd), "%.*s: ", PKX_ERROR_ID_MAX - 1, id);
+		id = PKX_EINTERNAL;
+	}
+	return pkx_fail(err, id, "%s%s%s", prefix, odd,
 	                from.text[0] ? from.text : "failed without a reason");
 }
 

@@ -633,6 +633,30 @@ START_TEST(fail_fills_and_truncates)
 }
 END_TEST
 
+/* A plugin's error passes on with its id only when the id is one a
+ * plugin may give; others (which would pick another HTTP status, or are
+ * typos) become INTERNAL_ERROR with the id kept in the text. */
+START_TEST(plugin_error_ids_checked)
+{
+	pkx_error why = {"REQUEST_INVALID_INPUT", "bad width"}, err;
+
+	pkx_fail_from(&err, &why, PKX_EINTERNAL, "filter \"%s\": ", "f");
+	ck_assert_str_eq(err.id, PKX_EINVAL);
+	ck_assert_str_eq(err.text, "filter \"f\": bad width");
+	why = (pkx_error){"AUTH_REQUIRED", "log in"};
+	pkx_fail_from(&err, &why, PKX_EINVAL, NULL);
+	ck_assert_str_eq(err.id, PKX_EINTERNAL);
+	ck_assert_str_eq(err.text, "AUTH_REQUIRED: log in");
+	why = (pkx_error){"REQUEST_INVALID_INPT", "typo"};
+	pkx_fail_from(&err, &why, PKX_EINVAL, NULL);
+	ck_assert_str_eq(err.id, PKX_EINTERNAL);
+	pkx_error_clear(&why);
+	pkx_fail_from(&err, &why, PKX_EIO, NULL);
+	ck_assert_str_eq(err.id, PKX_EIO);
+	ck_assert_str_eq(err.text, "failed without a reason");
+}
+END_TEST
+
 START_TEST(services_table)
 {
 	const pkx_services *svc = pkx_core_services();
@@ -690,6 +714,7 @@ static Suite *core_suite(void)
 	tc = tcase_create("stats");
 	tcase_add_test(tc, stats_json_fields);
 	tcase_add_test(tc, fail_fills_and_truncates);
+	tcase_add_test(tc, plugin_error_ids_checked);
 	tcase_add_test(tc, services_table);
 	suite_add_tcase(s, tc);
 	return s;

@@ -35,9 +35,16 @@ typedef enum pkx_kind {
 	PKX_KIND_FORMAT = 3,
 } pkx_kind;
 
-/* Error reported by a callback.  `id` is an API error id
- * (REQUEST_INVALID_INPUT, RESOURCE_NOT_FOUND, INTERNAL_ERROR, ...); `text`
- * is one sentence for a person that names the offending value. */
+/* Error reported by a callback.  `id` is one of the API error ids below;
+ * `text` is one sentence for a person that names the offending value.  An
+ * id not in this list reaches clients as INTERNAL_ERROR, the plugin's id
+ * leading the text. */
+#define PKX_EINVAL         "REQUEST_INVALID_INPUT" /* bad expression, value: 400 */
+#define PKX_ENOTFOUND      "RESOURCE_NOT_FOUND"    /* no such source: 404 */
+#define PKX_EINTERNAL      "INTERNAL_ERROR"        /* the plugin failed: 500 */
+#define PKX_EIO            "EXPORT_IO_ERROR" /* output cannot be written */
+#define PKX_EDAMAGED       "SOURCE_DAMAGED"  /* input damaged from here */
+#define PKX_EBUSY          "SERVICE_BUSY"    /* try again later: 503 */
 #define PKX_ERROR_ID_MAX   48
 #define PKX_ERROR_TEXT_MAX 512
 typedef struct pkx_error {
