@@ -107,9 +107,10 @@ typedef struct pkx_registry pkx_registry;
 
 pkx_registry *pkx_registry_new(void);
 void pkx_registry_free(pkx_registry *reg);
-/* Loads every module in dir; refusals are logged, not fatal.  Returns the
- * number loaded, or -1 when dir cannot be read. */
-int pkx_registry_load_dir(pkx_registry *reg, const char *dir);
+/* Loads every module in dirs (folders separated by ':', in order; the
+ * first module to claim something keeps it); refusals are logged, not
+ * fatal.  Returns the number loaded, or -1 when no folder can be read. */
+int pkx_registry_load_dir(pkx_registry *reg, const char *dirs);
 /* Loads one module (path with or without extension). */
 pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
                              pkx_error *err);

@@ -264,7 +264,8 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int pkx_registry_load_dir(pkx_registry *reg, const char *dir)
+/* The modules of one folder; -1 when it cannot be read. */
+static int load_one_dir(pkx_registry *reg, const char *dir)
 {
 	static const char ext[] = LT_MODULE_EXT;
 	DIR *d = opendir(dir);
@@ -314,28 +315,66 @@ int pkx_registry_load_dir(pkx_registry *reg, const char *dir)
 	}
 	free(names);
 	if (loaded == 0)
-		pkx_log(PKX_LOG_ERROR, "registry",
-		        "no plugin loaded from %s (%zu module%s found); "
-		        "--plugin-dir or PKTEXPORT_PLUGIN_DIR names the "
-		        "folder of source_file%s and the others",
-		        dir, n, n == 1 ? "" : "s", ext);
+		pkx_log(PKX_LOG_WARN, "registry",
+		        "no plugin loaded from %s (%zu module%s found)", dir, n,
+		        n == 1 ? "" : "s");
 	return loaded;
 }
 
+int pkx_registry_load_dir(pkx_registry *reg, const char *dirs)
+{
+	const char *p = dirs;
+	int loaded = 0, readable = 0;
+
+	/* Folders separated by ':', in order: the installed one and a
+	 * vendor's, say.  A claim goes to the first module that makes it. */
+	for (;;) {
+		size_t len = strcspn(p, ":");
+		char *dir = strndup(p, len);
+		int n;
+
+		if (!dir)
+			break;
+		if (len > 0 && (n = load_one_dir(reg, dir)) >= 0) {
+			readable++;
+			loaded += n;
+		}
+		free(dir);
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	if (loaded == 0)
+		pkx_log(PKX_LOG_ERROR, "registry",
+		        "no plugin loaded from %s; --plugin-dir or "
+		        "PKTEXPORT_PLUGIN_DIR names the folder (or folders, "
+		        "separated by ':') of source_file%s and the others",
+		        dirs, LT_MODULE_EXT);
+	return readable ? loaded : -1;
+}
+
+/* The source whose claim is the longest prefix of path: a vendor's
+ * "fs/vendor/" wins over "fs/" whatever the load order. */
 const pkx_source_plugin *pkx_registry_source(const pkx_registry *reg,
                                              const char *path)
 {
-	size_t i;
+	const pkx_source_plugin *best = NULL;
+	size_t i, best_len = 0;
 	const char *const *c;
 
 	for (i = 0; i < reg->n; i++) {
 		if (reg->modules[i].header->kind != PKX_KIND_SOURCE)
 			continue;
-		for (c = reg->modules[i].header->claims; *c; c++)
-			if (strncmp(path, *c, strlen(*c)) == 0)
-				return (const void *)reg->modules[i].header;
+		for (c = reg->modules[i].header->claims; *c; c++) {
+			size_t len = strlen(*c);
+
+			if (len > best_len && strncmp(path, *c, len) == 0) {
+				best = (const void *)reg->modules[i].header;
+				best_len = len;
+			}
+		}
 	}
-	return NULL;
+	return best;
 }
 
 const pkx_filter_plugin *pkx_registry_filter(const pkx_registry *reg,

@@ -175,6 +175,25 @@ START_TEST(not_a_module)
 }
 END_TEST
 
+/* Folders separated by ':': each is read in order, one that cannot be
+ * read does not stop the others. */
+START_TEST(plugin_folders_list)
+{
+	const char *plugins = getenv("PKTEXPORT_PLUGIN_DIR");
+	char dirs[4096];
+
+	ck_assert_ptr_nonnull(plugins);
+	snprintf(dirs, sizeof(dirs), "/nonexistent/plugins:%s:%s", plugins,
+	         getenv("TEST_MODULE_DIR"));
+	ck_assert_int_gt(pkx_registry_load_dir(reg, dirs), 0);
+	ck_assert_ptr_nonnull(pkx_registry_filter(reg, "BPF"));
+	ck_assert_ptr_nonnull(pkx_registry_format(reg, "TEST_FORMAT"));
+	ck_assert_ptr_nonnull(pkx_registry_source(reg, "test/count/3"));
+	ck_assert_int_eq(pkx_registry_load_dir(reg, "/nonexistent/a:/none/b"),
+	                 -1);
+}
+END_TEST
+
 static void count_plugin(const pkx_plugin_header *h, void *data)
 {
 	(void)h;
@@ -308,6 +327,7 @@ static Suite *loader_suite(void)
 	tcase_add_test(tc, good_module_accepted);
 	tcase_add_test(tc, duplicate_claim_refused);
 	tcase_add_test(tc, duplicate_claim_from_another_file);
+	tcase_add_test(tc, plugin_folders_list);
 	tcase_add_test(tc, source_claims_a_prefix);
 	tcase_add_test(tc, not_a_module);
 	tcase_add_test(tc, load_dir_tolerates_refusals);
