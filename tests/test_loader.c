@@ -194,6 +194,25 @@ START_TEST(plugin_folders_list)
 }
 END_TEST
 
+/* A module that declares an older minor (PKX_PLUGIN_ABI_MINOR) loads and
+ * keeps it. */
+START_TEST(older_minor_declared)
+{
+	char *path = module("test_filter");
+	pkx_error err = {"", ""};
+	const pkx_filter_plugin *f;
+
+	ck_assert_msg(pkx_registry_load(reg, path, &err) == PKX_OK, "%s",
+	              err.text);
+	f = pkx_registry_filter(reg, "SEQ");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->header.abi_major, PKX_ABI_MAJOR);
+	ck_assert_uint_eq(f->header.abi_minor, 0);
+	ck_assert_ptr_null(f->match_batch);
+	free(path);
+}
+END_TEST
+
 static void count_plugin(const pkx_plugin_header *h, void *data)
 {
 	(void)h;
@@ -328,6 +347,7 @@ static Suite *loader_suite(void)
 	tcase_add_test(tc, duplicate_claim_refused);
 	tcase_add_test(tc, duplicate_claim_from_another_file);
 	tcase_add_test(tc, plugin_folders_list);
+	tcase_add_test(tc, older_minor_declared);
 	tcase_add_test(tc, source_claims_a_prefix);
 	tcase_add_test(tc, not_a_module);
 	tcase_add_test(tc, load_dir_tolerates_refusals);

@@ -17,6 +17,13 @@ extern "C" {
 #define PKX_ABI_MAJOR 1
 #define PKX_ABI_MINOR 2
 
+/* The minor a module declares: this header's, unless the module defines
+ * PKX_PLUGIN_ABI_MINOR (before including this header) to load in older
+ * cores too, and then uses nothing added after that minor. */
+#ifndef PKX_PLUGIN_ABI_MINOR
+#define PKX_PLUGIN_ABI_MINOR PKX_ABI_MINOR
+#endif
+
 /* The one symbol every module exports. */
 #define PKX_PLUGIN_ENTRY      pkx_plugin_entry
 #define PKX_PLUGIN_ENTRY_NAME "pkx_plugin_entry"
@@ -162,7 +169,7 @@ typedef struct pkx_plugin_header {
                           init_, deinit_)                                      \
 	.header = {                                                            \
 	    .abi_major = PKX_ABI_MAJOR,                                        \
-	    .abi_minor = PKX_ABI_MINOR,                                        \
+	    .abi_minor = PKX_PLUGIN_ABI_MINOR,                                 \
 	    .size = sizeof(type_),                                             \
 	    .kind = (kind_),                                                   \
 	    .name = (name_),                                                   \

@@ -9,6 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef TF_BATCH
+/* "SEQ" uses nothing newer than ABI 1.0 and says so: a module for older
+ * cores, loaded by this one. */
+#define PKX_PLUGIN_ABI_MINOR 0
+#endif
 #include "pktexport/plugin.h"
 
 #ifdef TF_BATCH
