@@ -6,6 +6,7 @@
  * socket, so a slow client slows its export instead of growing memory. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -275,11 +276,14 @@ static void free_connection_cb(evutil_socket_t fd, short what, void *arg)
 static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(st->req);
-	char disp[128];
-	const char *ext = strncmp(e->cfg->output_format, "PCAPNG", 6) == 0
-	                      ? "pcapng"
-	                      : "pcap";
+	const char *format = e->cfg->output_format;
+	char disp[128], ext[33];
+	size_t i;
 
+	/* PCAP_US -> pcap, PCAPNG_NS -> pcapng; a plugin's CSV_US -> csv. */
+	for (i = 0; format[i] && format[i] != '_' && i + 1 < sizeof(ext); i++)
+		ext[i] = (char)tolower((unsigned char)format[i]);
+	ext[i] = '\0';
 	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", e->id,
 	         ext);
 	evhttp_add_header(h, "Content-Type", "application/octet-stream");
