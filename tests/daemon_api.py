@@ -479,6 +479,31 @@ def test_max_exports(tmp):
     check("--max-exports 0 refused", p.returncode == 2 and "--max-exports" in p.stderr, p.stderr)
 
 
+def test_vendor_plugins(tmp):
+    """A vendor's folder after the installed one (--plugin-dir A:B): its
+    filter type, unknown to the API's enum, is served over HTTP."""
+    dirs = os.environ["PKTEXPORT_PLUGIN_DIR"] + ":" + os.environ["TEST_MODULE_DIR"]
+    d = Daemon(os.path.join(tmp, "root"), ["--plugin-dir", dirs])
+    try:
+        st, doc, _ = d.post({"path": "fs/sample.pcap", "filters": {"items": [
+            {"id": "v", "type": "SEQ", "value": "3/0"}]}})
+        check("vendor filter type: 201", st == 201, (st, doc))
+        if st == 201:
+            r, data = d.download(doc["id"])
+            n = 0
+            off = 24
+            while off + 16 <= len(data):
+                off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+                n += 1
+            check("vendor filter: every third of 3000 packets", r.status == 200 and n == 1000, n)
+        st, doc, _ = d.post({"path": "fs/sample.pcap", "filters": {"items": [
+            {"id": "v", "type": "NOSUCH", "value": "x"}]}})
+        check("a type nothing serves: 400 naming it", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT")
+              and "NOSUCH is not available" in doc["error_text"], (st, doc))
+    finally:
+        check("vendor daemon exits 0", d.stop() == 0, d.stderr[-2000:])
+
+
 def test_service_manager(tmp):
     """Started by a service manager ($NOTIFY_SOCKET, systemd's Type=notify):
     READY=1 once it accepts requests, STOPPING=1 at SIGTERM."""
@@ -678,6 +703,7 @@ def main():
         test_restart(d, root, tmp)
         test_max_exports(tmp)
         test_service_manager(tmp)
+        test_vendor_plugins(tmp)
     finally:
         rc = d.stop()
         check("final SIGTERM exits 0", rc == 0, d.stderr[-2000:])
