@@ -308,12 +308,30 @@ static pkx_result grow_interfaces(pkx_run *run, void *fmt, uint32_t ifindex,
 		                "of %zu",
 		                run->source->header.name, ifindex, n);
 	for (i = 0; i < run->n_filters; i++) {
+		const pkx_filter_plugin *f = run->filters[i].plugin;
 		void *prog;
 
-		if (compile_filter(run, run->filters[i].plugin, i,
-		                   " on a new interface", &prog, err) != PKX_OK)
+		/* A program that can take the interfaces keeps its state;
+		 * the others are compiled again (add_interfaces is read only
+		 * from modules built for ABI 1.3 or later). */
+		if (f->header.abi_minor >= 3 && f->add_interfaces) {
+			pkx_result r;
+
+			pkx_error_clear(&why);
+			r = f->add_interfaces(run->filters[i].program,
+			                      run->info->interfaces, n, &why);
+			if (r == PKX_OK)
+				continue;
+			if (r != PKX_DECLINED)
+				return pkx_fail_from(err, &why, PKX_EINTERNAL,
+				                     "filter \"%s\" on a new "
+				                     "interface: ",
+				                     run->cfg->filters[i].id);
+		}
+		if (compile_filter(run, f, i, " on a new interface", &prog,
+		                   err) != PKX_OK)
 			return PKX_ERROR;
-		run->filters[i].plugin->free(run->filters[i].program);
+		f->free(run->filters[i].program);
 		run->filters[i].program = prog;
 	}
 	pkx_error_clear(&why);

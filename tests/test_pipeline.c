@@ -790,6 +790,39 @@ START_TEST(pipeline_batched_filters)
 }
 END_TEST
 
+/* A new interface mid-stream: a program with add_interfaces (ABI 1.3)
+ * keeps its state, one without is compiled again.  test/grow-same gives 2
+ * packets, a second interface, 2 more; "4/3" takes the 3rd packet its
+ * program has seen. */
+START_TEST(pipeline_filter_keeps_state_on_new_interface)
+{
+	static const char *const types[] = {"SEQ", "SEQ_BATCH"};
+	static const uint64_t want[] = {0, 1};
+	size_t t;
+
+	for (t = 0; t < 2; t++) {
+		hx_mem_sink sink;
+		hx_result res;
+		pkx_config *cfg =
+		    hx_config("{\"path\":\"test/grow-same\",\"filters\":"
+		              "{\"items\":[{\"id\":\"s\",\"type\":"
+		              "\"STEELFILTER\",\"value\":\"4/3\"}]}}");
+
+		free(cfg->filters[0].type);
+		cfg->filters[0].type = strdup(types[t]);
+		hx_mem_sink_init(&sink, 0);
+		hx_export(reg, root, cfg, &sink.sink, &res);
+		ck_assert_int_eq(res.outcome, PKX_RUN_DONE);
+		ck_assert_uint_eq(res.stats.processed_packets, 4);
+		ck_assert_msg(res.stats.exported_packets == want[t],
+		              "%s: %llu exported", types[t],
+		              (unsigned long long)res.stats.exported_packets);
+		hx_buf_free(&sink.buf);
+		pkx_config_free(cfg);
+	}
+}
+END_TEST
+
 static const struct {
 	const char *config;
 	const char *id, *says;
@@ -888,6 +921,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_damaged_input);
 	tcase_add_test(tc, pipeline_sink_failure);
 	tcase_add_test(tc, pipeline_interfaces_mid_stream);
+	tcase_add_test(tc, pipeline_filter_keeps_state_on_new_interface);
 	tcase_add_loop_test(
 	    tc, pipeline_batched_filters, 0,
 	    (int)(sizeof(batch_cases) / sizeof(batch_cases[0])));

@@ -90,6 +90,41 @@ for f in "$WORK"/fs/*; do
 		done
 	done
 done
+# An interface described mid-file: frame numbers, relative times and
+# dissection state go on across it, as tshark reads it.
+python3 - "$WORK/fs/mix-ns.pcapng" "$WORK/midif.pcapng" <<'EOF'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+blocks, off = [], 0
+while off + 12 <= len(data):
+    n = struct.unpack_from("<I", data, off + 4)[0]
+    blocks.append(data[off:off + n])
+    off += n
+out, epb, idb = [], 0, None
+for b in blocks:
+    kind = struct.unpack_from("<I", b)[0]
+    if kind == 1:
+        idb = b
+    if kind == 6:
+        epb += 1
+        if epb == 1000:  # a second Ethernet interface from here on
+            out.append(idb)
+        if epb >= 1000 and epb % 2:
+            b = b[:8] + struct.pack("<I", 1) + b[12:]
+    out.append(b)
+open(sys.argv[2], "wb").write(b"".join(out))
+EOF
+mkdir -p "$WORK/mid/fs" && mv "$WORK/midif.pcapng" "$WORK/mid/fs/"
+for expr in 'frame.number > 1500 && tcp' 'tcp.stream == 7' 'frame.time_relative < 0.3 && udp' \
+	'frame.interface_id == 1 && dns'; do
+	tshark -r "$WORK/mid/fs/midif.pcapng" -Y "$expr" -w "$WORK/ref.pcapng" 2>/dev/null
+	"$PKTEXPORT" export --root "$WORK/mid" -F PCAPNG_NS -o "$WORK/out.pcapng" \
+		-f "WIRESHARK:$expr" fs/midif.pcapng 2>"$WORK/err"
+	check "interface mid-file, '$expr': exit 0" test $? = 0
+	check "interface mid-file, '$expr': same as tshark" \
+		python3 "$RECORDS" "$WORK/out.pcapng" "$WORK/ref.pcapng"
+done
+
 echo "compared $compared exports, $differ differ; $unreadable files tshark cannot read"
 check "enough exports compared" test "$compared" -ge 60
 finish

@@ -15,7 +15,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 2
+#define PKX_ABI_MINOR 3
 
 /* The minor a module declares: this header's, unless the module defines
  * PKX_PLUGIN_ABI_MINOR (before including this header) to load in older
@@ -279,7 +279,15 @@ typedef struct pkx_filter_plugin {
 	 * programs see no difference. */
 	size_t (*match_batch)(void *program, const pkx_packet *pkts, size_t n,
 	                      uint8_t *verdicts, pkx_error *err);
-	void *reserved[7];
+	/* Optional, ABI 1.3.  The source met new interfaces mid-stream: ifs
+	 * is the whole list, the first ones unchanged.  PKX_OK when the
+	 * program goes on with them (keeping whatever state it has: frame
+	 * numbers, reassembly); PKX_DECLINED to be compiled again for the
+	 * whole list instead (what happens without it); PKX_ERROR with err
+	 * set. */
+	pkx_result (*add_interfaces)(void *program, const pkx_interface *ifs,
+	                             size_t n_ifs, pkx_error *err);
+	void *reserved[6];
 } pkx_filter_plugin;
 
 /* ---------------------------------------------------------------- format */

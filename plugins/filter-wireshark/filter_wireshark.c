@@ -161,6 +161,33 @@ static int wsx_option(wsx_program *p, uint16_t code, const void *v,
 	       wsx_write(p, zero, (4u - len % 4u) % 4u);
 }
 
+/* A pcapng interface block for f: its link type (and FCS length), snap
+ * length, name, nanosecond stamps. */
+static int wsx_pcapng_idb(wsx_program *p, const pkx_interface *f)
+{
+	size_t nlen = strnlen(f->name, sizeof(f->name));
+	uint32_t lt = f->linktype, fcs = 0, blen;
+	uint8_t resol = 9;
+	uint32_t head[4];
+	uint32_t end = 0;
+
+	if (lt & PKX_LINKTYPE_FCS_PRESENT)
+		fcs = ((lt >> PKX_LINKTYPE_FCS_SHIFT) & 0xfu) * 2u;
+	blen = 20 + 8 /* tsresol */ + (fcs ? 8 : 0) + 4 /* end */;
+	if (nlen)
+		blen += 4 + (uint32_t)((nlen + 3) & ~(size_t)3);
+	head[0] = 1;
+	head[1] = blen;
+	head[2] = lt & 0xffffu;
+	head[3] = f->snaplen ? f->snaplen : 262144;
+	return wsx_write(p, head, sizeof(head)) ||
+	       (nlen && wsx_option(p, 2, f->name, (uint16_t)nlen)) ||
+	       wsx_option(p, 9, &resol, 1) ||
+	       (fcs && wsx_option(p, 13, &(uint8_t){(uint8_t)fcs}, 1)) ||
+	       wsx_write(p, &end, sizeof(end)) ||
+	       wsx_write(p, &blen, sizeof(blen));
+}
+
 /* pcapng: one interface block per source interface, names kept, so the
  * frame.interface_* fields read as they would on the input. */
 static int wsx_pcapng_header(wsx_program *p)
@@ -172,31 +199,9 @@ static int wsx_pcapng_header(wsx_program *p)
 
 	if (wsx_write(p, shb, sizeof(shb)))
 		return -1;
-	for (i = 0; i < p->n_ifs; i++) {
-		const pkx_interface *f = &p->ifs[i];
-		size_t nlen = strnlen(f->name, sizeof(f->name));
-		uint32_t lt = f->linktype, fcs = 0, blen;
-		uint8_t resol = 9;
-		uint32_t head[4];
-		uint32_t end = 0;
-
-		if (lt & PKX_LINKTYPE_FCS_PRESENT)
-			fcs = ((lt >> PKX_LINKTYPE_FCS_SHIFT) & 0xfu) * 2u;
-		blen = 20 + 8 /* tsresol */ + (fcs ? 8 : 0) + 4 /* end */;
-		if (nlen)
-			blen += 4 + (uint32_t)((nlen + 3) & ~(size_t)3);
-		head[0] = 1;
-		head[1] = blen;
-		head[2] = lt & 0xffffu;
-		head[3] = f->snaplen ? f->snaplen : 262144;
-		if (wsx_write(p, head, sizeof(head)) ||
-		    (nlen && wsx_option(p, 2, f->name, (uint16_t)nlen)) ||
-		    wsx_option(p, 9, &resol, 1) ||
-		    (fcs && wsx_option(p, 13, &(uint8_t){(uint8_t)fcs}, 1)) ||
-		    wsx_write(p, &end, sizeof(end)) ||
-		    wsx_write(p, &blen, sizeof(blen)))
+	for (i = 0; i < p->n_ifs; i++)
+		if (wsx_pcapng_idb(p, &p->ifs[i]) != 0)
 			return -1;
-	}
 	return 0;
 }
 
@@ -998,6 +1003,39 @@ static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
 	return n;
 }
 
+/* The source met new interfaces (ABI 1.3): they join the stream the
+ * helper reads, so frame numbers and dissection state go on as in tshark,
+ * which reads the interface block where the file has it.  A pcap stream
+ * cannot take one: compiled again then. */
+static pkx_result wsx_add_interfaces(void *program, const pkx_interface *ifs,
+                                     size_t n_ifs, pkx_error *err)
+{
+	wsx_program *p = program;
+	pkx_interface *grown;
+	size_t i;
+
+	if (p->failure[0])
+		return wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure);
+	if (!p->pcapng || n_ifs < p->n_ifs)
+		return PKX_DECLINED;
+	for (i = 0; i < p->n_ifs; i++)
+		if (ifs[i].linktype != p->ifs[i].linktype)
+			return PKX_DECLINED;
+	if (!(grown = realloc(p->ifs, n_ifs * sizeof(*grown))))
+		return wsx_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	p->ifs = grown;
+	memcpy(grown + p->n_ifs, ifs + p->n_ifs,
+	       (n_ifs - p->n_ifs) * sizeof(*ifs));
+	for (i = p->n_ifs; i < n_ifs; i++)
+		if (p->records >= 0 && wsx_pcapng_idb(p, &grown[i]) != 0) {
+			wsx_fail(p, err, "writing the packet stream: %s",
+			         strerror(errno));
+			return PKX_ERROR;
+		}
+	p->n_ifs = n_ifs;
+	return PKX_OK;
+}
+
 static int wsx_match(void *program, const pkx_packet *pkt, pkx_error *err)
 {
 	uint8_t verdict;
@@ -1020,6 +1058,7 @@ static const pkx_filter_plugin wsx_plugin = {
     .to_bpf = NULL,
     .free = wsx_free,
     .match_batch = wsx_match_batch,
+    .add_interfaces = wsx_add_interfaces,
 };
 
 const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)

@@ -4,7 +4,9 @@
  * packet at a time, "SEQ_BATCH" (with -DTF_BATCH) many at once.
  *   "MOD/REM"          the n-th packet seen (from 1) matches when
  *                      n % MOD == REM
- *   "MOD/REM/FAIL"     the same, and fails at the FAIL-th packet seen */
+ *   "MOD/REM/FAIL"     the same, and fails at the FAIL-th packet seen
+ * A new interface mid-stream recompiles SEQ (its count starts over) and
+ * is added to SEQ_BATCH's program (its count goes on). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,18 @@ static size_t tf_match_batch(void *program, const pkx_packet *pkts, size_t n,
 	}
 	return n;
 }
+
+/* ABI 1.3: new interfaces keep the count going (SEQ, a 1.0 module, is
+ * compiled again and starts over). */
+static pkx_result tf_add_interfaces(void *program, const pkx_interface *ifs,
+                                    size_t n_ifs, pkx_error *err)
+{
+	(void)program;
+	(void)ifs;
+	(void)n_ifs;
+	(void)err;
+	return PKX_OK;
+}
 #endif
 
 static void tf_free(void *program)
@@ -107,6 +121,7 @@ static const pkx_filter_plugin tf_plugin = {
     .free = tf_free,
 #ifdef TF_BATCH
     .match_batch = tf_match_batch,
+    .add_interfaces = tf_add_interfaces,
 #endif
 };
 
