@@ -382,11 +382,14 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 				p->helper_peak_kb = hwm;
 			if (own > p->helper_private_kb)
 				p->helper_private_kb = own;
-			/* By pidfd: the id may be another process's by now. */
-			if (p->pidfd >= 0)
-				syscall(SYS_pidfd_send_signal, p->pidfd,
-				        SIGKILL, NULL, 0);
-			else
+			/* By pidfd: the id may be another process's by now.
+			 * By id only where pidfds are missing (an old
+			 * kernel, or valgrind, which does not know the call).
+			 */
+			if (p->pidfd < 0 ||
+			    (syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL,
+			             NULL, 0) != 0 &&
+			     errno == ENOSYS))
 				kill(p->pid, SIGKILL);
 			if (got == 0)
 				got = wsx_exit_status(p, 10000, &status);
