@@ -85,6 +85,39 @@ static pkx_result compile_filter(const pkx_run *run, const pkx_filter_plugin *p,
 	                     "filter \"%s\" (%s)%s: ", f->id, f->type, when);
 }
 
+/* What the loaded plugins of a kind claim, joined: for messages. */
+typedef struct served_list {
+	pkx_kind kind;
+	char *buf;
+	size_t size;
+} served_list;
+
+static void add_served(const pkx_plugin_header *h, void *data)
+{
+	served_list *l = data;
+	const char *const *c;
+
+	if (h->kind != l->kind)
+		return;
+	for (c = h->claims; *c; c++) {
+		size_t len = strlen(l->buf);
+
+		snprintf(l->buf + len, l->size - len, "%s%s", len ? ", " : "",
+		         *c);
+	}
+}
+
+static void served(const pkx_registry *reg, pkx_kind kind, char *buf,
+                   size_t size)
+{
+	served_list l = {kind, buf, size};
+
+	buf[0] = '\0';
+	pkx_registry_each(reg, add_served, &l);
+	if (!buf[0])
+		snprintf(buf, size, "none");
+}
+
 static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
                                const pkx_config *cfg, pkx_error *err)
 {
@@ -97,11 +130,15 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 		const pkx_filter_spec *f = &cfg->filters[i];
 		const pkx_filter_plugin *p = pkx_registry_filter(reg, f->type);
 
-		if (!p)
+		if (!p) {
+			char have[256];
+
+			served(reg, PKX_KIND_FILTER, have, sizeof(have));
 			return pkx_fail(err, PKX_EINVAL,
 			                "filter \"%s\": type %s is not "
-			                "available (no plugin serves it)",
-			                f->id, f->type);
+			                "available (this service has %s)",
+			                f->id, f->type, have);
+		}
 		if (compile_filter(run, p, i, "", &run->filters[i].program,
 		                   err) != PKX_OK)
 			return PKX_ERROR;
@@ -198,11 +235,15 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 	pkx_error why;
 
 	run->format = pkx_registry_format(reg, cfg->output_format);
-	if (!run->format)
+	if (!run->format) {
+		char have[256];
+
+		served(reg, PKX_KIND_FORMAT, have, sizeof(have));
 		return pkx_fail(err, PKX_EINVAL,
-		                "output format %s is not available (no "
-		                "plugin serves it)",
-		                cfg->output_format);
+		                "output format %s is not available (this "
+		                "service has %s)",
+		                cfg->output_format, have);
+	}
 	pkx_error_clear(&why);
 	/* Uncut packets keep the source's own limit, as tcpdump -w does. */
 	if (!run->cut) {

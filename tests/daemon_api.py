@@ -499,7 +499,7 @@ def test_vendor_plugins(tmp):
         st, doc, _ = d.post({"path": "fs/sample.pcap", "filters": {"items": [
             {"id": "v", "type": "NOSUCH", "value": "x"}]}})
         check("a type nothing serves: 400 naming it", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT")
-              and "NOSUCH is not available" in doc["error_text"], (st, doc))
+              and "NOSUCH is not available" in doc["error_text"] and "SEQ_BATCH" in doc["error_text"], (st, doc))
     finally:
         check("vendor daemon exits 0", d.stop() == 0, d.stderr[-2000:])
 
