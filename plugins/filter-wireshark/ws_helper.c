@@ -69,25 +69,37 @@ typedef struct helper {
 
 static helper hp;
 
-/* Protocols whose dissectors, reached through a TCP or UDP port, decode a
- * whole packet or frame inside the payload.  A TCP or UDP segment on one
- * of their ports is never skipped by the plugin's pre-filter. */
-static const char *const ws_carriers[] = {
-    "amt",         "atmtcp",     "ayiya",
-    "bat",         "bat.gw",     "capwap",
-    "capwap.data", "cpha",       "dlsw",
-    "ecatf",       "geneve",     "gprs-ns",
-    "gre",         "gsmtap",     "gtp",
-    "hip",         "infiniband", "jmirror",
-    "kismet",      "l2tp",       "lisp",
-    "lisp-data",   "lwapp",      "lwapp-l3",
-    "mint",        "mpls",       "nxp_802154_sniffer",
-    "openflow",    "openvpn",    "peekremote",
-    "pptp",        "rpcap",      "sflow",
-    "socks",       "tapa",       "teredo",
-    "tzsp",        "udpencap",   "vxlan",
-    "vxlan_gpe",   "wassp",      "wg",
-    "xot",         "zep",        NULL,
+/* Application protocols whose dissectors, reached through a TCP or UDP
+ * port, never decode a packet carried inside (no second IP, TCP or UDP
+ * layer comes out of them).  A segment on a port Wireshark gives to any
+ * other dissector is never skipped by the plugin's pre-filter: a protocol
+ * missing here costs speed, never an answer. */
+static const char *const ws_leaves[] = {
+    "9p",       "acap",      "agentx",      "ajp13",      "amqp",
+    "bfd",      "bfd_echo",  "bgp",         "bittorrent", "bjnp",
+    "bzr",      "cast",      "cldap",       "coap",       "collectd",
+    "cops",     "couchbase", "cql",         "cups",       "cvspserver",
+    "daytime",  "db-lsp",    "db-lsp-disc", "dhcp",       "dhcpfo",
+    "dhcpv6",   "diameter",  "dicom",       "distcc",     "dnp3",
+    "dns",      "dtls",      "echo",        "edonkey",    "elasticsearch",
+    "enip",     "epmd",      "exec",        "finger",     "ftp",
+    "ftp-data", "gadu-gadu", "gearman",     "git",        "glbp",
+    "gnutella", "gopher",    "h225",        "h248",       "hiqnet",
+    "hl7",      "hsrp",      "http",        "iax2",       "icap",
+    "icp",      "icq",       "imap",        "irc",        "isakmp",
+    "isns",     "jdwp",      "kafka",       "kerberos",   "kpasswd",
+    "ldap",     "ldp",       "llmnr",       "lpd",        "mbtcp",
+    "mbudp",    "mdns",      "megaco",      "memcache",   "mgcp",
+    "mqtt",     "msrp",      "mysql",       "nbdgm",      "nbns",
+    "nbss",     "ndmp",      "nntp",        "ntp",        "opcua",
+    "pcep",     "pgsql",     "pop",         "ptp",        "radius",
+    "resp",     "rip",       "ripng",       "rlogin",     "rmi",
+    "rpc",      "rsh",       "rsync",       "rtsp",       "sip",
+    "skinny",   "slsk",      "smtp",        "snmp",       "ssdp",
+    "ssh",      "syslog",    "tacacs",      "tacplus",    "tds",
+    "telnet",   "tftp",      "time",        "tls",        "tns",
+    "vnc",      "whois",     "x11",         "xdmcp",      "xmpp",
+    "z3950",    "zebra",     NULL,
 };
 
 static void ws_vreport(const char *fmt, va_list ap)
@@ -248,11 +260,10 @@ static void ws_note_carrier(const gchar *table, ftenum_t type, gpointer key,
 		return;
 	proto = dissector_handle_get_protocol_index(h);
 	name = proto >= 0 ? proto_get_protocol_filter_name(proto) : NULL;
-	if (!name)
-		return;
-	for (i = 0; ws_carriers[i]; i++)
-		if (strcmp(name, ws_carriers[i]) == 0)
-			bits[port / 8] |= (uint8_t)(1u << (port % 8));
+	for (i = 0; name && ws_leaves[i]; i++)
+		if (strcmp(name, ws_leaves[i]) == 0)
+			return;
+	bits[port / 8] |= (uint8_t)(1u << (port % 8));
 }
 
 /* Dissect nothing past the frame layer: for a filter that reads only
