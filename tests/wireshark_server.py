@@ -218,6 +218,49 @@ def run(tmp, env, conf):
         del os.environ["PKTEXPORT_WIRESHARK_TIMEOUT_MS"]
     check("hang: daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
 
+    # Settings changed while a helper runs: its server retires, serves
+    # that helper to its end (reaping it), then goes; nothing is orphaned.
+    os.environ.update(PKTEXPORT_WIRESHARK_TEST_FAULT="hang:300",
+                      PKTEXPORT_WIRESHARK_TIMEOUT_MS="4000")
+    d = Daemon(tmp)
+    try:
+        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
+            {"id": "w", "type": "WIRESHARK", "value": 'frame contains "zq"'}]}})
+        eid = doc.get("id", "") if isinstance(doc, dict) else ""
+
+        def fetch2():
+            try:
+                d.download(eid)
+            except OSError:
+                pass
+        dl = threading.Thread(target=fetch2, daemon=True)
+        dl.start()
+        old = servers(d.proc.pid)
+        check("retire: a helper running", len(old) == 1 and
+              wait_until(lambda: len(children(old[0])) == 1, 30), old)
+        helper = list(children(old[0])) if old else []
+        with open(os.path.join(conf, "preferences"), "a") as f:
+            f.write("# changed while a helper runs\n")
+        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
+            {"id": "w", "type": "WIRESHARK", "value": "dns"}]}})
+        check("retire: a new export is made", status == 201, (status, doc))
+        now = servers(d.proc.pid)
+        check("retire: a new server, the old one still serving its helper",
+              old and old[0] in now and len(now) == 2 and
+              set(children(old[0])) == set(helper), (old, now))
+        dl.join(60)
+        check("retire: the old server ends with its helper",
+              old and wait_until(lambda: not alive(old[0]), 15), old)
+        d.post({"path": "fs/a.pcap", "filters": {"items": [
+            {"id": "w", "type": "WIRESHARK", "value": "udp"}]}})
+        check("retire: and is reaped by the next export",
+              old and not os.path.exists("/proc/%d" % old[0]), old)
+    finally:
+        rc = d.stop()
+        del os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"]
+        del os.environ["PKTEXPORT_WIRESHARK_TIMEOUT_MS"]
+    check("retire: daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
+
     # A download that fails before its first byte gets the error as a
     # reply, not a connection closed without one.
     os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"] = "crash:1"

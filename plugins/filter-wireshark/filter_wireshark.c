@@ -78,11 +78,16 @@ typedef struct wsx_program {
 
 /* The fork server: one process per service that started libwireshark
  * once and forks a helper for each filter (see ws_protocol.h). */
+#define WSX_RETIRED_MAX 32
 static struct {
 	pthread_mutex_t lock;
 	pid_t pid;
 	int sock;
-} wsx_server = {PTHREAD_MUTEX_INITIALIZER, -1, -1};
+	/* Servers whose settings went stale: they serve no more forks but
+	 * live on until their helpers end, and are reaped here. */
+	pid_t retired[WSX_RETIRED_MAX];
+	int n_retired;
+} wsx_server = {PTHREAD_MUTEX_INITIALIZER, -1, -1, {0}, 0};
 
 static pkx_result wsx_init(const pkx_services *svc, pkx_error *err)
 {
@@ -431,19 +436,12 @@ static int wsx_fail(wsx_program *p, pkx_error *err, const char *fmt, ...)
 	return -1;
 }
 
-/* With wsx_server.lock held. */
-static void wsx_server_stop(int force)
+/* Waits for a server that was told to end (its socket closed): a moment
+ * when force is 0, then SIGKILL. */
+static void wsx_server_end(pid_t pid, int force)
 {
-	pid_t pid = wsx_server.pid;
 	int status, grace;
 
-	if (wsx_server.sock >= 0)
-		close(wsx_server.sock);
-	wsx_server.sock = -1;
-	wsx_server.pid = -1;
-	if (pid <= 0)
-		return;
-	/* It ends when its socket closes; one still starting gets a moment. */
 	for (grace = force ? 0 : 200;
 	     grace > 0 && waitpid(pid, &status, WNOHANG) == 0; grace--)
 		usleep(10000);
@@ -452,6 +450,40 @@ static void wsx_server_stop(int force)
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
+}
+
+/* With wsx_server.lock held.  Reaps retired servers that have ended. */
+static void wsx_reap_retired(void)
+{
+	int i, status;
+
+	for (i = 0; i < wsx_server.n_retired;)
+		if (waitpid(wsx_server.retired[i], &status, WNOHANG) != 0)
+			wsx_server.retired[i] =
+			    wsx_server.retired[--wsx_server.n_retired];
+		else
+			i++;
+}
+
+/* With wsx_server.lock held.  Stops the current server: at once when
+ * force is set; retire lets one whose settings went stale finish serving
+ * the helpers it forked (they are reaped by it, so none is orphaned). */
+static void wsx_server_stop(int force, int retire)
+{
+	pid_t pid = wsx_server.pid;
+
+	if (wsx_server.sock >= 0)
+		close(wsx_server.sock);
+	wsx_server.sock = -1;
+	wsx_server.pid = -1;
+	if (pid <= 0)
+		return;
+	wsx_reap_retired();
+	if (retire && wsx_server.n_retired < WSX_RETIRED_MAX) {
+		wsx_server.retired[wsx_server.n_retired++] = pid;
+		return;
+	}
+	wsx_server_end(pid, force);
 }
 
 /* With wsx_server.lock held. */
@@ -573,6 +605,7 @@ static int wsx_fork_helper(wsx_program *p, const int fds[4], pkx_error *err)
 
 	snprintf(why, sizeof(why), "the Wireshark helper did not start");
 	pthread_mutex_lock(&wsx_server.lock);
+	wsx_reap_retired();
 	for (attempt = 0; attempt < 2; attempt++) {
 		int fresh = wsx_server.pid <= 0;
 
@@ -581,7 +614,7 @@ static int wsx_fork_helper(wsx_program *p, const int fds[4], pkx_error *err)
 		r = wsx_server_fork(fds, &p->pid, &p->pidfd, why, sizeof(why));
 		if (r == 0)
 			break;
-		wsx_server_stop(r != WSP_STALE);
+		wsx_server_stop(r != WSP_STALE, r == WSP_STALE);
 		/* Only a server that had been running gets a successor: it
 		 * may have died since, or read settings that have changed. */
 		if (fresh && r != WSP_STALE)
@@ -647,7 +680,9 @@ static int wsx_spawn(wsx_program *p, pkx_error *err)
 static void wsx_deinit(void)
 {
 	pthread_mutex_lock(&wsx_server.lock);
-	wsx_server_stop(0);
+	wsx_server_stop(0, 0);
+	while (wsx_server.n_retired > 0)
+		wsx_server_end(wsx_server.retired[--wsx_server.n_retired], 0);
 	pthread_mutex_unlock(&wsx_server.lock);
 }
 

@@ -795,6 +795,11 @@ static int ws_serve(const char *argv0, int *code)
 		int fds[4], r, pidfd;
 		pid_t pid;
 
+		/* Retired (the plugin closed, or the settings changed): no
+		 * more forks, but the helpers still running are reaped and
+		 * reported, so none is left to a parent that does not. */
+		if (pfd[0].fd < 0 && ws_n_children == 0)
+			return 1;
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -810,8 +815,10 @@ static int ws_serve(const char *argv0, int *code)
 		}
 		if (!pfd[0].revents)
 			continue;
-		if ((r = ws_receive(fds)) == 0)
-			return 1;
+		if ((r = ws_receive(fds)) == 0) {
+			pfd[0].fd = -1;
+			continue;
+		}
 		if (r < 0) {
 			ws_reply(-1, -1, "malformed request");
 			continue;
@@ -820,9 +827,9 @@ static int ws_serve(const char *argv0, int *code)
 			ws_reply(broken ? -1 : WSP_STALE, -1, broken);
 			for (r = 0; r < 4; r++)
 				close(fds[r]);
-			if (broken)
-				continue;
-			return 1;
+			if (!broken)
+				pfd[0].fd = -1;
+			continue;
 		}
 		pid = fork();
 		if (pid == 0) {
