@@ -180,6 +180,58 @@ static char *bpf_prefilter(const pkx_config *cfg)
 	return joined;
 }
 
+/* Every filter's to_bpf joined with "and": a wider kernel filter than
+ * the BPF filters alone when another language can say its filter in BPF
+ * (SteelFilter).  NULL when no filter can. */
+static char *filters_bpf(const pkx_run *run)
+{
+	char *joined = NULL;
+	size_t i, len = 0;
+
+	for (i = 0; i < run->n_filters; i++) {
+		const pkx_filter_plugin *f = run->filters[i].plugin;
+		const char *b =
+		    f->to_bpf ? f->to_bpf(run->filters[i].program) : NULL;
+		char *grown;
+		size_t add;
+
+		if (!b || !b[strspn(b, " \t\r\n")])
+			continue;
+		add = strlen(b) + 9;
+		if (!(grown = realloc(joined, len + add + 1))) {
+			free(joined);
+			return NULL;
+		}
+		joined = grown;
+		len += (size_t)sprintf(joined + len, "%s(%s)",
+		                       len ? " and " : "", b);
+	}
+	return joined;
+}
+
+/* After the filters compiled: a live source that takes a kernel filter
+ * late gets the wider one (ABI 1.3 set_prefilter). */
+static void widen_prefilter(pkx_run *run, const pkx_config *cfg)
+{
+	char *wide, *at_open;
+
+	if (run->source->header.abi_minor < 3 || !run->source->set_prefilter)
+		return;
+	wide = filters_bpf(run);
+	at_open = bpf_prefilter(cfg);
+	if (wide && (!at_open || strcmp(wide, at_open) != 0)) {
+		pkx_error why;
+
+		pkx_error_clear(&why);
+		if (run->source->set_prefilter(run->source_inst, wide, &why) !=
+		    PKX_OK)
+			pkx_log(PKX_LOG_DEBUG, "run",
+			        "the source keeps its filter: %s", why.text);
+	}
+	free(wide);
+	free(at_open);
+}
+
 static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
                               const char *root, const pkx_config *cfg,
                               pkx_error *err)
@@ -294,6 +346,7 @@ pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
 		pkx_run_free(run);
 		return PKX_ERROR;
 	}
+	widen_prefilter(run, cfg);
 	*out = run;
 	return PKX_OK;
 }

@@ -9,6 +9,7 @@ may not capture (no CAP_NET_RAW)."""
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -129,6 +130,22 @@ def main():
           "%s" % (None if recs is None else len(recs)))
     check("packet limit: ours, in order, nanosecond times",
           recs and ours_in_order(recs) and all(t0 - 10**9 <= t <= t1 for t, _ in recs))
+
+    # --- a SteelFilter said in BPF (its to_bpf) also runs in the kernel
+    plugins = subprocess.run([PKT, "plugins"], capture_output=True).stdout
+    if b"STEELFILTER" in plugins:
+        snd = Sender(port)
+        snd.start()
+        r = cli(root, "-v", "--packet-limit", "10", "-f", "STEELFILTER:udp.port==%d" % port,
+                "-o", out, "interfaces/lo")
+        snd.stop()
+        recs = pcap_records(open(out, "rb").read()) if os.path.exists(out) else None
+        check("SteelFilter, live: its BPF runs in the kernel",
+              re.search(rb'kernel filter ".*udp port %d' % port, r.stderr) is not None,
+              r.stderr.decode())
+        check("SteelFilter, live: 10 of ours in order",
+              r.returncode == 0 and recs is not None and len(recs) == 10 and ours_in_order(recs),
+              "%s %s" % (r.returncode, None if recs is None else len(recs)))
 
     # --- a WIRESHARK filter (answers in batches) on a live source
     plugins = subprocess.run([PKT, "plugins"], capture_output=True).stdout

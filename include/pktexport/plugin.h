@@ -247,7 +247,15 @@ typedef struct pkx_source_plugin {
 	uint64_t (*position)(void *instance);
 	/* Mandatory.  Releases the instance. */
 	void (*close)(void *instance);
-	void *reserved[8];
+	/* Optional, ABI 1.3.  Once the filters are compiled, a BPF
+	 * expression every wanted packet matches, wider than the one at open
+	 * (it includes what other filter languages can say in BPF, through
+	 * their to_bpf): a live source may filter with it in the kernel from
+	 * now on.  A failure costs speed only; the core applies every filter
+	 * anyway. */
+	pkx_result (*set_prefilter)(void *instance, const char *bpf,
+	                            pkx_error *err);
+	void *reserved[7];
 } pkx_source_plugin;
 
 /* ---------------------------------------------------------------- filter */

@@ -267,6 +267,17 @@ static void sl_close(void *instance)
 
 static const char *const sl_claims[] = {SL_PREFIX, NULL};
 
+/* ABI 1.3: the filters' wider BPF, once they are compiled. */
+static pkx_result sl_set_prefilter(void *instance, const char *bpf,
+                                   pkx_error *err)
+{
+	sl_source *s = instance;
+
+	(void)err;
+	sl_kernel_filter(s, s->iface.name, bpf);
+	return PKX_OK;
+}
+
 static const pkx_source_plugin sl_plugin = {
     PKX_PLUGIN_HEADER(PKX_KIND_SOURCE, pkx_source_plugin, SL_NAME,
                       PACKAGE_VERSION,
@@ -276,6 +287,7 @@ static const pkx_source_plugin sl_plugin = {
     .info = sl_info,
     .next = sl_next,
     .close = sl_close,
+    .set_prefilter = sl_set_prefilter,
 };
 
 const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)
