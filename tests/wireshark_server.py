@@ -261,6 +261,33 @@ def run(tmp, env, conf):
         del os.environ["PKTEXPORT_WIRESHARK_TIMEOUT_MS"]
     check("retire: daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
 
+    # The daemon killed outright while a helper hangs: its server sees the
+    # socket close and kills the helper, then ends; nothing lingers.
+    os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"] = "hang:300"
+    d = Daemon(tmp)
+    try:
+        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
+            {"id": "w", "type": "WIRESHARK", "value": 'frame contains "zq"'}]}})
+        eid = doc.get("id", "") if isinstance(doc, dict) else ""
+
+        def fetch3():
+            try:
+                d.download(eid)
+            except OSError:
+                pass
+        threading.Thread(target=fetch3, daemon=True).start()
+        srv = servers(d.proc.pid)
+        hung = srv and wait_until(lambda: len(children(srv[0])) == 1, 30)
+        helper = list(children(srv[0])) if hung else []
+        check("daemon killed: a helper hangs", hung and len(helper) == 1, srv)
+        d.proc.kill()
+        check("daemon killed: its server and hung helper end",
+              srv and wait_until(lambda: not alive(srv[0]) and
+                                 all(not alive(h) for h in helper), 15), (srv, helper))
+    finally:
+        d.stop()
+        del os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"]
+
     # A download that fails before its first byte gets the error as a
     # reply, not a connection closed without one.
     os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"] = "crash:1"

@@ -86,8 +86,9 @@ static struct {
 	/* Servers whose settings went stale: they serve no more forks but
 	 * live on until their helpers end, and are reaped here. */
 	pid_t retired[WSX_RETIRED_MAX];
+	int retired_sock[WSX_RETIRED_MAX]; /* closed once it has ended */
 	int n_retired;
-} wsx_server = {PTHREAD_MUTEX_INITIALIZER, -1, -1, {0}, 0};
+} wsx_server = {PTHREAD_MUTEX_INITIALIZER, -1, -1, {0}, {0}, 0};
 
 static pkx_result wsx_init(const pkx_services *svc, pkx_error *err)
 {
@@ -370,6 +371,7 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 		/* A helper that closed its socket is on its way out: let it
 		 * finish dying so its status says why. */
 		int got = wsx_exit_status(p, how ? 1000 : 0, &status);
+		int ended = got == 1; /* before we sent anything */
 
 		/* Not ended, or ended unseen: a helper whose server has gone
 		 * (its settings changed, or it was killed) has nobody to
@@ -400,7 +402,7 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 				got = wsx_exit_status(p, 10000, &status);
 		}
 		if (got == 1 && how && WIFSIGNALED(status) &&
-		    WTERMSIG(status) != SIGKILL)
+		    (ended || WTERMSIG(status) != SIGKILL))
 			snprintf(how, size, "it was killed by signal %d (%s)",
 			         WTERMSIG(status), strsignal(WTERMSIG(status)));
 		else if (got == 1 && how && WIFEXITED(status))
@@ -458,11 +460,16 @@ static void wsx_reap_retired(void)
 	int i, status;
 
 	for (i = 0; i < wsx_server.n_retired;)
-		if (waitpid(wsx_server.retired[i], &status, WNOHANG) != 0)
-			wsx_server.retired[i] =
-			    wsx_server.retired[--wsx_server.n_retired];
-		else
+		if (waitpid(wsx_server.retired[i], &status, WNOHANG) != 0) {
+			int last = --wsx_server.n_retired;
+
+			close(wsx_server.retired_sock[i]);
+			wsx_server.retired[i] = wsx_server.retired[last];
+			wsx_server.retired_sock[i] =
+			    wsx_server.retired_sock[last];
+		} else {
 			i++;
+		}
 }
 
 /* With wsx_server.lock held.  Stops the current server: at once when
@@ -471,19 +478,23 @@ static void wsx_reap_retired(void)
 static void wsx_server_stop(int force, int retire)
 {
 	pid_t pid = wsx_server.pid;
+	int sock = wsx_server.sock;
 
-	if (wsx_server.sock >= 0)
-		close(wsx_server.sock);
 	wsx_server.sock = -1;
 	wsx_server.pid = -1;
-	if (pid <= 0)
-		return;
 	wsx_reap_retired();
-	if (retire && wsx_server.n_retired < WSX_RETIRED_MAX) {
+	/* A retired server keeps its socket: when that closes (here, or
+	 * with this process) it kills the helpers it still has. */
+	if (pid > 0 && sock >= 0 && retire &&
+	    wsx_server.n_retired < WSX_RETIRED_MAX) {
+		wsx_server.retired_sock[wsx_server.n_retired] = sock;
 		wsx_server.retired[wsx_server.n_retired++] = pid;
 		return;
 	}
-	wsx_server_end(pid, force);
+	if (sock >= 0)
+		close(sock);
+	if (pid > 0)
+		wsx_server_end(pid, force);
 }
 
 /* With wsx_server.lock held. */
@@ -681,8 +692,12 @@ static void wsx_deinit(void)
 {
 	pthread_mutex_lock(&wsx_server.lock);
 	wsx_server_stop(0, 0);
-	while (wsx_server.n_retired > 0)
-		wsx_server_end(wsx_server.retired[--wsx_server.n_retired], 0);
+	while (wsx_server.n_retired > 0) {
+		int last = --wsx_server.n_retired;
+
+		close(wsx_server.retired_sock[last]);
+		wsx_server_end(wsx_server.retired[last], 0);
+	}
 	pthread_mutex_unlock(&wsx_server.lock);
 }
 
@@ -815,12 +830,23 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	uint8_t answer;
 	int r;
 
+	uint64_t progress = wsx_svc->now_ns(); /* when done last moved */
+	int slice = p->timeout_ms < 250 ? p->timeout_ms : 250;
+
+	/* Waits in short slices so the timeout runs from the last verdict
+	 * published, not from the last slice that saw progress. */
 	for (;;) {
-		r = wsx_recv(p, &answer, 1, p->timeout_ms);
+		r = wsx_recv(p, &answer, 1, slice);
 		now = __atomic_load_n(&p->shared->done, __ATOMIC_ACQUIRE);
-		if (r == -2 && now > done && now < n) {
-			done = now; /* slow, not stuck */
-			continue;
+		if (r == -2 && now < n) {
+			uint64_t t = wsx_svc->now_ns();
+
+			if (now > done) {
+				done = now; /* slow, not stuck */
+				progress = t;
+			}
+			if (t - progress < (uint64_t)p->timeout_ms * 1000000u)
+				continue;
 		}
 		break;
 	}

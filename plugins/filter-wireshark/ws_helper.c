@@ -281,6 +281,9 @@ static void ws_frame_only(void)
 			proto_set_decoding(id, FALSE);
 }
 
+static uint64_t ws_config_stamp(void);
+static uint64_t ws_stamp; /* the settings as start-up found them */
+
 static int ws_init_epan(const char *argv0)
 {
 	char *why;
@@ -290,6 +293,9 @@ static int ws_init_epan(const char *argv0)
 	init_process_policies();
 	why = configuration_init(argv0, NULL);
 	g_free(why);
+	/* Stamped before anything is read: a file changed while we start
+	 * counts as a change. */
+	ws_stamp = ws_config_stamp();
 	init_report_message("pktexport-wireshark-helper", &ws_report_routines);
 	wtap_init(TRUE);
 	if (!epan_init(NULL, NULL, TRUE))
@@ -774,6 +780,7 @@ static int ws_serve(const char *argv0, int *code)
 	sigset_t chld;
 	uint64_t stamp = 0;
 	const char *broken = NULL;
+	int retired = 0;
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -787,7 +794,7 @@ static int ws_serve(const char *argv0, int *code)
 		broken = hp.report[0] ? hp.report
 		                      : "libwireshark failed to initialise";
 	else {
-		stamp = ws_config_stamp();
+		stamp = ws_stamp;
 		ws_shed_startup_memory();
 	}
 	*code = 0;
@@ -795,10 +802,11 @@ static int ws_serve(const char *argv0, int *code)
 		int fds[4], r, pidfd;
 		pid_t pid;
 
-		/* Retired (the plugin closed, or the settings changed): no
-		 * more forks, but the helpers still running are reaped and
-		 * reported, so none is left to a parent that does not. */
-		if (pfd[0].fd < 0 && ws_n_children == 0)
+		/* Retired (the settings changed): no more forks, but the
+		 * helpers still running are reaped and reported until the
+		 * last ends.  Closed (the plugin is done, or its process
+		 * died): the helpers left are killed, a hung one included. */
+		if ((pfd[0].fd < 0 || retired) && ws_n_children == 0)
 			return 1;
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -816,6 +824,10 @@ static int ws_serve(const char *argv0, int *code)
 		if (!pfd[0].revents)
 			continue;
 		if ((r = ws_receive(fds)) == 0) {
+			size_t i;
+
+			for (i = 0; i < ws_n_children; i++)
+				kill(ws_children[i].pid, SIGKILL);
 			pfd[0].fd = -1;
 			continue;
 		}
@@ -823,12 +835,12 @@ static int ws_serve(const char *argv0, int *code)
 			ws_reply(-1, -1, "malformed request");
 			continue;
 		}
-		if (broken || ws_config_stamp() != stamp) {
+		if (broken || retired || ws_config_stamp() != stamp) {
 			ws_reply(broken ? -1 : WSP_STALE, -1, broken);
 			for (r = 0; r < 4; r++)
 				close(fds[r]);
 			if (!broken)
-				pfd[0].fd = -1;
+				retired = 1;
 			continue;
 		}
 		pid = fork();
