@@ -894,27 +894,23 @@ static void ws_drop_privileges(void)
 
 int main(int argc, char **argv)
 {
-	wsp_request req;
+	int code;
 
+	/* Started by the filter-wireshark plugin, always as a fork server:
+	 * a helper is one of its forks. */
+	if (argc != 2 || strcmp(argv[1], WSP_SERVER_ARG) != 0) {
+		fprintf(stderr,
+		        "usage: %s %s (started by the filter-wireshark "
+		        "plugin)\n",
+		        argv[0], WSP_SERVER_ARG);
+		return 2;
+	}
 	ws_drop_privileges();
 	signal(SIGPIPE, SIG_IGN);
 	ws_read_fault();
 	wtap_rec_init(&hp.rec);
 	ws_buffer_init(&hp.buf, 1514);
-	if (argc > 1 && strcmp(argv[1], WSP_SERVER_ARG) == 0) {
-		int code;
-
-		if (ws_serve(argv[0], &code))
-			_exit(code); /* its helpers go on without it */
-		return ws_session();
-	}
-	if (ws_init_epan(argv[0]) != 0) {
-		if (ws_read_all(&req, sizeof(req)) == 0)
-			ws_answer(WSP_FAILED, hp.report[0]
-			                          ? hp.report
-			                          : "libwireshark failed to "
-			                            "initialise");
-		return 1;
-	}
+	if (ws_serve(argv[0], &code))
+		_exit(code); /* the server, its helpers reaped */
 	return ws_session();
 }
