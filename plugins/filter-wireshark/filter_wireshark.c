@@ -315,11 +315,13 @@ static int wsx_recv(wsx_program *p, void *buf, size_t len, int timeout_ms)
 	return 0;
 }
 
-/* A /proc/PID/status value in kB, 0 when unknown. */
+/* The sum of the /proc/PID/FILE values in kB on lines starting with key
+ * (one line for a status key, "Private_" sums smaps_rollup's private
+ * memory), 0 when unknown. */
 static uint64_t wsx_proc_kb(pid_t pid, const char *file, const char *key)
 {
 	char path[64], line[256];
-	unsigned long long v = 0;
+	unsigned long long v, sum = 0;
 	size_t klen = strlen(key);
 	FILE *f;
 
@@ -327,12 +329,15 @@ static uint64_t wsx_proc_kb(pid_t pid, const char *file, const char *key)
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, key, klen) == 0 &&
-		    sscanf(line + klen, " %llu", &v) == 1)
-			break;
+	while (fgets(line, sizeof(line), f)) {
+		const char *colon = strchr(line, ':');
+
+		if (strncmp(line, key, klen) == 0 && colon &&
+		    sscanf(colon + 1, " %llu", &v) == 1)
+			sum += v;
+	}
 	fclose(f);
-	return v;
+	return sum;
 }
 
 static uint64_t wsx_status_kb(pid_t pid, const char *key)
@@ -380,10 +385,8 @@ static void wsx_stop(wsx_program *p, char *how, size_t size)
 			uint64_t hwm = wsx_status_kb(p->pid, "VmHWM:");
 
 			/* What it does not share with the fork server. */
-			uint64_t own = wsx_proc_kb(p->pid, "smaps_rollup",
-			                           "Private_Clean:") +
-			               wsx_proc_kb(p->pid, "smaps_rollup",
-			                           "Private_Dirty:");
+			uint64_t own =
+			    wsx_proc_kb(p->pid, "smaps_rollup", "Private_");
 
 			if (hwm > p->helper_peak_kb)
 				p->helper_peak_kb = hwm;
@@ -828,10 +831,8 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	uint32_t done = 0, now;
 	char how[128];
 	uint8_t answer;
-	int r;
-
 	uint64_t progress = wsx_svc->now_ns(); /* when done last moved */
-	int slice = p->timeout_ms < 250 ? p->timeout_ms : 250;
+	int slice = p->timeout_ms < 250 ? p->timeout_ms : 250, r;
 
 	/* Waits in short slices so the timeout runs from the last verdict
 	 * published, not from the last slice that saw progress. */
