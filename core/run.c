@@ -151,36 +151,39 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 	return PKX_OK;
 }
 
-/* A BPF filter that tests something (an empty one takes everything). */
-static int is_bpf_test(const pkx_filter_spec *f)
+/* Adds "(b)" to *joined with "and" (a blank b tests nothing).  0, or -1
+ * with *joined freed when out of memory: the hint is only a speed-up. */
+static int bpf_and(char **joined, size_t *len, const char *b)
 {
-	return strcmp(f->type, "BPF") == 0 &&
-	       f->value[strspn(f->value, " \t\r\n")] != '\0';
+	char *grown;
+
+	if (!b || !b[strspn(b, " \t\r\n")])
+		return 0;
+	if (!(grown = realloc(*joined, *len + strlen(b) + 8))) {
+		free(*joined);
+		*joined = NULL;
+		return -1;
+	}
+	*joined = grown;
+	*len += (size_t)sprintf(grown + *len, "%s(%s)", *len ? " and " : "", b);
+	return 0;
 }
 
 /* The export's BPF filters joined with "and": what a live source may
- * filter with in the kernel.  NULL when there are none (or no memory: the
- * hint is only a speed-up). */
+ * filter with in the kernel.  NULL when there are none. */
 static char *bpf_prefilter(const pkx_config *cfg)
 {
-	char *joined;
+	char *joined = NULL;
 	size_t i, len = 0;
 
 	for (i = 0; i < cfg->n_filters; i++)
-		if (is_bpf_test(&cfg->filters[i]))
-			len += strlen(cfg->filters[i].value) + 9;
-	if (!len || !(joined = malloc(len + 1)))
-		return NULL;
-	joined[0] = '\0';
-	for (i = 0; i < cfg->n_filters; i++)
-		if (is_bpf_test(&cfg->filters[i]))
-			sprintf(joined + strlen(joined), "%s(%s)",
-			        joined[0] ? " and " : "",
-			        cfg->filters[i].value);
+		if (strcmp(cfg->filters[i].type, "BPF") == 0 &&
+		    bpf_and(&joined, &len, cfg->filters[i].value) != 0)
+			break;
 	return joined;
 }
 
-/* Every filter's to_bpf joined with "and": a wider kernel filter than
+/* Every filter's to_bpf joined the same way: a wider kernel filter than
  * the BPF filters alone when another language can say its filter in BPF
  * (SteelFilter).  NULL when no filter can. */
 static char *filters_bpf(const pkx_run *run)
@@ -190,21 +193,11 @@ static char *filters_bpf(const pkx_run *run)
 
 	for (i = 0; i < run->n_filters; i++) {
 		const pkx_filter_plugin *f = run->filters[i].plugin;
-		const char *b =
-		    f->to_bpf ? f->to_bpf(run->filters[i].program) : NULL;
-		char *grown;
-		size_t add;
 
-		if (!b || !b[strspn(b, " \t\r\n")])
-			continue;
-		add = strlen(b) + 9;
-		if (!(grown = realloc(joined, len + add + 1))) {
-			free(joined);
-			return NULL;
-		}
-		joined = grown;
-		len += (size_t)sprintf(joined + len, "%s(%s)",
-		                       len ? " and " : "", b);
+		if (f->to_bpf &&
+		    bpf_and(&joined, &len,
+		            f->to_bpf(run->filters[i].program)) != 0)
+			break;
 	}
 	return joined;
 }
