@@ -77,6 +77,25 @@ def export(d, tmp, expr, name):
     return took, out
 
 
+def start_download(d, expr):
+    """Creates an export with a WIRESHARK filter and downloads it on a
+    thread of its own (it runs while it is downloaded; a failed one resets
+    the connection): (status, document, id, thread)."""
+    status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
+        {"id": "w", "type": "WIRESHARK", "value": expr}]}})
+    eid = doc.get("id", "") if status == 201 and isinstance(doc, dict) else ""
+
+    def fetch():
+        try:
+            if eid:
+                d.download(eid)
+        except OSError:
+            pass
+    t = threading.Thread(target=fetch, daemon=True)
+    t.start()
+    return status, doc, eid, t
+
+
 def same_as_tshark(tmp, out, expr, env):
     ref = os.path.join(tmp, "ref.pcapng")
     subprocess.run(["tshark", "-r", os.path.join(tmp, "fs", "a.pcap"), "-Y", expr,
@@ -183,18 +202,8 @@ def run(tmp, env, conf):
                       PKTEXPORT_WIRESHARK_TIMEOUT_MS="3000")
     d = Daemon(tmp)
     try:
-        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
-            {"id": "w", "type": "WIRESHARK", "value": 'frame contains "zq"'}]}})
+        status, doc, eid, dl = start_download(d, 'frame contains "zq"')
         check("hang: 201", status == 201, (status, doc))
-        eid = doc.get("id", "") if isinstance(doc, dict) else ""
-        # The export runs while it is downloaded.
-        def fetch():
-            try:
-                d.download(eid)
-            except OSError:
-                pass  # the failed export resets the connection
-        dl = threading.Thread(target=fetch, daemon=True)
-        dl.start()
         srv = servers(d.proc.pid)
         check("hang: one server, one helper",
               len(srv) == 1 and wait_until(lambda: len(children(srv[0])) == 1, 30), srv)
@@ -224,17 +233,7 @@ def run(tmp, env, conf):
                       PKTEXPORT_WIRESHARK_TIMEOUT_MS="4000")
     d = Daemon(tmp)
     try:
-        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
-            {"id": "w", "type": "WIRESHARK", "value": 'frame contains "zq"'}]}})
-        eid = doc.get("id", "") if isinstance(doc, dict) else ""
-
-        def fetch2():
-            try:
-                d.download(eid)
-            except OSError:
-                pass
-        dl = threading.Thread(target=fetch2, daemon=True)
-        dl.start()
+        status, doc, eid, dl = start_download(d, 'frame contains "zq"')
         old = servers(d.proc.pid)
         check("retire: a helper running", len(old) == 1 and
               wait_until(lambda: len(children(old[0])) == 1, 30), old)
@@ -266,16 +265,7 @@ def run(tmp, env, conf):
     os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"] = "hang:300"
     d = Daemon(tmp)
     try:
-        status, doc, _ = d.post({"path": "fs/a.pcap", "filters": {"items": [
-            {"id": "w", "type": "WIRESHARK", "value": 'frame contains "zq"'}]}})
-        eid = doc.get("id", "") if isinstance(doc, dict) else ""
-
-        def fetch3():
-            try:
-                d.download(eid)
-            except OSError:
-                pass
-        threading.Thread(target=fetch3, daemon=True).start()
+        start_download(d, 'frame contains "zq"')
         srv = servers(d.proc.pid)
         hung = srv and wait_until(lambda: len(children(srv[0])) == 1, 30)
         helper = list(children(srv[0])) if hung else []
