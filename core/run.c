@@ -79,8 +79,11 @@ static pkx_result compile_filter(const pkx_run *run, const pkx_filter_plugin *p,
 	*program = NULL;
 	pkx_error_clear(&why);
 	if (p->compile(f->type, f->value, run->info->interfaces,
-	               run->info->n_interfaces, program, &why) == PKX_OK)
+	               run->info->n_interfaces, program, &why) == PKX_OK) {
+		if (p->header.abi_minor >= 4 && p->watch_cancel)
+			p->watch_cancel(*program, &run->cancel);
 		return PKX_OK;
+	}
 	return pkx_fail_from(err, &why, PKX_EINVAL,
 	                     "filter \"%s\" (%s)%s: ", f->id, f->type, when);
 }
@@ -751,6 +754,12 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 
 		if (o != PKX_RUN_DONE)
 			outcome = o;
+	}
+	/* A filter that gave up because the export was cancelled (ABI 1.4
+	 * watch_cancel) failed on purpose. */
+	if (outcome == PKX_RUN_FAILED && READ(run->cancel)) {
+		outcome = PKX_RUN_CANCELLED;
+		pkx_error_clear(err);
 	}
 	if (outcome == PKX_RUN_DAMAGED)
 		pkx_fail_from(err, &damage, PKX_EDAMAGED, NULL);

@@ -418,6 +418,38 @@ START_TEST(pipeline_cancel_from_another_thread)
 }
 END_TEST
 
+/* A filter that waits on something else (ABI 1.4 watch_cancel: another
+ * process, a device) gives up when the export is cancelled: the run ends
+ * CANCELLED at once, not when the filter's own 10 s wait runs out. */
+START_TEST(pipeline_cancel_interrupts_waiting_filter)
+{
+	pkx_config *cfg = hx_config(
+	    "{\"path\":\"test/endless\",\"filters\":{\"items\":[{\"id\":"
+	    "\"w\",\"type\":\"SEQ_BATCH\",\"value\":\"1/0/0/1100\"}]}}");
+	cancel_job job = {0};
+	pthread_t th;
+	pkx_stats st;
+	uint64_t t0;
+
+	job_start(&job, &th, cfg);
+	/* Published at the check after packet 1023; the batch holding the
+	 * 1100th is answered before the next check (after packet 2047), so
+	 * the filter is waiting, or about to, when the cancel comes. */
+	st = job_wait(&job, 1023, 1);
+	ck_assert_uint_ge(st.processed_packets, 1023);
+	t0 = pkx_now_ns();
+	job_cancel(&job, th);
+	ck_assert_msg(pkx_now_ns() - t0 < 5 * NS, "the cancel took %.1f s",
+	              (double)(pkx_now_ns() - t0) / NS);
+	/* The filter's failure was the cancel, not an error of its own. */
+	ck_assert_str_eq(job.err.id, "");
+	pkx_run_stats(job.run, &st);
+	ck_assert_uint_lt(st.processed_packets, 2048);
+	pkx_run_free(job.run);
+	pkx_config_free(cfg);
+}
+END_TEST
+
 /* A live source with nothing to say (PKX_AGAIN) still meets the time
  * limit and the cancel flag. */
 START_TEST(pipeline_idle_source)
@@ -908,6 +940,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_time_limit);
 	tcase_add_test(tc, pipeline_cancel_before_execute);
 	tcase_add_test(tc, pipeline_cancel_from_another_thread);
+	tcase_add_test(tc, pipeline_cancel_interrupts_waiting_filter);
 	tcase_add_test(tc, pipeline_idle_source);
 	tcase_add_test(tc, pipeline_quiet_source_flushes_batch);
 	tcase_add_test(tc, pipeline_stop_drains_source);

@@ -58,6 +58,41 @@ check "hang: exit 1 ($rc)" test "$rc" = 1
 check "hang: says so" grep -q 'longer than 1500 ms to dissect packet 300' "$WORK/err"
 check "hang: stopped in time ($took s)" test "$took" -lt 60
 
+# --- Ctrl-C while a dissector hangs: the export is abandoned at once (the
+# plugin watches the cancel flag), not when the 60 s timeout runs out;
+# no output and no helper left.
+rm -f "$WORK/out"
+PKTEXPORT_WIRESHARK_TEST_FAULT=hang:300 PKTEXPORT_WIRESHARK_TIMEOUT_MS=60000 \
+	PKTEXPORT_WIRESHARK_DEBUG=1 "$PKTEXPORT" export --root "$WORK" -F PCAPNG_NS \
+	-o "$WORK/out" -f 'WIRESHARK:frame contains "zq"' fs/a.pcap 2>"$WORK/err" &
+pid=$! # pktexport itself: the shell leaves SIGINT ignored, the CLI takes it
+for _ in $(seq 600); do # the helper says when it hangs (60 s at most)
+	grep -q 'hanging at frame 300' "$WORK/err" 2>/dev/null && break
+	sleep 0.1
+done
+check "Ctrl-C: the helper hangs first" grep -q 'hanging at frame 300' "$WORK/err"
+srv=$(pgrep -P "$pid" -f pktexport-wireshark-helper)
+procs="$srv $(for s in $srv; do pgrep -P "$s"; done)"
+start=$(date +%s%N)
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+took=$((($(date +%s%N) - start) / 1000000))
+check "Ctrl-C: exit 1 ($rc)" test "$rc" = 1
+check "Ctrl-C: ended in $took ms (under 5 s)" test "$took" -lt 5000
+check "Ctrl-C: says so" error_is EXPORT_CANCELLED "$WORK/err"
+check "Ctrl-C: no output" test ! -e "$WORK/out"
+gone() { # PID...: none of them alive (5 s to end)
+	for _ in $(seq 50); do
+		kill -0 "$@" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "Ctrl-C: a server and its helper were running ($procs)" test "$(echo $procs | wc -w)" -ge 2
+# shellcheck disable=SC2086
+check "Ctrl-C: no server or helper left" gone $procs
+
 # --- a crash inside a batch of pre-filtered packets: the verdicts before
 # it still count.  Two matches of a port filter in the same batch of 256
 # packets: a stop rule met at the first wins over a crash at the second

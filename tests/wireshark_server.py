@@ -17,7 +17,7 @@ import threading
 import time
 
 from checks import check, summary, wait_until
-from daemon_api import Daemon
+from daemon_api import API, Daemon
 
 PKT = os.environ["PKTEXPORT"]
 TOP = os.environ["TOP_SRCDIR"]
@@ -226,6 +226,43 @@ def run(tmp, env, conf):
         del os.environ["PKTEXPORT_WIRESHARK_TEST_FAULT"]
         del os.environ["PKTEXPORT_WIRESHARK_TIMEOUT_MS"]
     check("hang: daemon stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
+
+    # A DELETE, then the service stopping, while a dissector hangs: each
+    # ends the export at once (the plugin watches the cancel flag), not
+    # when the packet's 60 s timeout runs out, and leaves no helper.
+    os.environ.update(PKTEXPORT_WIRESHARK_TEST_FAULT="hang:300",
+                      PKTEXPORT_WIRESHARK_TIMEOUT_MS="60000",
+                      PKTEXPORT_WIRESHARK_DEBUG="1")
+    d = Daemon(tmp)
+    rc = None
+    try:
+        def hanging(n):  # the helper says so on the daemon's stderr
+            return os.pread(d.errfile.fileno(), 1 << 22, 0).count(b"hanging at frame 300") >= n
+        for n, step in enumerate(("DELETE", "SIGTERM"), 1):
+            status, doc, eid, dl = start_download(d, 'frame contains "zq"')
+            check("%s: 201" % step, status == 201, (status, doc))
+            check("%s: the helper hangs first" % step, wait_until(lambda: hanging(n), 60))
+            srv = servers(d.proc.pid)
+            procs = [h for s in srv for h in children(s)]
+            check("%s: a helper runs" % step, len(procs) == 1, (srv, procs))
+            t0 = time.monotonic()
+            if step == "DELETE":
+                st, _, _ = d.request("DELETE", API + "/exports/items/" + eid)
+                check("DELETE: 204", st == 204, st)
+            else:
+                procs += srv
+                rc = d.stop()
+                check("SIGTERM: the service stopped cleanly (%s)" % rc, rc == 0, d.stderr[-2000:])
+            gone = wait_until(lambda: not any(alive(p) for p in procs), 5)
+            check("%s: its helper%s ended in %.2f s (under 5 s)"
+                  % (step, " and server" if step == "SIGTERM" else "", time.monotonic() - t0), gone)
+            dl.join(30)
+    finally:
+        if rc is None:
+            d.stop()
+        for k in ("PKTEXPORT_WIRESHARK_TEST_FAULT", "PKTEXPORT_WIRESHARK_TIMEOUT_MS",
+                  "PKTEXPORT_WIRESHARK_DEBUG"):
+            del os.environ[k]
 
     # Settings changed while a helper runs: its server retires, serves
     # that helper to its end (reaping it), then goes; nothing is orphaned.

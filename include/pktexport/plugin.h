@@ -15,7 +15,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 3
+#define PKX_ABI_MINOR 4
 
 /* The minor a module declares: this header's, unless the module defines
  * PKX_PLUGIN_ABI_MINOR (before including this header) to load in older
@@ -295,7 +295,17 @@ typedef struct pkx_filter_plugin {
 	 * set. */
 	pkx_result (*add_interfaces)(void *program, const pkx_interface *ifs,
 	                             size_t n_ifs, pkx_error *err);
-	void *reserved[6];
+	/* Optional, ABI 1.4.  Called once after each compile, before any
+	 * match: *cancelled becomes nonzero when the export is cancelled
+	 * (a DELETE, a service stopping, Ctrl-C), and the flag stays valid
+	 * for the program's life.  A match or match_batch that waits on
+	 * something else (another process, a device) reads it
+	 * (__atomic_load_n, relaxed) at least every quarter of a second and,
+	 * once set, gives up with a failure: the core ends the export as
+	 * cancelled, not failed.  Without it, a cancel waits for the call
+	 * to return. */
+	void (*watch_cancel)(void *program, const int *cancelled);
+	void *reserved[5];
 } pkx_filter_plugin;
 
 /* ---------------------------------------------------------------- format */

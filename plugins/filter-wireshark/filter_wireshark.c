@@ -69,6 +69,7 @@ typedef struct wsx_program {
 	wsp_state st;
 	/* Settings. */
 	int timeout_ms;
+	const int *cancelled; /* the export's cancel flag (ABI 1.4) */
 	uint64_t recycle_every, max_rss_kb;
 	uint64_t skipped, recycled;
 	uint64_t helper_peak_kb;          /* largest VmHWM of its helpers */
@@ -839,6 +840,16 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	for (;;) {
 		r = wsx_recv(p, &answer, 1, slice);
 		now = __atomic_load_n(&p->shared->done, __ATOMIC_ACQUIRE);
+		if (r == -2 && now < n && p->cancelled &&
+		    __atomic_load_n(p->cancelled, __ATOMIC_RELAXED)) {
+			/* The export is over: the rest of the batch is not
+			 * wanted, and the helper may be stuck. */
+			done = now > n ? n : now;
+			memcpy(p->verdicts, p->shared->verdicts, done);
+			wsx_stop(p, NULL, 0);
+			wsx_fail(p, err, "the export was cancelled");
+			return done;
+		}
 		if (r == -2 && now < n) {
 			uint64_t t = wsx_svc->now_ns();
 
@@ -1072,6 +1083,13 @@ static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
  * helper reads, so frame numbers and dissection state go on as in tshark,
  * which reads the interface block where the file has it.  A pcap stream
  * cannot take one: compiled again then. */
+/* ABI 1.4: a batch waiting for a slow or stuck helper ends when the
+ * export is cancelled, not when the packet's timeout runs out. */
+static void wsx_watch_cancel(void *program, const int *cancelled)
+{
+	((wsx_program *)program)->cancelled = cancelled;
+}
+
 static pkx_result wsx_add_interfaces(void *program, const pkx_interface *ifs,
                                      size_t n_ifs, pkx_error *err)
 {
@@ -1124,6 +1142,7 @@ static const pkx_filter_plugin wsx_plugin = {
     .free = wsx_free,
     .match_batch = wsx_match_batch,
     .add_interfaces = wsx_add_interfaces,
+    .watch_cancel = wsx_watch_cancel,
 };
 
 const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)

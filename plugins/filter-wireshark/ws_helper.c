@@ -474,9 +474,15 @@ static int ws_packet(guint32 num)
 		return -1;
 	}
 	if (num == hp.fault_frame) {
-		if (hp.fault_hang)
+		if (hp.fault_hang) {
+			/* Seen with PKTEXPORT_WIRESHARK_DEBUG: tests wait for
+			 * it rather than for time to pass. */
+			fprintf(stderr, "test fault: hanging at frame %u\n",
+			        num);
+			fflush(stderr);
 			for (;;)
 				pause();
+		}
 		raise(SIGSEGV);
 	}
 	frame_data_init(&fd, num, &hp.rec, offset, hp.cum_bytes);

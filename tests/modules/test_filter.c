@@ -5,11 +5,15 @@
  *   "MOD/REM"          the n-th packet seen (from 1) matches when
  *                      n % MOD == REM
  *   "MOD/REM/FAIL"     the same, and fails at the FAIL-th packet seen
+ *   "MOD/REM/FAIL/WAIT" SEQ_BATCH only: at the WAIT-th packet seen, waits
+ *                      for the export to be cancelled (ABI 1.4
+ *                      watch_cancel), 10 s at most, then fails
  * A new interface mid-stream recompiles SEQ (its count starts over) and
  * is added to SEQ_BATCH's program (its count goes on). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef TF_BATCH
 /* "SEQ" uses nothing newer than ABI 1.0 and says so: a module for older
@@ -29,8 +33,9 @@
 static const pkx_services *tf_svc;
 
 typedef struct tf_program {
-	unsigned long mod, rem, fail;
+	unsigned long mod, rem, fail, wait;
 	unsigned long seen;
+	const int *cancelled; /* SEQ_BATCH: the export's, ABI 1.4 */
 } tf_program;
 
 static pkx_result tf_init(const pkx_services *svc, pkx_error *err)
@@ -52,12 +57,13 @@ static pkx_result tf_compile(const char *type, const char *expr,
 	(void)n_ifs;
 	if (!p)
 		return tf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
-	n = sscanf(expr, "%lu/%lu/%lu", &p->mod, &p->rem, &p->fail);
+	n = sscanf(expr, "%lu/%lu/%lu/%lu", &p->mod, &p->rem, &p->fail,
+	           &p->wait);
 	if (n < 2 || p->mod == 0) {
 		free(p);
-		return tf_svc->fail(err, "REQUEST_INVALID_INPUT",
-		                    "expected MOD/REM[/FAIL], not \"%s\"",
-		                    expr);
+		return tf_svc->fail(
+		    err, "REQUEST_INVALID_INPUT",
+		    "expected MOD/REM[/FAIL[/WAIT]], not \"%s\"", expr);
 	}
 	*program = p;
 	return PKX_OK;
@@ -78,13 +84,35 @@ static int tf_match(void *program, const pkx_packet *pkt, pkx_error *err)
 }
 
 #ifdef TF_BATCH
+/* Waits as a filter asking another process would: in short sleeps,
+ * looking at the cancel flag between them. */
+static int tf_wait_for_cancel(tf_program *p, pkx_error *err)
+{
+	const struct timespec nap = {0, 10000000}; /* 10 ms */
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		if (p->cancelled &&
+		    __atomic_load_n(p->cancelled, __ATOMIC_RELAXED))
+			break;
+		nanosleep(&nap, NULL);
+	}
+	tf_svc->fail(err, "INTERNAL_ERROR", "%s at packet %lu",
+	             i < 1000 ? "cancelled" : "not cancelled in 10 s",
+	             p->seen + 1);
+	return -1;
+}
+
 static size_t tf_match_batch(void *program, const pkx_packet *pkts, size_t n,
                              uint8_t *verdicts, pkx_error *err)
 {
+	tf_program *p = program;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		int m = tf_match(program, &pkts[i], err);
+		int m = p->wait && p->seen + 1 == p->wait
+		            ? tf_wait_for_cancel(p, err)
+		            : tf_match(program, &pkts[i], err);
 
 		if (m < 0)
 			return i;
@@ -104,6 +132,12 @@ static pkx_result tf_add_interfaces(void *program, const pkx_interface *ifs,
 	(void)err;
 	return PKX_OK;
 }
+
+/* ABI 1.4. */
+static void tf_watch_cancel(void *program, const int *cancelled)
+{
+	((tf_program *)program)->cancelled = cancelled;
+}
 #endif
 
 static void tf_free(void *program)
@@ -122,6 +156,7 @@ static const pkx_filter_plugin tf_plugin = {
 #ifdef TF_BATCH
     .match_batch = tf_match_batch,
     .add_interfaces = tf_add_interfaces,
+    .watch_cancel = tf_watch_cancel,
 #endif
 };
 
