@@ -39,6 +39,7 @@
 #define WSX_MAX_RSS_MB  1024
 #define WSX_CHECK_EVERY 4096
 #define WSX_PUNCH_EVERY (1u << 20)
+#define WSX_WBUF        (256u << 10) /* stream bytes gathered per write */
 
 extern char **environ;
 
@@ -60,6 +61,11 @@ typedef struct wsx_program {
 	int sock, records;
 	wsp_shared *shared;
 	uint64_t written, punched, sent, next_check;
+	/* Stream bytes not yet written (the helper reads nothing before the
+	 * next request, which writes them first): one write() per batch
+	 * rather than two to four per packet. */
+	uint8_t *wbuf;
+	size_t wlen;
 	/* The batch asked: index in the caller's batch, frame number, and
 	 * the verdicts, kept here because the page goes with the helper. */
 	uint32_t asked[WSP_BATCH_MAX], frames[WSP_BATCH_MAX];
@@ -140,7 +146,7 @@ static void wsx_helper_path(char *out, size_t size)
 
 /* ----------------------------------------------------- the packet stream */
 
-static int wsx_write(wsx_program *p, const void *buf, size_t len)
+static int wsx_write_now(wsx_program *p, const void *buf, size_t len)
 {
 	const char *b = buf;
 
@@ -155,6 +161,28 @@ static int wsx_write(wsx_program *p, const void *buf, size_t len)
 		len -= (size_t)r;
 		p->written += (uint64_t)r;
 	}
+	return 0;
+}
+
+/* Writes what the stream holds back: before every request. */
+static int wsx_flush(wsx_program *p)
+{
+	size_t len = p->wlen;
+
+	p->wlen = 0;
+	return len ? wsx_write_now(p, p->wbuf, len) : 0;
+}
+
+static int wsx_write(wsx_program *p, const void *buf, size_t len)
+{
+	if (!p->wbuf && !(p->wbuf = malloc(WSX_WBUF)))
+		return wsx_write_now(p, buf, len);
+	if (len > WSX_WBUF - p->wlen && wsx_flush(p) != 0)
+		return -1;
+	if (len > WSX_WBUF)
+		return wsx_write_now(p, buf, len);
+	memcpy(p->wbuf + p->wlen, buf, len);
+	p->wlen += len;
 	return 0;
 }
 
@@ -271,6 +299,9 @@ static int wsx_send(wsx_program *p, const void *buf, size_t len)
 {
 	const char *b = buf;
 
+	/* A request may make the helper read the stream. */
+	if (wsx_flush(p) != 0)
+		return -1;
 	while (len > 0) {
 		ssize_t r = send(p->sock, b, len, MSG_NOSIGNAL);
 
@@ -679,6 +710,7 @@ static int wsx_spawn(wsx_program *p, pkx_error *err)
 	p->sock = sv[0];
 	p->status = status[0];
 	p->written = p->punched = p->sent = 0;
+	p->wlen = 0; /* anything held was for the previous helper's stream */
 	p->next_check = WSX_CHECK_EVERY;
 	if (wsx_stream_header(p) != 0)
 		r = wsx_fail(p, err, "writing the packet stream: %s",
@@ -969,6 +1001,7 @@ static void wsx_free(void *program)
 		    (unsigned long long)wsx_status_kb(getpid(), "VmHWM:"));
 	}
 	wsf_free(p->pre);
+	free(p->wbuf);
 	free(p->ifs);
 	free(p->expr);
 	free(p);

@@ -16,6 +16,8 @@ plugins_filter_wireshark_la_LIBADD =
 
 plugins_pktexport_wireshark_helper_SOURCES = \
 	plugins/filter-wireshark/ws_helper.c \
-	plugins/filter-wireshark/ws_protocol.h
+	plugins/filter-wireshark/ws_protocol.h \
+	plugins/filter-wireshark/ws_tvb.c \
+	plugins/filter-wireshark/ws_tvb.h
 plugins_pktexport_wireshark_helper_CFLAGS = $(AM_CFLAGS) $(WIRESHARK_CFLAGS)
 plugins_pktexport_wireshark_helper_LDADD = $(WIRESHARK_LIBS)

@@ -40,6 +40,7 @@
 #include <wsutil/report_message.h>
 
 #include "ws_protocol.h"
+#include "ws_tvb.h"
 
 /* What epan asks the application about frames other than the current one.
  * Only these three are ever asked for in a single pass. */
@@ -495,9 +496,9 @@ static int ws_packet(guint32 num)
 		hp.ref_frame = fd;
 		hp.prov.ref = &hp.ref_frame;
 	}
-	tvb = tvb_new_real_data(ws_buffer_start_ptr(&hp.buf), fd.cap_len,
-	                        fd.pkt_len > G_MAXINT ? G_MAXINT
-	                                              : (gint)fd.pkt_len);
+	tvb = ws_frame_tvb_new(ws_buffer_start_ptr(&hp.buf), fd.cap_len,
+	                       fd.pkt_len > G_MAXINT ? G_MAXINT
+	                                             : (gint)fd.pkt_len);
 	epan_dissect_run_with_taps(hp.edt, hp.file_type, &hp.rec, tvb, &fd,
 	                           NULL);
 	/* An all-blank filter compiles to nothing and passes everything, as
