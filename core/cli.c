@@ -58,8 +58,12 @@ static void usage(FILE *out)
 	    "      --packet-limit N   export at most N packets\n"
 	    "      --size-limit BYTES export at most BYTES of packet data\n"
 	    "      --time-limit S     stop after S seconds\n"
-	    "  -c, --config FILE      read the config object from FILE "
-	    "(options override it)\n"
+	    "  -c, --config FILE      read the config object from FILE; "
+	    "-f adds to its\n"
+	    "                         filters (all must match), other "
+	    "options replace\n"
+	    "                         its fields (--interval: its "
+	    "time_intervals)\n"
 	    "      --stats            print the final stats as JSON on "
 	    "standard error\n"
 	    "      --plugin-dir DIR   load plugins from DIR (DIR:DIR... for "
@@ -488,6 +492,14 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 	list = json_object_get(a->flag_intervals, "time_intervals");
 	if (list)
 		json_object_set(cfg, "time_intervals", list);
+	if (a->config_file && json_is_object(json_object_get(cfg, "config"))) {
+		pkx_fail(err, PKX_EINVAL,
+		         "%s holds an export ({\"config\": {...}}): give the "
+		         "config object itself",
+		         a->config_file);
+		json_decref(cfg);
+		return NULL;
+	}
 	if (!json_object_get(cfg, "path")) {
 		pkx_fail(err, PKX_EINVAL,
 		         "no source path: give PATH (e.g. fs/trace.pcap)");
@@ -495,6 +507,25 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 		return NULL;
 	}
 	return cfg;
+}
+
+/* Fields of a config file that only the service uses: accepted (a
+ * config is a config) but without effect here, said once it is valid. */
+static void warn_service_only(const cli_args *a, json_t *cfg)
+{
+	static const char *const service_only[] = {"mode", "output_filename",
+	                                           "connection_timeout_msec",
+	                                           "handle_timeout_msec"};
+	size_t k;
+
+	for (k = 0;
+	     a->config_file && k < sizeof(service_only) / sizeof(*service_only);
+	     k++)
+		if (json_object_get(cfg, service_only[k]))
+			pkx_log(PKX_LOG_WARN, "pktexport",
+			        "%s: %s applies to the service only; "
+			        "pktexport writes to -o",
+			        a->config_file, service_only[k]);
 }
 
 static void print_stats(const pkx_run *run, const pkx_error *err)
@@ -546,6 +577,7 @@ static int cmd_export(int argc, char **argv)
 		rc = reject(&err);
 		goto done;
 	}
+	warn_service_only(&a, obj);
 	cli_live = pkx_path_is_live(cfg->path);
 	if (pkx_run_prepare(reg, a.root, cfg, &run, &err) != PKX_OK ||
 	    output_open(&out, a.output, &err) != 0) {

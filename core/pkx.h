@@ -28,6 +28,8 @@ void pkx_error_clear(pkx_error *err);
 void pkx_log(int level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void pkx_log_set_level(int level);
+/* The program named at the start of each line (default "pktexport"). */
+void pkx_log_set_name(const char *name);
 uint64_t pkx_now_ns(void);       /* monotonic */
 uint64_t pkx_wallclock_ns(void); /* since the epoch */
 

@@ -14,6 +14,13 @@ void pkx_log_set_level(int level)
 	pkx_log_level = level;
 }
 
+static const char *pkx_log_name = "pktexport";
+
+void pkx_log_set_name(const char *name)
+{
+	pkx_log_name = name;
+}
+
 static void pkx_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warning", "info",
@@ -23,8 +30,10 @@ static void pkx_vlog(int level, const char *who, const char *fmt, va_list ap)
 	if (level > pkx_log_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
+	if (who && strcmp(who, pkx_log_name) == 0)
+		who = NULL; /* the program's own: said once */
 	/* One fprintf per line so lines from threads do not interleave. */
-	fprintf(stderr, "pktexport: %s: %s%s%s\n",
+	fprintf(stderr, "%s: %s: %s%s%s\n", pkx_log_name,
 	        names[level < 0   ? 0
 	              : level > 3 ? 3
 	                          : level],

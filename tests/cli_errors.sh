@@ -83,6 +83,16 @@ rejected $EINVAL LIVE_STREAM \
 	-c "$(config e3 '{"path":"fs/a.pcap","mode":"LIVE_STREAM"}')"
 rejected $EINVAL end_time -c "$(config r1 '{"path":"fs/a.pcap","time_intervals":[{"start_time":"1"}]}')"
 rejected $EINVAL "path" -c "$(config r2 '{"mode":"PREPARE"}')"
+# An export's document ({"config": ...}) rather than its config: said so,
+# with or without a PATH.
+rejected $EINVAL "the config object itself" -c "$(config r3 '{"config":{"path":"fs/a.pcap"}}')"
+rejected $EINVAL "the config object itself" -c "$(config r4 '{"config":{"path":"fs/a.pcap"}}')" fs/a.pcap
+# The service's own fields: exported anyway, with a warning for each.
+export_to "$OUT" -c "$(config w1 '{"path":"fs/a.pcap","mode":"STREAM_TO_FILE","output_filename":"zz.pcap"}')"
+check "service-only fields: exit 0 ($RC)" test "$RC" = 0
+check "service-only fields: mode warned of" grep -q 'mode applies to the service only' "$WORK/err"
+check "service-only fields: output_filename warned of" grep -q 'output_filename applies to the service only' "$WORK/err"
+check "service-only fields: no file of that name" test ! -e "$WORK/fs/zz.pcap"
 
 # --- numbers out of range
 rejected $EINVAL 65536 -s 65536 fs/a.pcap

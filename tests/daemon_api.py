@@ -477,6 +477,17 @@ def test_max_exports(tmp):
     p = subprocess.run([os.environ["PKTEXPORTD"], "--root", root, "--max-exports", "0"],
                        capture_output=True, text=True, timeout=60)
     check("--max-exports 0 refused", p.returncode == 2 and "--max-exports" in p.stderr, p.stderr)
+    # Command line mistakes name what was wrong before the usage.
+    for args, says in (([], "--root DIR is required"),
+                       (["--root", root, "--listen", "bogus"], '--listen "bogus" is not ADDR:PORT'),
+                       (["--root", root, "--listen", "127.0.0.1:99999"], "is not ADDR:PORT"),
+                       (["--root", root, "extra"], 'unexpected argument "extra"'),
+                       (["--root", root, "--stop-grace", "0"], "--stop-grace takes seconds")):
+        p = subprocess.run([os.environ["PKTEXPORTD"]] + args, capture_output=True, text=True, timeout=60)
+        check("pktexportd %s: exit 2, says %r" % (" ".join(args), says),
+              p.returncode == 2 and p.stderr.startswith("pktexportd: ") and says in p.stderr, p.stderr)
+    p = subprocess.run([os.environ["PKTEXPORTD"], "--version"], capture_output=True, text=True, timeout=60)
+    check("pktexportd --version", p.returncode == 0 and p.stdout.startswith("pktexportd "), p.stdout)
 
 
 def test_vendor_plugins(tmp):
@@ -676,6 +687,93 @@ def test_restart(d, root, tmp):
     d.start()
 
 
+class SlowReader(threading.Thread):
+    """Downloads an export through a 16 KiB window, 16 KiB every 20 ms
+    ("slow"), not at all ("hold"), or as fast as it comes ("fast"), and
+    keeps the raw reply."""
+
+    def __init__(self, d, eid):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        self.sock.connect((d.host, d.port))
+        self.sock.sendall(("GET %s/packets/items/%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                           % (API, eid)).encode())
+        self.sock.settimeout(60)
+        self.mode, self.raw, self.reset = "slow", bytearray(), False
+        self.start()
+
+    def run(self):
+        try:
+            while True:
+                if self.mode == "hold":
+                    time.sleep(0.01)
+                    continue
+                got = self.sock.recv(16384 if self.mode == "slow" else 1 << 20)
+                if not got:
+                    break
+                self.raw += got
+                if self.mode == "slow":
+                    time.sleep(0.02)
+        except (ConnectionResetError, socket.timeout):
+            self.reset = True
+        self.sock.close()
+
+    def body(self):
+        """The de-chunked body, and whether it ended with the last chunk."""
+        head, _, rest = bytes(self.raw).partition(b"\r\n\r\n")
+        out = bytearray()
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size, 16)
+            if n == 0:
+                return bytes(out), True
+            out += rest[:n]
+            rest = rest[n + 2:]
+        return bytes(out), False
+
+
+def test_stop_while_sending(tmp):
+    """SIGTERM after an export is DONE but before its reply has left the
+    service: the client still gets all of it within --stop-grace, and
+    otherwise a reset, with the export saved as ERRORS.  A root of its
+    own: the daemons here stop and start beside the main one."""
+    root = os.path.join(tmp, "stop-root")
+    os.makedirs(os.path.join(root, "fs"))
+    subprocess.run([sys.executable, os.environ["MKCAP"], os.path.join(root, "fs/mid.pcap"),
+                    "--packets", "20000", "--seed", "5"], check=True)
+    ref = reference(root, {"path": "fs/mid.pcap"}, tmp)
+    for grace, reader_after in (("30", "slow"), ("2", "hold")):
+        d = Daemon(root, ["--stop-grace", grace])
+        st, doc, _ = d.post({"path": "fs/mid.pcap"})
+        eid = doc["id"]
+        r = SlowReader(d, eid)
+        check("stop-grace %s: DONE while the client still reads" % grace,
+              wait_until(lambda: d.get(eid)[1]["status"]["state"] == "DONE", 60))
+        r.mode = reader_after
+        t0 = time.monotonic()
+        rc = d.stop()
+        took = time.monotonic() - t0
+        check("stop-grace %s: SIGTERM exits 0 (%s)" % (grace, rc), rc == 0, d.stderr[-1000:])
+        r.mode = "fast"
+        r.join(60)
+        body, whole = r.body()
+        if reader_after == "slow":
+            check("stop-grace 30: the reply was sent in full (%d of %d bytes)"
+                  % (len(body), len(ref)), whole and body == ref)
+        else:
+            check("stop-grace 2: stopped within the grace (%.1f s)" % took, took < 10)
+            check("stop-grace 2: the cut reply does not end like a whole one "
+                  "(%d of %d bytes, reset %s)" % (len(body), len(ref), r.reset),
+                  not whole and len(body) < len(ref))
+            d.start()
+            st, doc, _ = d.get(eid)
+            check("stop-grace 2: the export was saved as ERRORS",
+                  doc["status"]["state"] == "ERRORS"
+                  and doc["status"].get("error", {}).get("error_id") == "EXPORT_CANCELLED", doc["status"])
+            d.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="pktexportd-test.")
     root = os.path.join(tmp, "root")
@@ -704,6 +802,7 @@ def main():
         test_max_exports(tmp)
         test_service_manager(tmp)
         test_vendor_plugins(tmp)
+        test_stop_while_sending(tmp)
     finally:
         rc = d.stop()
         check("final SIGTERM exits 0", rc == 0, d.stderr[-2000:])

@@ -68,9 +68,24 @@ echo '{"config": {"job_id": "nope", "start_time": "1"}}' >"$WORK/clips/c2.json"
 export_to "$WORK/x.pcap" clips/c2
 check "clip of a missing job: rejected" test $? = 2
 check "as not found" error_is RESOURCE_NOT_FOUND "$WORK/stats"
-echo '{"config": {"job_id": "s", "filters": {"items": [{"id": "1", "type": "BPF", "value": "tcp"}]}}}' >"$WORK/clips/c3.json"
+# Filters in any shape are refused (a clip used as a source never
+# applies them), never exported unfiltered; empty ones say nothing.
+for f in '{"items": [{"id": "1", "type": "BPF", "value": "tcp"}]}' \
+	'[{"id": "1", "type": "BPF", "value": "tcp"}]' '{}' '"tcp"' '{"items": [], "x": 1}'; do
+	echo "{\"config\": {\"job_id\": \"s\", \"filters\": $f}}" >"$WORK/clips/c3.json"
+	export_to "$WORK/x.pcap" clips/c3
+	check "clip with filters $f: exit 2" test $? = 2
+	check "clip with filters $f: rejected" error_is REQUEST_INVALID_INPUT "$WORK/stats"
+done
+for f in '{"items": []}' '[]' 'null'; do
+	echo "{\"config\": {\"job_id\": \"s\", \"filters\": $f}}" >"$WORK/clips/c3.json"
+	export_to "$WORK/x.pcap" clips/c3
+	check "clip with empty filters $f: exports" test $? = 0
+done
+echo '{"config": {"job_id": "s", "start_time": "5", "end_time": "2"}}' >"$WORK/clips/c3.json"
 export_to "$WORK/x.pcap" clips/c3
-check "clip with filters: rejected" error_is REQUEST_INVALID_INPUT "$WORK/stats"
+check "clip ending before it starts: exit 2" test $? = 2
+check "clip ending before it starts: says so" grep -q 'start_time is after end_time' "$WORK/stats"
 export_to "$WORK/x.pcap" clips/none
 check "missing clip" error_is RESOURCE_NOT_FOUND "$WORK/stats"
 for bad in jobs/../s jobs/.index jobs/s/x jobs/; do

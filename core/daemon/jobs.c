@@ -48,6 +48,11 @@ struct pkxd_stream {
 	uint64_t bytes;             /* handed to libevent */
 	pkxd_stream *next;          /* in the table of live downloads */
 	pkxd_job *job;              /* loop only; valid while req is set */
+	/* Once the job is over: the connection still sending the reply's
+	 * end (NULL when it went), and whose export it is. */
+	struct evhttp_connection *tail;
+	pkxd_daemon *d;
+	char export_id[PKXD_ID_LEN + 1];
 };
 
 struct pkxd_job {
@@ -76,8 +81,12 @@ static pkxd_stream *live_streams;
 
 static void stream_free(pkxd_stream *st)
 {
+	pkxd_daemon *d = st->d;
 	pkxd_stream **p;
 	int i;
+
+	if (st->tail)
+		evhttp_connection_set_closecb(st->tail, NULL, NULL);
 
 	for (p = &live_streams; *p; p = &(*p)->next)
 		if (*p == st) {
@@ -93,6 +102,9 @@ static void stream_free(pkxd_stream *st)
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);
 	free(st);
+	/* A stopping service waits for the last replies to go out. */
+	if (d && d->stopping)
+		pkxd_maybe_exit(d);
 }
 
 /* Any thread: a chunk is free to fill again; wakes a waiting worker. */
@@ -361,6 +373,8 @@ static pkxd_stream *stream_new(pkxd_job *job, struct evhttp_request *req)
 			return NULL;
 		}
 	}
+	st->d = job->d;
+	snprintf(st->export_id, sizeof(st->export_id), "%s", job->e->id);
 	st->data_ev = event_new(job->d->base, -1, 0, stream_data_cb, job);
 	if (!st->data_ev) {
 		stream_free(st);
@@ -673,6 +687,15 @@ static void job_prepared_cb(evutil_socket_t fd, short what, void *arg)
 	job_prepared(arg);
 }
 
+/* A finished download's connection went (sent, or the client left). */
+static void stream_tail_closed_cb(struct evhttp_connection *conn, void *arg)
+{
+	pkxd_stream *st = arg;
+
+	(void)conn;
+	st->tail = NULL;
+}
+
 static void job_finish_stream(pkxd_job *job)
 {
 	pkxd_stream *st = job->stream;
@@ -715,7 +738,59 @@ static void job_finish_stream(pkxd_job *job)
 	}
 	if (!st->started)
 		stream_start_reply(st, job->e);
+	/* The export may read DONE while the end of its reply still waits
+	 * for the client: a stopping service waits for it (see
+	 * pkxd_streams_sending). */
+	st->tail = evhttp_request_get_connection(req);
+	if (st->tail)
+		evhttp_connection_set_closecb(st->tail, stream_tail_closed_cb,
+		                              st);
 	evhttp_send_reply_end(req);
+}
+
+int pkxd_streams_sending(void)
+{
+	return live_streams != NULL;
+}
+
+void pkxd_streams_abort(pkxd_daemon *d)
+{
+	static const pkx_error gone = {
+	    "EXPORT_CANCELLED", "the service stopped before the download was "
+	                        "sent in full"};
+	pkxd_stream *st;
+
+	for (;;) {
+		struct bufferevent *bev;
+		struct linger abort_now = {1, 0};
+		struct evhttp_connection *c;
+		pkxd_export *e;
+
+		for (st = live_streams; st && !st->tail; st = st->next)
+			;
+		if (!st)
+			return;
+		/* The client has not got it all: the export is not done for
+		 * it, and the cut must not look like the end of a capture. */
+		e = pkxd_export_find(d, st->export_id);
+		if (e && (e->state == PKXD_DONE || e->state == PKXD_NODATA)) {
+			pkxd_export_fail(e, &gone);
+			pkxd_export_save(e);
+		}
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "export %s: the service stopped before its download "
+		        "was sent in full; the connection is reset",
+		        st->export_id);
+		c = st->tail;
+		bev = evhttp_connection_get_bufferevent(c);
+		if (bev && bufferevent_getfd(bev) >= 0)
+			setsockopt(bufferevent_getfd(bev), SOL_SOCKET,
+			           SO_LINGER, &abort_now, sizeof(abort_now));
+		evhttp_connection_set_closecb(c, NULL, NULL);
+		st->tail = NULL;
+		/* Drops the chunks it held: the stream goes with them. */
+		evhttp_connection_free(c);
+	}
 }
 
 /* Loop: the export's new state once its job is over. */

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,11 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: pktexportd --root DIR --listen ADDR:PORT "
-	        "[--plugin-dir DIR] [--users FILE] [--max-exports N] [-v]\n"
+	        "usage: pktexportd --root DIR [--listen ADDR:PORT] "
+	        "[--plugin-dir DIR] [--users FILE]\n"
+	        "                  [--token-lifetime S] [--max-exports N] "
+	        "[--stop-grace S] [-v]\n"
+	        "       pktexportd --version\n"
 	        "  --root DIR        the data root (sources under fs/, jobs/, "
 	        "...)\n"
 	        "  --listen A:P      address to serve on; port 0 picks one "
@@ -40,7 +44,27 @@ static void usage(FILE *out)
 	        "(default 3600)\n"
 	        "  --max-exports N   exports kept at most; past it the "
 	        "oldest finished one goes (default 4096)\n"
+	        "  --stop-grace S    on SIGTERM, seconds to finish sending "
+	        "downloads whose\n"
+	        "                    export is done (default 30); the rest "
+	        "are reset\n"
 	        "  -v                log more\n");
+}
+
+/* A command line mistake: what was wrong, then how to call it. */
+static int bad_usage(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pktexportd: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	return 2;
 }
 
 static int make_dir(const char *path)
@@ -178,25 +202,23 @@ static int is_loopback(const struct sockaddr_storage *ss)
 	        24) == 127;
 }
 
-static void print_bound(const struct sockaddr_storage *ss)
+/* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) of a bound socket. */
+static void format_bound(const struct sockaddr_storage *ss, char *out,
+                         size_t size)
 {
 	char host[INET6_ADDRSTRLEN];
-	int port;
 
 	if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)ss;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		port = ntohs(s6->sin6_port);
-		printf("[%s]:%d\n", host, port);
+		snprintf(out, size, "[%s]:%d", host, ntohs(s6->sin6_port));
 	} else {
 		const struct sockaddr_in *s4 = (const void *)ss;
 
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		port = ntohs(s4->sin_port);
-		printf("%s:%d\n", host, port);
+		snprintf(out, size, "%s:%d", host, ntohs(s4->sin_port));
 	}
-	fflush(stdout);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -221,14 +243,39 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	pkxd_maybe_exit(d);
 }
 
+/* Stopping, and the downloads of finished exports are still not sent:
+ * they are cut (and their exports marked), then the loop ends. */
+static void stop_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_daemon *d = arg;
+	struct timeval now = {0, 0};
+
+	(void)fd;
+	(void)what;
+	pkxd_streams_abort(d);
+	event_base_loopexit(d->base, &now);
+}
+
 void pkxd_maybe_exit(pkxd_daemon *d)
 {
 	/* A moment for the last answers to be written out: ending the loop
 	 * at once would close their connections with the replies unsent. */
 	struct timeval grace = {0, 250000};
 
-	if (d->stopping && d->n_jobs == 0 && pkxd_auth_busy(d) == 0)
-		event_base_loopexit(d->base, &grace);
+	if (!d->stopping || d->n_jobs != 0 || pkxd_auth_busy(d) != 0)
+		return;
+	if (pkxd_streams_sending()) {
+		/* An export reads DONE once its job ends, with the end of the
+		 * reply still to go: the client gets it, or a reset. */
+		struct timeval limit = {(time_t)d->stop_grace, 0};
+
+		if (!d->stop_wait &&
+		    (d->stop_wait = evtimer_new(d->base, stop_wait_over, d)))
+			evtimer_add(d->stop_wait, &limit);
+		if (d->stop_wait)
+			return;
+	}
+	event_base_loopexit(d->base, &grace);
 }
 
 static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
@@ -264,6 +311,8 @@ static void teardown(pkxd_daemon *d)
 		e->job = NULL;
 		pkxd_export_release(e);
 	}
+	if (d->stop_wait)
+		event_free(d->stop_wait);
 	if (d->sigterm)
 		event_free(d->sigterm);
 	if (d->sigint)
@@ -289,12 +338,14 @@ int main(int argc, char **argv)
 	    {"users", required_argument, NULL, 'u'},
 	    {"token-lifetime", required_argument, NULL, 't'},
 	    {"max-exports", required_argument, NULL, 'm'},
+	    {"stop-grace", required_argument, NULL, 'g'},
+	    {"version", no_argument, NULL, 'V'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *root = NULL, *listen = "127.0.0.1:8080", *users = NULL;
-	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS;
+	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS, grace = 30;
 	struct sockaddr_storage ss;
 	socklen_t ss_len = sizeof(ss);
 	const char *why = NULL;
@@ -305,6 +356,7 @@ int main(int argc, char **argv)
 	int port, c, rc = 1;
 
 	memset(&d, 0, sizeof(d));
+	pkx_log_set_name("pktexportd");
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -335,24 +387,40 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'g':
+			if ((grace = parse_count(optarg, 3600)) < 0) {
+				fprintf(stderr,
+				        "pktexportd: --stop-grace takes "
+				        "seconds, 1 to 3600\n");
+				return 2;
+			}
+			break;
 		case 'v':
 			pkx_log_set_level(PKX_LOG_DEBUG);
 			break;
+		case 'V':
+			printf("pktexportd %s (plugin ABI %d.%d)\n",
+			       PACKAGE_VERSION, PKX_ABI_MAJOR, PKX_ABI_MINOR);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
-		default:
+		default: /* getopt said what */
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (!root || optind != argc ||
-	    split_listen(listen, addr, sizeof(addr), &port) != 0) {
-		usage(stderr);
-		return 2;
-	}
+	if (!root)
+		return bad_usage("--root DIR is required");
+	if (optind != argc)
+		return bad_usage("unexpected argument \"%s\"", argv[optind]);
+	if (split_listen(listen, addr, sizeof(addr), &port) != 0)
+		return bad_usage("--listen \"%s\" is not ADDR:PORT (port 0 to "
+		                 "65535; [ADDR]:PORT for IPv6)",
+		                 listen);
 	signal(SIGPIPE, SIG_IGN);
 	d.max_exports = (unsigned)max_exports;
+	d.stop_grace = (unsigned)grace;
 	if (users && !(d.auth = pkxd_auth_load(users, (unsigned)lifetime)))
 		goto out;
 	if (evthread_use_pthreads() != 0 || setup(&d, root, plugin_dir) != 0)
@@ -392,12 +460,15 @@ int main(int argc, char **argv)
 		        strerror(errno));
 		goto out;
 	}
+	format_bound(&ss, addr, sizeof(addr));
 	if (!d.auth && !is_loopback(&ss))
 		pkx_log(PKX_LOG_WARN, "pktexportd",
 		        "listening on %s without --users: anyone who can "
 		        "reach it can read every capture under %s",
-		        listen, d.root);
-	print_bound(&ss);
+		        addr, d.root);
+	/* The one line on stdout: where it listens, once it accepts. */
+	printf("%s\n", addr);
+	fflush(stdout);
 	notify_manager("READY=1");
 	event_base_dispatch(d.base);
 	rc = 0;

@@ -67,6 +67,8 @@ struct pkxd_daemon {
 	unsigned max_exports; /* kept at most; the oldest finished go */
 	int n_jobs;
 	int stopping;
+	unsigned stop_grace;     /* seconds to finish sending, stopping */
+	struct event *stop_wait; /* then reset what is left */
 	struct event *sigterm, *sigint;
 };
 
@@ -105,6 +107,12 @@ void pkxd_job_stats(const pkxd_job *job, pkx_stats *st, double *progress);
 /* True when the request belongs to a download in progress (it is then
  * detached: the download is over for the client). */
 int pkxd_stream_abandon(struct evhttp_request *req);
+/* True while a download's reply is still being sent (its job may be
+ * over: the export already says DONE). */
+int pkxd_streams_sending(void);
+/* Stopping, out of time: resets the connections of the replies not yet
+ * sent and marks their exports ERRORS (saved). */
+void pkxd_streams_abort(pkxd_daemon *d);
 
 /* ------------------------------------------------------------------- http */
 void pkxd_http_handle(struct evhttp_request *req, void *arg);

@@ -117,8 +117,15 @@ static pkx_result ss_clip_parse(const pkx_services *svc, const char *id,
 	    sizeof(clip->job))
 		return svc->fail(err, "REQUEST_INVALID_INPUT",
 		                 "clip \"%s\": job name too long", id);
+	/* Filters are the export's business: a clip with any is refused
+	 * rather than exported unfiltered.  Empty ones ({"items": []}, [],
+	 * null) say nothing. */
 	filters = json_object_get(cfg, "filters");
-	if (filters && json_array_size(json_object_get(filters, "items")))
+	if (filters && !json_is_null(filters) &&
+	    !(json_is_array(filters) && json_array_size(filters) == 0) &&
+	    !(json_is_object(filters) && json_object_size(filters) == 1 &&
+	      json_is_array(json_object_get(filters, "items")) &&
+	      json_array_size(json_object_get(filters, "items")) == 0))
 		return svc->fail(err, "REQUEST_INVALID_INPUT",
 		                 "clip \"%s\" has filters, which a clip used "
 		                 "as a source does not apply: give them in "
@@ -131,6 +138,10 @@ static pkx_result ss_clip_parse(const pkx_services *svc, const char *id,
 		return svc->fail(err, "REQUEST_INVALID_INPUT",
 		                 "clip \"%s\": start_time or end_time is not "
 		                 "seconds since the epoch",
+		                 id);
+	if (clip->start > clip->end)
+		return svc->fail(err, "REQUEST_INVALID_INPUT",
+		                 "clip \"%s\": start_time is after end_time",
 		                 id);
 	return PKX_OK;
 }
