@@ -41,6 +41,7 @@ python3 "$MKCAP" "$WORK/old.pcap" --packets 10 --seed 23 --format pcap-ns --star
 store import --root "$WORK" s "$WORK/old.pcap" 2>"$WORK/err"
 check "import refuses an earlier packet" test $? = 1
 check "and says why" grep -q "time-ordered" "$WORK/err"
+check "naming both times, as an overlap" grep -Eq "starts at 170000001[0-9]\.[0-9]{9}, before the store's last packet \(17[0-9]{8}\.[0-9]{9}\)" "$WORK/err"
 python3 "$MKCAP" "$WORK/late.pcap" --packets 100 --seed 24 --format pcap-ns --start $((base + 100 * 10**9))
 head -c -7 "$WORK/late.pcap" >"$WORK/late-cut.pcap"
 store import --root "$WORK" --file-size 100000 s2 "$WORK/late-cut.pcap" 2>"$WORK/err"
@@ -252,4 +253,9 @@ done
 touch -d "2001-01-01 00:00:00" "$WORK/fs/big.pcap" # stale: another mtime, clearly older than now
 check "stale sidecar rebuilt" test "$(store locate --root "$WORK" fs/big.pcap 1700000004000000000)" -gt 24
 check "and saved again" test "$WORK/.index/fs/big.pcap.idx" -nt "$WORK/fs/big.pcap"
+for bad in 1700000004.5 12x ''; do
+	store locate --root "$WORK" fs/big.pcap "$bad" 2>"$WORK/err" >/dev/null
+	check "locate '$bad': exit 2" test $? = 2
+	check "locate '$bad': says what it wants" grep -q "nanoseconds since the epoch" "$WORK/err"
+done
 finish

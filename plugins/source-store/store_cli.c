@@ -285,7 +285,7 @@ static int imp_capture(importer *im, const char *path)
 	struct stat sb;
 	char why[256];
 	uint64_t before;
-	int rc = 0, n;
+	int rc = 0, n, first = 1; /* first: against the store's last */
 
 	im->in_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (im->in_fd < 0 || fstat(im->in_fd, &sb) != 0)
@@ -310,15 +310,29 @@ static int imp_capture(importer *im, const char *path)
 	im->layout_seen = 0;
 	before = im->pend;
 	while (rc == 0 && (n = cf_next(r, &rec)) == 1) {
-		if (rec.ts_ns < im->last_ts) {
+		if (rec.ts_ns < im->last_ts && first)
+			rc = fail(
+			    "%s starts at %llu.%09llu, before the "
+			    "store's last packet (%llu.%09llu): a store "
+			    "holds time-ordered packets, so a capture "
+			    "that overlaps it in time cannot be appended "
+			    "(import it into another job, or merge both "
+			    "with mergecap first)",
+			    path, (unsigned long long)(rec.ts_ns / 1000000000u),
+			    (unsigned long long)(rec.ts_ns % 1000000000u),
+			    (unsigned long long)(im->last_ts / 1000000000u),
+			    (unsigned long long)(im->last_ts % 1000000000u));
+		else if (rec.ts_ns < im->last_ts)
 			rc = fail("%s: the packet at offset %llu is earlier "
-			          "than the one before it in the store: a "
-			          "store holds time-ordered packets (sort the "
-			          "capture first, e.g. with reordercap)",
+			          "than the one before it: a store holds "
+			          "time-ordered packets (sort the capture "
+			          "first, e.g. with reordercap)",
 			          path, (unsigned long long)rec.offset);
+		if (rc != 0) {
 			cf_seek(r, rec.offset);
 			break;
 		}
+		first = 0;
 		im->last_ts = rec.ts_ns;
 		rc = imp_record(im, r, &rec, before, cf_tell(r));
 		before = cf_tell(r);
@@ -446,15 +460,24 @@ static int index_fs(const char *root, const char *rel)
  * what a whole-file reader seeks to. */
 static int cmd_locate(const char *root, const char *rel, const char *ns)
 {
-	char path[4096];
-	uint64_t off;
+	char path[4096], *end;
+	uint64_t off, ts;
 	int fd, rc;
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fail("%s: %s", path, strerror(errno));
-	rc = sx_sidecar_seek(root, rel, fd, strtoull(ns, NULL, 10), &off);
+	errno = 0;
+	ts = strtoull(ns, &end, 10);
+	if (errno || end == ns || *end || ns[0] == '-') {
+		close(fd);
+		fail("\"%s\" is not a time in nanoseconds since the "
+		     "epoch (a whole number)",
+		     ns);
+		return 2; /* a bad command line */
+	}
+	rc = sx_sidecar_seek(root, rel, fd, ts, &off);
 	close(fd);
 	if (rc != 0)
 		return fail("%s: no seek possible, read from the start", rel);
