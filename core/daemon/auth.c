@@ -146,9 +146,12 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 	}
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 027)) {
 		fprintf(stderr,
-		        "pktexportd: users file %s: %s by others; refusing "
-		        "it (chmod g-w,o-rwx)\n",
-		        file, st.st_mode & 022 ? "writable" : "readable");
+		        "pktexportd: users file %s: %s by %s; refusing it "
+		        "(chmod g-w,o-rwx)\n",
+		        file, st.st_mode & 022 ? "writable" : "readable",
+		        st.st_mode & (st.st_mode & 022 ? 002 : 004)
+		            ? "others"
+		            : "its group");
 		fclose(f);
 		return NULL;
 	}
@@ -167,7 +170,9 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 
 		lineno++;
 		trim_line(line);
-		if (line[0] == '\0' || line[0] == '#')
+		/* Blank, or a comment ('#' after any blanks). */
+		if (line[strspn(line, " \t")] == '\0' ||
+		    line[strspn(line, " \t")] == '#')
 			continue;
 		colon = strchr(line, ':');
 		hash = colon ? colon + 1 : NULL;
