@@ -518,9 +518,9 @@ static void warn_service_only(const cli_args *a, json_t *cfg)
 	                                           "handle_timeout_msec"};
 	size_t k;
 
-	for (k = 0;
-	     a->config_file && k < sizeof(service_only) / sizeof(*service_only);
-	     k++)
+	if (!a->config_file)
+		return;
+	for (k = 0; k < sizeof(service_only) / sizeof(*service_only); k++)
 		if (json_object_get(cfg, service_only[k]))
 			pkx_log(PKX_LOG_WARN, "pktexport",
 			        "%s: %s applies to the service only; "

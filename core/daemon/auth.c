@@ -164,15 +164,15 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 	/* Whole lines, however long: a long comment must not end early and
 	 * leave its tail read as a user. */
 	while (getline(&line, &line_cap, f) > 0) {
-		char *colon, *hash;
+		char *colon, *hash, first;
 		auth_user *grown;
 		size_t i;
 
 		lineno++;
 		trim_line(line);
 		/* Blank, or a comment ('#' after any blanks). */
-		if (line[strspn(line, " \t")] == '\0' ||
-		    line[strspn(line, " \t")] == '#')
+		first = line[strspn(line, " \t")];
+		if (first == '\0' || first == '#')
 			continue;
 		colon = strchr(line, ':');
 		hash = colon ? colon + 1 : NULL;

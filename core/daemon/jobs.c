@@ -687,6 +687,20 @@ static void job_prepared_cb(evutil_socket_t fd, short what, void *arg)
 	job_prepared(arg);
 }
 
+/* Ends a connection with a reset rather than a close: data still queued
+ * in the kernel is dropped instead of trickling out, and the client sees
+ * a cut, not the end of a reply. */
+static void connection_reset(struct evhttp_connection *c)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(c);
+	struct linger abort_now = {1, 0};
+
+	if (bev && bufferevent_getfd(bev) >= 0)
+		setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_LINGER,
+		           &abort_now, sizeof(abort_now));
+	evhttp_connection_free(c);
+}
+
 /* A finished download's connection went (sent, or the client left). */
 static void stream_tail_closed_cb(struct evhttp_connection *conn, void *arg)
 {
@@ -721,17 +735,9 @@ static void job_finish_stream(pkxd_job *job)
 		 * a complete capture. */
 		struct evhttp_connection *c =
 		    evhttp_request_get_connection(req);
-		struct bufferevent *bev =
-		    c ? evhttp_connection_get_bufferevent(c) : NULL;
-		struct linger abort_now = {1, 0};
 
-		/* Reset rather than close: data still queued in the kernel
-		 * is dropped instead of trickling out. */
-		if (bev && bufferevent_getfd(bev) >= 0)
-			setsockopt(bufferevent_getfd(bev), SOL_SOCKET,
-			           SO_LINGER, &abort_now, sizeof(abort_now));
 		if (c)
-			evhttp_connection_free(c);
+			connection_reset(c);
 		else
 			evhttp_request_free(req);
 		return;
@@ -761,11 +767,10 @@ void pkxd_streams_abort(pkxd_daemon *d)
 	pkxd_stream *st;
 
 	for (;;) {
-		struct bufferevent *bev;
-		struct linger abort_now = {1, 0};
 		struct evhttp_connection *c;
 		pkxd_export *e;
 
+		/* From the head each time: a reset frees streams. */
 		for (st = live_streams; st && !st->tail; st = st->next)
 			;
 		if (!st)
@@ -782,14 +787,10 @@ void pkxd_streams_abort(pkxd_daemon *d)
 		        "was sent in full; the connection is reset",
 		        st->export_id);
 		c = st->tail;
-		bev = evhttp_connection_get_bufferevent(c);
-		if (bev && bufferevent_getfd(bev) >= 0)
-			setsockopt(bufferevent_getfd(bev), SOL_SOCKET,
-			           SO_LINGER, &abort_now, sizeof(abort_now));
 		evhttp_connection_set_closecb(c, NULL, NULL);
 		st->tail = NULL;
 		/* Drops the chunks it held: the stream goes with them. */
-		evhttp_connection_free(c);
+		connection_reset(c);
 	}
 }
 

@@ -866,21 +866,18 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	uint8_t answer;
 	uint64_t progress = wsx_svc->now_ns(); /* when done last moved */
 	int slice = p->timeout_ms < 250 ? p->timeout_ms : 250, r;
+	int cancelled = 0;
 
 	/* Waits in short slices so the timeout runs from the last verdict
-	 * published, not from the last slice that saw progress. */
+	 * published, not from the last slice that saw progress, and a
+	 * cancel is seen within one. */
 	for (;;) {
 		r = wsx_recv(p, &answer, 1, slice);
 		now = __atomic_load_n(&p->shared->done, __ATOMIC_ACQUIRE);
 		if (r == -2 && now < n && p->cancelled &&
 		    __atomic_load_n(p->cancelled, __ATOMIC_RELAXED)) {
-			/* The export is over: the rest of the batch is not
-			 * wanted, and the helper may be stuck. */
-			done = now > n ? n : now;
-			memcpy(p->verdicts, p->shared->verdicts, done);
-			wsx_stop(p, NULL, 0);
-			wsx_fail(p, err, "the export was cancelled");
-			return done;
+			cancelled = 1;
+			break;
 		}
 		if (r == -2 && now < n) {
 			uint64_t t = wsx_svc->now_ns();
@@ -896,6 +893,13 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	}
 	done = now > n ? n : now;
 	memcpy(p->verdicts, p->shared->verdicts, done);
+	if (cancelled) {
+		/* The export is over: the rest of the batch is not wanted,
+		 * and the helper may be stuck. */
+		wsx_stop(p, NULL, 0);
+		wsx_fail(p, err, "the export was cancelled");
+		return done;
+	}
 	if (r == 0 && answer == WSP_YES && done == n)
 		return n;
 	if (r == 0 && answer == WSP_ERROR) {

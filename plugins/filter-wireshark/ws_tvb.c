@@ -33,13 +33,14 @@ static ws_free_block *ws_free_lists[WS_N_CLASSES];
 static guint8 *ws_chunk; /* the part of the region not handed out */
 static size_t ws_chunk_left;
 
-/* Size classes: 64-byte steps to 2 KiB, 512-byte steps to 16 KiB, 4 KiB
- * steps to 64 KiB (at most 1/32 wasted past the first). */
+/* Size classes of len (1 to WS_COPY_MAX): 64-byte steps to 2 KiB, 512-byte
+ * steps to 16 KiB, 4 KiB steps to 64 KiB (at most 1/32 wasted past the first).
+ */
 static unsigned ws_class(size_t len, size_t *size)
 {
 	if (len <= 2048) {
 		*size = (len + 63) & ~(size_t)63;
-		return *size ? (unsigned)(*size / 64 - 1) : 0;
+		return (unsigned)(*size / 64 - 1);
 	}
 	if (len <= 16384) {
 		*size = (len + 511) & ~(size_t)511;
@@ -54,7 +55,7 @@ static guint8 *ws_copy_alloc(size_t len, unsigned *cls)
 	size_t size;
 	guint8 *p;
 
-	*cls = ws_class(len ? len : 1, &size);
+	*cls = ws_class(len, &size);
 	if (ws_free_lists[*cls]) {
 		p = (guint8 *)ws_free_lists[*cls];
 		ws_free_lists[*cls] = ws_free_lists[*cls]->next;
