@@ -6,19 +6,19 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PKTEXPORT_PLUGIN_DIR=${PKTEXPORT_PLUGIN_DIR:-$BUILD/plugins/.libs}
 PKTEXPORT=${PKTEXPORT:-$BUILD/pktexport}
 PKTEXPORTD=${PKTEXPORTD:-$BUILD/pktexportd}
-MKPCAP=${MKPCAP:-$SRC/../shared/tools/mkpcap.py}
+GENCAP=${GENCAP:-$SRC/tools/gencap.py}
 BENCH_DIR=${BENCH_DIR:-/tmp/pktexport-bench}
 RUNS=${RUNS:-3}
 mkdir -p "$BENCH_DIR/root/fs"
 
-# big_capture NAME PACKETS [mkpcap args]: fs/NAME under the bench root.
+# big_capture NAME PACKETS [gencap.py args]: fs/NAME under the bench root.
 big_capture() {
 	local name=$1 packets=$2
 	shift 2
 	local f=$BENCH_DIR/root/fs/$name
 	if [ ! -s "$f" ]; then
 		echo "making $f ($packets packets)..." >&2
-		python3 "$MKPCAP" "$f" --packets "$packets" "$@"
+		python3 "$GENCAP" "$f" --packets "$packets" "$@"
 	fi
 	echo "$f"
 }

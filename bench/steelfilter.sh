@@ -11,12 +11,12 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$PWD}
 PKTEXPORT=${PKTEXPORT:-$BUILD/pktexport}
 export PKTEXPORT_PLUGIN_DIR=${PKTEXPORT_PLUGIN_DIR:-$BUILD/plugins/.libs}
-MKPCAP=${MKPCAP:-$TOP/../shared/tools/mkpcap.py}
+GENCAP=${GENCAP:-$TOP/tools/gencap.py}
 DIR=/tmp/pktexport-bench-steelfilter
 [ -x "$PKTEXPORT" ] || { echo "no pktexport at $PKTEXPORT (set BUILD)"; exit 1; }
 mkdir -p "$DIR/fs"
 trap 'rm -rf "$DIR"' EXIT
-python3 "$MKPCAP" "$DIR/fs/in.pcap" --packets "$PACKETS" --seed 5
+python3 "$GENCAP" "$DIR/fs/in.pcap" --packets "$PACKETS" --seed 5
 echo "input: $PACKETS packets, $(stat -c %s "$DIR/fs/in.pcap") bytes"
 
 X='tcp port 80 or udp port 53'

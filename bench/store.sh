@@ -9,10 +9,10 @@
 set -eu
 BUILD=${1:-.}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-MKPCAP=${MKPCAP:-$SRC/../shared/tools/mkpcap.py}
+GENCAP=${GENCAP:-$SRC/tools/gencap.py}
 SCALE_MB=${SCALE_MB:-4096}
 DIR=${BENCH_DIR:-/tmp/pktexport-bench-store}
-PPS=100000 # mkpcap's default rate: ~43 MB of packets per second
+PPS=100000 # gencap.py's default rate: ~40 MB of packets per second
 export PKTEXPORT_PLUGIN_DIR=$BUILD/plugins/.libs
 export PKTEXPORT_STORE=$BUILD/pktexport-store
 PKTEXPORT=$BUILD/pktexport
@@ -23,16 +23,16 @@ command -v editcap >/dev/null || {
 mkdir -p "$DIR/root"
 [ "${KEEP:-}" ] || trap 'rm -rf "$DIR"' EXIT
 
-# mkpcap writes ~434 bytes a packet on average; the same seed gives the
+# gencap.py writes ~400 bytes a packet on average; the same seed gives the
 # same first packets, so the small capture is the start of the large one.
-big_packets=$((SCALE_MB * 1000000 / 434))
+big_packets=$((SCALE_MB * 1000000 / 400))
 small_packets=$((big_packets / 4))
 start=1700000000
 for n in small big; do
 	p=${n}_packets
 	if [ ! -s "$DIR/$n.pcap" ]; then
 		echo "generating $n.pcap (${!p} packets)..." >&2
-		python3 "$MKPCAP" "$DIR/$n.pcap" --packets "${!p}" --seed 5 \
+		python3 "$GENCAP" "$DIR/$n.pcap" --packets "${!p}" --seed 5 \
 			--start $start --pps $PPS
 	fi
 	if [ ! -d "$DIR/root/jobs/$n" ]; then

@@ -15,7 +15,7 @@ PACKETS=${1:-500000}
 BUILD=$(cd "${2:-.}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${PKTEXPORT_BENCH_DIR:-/tmp/pktexport-bench-wireshark}
-MKPCAP=${MKPCAP:-$SRC/../shared/tools/mkpcap.py}
+GENCAP=${GENCAP:-$SRC/tools/gencap.py}
 export PKTEXPORT_PLUGIN_DIR=$BUILD/plugins/.libs
 export PKTEXPORT_WIRESHARK_HELPER=$BUILD/plugins/pktexport-wireshark-helper
 for t in tshark /usr/bin/time python3; do
@@ -24,7 +24,7 @@ done
 
 mkdir -p "$DIR/fs"
 trap 'rm -rf "$DIR"' EXIT
-python3 "$MKPCAP" "$DIR/fs/bench.pcap" --packets "$PACKETS" --seed 1
+python3 "$GENCAP" "$DIR/fs/bench.pcap" --packets "$PACKETS" --seed 1
 echo "capture: $PACKETS packets, $(($(stat -c %s "$DIR/fs/bench.pcap") / 1048576)) MB"
 
 # run NAME ENV EXPR: one line of figures

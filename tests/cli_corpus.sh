@@ -3,10 +3,7 @@
 # writes exactly the records `tcpdump -r F -w - EXPR` writes.
 . "${TOP_SRCDIR}/tests/lib.sh"
 need tcpdump
-if [ ! -d "$CORPUS" ]; then
-	echo "SKIP: no corpus at $CORPUS (set PKTEXPORT_CORPUS)"
-	exit 77
-fi
+need_corpus
 cp "$CORPUS"/* "$WORK/fs/"
 python3 "$MKCAP" "$WORK/fs/synthetic.pcap" --packets 20000 --seed 7
 python3 "$MKCAP" "$WORK/fs/synthetic-ns.pcap" --packets 5000 --seed 8 --format pcap-ns

@@ -350,7 +350,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pktexport-auth-")
     root = os.path.join(tmp, "root")
     os.makedirs(os.path.join(root, "fs"))
-    subprocess.run([sys.executable, os.environ["MKPCAP"], os.path.join(root, "fs/a.pcap"),
+    subprocess.run([sys.executable, os.environ["GENCAP"], os.path.join(root, "fs/a.pcap"),
                     "--packets", "200", "--seed", "7"], check=True)
     users = os.path.join(tmp, "users")
     slow = crypt_hash("pw-c", "slowsalt", rounds=2000000)

@@ -43,3 +43,12 @@ need() {
 		fi
 	done
 }
+
+# The corpus ships in tests/data/corpus (PKTEXPORT_CORPUS may name another
+# folder): its absence is a broken tree or a wrong setting, never a skip.
+need_corpus() {
+	if [ ! -d "$CORPUS" ] || [ -z "$(ls -A "$CORPUS")" ]; then
+		echo "ERROR: no captures at $CORPUS (PKTEXPORT_CORPUS names another folder)" >&2
+		exit 99
+	fi
+}

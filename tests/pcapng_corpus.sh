@@ -6,10 +6,7 @@
 # without a word of warning.
 . "${TOP_SRCDIR}/tests/lib.sh"
 need tcpdump tshark capinfos editcap python3
-if [ ! -d "$CORPUS" ]; then
-	echo "SKIP: no corpus at $CORPUS (set PKTEXPORT_CORPUS)"
-	exit 77
-fi
+need_corpus
 READ="python3 $TOP_SRCDIR/tests/pcapng_read.py"
 cp "$CORPUS"/* "$WORK/fs/"
 python3 "$MKCAP" "$WORK/fs/synthetic-ns.pcap" --packets 3000 --seed 21 --format pcap-ns

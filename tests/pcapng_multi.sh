@@ -8,10 +8,7 @@
 # if_tsresol, simple and obsolete packet blocks, unknown and damaged blocks.
 . "${TOP_SRCDIR}/tests/lib.sh"
 need mergecap capinfos editcap tcpdump tshark python3
-if [ ! -d "$CORPUS" ]; then
-	echo "SKIP: no corpus at $CORPUS (set PKTEXPORT_CORPUS)"
-	exit 77
-fi
+need_corpus
 READ="python3 $TOP_SRCDIR/tests/pcapng_read.py"
 
 export_as() { # export_as FORMAT NAME OUT [ARGS...]

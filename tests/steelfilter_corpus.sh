@@ -7,14 +7,11 @@
 # on the same captures, truncated ones included, for more expressions.
 . "${TOP_SRCDIR}/tests/lib.sh"
 need tcpdump python3
-if [ ! -d "$CORPUS" ]; then
-	echo "SKIP: no corpus at $CORPUS (set PKTEXPORT_CORPUS)"
-	exit 77
-fi
+need_corpus
 CAPS=$TOP_SRCDIR/tests/steelfilter_caps.py
 cp "$CORPUS"/* "$WORK/fs/"
 python3 "$MKCAP" "$WORK/fs/sf-mkcap.pcap" --packets 5000 --seed 11
-python3 "$MKPCAP" "$WORK/fs/sf-mkpcap.pcap" --packets 20000 --seed 12
+python3 "$GENCAP" "$WORK/fs/sf-gencap.pcap" --packets 20000 --seed 12
 python3 "$CAPS" "$WORK/fs/sf-qinq.pcap" --packets 6000 --seed 13
 python3 "$CAPS" "$WORK/fs/sf-sll.pcap" --packets 3000 --seed 14 --linktype 113
 python3 "$CAPS" "$WORK/fs/sf-raw.pcap" --packets 3000 --seed 15 --linktype 101

@@ -12,7 +12,7 @@ need tshark python3
 : "${PKTEXPORT_WIRESHARK_HELPER:=$(dirname "$PKTEXPORT")/plugins/pktexport-wireshark-helper}"
 export PKTEXPORT_WIRESHARK_HELPER
 RECORDS="$TOP_SRCDIR/tests/wireshark_records.py"
-python3 "$MKPCAP" "$WORK/fs/a.pcap" --packets 5000 --seed 3 --flows 200
+python3 "$GENCAP" "$WORK/fs/a.pcap" --packets 5000 --seed 3 --flows 200
 
 export_to() { # OUT EXPR: runs an export, stderr in $WORK/err
 	"$PKTEXPORT" export --root "$WORK" -F PCAPNG_NS -o "$1" -f "WIRESHARK:$2" fs/a.pcap 2>"$WORK/err"

@@ -116,7 +116,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pkx-wsserver-")
     try:
         os.makedirs(os.path.join(tmp, "fs"))
-        subprocess.run([sys.executable, os.environ["MKPCAP"], os.path.join(tmp, "fs", "a.pcap"),
+        subprocess.run([sys.executable, os.environ["GENCAP"], os.path.join(tmp, "fs", "a.pcap"),
                         "--packets", "3000", "--seed", "5"], check=True, capture_output=True)
         # Wireshark settings of our own: the daemon's and tshark's alike.
         home = os.path.join(tmp, "home")

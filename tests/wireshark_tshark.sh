@@ -27,8 +27,8 @@ elif [ -d "$CORPUS" ]; then
 else
 	echo "note: no corpus at $CORPUS, synthetic captures only"
 fi
-python3 "$MKPCAP" "$WORK/fs/mix.pcap" --packets 6000 --seed 5 --flows 300
-python3 "$MKPCAP" "$WORK/fs/mix-ns.pcapng" --packets 3000 --seed 6 --format pcapng
+python3 "$GENCAP" "$WORK/fs/mix.pcap" --packets 6000 --seed 5 --flows 300
+python3 "$GENCAP" "$WORK/fs/mix-ns.pcapng" --packets 3000 --seed 6 --format pcapng
 python3 "$MKCAP" "$WORK/fs/mkcap.pcap" --packets 3000 --seed 7
 # Tunnels, ICMP errors, fragments: where tcp.port == 80 hides inside.
 python3 "$TOP_SRCDIR/tests/wireshark_mktunnels.py" "$WORK/fs/tunnels.pcap" --packets 3000 --seed 2
