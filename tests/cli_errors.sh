@@ -3,7 +3,7 @@
 # line on stderr, and no output file (an existing one left untouched).
 # Also: config files, options over them, empty results, damaged input.
 . "${TOP_SRCDIR}/tests/lib.sh"
-need tcpdump
+need tcpdump tshark
 
 ROOT=$WORK/root
 OUTDIR=$WORK/out
@@ -240,5 +240,23 @@ check "-o link to a file: still a link" test -L "$WORK/links/to-kept.pcap"
 check "-o link to a file: the file replaced" same_records "$WORK/links/kept.pcap" "$ROOT/fs/a.pcap"
 check "-o replaced file keeps mode 640" test "$(stat -c %a "$WORK/links/kept.pcap")" = 640
 check "-o links: no temporary file left" test "$(ls -A "$WORK/links" | grep -c pktexport)" = 0
+
+# --- a packet stamped past 2106 fits no pcap record: PCAP_* refuse it with
+# an error naming it and PCAPNG_*, keeping no file; PCAPNG_* keep its time
+cp "$CORPUS/time_2106_overflow.pcapng" "$ROOT/fs/t2106.pcapng"
+for fmt in PCAP_US PCAP_NS; do
+	rm -f "$OUT"
+	export_to "$OUT" -F $fmt fs/t2106.pcapng
+	check "2106 $fmt: exit 1 (got $RC)" test "$RC" = 1
+	check "2106 $fmt: the error says why ($(cat "$WORK/err"))" \
+		grep -q '"error_text":"packet 1 of the export is stamped 4294967296.000000000 s .*past 2106.*PCAPNG_US or PCAPNG_NS"' "$WORK/err"
+	check "2106 $fmt: no file kept" test ! -e "$OUT"
+	check "2106 $fmt: no temporary file left" test -z "$(ls -A "$OUTDIR")"
+done
+for fmt in PCAPNG_US PCAPNG_NS; do
+	export_to "$WORK/t.pcapng" -F $fmt fs/t2106.pcapng
+	check "2106 $fmt: exit 0" test "$RC" = 0
+	check "2106 $fmt: time kept" test "$(tshark -r "$WORK/t.pcapng" -T fields -e frame.time_epoch 2>/dev/null)" = 4294967296.000000000
+done
 
 finish

@@ -359,6 +359,38 @@ def test_stream_to_file(d, root, tmp):
               wait_until(lambda: d.get(won[0])[1]["status"]["state"] == "DONE", 60))
 
 
+def test_time_past_2106(d, root, tmp):
+    """A packet stamped past 2106 fits no pcap record: PCAP_* exports end in
+    ERRORS naming it (no file kept), PCAPNG_* keep its time."""
+    name = "time_2106_overflow.pcapng"
+    shutil.copy(os.path.join(os.environ["CORPUS"], name), os.path.join(root, "fs", name))
+    os.makedirs(os.path.join(root, "fs/out2106"), exist_ok=True)
+    for mode in ("PREPARE", "STREAM_TO_FILE", "BUFFER_STREAM"):
+        cfg = {"path": "fs/" + name, "mode": mode, "output_format": "PCAP_NS"}
+        if mode == "STREAM_TO_FILE":
+            cfg["output_filename"] = "out2106/x.pcap"
+        st, doc, _ = d.post(cfg)
+        if not check("2106 %s POST" % mode, st == 201, doc):
+            continue
+        eid = doc["id"]
+        if mode == "BUFFER_STREAM":
+            r, data = d.download(eid)
+            check("2106 BUFFER_STREAM download is the JSON error", r.status >= 400
+                  and b"PCAPNG" in data, (r.status, data[:300]))
+        check("2106 %s ends in ERRORS" % mode,
+              wait_until(lambda: d.get(eid)[1]["status"]["state"] == "ERRORS"), d.get(eid)[1])
+        err = d.get(eid)[1]["status"].get("error") or {}
+        check("2106 %s error names the packet and PCAPNG" % mode, "past 2106" in json.dumps(err)
+              and "PCAPNG_US" in json.dumps(err), err)
+    check("2106: no file kept", os.listdir(os.path.join(root, "fs/out2106")) == [])
+    cfg = {"path": "fs/" + name, "output_format": "PCAPNG_NS"}
+    st, doc, _ = d.post(cfg)
+    r, data = d.download(doc["id"])
+    # The one packet's timestamp (if_tsresol 9): 2^32 s.
+    check("2106 PCAPNG_NS keeps the time", r.status == 200 and data == reference(root, cfg, tmp)
+          and struct.pack("<II", (2**32 * 10**9) >> 32, (2**32 * 10**9) & 0xFFFFFFFF) in data)
+
+
 def raw_exchange(d, raw):
     """Sends raw bytes (the server may stop reading early) and returns all
     it answers."""
@@ -793,6 +825,7 @@ def main():
         test_nodata(d, root, tmp)
         test_prepare(d, root, tmp)
         test_stream_to_file(d, root, tmp)
+        test_time_past_2106(d, root, tmp)
         test_errors(d)
         test_timeouts(d)
         test_concurrent(d, root, tmp)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn the service definition (JSON) into a C string the daemon serves.
 
-  gen-service-def.py doc/api/npm_packet_export_1_3.json > core/daemon/service_def.inc
+  gen-service-def.py doc/api/npm_packet_export_1_3.json > src/daemon/service_def.inc
 """
 import json
 import sys

@@ -22,14 +22,12 @@
 #include <unistd.h>
 
 #include "pktexport/plugin.h"
+#include "pkx_paths.h"
 #include "ws_prefilter.h"
 #include "ws_protocol.h"
 
 #define WSX_NAME   "filter-wireshark"
 #define WSX_HELPER "pktexport-wireshark-helper"
-#ifndef PKX_WS_HELPER
-#define PKX_WS_HELPER "/usr/local/libexec/pktexport/" WSX_HELPER
-#endif
 
 #define LINKTYPE_ETHERNET 1
 /* Defaults, each overridable by an environment variable (see the doc). */

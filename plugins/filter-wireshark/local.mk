@@ -9,8 +9,7 @@ plugins_filter_wireshark_la_SOURCES = \
 	plugins/filter-wireshark/ws_prefilter.c \
 	plugins/filter-wireshark/ws_prefilter.h \
 	plugins/filter-wireshark/ws_protocol.h
-plugins_filter_wireshark_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) \
-	-DPKX_WS_HELPER='"$(pkglibexecdir)/pktexport-wireshark-helper"'
+plugins_filter_wireshark_la_CPPFLAGS = $(PLUGIN_CPPFLAGS)
 plugins_filter_wireshark_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_filter_wireshark_la_LIBADD =
 

@@ -15,8 +15,8 @@ static const pkx_services *fp_svc;
 typedef struct fp_writer {
 	pkx_sink *sink;
 	int nanos;
-	int warned;
-	uint32_t snaplen; /* what the header declared */
+	uint32_t snaplen;  /* what the header declared */
+	uint64_t written;  /* packets written so far */
 } fp_writer;
 
 static pkx_result fp_init(const pkx_services *svc, pkx_error *err)
@@ -94,14 +94,16 @@ static pkx_result fp_write(void *instance, const pkx_packet *pkt,
 	uint64_t sec = pkt->ts_ns / 1000000000u;
 	uint32_t frac = (uint32_t)(pkt->ts_ns % 1000000000u);
 
-	if (sec > UINT32_MAX && !w->warned) {
-		/* The field is 32 bits: like libpcap, keep the low bits. */
-		fp_svc->log(PKX_LOG_WARN, FP_NAME,
-		            "timestamp %llu s is past 2106 and wraps in a "
-		            "pcap record; PCAPNG_* keeps it",
-		            (unsigned long long)sec);
-		w->warned = 1;
-	}
+	if (sec > UINT32_MAX)
+		/* The field is 32 bits.  libpcap's writer keeps the low bits,
+		 * which puts the packet in 1970: a silent wrong value. */
+		return fp_svc->fail(
+		    err, "REQUEST_INVALID_INPUT",
+		    "packet %llu of the export is stamped %llu.%09u s since "
+		    "the epoch, past 2106-02-07T06:28:15Z, the last second a "
+		    "pcap record can hold: ask for PCAPNG_US or PCAPNG_NS",
+		    (unsigned long long)w->written + 1,
+		    (unsigned long long)sec, frac);
 	if (w->snaplen && pkt->caplen > w->snaplen)
 		/* Readers would cut it to the header's limit without a word.
 		 * Only an interface described after the header can do this. */
@@ -118,6 +120,7 @@ static pkx_result fp_write(void *instance, const pkx_packet *pkt,
 	rec[3] = pkt->wirelen;
 	if (w->sink->write(w->sink, rec, sizeof(rec), err) != PKX_OK)
 		return PKX_ERROR;
+	w->written++;
 	return w->sink->write(w->sink, pkt->data, pkt->caplen, err);
 }
 

@@ -3,8 +3,6 @@
 STORE_SHARED = plugins/source-store/capfile.c plugins/source-store/capfile.h \
 	plugins/source-store/store_index.c plugins/source-store/store_catalog.c \
 	plugins/source-store/store_index.h
-# cli.c execs the store command from here (PKTEXPORT_STORE overrides).
-AM_CPPFLAGS += -DPKX_STORE_PROGRAM='"$(pkglibexecdir)/pktexport-store"'
 if PLUGIN_SOURCE_STORE
 plugin_LTLIBRARIES += plugins/source_store.la
 pkglibexec_PROGRAMS += pktexport-store

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pkx.h"
+#include "pkx_paths.h"
 
 #define EXIT_REJECTED 2
 #define EXIT_RUNTIME  1
@@ -665,11 +666,7 @@ static int cmd_plugins(int argc, char **argv)
  * formats the core does not: PKTEXPORT_STORE, else the installed one. */
 static int cmd_store(char **argv)
 {
-#ifdef PKX_STORE_PROGRAM
 	const char *prog = PKX_STORE_PROGRAM;
-#else
-	const char *prog = "pktexport-store";
-#endif
 	const char *env = getenv("PKTEXPORT_STORE");
 
 	if (env && *env)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pkx.h"
+#include "pkx_paths.h"
 
 typedef struct pkx_module {
 	lt_dlhandle handle;
