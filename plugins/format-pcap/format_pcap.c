@@ -15,8 +15,8 @@ static const pkx_services *fp_svc;
 typedef struct fp_writer {
 	pkx_sink *sink;
 	int nanos;
-	uint32_t snaplen;  /* what the header declared */
-	uint64_t written;  /* packets written so far */
+	uint32_t snaplen; /* what the header declared */
+	uint64_t written; /* packets written so far */
 } fp_writer;
 
 static pkx_result fp_init(const pkx_services *svc, pkx_error *err)
@@ -102,8 +102,8 @@ static pkx_result fp_write(void *instance, const pkx_packet *pkt,
 		    "packet %llu of the export is stamped %llu.%09u s since "
 		    "the epoch, past 2106-02-07T06:28:15Z, the last second a "
 		    "pcap record can hold: ask for PCAPNG_US or PCAPNG_NS",
-		    (unsigned long long)w->written + 1,
-		    (unsigned long long)sec, frac);
+		    (unsigned long long)w->written + 1, (unsigned long long)sec,
+		    frac);
 	if (w->snaplen && pkt->caplen > w->snaplen)
 		/* Readers would cut it to the header's limit without a word.
 		 * Only an interface described after the header can do this. */
