@@ -199,6 +199,21 @@ def main():
             if mine != [p[1:] for p in ref]:
                 raise Bad("interface %d: %d packets differ from %d" % (idx, len(mine), len(ref)))
             return 0
+        if args[0] == "late":
+            # late OUT.pcapng REF.pcap: the packets of a pcap writer that
+            # wrapped seconds past 2106 (REF), with their full times kept.
+            ifs, pkts = read_any(args[1])
+            ref_ifs, ref = read_pcap(open(args[2], "rb").read())
+            if len(pkts) != len(ref):
+                raise Bad("%d packets != %d" % (len(pkts), len(ref)))
+            wrap = 2**32 * 10**9
+            for i, (a, b) in enumerate(zip(pkts, ref)):
+                sec, frac = divmod(a[1], 10**9)
+                if (sec % 2**32) * 10**9 + frac // 1000 * 1000 != b[1] or a[2:] != b[2:]:
+                    raise Bad("packet %d: %r is not %r unwrapped" % (i, a[1:4], b[1:4]))
+            if not any(p[1] >= wrap for p in pkts):
+                raise Bad("no packet is past 2106")
+            return 0
         if args[0] == "snap":
             cut_ifs, cut = check(args[1], None)
             full_ifs, full = check(args[2], None)
