@@ -68,7 +68,7 @@ struct pkxd_auth {
 /* One password check, handed to a thread and back to the loop. */
 struct auth_check {
 	pkxd_daemon *d;
-	struct evhttp_request *req;
+	pkxh_req *req;
 	struct event *done_ev;
 	char peer[64];           /* the client's address */
 	auth_check *next;        /* in the queue */
@@ -384,7 +384,7 @@ static auth_token *find_token(pkxd_auth *a, const char *value, int refresh)
  * token when asked.  Tokens given for one login (its refresh token and
  * every access token traded for it) share the number grant_id; 0
  * starts a new one. */
-static void grant(pkxd_daemon *d, struct evhttp_request *req, const char *user,
+static void grant(pkxd_daemon *d, pkxh_req *req, const char *user,
                   int want_refresh, const char *state, uint64_t grant_id)
 {
 	auth_token *access, *refresh = NULL;
@@ -545,10 +545,10 @@ static void start_checks(pkxd_daemon *d)
 		if (!a->queue_head)
 			a->queue_tail = &a->queue_head;
 		a->queued--;
-		if (!evhttp_request_get_connection(c->req)) {
-			/* libevent left the request to us when its client
-			 * went away: nobody waits for the answer. */
-			evhttp_request_free(c->req);
+		if (!pkxh_connected(c->req)) {
+			/* Its client went away: nobody waits for the
+			 * answer. */
+			pkxh_abort(c->req);
 			check_finish(a, c);
 			continue;
 		}
@@ -607,15 +607,9 @@ static const char *string_member(json_t *o, const char *key, int *bad)
 	return json_string_value(v);
 }
 
-static void peer_of(struct evhttp_request *req, char *buf, size_t len)
+static void peer_of(pkxh_req *req, char *buf, size_t len)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port;
-
-	if (conn)
-		evhttp_connection_get_peer(conn, &addr, &port);
-	snprintf(buf, len, "%s", addr ? addr : "?");
+	snprintf(buf, len, "%s", pkxh_peer(req));
 }
 
 /* Logins from one address not answered yet. */
@@ -630,7 +624,7 @@ static int peer_logins(const pkxd_auth *a, const char *peer)
 }
 
 /* POST /api/mgmt.aaa/2.0/token */
-static void token_request(pkxd_daemon *d, struct evhttp_request *req)
+static void token_request(pkxd_daemon *d, pkxh_req *req)
 {
 	static const char *const known[] = {"user_credentials", "refresh_token",
 	                                    "generate_refresh_token", "state",
@@ -757,7 +751,7 @@ out:
 
 /* --------------------------------------------------------- refresh tokens */
 
-static void list_refresh(pkxd_daemon *d, struct evhttp_request *req,
+static void list_refresh(pkxd_daemon *d, pkxh_req *req,
                          const char *user)
 {
 	json_t *items = json_array();
@@ -782,7 +776,7 @@ static void list_refresh(pkxd_daemon *d, struct evhttp_request *req,
 	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
 }
 
-static void revoke_refresh(pkxd_daemon *d, struct evhttp_request *req,
+static void revoke_refresh(pkxd_daemon *d, pkxh_req *req,
                            const char *user)
 {
 	json_t *body = pkxd_read_body(req);
@@ -819,28 +813,27 @@ static void revoke_refresh(pkxd_daemon *d, struct evhttp_request *req,
 		} else {
 			p = &(*p)->next;
 		}
-	evhttp_send_reply(req, 204, "No Content", NULL);
+	pkxh_reply(req, 204, NULL);
 }
 
 /* ------------------------------------------------------------- requests */
 
-static void unauthorized(struct evhttp_request *req, const char *challenge,
+static void unauthorized(pkxh_req *req, const char *challenge,
                          const char *id, const char *text)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req),
+	evhttp_add_header(pkxh_out_headers(req),
 	                  "WWW-Authenticate", challenge);
 	pkxd_reply_error(req, 401, id, "%s", text);
 }
 
-const char *pkxd_auth_user(pkxd_daemon *d, struct evhttp_request *req)
+const char *pkxd_auth_user(pkxd_daemon *d, pkxh_req *req)
 {
 	const char *h;
 	auth_token *t;
 
 	if (!d->auth)
 		return "admin";
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	                       "Authorization");
+	h = pkxh_header(req, "Authorization");
 	if (!h) {
 		unauthorized(req, AUTH_REALM, "AUTH_REQUIRED",
 		             "this request needs an access token "
@@ -876,8 +869,8 @@ json_t *pkxd_auth_info(const pkxd_daemon *d)
 	                 "specify_purpose", 0, "supported_methods", methods);
 }
 
-void pkxd_auth_api(pkxd_daemon *d, struct evhttp_request *req, const char *rest,
-                   enum evhttp_cmd_type m)
+void pkxd_auth_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                   pkxh_method m)
 {
 	const char *user;
 
@@ -888,7 +881,7 @@ void pkxd_auth_api(pkxd_daemon *d, struct evhttp_request *req, const char *rest,
 		return;
 	}
 	if (strcmp(rest, "token") == 0) {
-		if (m != EVHTTP_REQ_POST)
+		if (m != PKXH_POST)
 			pkxd_reply_not_allowed(req, "POST");
 		else
 			token_request(d, req);
@@ -903,11 +896,11 @@ void pkxd_auth_api(pkxd_daemon *d, struct evhttp_request *req, const char *rest,
 	if (!(user = pkxd_auth_user(d, req)))
 		return;
 	if (strcmp(rest, "refresh_tokens") == 0) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
+		if (m != PKXH_GET && m != PKXH_HEAD)
 			pkxd_reply_not_allowed(req, "GET");
 		else
 			list_refresh(d, req, user);
-	} else if (m != EVHTTP_REQ_POST) {
+	} else if (m != PKXH_POST) {
 		pkxd_reply_not_allowed(req, "POST");
 	} else {
 		revoke_refresh(d, req, user);

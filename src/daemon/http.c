@@ -11,42 +11,35 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
 #include "pkxd.h"
 #include "service_def.inc"
-/* After pkxd.h (event2/http.h): the request's version fields. */
-#include <event2/http_struct.h>
 
 #define PKXD_ESTATE "EXPORT_STATE_CONFLICT"
 
 /* ---------------------------------------------------------------- replies */
 
-void pkxd_reply_json(struct evhttp_request *req, int code, json_t *body)
+void pkxd_reply_json(pkxh_req *req, int code, json_t *body)
 {
 	struct evbuffer *b = evbuffer_new();
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
 	if (body)
-		evhttp_add_header(h, "Content-Type", "application/json");
-	if (text && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-		/* HEAD: the headers GET would have, no body (libevent would
-		 * send one and break the connection's next response). */
-		char len[32];
-
-		snprintf(len, sizeof(len), "%zu", strlen(text));
-		evhttp_add_header(h, "Content-Length", len);
-	} else if (text) {
+		evhttp_add_header(pkxh_out_headers(req), "Content-Type",
+		                  "application/json");
+	/* A HEAD request gets the headers only (the server's rule). */
+	if (text && b)
 		evbuffer_add(b, text, strlen(text));
-	}
-	evhttp_send_reply(req, code, NULL, b);
-	evbuffer_free(b);
+	pkxh_reply(req, code, b);
+	if (b)
+		evbuffer_free(b);
 	free(text);
 	json_decref(body);
 }
 
-void pkxd_reply_error(struct evhttp_request *req, int code, const char *id,
+void pkxd_reply_error(pkxh_req *req, int code, const char *id,
                       const char *fmt, ...)
 {
 	char text[PKX_ERROR_TEXT_MAX];
@@ -97,41 +90,37 @@ static const char *error_id_of_status(int code)
 	case 501:
 		return "HTTP_INVALID_METHOD";
 	case 413:
+	case 414:
+	case 431:
 		return "REQUEST_TOO_LARGE";
+	case 417:
+	case 505:
+		return PKX_EINVAL;
 	case 503:
 		return "SERVICE_BUSY";
 	}
 	return PKX_EINTERNAL;
 }
 
-/* libevent answers some requests itself (malformed ones, bodies over the
- * limit) through this function.  Defining it here replaces its HTML page
- * with the API's JSON error, so every error a client sees has one shape. */
-void evhttp_send_error(struct evhttp_request *req, int error,
-                       const char *reason)
+/* The server refuses a request itself (malformed, a body over its limit,
+ * a method it does not serve): the answer is the API's JSON error, so
+ * every error a client sees has one shape. */
+void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg)
 {
-	if (pkxd_stream_abandon(req))
-		return; /* a download's connection failed: nothing to say */
-	/* A request refused before its first line was understood has no
-	 * version yet: answer as HTTP/1.1, not "HTTP/0.0". */
-	if (req->major == 0) {
-		req->major = 1;
-		req->minor = 1;
-	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
-	                  "close");
-	pkxd_reply_error(req, error, error_id_of_status(error), "%s",
-	                 reason         ? reason
-	                 : error == 413 ? "the request is too large"
-	                 : error == 400 ? "malformed HTTP request"
-	                                : "request refused");
+	(void)arg;
+	pkxd_reply_error(req, status, error_id_of_status(status), "%s",
+	                 why             ? why
+	                 : status == 413 ? "the request body is larger than "
+	                                   "this resource accepts"
+	                 : status == 400 ? "malformed HTTP request"
+	                                 : "request refused");
 }
 
 /* ------------------------------------------------------------------ input */
 
-json_t *pkxd_read_body(struct evhttp_request *req)
+json_t *pkxd_read_body(pkxh_req *req)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evbuffer *in = pkxh_body(req);
 	size_t len = evbuffer_get_length(in);
 	json_error_t jerr;
 	json_t *o;
@@ -297,7 +286,7 @@ static int parse_export_body(const json_t *body, pkx_config **cfg,
 
 /* ------------------------------------------------------------- handlers */
 
-static void reply_export(struct evhttp_request *req, int code,
+static void reply_export(pkxh_req *req, int code,
                          const pkxd_export *e)
 {
 	pkxd_reply_json(req, code, pkxd_export_json(e));
@@ -313,7 +302,7 @@ static int export_cmp(const void *a, const void *b)
 	                                       : strcmp(x->id, y->id);
 }
 
-static void list_exports(pkxd_daemon *d, struct evhttp_request *req,
+static void list_exports(pkxd_daemon *d, pkxh_req *req,
                          const char *path)
 {
 	pkxd_export *e, **all;
@@ -382,7 +371,7 @@ static const pkxd_export *writing_to(const pkxd_daemon *d, const char *name)
 	return NULL;
 }
 
-static void create_export(pkxd_daemon *d, struct evhttp_request *req,
+static void create_export(pkxd_daemon *d, pkxh_req *req,
                           const char *user)
 {
 	json_t *body = pkxd_read_body(req), *extra = NULL;
@@ -451,7 +440,7 @@ reject:
 	                 err.text);
 }
 
-void pkxd_post_done(pkxd_export *e, struct evhttp_request *req,
+void pkxd_post_done(pkxd_export *e, pkxh_req *req,
                     const pkx_error *err)
 {
 	char location[128];
@@ -479,8 +468,7 @@ void pkxd_post_done(pkxd_export *e, struct evhttp_request *req,
 	pkxd_export_arm_timer(e);
 	snprintf(location, sizeof(location), PKXD_API "/exports/items/%s",
 	         e->id);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Location",
-	                  location);
+	evhttp_add_header(pkxh_out_headers(req), "Location", location);
 	reply_export(req, 201, e);
 }
 
@@ -497,7 +485,7 @@ static int same_but_mode(const json_t *a, const json_t *b)
 	return same;
 }
 
-static void update_export(pkxd_export *e, struct evhttp_request *req)
+static void update_export(pkxd_export *e, pkxh_req *req)
 {
 	json_t *body = pkxd_read_body(req), *extra = NULL;
 	pkx_config *cfg = NULL;
@@ -573,7 +561,7 @@ reject:
 	                 err.text);
 }
 
-static void download(pkxd_export *e, struct evhttp_request *req)
+static void download(pkxd_export *e, pkxh_req *req)
 {
 	pkx_error err = {"", ""};
 	pkxd_job_kind kind;
@@ -618,31 +606,12 @@ static void download(pkxd_export *e, struct evhttp_request *req)
 
 /* ---------------------------------------------------------------- routing */
 
-static const char *method_name(enum evhttp_cmd_type m)
+void pkxd_reply_not_allowed(pkxh_req *req, const char *allow)
 {
-	switch (m) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	default:
-		return "this method";
-	}
-}
-
-void pkxd_reply_not_allowed(struct evhttp_request *req, const char *allow)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-	                  allow);
+	evhttp_add_header(pkxh_out_headers(req), "Allow", allow);
 	pkxd_reply_error(req, 405, "HTTP_INVALID_METHOD",
-	                 "%s is not allowed here (allowed: %s)",
-	                 method_name(evhttp_request_get_command(req)), allow);
+	                 "%.16s is not allowed here (allowed: %s)",
+	                 pkxh_method_name(req), allow);
 }
 
 static int is_id(const char *s)
@@ -656,7 +625,7 @@ static int is_id(const char *s)
 	return s[PKXD_ID_LEN] == '\0';
 }
 
-static pkxd_export *find_or_404(pkxd_daemon *d, struct evhttp_request *req,
+static pkxd_export *find_or_404(pkxd_daemon *d, pkxh_req *req,
                                 const char *id)
 {
 	pkxd_export *e = is_id(id) ? pkxd_export_find(d, id) : NULL;
@@ -668,8 +637,8 @@ static pkxd_export *find_or_404(pkxd_daemon *d, struct evhttp_request *req,
 	return e;
 }
 
-static void common_api(pkxd_daemon *d, struct evhttp_request *req,
-                       const char *rest, enum evhttp_cmd_type m)
+static void common_api(pkxd_daemon *d, pkxh_req *req,
+                       const char *rest, pkxh_method m)
 {
 	char host[256] = "pktexport";
 
@@ -679,7 +648,7 @@ static void common_api(pkxd_daemon *d, struct evhttp_request *req,
 		                 "no resource /api/common/1.0/%.64s", rest);
 		return;
 	}
-	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+	if (m != PKXH_GET && m != PKXH_HEAD) {
 		pkxd_reply_not_allowed(req, "GET");
 		return;
 	}
@@ -706,11 +675,11 @@ static void common_api(pkxd_daemon *d, struct evhttp_request *req,
 	}
 }
 
-static void export_api(pkxd_daemon *d, struct evhttp_request *req,
+static void export_api(pkxd_daemon *d, pkxh_req *req,
                        const char *user, const char *rest, const char *query,
-                       enum evhttp_cmd_type m)
+                       pkxh_method m)
 {
-	const int get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+	const int get = m == PKXH_GET || m == PKXH_HEAD;
 	pkxd_export *e;
 
 	if (*rest == '\0' || strcmp(rest, "/") == 0) {
@@ -726,7 +695,7 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 		struct evkeyvalq q;
 		const char *path;
 
-		if (m == EVHTTP_REQ_POST) {
+		if (m == PKXH_POST) {
 			create_export(d, req, user);
 			return;
 		}
@@ -744,7 +713,7 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 		list_exports(d, req, path);
 		evhttp_clear_headers(&q);
 	} else if (strncmp(rest, "/exports/items/", 15) == 0) {
-		if (!get && m != EVHTTP_REQ_PUT && m != EVHTTP_REQ_DELETE) {
+		if (!get && m != PKXH_PUT && m != PKXH_DELETE) {
 			pkxd_reply_not_allowed(req, "GET, PUT, DELETE");
 			return;
 		}
@@ -752,14 +721,14 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 			return;
 		if (get)
 			reply_export(req, 200, e);
-		else if (m == EVHTTP_REQ_PUT)
+		else if (m == PKXH_PUT)
 			update_export(e, req);
 		else {
 			pkxd_export_delete(e);
-			evhttp_send_reply(req, 204, "No Content", NULL);
+			pkxh_reply(req, 204, NULL);
 		}
 	} else if (strncmp(rest, "/packets/items/", 15) == 0) {
-		if (m != EVHTTP_REQ_GET) {
+		if (m != PKXH_GET) {
 			pkxd_reply_not_allowed(req, "GET");
 			return;
 		}
@@ -771,13 +740,42 @@ static void export_api(pkxd_daemon *d, struct evhttp_request *req,
 	}
 }
 
-void pkxd_http_handle(struct evhttp_request *req, void *arg)
+/* The path of a request, percent-decoded, "/exports/" as "/exports"; NULL
+ * after answering when it is malformed or holds a NUL byte. */
+static char *request_path(pkxh_req *req)
+{
+	const char *raw = evhttp_uri_get_path(pkxh_uri(req));
+	size_t len = 0;
+	char *path;
+
+	if (!raw || !(path = evhttp_uridecode(raw, 0, &len))) {
+		pkxd_reply_error(req, 400, PKX_EINVAL, "malformed URI");
+		return NULL;
+	}
+	if (strlen(path) == len && len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	if (strlen(path) != len) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "no resource at a path holding a NUL byte");
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static int is_export_api(const char *path)
+{
+	size_t n = strlen(PKXD_API);
+
+	return strncmp(path, PKXD_API, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/');
+}
+
+/* Before the body: a stopping service and a request without valid
+ * credentials are answered here, so their bodies are never read. */
+void pkxd_http_head(pkxh_req *req, void *arg)
 {
 	pkxd_daemon *d = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	size_t len = 0;
 	char *path;
 
 	if (d->stopping) {
@@ -785,31 +783,41 @@ void pkxd_http_handle(struct evhttp_request *req, void *arg)
 		                 "the service is stopping");
 		return;
 	}
-	if (!raw || !(path = evhttp_uridecode(raw, 0, &len))) {
-		pkxd_reply_error(req, 400, PKX_EINVAL, "malformed URI");
+	if (!(path = request_path(req)))
 		return;
-	}
-	/* "/exports/" is "/exports". */
-	if (strlen(path) == len && len > 1 && path[len - 1] == '/')
-		path[--len] = '\0';
-	if (strlen(path) != len) {
-		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
-		                 "no resource at a path holding a NUL byte");
-	} else if (strncmp(path, "/api/common/1.0/", 16) == 0) {
-		common_api(d, req, path + 16, m);
-	} else if (strncmp(path, "/api/mgmt.aaa/2.0/", 18) == 0) {
-		pkxd_auth_api(d, req, path + 18, m);
-	} else if (strncmp(path, PKXD_API, strlen(PKXD_API)) == 0 &&
-	           (path[strlen(PKXD_API)] == '\0' ||
-	            path[strlen(PKXD_API)] == '/')) {
+	if (is_export_api(path)) {
 		const char *user = pkxd_auth_user(d, req);
 
 		if (user)
-			export_api(d, req, user, path + strlen(PKXD_API),
-			           evhttp_uri_get_query(uri), m);
+			pkxh_set_user(req, user);
+	}
+	free(path);
+}
+
+void pkxd_http_handle(pkxh_req *req, void *arg)
+{
+	pkxd_daemon *d = arg;
+	pkxh_method m = pkxh_method_of(req);
+	char *path;
+
+	if (d->stopping) {
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "the service is stopping");
+		return;
+	}
+	if (!(path = request_path(req)))
+		return;
+	if (strncmp(path, "/api/common/1.0/", 16) == 0) {
+		common_api(d, req, path + 16, m);
+	} else if (strncmp(path, "/api/mgmt.aaa/2.0/", 18) == 0) {
+		pkxd_auth_api(d, req, path + 18, m);
+	} else if (is_export_api(path)) {
+		/* Authenticated from the head (pkxd_http_head). */
+		export_api(d, req, pkxh_user(req), path + strlen(PKXD_API),
+		           evhttp_uri_get_query(pkxh_uri(req)), m);
 	} else {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND, "no resource %.64s%s",
-		                 path, len > 64 ? "..." : "");
+		                 path, strlen(path) > 64 ? "..." : "");
 	}
 	free(path);
 }

@@ -2,8 +2,9 @@
  * (open the source, compile the filters), tells the loop, then runs it into
  * a spool file, an output file under fs/, or an HTTP download.  Downloads
  * go through a fixed pool of chunks: the worker fills one, the loop hands
- * it to libevent by reference, and it comes back once written to the
- * socket, so a slow client slows its export instead of growing memory. */
+ * it to the connection by reference, and it comes back once written to
+ * the socket, so a slow client slows its export instead of growing
+ * memory. */
 #include "config.h"
 
 #include <ctype.h>
@@ -18,7 +19,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
 #include "pkxd.h"
@@ -41,16 +41,15 @@ struct pkxd_stream {
 	int closed;                 /* no one reads any more: worker stops */
 	int in_flight;              /* chunks libevent holds (loop only) */
 	int job_over;               /* the job is gone (loop only) */
-	struct evhttp_request *req; /* loop only; NULL once detached */
+	pkxh_req *req; /* loop only; NULL once detached */
 	int started;                /* response headers sent */
 	struct event *data_ev;      /* worker -> loop: chunks ready */
-	struct event *watch_ev;     /* live streams: is the client there */
 	uint64_t bytes;             /* handed to libevent */
 	pkxd_stream *next;          /* in the table of live downloads */
 	pkxd_job *job;              /* loop only; valid while req is set */
-	/* Once the job is over: the connection still sending the reply's
-	 * end (NULL when it went), and whose export it is. */
-	struct evhttp_connection *tail;
+	/* Once the job is over: the reply's end is still being sent, and
+	 * whose export it is. */
+	int tail;
 	pkxd_daemon *d;
 	char export_id[PKXD_ID_LEN + 1];
 };
@@ -60,7 +59,7 @@ struct pkxd_job {
 	pkxd_export *e;
 	pkxd_daemon *d;
 	pkx_run *run;               /* set by the worker once prepared */
-	struct evhttp_request *req; /* POST or PUT waiting on prepare */
+	pkxh_req *req; /* POST or PUT waiting on prepare */
 	pkxd_stream *stream;        /* downloads */
 	struct event *prepared_ev, *done_ev;
 	pkx_result prepared;
@@ -85,8 +84,8 @@ static void stream_free(pkxd_stream *st)
 	pkxd_stream **p;
 	int i;
 
-	if (st->tail)
-		evhttp_connection_set_closecb(st->tail, NULL, NULL);
+	if (st->tail && d && d->http)
+		pkxh_cancel_sent(d->http, st, 0);
 
 	for (p = &live_streams; *p; p = &(*p)->next)
 		if (*p == st) {
@@ -97,8 +96,6 @@ static void stream_free(pkxd_stream *st)
 		free(st->buf[i]);
 	if (st->data_ev)
 		event_free(st->data_ev);
-	if (st->watch_ev)
-		event_free(st->watch_ev);
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cv);
 	free(st);
@@ -211,16 +208,12 @@ static void stream_close(pkxd_stream *st)
 	pthread_mutex_unlock(&st->mu);
 }
 
+/* The stream lets go of its request (which its caller ends). */
 static void stream_detach(pkxd_stream *st)
 {
-	struct evhttp_connection *c =
-	    st->req ? evhttp_request_get_connection(st->req) : NULL;
-
-	if (c)
-		evhttp_connection_set_closecb(c, NULL, NULL);
+	if (st->req)
+		pkxh_set_close_cb(st->req, NULL, NULL);
 	st->req = NULL;
-	if (st->watch_ev)
-		event_del(st->watch_ev);
 	stream_close(st);
 }
 
@@ -241,53 +234,22 @@ static void job_stop(pkxd_job *job)
 		pkx_run_stop(run);
 }
 
-/* The connection is going away under a download.  For a live stream that
- * is how it ends: the run stops at once, even on a quiet interface. */
-static void stream_closed_cb(struct evhttp_connection *conn, void *arg)
+/* The connection went under a download (the server reads during a
+ * reply, so a client that leaves is seen even while a live stream is
+ * quiet).  For a live stream that is how it ends: the run stops at once. */
+static void stream_closed_cb(pkxh_req *req, void *arg)
 {
 	pkxd_stream *st = arg;
-	struct evhttp_request *req = st->req;
 
-	(void)conn;
 	if (st->job && job_is_live(st->job))
 		job_stop(st->job);
 	stream_detach(st);
-	/* After a read EOF or timeout libevent has already unhooked the
-	 * unfinished request from the connection and left it to us. */
-	if (req && !evhttp_request_get_connection(req))
-		evhttp_request_free(req);
-}
-
-/* A live stream writes nothing while its interface is quiet, and libevent
- * reads nothing during a reply, so a client that left would go unnoticed:
- * look for its end of file now and then, and end the connection (which
- * runs stream_closed_cb) when it is there. */
-static void stream_watch_cb(evutil_socket_t fd, short what, void *arg)
-{
-	pkxd_stream *st = arg;
-	struct evhttp_connection *c =
-	    st->req ? evhttp_request_get_connection(st->req) : NULL;
-	struct bufferevent *bev =
-	    c ? evhttp_connection_get_bufferevent(c) : NULL;
-	int sock = bev ? bufferevent_getfd(bev) : -1;
-	char byte;
-
-	(void)fd;
-	(void)what;
-	if (sock >= 0 && recv(sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
-		evhttp_connection_free(c);
-}
-
-static void free_connection_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evhttp_connection_free(arg);
+	pkxh_abort(req); /* the connection is gone: frees it */
 }
 
 static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(st->req);
+	struct evkeyvalq *h = pkxh_out_headers(st->req);
 	const char *format = e->cfg->output_format;
 	char disp[128], ext[33];
 	size_t i;
@@ -300,7 +262,7 @@ static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
 	         ext);
 	evhttp_add_header(h, "Content-Type", "application/octet-stream");
 	evhttp_add_header(h, "Content-Disposition", disp);
-	evhttp_send_reply_start(st->req, 200, "OK");
+	pkxh_reply_start(st->req, 200);
 	st->started = 1;
 }
 
@@ -336,7 +298,7 @@ static void stream_pump(pkxd_stream *st, const pkxd_export *e)
 			continue;
 		}
 		st->bytes += st->len[idx[i]];
-		evhttp_send_reply_chunk(st->req, b);
+		pkxh_reply_chunk(st->req, b); /* gone: released at once */
 		evbuffer_free(b);
 	}
 }
@@ -350,7 +312,7 @@ static void stream_data_cb(evutil_socket_t fd, short what, void *arg)
 	stream_pump(job->stream, job->e);
 }
 
-static pkxd_stream *stream_new(pkxd_job *job, struct evhttp_request *req)
+static pkxd_stream *stream_new(pkxd_job *job, pkxh_req *req)
 {
 	pkxd_stream *st = calloc(1, sizeof(*st));
 	int i;
@@ -380,44 +342,11 @@ static pkxd_stream *stream_new(pkxd_job *job, struct evhttp_request *req)
 		stream_free(st);
 		return NULL;
 	}
-	if (job_is_live(job)) {
-		static const struct timeval every = {0, 250000};
-
-		st->watch_ev = event_new(job->d->base, -1, EV_PERSIST,
-		                         stream_watch_cb, st);
-		if (!st->watch_ev || event_add(st->watch_ev, &every) != 0) {
-			stream_free(st);
-			return NULL;
-		}
-	}
 	st->req = req;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	                              stream_closed_cb, st);
+	pkxh_set_close_cb(req, stream_closed_cb, st);
 	st->next = live_streams;
 	live_streams = st;
 	return st;
-}
-
-int pkxd_stream_abandon(struct evhttp_request *req)
-{
-	static const struct timeval now = {0, 0};
-	pkxd_stream *st;
-
-	for (st = live_streams; st; st = st->next)
-		if (st->req == req) {
-			struct evhttp_connection *c =
-			    evhttp_request_get_connection(req);
-
-			stream_detach(st);
-			/* libevent is failing this connection from deep in
-			 * its own call chain: free it once that returns. */
-			if (c)
-				event_base_once(evhttp_connection_get_base(c),
-				                -1, EV_TIMEOUT,
-				                free_connection_cb, c, &now);
-			return 1;
-		}
-	return 0;
 }
 
 /* ------------------------------------------------------------------ files */
@@ -662,7 +591,7 @@ static void job_prepared(pkxd_job *job)
 	job->prepared_seen = 1;
 	if (job->req) {
 		/* A POST waits for the answer. */
-		struct evhttp_request *req = job->req;
+		pkxh_req *req = job->req;
 
 		job->req = NULL;
 		pkxd_post_done(e, req,
@@ -672,7 +601,7 @@ static void job_prepared(pkxd_job *job)
 	if (job->prepared != PKX_OK && job->stream && job->stream->req &&
 	    !job->stream->started) {
 		/* A download that cannot start gets the error, not data. */
-		struct evhttp_request *req = job->stream->req;
+		pkxh_req *req = job->stream->req;
 
 		stream_detach(job->stream);
 		pkxd_reply_error(req, pkxd_error_status(job->err.id),
@@ -687,33 +616,20 @@ static void job_prepared_cb(evutil_socket_t fd, short what, void *arg)
 	job_prepared(arg);
 }
 
-/* Ends a connection with a reset rather than a close: data still queued
- * in the kernel is dropped instead of trickling out, and the client sees
- * a cut, not the end of a reply. */
-static void connection_reset(struct evhttp_connection *c)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(c);
-	struct linger abort_now = {1, 0};
-
-	if (bev && bufferevent_getfd(bev) >= 0)
-		setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_LINGER,
-		           &abort_now, sizeof(abort_now));
-	evhttp_connection_free(c);
-}
-
-/* A finished download's connection went (sent, or the client left). */
-static void stream_tail_closed_cb(struct evhttp_connection *conn, void *arg)
+/* A finished download's reply went out (complete) or its connection
+ * went first. */
+static void stream_sent_cb(void *arg, int complete)
 {
 	pkxd_stream *st = arg;
 
-	(void)conn;
-	st->tail = NULL;
+	(void)complete;
+	st->tail = 0;
 }
 
 static void job_finish_stream(pkxd_job *job)
 {
 	pkxd_stream *st = job->stream;
-	struct evhttp_request *req = st->req;
+	pkxh_req *req = st->req;
 
 	if (req && job->outcome == PKX_RUN_FAILED && !st->started &&
 	    job->err.id[0]) {
@@ -733,13 +649,7 @@ static void job_finish_stream(pkxd_job *job)
 	    job->outcome == PKX_RUN_CANCELLED) {
 		/* Cut the connection: a truncated transfer must not end like
 		 * a complete capture. */
-		struct evhttp_connection *c =
-		    evhttp_request_get_connection(req);
-
-		if (c)
-			connection_reset(c);
-		else
-			evhttp_request_free(req);
+		pkxh_abort(req);
 		return;
 	}
 	if (!st->started)
@@ -747,11 +657,8 @@ static void job_finish_stream(pkxd_job *job)
 	/* The export may read DONE while the end of its reply still waits
 	 * for the client: a stopping service waits for it (see
 	 * pkxd_streams_sending). */
-	st->tail = evhttp_request_get_connection(req);
-	if (st->tail)
-		evhttp_connection_set_closecb(st->tail, stream_tail_closed_cb,
-		                              st);
-	evhttp_send_reply_end(req);
+	st->tail = pkxh_connected(req);
+	pkxh_reply_end(req, st->tail ? stream_sent_cb : NULL, st);
 }
 
 int pkxd_streams_sending(void)
@@ -767,7 +674,6 @@ void pkxd_streams_abort(pkxd_daemon *d)
 	pkxd_stream *st;
 
 	for (;;) {
-		struct evhttp_connection *c;
 		pkxd_export *e;
 
 		/* From the head each time: a reset frees streams. */
@@ -786,11 +692,9 @@ void pkxd_streams_abort(pkxd_daemon *d)
 		        "export %s: the service stopped before its download "
 		        "was sent in full; the connection is reset",
 		        st->export_id);
-		c = st->tail;
-		evhttp_connection_set_closecb(c, NULL, NULL);
-		st->tail = NULL;
+		st->tail = 0;
 		/* Drops the chunks it held: the stream goes with them. */
-		connection_reset(c);
+		pkxh_cancel_sent(d->http, st, 1);
 	}
 }
 
@@ -886,7 +790,7 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
-                          struct evhttp_request *req, pkx_error *err)
+                          pkxh_req *req, pkx_error *err)
 {
 	pkxd_daemon *d = e->d;
 	pkxd_job *job;

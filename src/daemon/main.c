@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -232,10 +233,8 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	pkx_log(PKX_LOG_INFO, "pktexportd", "signal %d: stopping", (int)sig);
 	notify_manager("STOPPING=1");
 	d->stopping = 1;
-	if (d->bound) {
-		evhttp_del_accept_socket(d->http, d->bound);
-		d->bound = NULL;
-	}
+	if (d->http)
+		pkxh_server_close_listener(d->http);
 	for (e = d->exports; e; e = e->next)
 		if (e->job)
 			pkxd_job_cancel(e->job);
@@ -317,8 +316,7 @@ static void teardown(pkxd_daemon *d)
 		event_free(d->sigterm);
 	if (d->sigint)
 		event_free(d->sigint);
-	if (d->http)
-		evhttp_free(d->http);
+	pkxh_server_free(d->http);
 	if (d->base)
 		event_base_free(d->base);
 	pkx_registry_free(d->reg);
@@ -327,6 +325,27 @@ static void teardown(pkxd_daemon *d)
 	free(d->state_dir);
 	free(d->spool_dir);
 	libevent_global_shutdown();
+}
+
+/* Connections served at once: the descriptor limit (raised to its hard
+ * limit where allowed) less a reserve for what exports open (captures,
+ * spools, plugin helpers, state files). */
+static unsigned connection_cap(void)
+{
+	struct rlimit rl;
+	rlim_t n = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		n = rl.rlim_cur;
+	}
+	if (n > 65536)
+		n = 65536;
+	return n > 512 ? (unsigned)(n - 256) : (unsigned)(n / 2);
 }
 
 int main(int argc, char **argv)
@@ -352,6 +371,9 @@ int main(int argc, char **argv)
 	int fd;
 	const char *plugin_dir = pkx_default_plugin_dir();
 	pkxd_daemon d;
+	const pkxh_handlers handlers = {pkxd_http_head, pkxd_http_handle,
+	                                pkxd_http_refuse, &d};
+	pkxh_limits limits = {0, PKXD_MAX_BODY, 64 * 1024, 120};
 	char addr[256];
 	int port, c, rc = 1;
 
@@ -426,26 +448,28 @@ int main(int argc, char **argv)
 	if (evthread_use_pthreads() != 0 || setup(&d, root, plugin_dir) != 0)
 		goto out;
 	d.base = event_base_new();
-	d.http = d.base ? evhttp_new(d.base) : NULL;
-	if (!d.http)
+	if (!d.base)
 		goto out;
-	evhttp_set_gencb(d.http, pkxd_http_handle, &d);
-	evhttp_set_allowed_methods(
-	    d.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-	                EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	                EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-	                EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(d.http, PKXD_MAX_BODY);
-	evhttp_set_max_headers_size(d.http, 64 * 1024);
-	evhttp_set_timeout(d.http, 120);
+	limits.max_connections = connection_cap();
 	pkxd_exports_load(&d);
 	fd = listen_on(addr, port, &why);
-	d.bound = fd < 0 ? NULL : evhttp_accept_socket_with_handle(d.http, fd);
-	if (!d.bound) {
+	if (fd < 0) {
 		fprintf(stderr, "pktexportd: cannot listen on %s: %s\n", listen,
-		        fd < 0 ? why : "out of memory");
-		if (fd >= 0)
-			close(fd);
+		        why);
+		goto out;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &ss_len) != 0) {
+		fprintf(stderr,
+		        "pktexportd: cannot read the address bound: %s\n",
+		        strerror(errno));
+		close(fd);
+		goto out;
+	}
+	d.http = pkxh_server_new(d.base, fd, &handlers, &limits);
+	if (!d.http) {
+		fprintf(stderr, "pktexportd: cannot serve %s: out of memory\n",
+		        listen);
+		close(fd);
 		goto out;
 	}
 	d.sigterm = evsignal_new(d.base, SIGTERM, on_stop, &d);
@@ -453,13 +477,6 @@ int main(int argc, char **argv)
 	if (!d.sigterm || !d.sigint || evsignal_add(d.sigterm, NULL) != 0 ||
 	    evsignal_add(d.sigint, NULL) != 0)
 		goto out;
-	if (getsockname(evhttp_bound_socket_get_fd(d.bound),
-	                (struct sockaddr *)&ss, &ss_len) != 0) {
-		fprintf(stderr,
-		        "pktexportd: cannot read the address bound: %s\n",
-		        strerror(errno));
-		goto out;
-	}
 	format_bound(&ss, addr, sizeof(addr));
 	if (!d.auth && !is_loopback(&ss))
 		pkx_log(PKX_LOG_WARN, "pktexportd",

@@ -4,10 +4,10 @@
 #define PKXD_H
 
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <pthread.h>
 
+#include "httpd.h"
 #include "pkx.h"
 
 #define PKXD_API         "/api/npm.packet_export/1.3"
@@ -56,8 +56,7 @@ struct pkxd_export {
 
 struct pkxd_daemon {
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
+	pkxh_server *http;
 	pkx_registry *reg;
 	char *root;      /* the data root */
 	char *state_dir; /* <root>/.pktexport/exports */
@@ -100,13 +99,10 @@ typedef enum pkxd_job_kind {
 /* Starts work for e on a worker thread.  For downloads, req is the request
  * to answer.  On failure to start, err is set. */
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
-                          struct evhttp_request *req, pkx_error *err);
+                          pkxh_req *req, pkx_error *err);
 void pkxd_job_cancel(pkxd_job *job);
 /* Live stats and progress of a running job. */
 void pkxd_job_stats(const pkxd_job *job, pkx_stats *st, double *progress);
-/* True when the request belongs to a download in progress (it is then
- * detached: the download is over for the client). */
-int pkxd_stream_abandon(struct evhttp_request *req);
 /* True while a download's reply is still being sent (its job may be
  * over: the export already says DONE). */
 int pkxd_streams_sending(void);
@@ -115,22 +111,27 @@ int pkxd_streams_sending(void);
 void pkxd_streams_abort(pkxd_daemon *d);
 
 /* ------------------------------------------------------------------- http */
-void pkxd_http_handle(struct evhttp_request *req, void *arg);
-void pkxd_reply_json(struct evhttp_request *req, int code, json_t *body);
-void pkxd_reply_error(struct evhttp_request *req, int code, const char *id,
+/* The server's handlers (httpd.h): the head of a request (the service
+ * refuses and authenticates here, before any body), the whole request,
+ * and the server's own refusals, answered as API errors. */
+void pkxd_http_head(pkxh_req *req, void *arg);
+void pkxd_http_handle(pkxh_req *req, void *arg);
+void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg);
+void pkxd_reply_json(pkxh_req *req, int code, json_t *body);
+void pkxd_reply_error(pkxh_req *req, int code, const char *id,
                       const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The HTTP status of an API error id. */
 int pkxd_error_status(const char *id);
 
 /* The request body as a JSON object, or NULL after replying. */
-json_t *pkxd_read_body(struct evhttp_request *req);
-void pkxd_reply_not_allowed(struct evhttp_request *req, const char *allow);
+json_t *pkxd_read_body(pkxh_req *req);
+void pkxd_reply_not_allowed(pkxh_req *req, const char *allow);
 /* Ends the loop once a stopping daemon has nothing left running. */
 void pkxd_maybe_exit(pkxd_daemon *d);
 
 /* Called (on the loop) when a POST's validation job ends. */
-void pkxd_post_done(pkxd_export *e, struct evhttp_request *req,
+void pkxd_post_done(pkxd_export *e, pkxh_req *req,
                     const pkx_error *err);
 
 /* ------------------------------------------------------------------- auth */
@@ -144,11 +145,11 @@ int pkxd_auth_busy(const pkxd_daemon *d);
 void pkxd_auth_stop(pkxd_daemon *d);
 /* The user a request acts for; NULL after answering 401.  "admin" when
  * access control is off. */
-const char *pkxd_auth_user(pkxd_daemon *d, struct evhttp_request *req);
+const char *pkxd_auth_user(pkxd_daemon *d, pkxh_req *req);
 /* GET /api/common/1.0/auth_info */
 json_t *pkxd_auth_info(const pkxd_daemon *d);
 /* /api/mgmt.aaa/2.0/<rest> */
-void pkxd_auth_api(pkxd_daemon *d, struct evhttp_request *req, const char *rest,
-                   enum evhttp_cmd_type m);
+void pkxd_auth_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                   pkxh_method m);
 
 #endif /* PKXD_H */

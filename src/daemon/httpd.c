@@ -1,0 +1,939 @@
+/* pktexportd's HTTP/1.1 server (see httpd.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+
+#include "httpd.h"
+
+#define PKXH_MAX_HEADERS  100
+#define PKXH_MAX_TARGET   8192
+#define PKXH_READ_HIGH    (64u * 1024) /* input kept while a request waits */
+#define PKXH_LINGER_BYTES (1u << 20)   /* read and dropped before a close */
+
+typedef struct pkxh_conn pkxh_conn;
+
+struct pkxh_req {
+	pkxh_conn *conn; /* NULL once the connection went */
+	pkxh_method method;
+	char method_name[16];
+	unsigned short major, minor;
+	char *target;
+	size_t target_len;
+	struct evhttp_uri *uri;
+	struct evkeyvalq in, out;
+	struct evbuffer *body;
+	size_t body_limit;
+	int keep_alive;
+	int streaming;    /* pkxh_reply_start done */
+	int chunked;      /* its chunks are framed */
+	int ended;        /* the service ended it */
+	int header_count; /* lines of headers */
+	char *field;      /* the header name being read */
+	int in_value;     /* the parser is in a value */
+	struct evbuffer *value;
+	void (*close_cb)(pkxh_req *, void *);
+	void *close_arg;
+	char user[64];
+};
+
+struct pkxh_conn {
+	pkxh_server *srv;
+	struct bufferevent *bev;
+	http_parser parser;
+	pkxh_req *req;   /* being read, or with the service */
+	int with_service; /* req is the service's */
+	int head_seen;    /* head() ran for req */
+	int answered_early; /* head() answered: the body is not read */
+	int closing;      /* close once the output is written */
+	int lingering;    /* answered and shut: read and drop, then close */
+	size_t lingered;
+	int refusing;     /* the server refuses req (parse error and such) */
+	int refuse_status;
+	const char *refuse_why;
+	/* A finished reply still being written. */
+	void (*sent)(void *arg, int complete);
+	void *sent_arg;
+	char peer[64];
+	uint64_t seq; /* accept order: the oldest idle goes first */
+	pkxh_conn *prev, *next;
+};
+
+struct pkxh_server {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct event *resume_ev; /* accepting again after EMFILE */
+	pkxh_handlers h;
+	pkxh_limits lim;
+	pkxh_conn *conns;
+	unsigned n_conns;
+	uint64_t next_seq;
+	http_parser_settings settings;
+};
+
+static void conn_free(pkxh_conn *c);
+static void conn_parse(pkxh_conn *c);
+
+/* ---------------------------------------------------------------- helpers */
+
+static void req_free(pkxh_req *req)
+{
+	if (!req)
+		return;
+	free(req->target);
+	if (req->uri)
+		evhttp_uri_free(req->uri);
+	evhttp_clear_headers(&req->in);
+	evhttp_clear_headers(&req->out);
+	if (req->body)
+		evbuffer_free(req->body);
+	if (req->value)
+		evbuffer_free(req->value);
+	free(req->field);
+	free(req);
+}
+
+static pkxh_req *req_new(pkxh_conn *c)
+{
+	pkxh_req *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return NULL;
+	req->conn = c;
+	TAILQ_INIT(&req->in);
+	TAILQ_INIT(&req->out);
+	req->body = evbuffer_new();
+	req->value = evbuffer_new();
+	req->body_limit = c->srv->lim.max_body;
+	req->major = 1;
+	req->minor = 1;
+	if (!req->body || !req->value) {
+		req_free(req);
+		return NULL;
+	}
+	return req;
+}
+
+static void set_timeouts(pkxh_conn *c, int reading)
+{
+	struct timeval tv = {(time_t)c->srv->lim.timeout_s, 0};
+
+	/* While the service holds a request nothing needs reading in time
+	 * (a live download can be quiet for long): only writes are timed. */
+	bufferevent_set_timeouts(c->bev, reading ? &tv : NULL, &tv);
+}
+
+/* The request ends here: the connection reads the next one once its
+ * answer is written, or closes. */
+static void conn_request_over(pkxh_conn *c, pkxh_req *req)
+{
+	if (!req->keep_alive || c->answered_early)
+		c->closing = 1;
+	c->req = NULL;
+	c->with_service = 0;
+	c->head_seen = 0;
+	c->refusing = 0;
+	req_free(req);
+	/* The write callback goes on once the output is empty (later, on
+	 * the loop, never from inside the caller). */
+	bufferevent_enable(c->bev, EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		bufferevent_trigger(c->bev, EV_WRITE,
+		                    BEV_TRIG_IGNORE_WATERMARKS |
+		                        BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static const char *reason_of(int status)
+{
+	const char *r = http_status_str((enum http_status)status);
+
+	return r && strcmp(r, "<unknown>") != 0 ? r : "Status";
+}
+
+static void write_head(pkxh_req *req, int status, long long length)
+{
+	struct evbuffer *out = bufferevent_get_output(req->conn->bev);
+	struct evkeyval *h;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n", req->minor == 0 ? 0 : 1,
+	                    status, reason_of(status));
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	evbuffer_add_printf(out, "Date: %s\r\n", date);
+	TAILQ_FOREACH(h, &req->out, next)
+	{
+		if (strcasecmp(h->key, "Content-Length") == 0 ||
+		    strcasecmp(h->key, "Connection") == 0 ||
+		    strcasecmp(h->key, "Transfer-Encoding") == 0)
+			continue; /* the server's own */
+		evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
+	}
+	if (length >= 0 && status != 204 && status != 304 && status >= 200)
+		evbuffer_add_printf(out, "Content-Length: %lld\r\n", length);
+	if (length < 0 && req->chunked)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	if (!req->keep_alive || req->conn->answered_early)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	else if (req->minor == 0)
+		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void pkxh_reply(pkxh_req *req, int status, struct evbuffer *body)
+{
+	size_t len = body ? evbuffer_get_length(body) : 0;
+	pkxh_conn *c = req->conn;
+
+	req->ended = 1;
+	if (!c) {
+		if (body)
+			evbuffer_drain(body, len);
+		req_free(req);
+		return;
+	}
+	/* An answer from head() or a refusal ends the exchange: the rest of
+	 * the request is never read, and the connection closes. */
+	if (!c->with_service)
+		c->answered_early = 1;
+	write_head(req, status, (long long)len);
+	if (body && req->method != PKXH_HEAD && status != 204 &&
+	    status != 304)
+		evbuffer_add_buffer(bufferevent_get_output(c->bev), body);
+	else if (body)
+		evbuffer_drain(body, len);
+	conn_request_over(c, req);
+}
+
+void pkxh_reply_start(pkxh_req *req, int status)
+{
+	if (!req->conn || req->streaming)
+		return;
+	req->streaming = 1;
+	req->chunked = req->minor >= 1 && req->method != PKXH_HEAD;
+	if (!req->chunked)
+		req->keep_alive = 0; /* the close ends the body */
+	write_head(req, status, -1);
+}
+
+int pkxh_reply_chunk(pkxh_req *req, struct evbuffer *data)
+{
+	size_t len = evbuffer_get_length(data);
+	struct evbuffer *out;
+
+	if (!req->conn || !req->streaming || req->method == PKXH_HEAD) {
+		evbuffer_drain(data, len);
+		return req->conn ? 0 : -1;
+	}
+	if (len == 0)
+		return 0;
+	out = bufferevent_get_output(req->conn->bev);
+	if (req->chunked)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add_buffer(out, data);
+	if (req->chunked)
+		evbuffer_add(out, "\r\n", 2);
+	return 0;
+}
+
+size_t pkxh_reply_pending(const pkxh_req *req)
+{
+	return req->conn
+	           ? evbuffer_get_length(bufferevent_get_output(req->conn->bev))
+	           : 0;
+}
+
+void pkxh_reply_end(pkxh_req *req, void (*sent)(void *arg, int complete),
+                    void *arg)
+{
+	pkxh_conn *c = req->conn;
+
+	req->ended = 1;
+	if (!c) {
+		req_free(req);
+		if (sent)
+			sent(arg, 0);
+		return;
+	}
+	if (!req->streaming)
+		pkxh_reply_start(req, 200);
+	if (req->chunked)
+		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+	c->sent = sent;
+	c->sent_arg = arg;
+	conn_request_over(c, req);
+}
+
+static void reset_and_free(pkxh_conn *c)
+{
+	struct linger abort_now = {1, 0};
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_now,
+		           sizeof(abort_now));
+	conn_free(c);
+}
+
+void pkxh_abort(pkxh_req *req)
+{
+	pkxh_conn *c = req->conn;
+
+	req->ended = 1;
+	if (c) {
+		c->req = NULL; /* the service ends it: no close callback */
+		req_free(req);
+		reset_and_free(c);
+		return;
+	}
+	req_free(req);
+}
+
+void pkxh_cancel_sent(pkxh_server *s, void *arg, int reset)
+{
+	pkxh_conn *c, *next;
+
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->sent && c->sent_arg == arg) {
+			c->sent = NULL;
+			c->sent_arg = NULL;
+			if (reset)
+				reset_and_free(c);
+		}
+	}
+}
+
+/* ------------------------------------------------------------- accessors */
+
+pkxh_method pkxh_method_of(const pkxh_req *req)
+{
+	return req->method;
+}
+
+const char *pkxh_method_name(const pkxh_req *req)
+{
+	return req->method_name;
+}
+
+const char *pkxh_target(const pkxh_req *req)
+{
+	return req->target ? req->target : "";
+}
+
+const struct evhttp_uri *pkxh_uri(const pkxh_req *req)
+{
+	return req->uri;
+}
+
+const char *pkxh_header(const pkxh_req *req, const char *name)
+{
+	return evhttp_find_header(&req->in, name);
+}
+
+struct evkeyvalq *pkxh_out_headers(pkxh_req *req)
+{
+	return &req->out;
+}
+
+struct evbuffer *pkxh_body(pkxh_req *req)
+{
+	return req->body;
+}
+
+const char *pkxh_peer(const pkxh_req *req)
+{
+	return req->conn ? req->conn->peer : "?";
+}
+
+void pkxh_set_body_limit(pkxh_req *req, size_t max)
+{
+	req->body_limit = max;
+}
+
+int pkxh_connected(const pkxh_req *req)
+{
+	return req->conn != NULL;
+}
+
+void pkxh_set_close_cb(pkxh_req *req, void (*cb)(pkxh_req *, void *),
+                       void *arg)
+{
+	req->close_cb = cb;
+	req->close_arg = arg;
+}
+
+void pkxh_set_user(pkxh_req *req, const char *user)
+{
+	snprintf(req->user, sizeof(req->user), "%s", user ? user : "");
+}
+
+const char *pkxh_user(const pkxh_req *req)
+{
+	return req->user;
+}
+
+/* ----------------------------------------------------------- the parser */
+
+static pkxh_conn *conn_of(http_parser *p)
+{
+	return p->data;
+}
+
+/* Stops parsing: the server answers the request with status. */
+static int refuse(pkxh_conn *c, int status, const char *why)
+{
+	c->refusing = 1;
+	c->refuse_status = status;
+	c->refuse_why = why;
+	http_parser_pause(&c->parser, 1);
+	return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	pkxh_conn *c = conn_of(p);
+
+	c->req = req_new(c);
+	if (!c->req)
+		return -1;
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	pkxh_conn *c = conn_of(p);
+	pkxh_req *req = c->req;
+	char *t;
+
+	if (req->target_len + len > PKXH_MAX_TARGET)
+		return refuse(c, 414, "the request target is too long");
+	t = realloc(req->target, req->target_len + len + 1);
+	if (!t)
+		return -1;
+	memcpy(t + req->target_len, at, len);
+	req->target_len += len;
+	t[req->target_len] = '\0';
+	req->target = t;
+	return 0;
+}
+
+static int commit_header(pkxh_conn *c)
+{
+	pkxh_req *req = c->req;
+	size_t n = evbuffer_get_length(req->value);
+	char *v;
+	int rc;
+
+	if (!req->field)
+		return 0;
+	v = malloc(n + 1);
+	if (!v)
+		return -1;
+	evbuffer_remove(req->value, v, n);
+	v[n] = '\0';
+	/* Refuses CR and LF in a value, which http-parser lets through only
+	 * on folded lines. */
+	rc = evhttp_add_header(&req->in, req->field, v);
+	free(v);
+	free(req->field);
+	req->field = NULL;
+	if (rc != 0)
+		return refuse(c, 400, "malformed header");
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	pkxh_conn *c = conn_of(p);
+	pkxh_req *req = c->req;
+	size_t old;
+	char *f;
+
+	if (req->in_value || !req->field) {
+		if (commit_header(c) != 0)
+			return -1;
+		if (c->refusing)
+			return 0;
+		req->in_value = 0;
+		if (++req->header_count > PKXH_MAX_HEADERS)
+			return refuse(c, 431, "too many header lines");
+		req->field = strdup("");
+		if (!req->field)
+			return -1;
+	}
+	old = strlen(req->field);
+	f = realloc(req->field, old + len + 1);
+	if (!f)
+		return -1;
+	memcpy(f + old, at, len);
+	f[old + len] = '\0';
+	req->field = f;
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	pkxh_conn *c = conn_of(p);
+
+	c->req->in_value = 1;
+	return evbuffer_add(c->req->value, at, len);
+}
+
+static const struct {
+	enum http_method m;
+	pkxh_method ours;
+} methods[] = {
+    {HTTP_GET, PKXH_GET},       {HTTP_HEAD, PKXH_HEAD},
+    {HTTP_POST, PKXH_POST},     {HTTP_PUT, PKXH_PUT},
+    {HTTP_DELETE, PKXH_DELETE},
+};
+
+static int on_headers_complete(http_parser *p)
+{
+	pkxh_conn *c = conn_of(p);
+	pkxh_req *req = c->req;
+	size_t i;
+
+	if (commit_header(c) != 0)
+		return -1;
+	if (c->refusing)
+		return 0;
+	req->major = p->http_major;
+	req->minor = p->http_minor;
+	req->keep_alive = http_should_keep_alive(p);
+	snprintf(req->method_name, sizeof(req->method_name), "%s",
+	         http_method_str((enum http_method)p->method));
+	req->method = PKXH_OTHER;
+	for (i = 0; i < sizeof(methods) / sizeof(*methods); i++)
+		if (methods[i].m == (enum http_method)p->method)
+			req->method = methods[i].ours;
+	if (p->http_major != 1)
+		return refuse(c, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+	if (p->method == HTTP_CONNECT || p->upgrade)
+		return refuse(c, 405, "CONNECT and protocol upgrades are not "
+		                      "served");
+	req->uri = req->target ? evhttp_uri_parse_with_flags(
+	                             req->target, EVHTTP_URI_NONCONFORMANT)
+	                       : NULL;
+	if (!req->uri || !evhttp_uri_get_path(req->uri))
+		return refuse(c, 400, "malformed request target");
+	/* head() runs once the parser is out of its call (it may answer). */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	pkxh_conn *c = conn_of(p);
+	pkxh_req *req = c->req;
+
+	if (evbuffer_get_length(req->body) + len > req->body_limit)
+		return refuse(c, 413, NULL);
+	return evbuffer_add(req->body, at, len);
+}
+
+static int on_message_complete(http_parser *p)
+{
+	pkxh_conn *c = conn_of(p);
+
+	c->with_service = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* --------------------------------------------------------- connections */
+
+static void conn_free(pkxh_conn *c)
+{
+	pkxh_server *s = c->srv;
+	pkxh_req *req = c->req;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->n_conns--;
+	c->req = NULL;
+	if (req) {
+		req->conn = NULL;
+		if (c->with_service && !req->ended) {
+			if (req->close_cb)
+				req->close_cb(req, req->close_arg);
+		} else {
+			req_free(req);
+		}
+	}
+	if (c->sent) {
+		void (*sent)(void *, int) = c->sent;
+
+		c->sent = NULL;
+		sent(c->sent_arg, 0);
+	}
+	/* Frees the output, and with it the references it held. */
+	bufferevent_free(c->bev);
+	free(c);
+	if (s->listener && s->resume_ev == NULL)
+		evconnlistener_enable(s->listener);
+}
+
+/* The server refuses the request being read: the service writes the
+ * answer, then the connection closes. */
+static void conn_refuse(pkxh_conn *c, int status, const char *why)
+{
+	pkxh_req *req = c->req;
+
+	if (!req) {
+		req = c->req = req_new(c);
+		if (!req) {
+			conn_free(c);
+			return;
+		}
+	}
+	c->refusing = 1;
+	c->closing = 1;
+	req->keep_alive = 0;
+	c->srv->h.refuse(req, status, why, c->srv->h.arg);
+	if (c->req == req) /* the service did not answer: be plain */
+		pkxh_reply(req, status, NULL);
+}
+
+/* After an answer given before the body: the rest of the request is read
+ * and dropped for a while, so that closing does not reset the connection
+ * under the answer. */
+static void conn_linger(pkxh_conn *c)
+{
+	struct timeval two = {2, 0};
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	c->lingering = 1;
+	if (fd >= 0)
+		shutdown(fd, SHUT_WR);
+	bufferevent_set_timeouts(c->bev, &two, NULL);
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	bufferevent_enable(c->bev, EV_READ);
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	               evbuffer_get_length(bufferevent_get_input(c->bev)));
+}
+
+/* Feeds what was read to the parser until a request is whole (or its
+ * head needs the service). */
+static void conn_parse(pkxh_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	while (!c->with_service && !c->closing && !c->lingering) {
+		struct evbuffer_iovec v;
+		size_t done;
+		enum http_errno e;
+
+		if (c->req && c->head_seen && c->answered_early)
+			return;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return;
+		done = http_parser_execute(&c->parser, &c->srv->settings,
+		                           v.iov_base, v.iov_len);
+		evbuffer_drain(in, done);
+		e = HTTP_PARSER_ERRNO(&c->parser);
+		if (c->refusing) {
+			conn_refuse(c, c->refuse_status, c->refuse_why);
+			return;
+		}
+		if (e != HPE_OK && e != HPE_PAUSED) {
+			conn_refuse(c, e == HPE_HEADER_OVERFLOW ? 431 : 400,
+			            e == HPE_HEADER_OVERFLOW
+			                ? "the request head is too large"
+			            : e == HPE_INVALID_METHOD
+			                ? "malformed request line (unknown method)"
+			                : http_errno_description(e));
+			return;
+		}
+		if (e != HPE_PAUSED)
+			continue;
+		http_parser_pause(&c->parser, 0);
+		if (c->with_service) {
+			/* A whole request: the service has it. */
+			bufferevent_setwatermark(c->bev, EV_READ, 0,
+			                         PKXH_READ_HIGH);
+			set_timeouts(c, 0);
+			c->srv->h.request(c->req, c->srv->h.arg);
+			return;
+		}
+		/* The head is read. */
+		c->head_seen = 1;
+		c->srv->h.head(c->req, c->srv->h.arg);
+		if (!c->req || c->answered_early || c->closing) {
+			/* Answered from the head: the body stays unread. */
+			return;
+		}
+		if ((c->parser.flags & F_CONTENTLENGTH) &&
+		    c->parser.content_length > c->req->body_limit) {
+			conn_refuse(c, 413, NULL);
+			return;
+		}
+		{
+			const char *expect = pkxh_header(c->req, "Expect");
+
+			if (expect && strcasecmp(expect, "100-continue") != 0) {
+				conn_refuse(c, 417, "only Expect: 100-continue "
+				                    "is understood");
+				return;
+			}
+			if (expect && c->req->minor >= 1)
+				evbuffer_add_printf(
+				    bufferevent_get_output(c->bev),
+				    "HTTP/1.1 100 Continue\r\n\r\n");
+		}
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	pkxh_conn *c = arg;
+
+	if (c->lingering) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		c->lingered += evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (c->lingered > PKXH_LINGER_BYTES)
+			conn_free(c);
+		return;
+	}
+	conn_parse(c);
+}
+
+/* The output is empty: a finished answer has gone. */
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	pkxh_conn *c = arg;
+
+	(void)bev;
+	if (c->sent) {
+		void (*sent)(void *, int) = c->sent;
+
+		c->sent = NULL;
+		sent(c->sent_arg, 1);
+	}
+	if (c->req)
+		return; /* an answer still being written by the service */
+	if (c->closing) {
+		if (c->answered_early)
+			conn_linger(c);
+		else
+			conn_free(c);
+		return;
+	}
+	/* Ready for the next request on this connection. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	set_timeouts(c, 1);
+	bufferevent_enable(c->bev, EV_READ);
+	conn_parse(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	pkxh_conn *c = arg;
+
+	(void)bev;
+	(void)what;
+	/* An end of file (between requests or under one: the client left),
+	 * an error, a timeout: the connection goes, and a request the
+	 * service holds is told. */
+	conn_free(c);
+}
+
+static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		          host, sizeof(host));
+	else if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		          host, sizeof(host));
+	snprintf(buf, len, "%s", host);
+}
+
+/* At the connection cap: the connection idle longest goes.  0 when none
+ * is idle. */
+static int close_oldest_idle(pkxh_server *s)
+{
+	pkxh_conn *c, *oldest = NULL;
+
+	for (c = s->conns; c; c = c->next)
+		if (!c->req && !c->sent && !c->lingering &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+		    (!oldest || c->seq < oldest->seq))
+			oldest = c;
+	if (!oldest)
+		return 0;
+	conn_free(oldest);
+	return 1;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+	static const char body[] =
+	    "{\"error_id\":\"SERVICE_BUSY\",\"error_text\":\"too many "
+	    "connections: try again later\"}";
+	char busy[256];
+	pkxh_server *s = arg;
+	pkxh_conn *c;
+
+	(void)l;
+	(void)salen;
+	if (s->n_conns >= s->lim.max_connections && !close_oldest_idle(s)) {
+		/* Every connection is busy: this one is told and closed. */
+		int n = snprintf(busy, sizeof(busy),
+		                 "HTTP/1.1 503 Service Unavailable\r\n"
+		                 "Content-Type: application/json\r\n"
+		                 "Content-Length: %zu\r\nConnection: close\r\n"
+		                 "\r\n%s",
+		                 sizeof(body) - 1, body);
+		ssize_t w = send(fd, busy, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		(void)w;
+		evutil_closesocket(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->bev = bufferevent_socket_new(s->base, fd,
+		                                BEV_OPT_CLOSE_ON_FREE);
+	if (!c || !c->bev) {
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->srv = s;
+	c->seq = s->next_seq++;
+	format_peer(sa, c->peer, sizeof(c->peer));
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	set_timeouts(c, 1);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxh_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->resume_ev);
+	s->resume_ev = NULL;
+	if (s->listener)
+		evconnlistener_enable(s->listener);
+}
+
+/* accept() failed: out of descriptors most likely.  Accepting pauses
+ * for a while instead of failing again at once, in a loop. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	static const struct timeval pause = {0, 250000};
+	static time_t said;
+	pkxh_server *s = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	evconnlistener_disable(l);
+	if (time(NULL) != said) {
+		said = time(NULL);
+		fprintf(stderr, "pktexportd: cannot accept a connection: %s\n",
+		        strerror(err));
+	}
+	if (!s->resume_ev)
+		s->resume_ev = evtimer_new(s->base, resume_cb, s);
+	if (s->resume_ev)
+		evtimer_add(s->resume_ev, &pause);
+}
+
+pkxh_server *pkxh_server_new(struct event_base *base, evutil_socket_t fd,
+                             const pkxh_handlers *h, const pkxh_limits *lim)
+{
+	pkxh_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->base = base;
+	s->h = *h;
+	s->lim = *lim;
+	http_parser_settings_init(&s->settings);
+	s->settings.on_message_begin = on_message_begin;
+	s->settings.on_url = on_url;
+	s->settings.on_header_field = on_header_field;
+	s->settings.on_header_value = on_header_value;
+	s->settings.on_headers_complete = on_headers_complete;
+	s->settings.on_body = on_body;
+	s->settings.on_message_complete = on_message_complete;
+	http_parser_set_max_header_size((uint32_t)lim->max_head);
+	evutil_make_socket_nonblocking(fd);
+	s->listener = evconnlistener_new(base, accept_cb, s,
+	                                 LEV_OPT_CLOSE_ON_FREE |
+	                                     LEV_OPT_CLOSE_ON_EXEC,
+	                                 0, fd);
+	if (!s->listener) {
+		free(s);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(s->listener, accept_error_cb);
+	return s;
+}
+
+void pkxh_server_close_listener(pkxh_server *s)
+{
+	if (s->listener) {
+		evconnlistener_free(s->listener);
+		s->listener = NULL;
+	}
+	if (s->resume_ev) {
+		event_free(s->resume_ev);
+		s->resume_ev = NULL;
+	}
+}
+
+void pkxh_server_free(pkxh_server *s)
+{
+	if (!s)
+		return;
+	pkxh_server_close_listener(s);
+	while (s->conns)
+		conn_free(s->conns);
+	free(s);
+}
+
+unsigned pkxh_server_connections(const pkxh_server *s)
+{
+	return s->n_conns;
+}
