@@ -5,6 +5,7 @@ downloads, disconnects and restarts.  Prints "N passed, N failed"."""
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -21,20 +22,26 @@ API = "/api/npm.packet_export/1.3"
 
 
 class Daemon:
-    def __init__(self, root, args=(), headers=None):
+    def __init__(self, root, args=(), headers=None, nofile=None):
         self.root = root
         self.args = list(args)
         self.headers = dict(headers or {})  # sent with every request
+        self.nofile = nofile  # a descriptor limit of its own (no wrapper then)
         self.start()
 
     def start(self):
         cmd = [os.environ["PKTEXPORTD"], "--root", self.root, "--listen", "127.0.0.1:0"] + self.args
         wrapper = os.environ.get("PKTEXPORTD_WRAPPER", "")
-        if wrapper:
+        if wrapper and not self.nofile:
             cmd = wrapper.split() + cmd
         # stderr to a file: a pipe nobody reads could stall the daemon.
         self.errfile = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.errfile, text=True)
+        limit = None
+        if self.nofile:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.errfile, text=True,
+                                     preexec_fn=limit)
         line = self.proc.stdout.readline().strip()  # printed once it accepts
         if not line:
             self.errfile.seek(0)
@@ -477,6 +484,62 @@ def test_errors(d):
     check("alive after abuse", st == 200)
 
 
+def test_connection_cap(tmp):
+    """Descriptors limited to 128: the service serves 64 connections at
+    once.  Past that the connection idle longest is closed for a new one;
+    when none is idle the new one gets a 503 and is closed, and the
+    service answers again as soon as a connection goes."""
+    root = os.path.join(tmp, "caproot")
+    os.makedirs(os.path.join(root, "fs"), exist_ok=True)
+    d = Daemon(root, nofile=128)
+    held = []
+    try:
+        for _ in range(80):
+            held.append(socket.create_connection((d.host, d.port), timeout=10))
+        st, _, _ = d.request("GET", "/api/common/1.0/ping")
+        check("80 idle connections at a cap of 64: a request is served", st == 200, st)
+        closed = 0
+        for s in held[:20]:
+            s.settimeout(5)
+            try:
+                closed += s.recv(1) == b""
+            except OSError:
+                closed += 1
+        check("the oldest idle connections were closed for the new ones", closed >= 16, closed)
+        for s in held:
+            s.close()
+        held = []
+        # Connections that are busy (a head read, its body awaited: the
+        # 100 Continue says the daemon has it) are never closed.
+        for _ in range(64):
+            s = socket.create_connection((d.host, d.port), timeout=10)
+            s.sendall(b"POST /api/common/1.0/ping HTTP/1.1\r\nHost: x\r\n"
+                      b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+            held.append(s)
+        continued = sum(s.recv(4096).startswith(b"HTTP/1.1 100 ") for s in held)
+        check("64 busy connections (100 Continue)", continued == 64, continued)
+        s = socket.create_connection((d.host, d.port), timeout=10)
+        answer = s.recv(4096)
+        s.close()
+        check("all busy: a new connection gets 503 SERVICE_BUSY", answer.startswith(b"HTTP/1.1 503 ")
+              and b"SERVICE_BUSY" in answer, answer[:200])
+        held[0].sendall(b"{}")
+        reply = held[0].recv(4096)
+        check("a busy connection is still served (POST ping: 405)",
+              reply.startswith(b"HTTP/1.1 405 ") and b"HTTP_INVALID_METHOD" in reply, reply[:300])
+        held[0].close()
+        for s in held[1:]:
+            s.close()
+        held = []
+        check("and the service answers others once they go",
+              wait_until(lambda: d.request("GET", "/api/common/1.0/ping")[0] == 200, 10))
+    finally:
+        for s in held:
+            s.close()
+        rc = d.stop()
+        check("cap daemon exits 0", rc == 0, d.stderr[-1000:])
+
+
 def test_max_exports(tmp):
     """--max-exports 3: a new export makes room by removing the oldest
     finished one; when none has finished it is refused."""
@@ -833,6 +896,7 @@ def main():
         test_disconnect_and_delete(d, root)
         test_restart(d, root, tmp)
         test_max_exports(tmp)
+        test_connection_cap(tmp)
         test_service_manager(tmp)
         test_vendor_plugins(tmp)
         test_stop_while_sending(tmp)

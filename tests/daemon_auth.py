@@ -6,9 +6,11 @@ Prints "N passed, N failed"."""
 import http.client
 import json
 import os
+import re
 import select
 import threading
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -312,6 +314,76 @@ def test_abuse(d):
           codes)
 
 
+def head_only(d, head, wait=10):
+    """Sends a request's head alone (no body), reads what comes back until
+    the server closes or wait seconds pass: (status, headers, body)."""
+    s = socket.create_connection((d.host, d.port), timeout=wait)
+    s.sendall(head)
+    data = b""
+    try:
+        while True:
+            got = s.recv(65536)
+            if not got:
+                break
+            data += got
+            h, sep, rest = data.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"(?i)content-length: *(\d+)", h)
+                if m and len(rest) >= int(m.group(1)):
+                    break
+    except socket.timeout:
+        pass
+    s.close()
+    h, _, body = data.partition(b"\r\n\r\n")
+    status = int(h.split(b" ")[1]) if h.startswith(b"HTTP/1.") else None
+    return status, h, body
+
+
+def test_before_body(d):
+    """With --users, what a request may not do is answered from its head,
+    before any of its body is sent; a body over the limit likewise."""
+    for length in (500000, 100000000):
+        head = ("POST %s/exports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % (API, length)).encode()
+        t0 = time.monotonic()
+        st, h, body = head_only(d, head)
+        took = time.monotonic() - t0
+        ok = st == 401
+        try:
+            ok = ok and json.loads(body)["error_id"] == "AUTH_REQUIRED"
+        except ValueError:
+            ok = False
+        check("no credentials, Content-Length %d: 401 AUTH_REQUIRED before the body (%.3f s)"
+              % (length, took), ok and took < 5, (st, h[:200], body[:200]))
+    st, doc, _ = login(d, "alice", "pw-a")
+    token = doc["access_token"]
+    head = ("POST %s/exports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            "Content-Length: 100000000\r\n\r\n" % (API, token)).encode()
+    st, h, body = head_only(d, head)
+    check("a token and a body over the limit: 413 before the body", st == 413
+          and b"REQUEST_TOO_LARGE" in body, (st, h[:200], body[:200]))
+    # Expect: 100-continue is answered 100 once the head is accepted.
+    cfg = json.dumps({"config": {"path": "fs/a.pcap"}}).encode()
+    head = ("POST %s/exports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+            % (API, token, len(cfg))).encode()
+    s = socket.create_connection((d.host, d.port), timeout=10)
+    s.sendall(head)
+    first = s.recv(4096)
+    s.sendall(cfg)
+    rest = b""
+    while b"\r\n\r\n" not in rest or not rest.rstrip().endswith(b"}"):
+        got = s.recv(65536)
+        if not got:
+            break
+        rest += got
+    s.close()
+    check("Expect: 100-continue gets 100, then the answer", first.startswith(b"HTTP/1.1 100 ")
+          and rest.startswith(b"HTTP/1.1 201 "), (first[:100], rest[:100]))
+    st, _, _ = d.request("GET", "/api/common/1.0/ping")
+    check("the service answers after all that", st == 200, st)
+
+
 def test_expiry(root, users):
     d = Daemon(root, ["--users", users, "--token-lifetime", "1"])
     try:
@@ -362,6 +434,7 @@ def main():
         d = Daemon(root, ["--users", users, "-v"])
         try:
             test_tokens(d, root)
+            test_before_body(d)
             if slow:
                 test_slow_hash_keeps_loop_free(d)
                 test_abuse(d)
