@@ -52,3 +52,23 @@ need_corpus() {
 		exit 99
 	fi
 }
+
+# An export to pcap refused for a packet stamped past 2106 (exit RC 1,
+# that error in ERR, no OUT) is right when the same export to PCAPNG_NS
+# holds tcpdump's records (REF, whose seconds tcpdump wrapped) with their
+# full times.  Returns 1, checking nothing, when it is not that case.
+LATE=0
+past_2106() { # past_2106 RC ERR OUT REF EXPORT-ARGS...
+	local rc=$1 err=$2 out=$3 ref=$4
+	shift 4
+	if [ "$rc" != 1 ] || ! grep -q 'past 2106-02-07T06:28:15Z' "$err"; then
+		return 1
+	fi
+	check "[$*] past 2106: no output" test ! -e "$out"
+	"$PKTEXPORT" export --root "$WORK" -F PCAPNG_NS -o "$WORK/late.pcapng" \
+		"$@" 2>"$WORK/late.err"
+	check "[$*] past 2106: PCAPNG_NS exit 0 ($(cat "$WORK/late.err"))" test $? = 0
+	check "[$*] past 2106: PCAPNG_NS holds tcpdump's packets, unwrapped" \
+		python3 "$TOP_SRCDIR/tests/pcapng_read.py" late "$WORK/late.pcapng" "$ref"
+	LATE=$((LATE + 1))
+}

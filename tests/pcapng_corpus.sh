@@ -43,6 +43,15 @@ for f in "$WORK"/fs/*; do
 	files=$((files + 1))
 	export_as PCAP_NS "$name"
 	rc=$?
+	if past_2106 "$rc" "$WORK/err.PCAP_NS" "$WORK/out.PCAP_NS" "$WORK/ref.pcap" "$name"; then
+		export_as PCAPNG_US "$name"
+		check "$name past 2106: PCAPNG_US exit 0" test $? = 0
+		check "$name past 2106: PCAPNG_US truncates PCAPNG_NS" \
+			$READ trunc "$WORK/out.PCAPNG_US" "$WORK/late.pcapng"
+		check "$name past 2106: PCAPNG_US read silently by Wireshark's tools" \
+			tools_read "$WORK/out.PCAPNG_US"
+		continue
+	fi
 	export_as PCAP_US "$name"
 	export_as PCAPNG_NS "$name"
 	check "$name PCAPNG_NS exits as PCAP_NS ($rc)" test $? = "$rc"

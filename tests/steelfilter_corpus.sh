@@ -60,7 +60,7 @@ export_sf() { # OUT FILE EXPR [env...]: pktexport's exit status
 	shift 3
 	rm -f "$out"
 	env "$@" "$PKTEXPORT" export --root "$WORK" -o "$out" \
-		-f "STEELFILTER:$expr" "$name" 2>"$WORK/err"
+		-F "${SF_FORMAT:-PCAP_US}" -f "STEELFILTER:$expr" "$name" 2>"$WORK/err"
 }
 
 # Byte-equal records first (cheap); pcapcmp.py's rules when not.
@@ -90,6 +90,9 @@ for f in "$WORK"/fs/*; do
 		trc=$?
 		export_sf "$out" "$name" "$sf"
 		rc=$?
+		if past_2106 "$rc" "$WORK/err" "$out" "$ref" -f "STEELFILTER:$sf" "$name"; then
+			continue
+		fi
 		if [ "$trc" != 0 ] && [ ! -e "$ref" ]; then
 			# BPF cannot say it on this link type: refused, or nothing.
 			check "$name '$sf' refused or empty ($rc)" \
@@ -104,6 +107,9 @@ for f in "$WORK"/fs/*; do
 		check "$name '$sf' same records as tcpdump '$bpf'" same_out "$out" "$ref"
 	done <<<"$rows"
 	evaluable "$lt" || continue
+	# Written as PCAPNG_NS, which holds any time (PCAP_* refuse one past
+	# 2106): the two paths are compared byte for byte.
+	SF_FORMAT=PCAPNG_NS
 	while IFS= read -r sf; do
 		[ -n "$sf" ] || continue
 		sf=$(printf '%b' "$sf")
@@ -115,6 +121,7 @@ for f in "$WORK"/fs/*; do
 		check "$name '$sf' evaluator gives the BPF path's records" \
 			cmp -s "$WORK/eval.pcap" "$WORK/bpf.pcap"
 	done <<<"$(printf '%s\n' "$TABLE" | cut -d'@' -f1; printf '%s\n' "$EXTRA")"
+	SF_FORMAT=
 done
 check "corpus and synthetic captures read ($files)" test "$files" -ge 40
 

@@ -751,8 +751,7 @@ out:
 
 /* --------------------------------------------------------- refresh tokens */
 
-static void list_refresh(pkxd_daemon *d, pkxh_req *req,
-                         const char *user)
+static void list_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 {
 	json_t *items = json_array();
 	auth_token *t;
@@ -776,8 +775,7 @@ static void list_refresh(pkxd_daemon *d, pkxh_req *req,
 	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
 }
 
-static void revoke_refresh(pkxd_daemon *d, pkxh_req *req,
-                           const char *user)
+static void revoke_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 {
 	json_t *body = pkxd_read_body(req);
 	const char *value;
@@ -818,11 +816,10 @@ static void revoke_refresh(pkxd_daemon *d, pkxh_req *req,
 
 /* ------------------------------------------------------------- requests */
 
-static void unauthorized(pkxh_req *req, const char *challenge,
-                         const char *id, const char *text)
+static void unauthorized(pkxh_req *req, const char *challenge, const char *id,
+                         const char *text)
 {
-	evhttp_add_header(pkxh_out_headers(req),
-	                  "WWW-Authenticate", challenge);
+	evhttp_add_header(pkxh_out_headers(req), "WWW-Authenticate", challenge);
 	pkxd_reply_error(req, 401, id, "%s", text);
 }
 

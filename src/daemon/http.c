@@ -39,8 +39,8 @@ void pkxd_reply_json(pkxh_req *req, int code, json_t *body)
 	json_decref(body);
 }
 
-void pkxd_reply_error(pkxh_req *req, int code, const char *id,
-                      const char *fmt, ...)
+void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
+                      ...)
 {
 	char text[PKX_ERROR_TEXT_MAX];
 	va_list ap;
@@ -286,8 +286,7 @@ static int parse_export_body(const json_t *body, pkx_config **cfg,
 
 /* ------------------------------------------------------------- handlers */
 
-static void reply_export(pkxh_req *req, int code,
-                         const pkxd_export *e)
+static void reply_export(pkxh_req *req, int code, const pkxd_export *e)
 {
 	pkxd_reply_json(req, code, pkxd_export_json(e));
 }
@@ -302,8 +301,7 @@ static int export_cmp(const void *a, const void *b)
 	                                       : strcmp(x->id, y->id);
 }
 
-static void list_exports(pkxd_daemon *d, pkxh_req *req,
-                         const char *path)
+static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 {
 	pkxd_export *e, **all;
 	json_t *items = json_array();
@@ -371,8 +369,7 @@ static const pkxd_export *writing_to(const pkxd_daemon *d, const char *name)
 	return NULL;
 }
 
-static void create_export(pkxd_daemon *d, pkxh_req *req,
-                          const char *user)
+static void create_export(pkxd_daemon *d, pkxh_req *req, const char *user)
 {
 	json_t *body = pkxd_read_body(req), *extra = NULL;
 	pkx_config *cfg = NULL;
@@ -440,8 +437,7 @@ reject:
 	                 err.text);
 }
 
-void pkxd_post_done(pkxd_export *e, pkxh_req *req,
-                    const pkx_error *err)
+void pkxd_post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 {
 	char location[128];
 
@@ -625,8 +621,7 @@ static int is_id(const char *s)
 	return s[PKXD_ID_LEN] == '\0';
 }
 
-static pkxd_export *find_or_404(pkxd_daemon *d, pkxh_req *req,
-                                const char *id)
+static pkxd_export *find_or_404(pkxd_daemon *d, pkxh_req *req, const char *id)
 {
 	pkxd_export *e = is_id(id) ? pkxd_export_find(d, id) : NULL;
 
@@ -637,8 +632,8 @@ static pkxd_export *find_or_404(pkxd_daemon *d, pkxh_req *req,
 	return e;
 }
 
-static void common_api(pkxd_daemon *d, pkxh_req *req,
-                       const char *rest, pkxh_method m)
+static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                       pkxh_method m)
 {
 	char host[256] = "pktexport";
 
@@ -675,9 +670,8 @@ static void common_api(pkxd_daemon *d, pkxh_req *req,
 	}
 }
 
-static void export_api(pkxd_daemon *d, pkxh_req *req,
-                       const char *user, const char *rest, const char *query,
-                       pkxh_method m)
+static void export_api(pkxd_daemon *d, pkxh_req *req, const char *user,
+                       const char *rest, const char *query, pkxh_method m)
 {
 	const int get = m == PKXH_GET || m == PKXH_HEAD;
 	pkxd_export *e;

@@ -57,14 +57,14 @@ struct pkxh_conn {
 	pkxh_server *srv;
 	struct bufferevent *bev;
 	http_parser parser;
-	pkxh_req *req;   /* being read, or with the service */
-	int with_service; /* req is the service's */
-	int head_seen;    /* head() ran for req */
+	pkxh_req *req;      /* being read, or with the service */
+	int with_service;   /* req is the service's */
+	int head_seen;      /* head() ran for req */
 	int answered_early; /* head() answered: the body is not read */
-	int closing;      /* close once the output is written */
-	int lingering;    /* answered and shut: read and drop, then close */
+	int closing;        /* close once the output is written */
+	int lingering;      /* answered and shut: read and drop, then close */
 	size_t lingered;
-	int refusing;     /* the server refuses req (parse error and such) */
+	int refusing; /* the server refuses req (parse error and such) */
 	int refuse_status;
 	const char *refuse_why;
 	/* A finished reply still being written. */
@@ -217,8 +217,7 @@ void pkxh_reply(pkxh_req *req, int status, struct evbuffer *body)
 	if (!c->with_service)
 		c->answered_early = 1;
 	write_head(req, status, (long long)len);
-	if (body && req->method != PKXH_HEAD && status != 204 &&
-	    status != 304)
+	if (body && req->method != PKXH_HEAD && status != 204 && status != 304)
 		evbuffer_add_buffer(bufferevent_get_output(c->bev), body);
 	else if (body)
 		evbuffer_drain(body, len);
@@ -376,8 +375,7 @@ int pkxh_connected(const pkxh_req *req)
 	return req->conn != NULL;
 }
 
-void pkxh_set_close_cb(pkxh_req *req, void (*cb)(pkxh_req *, void *),
-                       void *arg)
+void pkxh_set_close_cb(pkxh_req *req, void (*cb)(pkxh_req *, void *), void *arg)
 {
 	req->close_cb = cb;
 	req->close_arg = arg;
@@ -504,9 +502,8 @@ static const struct {
 	enum http_method m;
 	pkxh_method ours;
 } methods[] = {
-    {HTTP_GET, PKXH_GET},       {HTTP_HEAD, PKXH_HEAD},
-    {HTTP_POST, PKXH_POST},     {HTTP_PUT, PKXH_PUT},
-    {HTTP_DELETE, PKXH_DELETE},
+    {HTTP_GET, PKXH_GET}, {HTTP_HEAD, PKXH_HEAD},     {HTTP_POST, PKXH_POST},
+    {HTTP_PUT, PKXH_PUT}, {HTTP_DELETE, PKXH_DELETE},
 };
 
 static int on_headers_complete(http_parser *p)
@@ -531,8 +528,9 @@ static int on_headers_complete(http_parser *p)
 	if (p->http_major != 1)
 		return refuse(c, 505, "only HTTP/1.0 and HTTP/1.1 are served");
 	if (p->method == HTTP_CONNECT || p->upgrade)
-		return refuse(c, 405, "CONNECT and protocol upgrades are not "
-		                      "served");
+		return refuse(c, 405,
+		              "CONNECT and protocol upgrades are not "
+		              "served");
 	req->uri = req->target ? evhttp_uri_parse_with_flags(
 	                             req->target, EVHTTP_URI_NONCONFORMANT)
 	                       : NULL;
@@ -663,12 +661,13 @@ static void conn_parse(pkxh_conn *c)
 			return;
 		}
 		if (e != HPE_OK && e != HPE_PAUSED) {
-			conn_refuse(c, e == HPE_HEADER_OVERFLOW ? 431 : 400,
-			            e == HPE_HEADER_OVERFLOW
-			                ? "the request head is too large"
-			            : e == HPE_INVALID_METHOD
-			                ? "malformed request line (unknown method)"
-			                : http_errno_description(e));
+			conn_refuse(
+			    c, e == HPE_HEADER_OVERFLOW ? 431 : 400,
+			    e == HPE_HEADER_OVERFLOW
+			        ? "the request head is too large"
+			    : e == HPE_INVALID_METHOD
+			        ? "malformed request line (unknown method)"
+			        : http_errno_description(e));
 			return;
 		}
 		if (e != HPE_PAUSED)
@@ -698,8 +697,9 @@ static void conn_parse(pkxh_conn *c)
 			const char *expect = pkxh_header(c->req, "Expect");
 
 			if (expect && strcasecmp(expect, "100-continue") != 0) {
-				conn_refuse(c, 417, "only Expect: 100-continue "
-				                    "is understood");
+				conn_refuse(c, 417,
+				            "only Expect: 100-continue "
+				            "is understood");
 				return;
 			}
 			if (expect && c->req->minor >= 1)
@@ -771,8 +771,9 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
 	char host[INET6_ADDRSTRLEN] = "?";
 
 	if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-		          host, sizeof(host));
+		inet_ntop(AF_INET6,
+		          &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
+		          sizeof(host));
 	else if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
 		          host, sizeof(host));
@@ -816,7 +817,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		                 "Content-Length: %zu\r\nConnection: close\r\n"
 		                 "\r\n%s",
 		                 sizeof(body) - 1, body);
-		ssize_t w = send(fd, busy, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t w =
+		    send(fd, busy, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		(void)w;
 		evutil_closesocket(fd);
@@ -824,8 +826,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c = calloc(1, sizeof(*c));
 	if (c)
-		c->bev = bufferevent_socket_new(s->base, fd,
-		                                BEV_OPT_CLOSE_ON_FREE);
+		c->bev =
+		    bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c || !c->bev) {
 		free(c);
 		evutil_closesocket(fd);
@@ -899,10 +901,9 @@ pkxh_server *pkxh_server_new(struct event_base *base, evutil_socket_t fd,
 	s->settings.on_message_complete = on_message_complete;
 	http_parser_set_max_header_size((uint32_t)lim->max_head);
 	evutil_make_socket_nonblocking(fd);
-	s->listener = evconnlistener_new(base, accept_cb, s,
-	                                 LEV_OPT_CLOSE_ON_FREE |
-	                                     LEV_OPT_CLOSE_ON_EXEC,
-	                                 0, fd);
+	s->listener = evconnlistener_new(
+	    base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    0, fd);
 	if (!s->listener) {
 		free(s);
 		return NULL;

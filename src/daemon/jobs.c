@@ -38,15 +38,15 @@ struct pkxd_stream {
 	int free_list[PKXD_CHUNKS], n_free; /* worker may fill these */
 	int ready[PKXD_CHUNKS], n_ready;    /* filled, for the loop */
 	int filling;                        /* worker's chunk, -1: none */
-	int closed;                 /* no one reads any more: worker stops */
-	int in_flight;              /* chunks libevent holds (loop only) */
-	int job_over;               /* the job is gone (loop only) */
-	pkxh_req *req; /* loop only; NULL once detached */
-	int started;                /* response headers sent */
-	struct event *data_ev;      /* worker -> loop: chunks ready */
-	uint64_t bytes;             /* handed to libevent */
-	pkxd_stream *next;          /* in the table of live downloads */
-	pkxd_job *job;              /* loop only; valid while req is set */
+	int closed;            /* no one reads any more: worker stops */
+	int in_flight;         /* chunks libevent holds (loop only) */
+	int job_over;          /* the job is gone (loop only) */
+	pkxh_req *req;         /* loop only; NULL once detached */
+	int started;           /* response headers sent */
+	struct event *data_ev; /* worker -> loop: chunks ready */
+	uint64_t bytes;        /* handed to libevent */
+	pkxd_stream *next;     /* in the table of live downloads */
+	pkxd_job *job;         /* loop only; valid while req is set */
 	/* Once the job is over: the reply's end is still being sent, and
 	 * whose export it is. */
 	int tail;
@@ -58,9 +58,9 @@ struct pkxd_job {
 	pkxd_job_kind kind;
 	pkxd_export *e;
 	pkxd_daemon *d;
-	pkx_run *run;               /* set by the worker once prepared */
-	pkxh_req *req; /* POST or PUT waiting on prepare */
-	pkxd_stream *stream;        /* downloads */
+	pkx_run *run;        /* set by the worker once prepared */
+	pkxh_req *req;       /* POST or PUT waiting on prepare */
+	pkxd_stream *stream; /* downloads */
 	struct event *prepared_ev, *done_ev;
 	pkx_result prepared;
 	pkx_run_outcome outcome;
@@ -789,8 +789,8 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	pkxd_maybe_exit(d);
 }
 
-pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
-                          pkxh_req *req, pkx_error *err)
+pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
+                          pkx_error *err)
 {
 	pkxd_daemon *d = e->d;
 	pkxd_job *job;

@@ -98,8 +98,8 @@ typedef enum pkxd_job_kind {
 
 /* Starts work for e on a worker thread.  For downloads, req is the request
  * to answer.  On failure to start, err is set. */
-pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind,
-                          pkxh_req *req, pkx_error *err);
+pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
+                          pkx_error *err);
 void pkxd_job_cancel(pkxd_job *job);
 /* Live stats and progress of a running job. */
 void pkxd_job_stats(const pkxd_job *job, pkx_stats *st, double *progress);
@@ -118,9 +118,8 @@ void pkxd_http_head(pkxh_req *req, void *arg);
 void pkxd_http_handle(pkxh_req *req, void *arg);
 void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg);
 void pkxd_reply_json(pkxh_req *req, int code, json_t *body);
-void pkxd_reply_error(pkxh_req *req, int code, const char *id,
-                      const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 /* The HTTP status of an API error id. */
 int pkxd_error_status(const char *id);
 
@@ -131,8 +130,7 @@ void pkxd_reply_not_allowed(pkxh_req *req, const char *allow);
 void pkxd_maybe_exit(pkxd_daemon *d);
 
 /* Called (on the loop) when a POST's validation job ends. */
-void pkxd_post_done(pkxd_export *e, pkxh_req *req,
-                    const pkx_error *err);
+void pkxd_post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err);
 
 /* ------------------------------------------------------------------- auth */
 /* Reads a users file (NAME:CRYPT-HASH lines); NULL after saying why on
