@@ -480,6 +480,31 @@ def test_errors(d):
         ok = not resp or (head[:9] == b"HTTP/1.1 " and head[9:10] == b"4" and is_error(json.loads(body or b"null"),
                                                                   json.loads(body)["error_id"] if body else ""))
         check("raw request %r answered with a JSON error" % raw[:30], ok, resp[:200])
+    # Shapes a request smuggler uses, versions and methods not served: each
+    # is its status with the API's JSON error, on a connection then closed.
+    for raw, status, eid in [
+            (b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", 400,
+             "REQUEST_INVALID_INPUT"),
+            (b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+             400, "REQUEST_INVALID_INPUT"),
+            (b"GET / HTTP/1.99999999999\r\n\r\n", 400, "REQUEST_INVALID_INPUT"),
+            (b"GET / HTTP/2.0\r\n\r\n", 505, "REQUEST_INVALID_INPUT"),
+            (b"CONNECT a:443 HTTP/1.1\r\n\r\n", 405, "HTTP_INVALID_METHOD"),
+            (b"GET /api/common/1.0/ping HTTP/1.1\r\nExpect: x\r\n\r\n", 417, "REQUEST_INVALID_INPUT")]:
+        resp = raw_exchange(d, raw)
+        head, _, body = resp.partition(b"\r\n\r\n")
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        check("raw %r: %d %s, closed" % (raw[:40], status, eid),
+              head.startswith(b"HTTP/1.1 %d " % status) and is_error(doc, eid)
+              and b"Connection: close" in head, resp[:300])
+    # Two requests in one write: both answered, in order.
+    resp = raw_exchange(d, b"GET /api/common/1.0/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                           b"GET /api/common/1.0/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check("pipelined requests answered in order", resp.count(b"HTTP/1.1 200 OK") == 2
+          and resp.index(b"{}") < resp.index(b"sw_version"), resp[:400])
     st, _, _ = d.request("GET", "/api/common/1.0/ping")
     check("alive after abuse", st == 200)
 

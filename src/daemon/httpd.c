@@ -176,8 +176,9 @@ static void write_head(pkxh_req *req, int status, long long length)
 	time_t now = time(NULL);
 	struct tm tm;
 
-	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n", req->minor == 0 ? 0 : 1,
-	                    status, reason_of(status));
+	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n",
+	                    req->major == 1 && req->minor == 0 ? 0 : 1, status,
+	                    reason_of(status));
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	evbuffer_add_printf(out, "Date: %s\r\n", date);
