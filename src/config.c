@@ -2,6 +2,7 @@
  * jansson, exactly as the definition says, and the selected windows. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,19 +97,23 @@ static pkx_result get_enum(const json_t *obj, const char *key,
 /* A name from the API's list, or one a plugin may claim (a vendor's
  * filter language or format: upper-case letters, digits and '_', at most
  * 32).  Whether a loaded plugin serves it is the run's to say. */
+int pkx_api_name_ok(const char *name)
+{
+	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+	return n > 0 && n <= 32 && name[n] == '\0' &&
+	       !isdigit((unsigned char)name[0]);
+}
+
 static pkx_result get_claim(const json_t *obj, const char *key,
                             const char *where, const char *const *values,
                             const char **out, pkx_error *err)
 {
 	char names[256];
-	size_t n;
 
 	if (get_string(obj, key, where, out, err) != PKX_OK)
 		return PKX_ERROR;
-	if (!*out || in_list(*out, values))
-		return PKX_OK;
-	n = strspn(*out, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
-	if (n > 0 && n <= 32 && (*out)[n] == '\0' && (*out)[0] >= 'A')
+	if (!*out || in_list(*out, values) || pkx_api_name_ok(*out))
 		return PKX_OK;
 	join_list(values, names, sizeof(names));
 	return pkx_fail(err, PKX_EINVAL,

@@ -128,6 +128,15 @@ void pkx_registry_each(const pkx_registry *reg,
                        void *data);
 /* The plugin directory: $PKTEXPORT_PLUGIN_DIR or the installed one. */
 const char *pkx_default_plugin_dir(void);
+/* Whether a request can name a plugin's claim: a filter type or an output
+ * format is an API name (pkx_api_name_ok), a source claim a folder prefix
+ * of the data root ("fs/", "jobs/", "vendor/live/").  NULL when it can,
+ * else why not. */
+const char *pkx_claim_problem(pkx_kind kind, const char *claim);
+/* Upper-case letters, digits and '_', not starting with a digit, 1 to 32
+ * characters: the names config.filters.items[].type and
+ * config.output_format take. */
+int pkx_api_name_ok(const char *name);
 
 /* ------------------------------------------------------------------ path */
 

@@ -3,6 +3,7 @@
  * path prefix, filter type or output format. */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <ltdl.h>
@@ -142,6 +143,35 @@ static pkx_result check_header(const pkx_plugin_header *h, pkx_error *err)
 	return PKX_OK;
 }
 
+const char *pkx_claim_problem(pkx_kind kind, const char *claim)
+{
+	const char *p, *seg;
+
+	if (kind == PKX_KIND_FILTER || kind == PKX_KIND_FORMAT)
+		return pkx_api_name_ok(claim)
+		           ? NULL
+		           : "a filter type or output format is 1 to 32 "
+		             "upper-case letters, digits and '_', not starting "
+		             "with a digit";
+	if (kind != PKX_KIND_SOURCE)
+		return "an unknown kind";
+	if (!*claim || claim[strlen(claim) - 1] != '/' || claim[0] == '/')
+		return "a source claims a relative folder, ending with '/'";
+	for (p = claim; *p; p++)
+		if (!isgraph((unsigned char)*p) || *p == '\\')
+			return "a source claim is printable ASCII without "
+			       "spaces or '\\'";
+	for (seg = claim; *seg; seg = strchr(seg, '/') + 1) {
+		size_t len = (size_t)(strchr(seg, '/') - seg);
+
+		if (len == 0 || (len == 1 && seg[0] == '.') ||
+		    (len == 2 && seg[0] == '.' && seg[1] == '.'))
+			return "a source claim has no empty, '.' or '..' "
+			       "folder";
+	}
+	return NULL;
+}
+
 /* A claim may be served by one plugin only: the first loaded wins. */
 static const pkx_module *find_claim(const pkx_registry *reg, pkx_kind kind,
                                     const char *claim)
@@ -220,7 +250,17 @@ pkx_result pkx_registry_load(pkx_registry *reg, const char *path,
 	}
 	for (c = h->claims; *c; c++) {
 		const pkx_module *other = find_claim(reg, h->kind, *c);
+		const char *bad = pkx_claim_problem(h->kind, *c);
 
+		if (bad) {
+			/* No request could ever reach it. */
+			pkx_fail(err, PKX_EINTERNAL,
+			         "%s refused: %s claim \"%.64s\" can never be "
+			         "named by a request: %s",
+			         path, kind_name(h->kind), *c, bad);
+			lt_dlclose(handle);
+			return PKX_ERROR;
+		}
 		if (other) {
 			/* The message reads the module's strings: made
 			 * before it is unloaded. */

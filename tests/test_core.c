@@ -277,6 +277,45 @@ START_TEST(relpath_too_long)
 }
 END_TEST
 
+/* Claims a request can name, and ones it never could. */
+START_TEST(claim_grammar)
+{
+	static const char *const names_ok[] = {"BPF", "PCAPNG_NS", "CSV_US",
+	                                       "_X",  "A1",        NULL};
+	static const char *const names_bad[] = {
+	    "length",
+	    "Bpf",
+	    "",
+	    "1ST",
+	    "BPF ",
+	    "A-B",
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456",
+	    NULL};
+	static const char *const src_ok[] = {"fs/", "jobs/", "vendor/live/",
+	                                     "a.b/", NULL};
+	static const char *const src_bad[] = {"",      "fs",    "/abs/", "../",
+	                                      "a/../", "./",    "a//",   "a b/",
+	                                      "a\\b/", "x/\n/", NULL};
+	const char *const *c;
+
+	for (c = names_ok; *c; c++) {
+		ck_assert_msg(!pkx_claim_problem(PKX_KIND_FILTER, *c), "%s",
+		              *c);
+		ck_assert_msg(!pkx_claim_problem(PKX_KIND_FORMAT, *c), "%s",
+		              *c);
+	}
+	for (c = names_bad; *c; c++)
+		ck_assert_msg(pkx_claim_problem(PKX_KIND_FILTER, *c) != NULL,
+		              "filter \"%s\" accepted", *c);
+	for (c = src_ok; *c; c++)
+		ck_assert_msg(!pkx_claim_problem(PKX_KIND_SOURCE, *c), "%s",
+		              *c);
+	for (c = src_bad; *c; c++)
+		ck_assert_msg(pkx_claim_problem(PKX_KIND_SOURCE, *c) != NULL,
+		              "source \"%s\" accepted", *c);
+}
+END_TEST
+
 static char tmp_top[64], tmp_root[96], tmp_outside[96];
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
@@ -697,6 +736,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, relpath_valid);
 	tcase_add_loop_test(tc, relpath_invalid, 0, N(bad_relpaths));
 	tcase_add_test(tc, relpath_too_long);
+	tcase_add_test(tc, claim_grammar);
 	tcase_add_test(tc, open_under_inside);
 	tcase_add_loop_test(tc, open_under_refused, 0, N(refused_opens));
 	tcase_add_test(tc, open_under_missing_root);

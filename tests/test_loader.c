@@ -56,6 +56,7 @@ static const struct {
     {"no_entry", "no pkx_plugin_entry symbol"},
     {"no_callback", "lacks the mandatory callback"},
     {"failing_init", "init failed: no licence for this test"},
+    {"bad_claim", "format claim \"length\" can never be named by a request"},
     /* Refused at load, not fatal at its first call. */
     {"missing_symbol", "undefined symbol: pkx_test_defined_nowhere"},
 };

@@ -60,7 +60,12 @@ static pkx_result t_init(const pkx_services *svc, pkx_error *err)
 #define t_init NULL
 #endif
 
+#ifdef REFUSE_BAD_CLAIM
+/* Lower case: no request can name it. */
+static const char *const t_claims[] = {"TEST_FORMAT", "length", NULL};
+#else
 static const char *const t_claims[] = {"TEST_FORMAT", NULL};
+#endif
 
 static const pkx_format_plugin t_plugin = {
     .header =
