@@ -82,10 +82,18 @@ typedef struct wsx_program {
 } wsx_program;
 
 /* The fork server: one process per service that started libwireshark
- * once and forks a helper for each filter (see ws_protocol.h). */
+ * once and forks a helper for each filter (see ws_protocol.h).
+ *
+ * One thread at a time drives it (starts it, asks it for a helper, stops
+ * it): that thread marks itself with busy.  The lock guards the fields
+ * and is never held across a spawn, a request to the server or a wait for
+ * a process; a thread that finds the server busy waits on cond, which
+ * releases the lock. */
 #define WSX_RETIRED_MAX 32
 static struct {
 	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int busy; /* a thread drives the server */
 	pid_t pid;
 	int sock;
 	/* Servers whose settings went stale: they serve no more forks but
@@ -93,7 +101,33 @@ static struct {
 	pid_t retired[WSX_RETIRED_MAX];
 	int retired_sock[WSX_RETIRED_MAX]; /* closed once it has ended */
 	int n_retired;
-} wsx_server = {PTHREAD_MUTEX_INITIALIZER, -1, -1, {0}, {0}, 0};
+} wsx_server = {PTHREAD_MUTEX_INITIALIZER,
+                PTHREAD_COND_INITIALIZER,
+                0,
+                -1,
+                -1,
+                {0},
+                {0},
+                0};
+
+/* Becomes the thread that drives the server, waiting (without the lock)
+ * for the one that does. */
+static void wsx_drive_begin(void)
+{
+	pthread_mutex_lock(&wsx_server.lock);
+	while (wsx_server.busy)
+		pthread_cond_wait(&wsx_server.cond, &wsx_server.lock);
+	wsx_server.busy = 1;
+	pthread_mutex_unlock(&wsx_server.lock);
+}
+
+static void wsx_drive_end(void)
+{
+	pthread_mutex_lock(&wsx_server.lock);
+	wsx_server.busy = 0;
+	pthread_cond_broadcast(&wsx_server.cond);
+	pthread_mutex_unlock(&wsx_server.lock);
+}
 
 static pkx_result wsx_init(const pkx_services *svc, pkx_error *err)
 {
@@ -487,11 +521,13 @@ static void wsx_server_end(pid_t pid, int force)
 	}
 }
 
-/* With wsx_server.lock held.  Reaps retired servers that have ended. */
+/* Driving the server.  Reaps retired servers that have ended (without
+ * waiting for any). */
 static void wsx_reap_retired(void)
 {
 	int i, status;
 
+	pthread_mutex_lock(&wsx_server.lock);
 	for (i = 0; i < wsx_server.n_retired;)
 		if (waitpid(wsx_server.retired[i], &status, WNOHANG) != 0) {
 			int last = --wsx_server.n_retired;
@@ -503,40 +539,47 @@ static void wsx_reap_retired(void)
 		} else {
 			i++;
 		}
+	pthread_mutex_unlock(&wsx_server.lock);
 }
 
-/* With wsx_server.lock held.  Stops the current server: at once when
- * force is set; retire lets one whose settings went stale finish serving
- * the helpers it forked (they are reaped by it, so none is orphaned). */
+/* Driving the server.  Stops the current server: at once when force is
+ * set; retire lets one whose settings went stale finish serving the
+ * helpers it forked (they are reaped by it, so none is orphaned). */
 static void wsx_server_stop(int force, int retire)
 {
-	pid_t pid = wsx_server.pid;
-	int sock = wsx_server.sock;
+	pid_t pid;
+	int sock;
 
+	wsx_reap_retired();
+	pthread_mutex_lock(&wsx_server.lock);
+	pid = wsx_server.pid;
+	sock = wsx_server.sock;
 	wsx_server.sock = -1;
 	wsx_server.pid = -1;
-	wsx_reap_retired();
 	/* A retired server keeps its socket: when that closes (here, or
 	 * with this process) it kills the helpers it still has. */
 	if (pid > 0 && sock >= 0 && retire &&
 	    wsx_server.n_retired < WSX_RETIRED_MAX) {
 		wsx_server.retired_sock[wsx_server.n_retired] = sock;
 		wsx_server.retired[wsx_server.n_retired++] = pid;
-		return;
+		pid = -1;
+		sock = -1;
 	}
+	pthread_mutex_unlock(&wsx_server.lock);
 	if (sock >= 0)
 		close(sock);
 	if (pid > 0)
 		wsx_server_end(pid, force);
 }
 
-/* With wsx_server.lock held. */
+/* Driving the server. */
 static int wsx_server_start(char *why, size_t size)
 {
 	posix_spawn_file_actions_t fa;
 	char path[PATH_MAX];
 	char *argv[] = {(char *)WSX_HELPER, (char *)WSP_SERVER_ARG, NULL};
 	int sv[2], r;
+	pid_t pid = -1;
 
 	wsx_helper_path(path, sizeof(path));
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -550,27 +593,29 @@ static int wsx_server_start(char *why, size_t size)
 		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
 		                                 0);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	r = posix_spawn(&wsx_server.pid, path, &fa, NULL, argv, environ);
+	r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
 	if (r != 0) {
 		close(sv[0]);
-		wsx_server.pid = -1;
 		snprintf(why, size,
 		         "cannot start the Wireshark helper %.256s: %s (set "
 		         "PKTEXPORT_WIRESHARK_HELPER)",
 		         path, strerror(r));
 		return -1;
 	}
+	pthread_mutex_lock(&wsx_server.lock);
+	wsx_server.pid = pid;
 	wsx_server.sock = sv[0];
+	pthread_mutex_unlock(&wsx_server.lock);
 	wsx_svc->log(PKX_LOG_DEBUG, WSX_NAME,
-	             "started the Wireshark fork server (pid %d)",
-	             (int)wsx_server.pid);
+	             "started the Wireshark fork server (pid %d)", (int)pid);
 	return 0;
 }
 
-/* Asks the server for a helper on fds (control, records, shared page,
- * status pipe).  0 with *pid and *pidfd set; WSP_STALE; -1 with why set
+/* Driving the server (so its socket is this thread's alone).  Asks the
+ * server for a helper on fds (control, records, shared page, status
+ * pipe).  0 with *pid and *pidfd set; WSP_STALE; -1 with why set
  * (the server answered a failure); -2 when it did not answer. */
 static int wsx_server_fork(const int fds[4], pid_t *pid, int *pidfd, char *why,
                            size_t size)
@@ -648,7 +693,7 @@ static int wsx_fork_helper(wsx_program *p, const int fds[4], pkx_error *err)
 	int attempt, r = -1;
 
 	snprintf(why, sizeof(why), "the Wireshark helper did not start");
-	pthread_mutex_lock(&wsx_server.lock);
+	wsx_drive_begin();
 	wsx_reap_retired();
 	for (attempt = 0; attempt < 2; attempt++) {
 		int fresh = wsx_server.pid <= 0;
@@ -664,7 +709,7 @@ static int wsx_fork_helper(wsx_program *p, const int fds[4], pkx_error *err)
 		if (fresh && r != WSP_STALE)
 			break;
 	}
-	pthread_mutex_unlock(&wsx_server.lock);
+	wsx_drive_end();
 	if (r != 0) {
 		p->pid = -1;
 		return wsx_fail(p, err, "%s", why);
@@ -724,15 +769,24 @@ static int wsx_spawn(wsx_program *p, pkx_error *err)
 
 static void wsx_deinit(void)
 {
-	pthread_mutex_lock(&wsx_server.lock);
+	wsx_drive_begin();
 	wsx_server_stop(0, 0);
-	while (wsx_server.n_retired > 0) {
-		int last = --wsx_server.n_retired;
+	for (;;) {
+		pid_t pid;
+		int sock;
 
-		close(wsx_server.retired_sock[last]);
-		wsx_server_end(wsx_server.retired[last], 0);
+		pthread_mutex_lock(&wsx_server.lock);
+		if (wsx_server.n_retired == 0) {
+			pthread_mutex_unlock(&wsx_server.lock);
+			break;
+		}
+		pid = wsx_server.retired[--wsx_server.n_retired];
+		sock = wsx_server.retired_sock[wsx_server.n_retired];
+		pthread_mutex_unlock(&wsx_server.lock);
+		close(sock);
+		wsx_server_end(pid, 0);
 	}
-	pthread_mutex_unlock(&wsx_server.lock);
+	wsx_drive_end();
 }
 
 /* Starts a helper, compiles the filter in it, and hands it the frame
@@ -980,13 +1034,15 @@ static void wsx_free(void *program)
 	wsx_stop(p, NULL, 0);
 	if (p->frame_num) {
 		uint64_t server_kb = 0, server_now_kb = 0;
+		pid_t server;
 
 		pthread_mutex_lock(&wsx_server.lock);
-		if (wsx_server.pid > 0) {
-			server_kb = wsx_status_kb(wsx_server.pid, "VmHWM:");
-			server_now_kb = wsx_status_kb(wsx_server.pid, "VmRSS:");
-		}
+		server = wsx_server.pid;
 		pthread_mutex_unlock(&wsx_server.lock);
+		if (server > 0) {
+			server_kb = wsx_status_kb(server, "VmHWM:");
+			server_now_kb = wsx_status_kb(server, "VmRSS:");
+		}
 		wsx_svc->log(
 		    PKX_LOG_DEBUG, WSX_NAME,
 		    "filter \"%s\": %u packets, %llu skipped by the "

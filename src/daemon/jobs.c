@@ -58,7 +58,15 @@ struct pkxd_job {
 	pkxd_job_kind kind;
 	pkxd_export *e;
 	pkxd_daemon *d;
-	pkx_run *run;        /* set by the worker once prepared */
+	/* The pipeline: set by the worker once prepared, freed by the
+	 * worker when it is done (plugins are never freed on the loop: a
+	 * plugin's free may wait on its own processes).  run_mu guards the
+	 * pointer against the loop's stats, cancel and stop. */
+	pkx_run *run;
+	pthread_mutex_t run_mu;
+	pkx_stats final_stats; /* the run's last stats, once it is freed */
+	double final_progress;
+	int has_final;
 	pkxh_req *req;       /* POST or PUT waiting on prepare */
 	pkxd_stream *stream; /* downloads */
 	struct event *prepared_ev, *done_ev;
@@ -229,9 +237,11 @@ static void job_stop(pkxd_job *job)
 	pkx_run *run;
 
 	__atomic_store_n(&job->stopped, 1, __ATOMIC_SEQ_CST);
-	run = __atomic_load_n(&job->run, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&job->run_mu);
+	run = job->run;
 	if (run)
 		pkx_run_stop(run);
+	pthread_mutex_unlock(&job->run_mu);
 }
 
 /* The connection went under a download (the server reads during a
@@ -503,6 +513,24 @@ static pkx_run_outcome send_spool(pkxd_job *job)
 	}
 }
 
+/* Worker, once the run is over: keeps its last stats and frees it here,
+ * off the loop. */
+static void job_retire_run(pkxd_job *job)
+{
+	pkx_run *run;
+
+	pthread_mutex_lock(&job->run_mu);
+	run = job->run;
+	if (run) {
+		pkx_run_stats(run, &job->final_stats);
+		job->final_progress = pkx_run_progress(run);
+		job->has_final = 1;
+	}
+	job->run = NULL;
+	pthread_mutex_unlock(&job->run_mu);
+	pkx_run_free(run);
+}
+
 static void *job_main(void *arg)
 {
 	pkxd_job *job = arg;
@@ -520,16 +548,19 @@ static void *job_main(void *arg)
 			                    : open_spool(job, &job->err);
 		}
 	}
-	__atomic_store_n(&job->run, run, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&job->run_mu);
+	job->run = run;
 	/* A cancel or stop that came before the run existed is honoured
 	 * here. */
 	if (run && __atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST))
 		pkx_run_cancel(run);
 	if (run && __atomic_load_n(&job->stopped, __ATOMIC_SEQ_CST))
 		pkx_run_stop(run);
+	pthread_mutex_unlock(&job->run_mu);
 	/* A job that ends here reports once, so the loop never sees the
 	 * export answered but the job still alive. */
 	if (job->prepared != PKX_OK || job->kind == PKXD_JOB_VALIDATE) {
+		job_retire_run(job);
 		event_active(job->done_ev, EV_READ, 0);
 		return NULL;
 	}
@@ -558,6 +589,7 @@ static void *job_main(void *arg)
 	case PKXD_JOB_VALIDATE:
 		break;
 	}
+	job_retire_run(job);
 	event_active(job->done_ev, EV_READ, 0);
 	return NULL;
 }
@@ -570,7 +602,8 @@ static void job_free(pkxd_job *job)
 		close(job->out_fd);
 		unlink(job->tmp_path);
 	}
-	pkx_run_free(job->run);
+	/* The worker freed the run (job_retire_run). */
+	pthread_mutex_destroy(&job->run_mu);
 	event_free(job->prepared_ev);
 	event_free(job->done_ev);
 	if (job->stream) {
@@ -759,9 +792,9 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (job->stream)
 		job_finish_stream(job);
-	if (job->run) {
-		pkx_run_stats(job->run, &e->stats);
-		e->progress = pkx_run_progress(job->run);
+	if (job->has_final) {
+		e->stats = job->final_stats;
+		e->progress = job->final_progress;
 	}
 	if (job->outcome == PKX_RUN_CANCELLED && !job->err.id[0])
 		pkx_fail(&job->err, "EXPORT_CANCELLED",
@@ -812,6 +845,7 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 	job->e = e;
 	job->d = d;
 	job->out_fd = -1;
+	pthread_mutex_init(&job->run_mu, NULL);
 	job->prepared_ev = event_new(d->base, -1, 0, job_prepared_cb, job);
 	job->done_ev = event_new(d->base, -1, 0, job_done_cb, job);
 	if (kind == PKXD_JOB_STREAM || kind == PKXD_JOB_SEND_SPOOL)
@@ -849,21 +883,26 @@ void pkxd_job_cancel(pkxd_job *job)
 	pkx_run *run;
 
 	__atomic_store_n(&job->cancelled, 1, __ATOMIC_SEQ_CST);
-	run = __atomic_load_n(&job->run, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&job->run_mu);
+	run = job->run;
 	if (run)
 		pkx_run_cancel(run);
+	pthread_mutex_unlock(&job->run_mu);
 	/* Wakes a worker waiting for the client; the connection is cut
 	 * when the job ends. */
 	if (job->stream)
 		stream_close(job->stream);
 }
 
-void pkxd_job_stats(const pkxd_job *job, pkx_stats *st, double *progress)
+void pkxd_job_stats(pkxd_job *job, pkx_stats *st, double *progress)
 {
-	pkx_run *run = __atomic_load_n(&job->run, __ATOMIC_ACQUIRE);
-
-	if (!run)
-		return;
-	pkx_run_stats(run, st);
-	*progress = pkx_run_progress(run);
+	pthread_mutex_lock(&job->run_mu);
+	if (job->run) {
+		pkx_run_stats(job->run, st);
+		*progress = pkx_run_progress(job->run);
+	} else if (job->has_final) {
+		*st = job->final_stats;
+		*progress = job->final_progress;
+	}
+	pthread_mutex_unlock(&job->run_mu);
 }

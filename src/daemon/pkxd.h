@@ -102,7 +102,7 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
                           pkx_error *err);
 void pkxd_job_cancel(pkxd_job *job);
 /* Live stats and progress of a running job. */
-void pkxd_job_stats(const pkxd_job *job, pkx_stats *st, double *progress);
+void pkxd_job_stats(pkxd_job *job, pkx_stats *st, double *progress);
 /* True while a download's reply is still being sent (its job may be
  * over: the export already says DONE). */
 int pkxd_streams_sending(void);
