@@ -1,3 +1,4 @@
 # tests of pktexportd over HTTP
-TESTS += tests/daemon_api.py tests/daemon_auth.py
-EXTRA_DIST += tests/daemon_api.py tests/daemon_auth.py tests/checks.py
+TESTS += tests/daemon_api.py tests/daemon_auth.py tests/daemon_layers.sh
+EXTRA_DIST += tests/daemon_api.py tests/daemon_auth.py tests/checks.py \
+	tests/daemon_layers.sh

@@ -526,7 +526,7 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	 * guessing down. */
 	start_checks(d);
 	if (d->stopping)
-		pkxd_maybe_exit(d);
+		pkxd_idle(d);
 }
 
 /* Hands waiting logins to threads while fewer than AUTH_MAX_CHECKS run;

@@ -134,7 +134,7 @@ void pkxd_export_delete(pkxd_export *e)
 	pkxd_spool_path(e, path, sizeof(path));
 	unlink(path);
 	if (e->job)
-		pkxd_job_cancel(e->job); /* freed when the job ends */
+		e->d->job_cancel(e->job); /* freed when the job ends */
 	else
 		free_export(e);
 }
@@ -159,7 +159,7 @@ json_t *pkxd_export_json(const pkxd_export *e)
 	char created[32];
 
 	if (e->job)
-		pkxd_job_stats(e->job, &st, &progress);
+		e->d->job_stats(e->job, &st, &progress);
 	pkx_time_format(e->created_ns, created, sizeof(created));
 	json_object_set_new(o, "id", json_string(e->id));
 	json_object_set_new(o, "config", json_deep_copy(e->cfg->json));

@@ -15,144 +15,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "pkxd.h"
+#include "reply.h"
 #include "service_def.inc"
-
-#define PKXD_ESTATE "EXPORT_STATE_CONFLICT"
-
-/* ---------------------------------------------------------------- replies */
-
-void pkxd_reply_json(pkxh_req *req, int code, json_t *body)
-{
-	struct evbuffer *b = evbuffer_new();
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-
-	if (body)
-		evhttp_add_header(pkxh_out_headers(req), "Content-Type",
-		                  "application/json");
-	/* A HEAD request gets the headers only (the server's rule). */
-	if (text && b)
-		evbuffer_add(b, text, strlen(text));
-	pkxh_reply(req, code, b);
-	if (b)
-		evbuffer_free(b);
-	free(text);
-	json_decref(body);
-}
-
-void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
-                      ...)
-{
-	char text[PKX_ERROR_TEXT_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	pkxd_reply_json(
-	    req, code,
-	    json_pack("{s:s, s:s}", "error_id", id, "error_text", text));
-}
-
-int pkxd_error_status(const char *id)
-{
-	static const struct {
-		const char *id;
-		int status;
-	} map[] = {
-	    {PKX_EINVAL, 400},
-	    {PKX_ENOTFOUND, 404},
-	    {"HTTP_INVALID_METHOD", 405},
-	    {"AUTH_REQUIRED", 401},
-	    {"AUTH_INVALID_TOKEN", 401},
-	    {"AUTH_INVALID_CREDENTIALS", 401},
-	    {"AUTH_FORBIDDEN", 403},
-	    {"RESOURCE_EXISTS", 409},
-	    {PKXD_ESTATE, 409},
-	    {"REQUEST_TOO_LARGE", 413},
-	    {"SERVICE_BUSY", 503},
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(map) / sizeof(*map); i++)
-		if (strcmp(map[i].id, id) == 0)
-			return map[i].status;
-	return 500;
-}
-
-static const char *error_id_of_status(int code)
-{
-	switch (code) {
-	case 400:
-		return PKX_EINVAL;
-	case 404:
-		return PKX_ENOTFOUND;
-	case 405:
-	case 501:
-		return "HTTP_INVALID_METHOD";
-	case 413:
-	case 414:
-	case 431:
-		return "REQUEST_TOO_LARGE";
-	case 417:
-	case 505:
-		return PKX_EINVAL;
-	case 503:
-		return "SERVICE_BUSY";
-	}
-	return PKX_EINTERNAL;
-}
-
-/* The server refuses a request itself (malformed, a body over its limit,
- * a method it does not serve): the answer is the API's JSON error, so
- * every error a client sees has one shape. */
-void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg)
-{
-	(void)arg;
-	pkxd_reply_error(req, status, error_id_of_status(status), "%s",
-	                 why             ? why
-	                 : status == 413 ? "the request body is larger than "
-	                                   "this resource accepts"
-	                 : status == 400 ? "malformed HTTP request"
-	                                 : "request refused");
-}
-
-/* ------------------------------------------------------------------ input */
-
-json_t *pkxd_read_body(pkxh_req *req)
-{
-	struct evbuffer *in = pkxh_body(req);
-	size_t len = evbuffer_get_length(in);
-	json_error_t jerr;
-	json_t *o;
-
-	if (len > PKXD_MAX_BODY) {
-		pkxd_reply_error(req, 413, "REQUEST_TOO_LARGE",
-		                 "the body has %zu bytes; the limit is %u", len,
-		                 PKXD_MAX_BODY);
-		return NULL;
-	}
-	if (len == 0) {
-		pkxd_reply_error(req, 400, PKX_EINVAL,
-		                 "the request needs a JSON body");
-		return NULL;
-	}
-	o = json_loadb((const char *)evbuffer_pullup(in, -1), len,
-	               JSON_REJECT_DUPLICATES, &jerr);
-	if (!o) {
-		pkxd_reply_error(req, 400, PKX_EINVAL,
-		                 "body is not valid JSON: %s (line %d, column "
-		                 "%d)",
-		                 jerr.text, jerr.line, jerr.column);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		pkxd_reply_error(req, 400, PKX_EINVAL,
-		                 "the body must be a JSON object");
-		return NULL;
-	}
-	return o;
-}
 
 static int check_known(const json_t *obj, const char *where,
                        const char *const *keys, pkx_error *err)
@@ -369,6 +233,8 @@ static const pkxd_export *writing_to(const pkxd_daemon *d, const char *name)
 	return NULL;
 }
 
+static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err);
+
 static void create_export(pkxd_daemon *d, pkxh_req *req, const char *user)
 {
 	json_t *body = pkxd_read_body(req), *extra = NULL;
@@ -423,12 +289,12 @@ static void create_export(pkxd_daemon *d, pkxh_req *req, const char *user)
 	cfg = NULL;
 	extra = NULL;
 	snprintf(e->owner, sizeof(e->owner), "%s", user);
-	if (pkxd_job_start(e, kind, req, &err) != PKX_OK) {
+	if (pkxd_job_start(e, kind, req, post_done, &err) != PKX_OK) {
 		pkxd_export_delete(e);
 		goto reject;
 	}
 	json_decref(body);
-	return; /* answered by pkxd_post_done */
+	return; /* answered by post_done */
 reject:
 	pkx_config_free(cfg);
 	json_decref(extra);
@@ -437,7 +303,8 @@ reject:
 	                 err.text);
 }
 
-void pkxd_post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
+/* The POST is answered once its validation job is over. */
+static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 {
 	char location[128];
 
@@ -535,7 +402,8 @@ static void update_export(pkxd_export *e, pkxh_req *req)
 		pkx_config_free(e->cfg);
 		e->cfg = cfg;
 		cfg = NULL;
-		if (pkxd_job_start(e, PKXD_JOB_SPOOL, NULL, &err) != PKX_OK)
+		if (pkxd_job_start(e, PKXD_JOB_SPOOL, NULL, NULL, &err) !=
+		    PKX_OK)
 			goto reject;
 		if (e->timer)
 			evtimer_del(e->timer);
@@ -587,7 +455,7 @@ static void download(pkxd_export *e, pkxh_req *req)
 		    e->state == PKXD_ERRORS ? ": see status.error" : "");
 		return;
 	}
-	if (pkxd_job_start(e, kind, req, &err) != PKX_OK) {
+	if (pkxd_job_start(e, kind, req, NULL, &err) != PKX_OK) {
 		pkxd_reply_error(req, pkxd_error_status(err.id), err.id, "%s",
 		                 err.text);
 		return;
@@ -601,14 +469,6 @@ static void download(pkxd_export *e, pkxh_req *req)
 }
 
 /* ---------------------------------------------------------------- routing */
-
-void pkxd_reply_not_allowed(pkxh_req *req, const char *allow)
-{
-	evhttp_add_header(pkxh_out_headers(req), "Allow", allow);
-	pkxd_reply_error(req, 405, "HTTP_INVALID_METHOD",
-	                 "%.16s is not allowed here (allowed: %s)",
-	                 pkxh_method_name(req), allow);
-}
 
 static int is_id(const char *s)
 {

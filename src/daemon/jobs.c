@@ -67,8 +67,9 @@ struct pkxd_job {
 	pkx_stats final_stats; /* the run's last stats, once it is freed */
 	double final_progress;
 	int has_final;
-	pkxh_req *req;       /* POST or PUT waiting on prepare */
-	pkxd_stream *stream; /* downloads */
+	pkxh_req *req;         /* POST or PUT waiting on prepare */
+	pkxd_answer_fn answer; /* how req is answered */
+	pkxd_stream *stream;   /* downloads */
 	struct event *prepared_ev, *done_ev;
 	pkx_result prepared;
 	pkx_run_outcome outcome;
@@ -109,7 +110,7 @@ static void stream_free(pkxd_stream *st)
 	free(st);
 	/* A stopping service waits for the last replies to go out. */
 	if (d && d->stopping)
-		pkxd_maybe_exit(d);
+		pkxd_idle(d);
 }
 
 /* Any thread: a chunk is free to fill again; wakes a waiting worker. */
@@ -627,8 +628,7 @@ static void job_prepared(pkxd_job *job)
 		pkxh_req *req = job->req;
 
 		job->req = NULL;
-		pkxd_post_done(e, req,
-		               job->prepared == PKX_OK ? NULL : &job->err);
+		job->answer(e, req, job->prepared == PKX_OK ? NULL : &job->err);
 		return;
 	}
 	if (job->prepared != PKX_OK && job->stream && job->stream->req &&
@@ -819,11 +819,11 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 		pkxd_export_delete(e);
 	else
 		pkxd_export_release(e);
-	pkxd_maybe_exit(d);
+	pkxd_idle(d);
 }
 
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
-                          pkx_error *err)
+                          pkxd_answer_fn answer, pkx_error *err)
 {
 	pkxd_daemon *d = e->d;
 	pkxd_job *job;
@@ -848,10 +848,12 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 	pthread_mutex_init(&job->run_mu, NULL);
 	job->prepared_ev = event_new(d->base, -1, 0, job_prepared_cb, job);
 	job->done_ev = event_new(d->base, -1, 0, job_done_cb, job);
-	if (kind == PKXD_JOB_STREAM || kind == PKXD_JOB_SEND_SPOOL)
+	if (kind == PKXD_JOB_STREAM || kind == PKXD_JOB_SEND_SPOOL) {
 		job->stream = stream_new(job, req);
-	else
+	} else {
 		job->req = req;
+		job->answer = answer;
+	}
 	if (!job->prepared_ev || !job->done_ev ||
 	    ((kind == PKXD_JOB_STREAM || kind == PKXD_JOB_SEND_SPOOL) &&
 	     !job->stream)) {

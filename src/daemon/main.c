@@ -222,6 +222,8 @@ static void format_bound(const struct sockaddr_storage *ss, char *out,
 	}
 }
 
+static void maybe_exit(pkxd_daemon *d);
+
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	pkxd_daemon *d = arg;
@@ -239,7 +241,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 		if (e->job)
 			pkxd_job_cancel(e->job);
 	pkxd_auth_stop(d);
-	pkxd_maybe_exit(d);
+	maybe_exit(d);
 }
 
 /* Stopping, and the downloads of finished exports are still not sent:
@@ -255,7 +257,9 @@ static void stop_wait_over(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(d->base, &now);
 }
 
-void pkxd_maybe_exit(pkxd_daemon *d)
+/* Ends the loop once a stopping daemon has nothing left running (the
+ * idle hook of the lower layers). */
+static void maybe_exit(pkxd_daemon *d)
 {
 	/* A moment for the last answers to be written out: ending the loop
 	 * at once would close their connections with the replies unsent. */
@@ -378,6 +382,9 @@ int main(int argc, char **argv)
 	int port, c, rc = 1;
 
 	memset(&d, 0, sizeof(d));
+	d.idle = maybe_exit;
+	d.job_cancel = pkxd_job_cancel;
+	d.job_stats = pkxd_job_stats;
 	pkx_log_set_name("pktexportd");
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {

@@ -9,10 +9,10 @@
 
 #include "httpd.h"
 #include "pkx.h"
+#include "reply.h"
 
 #define PKXD_API         "/api/npm.packet_export/1.3"
 #define PKXD_ID_LEN      32            /* hex digits of an export id */
-#define PKXD_MAX_BODY    (1u << 20)    /* request bodies */
 #define PKXD_MAX_JOBS    64            /* exports running at once */
 #define PKXD_MAX_EXPORTS 4096          /* default of --max-exports */
 #define PKXD_CHUNK       (256u * 1024) /* bytes per streamed chunk */
@@ -69,6 +69,11 @@ struct pkxd_daemon {
 	unsigned stop_grace;     /* seconds to finish sending, stopping */
 	struct event *stop_wait; /* then reset what is left */
 	struct event *sigterm, *sigint;
+	/* Upward calls, set by main.c: the lower layers (exports, jobs,
+	 * auth) never call a higher one by name. */
+	void (*idle)(pkxd_daemon *d);
+	void (*job_cancel)(pkxd_job *job);
+	void (*job_stats)(pkxd_job *job, pkx_stats *st, double *progress);
 };
 
 /* ---------------------------------------------------------------- exports */
@@ -96,10 +101,16 @@ typedef enum pkxd_job_kind {
 	PKXD_JOB_SEND_SPOOL, /* download of a spooled export */
 } pkxd_job_kind;
 
+/* How a POST is answered once its validation job has prepared the
+ * pipeline (err NULL) or could not (the layer above jobs gives it). */
+typedef void (*pkxd_answer_fn)(pkxd_export *e, pkxh_req *req,
+                               const pkx_error *err);
+
 /* Starts work for e on a worker thread.  For downloads, req is the request
- * to answer.  On failure to start, err is set. */
+ * to answer; for a validation, req is the POST that answer answers.  On
+ * failure to start, err is set. */
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
-                          pkx_error *err);
+                          pkxd_answer_fn answer, pkx_error *err);
 void pkxd_job_cancel(pkxd_job *job);
 /* Live stats and progress of a running job. */
 void pkxd_job_stats(pkxd_job *job, pkx_stats *st, double *progress);
@@ -112,25 +123,19 @@ void pkxd_streams_abort(pkxd_daemon *d);
 
 /* ------------------------------------------------------------------- http */
 /* The server's handlers (httpd.h): the head of a request (the service
- * refuses and authenticates here, before any body), the whole request,
- * and the server's own refusals, answered as API errors. */
+ * refuses and authenticates here, before any body) and the whole request.
+ * The server's own refusals go to pkxd_http_refuse (reply.h). */
 void pkxd_http_head(pkxh_req *req, void *arg);
 void pkxd_http_handle(pkxh_req *req, void *arg);
-void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg);
-void pkxd_reply_json(pkxh_req *req, int code, json_t *body);
-void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
-/* The HTTP status of an API error id. */
-int pkxd_error_status(const char *id);
 
-/* The request body as a JSON object, or NULL after replying. */
-json_t *pkxd_read_body(pkxh_req *req);
-void pkxd_reply_not_allowed(pkxh_req *req, const char *allow);
-/* Ends the loop once a stopping daemon has nothing left running. */
-void pkxd_maybe_exit(pkxd_daemon *d);
-
-/* Called (on the loop) when a POST's validation job ends. */
-void pkxd_post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err);
+/* A lower layer (exports, jobs, auth) finished something a stopping
+ * daemon may be waiting for: main.c's hook decides whether the loop
+ * ends. */
+static inline void pkxd_idle(pkxd_daemon *d)
+{
+	if (d->idle)
+		d->idle(d);
+}
 
 /* ------------------------------------------------------------------- auth */
 /* Reads a users file (NAME:CRYPT-HASH lines); NULL after saying why on

@@ -1,0 +1,156 @@
+/* Answers in the API's shape: JSON bodies, and every error as exactly
+ * {"error_id": "...", "error_text": "..."}.  The leaf of the daemon's
+ * layers: it knows the HTTP server (httpd.h) and nothing else of the
+ * daemon. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "reply.h"
+
+void pkxd_reply_json(pkxh_req *req, int code, json_t *body)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	if (body)
+		evhttp_add_header(pkxh_out_headers(req), "Content-Type",
+		                  "application/json");
+	/* A HEAD request gets the headers only (the server's rule). */
+	if (text && b)
+		evbuffer_add(b, text, strlen(text));
+	pkxh_reply(req, code, b);
+	if (b)
+		evbuffer_free(b);
+	free(text);
+	json_decref(body);
+}
+
+void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
+                      ...)
+{
+	char text[PKX_ERROR_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	pkxd_reply_json(
+	    req, code,
+	    json_pack("{s:s, s:s}", "error_id", id, "error_text", text));
+}
+
+int pkxd_error_status(const char *id)
+{
+	static const struct {
+		const char *id;
+		int status;
+	} map[] = {
+	    {PKX_EINVAL, 400},
+	    {PKX_ENOTFOUND, 404},
+	    {"HTTP_INVALID_METHOD", 405},
+	    {"AUTH_REQUIRED", 401},
+	    {"AUTH_INVALID_TOKEN", 401},
+	    {"AUTH_INVALID_CREDENTIALS", 401},
+	    {"AUTH_FORBIDDEN", 403},
+	    {"RESOURCE_EXISTS", 409},
+	    {PKXD_ESTATE, 409},
+	    {"REQUEST_TOO_LARGE", 413},
+	    {"SERVICE_BUSY", 503},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(*map); i++)
+		if (strcmp(map[i].id, id) == 0)
+			return map[i].status;
+	return 500;
+}
+
+static const char *error_id_of_status(int code)
+{
+	switch (code) {
+	case 400:
+		return PKX_EINVAL;
+	case 404:
+		return PKX_ENOTFOUND;
+	case 405:
+	case 501:
+		return "HTTP_INVALID_METHOD";
+	case 413:
+	case 414:
+	case 431:
+		return "REQUEST_TOO_LARGE";
+	case 417:
+	case 505:
+		return PKX_EINVAL;
+	case 503:
+		return "SERVICE_BUSY";
+	}
+	return PKX_EINTERNAL;
+}
+
+/* The server refuses a request itself (malformed, a body over its limit,
+ * a method it does not serve): the answer is the API's JSON error, so
+ * every error a client sees has one shape. */
+void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg)
+{
+	(void)arg;
+	pkxd_reply_error(req, status, error_id_of_status(status), "%s",
+	                 why             ? why
+	                 : status == 413 ? "the request body is larger than "
+	                                   "this resource accepts"
+	                 : status == 400 ? "malformed HTTP request"
+	                                 : "request refused");
+}
+
+/* ------------------------------------------------------------------ input */
+
+json_t *pkxd_read_body(pkxh_req *req)
+{
+	struct evbuffer *in = pkxh_body(req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t jerr;
+	json_t *o;
+
+	if (len > PKXD_MAX_BODY) {
+		pkxd_reply_error(req, 413, "REQUEST_TOO_LARGE",
+		                 "the body has %zu bytes; the limit is %u", len,
+		                 PKXD_MAX_BODY);
+		return NULL;
+	}
+	if (len == 0) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "the request needs a JSON body");
+		return NULL;
+	}
+	o = json_loadb((const char *)evbuffer_pullup(in, -1), len,
+	               JSON_REJECT_DUPLICATES, &jerr);
+	if (!o) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "body is not valid JSON: %s (line %d, column "
+		                 "%d)",
+		                 jerr.text, jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+void pkxd_reply_not_allowed(pkxh_req *req, const char *allow)
+{
+	evhttp_add_header(pkxh_out_headers(req), "Allow", allow);
+	pkxd_reply_error(req, 405, "HTTP_INVALID_METHOD",
+	                 "%.16s is not allowed here (allowed: %s)",
+	                 pkxh_method_name(req), allow);
+}

@@ -1,0 +1,26 @@
+/* Answers in the API's shape (reply.c): the leaf of the daemon's layers. */
+#ifndef PKXD_REPLY_H
+#define PKXD_REPLY_H
+
+#include <jansson.h>
+
+#include "httpd.h"
+#include "pkx.h"
+
+#define PKXD_MAX_BODY (1u << 20) /* request bodies, by default */
+#define PKXD_ESTATE   "EXPORT_STATE_CONFLICT"
+
+/* Answers with body (taken), "application/json". */
+void pkxd_reply_json(pkxh_req *req, int code, json_t *body);
+void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+/* The HTTP status of an API error id. */
+int pkxd_error_status(const char *id);
+/* The request body as a JSON object, or NULL after replying. */
+json_t *pkxd_read_body(pkxh_req *req);
+void pkxd_reply_not_allowed(pkxh_req *req, const char *allow);
+/* The HTTP server's refusals (its refuse handler), answered as API
+ * errors. */
+void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg);
+
+#endif /* PKXD_REPLY_H */
