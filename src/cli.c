@@ -580,7 +580,7 @@ static int cmd_export(int argc, char **argv)
 	}
 	warn_service_only(&a, obj);
 	cli_live = pkx_path_is_live(cfg->path);
-	if (pkx_run_prepare(reg, a.root, cfg, &run, &err) != PKX_OK ||
+	if (pkx_run_prepare(reg, a.root, cfg, NULL, &run, &err) != PKX_OK ||
 	    output_open(&out, a.output, &err) != 0) {
 		rc = reject(&err);
 		goto done;

@@ -2,6 +2,9 @@
  * stop rules -> format -> sink, with the statistics the API reports. */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +61,41 @@ struct pkx_run {
 	/* Published for other threads (atomics, relaxed). */
 	uint64_t processed, exported, exported_bytes, position;
 	int truncated, finished, cancel, stop;
+	/* ABI 1.5: the export's handle, given to its plugin instances, and
+	 * the counters they add to (atomics, relaxed). */
+	pkx_export_handle handle;
+	char *export_id;
+	uint64_t counters[PKX_COUNTERS];
 };
+
+static pkx_run *run_of_handle(const pkx_export_handle *h)
+{
+	return (pkx_run *)((char *)h - offsetof(pkx_run, handle));
+}
+
+static void handle_log(const pkx_export_handle *h, int level,
+                       const char *plugin, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (h->id[0])
+		pkx_log(level, plugin ? plugin : "plugin", "export %s: %s",
+		        h->id, text);
+	else
+		pkx_log(level, plugin ? plugin : "plugin", "%s", text);
+}
+
+static void handle_count(const pkx_export_handle *h, pkx_counter which,
+                         uint64_t n)
+{
+	if ((unsigned)which < PKX_COUNTERS)
+		__atomic_fetch_add(&run_of_handle(h)->counters[which], n,
+		                   __ATOMIC_RELAXED);
+}
 
 /* match_batch is read only from modules built for ABI 1.1 or later: in
  * older ones the slot was reserved. */
@@ -82,6 +119,9 @@ static pkx_result compile_filter(const pkx_run *run, const pkx_filter_plugin *p,
 	               run->info->n_interfaces, program, &why) == PKX_OK) {
 		if (p->header.abi_minor >= 4 && p->watch_cancel)
 			p->watch_cancel(*program, &run->cancel);
+		/* Read only from modules built for ABI 1.5 or later. */
+		if (p->header.abi_minor >= 5 && p->bind_export)
+			p->bind_export(*program, &run->handle);
 		return PKX_OK;
 	}
 	return pkx_fail_from(err, &why, PKX_EINVAL,
@@ -238,6 +278,7 @@ static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
 	    .path = cfg->path,
 	    .windows = run->windows,
 	    .n_windows = run->n_windows,
+	    .export = &run->handle,
 	};
 	char *prefilter;
 	pkx_result r;
@@ -317,13 +358,19 @@ static pkx_result check_format(pkx_run *run, const pkx_registry *reg,
 }
 
 pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
-                           const pkx_config *cfg, pkx_run **out, pkx_error *err)
+                           const pkx_config *cfg, const char *export_id,
+                           pkx_run **out, pkx_error *err)
 {
 	pkx_run *run = calloc(1, sizeof(*run));
 
 	*out = NULL;
 	if (!run)
 		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	run->export_id = strdup(export_id ? export_id : "");
+	run->handle.size = sizeof(run->handle);
+	run->handle.id = run->export_id ? run->export_id : "";
+	run->handle.log = handle_log;
+	run->handle.count = handle_count;
 	run->cfg = cfg;
 	run->cut = cfg->snap_length;
 	run->snaplen = cfg->snap_length;
@@ -363,6 +410,7 @@ void pkx_run_free(pkx_run *run)
 		run->source->close(run->source_inst);
 	free(run->windows);
 	free(run->format_name);
+	free(run->export_id);
 	free(run);
 }
 
@@ -624,6 +672,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 	    .n_interfaces = run->info->n_interfaces,
 	    .snaplen = run->snaplen,
 	    .cut = run->cut != 0,
+	    .export = &run->handle,
 	};
 	run_counts c = {0, 0, 0};
 	uint64_t deadline =
@@ -803,6 +852,7 @@ void pkx_run_stats(const pkx_run *run, pkx_stats *out)
 	out->exported_bytes = READ(run->exported_bytes);
 	out->total_bytes = run->info->total_bytes;
 	out->truncated = READ(run->truncated);
+	out->dropped_packets = READ(run->counters[PKX_COUNT_DROPPED]);
 	if (READ(run->finished)) {
 		/* Once the run is over the estimate is exact. */
 		out->has_estimates = 1;

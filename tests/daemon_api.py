@@ -615,6 +615,7 @@ def test_vendor_plugins(tmp):
     filter type, unknown to the API's enum, is served over HTTP."""
     dirs = os.environ["PKTEXPORT_PLUGIN_DIR"] + ":" + os.environ["TEST_MODULE_DIR"]
     d = Daemon(os.path.join(tmp, "root"), ["--plugin-dir", dirs])
+    drops_id = ""
     try:
         st, doc, _ = d.post({"path": "fs/sample.pcap", "filters": {"items": [
             {"id": "v", "type": "SEQ", "value": "3/0"}]}})
@@ -631,8 +632,21 @@ def test_vendor_plugins(tmp):
             {"id": "v", "type": "NOSUCH", "value": "x"}]}})
         check("a type nothing serves: 400 naming it", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT")
               and "NOSUCH is not available" in doc["error_text"] and "SEQ_BATCH" in doc["error_text"], (st, doc))
+        # ABI 1.5: a source counts its drops through its export handle:
+        # they are the export's dropped_packets, and its log line names
+        # the export.
+        st, doc, _ = d.post({"path": "test/drops/100"})
+        drops_id = doc.get("id", "") if isinstance(doc, dict) else ""
+        if check("test/drops: 201", st == 201, (st, doc)):
+            d.download(drops_id)
+            stats = d.get(drops_id)[1]["status"]["stats"]
+            check("a source's counted drops are dropped_packets", stats["dropped_packets"] == 10
+                  and stats["exported_packets"] == 100, stats)
     finally:
         check("vendor daemon exits 0", d.stop() == 0, d.stderr[-2000:])
+    if drops_id:
+        check("a plugin's log line names its export",
+              "export %s: 100 packets read, 10 dropped" % drops_id in d.stderr, d.stderr[-1000:])
 
 
 def test_service_manager(tmp):

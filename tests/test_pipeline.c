@@ -241,6 +241,25 @@ START_TEST(pipeline_ordered_source_stops_after_last_window)
 }
 END_TEST
 
+/* ABI 1.5: a source's drops, counted through its export handle, are the
+ * export's dropped_packets. */
+START_TEST(source_drops_become_dropped_packets)
+{
+	pkx_config *cfg = hx_config("{\"path\":\"test/drops/100\"}");
+	hx_mem_sink sink;
+	hx_result res;
+	hx_capture out;
+
+	run_to_memory(cfg, &sink, &res, &out);
+	ck_assert_int_eq(res.outcome, PKX_RUN_DONE);
+	ck_assert_uint_eq(res.stats.exported_packets, 100);
+	ck_assert_uint_eq(res.stats.dropped_packets, 10);
+	hx_capture_free(&out);
+	hx_buf_free(&sink.buf);
+	pkx_config_free(cfg);
+}
+END_TEST
+
 /* packet_limit and size_limit around the number and bytes of the packets
  * the filter matches. */
 START_TEST(pipeline_stop_rules)
@@ -339,7 +358,8 @@ START_TEST(pipeline_cancel_before_execute)
 	pkx_error err;
 	pkx_stats st;
 
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
+	                 PKX_OK);
 	pkx_run_cancel(run);
 	ck_assert_int_eq(pkx_run_execute(run, &pkx_null_sink, &err),
 	                 PKX_RUN_CANCELLED);
@@ -370,7 +390,7 @@ static void job_start(cancel_job *job, pthread_t *th, const pkx_config *cfg)
 {
 	pkx_error err;
 
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &job->run, &err),
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, NULL, &job->run, &err),
 	                 PKX_OK);
 	ck_assert_int_eq(pthread_create(th, NULL, execute_job, job), 0);
 }
@@ -489,7 +509,8 @@ START_TEST(pipeline_stop_drains_source)
 	pkx_stats st;
 	pkx_error err;
 
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
+	                 PKX_OK);
 	pkx_run_stop(run);
 	outcome = pkx_run_execute(run, &pkx_null_sink, &err);
 	ck_assert_int_eq(outcome, PKX_RUN_STOPPED);
@@ -561,7 +582,8 @@ START_TEST(pipeline_live_time_limit_per_packet)
 	pkx_stats st;
 	pkx_error err;
 
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
+	                 PKX_OK);
 	ck_assert_int_eq(pkx_run_execute(run, &pkx_null_sink, &err),
 	                 PKX_RUN_STOPPED);
 	/* 1000 packets would take 20 s; checks every 1024 would never
@@ -605,7 +627,8 @@ START_TEST(pipeline_live_output_flushed)
 	pkx_run *run = NULL;
 	pkx_error err;
 
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
+	                 PKX_OK);
 	ck_assert_int_eq(pkx_run_execute(run, &fs.sink, &err), PKX_RUN_DONE);
 	/* 25 packets 20 ms apart: half a second, so 3 flushes or more,
 	 * the last of them with packets behind it. */
@@ -616,7 +639,8 @@ START_TEST(pipeline_live_output_flushed)
 
 	fs = (flush_sink){{flush_sink_write, flush_sink_flush}, 0, 0, 0};
 	cfg = hx_config("{\"path\":\"test/count/5000\"}");
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err), PKX_OK);
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
+	                 PKX_OK);
 	ck_assert_int_eq(pkx_run_execute(run, &fs.sink, &err), PKX_RUN_DONE);
 	ck_assert_uint_eq(fs.flushes, 0);
 	ck_assert_uint_eq(fs.written, 24 + 5000 * (16 + 64));
@@ -877,7 +901,7 @@ START_TEST(pipeline_prepare_refusals)
 
 	hx_mkcap(root, "a.pcap", "--packets 3");
 	cfg = hx_config("%s", refused_runs[_i].config);
-	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, &run, &err),
+	ck_assert_int_eq(pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
 	                 PKX_ERROR);
 	ck_assert_ptr_null(run);
 	ck_assert_str_eq(err.id, refused_runs[_i].id);
@@ -906,7 +930,7 @@ START_TEST(pipeline_missing_plugins)
 			                "\"%s\",\"value\":\"x\"}]}}",
 			                types[i]);
 			ck_assert_int_eq(
-			    pkx_run_prepare(reg, root, cfg, &run, &err),
+			    pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
 			    PKX_ERROR);
 			assert_contains(err.text, types[i]);
 			pkx_config_free(cfg);
@@ -916,7 +940,7 @@ START_TEST(pipeline_missing_plugins)
 			                "\"output_format\":\"%s\"}",
 			                formats[i]);
 			ck_assert_int_eq(
-			    pkx_run_prepare(reg, root, cfg, &run, &err),
+			    pkx_run_prepare(reg, root, cfg, NULL, &run, &err),
 			    PKX_ERROR);
 			assert_contains(err.text, formats[i]);
 			pkx_config_free(cfg);
@@ -936,6 +960,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_windows_to_the_nanosecond);
 	tcase_add_test(tc, pipeline_empty_selection);
 	tcase_add_test(tc, pipeline_ordered_source_stops_after_last_window);
+	tcase_add_test(tc, source_drops_become_dropped_packets);
 	tcase_add_test(tc, pipeline_stop_rules);
 	tcase_add_test(tc, pipeline_time_limit);
 	tcase_add_test(tc, pipeline_cancel_before_execute);

@@ -1,6 +1,27 @@
 /* pktexport plugin ABI: the only header a source, filter or format plugin
  * includes.  Everything a plugin may call in the core is in the service
- * table it receives at load time; it links against nothing of the core. */
+ * table it receives at load time; it links against nothing of the core.
+ *
+ * The contract, stated on each declaration below:
+ *  - Threads.  init and deinit run once, on the thread that loads the
+ *    plugins, while nothing else of the plugin runs.  Every call on one
+ *    instance (a source instance, a filter program, a format instance),
+ *    from its creation to its release, comes from the one thread that runs
+ *    its export: a worker thread in the daemon, never its event loop; the
+ *    calling thread on the command line.  Instances of different exports
+ *    run at the same time on different threads, so whatever a plugin
+ *    shares between instances (globals, a helper process) it guards
+ *    itself.  The core's services and an export handle's functions may be
+ *    called from any thread.
+ *  - Blocking.  Every callback may block (read a disk, wait for another
+ *    process); the core never calls one on its event loop.  A callback
+ *    that waits on something it does not control bounds the wait (see
+ *    next() and watch_cancel).
+ *  - Memory.  "Borrowed" means valid for the call only (copy what you
+ *    keep); "owned by X" means X frees it and it stays valid until then.
+ *    Strings and arrays the core passes in are borrowed unless said
+ *    otherwise; what a plugin returns through a pointer it keeps owning
+ *    unless said otherwise. */
 #ifndef PKTEXPORT_PLUGIN_H
 #define PKTEXPORT_PLUGIN_H
 
@@ -15,7 +36,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 4
+#define PKX_ABI_MINOR 5
 
 /* The minor a module declares: this header's, unless the module defines
  * PKX_PLUGIN_ABI_MINOR (before including this header) to load in older
@@ -120,7 +141,9 @@ enum pkx_log_level {
 	PKX_LOG_DEBUG = 3,
 };
 
-/* Services the core lends a plugin for its whole lifetime. */
+/* Services the core lends a plugin for its whole lifetime (from init to
+ * deinit; the table itself is owned by the core).  Every function may be
+ * called from any thread and returns at once. */
 typedef struct pkx_services {
 	uint32_t size; /* sizeof(pkx_services) as the core knows it */
 	void (*log)(int level, const char *plugin, const char *fmt, ...)
@@ -140,7 +163,42 @@ typedef struct pkx_services {
 	void *reserved[8];
 } pkx_services;
 
-/* Fields every descriptor starts with. */
+/* ABI 1.5.  The export an instance works for: its id, for log lines, and
+ * counters the core reads (a source's capture drops become the export's
+ * dropped_packets).  Owned by the core; valid until the instance it was
+ * given to is released (source close, filter free, format end).  Its
+ * functions may be called from any thread and return at once. */
+typedef enum pkx_counter {
+	PKX_COUNT_SEEN = 0,    /* packets the plugin saw */
+	PKX_COUNT_DROPPED = 1, /* packets lost before the plugin saw them
+	                          (a capture's kernel or interface drops) */
+	PKX_COUNT_BYTES = 2,   /* bytes of the packets it saw */
+	PKX_COUNTERS = 3,
+} pkx_counter;
+
+typedef struct pkx_export_handle pkx_export_handle;
+struct pkx_export_handle {
+	uint32_t size;  /* sizeof(pkx_export_handle) as the core knows it */
+	const char *id; /* the export's id ("" for an export without one) */
+	/* A log line about this export: the core prefixes the export's id
+	 * and the plugin's name. */
+	void (*log)(const pkx_export_handle *h, int level, const char *plugin,
+	            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+	/* Adds n to a counter (atomically; totals over the export's
+	 * plugins).  An unknown counter is ignored. */
+	void (*count)(const pkx_export_handle *h, pkx_counter which,
+	              uint64_t n);
+	void *reserved[4];
+};
+
+/* True when an args struct of the given size (its `size` field, as the
+ * core that filled it knows it) holds field. */
+#define PKX_ARGS_HAVE(args, type, field)                                       \
+	((args)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* Fields every descriptor starts with.  The descriptor and every string
+ * and array it points to are the module's, static, valid while it is
+ * loaded. */
 typedef struct pkx_plugin_header {
 	uint16_t abi_major;
 	uint16_t abi_minor;
@@ -153,9 +211,11 @@ typedef struct pkx_plugin_header {
 	 * source, filter types ("BPF") for a filter, output formats
 	 * ("PCAP_US") for a format. */
 	const char *const *claims;
-	/* Optional.  Called once after load; a failure refuses the module. */
+	/* Optional.  Called once after load, on the loading thread, before
+	 * any other call; svc stays valid until deinit.  A failure refuses
+	 * the module. */
 	pkx_result (*init)(const pkx_services *svc, pkx_error *err);
-	/* Optional.  Called once before unload. */
+	/* Optional.  Called once before unload, when no instance is left. */
 	void (*deinit)(void);
 } pkx_plugin_header;
 
@@ -183,11 +243,13 @@ typedef struct pkx_plugin_header {
 /* ---------------------------------------------------------------- source */
 
 /* What an open source knows.  Owned by the source instance; valid until
- * close.  A source reports every interface it knows at open; when it meets
- * a new one later (a pcapng section or interface block after packets), it
- * appends it before returning the first packet on it, and the core
- * re-reads n_interfaces/interfaces: filters are compiled again and the
- * format is told through add_interfaces. */
+ * close (the interfaces array may move when it grows: the core reads it
+ * again after each next(), and a plugin that keeps interfaces it was
+ * given copies them).  A source reports every interface it knows at open; when
+ * it meets a new one later (a pcapng section or interface block after packets),
+ * it appends it before returning the first packet on it, and the core re-reads
+ * n_interfaces/interfaces: filters are compiled again and the format is told
+ * through add_interfaces. */
 typedef struct pkx_source_info {
 	size_t n_interfaces;
 	const pkx_interface *interfaces;
@@ -214,8 +276,9 @@ typedef struct pkx_time_range {
 	uint64_t end; /* UINT64_MAX: unbounded */
 } pkx_time_range;
 
+/* Borrowed for open(): a source copies what it keeps. */
 typedef struct pkx_source_args {
-	uint32_t size;    /* sizeof(pkx_source_args) */
+	uint32_t size;    /* sizeof(pkx_source_args) as the core knows it */
 	const char *root; /* the data root */
 	const char *path; /* as the user gave it, e.g. "fs/trace.pcap" */
 	/* The windows the export selects, sorted and disjoint: a hint a source
@@ -227,11 +290,18 @@ typedef struct pkx_source_args {
 	 * may hand it to the kernel so that only those packets are copied
 	 * to it.  The core still applies every filter. */
 	const char *prefilter;
+	/* ABI 1.5 (when PKX_ARGS_HAVE(args, pkx_source_args, export)).  The
+	 * export, or NULL: a live source counts its drops through it. */
+	const pkx_export_handle *export;
 } pkx_source_args;
 
+/* Every call on an instance comes from its export's thread, one at a
+ * time, and may block (next() of a live source a quarter of a second at
+ * most). */
 typedef struct pkx_source_plugin {
 	pkx_plugin_header header;
-	/* Mandatory.  Opens args->path; *instance is released by close. */
+	/* Mandatory.  Opens args->path (args borrowed); *instance is owned by
+	 * the core from then on and released by close. */
 	pkx_result (*open)(const pkx_source_args *args, void **instance,
 	                   pkx_error *err);
 	/* Mandatory.  Owned by the instance. */
@@ -260,10 +330,14 @@ typedef struct pkx_source_plugin {
 
 /* ---------------------------------------------------------------- filter */
 
+/* Every call on a program comes from its export's thread, one at a time,
+ * and may block (a compile may take seconds: it never runs on the
+ * daemon's event loop, and neither does free). */
 typedef struct pkx_filter_plugin {
 	pkx_plugin_header header;
 	/* Mandatory.  Compiles `expr` for the given interfaces (a program may
-	 * be compiled once per link type).  *program is released by free.
+	 * be compiled once per link type); type, expr and ifs are borrowed.
+	 * *program is owned by the core from then on and released by free.
 	 * A syntax error is REQUEST_INVALID_INPUT with the compiler's own
 	 * message. */
 	pkx_result (*compile)(const char *type, const char *expr,
@@ -305,13 +379,17 @@ typedef struct pkx_filter_plugin {
 	 * cancelled, not failed.  Without it, a cancel waits for the call
 	 * to return. */
 	void (*watch_cancel)(void *program, const int *cancelled);
-	void *reserved[5];
+	/* Optional, ABI 1.5.  Called once after each compile, before any
+	 * match: the export the program works for (see pkx_export_handle). */
+	void (*bind_export)(void *program, const pkx_export_handle *export);
+	void *reserved[4];
 } pkx_filter_plugin;
 
 /* ---------------------------------------------------------------- format */
 
 /* Where a format writes.  The core supplies it (HTTP stream, spool file,
- * output file) and buffers behind it. */
+ * output file) and buffers behind it; owned by the core, valid until the
+ * format's end() returns.  write() may block while a reader is slow. */
 typedef struct pkx_sink pkx_sink;
 struct pkx_sink {
 	pkx_result (*write)(pkx_sink *sink, const void *buf, size_t len,
@@ -321,8 +399,9 @@ struct pkx_sink {
 	pkx_result (*flush)(pkx_sink *sink, pkx_error *err);
 };
 
+/* Borrowed for begin() (the interfaces too: copy what you keep). */
 typedef struct pkx_format_args {
-	uint32_t size;      /* sizeof(pkx_format_args) */
+	uint32_t size;      /* sizeof(pkx_format_args) as the core knows it */
 	const char *format; /* the claimed name asked for, e.g. "PCAP_NS" */
 	const pkx_interface *interfaces;
 	size_t n_interfaces;
@@ -331,8 +410,13 @@ typedef struct pkx_format_args {
 	 * asked for a snap length); zero when they are kept as captured and
 	 * snaplen is only the one limit a pcap header can state for them. */
 	int cut;
+	/* ABI 1.5 (when PKX_ARGS_HAVE(args, pkx_format_args, export)).  The
+	 * export, or NULL (a format checked before any export runs). */
+	const pkx_export_handle *export;
 } pkx_format_args;
 
+/* Every call on an instance comes from its export's thread, one at a
+ * time, and may block (the sink may). */
 typedef struct pkx_format_plugin {
 	pkx_plugin_header header;
 	/* Mandatory.  Writes the file header through sink.  Refuses (with
@@ -347,8 +431,9 @@ typedef struct pkx_format_plugin {
 	 * instance in every case. */
 	pkx_result (*end)(void *instance, int complete, pkx_error *err);
 	/* Optional.  The source's interface list grew mid-stream; ifs is the
-	 * whole new list (the first n as before).  Without this callback, or
-	 * when it fails, the export ends in an error. */
+	 * whole new list (the first n as before), borrowed for the call.
+	 * Without this callback, or when it fails, the export ends in an
+	 * error. */
 	pkx_result (*add_interfaces)(void *instance, const pkx_interface *ifs,
 	                             size_t n_ifs, pkx_error *err);
 	void *reserved[8];

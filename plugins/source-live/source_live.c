@@ -35,7 +35,37 @@ typedef struct sl_source {
 	uint64_t packets;
 	pkx_interface iface;
 	pkx_source_info info;
+	/* ABI 1.5: the export, and what was last reported to it. */
+	const pkx_export_handle *export;
+	uint64_t counted_packets, counted_bytes, bytes, counted_drops;
+	uint64_t counted_at; /* monotonic ns */
 } sl_source;
+
+/* Reports to the export what it has not been told yet: packets and bytes
+ * read, and the drops libpcap counts (kernel and interface). */
+static void sl_report(sl_source *s)
+{
+	struct pcap_stat st;
+
+	s->counted_at = sl_svc->now_ns();
+	if (!s->export)
+		return;
+	s->export->count(s->export, PKX_COUNT_SEEN,
+	                 s->packets - s->counted_packets);
+	s->export->count(s->export, PKX_COUNT_BYTES,
+	                 s->bytes - s->counted_bytes);
+	s->counted_packets = s->packets;
+	s->counted_bytes = s->bytes;
+	if (pcap_stats(s->pcap, &st) == 0) {
+		uint64_t drops = (uint64_t)st.ps_drop + st.ps_ifdrop;
+
+		if (drops > s->counted_drops) {
+			s->export->count(s->export, PKX_COUNT_DROPPED,
+			                 drops - s->counted_drops);
+			s->counted_drops = drops;
+		}
+	}
+}
 
 static pkx_result sl_init(const pkx_services *svc, pkx_error *err)
 {
@@ -142,6 +172,9 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return sl_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	if (PKX_ARGS_HAVE(args, pkx_source_args, export))
+		s->export = args->export;
+	s->counted_at = sl_svc->now_ns();
 	s->pcap = pcap_create(name, errbuf);
 	if (!s->pcap) {
 		free(s);
@@ -218,6 +251,8 @@ static pkx_result sl_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	if (s->end_ns != UINT64_MAX &&
 	    (s->end_ns == 0 || sl_wall_ns() >= s->end_ns + SL_GRACE_NS))
 		return PKX_END;
+	if (sl_svc->now_ns() - s->counted_at >= SL_WAIT_MS * 1000000ull)
+		sl_report(s);
 	r = pcap_next_ex(s->pcap, &h, &data);
 	if (r == 0) {
 		struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
@@ -245,6 +280,7 @@ static pkx_result sl_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	pkt->reserved = 0;
 	pkt->data = data;
 	s->packets++;
+	s->bytes += h->caplen;
 	return PKX_OK;
 }
 
@@ -255,12 +291,23 @@ static void sl_close(void *instance)
 
 	if (!s)
 		return;
-	if (s->packets && pcap_stats(s->pcap, &st) == 0)
-		sl_svc->log(PKX_LOG_INFO, SL_NAME,
-		            "%s: %llu packets read, %u dropped by the kernel, "
-		            "%u by the interface",
-		            s->iface.name, (unsigned long long)s->packets,
-		            st.ps_drop, st.ps_ifdrop);
+	sl_report(s);
+	if (s->packets && pcap_stats(s->pcap, &st) == 0) {
+		if (s->export)
+			s->export->log(
+			    s->export, PKX_LOG_INFO, SL_NAME,
+			    "%s: %llu packets read, %u dropped by the "
+			    "kernel, %u by the interface",
+			    s->iface.name, (unsigned long long)s->packets,
+			    st.ps_drop, st.ps_ifdrop);
+		else
+			sl_svc->log(PKX_LOG_INFO, SL_NAME,
+			            "%s: %llu packets read, %u dropped by the "
+			            "kernel, %u by the interface",
+			            s->iface.name,
+			            (unsigned long long)s->packets, st.ps_drop,
+			            st.ps_ifdrop);
+	}
 	pcap_close(s->pcap);
 	free(s);
 }

@@ -540,8 +540,9 @@ static void *job_main(void *arg)
 	if (job->kind == PKXD_JOB_SEND_SPOOL) {
 		job->prepared = PKX_OK;
 	} else {
-		job->prepared = pkx_run_prepare(job->d->reg, job->d->root,
-		                                job->e->cfg, &run, &job->err);
+		job->prepared =
+		    pkx_run_prepare(job->d->reg, job->d->root, job->e->cfg,
+		                    job->e->id, &run, &job->err);
 		if (job->prepared == PKX_OK && (job->kind == PKXD_JOB_TO_FILE ||
 		                                job->kind == PKXD_JOB_SPOOL)) {
 			job->prepared = job->kind == PKXD_JOB_TO_FILE

@@ -15,6 +15,9 @@
  *                       once, then N packets, then nothing more
  *   test/slow/N         a live source with steady traffic: N packets 20 ms
  *                       apart, never PKX_AGAIN, then the end
+ *   test/drops/N        N packets; through its export handle (ABI 1.5) it
+ *                       counts each as seen, one drop per ten, and logs
+ *                       its totals at close
  * Packet i is a 64-byte frame stamped 1700000000 s + i microseconds. */
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,7 @@ enum ts_shape {
 	TS_TRICKLE,
 	TS_LATE,
 	TS_SLOW,
+	TS_DROPS,
 };
 
 typedef struct ts_source {
@@ -50,6 +54,7 @@ typedef struct ts_source {
 	pkx_interface ifs[2];
 	pkx_source_info info;
 	uint8_t frame[TS_FRAME];
+	const pkx_export_handle *export; /* NULL from a core before 1.5 */
 } ts_source;
 
 static pkx_result ts_init(const pkx_services *svc, pkx_error *err)
@@ -99,6 +104,8 @@ static pkx_result ts_open(const pkx_source_args *args, void **instance,
 	s->info.interfaces = s->ifs;
 	s->info.time_ordered = 1;
 	ts_fill_frame(s->frame);
+	if (PKX_ARGS_HAVE(args, pkx_source_args, export))
+		s->export = args->export;
 	if (strcmp(what, "endless") == 0) {
 		s->shape = TS_ENDLESS;
 	} else if (strncmp(what, "count/", 6) == 0 &&
@@ -119,6 +126,9 @@ static pkx_result ts_open(const pkx_source_args *args, void **instance,
 	           ts_parse_count(what + 5, &s->limit)) {
 		s->shape = TS_SLOW;
 		s->info.live = 1;
+	} else if (strncmp(what, "drops/", 6) == 0 &&
+	           ts_parse_count(what + 6, &s->limit)) {
+		s->shape = TS_DROPS;
 	} else if (strcmp(what, "mixed") == 0) {
 		s->shape = TS_MIXED;
 		s->limit = 4;
@@ -190,12 +200,25 @@ static pkx_result ts_next(void *instance, pkx_packet *pkt, pkx_error *err)
 		pkt->caplen = pkt->wirelen = TS_FRAME - 14;
 	}
 	s->sent++;
+	if (s->shape == TS_DROPS && s->export) {
+		s->export->count(s->export, PKX_COUNT_SEEN, 1);
+		s->export->count(s->export, PKX_COUNT_BYTES, pkt->caplen);
+		if (s->sent % 10 == 0)
+			s->export->count(s->export, PKX_COUNT_DROPPED, 1);
+	}
 	return PKX_OK;
 }
 
 static void ts_close(void *instance)
 {
-	free(instance);
+	ts_source *s = instance;
+
+	if (s->shape == TS_DROPS && s->export)
+		s->export->log(s->export, PKX_LOG_WARN, "test-source",
+		               "%llu packets read, %llu dropped",
+		               (unsigned long long)s->sent,
+		               (unsigned long long)(s->sent / 10));
+	free(s);
 }
 
 static const char *const ts_claims[] = {"test/", NULL};
