@@ -22,6 +22,25 @@ static const char *const state_names[] = {
     "STREAMING",     "ERRORS",       "NODATA", "DONE",
 };
 
+struct pkxd_export {
+	pkxd_daemon *d;
+	char id[PKXD_ID_LEN + 1];
+	pkx_config *cfg;
+	json_t *extra; /* unknown top-level properties, kept as given */
+	pkxd_state state;
+	char owner[64];
+	uint64_t created_ns; /* since the epoch */
+	pkx_stats stats;     /* last known; live ones come from the job */
+	double progress;
+	pkx_error error;     /* error.id[0] when there is one */
+	int spooled;         /* PREPARE output sits in the spool file */
+	int downloaded;      /* a download has started */
+	int deleted;         /* removed from the table, waiting on its job */
+	pkxd_job *job;       /* running work, or NULL */
+	struct event *timer; /* connection or handle timeout */
+	pkxd_export *next;
+};
+
 const char *pkxd_state_name(pkxd_state s)
 {
 	return state_names[s];
@@ -399,4 +418,127 @@ int pkxd_exports_load(pkxd_daemon *d)
 	}
 	closedir(dir);
 	return n;
+}
+
+/* ------------------------------------------------------------- accessors */
+
+pkxd_export *pkxd_export_first(const pkxd_daemon *d)
+{
+	return d->exports;
+}
+
+pkxd_export *pkxd_export_next(const pkxd_export *e)
+{
+	return e->next;
+}
+
+pkxd_daemon *pkxd_export_daemon(const pkxd_export *e)
+{
+	return e->d;
+}
+
+const char *pkxd_export_id(const pkxd_export *e)
+{
+	return e->id;
+}
+
+const pkx_config *pkxd_export_config(const pkxd_export *e)
+{
+	return e->cfg;
+}
+
+void pkxd_export_set_config(pkxd_export *e, pkx_config *cfg)
+{
+	pkx_config_free(e->cfg);
+	e->cfg = cfg;
+}
+
+void pkxd_export_set_extra(pkxd_export *e, json_t *extra)
+{
+	json_decref(e->extra);
+	e->extra = extra;
+}
+
+pkxd_state pkxd_export_state(const pkxd_export *e)
+{
+	return e->state;
+}
+
+uint64_t pkxd_export_created(const pkxd_export *e)
+{
+	return e->created_ns;
+}
+
+void pkxd_export_set_owner(pkxd_export *e, const char *user)
+{
+	snprintf(e->owner, sizeof(e->owner), "%s", user);
+}
+
+int pkxd_export_deleted(const pkxd_export *e)
+{
+	return e->deleted;
+}
+
+int pkxd_export_downloaded(const pkxd_export *e)
+{
+	return e->downloaded;
+}
+
+void pkxd_export_set_downloaded(pkxd_export *e)
+{
+	e->downloaded = 1;
+}
+
+int pkxd_export_spooled(const pkxd_export *e)
+{
+	return e->spooled;
+}
+
+void pkxd_export_set_spooled(pkxd_export *e, int spooled)
+{
+	e->spooled = spooled;
+}
+
+pkxd_job *pkxd_export_job(const pkxd_export *e)
+{
+	return e->job;
+}
+
+void pkxd_export_set_job(pkxd_export *e, pkxd_job *job)
+{
+	e->job = job;
+}
+
+const pkx_stats *pkxd_export_stats(const pkxd_export *e)
+{
+	return &e->stats;
+}
+
+void pkxd_export_set_stats(pkxd_export *e, const pkx_stats *st, double progress)
+{
+	e->stats = *st;
+	e->progress = progress;
+}
+
+void pkxd_export_note_error(pkxd_export *e, const pkx_error *err)
+{
+	e->error = *err;
+}
+
+void pkxd_export_disarm_timer(pkxd_export *e)
+{
+	if (e->timer)
+		evtimer_del(e->timer);
+}
+
+void pkxd_exports_free_all(pkxd_daemon *d)
+{
+	while (d->exports) {
+		pkxd_export *e = d->exports;
+
+		d->exports = e->next;
+		e->deleted = 1;
+		e->job = NULL;
+		pkxd_export_release(e);
+	}
 }

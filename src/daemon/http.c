@@ -160,9 +160,10 @@ static int export_cmp(const void *a, const void *b)
 	const pkxd_export *x = *(pkxd_export *const *)a;
 	const pkxd_export *y = *(pkxd_export *const *)b;
 
-	return x->created_ns < y->created_ns   ? -1
-	       : x->created_ns > y->created_ns ? 1
-	                                       : strcmp(x->id, y->id);
+	return pkxd_export_created(x) < pkxd_export_created(y) ? -1
+	       : pkxd_export_created(x) > pkxd_export_created(y)
+	           ? 1
+	           : strcmp(pkxd_export_id(x), pkxd_export_id(y));
 }
 
 static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
@@ -171,7 +172,7 @@ static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 	json_t *items = json_array();
 	size_t n = 0, i;
 
-	for (e = d->exports; e; e = e->next)
+	for (e = pkxd_export_first(d); e; e = pkxd_export_next(e))
 		n++;
 	all = malloc((n + 1) * sizeof(*all));
 	if (!all) {
@@ -179,8 +180,8 @@ static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 		pkxd_reply_error(req, 500, PKX_EINTERNAL, "out of memory");
 		return;
 	}
-	for (n = 0, e = d->exports; e; e = e->next)
-		if (!path || strcmp(path, e->cfg->path) == 0)
+	for (n = 0, e = pkxd_export_first(d); e; e = pkxd_export_next(e))
+		if (!path || strcmp(path, pkxd_export_config(e)->path) == 0)
 			all[n++] = e;
 	qsort(all, n, sizeof(*all), export_cmp);
 	for (i = 0; i < n; i++)
@@ -198,13 +199,15 @@ static int make_room(pkxd_daemon *d)
 		pkxd_export *e, *oldest = NULL;
 		size_t n = 0;
 
-		for (e = d->exports; e; e = e->next) {
+		for (e = pkxd_export_first(d); e; e = pkxd_export_next(e)) {
 			n++;
-			if (!e->job &&
-			    (e->state == PKXD_DONE || e->state == PKXD_NODATA ||
-			     e->state == PKXD_ERRORS) &&
-			    !e->spooled &&
-			    (!oldest || e->created_ns < oldest->created_ns))
+			if (!pkxd_export_job(e) &&
+			    (pkxd_export_state(e) == PKXD_DONE ||
+			     pkxd_export_state(e) == PKXD_NODATA ||
+			     pkxd_export_state(e) == PKXD_ERRORS) &&
+			    !pkxd_export_spooled(e) &&
+			    (!oldest || pkxd_export_created(e) <
+			                    pkxd_export_created(oldest)))
 				oldest = e;
 		}
 		if (n < d->max_exports)
@@ -214,7 +217,7 @@ static int make_room(pkxd_daemon *d)
 		pkx_log(PKX_LOG_INFO, "pktexportd",
 		        "%u exports kept: removing the oldest finished one, "
 		        "%s",
-		        d->max_exports, oldest->id);
+		        d->max_exports, pkxd_export_id(oldest));
 		pkxd_export_delete(oldest);
 	}
 }
@@ -225,10 +228,12 @@ static const pkxd_export *writing_to(const pkxd_daemon *d, const char *name)
 {
 	const pkxd_export *e;
 
-	for (e = d->exports; e; e = e->next)
-		if (e->job && e->cfg->output_filename &&
-		    strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0 &&
-		    strcmp(e->cfg->output_filename, name) == 0)
+	for (e = pkxd_export_first(d); e; e = pkxd_export_next(e))
+		if (pkxd_export_job(e) &&
+		    pkxd_export_config(e)->output_filename &&
+		    strcmp(pkxd_export_config(e)->mode, "STREAM_TO_FILE") ==
+		        0 &&
+		    strcmp(pkxd_export_config(e)->output_filename, name) == 0)
 			return e;
 	return NULL;
 }
@@ -267,7 +272,7 @@ static void create_export(pkxd_daemon *d, pkxh_req *req, const char *user)
 		if ((writer = writing_to(d, cfg->output_filename))) {
 			pkx_fail(&err, "RESOURCE_EXISTS",
 			         "export %s is writing fs/%s already",
-			         writer->id, cfg->output_filename);
+			         pkxd_export_id(writer), cfg->output_filename);
 			goto reject;
 		}
 		kind = PKXD_JOB_TO_FILE;
@@ -288,7 +293,7 @@ static void create_export(pkxd_daemon *d, pkxh_req *req, const char *user)
 	}
 	cfg = NULL;
 	extra = NULL;
-	snprintf(e->owner, sizeof(e->owner), "%s", user);
+	pkxd_export_set_owner(e, user);
 	if (pkxd_job_start(e, kind, req, post_done, &err) != PKX_OK) {
 		pkxd_export_delete(e);
 		goto reject;
@@ -308,10 +313,10 @@ static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 {
 	char location[128];
 
-	if (e->deleted) {
+	if (pkxd_export_deleted(e)) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "export %s was deleted before it was ready",
-		                 e->id);
+		                 pkxd_export_id(e));
 		return;
 	}
 	if (err) {
@@ -323,14 +328,15 @@ static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 		return;
 	}
 	pkxd_export_set_state(
-	    e, strcmp(e->cfg->mode, "PREPARE") == 0 ||
-	               strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0
-	           ? PKXD_RUNNING
-	           : PKXD_READY);
+	    e,
+	    strcmp(pkxd_export_config(e)->mode, "PREPARE") == 0 ||
+	            strcmp(pkxd_export_config(e)->mode, "STREAM_TO_FILE") == 0
+	        ? PKXD_RUNNING
+	        : PKXD_READY);
 	pkxd_export_save(e);
 	pkxd_export_arm_timer(e);
 	snprintf(location, sizeof(location), PKXD_API "/exports/items/%s",
-	         e->id);
+	         pkxd_export_id(e));
 	evhttp_add_header(pkxh_out_headers(req), "Location", location);
 	reply_export(req, 201, e);
 }
@@ -361,27 +367,28 @@ static void update_export(pkxd_export *e, pkxh_req *req)
 		goto reject;
 	/* parse_export_body made sure an id is a string. */
 	id = json_string_value(json_object_get(body, "id"));
-	if (id && strcmp(id, e->id) != 0) {
+	if (id && strcmp(id, pkxd_export_id(e)) != 0) {
 		pkx_fail(&err, PKX_EINVAL,
 		         "id \"%.64s\" is not this export's (%s); ids cannot "
 		         "change",
-		         id, e->id);
+		         id, pkxd_export_id(e));
 		goto reject;
 	}
-	if (e->state == PKXD_INITIALIZING || e->state == PKXD_RUNNING ||
-	    e->state == PKXD_STREAMING) {
-		pkx_fail(&err, PKXD_ESTATE,
-		         "export %s is %s: it cannot change now", e->id,
-		         pkxd_state_name(e->state));
+	if (pkxd_export_state(e) == PKXD_INITIALIZING ||
+	    pkxd_export_state(e) == PKXD_RUNNING ||
+	    pkxd_export_state(e) == PKXD_STREAMING) {
+		pkx_fail(
+		    &err, PKXD_ESTATE, "export %s is %s: it cannot change now",
+		    pkxd_export_id(e), pkxd_state_name(pkxd_export_state(e)));
 		goto reject;
 	}
-	if (cfg && !same_but_mode(cfg->json, e->cfg->json)) {
+	if (cfg && !same_but_mode(cfg->json, pkxd_export_config(e)->json)) {
 		pkx_fail(&err, PKX_EINVAL,
 		         "only config.mode can change once an export exists; "
 		         "create a new export for another config");
 		goto reject;
 	}
-	if (cfg && strcmp(cfg->mode, e->cfg->mode) != 0) {
+	if (cfg && strcmp(cfg->mode, pkxd_export_config(e)->mode) != 0) {
 		if (strcmp(cfg->mode, "PREPARE") != 0) {
 			pkx_fail(&err, PKX_EINVAL,
 			         "mode can only change to PREPARE (from "
@@ -389,28 +396,27 @@ static void update_export(pkxd_export *e, pkxh_req *req)
 			         cfg->mode);
 			goto reject;
 		}
-		if (e->state != PKXD_READY || e->spooled) {
+		if (pkxd_export_state(e) != PKXD_READY ||
+		    pkxd_export_spooled(e)) {
 			pkx_fail(&err, PKXD_ESTATE,
 			         "mode can only change from BUFFER_STREAM or "
 			         "LEGACY to PREPARE, while the export is "
 			         "READY (it is %s, mode %s)",
-			         pkxd_state_name(e->state), e->cfg->mode);
+			         pkxd_state_name(pkxd_export_state(e)),
+			         pkxd_export_config(e)->mode);
 			goto reject;
 		}
 		if (pkx_config_check_live(cfg, 1, &err) != PKX_OK)
 			goto reject;
-		pkx_config_free(e->cfg);
-		e->cfg = cfg;
+		pkxd_export_set_config(e, cfg);
 		cfg = NULL;
 		if (pkxd_job_start(e, PKXD_JOB_SPOOL, NULL, NULL, &err) !=
 		    PKX_OK)
 			goto reject;
-		if (e->timer)
-			evtimer_del(e->timer);
+		pkxd_export_disarm_timer(e);
 		pkxd_export_set_state(e, PKXD_RUNNING);
 	}
-	json_decref(e->extra);
-	e->extra = extra;
+	pkxd_export_set_extra(e, extra);
 	extra = NULL;
 	pkxd_export_save(e);
 	reply_export(req, 200, e);
@@ -430,29 +436,35 @@ static void download(pkxd_export *e, pkxh_req *req)
 	pkx_error err = {"", ""};
 	pkxd_job_kind kind;
 
-	if (strcmp(e->cfg->mode, "STREAM_TO_FILE") == 0) {
+	if (strcmp(pkxd_export_config(e)->mode, "STREAM_TO_FILE") == 0) {
 		pkxd_reply_error(req, 409, PKXD_ESTATE,
 		                 "export %s writes its packets to fs/%s, not "
 		                 "to a download",
-		                 e->id, e->cfg->output_filename);
+		                 pkxd_export_id(e),
+		                 pkxd_export_config(e)->output_filename);
 		return;
 	}
-	if (e->downloaded || e->state == PKXD_DONE) {
+	if (pkxd_export_downloaded(e) || pkxd_export_state(e) == PKXD_DONE) {
 		pkxd_reply_error(req, 409, PKXD_ESTATE,
-		                 "export %s was already downloaded (%s)", e->id,
-		                 pkxd_state_name(e->state));
+		                 "export %s was already downloaded (%s)",
+		                 pkxd_export_id(e),
+		                 pkxd_state_name(pkxd_export_state(e)));
 		return;
 	}
-	if (e->spooled && (e->state == PKXD_READY || e->state == PKXD_NODATA)) {
+	if (pkxd_export_spooled(e) && (pkxd_export_state(e) == PKXD_READY ||
+	                               pkxd_export_state(e) == PKXD_NODATA)) {
 		kind = PKXD_JOB_SEND_SPOOL;
-	} else if (e->state == PKXD_READY && !e->spooled) {
+	} else if (pkxd_export_state(e) == PKXD_READY &&
+	           !pkxd_export_spooled(e)) {
 		kind = PKXD_JOB_STREAM;
 	} else {
 		pkxd_reply_error(
-		    req, 409, PKXD_ESTATE, "export %s is %s%s%s", e->id,
-		    pkxd_state_name(e->state),
-		    e->state == PKXD_RUNNING ? ": still preparing" : "",
-		    e->state == PKXD_ERRORS ? ": see status.error" : "");
+		    req, 409, PKXD_ESTATE, "export %s is %s%s%s",
+		    pkxd_export_id(e), pkxd_state_name(pkxd_export_state(e)),
+		    pkxd_export_state(e) == PKXD_RUNNING ? ": still preparing"
+		                                         : "",
+		    pkxd_export_state(e) == PKXD_ERRORS ? ": see status.error"
+		                                        : "");
 		return;
 	}
 	if (pkxd_job_start(e, kind, req, NULL, &err) != PKX_OK) {
@@ -460,10 +472,9 @@ static void download(pkxd_export *e, pkxh_req *req)
 		                 err.text);
 		return;
 	}
-	if (e->timer)
-		evtimer_del(e->timer);
-	e->downloaded = 1;
-	if (e->state == PKXD_READY)
+	pkxd_export_disarm_timer(e);
+	pkxd_export_set_downloaded(e);
+	if (pkxd_export_state(e) == PKXD_READY)
 		pkxd_export_set_state(e, PKXD_STREAMING);
 	pkxd_export_save(e);
 }

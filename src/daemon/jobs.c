@@ -228,7 +228,7 @@ static void stream_detach(pkxd_stream *st)
 
 static int job_is_live(const pkxd_job *job)
 {
-	return pkx_path_is_live(job->e->cfg->path);
+	return pkx_path_is_live(pkxd_export_config(job->e)->path);
 }
 
 /* Ends a live job's run on purpose (loop side of pkx_run_stop); a stop
@@ -261,7 +261,7 @@ static void stream_closed_cb(pkxh_req *req, void *arg)
 static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
 {
 	struct evkeyvalq *h = pkxh_out_headers(st->req);
-	const char *format = e->cfg->output_format;
+	const char *format = pkxd_export_config(e)->output_format;
 	char disp[128], ext[33];
 	size_t i;
 
@@ -269,8 +269,8 @@ static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
 	for (i = 0; format[i] && format[i] != '_' && i + 1 < sizeof(ext); i++)
 		ext[i] = (char)tolower((unsigned char)format[i]);
 	ext[i] = '\0';
-	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", e->id,
-	         ext);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"",
+	         pkxd_export_id(e), ext);
 	evhttp_add_header(h, "Content-Type", "application/octet-stream");
 	evhttp_add_header(h, "Content-Disposition", disp);
 	pkxh_reply_start(st->req, 200);
@@ -347,7 +347,8 @@ static pkxd_stream *stream_new(pkxd_job *job, pkxh_req *req)
 		}
 	}
 	st->d = job->d;
-	snprintf(st->export_id, sizeof(st->export_id), "%s", job->e->id);
+	snprintf(st->export_id, sizeof(st->export_id), "%s",
+	         pkxd_export_id(job->e));
 	st->data_ev = event_new(job->d->base, -1, 0, stream_data_cb, job);
 	if (!st->data_ev) {
 		stream_free(st);
@@ -368,7 +369,7 @@ static pkx_result open_output(pkxd_job *job, pkx_error *err)
 {
 	const pkxd_export *e = job->e;
 	char fs[PATH_MAX], real_fs[PATH_MAX], dir[PATH_MAX], real_dir[PATH_MAX];
-	const char *name = e->cfg->output_filename, *slash;
+	const char *name = pkxd_export_config(e)->output_filename, *slash;
 	struct stat st;
 
 	if ((size_t)snprintf(fs, sizeof(fs), "%s/fs", job->d->root) >=
@@ -399,7 +400,7 @@ static pkx_result open_output(pkxd_job *job, pkx_error *err)
 		                name);
 	if ((size_t)snprintf(job->tmp_path, sizeof(job->tmp_path),
 	                     "%s/.pktexport-%s.part", real_dir,
-	                     e->id) >= sizeof(job->tmp_path))
+	                     pkxd_export_id(e)) >= sizeof(job->tmp_path))
 		return pkx_fail(err, PKX_EINVAL, "output_filename too long");
 	job->out_fd =
 	    open(job->tmp_path,
@@ -434,7 +435,8 @@ static pkx_result commit_file(pkxd_job *job, pkx_error *err)
 			pkx_fail(err,
 			         errno == EEXIST ? "RESOURCE_EXISTS" : PKX_EIO,
 			         "cannot create fs/%s: %s",
-			         job->e->cfg->output_filename, strerror(errno));
+			         pkxd_export_config(job->e)->output_filename,
+			         strerror(errno));
 			return PKX_ERROR;
 		}
 		unlink(job->tmp_path);
@@ -540,9 +542,9 @@ static void *job_main(void *arg)
 	if (job->kind == PKXD_JOB_SEND_SPOOL) {
 		job->prepared = PKX_OK;
 	} else {
-		job->prepared =
-		    pkx_run_prepare(job->d->reg, job->d->root, job->e->cfg,
-		                    job->e->id, &run, &job->err);
+		job->prepared = pkx_run_prepare(
+		    job->d->reg, job->d->root, pkxd_export_config(job->e),
+		    pkxd_export_id(job->e), &run, &job->err);
 		if (job->prepared == PKX_OK && (job->kind == PKXD_JOB_TO_FILE ||
 		                                job->kind == PKXD_JOB_SPOOL)) {
 			job->prepared = job->kind == PKXD_JOB_TO_FILE
@@ -718,7 +720,8 @@ void pkxd_streams_abort(pkxd_daemon *d)
 		/* The client has not got it all: the export is not done for
 		 * it, and the cut must not look like the end of a capture. */
 		e = pkxd_export_find(d, st->export_id);
-		if (e && (e->state == PKXD_DONE || e->state == PKXD_NODATA)) {
+		if (e && (pkxd_export_state(e) == PKXD_DONE ||
+		          pkxd_export_state(e) == PKXD_NODATA)) {
 			pkxd_export_fail(e, &gone);
 			pkxd_export_save(e);
 		}
@@ -751,22 +754,24 @@ static void settle_export(pkxd_job *job, pkxd_export *e)
 		return;
 	}
 	if (job->outcome == PKX_RUN_DAMAGED)
-		e->error = job->err; /* reported, not fatal */
+		pkxd_export_note_error(e, &job->err); /* reported, not fatal */
 	if (job->kind == PKXD_JOB_SPOOL) {
-		e->spooled = 1;
-		pkxd_export_set_state(
-		    e, e->stats.exported_packets ? PKXD_READY : PKXD_NODATA);
+		pkxd_export_set_spooled(e, 1);
+		pkxd_export_set_state(e, pkxd_export_stats(e)->exported_packets
+		                             ? PKXD_READY
+		                             : PKXD_NODATA);
 	} else if (job->kind == PKXD_JOB_SEND_SPOOL) {
 		char path[PATH_MAX];
 
 		pkxd_spool_path(e, path, sizeof(path));
 		unlink(path);
-		e->spooled = 0;
-		if (e->state != PKXD_NODATA)
+		pkxd_export_set_spooled(e, 0);
+		if (pkxd_export_state(e) != PKXD_NODATA)
 			pkxd_export_set_state(e, PKXD_DONE);
 	} else {
-		pkxd_export_set_state(
-		    e, e->stats.exported_packets ? PKXD_DONE : PKXD_NODATA);
+		pkxd_export_set_state(e, pkxd_export_stats(e)->exported_packets
+		                             ? PKXD_DONE
+		                             : PKXD_NODATA);
 	}
 }
 
@@ -780,8 +785,8 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	pkx_log(PKX_LOG_DEBUG, "pktexportd",
-	        "export %s: job %d over, outcome %d", e->id, (int)job->kind,
-	        (int)job->outcome);
+	        "export %s: job %d over, outcome %d", pkxd_export_id(e),
+	        (int)job->kind, (int)job->outcome);
 	job_prepared(job);
 	/* Cancelling closes the stream to wake a worker waiting for the
 	 * client, which then fails to write: the cancel is the cause. */
@@ -794,26 +799,26 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	if (job->stream)
 		job_finish_stream(job);
 	if (job->has_final) {
-		e->stats = job->final_stats;
-		e->progress = job->final_progress;
+		pkxd_export_set_stats(e, &job->final_stats,
+		                      job->final_progress);
 	}
 	if (job->outcome == PKX_RUN_CANCELLED && !job->err.id[0])
 		pkx_fail(&job->err, "EXPORT_CANCELLED",
 		         d->stopping ? "the service stopped during the export"
 		                     : "the export was cancelled");
-	if (!e->deleted && job->kind != PKXD_JOB_VALIDATE) {
+	if (!pkxd_export_deleted(e) && job->kind != PKXD_JOB_VALIDATE) {
 		settle_export(job, e);
 		/* LEGACY exports go once downloaded. */
-		remove = job->stream && e->state != PKXD_ERRORS &&
-		         strcmp(e->cfg->mode, "LEGACY") == 0;
+		remove = job->stream && pkxd_export_state(e) != PKXD_ERRORS &&
+		         strcmp(pkxd_export_config(e)->mode, "LEGACY") == 0;
 		if (!remove) {
 			pkxd_export_save(e);
 			pkxd_export_arm_timer(e);
 		}
 	}
-	if (e->deleted && job->kind == PKXD_JOB_SPOOL)
+	if (pkxd_export_deleted(e) && job->kind == PKXD_JOB_SPOOL)
 		unlink(job->final_path); /* finished just as it was deleted */
-	e->job = NULL;
+	pkxd_export_set_job(e, NULL);
 	d->n_jobs--;
 	job_free(job);
 	if (remove)
@@ -826,15 +831,15 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
                           pkxd_answer_fn answer, pkx_error *err)
 {
-	pkxd_daemon *d = e->d;
+	pkxd_daemon *d = pkxd_export_daemon(e);
 	pkxd_job *job;
 	pthread_attr_t attr;
 	pthread_t thread;
 
-	if (e->job)
+	if (pkxd_export_job(e))
 		return pkx_fail(err, "EXPORT_STATE_CONFLICT",
-		                "export %s is busy (%s)", e->id,
-		                pkxd_state_name(e->state));
+		                "export %s is busy (%s)", pkxd_export_id(e),
+		                pkxd_state_name(pkxd_export_state(e)));
 	if (d->n_jobs >= PKXD_MAX_JOBS)
 		return pkx_fail(err, "SERVICE_BUSY",
 		                "%d exports are running: try again later",
@@ -876,7 +881,7 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 		return pkx_fail(err, PKX_EINTERNAL, "cannot start a thread");
 	}
 	pthread_attr_destroy(&attr);
-	e->job = job;
+	pkxd_export_set_job(e, job);
 	d->n_jobs++;
 	return PKX_OK;
 }

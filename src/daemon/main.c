@@ -237,9 +237,9 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	d->stopping = 1;
 	if (d->http)
 		pkxh_server_close_listener(d->http);
-	for (e = d->exports; e; e = e->next)
-		if (e->job)
-			pkxd_job_cancel(e->job);
+	for (e = pkxd_export_first(d); e; e = pkxd_export_next(e))
+		if (pkxd_export_job(e))
+			pkxd_job_cancel(pkxd_export_job(e));
 	pkxd_auth_stop(d);
 	maybe_exit(d);
 }
@@ -306,14 +306,7 @@ static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 
 static void teardown(pkxd_daemon *d)
 {
-	while (d->exports) {
-		pkxd_export *e = d->exports;
-
-		d->exports = e->next;
-		e->deleted = 1;
-		e->job = NULL;
-		pkxd_export_release(e);
-	}
+	pkxd_exports_free_all(d);
 	if (d->stop_wait)
 		event_free(d->stop_wait);
 	if (d->sigterm)

@@ -35,25 +35,6 @@ typedef struct pkxd_job pkxd_job;
 typedef struct pkxd_stream pkxd_stream;
 typedef struct pkxd_auth pkxd_auth;
 
-struct pkxd_export {
-	pkxd_daemon *d;
-	char id[PKXD_ID_LEN + 1];
-	pkx_config *cfg;
-	json_t *extra; /* unknown top-level properties, kept as given */
-	pkxd_state state;
-	char owner[64];
-	uint64_t created_ns; /* since the epoch */
-	pkx_stats stats;     /* last known; live ones come from the job */
-	double progress;
-	pkx_error error;     /* error.id[0] when there is one */
-	int spooled;         /* PREPARE output sits in the spool file */
-	int downloaded;      /* a download has started */
-	int deleted;         /* removed from the table, waiting on its job */
-	pkxd_job *job;       /* running work, or NULL */
-	struct event *timer; /* connection or handle timeout */
-	pkxd_export *next;
-};
-
 struct pkxd_daemon {
 	struct event_base *base;
 	pkxh_server *http;
@@ -85,6 +66,37 @@ void pkxd_export_delete(pkxd_export *e);
 /* Frees once neither the table nor a job holds it. */
 void pkxd_export_release(pkxd_export *e);
 json_t *pkxd_export_json(const pkxd_export *e);
+/* The export struct is exports.c's; the other layers read and change it
+ * through these. */
+pkxd_export *pkxd_export_first(const pkxd_daemon *d); /* the table, unordered */
+pkxd_export *pkxd_export_next(const pkxd_export *e);
+pkxd_daemon *pkxd_export_daemon(const pkxd_export *e);
+const char *pkxd_export_id(const pkxd_export *e);
+const pkx_config *pkxd_export_config(const pkxd_export *e);
+/* Takes cfg, frees the old one. */
+void pkxd_export_set_config(pkxd_export *e, pkx_config *cfg);
+/* Takes extra (the unknown top-level properties kept as given). */
+void pkxd_export_set_extra(pkxd_export *e, json_t *extra);
+pkxd_state pkxd_export_state(const pkxd_export *e);
+uint64_t pkxd_export_created(const pkxd_export *e);
+void pkxd_export_set_owner(pkxd_export *e, const char *user);
+int pkxd_export_deleted(const pkxd_export *e);
+int pkxd_export_downloaded(const pkxd_export *e);
+void pkxd_export_set_downloaded(pkxd_export *e);
+int pkxd_export_spooled(const pkxd_export *e);
+void pkxd_export_set_spooled(pkxd_export *e, int spooled);
+pkxd_job *pkxd_export_job(const pkxd_export *e);
+void pkxd_export_set_job(pkxd_export *e, pkxd_job *job);
+/* The stats and progress kept once its job is over. */
+const pkx_stats *pkxd_export_stats(const pkxd_export *e);
+void pkxd_export_set_stats(pkxd_export *e, const pkx_stats *st,
+                           double progress);
+/* An error reported without changing the state (damage in a PREPARE). */
+void pkxd_export_note_error(pkxd_export *e, const pkx_error *err);
+/* Stops its connection or handle timer. */
+void pkxd_export_disarm_timer(pkxd_export *e);
+/* The daemon ends: every export is freed (no job holds one any more). */
+void pkxd_exports_free_all(pkxd_daemon *d);
 void pkxd_export_set_state(pkxd_export *e, pkxd_state s);
 void pkxd_export_fail(pkxd_export *e, const pkx_error *err);
 void pkxd_export_save(const pkxd_export *e);
