@@ -12,7 +12,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 GENCAP=${GENCAP:-$SRC/tools/gencap.py}
 SCALE_MB=${SCALE_MB:-4096}
 DIR=${BENCH_DIR:-/tmp/pktexport-bench-store}
-PPS=100000 # gencap.py's default rate: ~40 MB of packets per second
+PPS=100000 # gencap.py's default rate: ~37 MB of packets per second
 export PKTEXPORT_PLUGIN_DIR=$BUILD/plugins/.libs
 export PKTEXPORT_STORE=$BUILD/pktexport-store
 PKTEXPORT=$BUILD/pktexport
@@ -23,9 +23,9 @@ command -v editcap >/dev/null || {
 mkdir -p "$DIR/root"
 [ "${KEEP:-}" ] || trap 'rm -rf "$DIR"' EXIT
 
-# gencap.py writes ~400 bytes a packet on average; the same seed gives the
+# gencap.py writes ~370 bytes a packet on average; the same seed gives the
 # same first packets, so the small capture is the start of the large one.
-big_packets=$((SCALE_MB * 1000000 / 400))
+big_packets=$((SCALE_MB * 1000000 / 370))
 small_packets=$((big_packets / 4))
 start=1700000000
 for n in small big; do

@@ -7,8 +7,8 @@
 OUT may be '-' for standard output.  The same arguments always give the
 same bytes (Python's seeded PRNG only; no clock, no host state).
 
-What is in it, by share of the flows (a few flows carry most packets, as
-on a real link: flow popularity follows a Pareto law):
+What is in it, by share of the packets (within each kind a few flows carry
+most packets, as on a real link: flow popularity follows a Pareto law):
   - TCP conversations (65%): a three-way handshake, data both ways, a FIN
     or an RST at the end, then the same client again from a new port.
     Port 80 and 8080 flows carry an HTTP request and response header in
@@ -76,12 +76,13 @@ class Host:
             self.ip = bytes([10, rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)])
 
 
+KINDS = [("tcp", 0.65), ("dns", 0.15), ("udp", 0.10), ("icmp", 0.05), ("arp", 0.05)]
+
+
 class Flow:
-    def __init__(self, rng, index):
+    def __init__(self, rng, index, kind):
         self.index = index
-        r = rng.random()
-        self.kind = ("tcp" if r < 0.65 else "dns" if r < 0.80 else "udp" if r < 0.90
-                     else "icmp" if r < 0.95 else "arp")
+        self.kind = kind
         self.v6 = self.kind != "arp" and rng.random() < 0.2
         e = rng.random()
         self.tags = [] if e < 0.85 else [(ETH_8021Q, rng.randrange(1, 4095))] if e < 0.95 else \
@@ -113,7 +114,18 @@ class Generator:
     def __init__(self, seed, flows):
         self.rng = random.Random(seed)
         rng = self.rng
-        self.flows = [Flow(rng, i) for i in range(flows)]
+        # Flows of each kind in proportion to its share (one at least).
+        self.by_kind = []
+        index = 0
+        for kind, share in KINDS:
+            n = max(1, int(round(flows * share)))
+            self.by_kind.append([Flow(rng, index + i, kind) for i in range(n)])
+            index += n
+        self.cumulative = []
+        total = 0.0
+        for _, share in KINDS:
+            total += share
+            self.cumulative.append(total)
         self.pool = rng.randbytes(1 << 16)  # payload bytes are slices of it
 
     def payload(self, n):
@@ -266,8 +278,12 @@ class Generator:
         return frame + bytes(max(0, 60 - len(frame)))
 
     def frame(self):
-        n = len(self.flows)
-        f = self.flows[min(int(self.rng.paretovariate(1.2)) - 1, n - 1)]
+        r = self.rng.random() * self.cumulative[-1]
+        k = 0
+        while r >= self.cumulative[k]:
+            k += 1
+        flows = self.by_kind[k]
+        f = flows[min(int(self.rng.paretovariate(1.2)) - 1, len(flows) - 1)]
         return getattr(self, "other_udp" if f.kind == "udp" else f.kind)(f)
 
 
