@@ -51,6 +51,14 @@ struct pkxh_req {
 	void (*close_cb)(pkxh_req *, void *);
 	void *close_arg;
 	char user[64];
+	/* A body streamed to the service (pkxh_stream_body). */
+	int (*body_data)(pkxh_req *, const void *, size_t, void *);
+	void *body_arg;
+	uint64_t body_seen;
+	int body_failed;
+	/* A streamed answer of a known length: bytes still owed. */
+	int sized;
+	uint64_t owed;
 };
 
 struct pkxh_conn {
@@ -59,6 +67,8 @@ struct pkxh_conn {
 	http_parser parser;
 	pkxh_req *req;      /* being read, or with the service */
 	int with_service;   /* req is the service's */
+	int head_ready;     /* the parser paused on a complete head */
+	int paused;         /* the service paused the body */
 	int head_seen;      /* head() ran for req */
 	int answered_early; /* head() answered: the body is not read */
 	int closing;        /* close once the output is written */
@@ -148,6 +158,8 @@ static void conn_request_over(pkxh_conn *c, pkxh_req *req)
 	c->req = NULL;
 	c->with_service = 0;
 	c->head_seen = 0;
+	c->head_ready = 0;
+	c->paused = 0;
 	c->refusing = 0;
 	req_free(req);
 	/* The write callback goes on once the output is empty (later, on
@@ -236,6 +248,16 @@ void pkxh_reply_start(pkxh_req *req, int status)
 	write_head(req, status, -1);
 }
 
+void pkxh_reply_start_length(pkxh_req *req, int status, uint64_t length)
+{
+	if (!req->conn || req->streaming)
+		return;
+	req->streaming = 1;
+	req->sized = 1;
+	req->owed = req->method == PKXH_HEAD ? 0 : length;
+	write_head(req, status, (long long)length);
+}
+
 int pkxh_reply_chunk(pkxh_req *req, struct evbuffer *data)
 {
 	size_t len = evbuffer_get_length(data);
@@ -247,6 +269,12 @@ int pkxh_reply_chunk(pkxh_req *req, struct evbuffer *data)
 	}
 	if (len == 0)
 		return 0;
+	if (req->sized && len > req->owed) {
+		/* More than was announced: never sent. */
+		evbuffer_drain(data, len);
+		return -1;
+	}
+	req->owed -= req->sized ? len : 0;
 	out = bufferevent_get_output(req->conn->bev);
 	if (req->chunked)
 		evbuffer_add_printf(out, "%zx\r\n", len);
@@ -277,6 +305,13 @@ void pkxh_reply_end(pkxh_req *req, void (*sent)(void *arg, int complete),
 	}
 	if (!req->streaming)
 		pkxh_reply_start(req, 200);
+	if (req->sized && req->owed) {
+		/* Short of its Content-Length: a cut, never a complete look. */
+		pkxh_abort(req);
+		if (sent)
+			sent(arg, 0);
+		return;
+	}
 	if (req->chunked)
 		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
 	c->sent = sent;
@@ -374,6 +409,45 @@ void pkxh_set_body_limit(pkxh_req *req, size_t max)
 int pkxh_connected(const pkxh_req *req)
 {
 	return req->conn != NULL;
+}
+
+void pkxh_stream_body(pkxh_req *req,
+                      int (*data)(pkxh_req *req, const void *buf, size_t len,
+                                  void *arg),
+                      void *arg)
+{
+	req->body_data = data;
+	req->body_arg = arg;
+}
+
+int pkxh_body_failed(const pkxh_req *req)
+{
+	return req->body_failed;
+}
+
+void pkxh_pause_body(pkxh_req *req)
+{
+	pkxh_conn *c = req->conn;
+
+	if (!c || c->with_service || c->paused)
+		return;
+	c->paused = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	http_parser_pause(&c->parser, 1); /* when called from data() */
+}
+
+void pkxh_resume_body(pkxh_req *req)
+{
+	pkxh_conn *c = req->conn;
+
+	if (!c || !c->paused)
+		return;
+	c->paused = 0;
+	bufferevent_enable(c->bev, EV_READ);
+	/* What was read before the pause is parsed on the loop, later. */
+	bufferevent_trigger(c->bev, EV_READ,
+	                    BEV_TRIG_IGNORE_WATERMARKS |
+	                        BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void pkxh_set_close_cb(pkxh_req *req, void (*cb)(pkxh_req *, void *), void *arg)
@@ -538,6 +612,7 @@ static int on_headers_complete(http_parser *p)
 	if (!req->uri || !evhttp_uri_get_path(req->uri))
 		return refuse(c, 400, "malformed request target");
 	/* head() runs once the parser is out of its call (it may answer). */
+	c->head_ready = 1;
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -547,9 +622,19 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	pkxh_conn *c = conn_of(p);
 	pkxh_req *req = c->req;
 
-	if (evbuffer_get_length(req->body) + len > req->body_limit)
+	if (req->body_seen + len > req->body_limit)
 		return refuse(c, 413, NULL);
-	return evbuffer_add(req->body, at, len);
+	req->body_seen += len;
+	if (!req->body_data)
+		return evbuffer_add(req->body, at, len);
+	if (req->body_data(req, at, len, req->body_arg) != 0) {
+		/* The service wants no more: it answers now. */
+		req->body_failed = 1;
+		c->answered_early = 1;
+		c->with_service = 1;
+		http_parser_pause(p, 1);
+	}
+	return 0;
 }
 
 static int on_message_complete(http_parser *p)
@@ -644,7 +729,7 @@ static void conn_parse(pkxh_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
-	while (!c->with_service && !c->closing && !c->lingering) {
+	while (!c->with_service && !c->closing && !c->lingering && !c->paused) {
 		struct evbuffer_iovec v;
 		size_t done;
 		enum http_errno e;
@@ -674,6 +759,8 @@ static void conn_parse(pkxh_conn *c)
 		if (e != HPE_PAUSED)
 			continue;
 		http_parser_pause(&c->parser, 0);
+		if (c->paused && !c->with_service)
+			return; /* pkxh_resume_body() goes on */
 		if (c->with_service) {
 			/* A whole request: the service has it. */
 			bufferevent_setwatermark(c->bev, EV_READ, 0,
@@ -682,7 +769,10 @@ static void conn_parse(pkxh_conn *c)
 			c->srv->h.request(c->req, c->srv->h.arg);
 			return;
 		}
+		if (!c->head_ready)
+			continue;
 		/* The head is read. */
+		c->head_ready = 0;
 		c->head_seen = 1;
 		c->srv->h.head(c->req, c->srv->h.arg);
 		if (!c->req || c->answered_early || c->closing) {

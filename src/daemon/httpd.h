@@ -21,6 +21,7 @@
 #define PKXD_HTTPD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <event2/http.h> /* evkeyvalq helpers and URI parsing only */
@@ -85,6 +86,20 @@ const char *pkxh_peer(const pkxh_req *req);
 void pkxh_set_body_limit(pkxh_req *req, size_t max);
 /* True while the connection is there. */
 int pkxh_connected(const pkxh_req *req);
+/* From head(): the body is not kept but handed to data(), on the loop,
+ * as it arrives (up to the body limit), for an upload written as it
+ * comes.  When data() returns nonzero the rest of the body is not read:
+ * request() runs at once with pkxh_body_failed() true, and the
+ * connection closes after its answer. */
+void pkxh_stream_body(pkxh_req *req,
+                      int (*data)(pkxh_req *req, const void *buf, size_t len,
+                                  void *arg),
+                      void *arg);
+int pkxh_body_failed(const pkxh_req *req);
+/* Stops reading the body (the service is behind: a worker writes what it
+ * got) until pkxh_resume_body(); may be called from data(). */
+void pkxh_pause_body(pkxh_req *req);
+void pkxh_resume_body(pkxh_req *req);
 /* The connection went before the request was ended: cb runs once, on
  * the loop, and the service still ends the request. */
 void pkxh_set_close_cb(pkxh_req *req, void (*cb)(pkxh_req *, void *),
@@ -99,6 +114,9 @@ const char *pkxh_user(const pkxh_req *req);
 void pkxh_reply(pkxh_req *req, int status, struct evbuffer *body);
 /* A streamed answer: chunked on HTTP/1.1, until the close on 1.0. */
 void pkxh_reply_start(pkxh_req *req, int status);
+/* A streamed answer of a known length (Content-Length, no chunks: a Range
+ * answer, a file).  An answer ended short of it resets the connection. */
+void pkxh_reply_start_length(pkxh_req *req, int status, uint64_t length);
 /* Moves data into the answer (references in it are kept).  -1 when the
  * connection is gone (data is then drained all the same). */
 int pkxh_reply_chunk(pkxh_req *req, struct evbuffer *data);
