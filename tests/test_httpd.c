@@ -65,6 +65,33 @@ static int stream_data(pkxh_req *req, const void *buf, size_t len, void *arg)
 	return 0;
 }
 
+/* A check off the loop, answered 20 ms later: go on, or refuse. */
+static int deferred_gone, verdicts;
+static void defer_close_cb(pkxh_req *req, void *arg)
+{
+	(void)req;
+	(void)arg;
+	deferred_gone = 1;
+}
+
+static void verdict_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxh_req *req = arg;
+	struct evbuffer *b;
+
+	(void)fd;
+	(void)what;
+	__atomic_add_fetch(&verdicts, 1, __ATOMIC_SEQ_CST);
+	if (!strstr(pkxh_target(req), "deny")) {
+		pkxh_resume_head(req);
+		return;
+	}
+	b = evbuffer_new();
+	evbuffer_add(b, "no", 2);
+	pkxh_reply(req, 401, b);
+	evbuffer_free(b);
+}
+
 static void on_head(pkxh_req *req, void *arg)
 {
 	const char *t = pkxh_target(req);
@@ -75,8 +102,15 @@ static void on_head(pkxh_req *req, void *arg)
 	else if (strncmp(t, "/stream", 7) == 0) {
 		pkxh_set_body_limit(req, 4u << 20);
 		pkxh_stream_body(req, stream_data, NULL);
-	} else if (strcmp(t, "/small") == 0)
+	} else if (strcmp(t, "/small") == 0) {
 		pkxh_set_body_limit(req, 10);
+	} else if (strncmp(t, "/defer", 6) == 0) {
+		static const struct timeval later = {0, 20000};
+
+		pkxh_defer_head(req);
+		pkxh_set_close_cb(req, defer_close_cb, NULL);
+		event_base_once(base, -1, EV_TIMEOUT, verdict_cb, req, &later);
+	}
 }
 
 static void on_request(pkxh_req *req, void *arg)
@@ -98,7 +132,7 @@ static void on_request(pkxh_req *req, void *arg)
 		pkxh_reply_chunk(req, b);
 		evbuffer_free(b);
 		pkxh_reply_end(req, NULL, NULL);
-	} else if (strcmp(t, "/body") == 0) {
+	} else if (strcmp(t, "/body") == 0 || strcmp(t, "/defer") == 0) {
 		snprintf(text, sizeof(text), "body %zu",
 		         evbuffer_get_length(pkxh_body(req)));
 		answer(req, 200, text);
@@ -337,6 +371,42 @@ START_TEST(head_gets_headers_only)
 }
 END_TEST
 
+/* The head held off the loop: the body is read only once it goes on, and
+ * a refusal comes before any of it; a client that leaves meanwhile is
+ * seen. */
+START_TEST(deferred_head)
+{
+	int fd = dial();
+
+	send_str(fd, "POST /defer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	             "Content-Length: 10\r\n\r\n0123456789");
+	read_all(fd, reply, sizeof(reply));
+	close(fd);
+	ck_assert_msg(strstr(reply, "\r\n\r\nbody 10") != NULL, "%s", reply);
+	fd = dial();
+	send_str(fd, "POST /defer-deny HTTP/1.1\r\nHost: x\r\n"
+	             "Content-Length: 100000000\r\n\r\n");
+	read_all(fd, reply, sizeof(reply));
+	close(fd);
+	ck_assert_msg(strncmp(reply, "HTTP/1.1 401 ", 13) == 0, "%s", reply);
+	fd = dial();
+	send_str(fd, "GET /defer HTTP/1.1\r\nHost: x\r\n\r\n");
+	close(fd); /* gone before the verdict */
+	fd = dial();
+	send_str(fd,
+	         "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	read_all(fd, reply, sizeof(reply));
+	close(fd);
+	ck_assert_msg(strstr(reply, "\r\n\r\nhello") != NULL, "%s", reply);
+	/* The third verdict ends a request whose client is gone. */
+	for (int i = 0;
+	     i < 200 && __atomic_load_n(&verdicts, __ATOMIC_SEQ_CST) < 3; i++)
+		usleep(10000);
+	ck_assert_int_eq(__atomic_load_n(&verdicts, __ATOMIC_SEQ_CST), 3);
+	ck_assert_int_eq(__atomic_load_n(&deferred_gone, __ATOMIC_SEQ_CST), 1);
+}
+END_TEST
+
 START_TEST(malformed_is_refused)
 {
 	int fd = dial();
@@ -363,6 +433,7 @@ static Suite *httpd_suite(void)
 	tcase_add_test(tc, known_length_stream);
 	tcase_add_test(tc, head_gets_headers_only);
 	tcase_add_test(tc, malformed_is_refused);
+	tcase_add_test(tc, deferred_head);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -56,9 +56,9 @@ struct pkxh_req {
 	void *body_arg;
 	uint64_t body_seen;
 	int body_failed;
-	/* A streamed answer of a known length: bytes still owed. */
-	int sized;
+	/* A streamed answer of a known length: bytes still owed. */ int sized;
 	uint64_t owed;
+	int deferred; /* head() handed it on (pkxh_defer_head) */
 };
 
 struct pkxh_conn {
@@ -69,6 +69,7 @@ struct pkxh_conn {
 	int with_service;   /* req is the service's */
 	int head_ready;     /* the parser paused on a complete head */
 	int paused;         /* the service paused the body */
+	int deferring;      /* the service holds the head (pkxh_defer_head) */
 	int head_seen;      /* head() ran for req */
 	int answered_early; /* head() answered: the body is not read */
 	int closing;        /* close once the output is written */
@@ -160,6 +161,7 @@ static void conn_request_over(pkxh_conn *c, pkxh_req *req)
 	c->head_seen = 0;
 	c->head_ready = 0;
 	c->paused = 0;
+	c->deferring = 0;
 	c->refusing = 0;
 	req_free(req);
 	/* The write callback goes on once the output is empty (later, on
@@ -663,7 +665,7 @@ static void conn_free(pkxh_conn *c)
 	c->req = NULL;
 	if (req) {
 		req->conn = NULL;
-		if (c->with_service && !req->ended) {
+		if ((c->with_service || req->deferred) && !req->ended) {
 			if (req->close_cb)
 				req->close_cb(req, req->close_arg);
 		} else {
@@ -723,13 +725,34 @@ static void conn_linger(pkxh_conn *c)
 	               evbuffer_get_length(bufferevent_get_input(c->bev)));
 }
 
+/* Once head() let the request go on: the body limit against its
+ * Content-Length, and Expect.  -1 when the request was refused. */
+static int conn_after_head(pkxh_conn *c)
+{
+	const char *expect = pkxh_header(c->req, "Expect");
+
+	if ((c->parser.flags & F_CONTENTLENGTH) &&
+	    c->parser.content_length > c->req->body_limit) {
+		conn_refuse(c, 413, NULL);
+		return -1;
+	}
+	if (expect && strcasecmp(expect, "100-continue") != 0) {
+		conn_refuse(c, 417, "only Expect: 100-continue is understood");
+		return -1;
+	}
+	if (expect && c->req->minor >= 1)
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+		                    "HTTP/1.1 100 Continue\r\n\r\n");
+	return 0;
+}
+
 /* Feeds what was read to the parser until a request is whole (or its
  * head needs the service). */
 static void conn_parse(pkxh_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-
-	while (!c->with_service && !c->closing && !c->lingering && !c->paused) {
+	while (!c->with_service && !c->closing && !c->lingering && !c->paused &&
+	       !c->deferring) {
 		struct evbuffer_iovec v;
 		size_t done;
 		enum http_errno e;
@@ -779,26 +802,42 @@ static void conn_parse(pkxh_conn *c)
 			/* Answered from the head: the body stays unread. */
 			return;
 		}
-		if ((c->parser.flags & F_CONTENTLENGTH) &&
-		    c->parser.content_length > c->req->body_limit) {
-			conn_refuse(c, 413, NULL);
+		if (c->req->deferred) {
+			/* What the client sends meanwhile waits, bounded. */
+			c->deferring = 1;
+			bufferevent_setwatermark(c->bev, EV_READ, 0,
+			                         PKXH_READ_HIGH);
 			return;
 		}
-		{
-			const char *expect = pkxh_header(c->req, "Expect");
-
-			if (expect && strcasecmp(expect, "100-continue") != 0) {
-				conn_refuse(c, 417,
-				            "only Expect: 100-continue "
-				            "is understood");
-				return;
-			}
-			if (expect && c->req->minor >= 1)
-				evbuffer_add_printf(
-				    bufferevent_get_output(c->bev),
-				    "HTTP/1.1 100 Continue\r\n\r\n");
-		}
+		if (conn_after_head(c) != 0)
+			return;
 	}
+}
+
+void pkxh_defer_head(pkxh_req *req)
+{
+	req->deferred = 1;
+}
+
+void pkxh_resume_head(pkxh_req *req)
+{
+	pkxh_conn *c = req->conn;
+
+	if (!req->deferred)
+		return;
+	req->deferred = 0;
+	if (!c) {
+		req_free(req); /* its client left: the request ends here */
+		return;
+	}
+	c->deferring = 0;
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	if (conn_after_head(c) != 0)
+		return;
+	/* What came meanwhile is parsed on the loop, later. */
+	bufferevent_trigger(c->bev, EV_READ,
+	                    BEV_TRIG_IGNORE_WATERMARKS |
+	                        BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)

@@ -82,6 +82,13 @@ struct evkeyvalq *pkxh_out_headers(pkxh_req *req);
 struct evbuffer *pkxh_body(pkxh_req *req);
 /* The client's address as text ("?" once the connection is gone). */
 const char *pkxh_peer(const pkxh_req *req);
+/* From head(): the answer to the head waits for something off the loop
+ * (a password check).  The service owns the request until it answers it
+ * or calls pkxh_resume_head(), which goes on as if head() had just
+ * returned (the body is then read); either way exactly once, also when
+ * the connection went meanwhile (the close callback says so). */
+void pkxh_defer_head(pkxh_req *req);
+void pkxh_resume_head(pkxh_req *req);
 /* From head(): the most body bytes this request may bring. */
 void pkxh_set_body_limit(pkxh_req *req, size_t max);
 /* True while the connection is there. */
