@@ -3,6 +3,7 @@
 every Packet Export request, refresh tokens, expiry, the users file's
 refusals, and a slow password hash that must not stall the loop.
 Prints "N passed, N failed"."""
+import base64
 import http.client
 import json
 import os
@@ -108,8 +109,8 @@ def test_tokens(d, root):
     st, doc, _ = d.request("GET", "/api/common/1.0/ping")
     check("ping needs no token", st == 200, st)
     st, doc, _ = d.request("GET", "/api/common/1.0/auth_info")
-    check("auth_info lists OAUTH_2_0", st == 200 and doc.get("supported_methods") == ["OAUTH_2_0"],
-          doc)
+    check("auth_info lists BASIC, COOKIE, OAUTH_2_0",
+          st == 200 and doc.get("supported_methods") == ["BASIC", "COOKIE", "OAUTH_2_0"], doc)
     st, doc, _ = d.request("GET", "/api/common/1.0/services")
     check("services list mgmt.aaa 2.0",
           st == 200 and {"id": "mgmt.aaa", "versions": ["2.0"]} in doc, doc)
@@ -123,12 +124,20 @@ def test_tokens(d, root):
         check("%s %s without a token: 401" % (method, path),
               st == 401 and is_error(doc, "AUTH_REQUIRED") and
               r.getheader("WWW-Authenticate", "").startswith("Bearer"), (st, doc))
-    st, doc, _ = d.request("GET", API + "/exports", headers={"Authorization": "Basic YTpi"})
-    check("Basic credentials: 401", st == 401 and is_error(doc, "AUTH_REQUIRED"), (st, doc))
+    st, doc, r = d.request("GET", API + "/exports", headers={"Authorization": "Basic YTpi"})
+    check("wrong Basic credentials: 401 AUTH_INVALID_CREDENTIALS",
+          st == 401 and is_error(doc, "AUTH_INVALID_CREDENTIALS") and
+          r.getheader("WWW-Authenticate", "").startswith("Basic"), (st, doc))
     st, doc, r = d.request("GET", API + "/exports", headers=bearer("0" * 64))
-    check("unknown token: 401 invalid_token",
-          st == 401 and is_error(doc, "AUTH_INVALID_TOKEN") and
+    check("a token of ours not known (expired, restart): 401 AUTH_EXPIRED_TOKEN",
+          st == 401 and is_error(doc, "AUTH_EXPIRED_TOKEN") and
           "invalid_token" in r.getheader("WWW-Authenticate", ""), (st, doc))
+    st, doc, r = d.request("GET", API + "/exports", headers=bearer("not-a-token"))
+    check("not a token of ours: 401 AUTH_INVALID_TOKEN",
+          st == 401 and is_error(doc, "AUTH_INVALID_TOKEN"), (st, doc))
+    st, doc, r = d.request("GET", API + "/exports", headers={"Cookie": "SESSID=" + "1" * 64})
+    check("an unknown session: 401 AUTH_INVALID_SESSION",
+          st == 401 and is_error(doc, "AUTH_INVALID_SESSION"), (st, doc))
 
     # Logins.
     st, doc, _ = login(d, "alice", "wrong")
@@ -384,6 +393,68 @@ def test_before_body(d):
     check("the service answers after all that", st == 200, st)
 
 
+def basic(user, password):
+    return {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (user, password)).encode()).decode()}
+
+
+def test_basic_and_sessions(d):
+    """HTTP Basic on any request (checked once, then kept a minute under
+    a keyed hash), cookie sessions from /login, /logout, and the 1.0
+    token endpoint."""
+    t0 = time.monotonic()
+    st, doc, _ = d.request("GET", API + "/exports", headers=basic("alice", "pw-a"))
+    first = time.monotonic() - t0
+    check("Basic: 200", st == 200 and "items" in doc, (st, doc))
+    st, doc, _ = d.request("POST", API + "/exports", {"config": {"path": "fs/a.pcap"}},
+                           headers=basic("bob", "pw-b"))
+    check("Basic POST: 201, owned by bob", st == 201 and doc["status"]["owner"] == "bob", (st, doc))
+    # Kept: a burst of Basic requests is as fast as tokens.
+    st, doc, _ = login(d, "alice", "pw-a")
+    token = doc["access_token"]
+    rates = {}
+    for name, h in (("basic", basic("alice", "pw-a")), ("bearer", bearer(token))):
+        c = http.client.HTTPConnection(d.host, d.port, timeout=30)
+        t0 = time.monotonic()
+        for _ in range(300):
+            c.request("GET", API + "/exports", headers=h)
+            r = c.getresponse()
+            r.read()
+        rates[name] = 300 / (time.monotonic() - t0)
+        c.close()
+    print("requests/s with Basic: %.0f, with a bearer token: %.0f (first Basic %.3f s)"
+          % (rates["basic"], rates["bearer"], first))
+    check("Basic credentials kept: at least half the rate of tokens (%.0f vs %.0f)"
+          % (rates["basic"], rates["bearer"]), rates["basic"] >= 0.5 * rates["bearer"])
+    # A wrong password is not kept: it is checked (and slowed) each time.
+    st, doc, _ = d.request("GET", API + "/exports", headers=basic("alice", "pw-b"))
+    check("Basic with another's password: 401", st == 401
+          and is_error(doc, "AUTH_INVALID_CREDENTIALS"), (st, doc))
+    # Cookie sessions.
+    st, doc, r = d.request("POST", "/api/common/1.0/login", {"username": "alice", "password": "pw-a"})
+    cookie = r.getheader("Set-Cookie", "")
+    check("login: 200 with session_key/session_id and a cookie",
+          st == 200 and doc.get("session_key") == "SESSID" and
+          cookie.startswith("SESSID=" + doc.get("session_id", "?") + ";") and
+          "HttpOnly" in cookie and "SameSite=Strict" in cookie, (st, doc, cookie))
+    jar = {"Cookie": "other=1; SESSID=%s" % doc.get("session_id", "")}
+    st, doc, _ = d.request("GET", API + "/exports", headers=jar)
+    check("a request with the session cookie: 200", st == 200, (st, doc))
+    st, doc, _ = d.request("POST", "/api/common/1.0/login", {"username": "alice", "password": "no"})
+    check("login with a wrong password: 401", st == 401
+          and is_error(doc, "AUTH_INVALID_CREDENTIALS"), (st, doc))
+    st, _, r = d.request("POST", "/api/common/1.0/logout", headers=jar)
+    check("logout: 204", st == 204, st)
+    st, doc, _ = d.request("GET", API + "/exports", headers=jar)
+    check("the cookie after logout: 401 AUTH_INVALID_SESSION",
+          st == 401 and is_error(doc, "AUTH_INVALID_SESSION"), (st, doc))
+    st, doc, _ = d.request("POST", "/api/mgmt.aaa/1.0/token",
+                           {"user_credentials": {"username": "bob", "password": "pw-b"}})
+    check("the 1.0 token endpoint: 201", st == 201 and "access_token" in doc, (st, doc))
+    st, doc, _ = d.request("GET", AAA + "/refresh_tokens", headers=basic("bob", "pw-b"))
+    check("refresh tokens listed with Basic", st == 200 and "items" in doc, (st, doc))
+
+
 def test_expiry(root, users):
     d = Daemon(root, ["--users", users, "--token-lifetime", "1"])
     try:
@@ -396,6 +467,9 @@ def test_expiry(root, users):
         check("expired token refused",
               wait_until(lambda: d.request("GET", API + "/exports",
                                            headers=bearer(token))[0] == 401, 10), token)
+        st, doc, _ = d.request("GET", API + "/exports", headers=bearer(token))
+        check("an expired token is AUTH_EXPIRED_TOKEN (the client logs in again)",
+              st == 401 and is_error(doc, "AUTH_EXPIRED_TOKEN"), (st, doc))
     finally:
         check("expiry daemon exits 0", d.stop() == 0, d.stderr[-2000:])
 
@@ -404,8 +478,12 @@ def test_off(root):
     d = Daemon(root)
     try:
         st, doc, _ = d.request("GET", "/api/common/1.0/auth_info")
-        check("without --users no method is listed",
-              st == 200 and doc.get("supported_methods") == [], doc)
+        check("without --users BASIC and COOKIE are listed (any credentials get in)",
+              st == 200 and doc.get("supported_methods") == ["BASIC", "COOKIE"], doc)
+        st, doc, _ = d.request("GET", API + "/exports", headers=basic("x", "y"))
+        check("without --users Basic credentials get in", st == 200, (st, doc))
+        st, doc, r = d.request("POST", "/api/common/1.0/login", {"username": "x", "password": "y"})
+        check("without --users a login succeeds", st == 200 and "session_id" in doc, (st, doc))
         st, doc, _ = d.request("POST", AAA + "/token",
                                {"user_credentials": {"username": "a", "password": "b"}})
         check("without --users the token endpoint is 404",
@@ -435,6 +513,7 @@ def main():
         try:
             test_tokens(d, root)
             test_before_body(d)
+            test_basic_and_sessions(d)
             if slow:
                 test_slow_hash_keeps_loop_free(d)
                 test_abuse(d)

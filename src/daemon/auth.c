@@ -1,6 +1,12 @@
-/* Access control for pktexportd (opt-in with --users FILE): the mgmt.aaa
- * 2.0 token endpoint hands out bearer tokens for user name and password
- * (or a refresh token), and every Packet Export request must carry one.
+/* Access control for pktexportd (opt-in with --users FILE).  A request
+ * authenticates in one of three ways, all against the same users:
+ *  - HTTP Basic on the request itself (verified credentials are kept for
+ *    a minute under a keyed hash, so a client sending them on every
+ *    request pays one password check, not one a request);
+ *  - a session cookie from POST /api/common/1.0/login;
+ *  - a bearer token from the mgmt.aaa token endpoint (2.0 and 1.0), for
+ *    user name and password or a refresh token.
+ * Credentials are checked from the request's head, before its body.
  *
  * Passwords are checked with crypt(3) against the users file's hashes on a
  * thread of their own, so a deliberately slow hash never stalls the loop.
@@ -16,9 +22,12 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
-
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include "pkxd.h"
 
 #define AUTH_TOKEN_BYTES   32   /* random bytes; tokens are their hex */
@@ -31,6 +40,22 @@
 #define AUTH_PARTIAL       8    /* characters of a refresh token shown */
 #define AUTH_NAME_MAX      63
 #define AUTH_REALM         "Bearer realm=\"pktexport\""
+#define AUTH_BASIC_REALM   "Basic realm=\"pktexport\", charset=\"UTF-8\""
+#define AUTH_BASIC_KEEP_S  60 /* verified Basic credentials kept this long */
+#define AUTH_BASIC_SLOTS   64
+#define AUTH_COOKIE        "SESSID" /* the session cookie's name */
+/* Kinds of token (auth_token.refresh). */
+#define AUTH_ACCESS  0
+#define AUTH_REFRESH 1
+#define AUTH_SESSION 2
+
+/* Basic credentials verified lately: a keyed hash of name and password
+ * (never the password), whose user, until when. */
+typedef struct auth_basic_slot {
+	unsigned char digest[32];
+	char user[AUTH_NAME_MAX + 1];
+	uint64_t until_ns; /* monotonic; 0: empty */
+} auth_basic_slot;
 
 typedef struct auth_user {
 	char *name;
@@ -63,6 +88,14 @@ struct pkxd_auth {
 	int queued;
 	auth_check *active; /* every login not answered yet */
 	uint64_t grants;    /* logins granted so far */
+	unsigned char basic_key[32];
+	auth_basic_slot basic[AUTH_BASIC_SLOTS];
+};
+
+enum auth_kind {
+	AUTH_FOR_TOKEN,   /* a token request: answered with tokens */
+	AUTH_FOR_BASIC,   /* a request with Basic credentials: goes on */
+	AUTH_FOR_SESSION, /* a login: answered with a session cookie */
 };
 
 /* One password check, handed to a thread and back to the loop. */
@@ -81,6 +114,8 @@ struct auth_check {
 	int ok;
 	int want_refresh;
 	char *state;
+	enum auth_kind kind;
+	unsigned char digest[32]; /* AUTH_FOR_BASIC: the credentials' */
 };
 
 /* ------------------------------------------------------------ users file */
@@ -226,6 +261,13 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 	}
 	fclose(f);
 	free(line);
+	/* The key of the Basic credentials' hashes: new at every start. */
+	if (getrandom(a->basic_key, sizeof(a->basic_key), 0) !=
+	    (ssize_t)sizeof(a->basic_key)) {
+		fprintf(stderr, "pktexportd: no random bytes for a key\n");
+		pkxd_auth_free(a);
+		return NULL;
+	}
 	return a;
 fail:
 	fclose(f);
@@ -336,11 +378,11 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
 	*full = 0;
 	drop_expired(a, now);
 	held = user_tokens(a, user, refresh, &oldest);
-	if (refresh && held >= AUTH_USER_REFRESH) {
+	if (refresh == AUTH_REFRESH && held >= AUTH_USER_REFRESH) {
 		*full = 1;
 		return NULL;
 	}
-	if (!refresh && held >= AUTH_USER_ACCESS) {
+	if (refresh != AUTH_REFRESH && held >= AUTH_USER_ACCESS) {
 		t = *oldest;
 		*oldest = t->next;
 		token_free(t);
@@ -360,8 +402,9 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
 	t->issued_ns = pkx_wallclock_ns();
 	/* Expiry runs on the monotonic clock: setting the wall clock does
 	 * not lengthen or shorten a token. */
-	t->expires_ns =
-	    refresh ? 0 : now + (uint64_t)a->lifetime_s * 1000000000u;
+	t->expires_ns = refresh == AUTH_REFRESH
+	                    ? 0
+	                    : now + (uint64_t)a->lifetime_s * 1000000000u;
 	t->next = a->tokens;
 	a->tokens = t;
 	return t;
@@ -478,12 +521,15 @@ static void refuse(auth_check *c)
 	 * forge lines or send terminal controls. */
 	if (valid_name(c->user, strlen(c->user)))
 		pkx_log(PKX_LOG_INFO, "pktexportd",
-		        "token refused: wrong user name or password for "
+		        "credentials refused: wrong user name or password for "
 		        "\"%s\"",
 		        c->user);
 	else
 		pkx_log(PKX_LOG_INFO, "pktexportd",
-		        "token refused: a user name no user can have");
+		        "credentials refused: a user name no user can have");
+	if (c->kind == AUTH_FOR_BASIC)
+		evhttp_add_header(pkxh_out_headers(c->req), "WWW-Authenticate",
+		                  AUTH_BASIC_REALM);
 	pkxd_reply_error(c->req, 401, "AUTH_INVALID_CREDENTIALS",
 	                 "wrong user name or password");
 }
@@ -497,6 +543,105 @@ static void delay_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	refuse(c);
 	check_finish(a, c);
+}
+
+/* The keyed hash under which verified Basic credentials are kept. */
+static void basic_digest(const pkxd_auth *a, const char *user,
+                         const char *password, unsigned char out[32])
+{
+	unsigned char zero = 0;
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *m = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_end()};
+	size_t got = 0;
+
+	memset(out, 0, 32);
+	if (m &&
+	    EVP_MAC_init(m, a->basic_key, sizeof(a->basic_key), params) == 1) {
+		EVP_MAC_update(m, (const unsigned char *)user, strlen(user));
+		EVP_MAC_update(m, &zero, 1); /* "ab"+"c" is not "a"+"bc" */
+		EVP_MAC_update(m, (const unsigned char *)password,
+		               strlen(password));
+		EVP_MAC_final(m, out, &got, 32);
+	}
+	EVP_MAC_CTX_free(m);
+	EVP_MAC_free(mac);
+}
+
+/* The user of verified Basic credentials, or NULL. */
+static const char *basic_known(pkxd_auth *a, const unsigned char digest[32])
+{
+	uint64_t now = pkx_now_ns();
+	const char *user = NULL;
+	size_t i;
+
+	for (i = 0; i < AUTH_BASIC_SLOTS; i++)
+		if (a->basic[i].until_ns > now &&
+		    CRYPTO_memcmp(a->basic[i].digest, digest, 32) == 0)
+			user = a->basic[i].user;
+	return user;
+}
+
+static void basic_keep(pkxd_auth *a, const unsigned char digest[32],
+                       const char *user)
+{
+	size_t i, slot = 0;
+
+	/* An empty or expired slot, else the one that ends first. */
+	for (i = 1; i < AUTH_BASIC_SLOTS; i++)
+		if (a->basic[i].until_ns < a->basic[slot].until_ns)
+			slot = i;
+	memcpy(a->basic[slot].digest, digest, 32);
+	snprintf(a->basic[slot].user, sizeof(a->basic[slot].user), "%s", user);
+	a->basic[slot].until_ns =
+	    pkx_now_ns() + (uint64_t)AUTH_BASIC_KEEP_S * 1000000000u;
+}
+
+/* A session for user: its id in a cookie and in the answer. */
+static void open_session(pkxd_daemon *d, pkxh_req *req, const char *user)
+{
+	auth_token *t = NULL;
+	char cookie[160];
+	int full;
+
+	if (d->auth && !(t = new_token(d->auth, user, AUTH_SESSION,
+	                               ++d->auth->grants, &full))) {
+		pkxd_reply_error(req, 500, PKX_EINTERNAL,
+		                 "no session could be made (no random bytes or "
+		                 "no memory)");
+		return;
+	}
+	/* HttpOnly: no script reads it; SameSite: no other site's page
+	 * sends it. */
+	snprintf(cookie, sizeof(cookie),
+	         AUTH_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict",
+	         t ? t->value : "none");
+	evhttp_add_header(pkxh_out_headers(req), "Set-Cookie", cookie);
+	if (t)
+		pkx_log(PKX_LOG_INFO, "pktexportd", "%s: session opened", user);
+	pkxd_reply_json(req, 200,
+	                json_pack("{s:s, s:s}", "session_key", AUTH_COOKIE,
+	                          "session_id", t ? t->value : "none"));
+}
+
+/* The password was right: what the check was for. */
+static void verified(pkxd_daemon *d, auth_check *c)
+{
+	switch (c->kind) {
+	case AUTH_FOR_TOKEN:
+		grant(d, c->req, c->user, c->want_refresh, c->state, 0);
+		break;
+	case AUTH_FOR_SESSION:
+		open_session(d, c->req, c->user);
+		break;
+	case AUTH_FOR_BASIC:
+		basic_keep(d->auth, c->digest, c->user);
+		pkxh_set_user(c->req, c->user);
+		pkxh_resume_head(c->req);
+		break;
+	}
 }
 
 static void start_checks(pkxd_daemon *d);
@@ -513,7 +658,7 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	a->checks--;
 	if (c->ok) {
-		grant(d, c->req, c->user, c->want_refresh, c->state, 0);
+		verified(d, c);
 		check_finish(a, c);
 	} else if (d->stopping ||
 	           !(c->delay_ev = evtimer_new(d->base, delay_done, c)) ||
@@ -623,7 +768,72 @@ static int peer_logins(const pkxd_auth *a, const char *peer)
 	return n;
 }
 
-/* POST /api/mgmt.aaa/2.0/token */
+/* Hands a password check to a thread (queued when AUTH_MAX_CHECKS run);
+ * its verdict is answered by verified() or refuse().  Answers 503 itself
+ * when the address has too many logins in progress or the queue is
+ * full.  0 when queued. */
+static int queue_check(pkxd_daemon *d, pkxh_req *req, enum auth_kind kind,
+                       const char *user, const char *password,
+                       const char *state, int want_refresh,
+                       const unsigned char *digest)
+{
+	auth_check *c = calloc(1, sizeof(*c));
+	int from_peer;
+	size_t i;
+
+	if (!c)
+		goto oom;
+	c->d = d;
+	c->req = req;
+	c->kind = kind;
+	c->want_refresh = want_refresh;
+	if (digest)
+		memcpy(c->digest, digest, sizeof(c->digest));
+	peer_of(req, c->peer, sizeof(c->peer));
+	from_peer = peer_logins(d->auth, c->peer);
+	if (from_peer >= AUTH_PER_PEER || d->auth->queued >= AUTH_MAX_QUEUED) {
+		if (from_peer >= AUTH_PER_PEER)
+			pkxd_reply_error(req, 503, "SERVICE_BUSY",
+			                 "%d logins from %s are in progress "
+			                 "already; wait for their answers",
+			                 AUTH_PER_PEER, c->peer);
+		else
+			pkxd_reply_error(req, 503, "SERVICE_BUSY",
+			                 "%d logins are waiting already; try "
+			                 "again",
+			                 AUTH_MAX_QUEUED);
+		check_free(c);
+		return -1;
+	}
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	c->password = strdup(password);
+	c->state = state ? strdup(state) : NULL;
+	/* An unknown user costs what the costliest known one does. */
+	c->hash = d->auth->stand_in;
+	for (i = 0; i < d->auth->n_users; i++)
+		if (strcmp(d->auth->users[i].name, user) == 0) {
+			c->hash = d->auth->users[i].hash;
+			c->known = 1;
+		}
+	c->done_ev = event_new(d->base, -1, 0, check_done, c);
+	if (!c->password || (state && !c->state) || !c->done_ev) {
+		check_free(c);
+		goto oom;
+	}
+	c->next_active = d->auth->active;
+	d->auth->active = c;
+	*d->auth->queue_tail = c;
+	d->auth->queue_tail = &c->next;
+	d->auth->queued++;
+	start_checks(d);
+	return 0;
+oom:
+	pkxd_reply_error(req, 503, "SERVICE_BUSY",
+	                 "cannot check the password now (out of resources)");
+	return -1;
+}
+
+/* POST /api/mgmt.aaa/2.0/token (and 1.0) */
 static void token_request(pkxd_daemon *d, pkxh_req *req)
 {
 	static const char *const known[] = {"user_credentials", "refresh_token",
@@ -633,9 +843,6 @@ static void token_request(pkxd_daemon *d, pkxh_req *req)
 	const char *user, *password, *refresh, *state, *key;
 	json_t *v;
 	int bad = 0, want_refresh;
-	auth_check *c;
-	size_t i;
-	int from_peer;
 
 	if (!body)
 		return;
@@ -699,52 +906,8 @@ static void token_request(pkxd_daemon *d, pkxh_req *req)
 		                 "password, both strings");
 		goto out;
 	}
-	if (!(c = calloc(1, sizeof(*c))))
-		goto oom;
-	c->d = d;
-	c->req = req;
-	c->want_refresh = want_refresh;
-	peer_of(req, c->peer, sizeof(c->peer));
-	from_peer = peer_logins(d->auth, c->peer);
-	if (from_peer >= AUTH_PER_PEER || d->auth->queued >= AUTH_MAX_QUEUED) {
-		if (from_peer >= AUTH_PER_PEER)
-			pkxd_reply_error(req, 503, "SERVICE_BUSY",
-			                 "%d logins from %s are in progress "
-			                 "already; wait for their answers",
-			                 AUTH_PER_PEER, c->peer);
-		else
-			pkxd_reply_error(req, 503, "SERVICE_BUSY",
-			                 "%d logins are waiting already; try "
-			                 "again",
-			                 AUTH_MAX_QUEUED);
-		check_free(c);
-		goto out;
-	}
-	snprintf(c->user, sizeof(c->user), "%s", user);
-	c->password = strdup(password);
-	c->state = state ? strdup(state) : NULL;
-	/* An unknown user costs what the costliest known one does. */
-	c->hash = d->auth->stand_in;
-	for (i = 0; i < d->auth->n_users; i++)
-		if (strcmp(d->auth->users[i].name, user) == 0) {
-			c->hash = d->auth->users[i].hash;
-			c->known = 1;
-		}
-	c->done_ev = event_new(d->base, -1, 0, check_done, c);
-	if (!c->password || (state && !c->state) || !c->done_ev) {
-		check_free(c);
-		goto oom;
-	}
-	c->next_active = d->auth->active;
-	d->auth->active = c;
-	*d->auth->queue_tail = c;
-	d->auth->queue_tail = &c->next;
-	d->auth->queued++;
-	start_checks(d);
-	goto out;
-oom:
-	pkxd_reply_error(req, 503, "SERVICE_BUSY",
-	                 "cannot check the password now (out of resources)");
+	queue_check(d, req, AUTH_FOR_TOKEN, user, password, state, want_refresh,
+	            NULL);
 out:
 	json_decref(body);
 }
@@ -758,8 +921,7 @@ static void list_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 
 	for (t = d->auth->tokens; t; t = t->next) {
 		char partial[AUTH_PARTIAL + 1];
-
-		if (!t->refresh || strcmp(t->user, user) != 0)
+		if (t->refresh != AUTH_REFRESH || strcmp(t->user, user) != 0)
 			continue;
 		memcpy(partial, t->value, AUTH_PARTIAL);
 		partial[AUTH_PARTIAL] = '\0';
@@ -792,7 +954,8 @@ static void revoke_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 		return;
 	}
 	for (p = &d->auth->tokens; *p; p = &(*p)->next)
-		if ((*p)->refresh && same_secret((*p)->value, value) &&
+		if ((*p)->refresh == AUTH_REFRESH &&
+		    same_secret((*p)->value, value) &&
 		    strcmp((*p)->user, user) == 0)
 			break;
 	json_decref(body);
@@ -823,42 +986,236 @@ static void unauthorized(pkxh_req *req, const char *challenge, const char *id,
 	pkxd_reply_error(req, 401, id, "%s", text);
 }
 
-const char *pkxd_auth_user(pkxd_daemon *d, pkxh_req *req)
+/* The value of cookie name in a Cookie header, copied into out; 0 when
+ * there is none. */
+static int cookie_value(const char *header, const char *name, char *out,
+                        size_t size)
 {
-	const char *h;
+	size_t n = strlen(name);
+	const char *p = header;
+
+	while (p && *p) {
+		size_t len;
+
+		while (*p == ' ' || *p == ';')
+			p++;
+		len = strcspn(p, ";");
+		if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+			len -= n + 1;
+			if (len >= size)
+				return 0;
+			memcpy(out, p + n + 1, len);
+			out[len] = '\0';
+			while (len > 0 && out[len - 1] == ' ')
+				out[--len] = '\0';
+			return 1;
+		}
+		p = strchr(p, ';');
+	}
+	return 0;
+}
+
+/* A token as this service makes them: hex of AUTH_TOKEN_BYTES. */
+static int token_shaped(const char *v)
+{
+	return strlen(v) == 2 * AUTH_TOKEN_BYTES &&
+	       strspn(v, "0123456789abcdef") == 2 * AUTH_TOKEN_BYTES;
+}
+
+/* Basic credentials: "user:password" in base64, decoded into buf (NUL
+ * terminated); *password points into it.  -1 when malformed. */
+static int basic_credentials(const char *b64, char *buf, size_t size,
+                             char **password)
+{
+	size_t len = strlen(b64), pad = 0;
+	int n;
+	char *colon;
+
+	while (len > 0 && b64[len - 1] == ' ')
+		len--;
+	if (len == 0 || len % 4 || len / 4 * 3 + 1 > size)
+		return -1;
+	n = EVP_DecodeBlock((unsigned char *)buf, (const unsigned char *)b64,
+	                    (int)len);
+	if (n < 0)
+		return -1;
+	pad = (len >= 1 && b64[len - 1] == '=') +
+	      (len >= 2 && b64[len - 2] == '=');
+	n -= (int)pad;
+	buf[n] = '\0';
+	if ((int)strlen(buf) != n || !(colon = strchr(buf, ':')))
+		return -1; /* a NUL inside, or no colon */
+	*colon = '\0';
+	*password = colon + 1;
+	return 0;
+}
+
+int pkxd_auth_head(pkxd_daemon *d, pkxh_req *req)
+{
+	pkxd_auth *a = d->auth;
+	const char *h = pkxh_header(req, "Authorization");
+	const char *cookies = pkxh_header(req, "Cookie");
+	char session[2 * AUTH_TOKEN_BYTES + 1];
 	auth_token *t;
 
+	if (!a) {
+		/* No access control: any credentials, or none, get in. */
+		pkxh_set_user(req, "admin");
+		return 1;
+	}
+	if (h && strncasecmp(h, "Basic ", 6) == 0) {
+		char buf[512], *password;
+		unsigned char digest[32];
+		const char *known;
+
+		for (h += 6; *h == ' '; h++)
+			;
+		if (basic_credentials(h, buf, sizeof(buf), &password) != 0) {
+			unauthorized(req, AUTH_BASIC_REALM,
+			             "AUTH_INVALID_CREDENTIALS",
+			             "malformed Basic credentials (base64 of "
+			             "NAME:PASSWORD)");
+			return 0;
+		}
+		basic_digest(a, buf, password, digest);
+		if ((known = basic_known(a, digest))) {
+			pkxh_set_user(req, known);
+			explicit_bzero(buf, sizeof(buf));
+			return 1;
+		}
+		/* Checked off the loop; the request waits, unread. */
+		pkxh_defer_head(req);
+		if (queue_check(d, req, AUTH_FOR_BASIC, buf, password, NULL, 0,
+		                digest) != 0) {
+			explicit_bzero(buf, sizeof(buf));
+			return 0; /* answered */
+		}
+		explicit_bzero(buf, sizeof(buf));
+		return 2;
+	}
+	if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+		for (h += 7; *h == ' '; h++)
+			;
+		if ((t = find_token(a, h, AUTH_ACCESS))) {
+			pkxh_set_user(req, t->user);
+			return 1;
+		}
+		/* Tokens live in memory: one of ours that is not known any
+		 * more expired, was revoked, or dates from before a restart.
+		 * Either way a client logs in again. */
+		if (token_shaped(h))
+			unauthorized(req,
+			             AUTH_REALM ", error=\"invalid_token\"",
+			             "AUTH_EXPIRED_TOKEN",
+			             "the access token has expired (or the "
+			             "service restarted): get a new one");
+		else
+			unauthorized(req,
+			             AUTH_REALM ", error=\"invalid_token\"",
+			             "AUTH_INVALID_TOKEN",
+			             "this is not an access token of this "
+			             "service");
+		return 0;
+	}
+	if (h) {
+		unauthorized(req, AUTH_REALM, "AUTH_REQUIRED",
+		             "unknown authorization scheme: use Basic, Bearer "
+		             "or a session cookie");
+		return 0;
+	}
+	if (cookies &&
+	    cookie_value(cookies, AUTH_COOKIE, session, sizeof(session))) {
+		if ((t = find_token(a, session, AUTH_SESSION))) {
+			pkxh_set_user(req, t->user);
+			return 1;
+		}
+		unauthorized(req, AUTH_REALM, "AUTH_INVALID_SESSION",
+		             "the session has ended (logged out, expired, or "
+		             "the service restarted): log in again");
+		return 0;
+	}
+	unauthorized(req, AUTH_REALM, "AUTH_REQUIRED",
+	             "this request needs credentials: HTTP Basic, a session "
+	             "cookie (POST /api/common/1.0/login) or a bearer token "
+	             "(POST /api/mgmt.aaa/2.0/token)");
+	return 0;
+}
+
+/* POST /api/common/1.0/login */
+void pkxd_auth_login(pkxd_daemon *d, pkxh_req *req)
+{
+	static const char *const known[] = {"username", "password", "purpose",
+	                                    NULL};
+	json_t *body = pkxd_read_body(req), *v;
+	const char *user, *password, *key;
+	int bad = 0;
+
+	if (!body)
+		return;
+	json_object_foreach(body, key, v)
+	{
+		const char *const *k;
+
+		(void)v;
+		for (k = known; *k && strcmp(*k, key); k++)
+			;
+		if (!*k) {
+			pkxd_reply_error(
+			    req, 400, PKX_EINVAL,
+			    "unknown property \"%.64s\" in a login", key);
+			goto out;
+		}
+	}
+	user = string_member(body, "username", &bad);
+	password = string_member(body, "password", &bad);
+	string_member(body, "purpose", &bad);
+	if (bad || !user || !password) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "a login holds a username and a password (and "
+		                 "optionally a purpose), all strings");
+		goto out;
+	}
 	if (!d->auth)
-		return "admin";
-	h = pkxh_header(req, "Authorization");
-	if (!h) {
-		unauthorized(req, AUTH_REALM, "AUTH_REQUIRED",
-		             "this request needs an access token "
-		             "(Authorization: Bearer TOKEN; POST "
-		             "/api/mgmt.aaa/2.0/token gives one)");
-		return NULL;
-	}
-	if (strncasecmp(h, "Bearer ", 7) != 0) {
-		unauthorized(req, AUTH_REALM, "AUTH_REQUIRED",
-		             "only bearer tokens are accepted "
-		             "(Authorization: Bearer TOKEN)");
-		return NULL;
-	}
-	for (h += 7; *h == ' '; h++)
-		;
-	if (!(t = find_token(d->auth, h, 0))) {
-		unauthorized(req, AUTH_REALM ", error=\"invalid_token\"",
-		             "AUTH_INVALID_TOKEN",
-		             "the access token is unknown or has expired");
-		return NULL;
-	}
-	return t->user;
+		open_session(d, req, user); /* no access control: a token one */
+	else
+		queue_check(d, req, AUTH_FOR_SESSION, user, password, NULL, 0,
+		            NULL);
+out:
+	json_decref(body);
+}
+
+/* POST /api/common/1.0/logout: the session of the request's cookie ends. */
+void pkxd_auth_logout(pkxd_daemon *d, pkxh_req *req)
+{
+	const char *cookies = pkxh_header(req, "Cookie");
+	char session[2 * AUTH_TOKEN_BYTES + 1];
+	auth_token **p;
+
+	if (d->auth && cookies &&
+	    cookie_value(cookies, AUTH_COOKIE, session, sizeof(session)))
+		for (p = &d->auth->tokens; *p; p = &(*p)->next)
+			if ((*p)->refresh == AUTH_SESSION &&
+			    same_secret((*p)->value, session)) {
+				auth_token *t = *p;
+
+				*p = t->next;
+				pkx_log(PKX_LOG_INFO, "pktexportd",
+				        "%s: session closed", t->user);
+				token_free(t);
+				break;
+			}
+	evhttp_add_header(pkxh_out_headers(req), "Set-Cookie",
+	                  AUTH_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; "
+	                              "Max-Age=0");
+	pkxh_reply(req, 204, NULL);
 }
 
 json_t *pkxd_auth_info(const pkxd_daemon *d)
 {
-	/* Without --users no method is needed, so none is listed. */
-	json_t *methods = json_array();
+	/* What works: Basic and cookie sessions always (without --users
+	 * any credentials get in), bearer tokens from mgmt.aaa with users
+	 * (the common definition's OAUTH_2_0). */
+	json_t *methods = json_pack("[s, s]", "BASIC", "COOKIE");
 
 	if (d->auth)
 		json_array_append_new(methods, json_string("OAUTH_2_0"));
@@ -869,7 +1226,7 @@ json_t *pkxd_auth_info(const pkxd_daemon *d)
 void pkxd_auth_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                    pkxh_method m)
 {
-	const char *user;
+	const char *user = pkxh_user(req);
 
 	if (!d->auth) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
@@ -890,8 +1247,7 @@ void pkxd_auth_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 		                 "no resource /api/mgmt.aaa/2.0/%.64s", rest);
 		return;
 	}
-	if (!(user = pkxd_auth_user(d, req)))
-		return;
+	/* Authenticated from the head (pkxd_auth_head). */
 	if (strcmp(rest, "refresh_tokens") == 0) {
 		if (m != PKXH_GET && m != PKXH_HEAD)
 			pkxd_reply_not_allowed(req, "GET");

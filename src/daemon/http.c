@@ -508,6 +508,15 @@ static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 {
 	char host[256] = "pktexport";
 
+	if (strcmp(rest, "login") == 0 || strcmp(rest, "logout") == 0) {
+		if (m != PKXH_POST)
+			pkxd_reply_not_allowed(req, "POST");
+		else if (rest[3] == 'i')
+			pkxd_auth_login(d, req);
+		else
+			pkxd_auth_logout(d, req);
+		return;
+	}
 	if (strcmp(rest, "ping") && strcmp(rest, "info") &&
 	    strcmp(rest, "services") && strcmp(rest, "auth_info")) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
@@ -650,12 +659,11 @@ void pkxd_http_head(pkxh_req *req, void *arg)
 	}
 	if (!(path = request_path(req)))
 		return;
-	if (is_export_api(path)) {
-		const char *user = pkxd_auth_user(d, req);
-
-		if (user)
-			pkxh_set_user(req, user);
-	}
+	/* What needs credentials: the exports, and a user's own refresh
+	 * tokens.  A check that takes a thread defers the head. */
+	if (is_export_api(path) || (strncmp(path, "/api/mgmt.aaa/", 14) == 0 &&
+	                            strstr(path, "/refresh_tokens")))
+		pkxd_auth_head(d, req);
 	free(path);
 }
 
@@ -676,6 +684,9 @@ void pkxd_http_handle(pkxh_req *req, void *arg)
 		common_api(d, req, path + 16, m);
 	} else if (strncmp(path, "/api/mgmt.aaa/2.0/", 18) == 0) {
 		pkxd_auth_api(d, req, path + 18, m);
+	} else if (strcmp(path, "/api/mgmt.aaa/1.0/token") == 0) {
+		/* The 1.0 token endpoint: the same requests and answers. */
+		pkxd_auth_api(d, req, "token", m);
 	} else if (is_export_api(path)) {
 		/* Authenticated from the head (pkxd_http_head). */
 		export_api(d, req, pkxh_user(req), path + strlen(PKXD_API),

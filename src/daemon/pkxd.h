@@ -158,9 +158,14 @@ void pkxd_auth_free(pkxd_auth *a);
 int pkxd_auth_busy(const pkxd_daemon *d);
 /* The daemon stops: waiting logins are refused, delayed answers sent. */
 void pkxd_auth_stop(pkxd_daemon *d);
-/* The user a request acts for; NULL after answering 401.  "admin" when
- * access control is off. */
-const char *pkxd_auth_user(pkxd_daemon *d, pkxh_req *req);
+/* From the head of a request that needs credentials: 1 when they are
+ * good (the request's user is set; "admin" when access control is off),
+ * 0 after answering 401 (or 503), 2 when they are being checked off the
+ * loop (the head was deferred: pkxh_resume_head() or an answer follows). */
+int pkxd_auth_head(pkxd_daemon *d, pkxh_req *req);
+/* POST /api/common/1.0/login and /logout: cookie sessions. */
+void pkxd_auth_login(pkxd_daemon *d, pkxh_req *req);
+void pkxd_auth_logout(pkxd_daemon *d, pkxh_req *req);
 /* GET /api/common/1.0/auth_info */
 json_t *pkxd_auth_info(const pkxd_daemon *d);
 /* /api/mgmt.aaa/2.0/<rest> */
