@@ -1,4 +1,5 @@
 # tests of pktexportd over HTTP
-TESTS += tests/daemon_api.py tests/daemon_auth.py tests/daemon_layers.sh
+TESTS += tests/daemon_api.py tests/daemon_auth.py tests/daemon_layers.sh \
+	tests/daemon_tls.py
 EXTRA_DIST += tests/daemon_api.py tests/daemon_auth.py tests/checks.py \
-	tests/daemon_layers.sh
+	tests/daemon_layers.sh tests/daemon_tls.py

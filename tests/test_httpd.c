@@ -170,8 +170,9 @@ static void setup(void)
 	port = ntohs(a.sin_port);
 	evthread_use_pthreads();
 	base = event_base_new();
-	server = pkxh_server_new(base, fd, &h, &lim);
+	server = pkxh_server_new(base, &h, &lim);
 	ck_assert_ptr_nonnull(server);
+	ck_assert_int_eq(pkxh_server_listen(server, fd, NULL), 0);
 	streamed_bytes = 0;
 	streamed_calls = pauses = 0;
 	pthread_create(&loop_thread, NULL, loop_main, NULL);

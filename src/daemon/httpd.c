@@ -16,9 +16,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <http_parser.h>
+#include <openssl/ssl.h>
 
 #include "httpd.h"
 
@@ -82,13 +84,23 @@ struct pkxh_conn {
 	void (*sent)(void *arg, int complete);
 	void *sent_arg;
 	char peer[64];
+	int tls;      /* over TLS */
 	uint64_t seq; /* accept order: the oldest idle goes first */
 	pkxh_conn *prev, *next;
 };
 
+#define PKXH_LISTENERS 4
+
+typedef struct pkxh_listener {
+	pkxh_server *srv;
+	struct evconnlistener *l;
+	SSL_CTX *tls; /* NULL: plain HTTP */
+} pkxh_listener;
+
 struct pkxh_server {
 	struct event_base *base;
-	struct evconnlistener *listener;
+	pkxh_listener listeners[PKXH_LISTENERS];
+	int n_listeners;
 	struct event *resume_ev; /* accepting again after EMFILE */
 	pkxh_handlers h;
 	pkxh_limits lim;
@@ -403,6 +415,11 @@ const char *pkxh_peer(const pkxh_req *req)
 	return req->conn ? req->conn->peer : "?";
 }
 
+int pkxh_secure(const pkxh_req *req)
+{
+	return req->conn && req->conn->tls;
+}
+
 void pkxh_set_body_limit(pkxh_req *req, size_t max)
 {
 	req->body_limit = max;
@@ -681,8 +698,13 @@ static void conn_free(pkxh_conn *c)
 	/* Frees the output, and with it the references it held. */
 	bufferevent_free(c->bev);
 	free(c);
-	if (s->listener && s->resume_ev == NULL)
-		evconnlistener_enable(s->listener);
+	if (s->resume_ev == NULL) {
+		int i;
+
+		for (i = 0; i < s->n_listeners; i++)
+			if (s->listeners[i].l)
+				evconnlistener_enable(s->listeners[i].l);
+	}
 }
 
 /* The server refuses the request being read: the service writes the
@@ -889,7 +911,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	pkxh_conn *c = arg;
 
 	(void)bev;
-	(void)what;
+	if (what == BEV_EVENT_CONNECTED)
+		return; /* a TLS handshake done: requests follow */
 	/* An end of file (between requests or under one: the client left),
 	 * an error, a timeout: the connection goes, and a request the
 	 * service holds is told. */
@@ -934,12 +957,19 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	    "{\"error_id\":\"SERVICE_BUSY\",\"error_text\":\"too many "
 	    "connections: try again later\"}";
 	char busy[256];
-	pkxh_server *s = arg;
+	pkxh_listener *li = arg;
+	pkxh_server *s = li->srv;
 	pkxh_conn *c;
 
 	(void)l;
 	(void)salen;
 	if (s->n_conns >= s->lim.max_connections && !close_oldest_idle(s)) {
+		if (li->tls) {
+			/* No handshake for a connection that cannot be
+			 * served: closed at once. */
+			evutil_closesocket(fd);
+			return;
+		}
 		/* Every connection is busy: this one is told and closed. */
 		int n = snprintf(busy, sizeof(busy),
 		                 "HTTP/1.1 503 Service Unavailable\r\n"
@@ -955,9 +985,21 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c = calloc(1, sizeof(*c));
-	if (c)
+	if (c && li->tls) {
+		SSL *ssl = SSL_new(li->tls);
+
+		/* The SSL goes with the bufferevent (close on free). */
+		c->bev = ssl ? bufferevent_openssl_socket_new(
+		                   s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                   BEV_OPT_CLOSE_ON_FREE)
+		             : NULL;
+		if (ssl && !c->bev)
+			SSL_free(ssl);
+		c->tls = 1;
+	} else if (c) {
 		c->bev =
 		    bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (!c || !c->bev) {
 		free(c);
 		evutil_closesocket(fd);
@@ -986,8 +1028,9 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(s->resume_ev);
 	s->resume_ev = NULL;
-	if (s->listener)
-		evconnlistener_enable(s->listener);
+	for (int i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].l)
+			evconnlistener_enable(s->listeners[i].l);
 }
 
 /* accept() failed: out of descriptors most likely.  Accepting pauses
@@ -996,10 +1039,14 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	static const struct timeval pause = {0, 250000};
 	static time_t said;
-	pkxh_server *s = arg;
+	pkxh_server *s = ((pkxh_listener *)arg)->srv;
 	int err = EVUTIL_SOCKET_ERROR();
+	int i;
 
-	evconnlistener_disable(l);
+	(void)l;
+	for (i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].l)
+			evconnlistener_disable(s->listeners[i].l);
 	if (time(NULL) != said) {
 		said = time(NULL);
 		fprintf(stderr, "pktexportd: cannot accept a connection: %s\n",
@@ -1011,8 +1058,8 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 		evtimer_add(s->resume_ev, &pause);
 }
 
-pkxh_server *pkxh_server_new(struct event_base *base, evutil_socket_t fd,
-                             const pkxh_handlers *h, const pkxh_limits *lim)
+pkxh_server *pkxh_server_new(struct event_base *base, const pkxh_handlers *h,
+                             const pkxh_limits *lim)
 {
 	pkxh_server *s = calloc(1, sizeof(*s));
 
@@ -1030,24 +1077,54 @@ pkxh_server *pkxh_server_new(struct event_base *base, evutil_socket_t fd,
 	s->settings.on_body = on_body;
 	s->settings.on_message_complete = on_message_complete;
 	http_parser_set_max_header_size((uint32_t)lim->max_head);
-	evutil_make_socket_nonblocking(fd);
-	s->listener = evconnlistener_new(
-	    base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-	    0, fd);
-	if (!s->listener) {
-		free(s);
-		return NULL;
-	}
-	evconnlistener_set_error_cb(s->listener, accept_error_cb);
 	return s;
+}
+
+int pkxh_server_listen(pkxh_server *s, evutil_socket_t fd, SSL_CTX *tls)
+{
+	pkxh_listener *li;
+
+	if (s->n_listeners == PKXH_LISTENERS) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	li = &s->listeners[s->n_listeners];
+	li->srv = s;
+	evutil_make_socket_nonblocking(fd);
+	li->l = evconnlistener_new(
+	    s->base, accept_cb, li,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!li->l) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(li->l, accept_error_cb);
+	if (tls && SSL_CTX_up_ref(tls) == 1)
+		li->tls = tls;
+	s->n_listeners++;
+	return 0;
+}
+
+void pkxh_server_set_tls(pkxh_server *s, SSL_CTX *tls)
+{
+	int i;
+
+	for (i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].tls && SSL_CTX_up_ref(tls) == 1) {
+			SSL_CTX_free(s->listeners[i].tls);
+			s->listeners[i].tls = tls;
+		}
 }
 
 void pkxh_server_close_listener(pkxh_server *s)
 {
-	if (s->listener) {
-		evconnlistener_free(s->listener);
-		s->listener = NULL;
-	}
+	int i;
+
+	for (i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].l) {
+			evconnlistener_free(s->listeners[i].l);
+			s->listeners[i].l = NULL;
+		}
 	if (s->resume_ev) {
 		event_free(s->resume_ev);
 		s->resume_ev = NULL;
@@ -1061,6 +1138,9 @@ void pkxh_server_free(pkxh_server *s)
 	pkxh_server_close_listener(s);
 	while (s->conns)
 		conn_free(s->conns);
+	for (int i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].tls)
+			SSL_CTX_free(s->listeners[i].tls);
 	free(s);
 }
 

@@ -4,7 +4,9 @@
  * Unlike libevent's evhttp, it hands the service a request's method,
  * target and headers before its body (the head callback), so credentials
  * and body limits are checked before a byte of body is read; it caps
- * connections; and it tells when a reply has left for the kernel.
+ * connections; it tells when a reply has left for the kernel; and it
+ * speaks TLS (OpenSSL under libevent's bufferevents) on the listeners
+ * given a context.
  *
  * Everything here runs on the loop's thread.
  *
@@ -57,11 +59,20 @@ typedef struct pkxh_limits {
 	unsigned timeout_s;       /* reading a request, writing a reply */
 } pkxh_limits;
 
-/* Serves the listening socket fd (the server owns it from now on).  NULL
- * on failure (out of memory). */
-pkxh_server *pkxh_server_new(struct event_base *base, evutil_socket_t fd,
-                             const pkxh_handlers *h, const pkxh_limits *lim);
-/* Stops accepting: the listening socket is closed. */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
+/* A server with no listener yet.  NULL when out of memory. */
+pkxh_server *pkxh_server_new(struct event_base *base, const pkxh_handlers *h,
+                             const pkxh_limits *lim);
+/* Serves the listening socket fd (the server owns it from now on, also on
+ * failure), with TLS when tls is given (the server takes a reference).
+ * At most four listeners.  0, or -1 on failure. */
+int pkxh_server_listen(pkxh_server *s, evutil_socket_t fd,
+                       struct ssl_ctx_st *tls);
+/* New connections of the TLS listeners use tls from now on (a reloaded
+ * certificate); connections already open keep theirs. */
+void pkxh_server_set_tls(pkxh_server *s, struct ssl_ctx_st *tls);
+/* Stops accepting: the listening sockets are closed. */
 void pkxh_server_close_listener(pkxh_server *s);
 /* Closes every connection (requests the service holds lose theirs, and
  * their close callbacks run) and frees the server. */
@@ -82,6 +93,8 @@ struct evkeyvalq *pkxh_out_headers(pkxh_req *req);
 struct evbuffer *pkxh_body(pkxh_req *req);
 /* The client's address as text ("?" once the connection is gone). */
 const char *pkxh_peer(const pkxh_req *req);
+/* True when the request came over TLS. */
+int pkxh_secure(const pkxh_req *req);
 /* From head(): the answer to the head waits for something off the loop
  * (a password check).  The service owns the request until it answers it
  * or calls pkxh_resume_head(), which goes on as if head() had just

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <event2/thread.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "pkxd.h"
 
@@ -32,6 +34,8 @@ static void usage(FILE *out)
 	        "[--plugin-dir DIR] [--users FILE]\n"
 	        "                  [--token-lifetime S] [--max-exports N] "
 	        "[--stop-grace S] [-v]\n"
+	        "                  [--tls-cert FILE --tls-key FILE "
+	        "[--plain-listen ADDR:PORT]]\n"
 	        "       pktexportd --version\n"
 	        "  --root DIR        the data root (sources under fs/, jobs/, "
 	        "...)\n"
@@ -49,6 +53,12 @@ static void usage(FILE *out)
 	        "downloads whose\n"
 	        "                    export is done (default 30); the rest "
 	        "are reset\n"
+	        "  --tls-cert FILE   serve HTTPS on --listen: the certificate "
+	        "(chain), PEM\n"
+	        "  --tls-key FILE    its private key, PEM (both reread on "
+	        "SIGHUP)\n"
+	        "  --plain-listen A:P  plain HTTP as well, on a loopback "
+	        "address only\n"
 	        "  -v                log more\n");
 }
 
@@ -313,6 +323,8 @@ static void teardown(pkxd_daemon *d)
 		event_free(d->sigterm);
 	if (d->sigint)
 		event_free(d->sigint);
+	if (d->sighup)
+		event_free(d->sighup);
 	pkxh_server_free(d->http);
 	if (d->base)
 		event_base_free(d->base);
@@ -322,6 +334,96 @@ static void teardown(pkxd_daemon *d)
 	free(d->state_dir);
 	free(d->spool_dir);
 	libevent_global_shutdown();
+}
+
+/* A TLS server context from PEM files: TLS 1.2 and 1.3, AEAD ciphers
+ * only, no renegotiation or compression.  NULL after saying why. */
+static SSL_CTX *tls_context(const char *cert, const char *key)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char why[256] = "out of memory";
+
+	if (!ctx)
+		goto fail;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_NO_COMPRESSION |
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* TLS 1.2: forward-secret AEAD suites only (TLS 1.3's are all AEAD). */
+	if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:"
+	                                 "DHE+AESGCM:DHE+CHACHA20") != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+		goto fail;
+	}
+	return ctx;
+fail:
+	fprintf(stderr, "pktexportd: TLS with certificate %s and key %s: %s\n",
+	        cert, key, why);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static const char *tls_cert, *tls_key;
+
+/* SIGHUP: the certificate and key are read again; new connections use
+ * them, open ones keep theirs.  A pair that does not load leaves the old
+ * one in use. */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	pkxd_daemon *d = arg;
+	SSL_CTX *ctx;
+
+	(void)sig;
+	(void)what;
+	if (!tls_cert)
+		return;
+	if (!(ctx = tls_context(tls_cert, tls_key))) {
+		pkx_log(PKX_LOG_ERROR, "pktexportd",
+		        "SIGHUP: the new certificate or key does not load: the "
+		        "old ones stay in use");
+		return;
+	}
+	pkxh_server_set_tls(d->http, ctx);
+	SSL_CTX_free(ctx); /* the server holds its own reference */
+	pkx_log(PKX_LOG_INFO, "pktexportd",
+	        "SIGHUP: certificate %s and key %s loaded", tls_cert, tls_key);
+}
+
+/* Listens on a --listen style address: the socket, its bound address in
+ * text (out), or -1 after saying why. */
+static int open_listener(const char *spec, const char *option,
+                         struct sockaddr_storage *ss, char *out, size_t size)
+{
+	char host[256];
+	const char *why = NULL;
+	socklen_t len = sizeof(*ss);
+	int port, fd;
+
+	if (split_listen(spec, host, sizeof(host), &port) != 0) {
+		fprintf(stderr,
+		        "pktexportd: %s \"%s\" is not ADDR:PORT (port 0 to "
+		        "65535; [ADDR]:PORT for IPv6)\n",
+		        option, spec);
+		return -1;
+	}
+	fd = listen_on(host, port, &why);
+	if (fd < 0) {
+		fprintf(stderr, "pktexportd: cannot listen on %s: %s\n", spec,
+		        why);
+		return -1;
+	}
+	if (getsockname(fd, (struct sockaddr *)ss, &len) != 0) {
+		fprintf(stderr,
+		        "pktexportd: cannot read the address bound: %s\n",
+		        strerror(errno));
+		close(fd);
+		return -1;
+	}
+	format_bound(ss, out, size);
+	return fd;
 }
 
 /* Connections served at once: the descriptor limit (raised to its hard
@@ -355,12 +457,20 @@ int main(int argc, char **argv)
 	    {"token-lifetime", required_argument, NULL, 't'},
 	    {"max-exports", required_argument, NULL, 'm'},
 	    {"stop-grace", required_argument, NULL, 'g'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"plain-listen", required_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *root = NULL, *listen = "127.0.0.1:8080", *users = NULL;
+	const char *plain_listen = NULL;
+	SSL_CTX *tls = NULL;
+	struct sockaddr_storage plain_ss;
+	char plain_addr[256];
+	int plain_fd = -1;
 	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS, grace = 30;
 	struct sockaddr_storage ss;
 	socklen_t ss_len = sizeof(ss);
@@ -386,6 +496,15 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			listen = optarg;
+			break;
+		case 'C':
+			tls_cert = optarg;
+			break;
+		case 'K':
+			tls_key = optarg;
+			break;
+		case 'P':
+			plain_listen = optarg;
 			break;
 		case 'p':
 			plugin_dir = optarg;
@@ -440,6 +559,15 @@ int main(int argc, char **argv)
 		return bad_usage("--listen \"%s\" is not ADDR:PORT (port 0 to "
 		                 "65535; [ADDR]:PORT for IPv6)",
 		                 listen);
+	if (!tls_cert != !tls_key)
+		return bad_usage("--tls-cert and --tls-key go together");
+	if (plain_listen && !tls_cert)
+		return bad_usage(
+		    "--plain-listen is for a plain listener beside "
+		    "HTTPS (--tls-cert, --tls-key); --listen serves "
+		    "plain HTTP already");
+	if (tls_cert && !(tls = tls_context(tls_cert, tls_key)))
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	d.max_exports = (unsigned)max_exports;
 	d.stop_grace = (unsigned)grace;
@@ -452,44 +580,60 @@ int main(int argc, char **argv)
 		goto out;
 	limits.max_connections = connection_cap();
 	pkxd_exports_load(&d);
-	fd = listen_on(addr, port, &why);
-	if (fd < 0) {
-		fprintf(stderr, "pktexportd: cannot listen on %s: %s\n", listen,
-		        why);
+	(void)why;
+	(void)ss_len;
+	if ((fd = open_listener(listen, "--listen", &ss, addr, sizeof(addr))) <
+	    0)
 		goto out;
-	}
-	if (getsockname(fd, (struct sockaddr *)&ss, &ss_len) != 0) {
-		fprintf(stderr,
-		        "pktexportd: cannot read the address bound: %s\n",
-		        strerror(errno));
+	if (plain_listen &&
+	    (plain_fd = open_listener(plain_listen, "--plain-listen", &plain_ss,
+	                              plain_addr, sizeof(plain_addr))) < 0) {
 		close(fd);
 		goto out;
 	}
-	d.http = pkxh_server_new(d.base, fd, &handlers, &limits);
-	if (!d.http) {
+	if (plain_fd >= 0 && !is_loopback(&plain_ss)) {
+		fprintf(stderr,
+		        "pktexportd: --plain-listen %s is not a loopback "
+		        "address: plain HTTP beside HTTPS stays on this host\n",
+		        plain_listen);
+		close(fd);
+		close(plain_fd);
+		goto out;
+	}
+	d.http = pkxh_server_new(d.base, &handlers, &limits);
+	if (!d.http || pkxh_server_listen(d.http, fd, tls) != 0 ||
+	    (plain_fd >= 0 &&
+	     pkxh_server_listen(d.http, plain_fd, NULL) != 0)) {
 		fprintf(stderr, "pktexportd: cannot serve %s: out of memory\n",
 		        listen);
-		close(fd);
 		goto out;
+	}
+	if (tls) {
+		d.sighup = evsignal_new(d.base, SIGHUP, on_reload, &d);
+		if (!d.sighup || evsignal_add(d.sighup, NULL) != 0)
+			goto out;
 	}
 	d.sigterm = evsignal_new(d.base, SIGTERM, on_stop, &d);
 	d.sigint = evsignal_new(d.base, SIGINT, on_stop, &d);
 	if (!d.sigterm || !d.sigint || evsignal_add(d.sigterm, NULL) != 0 ||
 	    evsignal_add(d.sigint, NULL) != 0)
 		goto out;
-	format_bound(&ss, addr, sizeof(addr));
 	if (!d.auth && !is_loopback(&ss))
 		pkx_log(PKX_LOG_WARN, "pktexportd",
 		        "listening on %s without --users: anyone who can "
 		        "reach it can read every capture under %s",
 		        addr, d.root);
-	/* The one line on stdout: where it listens, once it accepts. */
+	/* On stdout, once it accepts: where it listens, one line per
+	 * listener, --listen's first. */
 	printf("%s\n", addr);
+	if (plain_fd >= 0)
+		printf("%s\n", plain_addr);
 	fflush(stdout);
 	notify_manager("READY=1");
 	event_base_dispatch(d.base);
 	rc = 0;
 out:
 	teardown(&d);
+	SSL_CTX_free(tls);
 	return rc;
 }

@@ -49,7 +49,7 @@ struct pkxd_daemon {
 	int stopping;
 	unsigned stop_grace;     /* seconds to finish sending, stopping */
 	struct event *stop_wait; /* then reset what is left */
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sighup;
 	/* Upward calls, set by main.c: the lower layers (exports, jobs,
 	 * auth) never call a higher one by name. */
 	void (*idle)(pkxd_daemon *d);
