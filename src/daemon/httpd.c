@@ -28,6 +28,8 @@
 #define PKXH_MAX_TARGET   8192
 #define PKXH_READ_HIGH    (64u * 1024) /* input kept while a request waits */
 #define PKXH_LINGER_BYTES (1u << 20)   /* read and dropped before a close */
+#define PKXH_WRITE_MAX    (1u << 20)   /* bytes written a turn of the loop */
+#define PKXH_READ_MAX     (256u << 10) /* bytes read a turn of the loop */
 
 typedef struct pkxh_conn pkxh_conn;
 
@@ -1016,6 +1018,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	s->conns = c;
 	s->n_conns++;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* libevent writes 16 KiB a turn of the loop by default: a download
+	 * would take a turn per 16 KiB (through TLS, one record each). */
+	bufferevent_set_max_single_write(c->bev, PKXH_WRITE_MAX);
+	bufferevent_set_max_single_read(c->bev, PKXH_READ_MAX);
 	set_timeouts(c, 1);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
