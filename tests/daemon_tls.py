@@ -160,6 +160,15 @@ def main():
                         "-o", ref, "fs/a.pcap"], check=True)
         check("download over HTTPS equals pktexport export", st == 200 and body == open(ref, "rb").read(),
               (st, len(body)))
+        c = http.client.HTTPSConnection(d.host, d.port, context=ctx, timeout=60)
+        c.request("POST", "/api/common/1.0/login", body=json.dumps(
+            {"username": "alice", "password": "pw-a"}))
+        r = c.getresponse()
+        r.read()
+        cookie = r.getheader("Set-Cookie", "")
+        c.close()
+        check("a login over HTTPS: a Secure, HttpOnly cookie", r.status == 200
+              and "; Secure" in cookie and "HttpOnly" in cookie, (r.status, cookie))
         # The plain listener beside it, on loopback.
         host, port = d.lines[1].rsplit(":", 1)
         c = http.client.HTTPConnection(host, int(port), timeout=30)

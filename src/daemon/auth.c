@@ -616,8 +616,8 @@ static void open_session(pkxd_daemon *d, pkxh_req *req, const char *user)
 	/* HttpOnly: no script reads it; SameSite: no other site's page
 	 * sends it. */
 	snprintf(cookie, sizeof(cookie),
-	         AUTH_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict",
-	         t ? t->value : "none");
+	         AUTH_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s",
+	         t ? t->value : "none", pkxh_secure(req) ? "; Secure" : "");
 	evhttp_add_header(pkxh_out_headers(req), "Set-Cookie", cookie);
 	if (t)
 		pkx_log(PKX_LOG_INFO, "pktexportd", "%s: session opened", user);
