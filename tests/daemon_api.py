@@ -141,6 +141,15 @@ def test_common(d):
     st, doc, _ = d.request("GET", API)
     check("service definition", st == 200 and doc.get("name") == "npm.packet_export"
           and doc.get("version") == "1.3" and "export" in doc.get("resources", {}), str(doc)[:100])
+    # Every service listed has its definition, in the service_def schema.
+    st, services, _ = d.request("GET", "/api/common/1.0/services")
+    for svc in services:
+        for v in svc["versions"]:
+            st, doc, _ = d.request("GET", "/api/%s/%s" % (svc["id"], v))
+            check("definition of %s %s served" % (svc["id"], v), st == 200
+                  and doc.get("$schema") == "http://support.riverbed.com/apis/service_def/2.2"
+                  and doc.get("name") == svc["id"] and doc.get("version") == v
+                  and doc.get("resources"), (st, str(doc)[:200]))
     st, doc, _ = d.request("POST", "/api/common/1.0/ping", "{}")
     check("405 on POST ping", st == 405 and is_error(doc, "HTTP_INVALID_METHOD"), doc)
     # HEAD answers with GET's headers and no body, so the next response on

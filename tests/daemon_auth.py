@@ -114,6 +114,12 @@ def test_tokens(d, root):
     st, doc, _ = d.request("GET", "/api/common/1.0/services")
     check("services list mgmt.aaa 2.0",
           st == 200 and {"id": "mgmt.aaa", "versions": ["2.0"]} in doc, doc)
+    st, doc, _ = d.request("GET", "/api/mgmt.aaa/2.0")
+    check("mgmt.aaa 2.0 definition served without credentials",
+          st == 200 and doc.get("name") == "mgmt.aaa" and "access_tokens" in doc["resources"], st)
+    st, doc, _ = d.request("GET", "/api/common/1.0")
+    check("common 1.0 definition served without credentials",
+          st == 200 and doc.get("name") == "common" and "session_auth" in doc["resources"], st)
 
     # Every Packet Export request needs a token.
     for method, path in (("GET", API + "/exports"), ("POST", API + "/exports"),

@@ -503,6 +503,28 @@ static pkxd_export *find_or_404(pkxd_daemon *d, pkxh_req *req, const char *id)
 	return e;
 }
 
+/* A service's definition (doc/api/<name>_<version>.json). */
+static void reply_service_def(pkxh_req *req, const char *name, pkxh_method m)
+{
+	json_error_t jerr;
+	size_t i;
+
+	if (m != PKXH_GET && m != PKXH_HEAD) {
+		pkxd_reply_not_allowed(req, "GET");
+		return;
+	}
+	for (i = 0; i < sizeof(pkxd_service_defs) / sizeof(*pkxd_service_defs);
+	     i++)
+		if (strcmp(pkxd_service_defs[i].name, name) == 0) {
+			pkxd_reply_json(
+			    req, 200,
+			    json_loads(pkxd_service_defs[i].text, 0, &jerr));
+			return;
+		}
+	pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+	                 "no definition of service %s", name);
+}
+
 static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                        pkxh_method m)
 {
@@ -557,14 +579,7 @@ static void export_api(pkxd_daemon *d, pkxh_req *req, const char *user,
 	pkxd_export *e;
 
 	if (*rest == '\0' || strcmp(rest, "/") == 0) {
-		json_error_t jerr;
-
-		if (!get) {
-			pkxd_reply_not_allowed(req, "GET");
-			return;
-		}
-		pkxd_reply_json(req, 200,
-		                json_loads(pkxd_service_def, 0, &jerr));
+		reply_service_def(req, "npm.packet_export", m);
 	} else if (strcmp(rest, "/exports") == 0) {
 		struct evkeyvalq q;
 		const char *path;
@@ -680,7 +695,12 @@ void pkxd_http_handle(pkxh_req *req, void *arg)
 	}
 	if (!(path = request_path(req)))
 		return;
-	if (strncmp(path, "/api/common/1.0/", 16) == 0) {
+	if (strcmp(path, "/api/common/1.0") == 0) {
+		reply_service_def(req, "common", m);
+	} else if (strcmp(path, "/api/mgmt.aaa/2.0") == 0 && d->auth) {
+		/* Served (and listed) with access control only. */
+		reply_service_def(req, "mgmt.aaa", m);
+	} else if (strncmp(path, "/api/common/1.0/", 16) == 0) {
 		common_api(d, req, path + 16, m);
 	} else if (strncmp(path, "/api/mgmt.aaa/2.0/", 18) == 0) {
 		pkxd_auth_api(d, req, path + 18, m);
