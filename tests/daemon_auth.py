@@ -78,6 +78,8 @@ def test_users_file(root, tmp):
     refused_at_start(root, f, "user listed twice", "listed twice")
     write_users(f, "# nobody\n")
     refused_at_start(root, f, "no user", "lists no user")
+    write_users(f, "alice:%s:root\n" % good)
+    refused_at_start(root, f, "unknown role", "neither admin nor user")
     # A comment longer than any buffer stays a comment: its tail is not a
     # user.
     write_users(f, "alice:%s\n#%s eve:%s\n" % (good, "x" * 5000, good))
@@ -461,6 +463,37 @@ def test_basic_and_sessions(d):
     check("refresh tokens listed with Basic", st == 200 and "items" in doc, (st, doc))
 
 
+def test_roles(d):
+    """NAME:HASH:user sees and controls only the exports it owns (others'
+    are 404); NAME:HASH and NAME:HASH:admin see every export."""
+    dave, erin, alice = basic("dave", "pw-d"), basic("erin", "pw-e"), basic("alice", "pw-a")
+    cfg = {"config": {"path": "fs/a.pcap"}}
+    st, mine, _ = d.request("POST", API + "/exports", cfg, headers=dave)
+    st2, theirs, _ = d.request("POST", API + "/exports", cfg, headers=alice)
+    if not check("dave and alice each create an export", st == 201 and st2 == 201, (st, st2)):
+        return
+    st, doc, _ = d.request("GET", API + "/exports", headers=dave)
+    ids = [e["id"] for e in doc["items"]]
+    check("a user lists only its own exports", mine["id"] in ids and theirs["id"] not in ids
+          and all(e["status"]["owner"] == "dave" for e in doc["items"]), ids)
+    for name, h in (("alice (old line: admin)", alice), ("erin (admin)", erin)):
+        st, doc, _ = d.request("GET", API + "/exports", headers=h)
+        ids = [e["id"] for e in doc["items"]]
+        check("%s lists every export" % name, mine["id"] in ids and theirs["id"] in ids, ids)
+    for method, path in (("GET", "/exports/items/"), ("PUT", "/exports/items/"),
+                         ("DELETE", "/exports/items/"), ("GET", "/packets/items/")):
+        body = {"config": theirs["config"]} if method == "PUT" else None
+        st, doc, _ = d.request(method, API + path + theirs["id"], body, headers=dave)
+        check("%s of another's export as a user: 404" % method, st == 404
+              and is_error(doc, "RESOURCE_NOT_FOUND"), (st, doc))
+    st, doc, _ = d.request("GET", API + "/exports/items/" + mine["id"], headers=dave)
+    check("a user reads its own export", st == 200 and doc["id"] == mine["id"], (st, doc))
+    st, _, _ = d.request("DELETE", API + "/exports/items/" + mine["id"], headers=erin)
+    check("an admin deletes another's export", st == 204, st)
+    st, _, _ = d.request("GET", API + "/exports/items/" + theirs["id"], headers=alice)
+    check("alice's export is still there", st == 200, st)
+
+
 def test_expiry(root, users):
     d = Daemon(root, ["--users", users, "--token-lifetime", "1"])
     try:
@@ -510,8 +543,9 @@ def main():
                     "--packets", "200", "--seed", "7"], check=True)
     users = os.path.join(tmp, "users")
     slow = crypt_hash("pw-c", "slowsalt", rounds=2000000)
-    write_users(users, "# test users\nalice:%s\nbob:%s\n%s" % (
+    write_users(users, "# test users\nalice:%s\nbob:%s\ndave:%s:user\nerin:%s:admin\n%s" % (
         crypt_hash("pw-a", "alicesal"), crypt_hash("pw-b", "bobsalt1"),
+        crypt_hash("pw-d", "davesalt"), crypt_hash("pw-e", "erinsalt"),
         "carol:%s\n" % slow if slow else ""), 0o640)
     try:
         test_users_file(root, tmp)
@@ -520,6 +554,7 @@ def main():
             test_tokens(d, root)
             test_before_body(d)
             test_basic_and_sessions(d)
+            test_roles(d)
             if slow:
                 test_slow_hash_keeps_loop_free(d)
                 test_abuse(d)

@@ -60,6 +60,7 @@ typedef struct auth_basic_slot {
 typedef struct auth_user {
 	char *name;
 	char *hash;
+	int admin; /* role admin (the default): sees every export */
 } auth_user;
 
 typedef struct auth_token {
@@ -199,7 +200,7 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 	/* Whole lines, however long: a long comment must not end early and
 	 * leave its tail read as a user. */
 	while (getline(&line, &line_cap, f) > 0) {
-		char *colon, *hash, first;
+		char *colon, *hash, *role, first;
 		auth_user *grown;
 		size_t i;
 
@@ -220,6 +221,19 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 			goto fail;
 		}
 		*colon = '\0';
+		/* NAME:HASH[:ROLE]: crypt hashes hold no ':'. */
+		role = strchr(hash, ':');
+		if (role) {
+			*role++ = '\0';
+			if (strcmp(role, "admin") && strcmp(role, "user")) {
+				fprintf(stderr,
+				        "pktexportd: users file %s, line %u: "
+				        "role \"%.32s\" of %s is neither admin "
+				        "nor user\n",
+				        file, lineno, role, line);
+				goto fail;
+			}
+		}
 		if ((cost = hash_cost(hash)) < 0) {
 			fprintf(stderr,
 			        "pktexportd: users file %s, line %u: the "
@@ -243,6 +257,8 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 		a->users = grown;
 		a->users[a->n_users].name = strdup(line);
 		a->users[a->n_users].hash = strdup(hash);
+		a->users[a->n_users].admin =
+		    !role || strcmp(role, "admin") == 0;
 		a->n_users++;
 		if (!a->users[a->n_users - 1].name ||
 		    !a->users[a->n_users - 1].hash)
@@ -1208,6 +1224,18 @@ void pkxd_auth_logout(pkxd_daemon *d, pkxh_req *req)
 	                  AUTH_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; "
 	                              "Max-Age=0");
 	pkxh_reply(req, 204, NULL);
+}
+
+int pkxd_auth_is_admin(const pkxd_daemon *d, const char *user)
+{
+	size_t i;
+
+	if (!d->auth)
+		return 1; /* no access control: everyone is */
+	for (i = 0; i < d->auth->n_users; i++)
+		if (strcmp(d->auth->users[i].name, user) == 0)
+			return d->auth->users[i].admin;
+	return 0;
 }
 
 json_t *pkxd_auth_info(const pkxd_daemon *d)

@@ -469,6 +469,11 @@ uint64_t pkxd_export_created(const pkxd_export *e)
 	return e->created_ns;
 }
 
+const char *pkxd_export_owner(const pkxd_export *e)
+{
+	return e->owner;
+}
+
 void pkxd_export_set_owner(pkxd_export *e, const char *user)
 {
 	snprintf(e->owner, sizeof(e->owner), "%s", user);

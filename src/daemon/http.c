@@ -166,6 +166,14 @@ static int export_cmp(const void *a, const void *b)
 	           : strcmp(pkxd_export_id(x), pkxd_export_id(y));
 }
 
+/* Whether the request's user may see and act on e: an admin any export, a
+ * user their own. */
+static int may_see(const pkxd_daemon *d, pkxh_req *req, const pkxd_export *e)
+{
+	return pkxd_auth_is_admin(d, pkxh_user(req)) ||
+	       strcmp(pkxd_export_owner(e), pkxh_user(req)) == 0;
+}
+
 static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 {
 	pkxd_export *e, **all;
@@ -181,7 +189,8 @@ static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 		return;
 	}
 	for (n = 0, e = pkxd_export_first(d); e; e = pkxd_export_next(e))
-		if (!path || strcmp(path, pkxd_export_config(e)->path) == 0)
+		if ((!path || strcmp(path, pkxd_export_config(e)->path) == 0) &&
+		    may_see(d, req, e))
 			all[n++] = e;
 	qsort(all, n, sizeof(*all), export_cmp);
 	for (i = 0; i < n; i++)
@@ -496,6 +505,9 @@ static pkxd_export *find_or_404(pkxd_daemon *d, pkxh_req *req, const char *id)
 {
 	pkxd_export *e = is_id(id) ? pkxd_export_find(d, id) : NULL;
 
+	/* Another user's export is not there for a plain user. */
+	if (e && !may_see(d, req, e))
+		e = NULL;
 	if (!e)
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "no export with id \"%.64s%s\"", id,
@@ -521,8 +533,8 @@ static void reply_service_def(pkxh_req *req, const char *name, pkxh_method m)
 			    json_loads(pkxd_service_defs[i].text, 0, &jerr));
 			return;
 		}
-	pkxd_reply_error(req, 404, PKX_ENOTFOUND,
-	                 "no definition of service %s", name);
+	pkxd_reply_error(req, 404, PKX_ENOTFOUND, "no definition of service %s",
+	                 name);
 }
 
 static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,

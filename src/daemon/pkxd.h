@@ -80,6 +80,7 @@ void pkxd_export_set_extra(pkxd_export *e, json_t *extra);
 pkxd_state pkxd_export_state(const pkxd_export *e);
 uint64_t pkxd_export_created(const pkxd_export *e);
 void pkxd_export_set_owner(pkxd_export *e, const char *user);
+const char *pkxd_export_owner(const pkxd_export *e);
 int pkxd_export_deleted(const pkxd_export *e);
 int pkxd_export_downloaded(const pkxd_export *e);
 void pkxd_export_set_downloaded(pkxd_export *e);
@@ -163,6 +164,8 @@ void pkxd_auth_stop(pkxd_daemon *d);
  * 0 after answering 401 (or 503), 2 when they are being checked off the
  * loop (the head was deferred: pkxh_resume_head() or an answer follows). */
 int pkxd_auth_head(pkxd_daemon *d, pkxh_req *req);
+/* Whether user has the admin role (every user does without --users). */
+int pkxd_auth_is_admin(const pkxd_daemon *d, const char *user);
 /* POST /api/common/1.0/login and /logout: cookie sessions. */
 void pkxd_auth_login(pkxd_daemon *d, pkxh_req *req);
 void pkxd_auth_logout(pkxd_daemon *d, pkxh_req *req);
