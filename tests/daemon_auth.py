@@ -494,6 +494,41 @@ def test_roles(d):
     check("alice's export is still there", st == 200, st)
 
 
+def login_from(d, addr, user, password):
+    """A token request from another loopback address: (status, seconds)."""
+    c = http.client.HTTPConnection(d.host, d.port, timeout=120, source_address=(addr, 0))
+    t0 = time.monotonic()
+    c.request("POST", AAA + "/token", json.dumps(
+        {"user_credentials": {"username": user, "password": password}}))
+    st = c.getresponse().status
+    c.close()
+    return st, time.monotonic() - t0
+
+
+def test_throttle(d):
+    """Guesses against one account from many addresses: past 5 failures
+    its next check waits 2^(failures-5) s (30 s at most) and its checks
+    start one at a time; the right password still gets in, other
+    accounts are not slowed, and a success clears it."""
+    results = []
+
+    def guess(i):
+        results.append(login_from(d, "127.0.0.%d" % (10 + i), "erin", "wrong%d" % i))
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("8 guesses from 8 addresses: all 401", [st for st, _ in results] == [401] * 8, results)
+    st, slow = login_from(d, "127.0.0.30", "erin", "pw-e")
+    check("the right password still gets in, 8 s later (%.1f s)" % slow,
+          st == 201 and 7 <= slow < 20, (st, slow))
+    st, fast = login_from(d, "127.0.0.31", "alice", "pw-a")
+    check("another account is not slowed (%.2f s)" % fast, st == 201 and fast < 1, (st, fast))
+    st, after = login_from(d, "127.0.0.32", "erin", "pw-e")
+    check("a success clears the account (%.2f s)" % after, st == 201 and after < 1, (st, after))
+
+
 def test_expiry(root, users):
     d = Daemon(root, ["--users", users, "--token-lifetime", "1"])
     try:
@@ -555,6 +590,7 @@ def main():
             test_before_body(d)
             test_basic_and_sessions(d)
             test_roles(d)
+            test_throttle(d)
             if slow:
                 test_slow_hash_keeps_loop_free(d)
                 test_abuse(d)

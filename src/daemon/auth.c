@@ -44,6 +44,12 @@
 #define AUTH_BASIC_KEEP_S  60 /* verified Basic credentials kept this long */
 #define AUTH_BASIC_SLOTS   64
 #define AUTH_COOKIE        "SESSID" /* the session cookie's name */
+/* Per account: past AUTH_THROTTLE_FREE failures within the window, its
+ * checks start one at a time, 2^(failures - AUTH_THROTTLE_FREE) s apart,
+ * AUTH_THROTTLE_MAX_S at most; a success or a quiet window clears it. */
+#define AUTH_THROTTLE_FREE     5
+#define AUTH_THROTTLE_MAX_S    30
+#define AUTH_THROTTLE_WINDOW_S 600
 /* Kinds of token (auth_token.refresh). */
 #define AUTH_ACCESS  0
 #define AUTH_REFRESH 1
@@ -57,10 +63,18 @@ typedef struct auth_basic_slot {
 	uint64_t until_ns; /* monotonic; 0: empty */
 } auth_basic_slot;
 
+/* Failed logins of one account (every unknown name shares one). */
+typedef struct auth_throttle {
+	unsigned fails;         /* in the window */
+	uint64_t window_ns;     /* when the window began (monotonic) */
+	uint64_t not_before_ns; /* its next check starts no sooner */
+} auth_throttle;
+
 typedef struct auth_user {
 	char *name;
 	char *hash;
 	int admin; /* role admin (the default): sees every export */
+	auth_throttle throttle;
 } auth_user;
 
 typedef struct auth_token {
@@ -91,6 +105,8 @@ struct pkxd_auth {
 	uint64_t grants;    /* logins granted so far */
 	unsigned char basic_key[32];
 	auth_basic_slot basic[AUTH_BASIC_SLOTS];
+	auth_throttle unknown;     /* names of no user, together */
+	struct event *throttle_ev; /* the queue waits for a throttled one */
 };
 
 enum auth_kind {
@@ -115,6 +131,7 @@ struct auth_check {
 	int ok;
 	int want_refresh;
 	char *state;
+	auth_throttle *throttle; /* its account's */
 	enum auth_kind kind;
 	unsigned char digest[32]; /* AUTH_FOR_BASIC: the credentials' */
 };
@@ -660,7 +677,52 @@ static void verified(pkxd_daemon *d, auth_check *c)
 	}
 }
 
+/* How long an account's checks stand apart now (0: not throttled). */
+static uint64_t throttle_gap_ns(const auth_throttle *t)
+{
+	uint64_t s;
+
+	if (t->fails < AUTH_THROTTLE_FREE ||
+	    pkx_now_ns() - t->window_ns >
+	        (uint64_t)AUTH_THROTTLE_WINDOW_S * 1000000000u)
+		return 0;
+	s = t->fails - AUTH_THROTTLE_FREE >= 5
+	        ? AUTH_THROTTLE_MAX_S
+	        : 1u << (t->fails - AUTH_THROTTLE_FREE);
+	if (s > AUTH_THROTTLE_MAX_S)
+		s = AUTH_THROTTLE_MAX_S;
+	return s * 1000000000u;
+}
+
+/* A check's verdict counts for its account. */
+static void throttle_record(auth_throttle *t, int ok)
+{
+	uint64_t now = pkx_now_ns();
+
+	if (ok) {
+		t->fails = 0;
+		t->not_before_ns = 0;
+		return;
+	}
+	if (now - t->window_ns >
+	    (uint64_t)AUTH_THROTTLE_WINDOW_S * 1000000000u) {
+		t->window_ns = now;
+		t->fails = 0;
+	}
+	t->fails++;
+	/* Past the free failures the account's next check waits. */
+	if (throttle_gap_ns(t))
+		t->not_before_ns = now + throttle_gap_ns(t);
+}
+
 static void start_checks(pkxd_daemon *d);
+
+static void throttle_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_checks(arg);
+}
 
 static void check_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -673,6 +735,7 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	a->checks--;
+	throttle_record(c->throttle, c->ok);
 	if (c->ok) {
 		verified(d, c);
 		check_finish(a, c);
@@ -696,16 +759,32 @@ static void start_checks(pkxd_daemon *d)
 {
 	pkxd_auth *a = d->auth;
 
+	uint64_t now = pkx_now_ns(), wake = 0;
+
 	while (a->checks < AUTH_MAX_CHECKS && a->queue_head) {
-		auth_check *c = a->queue_head;
+		auth_check *c, **p;
 		pthread_attr_t attr;
 		pthread_t th;
 		int started = 0;
 
-		a->queue_head = c->next;
-		if (!a->queue_head)
-			a->queue_tail = &a->queue_head;
+		/* The first in order whose account may be checked now. */
+		for (p = &a->queue_head; (c = *p); p = &c->next) {
+			if (!throttle_gap_ns(c->throttle) ||
+			    c->throttle->not_before_ns <= now)
+				break;
+			if (!wake || c->throttle->not_before_ns < wake)
+				wake = c->throttle->not_before_ns;
+		}
+		if (!c)
+			break;
+		*p = c->next;
+		if (a->queue_tail == &c->next)
+			a->queue_tail = p;
 		a->queued--;
+		if (throttle_gap_ns(c->throttle))
+			/* The next check of a throttled account waits. */
+			c->throttle->not_before_ns =
+			    now + throttle_gap_ns(c->throttle);
 		if (!pkxh_connected(c->req)) {
 			/* Its client went away: nobody waits for the
 			 * answer. */
@@ -731,6 +810,16 @@ static void start_checks(pkxd_daemon *d)
 			check_finish(a, c);
 		}
 	}
+	if (a->queue_head && a->checks < AUTH_MAX_CHECKS && wake > now) {
+		struct timeval tv = {
+		    (time_t)((wake - now) / 1000000000u),
+		    (suseconds_t)((wake - now) % 1000000000u / 1000u)};
+
+		if (!a->throttle_ev)
+			a->throttle_ev = evtimer_new(d->base, throttle_wake, d);
+		if (a->throttle_ev)
+			evtimer_add(a->throttle_ev, &tv);
+	}
 }
 
 void pkxd_auth_stop(pkxd_daemon *d)
@@ -750,6 +839,10 @@ void pkxd_auth_stop(pkxd_daemon *d)
 		check_finish(a, c);
 	}
 	a->queue_tail = &a->queue_head;
+	if (a->throttle_ev) {
+		event_free(a->throttle_ev);
+		a->throttle_ev = NULL;
+	}
 	for (c = a->active; c; c = next) {
 		next = c->next_active;
 		if (c->delay_ev) {
@@ -826,9 +919,11 @@ static int queue_check(pkxd_daemon *d, pkxh_req *req, enum auth_kind kind,
 	c->state = state ? strdup(state) : NULL;
 	/* An unknown user costs what the costliest known one does. */
 	c->hash = d->auth->stand_in;
+	c->throttle = &d->auth->unknown;
 	for (i = 0; i < d->auth->n_users; i++)
 		if (strcmp(d->auth->users[i].name, user) == 0) {
 			c->hash = d->auth->users[i].hash;
+			c->throttle = &d->auth->users[i].throttle;
 			c->known = 1;
 		}
 	c->done_ev = event_new(d->base, -1, 0, check_done, c);
