@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import warnings
 
 from checks import check, summary, wait_until
@@ -111,8 +112,9 @@ def test_tokens(d, root):
     st, doc, _ = d.request("GET", "/api/common/1.0/ping")
     check("ping needs no token", st == 200, st)
     st, doc, _ = d.request("GET", "/api/common/1.0/auth_info")
-    check("auth_info lists BASIC, COOKIE, OAUTH_2_0",
-          st == 200 and doc.get("supported_methods") == ["BASIC", "COOKIE", "OAUTH_2_0"], doc)
+    check("auth_info lists BASIC, COOKIE, OAUTH_2_0, OAUTH2.0",
+          st == 200 and doc.get("supported_methods") == ["BASIC", "COOKIE", "OAUTH_2_0", "OAUTH2.0"],
+          doc)
     st, doc, _ = d.request("GET", "/api/common/1.0/services")
     check("services list mgmt.aaa 2.0",
           st == 200 and {"id": "mgmt.aaa", "versions": ["2.0"]} in doc, doc)
@@ -463,6 +465,34 @@ def test_basic_and_sessions(d):
     check("refresh tokens listed with Basic", st == 200 and "items" in doc, (st, doc))
 
 
+def oauth(d, code, state="s-42"):
+    """The vendor client's OAuth exchange of an access code."""
+    head = base64.urlsafe_b64encode(b'{"alg":"none"}').decode()
+    body = urllib.parse.urlencode({"grant_type": "access_code",
+                                   "assertion": "%s.%s." % (head, code), "state": state})
+    return d.request("POST", "/api/common/1.0/oauth/token", body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def test_oauth(d):
+    """Access codes (refresh tokens) traded at /api/common/1.0/oauth/token
+    for access tokens, with the state given back."""
+    st, doc, _ = login(d, "erin", "pw-e", generate_refresh_token=True)
+    code = doc.get("refresh_token", "")
+    st, doc, _ = oauth(d, code)
+    check("access code traded: an access token, state given back",
+          st in (200, 201) and doc.get("state") == "s-42" and doc.get("token_type") == "bearer"
+          and "." not in doc.get("access_token", "."), (st, doc))
+    st, lst, _ = d.request("GET", API + "/exports", headers=bearer(doc.get("access_token", "")))
+    check("its access token works", st == 200, (st, lst))
+    st, doc, _ = oauth(d, "f" * 64)
+    check("an unknown access code: 401 AUTH_INVALID_CREDENTIALS",
+          st == 401 and is_error(doc, "AUTH_INVALID_CREDENTIALS"), (st, doc))
+    st, doc, _ = d.request("POST", "/api/common/1.0/oauth/token", "grant_type=password&x=y",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    check("another grant type: 400", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), (st, doc))
+
+
 def test_roles(d):
     """NAME:HASH:user sees and controls only the exports it owns (others'
     are 404); NAME:HASH and NAME:HASH:admin see every export."""
@@ -552,8 +582,12 @@ def test_off(root):
     d = Daemon(root)
     try:
         st, doc, _ = d.request("GET", "/api/common/1.0/auth_info")
-        check("without --users BASIC and COOKIE are listed (any credentials get in)",
-              st == 200 and doc.get("supported_methods") == ["BASIC", "COOKIE"], doc)
+        check("without --users every method is listed (any credentials get in)",
+              st == 200 and doc.get("supported_methods") == ["BASIC", "COOKIE", "OAUTH_2_0",
+                                                             "OAUTH2.0"], doc)
+        st, doc, _ = oauth(d, "anything")
+        check("without --users any access code gets a token", st == 200
+              and doc.get("state") == "s-42" and doc.get("access_token"), (st, doc))
         st, doc, _ = d.request("GET", API + "/exports", headers=basic("x", "y"))
         check("without --users Basic credentials get in", st == 200, (st, doc))
         st, doc, r = d.request("POST", "/api/common/1.0/login", {"username": "x", "password": "y"})
@@ -590,6 +624,7 @@ def main():
             test_before_body(d)
             test_basic_and_sessions(d)
             test_roles(d)
+            test_oauth(d)
             test_throttle(d)
             if slow:
                 test_slow_hash_keeps_loop_free(d)

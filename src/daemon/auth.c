@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -1333,15 +1334,87 @@ int pkxd_auth_is_admin(const pkxd_daemon *d, const char *user)
 	return 0;
 }
 
+/* POST /api/common/1.0/oauth/token: the OAuth 2.0 exchange the vendor's
+ * client makes with an access code (form-encoded: grant_type=access_code,
+ * assertion=HEADER.CODE.SIGNATURE, state).  An access code is a refresh
+ * token of this service (mgmt.aaa token with generate_refresh_token):
+ * long-lived, revocable, traded here for an access token. */
+void pkxd_auth_oauth_token(pkxd_daemon *d, pkxh_req *req)
+{
+	struct evbuffer *in = pkxh_body(req);
+	size_t len = evbuffer_get_length(in);
+	struct evkeyvalq form;
+	char *text = malloc(len + 1), *code = NULL, *dot;
+	const char *grant_type, *assertion, *state;
+	auth_token *t;
+
+	TAILQ_INIT(&form);
+	if (!text) {
+		pkxd_reply_error(req, 503, "SERVICE_BUSY", "out of memory");
+		return;
+	}
+	evbuffer_copyout(in, text, len);
+	text[len] = '\0';
+	if (strlen(text) != len || evhttp_parse_query_str(text, &form) != 0) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "the body is not a form "
+		                 "(application/x-www-form-urlencoded)");
+		goto out;
+	}
+	grant_type = evhttp_find_header(&form, "grant_type");
+	assertion = evhttp_find_header(&form, "assertion");
+	state = evhttp_find_header(&form, "state");
+	if (!grant_type || strcmp(grant_type, "access_code") != 0 ||
+	    !assertion) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "expected grant_type=access_code and an "
+		                 "assertion (HEADER.ACCESS_CODE.SIGNATURE)");
+		goto out;
+	}
+	/* The code is the assertion's middle part. */
+	if (!(dot = strchr(assertion, '.')) || !(code = strdup(dot + 1)) ||
+	    !(dot = strchr(code, '.'))) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "the assertion is not HEADER.ACCESS_CODE."
+		                 "SIGNATURE");
+		goto out;
+	}
+	*dot = '\0';
+	if (!d->auth) {
+		/* No access control: any code gets a token nothing checks. */
+		pkxd_reply_json(req, 200,
+		                json_pack("{s:s, s:s, s:s?}", "access_token",
+		                          "none", "token_type", "bearer",
+		                          "state", state));
+		goto out;
+	}
+	if (!(t = find_token(d->auth, code, AUTH_REFRESH))) {
+		pkxd_reply_error(req, 401, "AUTH_INVALID_CREDENTIALS",
+		                 "unknown or revoked access code");
+		goto out;
+	}
+	t->redeemed++;
+	t->last_redeemed_ns = pkx_wallclock_ns();
+	grant(d, req, t->user, 0, state, t->grant);
+out:
+	if (code)
+		explicit_bzero(code, strlen(code));
+	free(code);
+	explicit_bzero(text, len);
+	free(text);
+	evhttp_clear_headers(&form);
+}
+
 json_t *pkxd_auth_info(const pkxd_daemon *d)
 {
-	/* What works: Basic and cookie sessions always (without --users
-	 * any credentials get in), bearer tokens from mgmt.aaa with users
-	 * (the common definition's OAUTH_2_0). */
-	json_t *methods = json_pack("[s, s]", "BASIC", "COOKIE");
+	/* What works: Basic, cookie sessions and OAuth access codes (the
+	 * common definition names it OAUTH_2_0, the vendor's client looks
+	 * for OAUTH2.0: both are listed); without --users any credentials
+	 * get in. */
+	json_t *methods = json_pack("[s, s, s, s]", "BASIC", "COOKIE",
+	                            "OAUTH_2_0", "OAUTH2.0");
 
-	if (d->auth)
-		json_array_append_new(methods, json_string("OAUTH_2_0"));
+	(void)d;
 	return json_pack("{s:s, s:b, s:o}", "login_banner", "",
 	                 "specify_purpose", 0, "supported_methods", methods);
 }

@@ -542,6 +542,13 @@ static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 {
 	char host[256] = "pktexport";
 
+	if (strcmp(rest, "oauth/token") == 0) {
+		if (m != PKXH_POST)
+			pkxd_reply_not_allowed(req, "POST");
+		else
+			pkxd_auth_oauth_token(d, req);
+		return;
+	}
 	if (strcmp(rest, "login") == 0 || strcmp(rest, "logout") == 0) {
 		if (m != PKXH_POST)
 			pkxd_reply_not_allowed(req, "POST");

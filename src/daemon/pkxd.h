@@ -169,6 +169,8 @@ int pkxd_auth_is_admin(const pkxd_daemon *d, const char *user);
 /* POST /api/common/1.0/login and /logout: cookie sessions. */
 void pkxd_auth_login(pkxd_daemon *d, pkxh_req *req);
 void pkxd_auth_logout(pkxd_daemon *d, pkxh_req *req);
+/* POST /api/common/1.0/oauth/token: an access code for an access token. */
+void pkxd_auth_oauth_token(pkxd_daemon *d, pkxh_req *req);
 /* GET /api/common/1.0/auth_info */
 json_t *pkxd_auth_info(const pkxd_daemon *d);
 /* /api/mgmt.aaa/2.0/<rest> */
