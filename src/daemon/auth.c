@@ -878,6 +878,31 @@ static int peer_logins(const pkxd_auth *a, const char *peer)
 	return n;
 }
 
+/* Refuses (400) a JSON body with a property not in known; 0 when it has
+ * none. */
+static int only_known(pkxh_req *req, json_t *body, const char *const *known,
+                      const char *what)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v)
+	{
+		const char *const *k;
+
+		(void)v;
+		for (k = known; *k && strcmp(*k, key); k++)
+			;
+		if (!*k) {
+			pkxd_reply_error(req, 400, PKX_EINVAL,
+			                 "unknown property \"%.64s\" in %s",
+			                 key, what);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Hands a password check to a thread (queued when AUTH_MAX_CHECKS run);
  * its verdict is answered by verified() or refuse().  Answers 503 itself
  * when the address has too many logins in progress or the queue is
@@ -952,27 +977,13 @@ static void token_request(pkxd_daemon *d, pkxh_req *req)
 	                                    "generate_refresh_token", "state",
 	                                    NULL};
 	json_t *body = pkxd_read_body(req), *creds, *gen;
-	const char *user, *password, *refresh, *state, *key;
-	json_t *v;
+	const char *user, *password, *refresh, *state;
 	int bad = 0, want_refresh;
 
 	if (!body)
 		return;
-	json_object_foreach(body, key, v)
-	{
-		const char *const *k;
-
-		(void)v;
-		for (k = known; *k && strcmp(*k, key); k++)
-			;
-		if (!*k) {
-			pkxd_reply_error(req, 400, PKX_EINVAL,
-			                 "unknown property \"%.64s\" in a "
-			                 "token request",
-			                 key);
-			goto out;
-		}
-	}
+	if (only_known(req, body, known, "a token request") != 0)
+		goto out;
 	creds = json_object_get(body, "user_credentials");
 	gen = json_object_get(body, "generate_refresh_token");
 	refresh = string_member(body, "refresh_token", &bad);
@@ -1258,26 +1269,14 @@ void pkxd_auth_login(pkxd_daemon *d, pkxh_req *req)
 {
 	static const char *const known[] = {"username", "password", "purpose",
 	                                    NULL};
-	json_t *body = pkxd_read_body(req), *v;
-	const char *user, *password, *key;
+	json_t *body = pkxd_read_body(req);
+	const char *user, *password;
 	int bad = 0;
 
 	if (!body)
 		return;
-	json_object_foreach(body, key, v)
-	{
-		const char *const *k;
-
-		(void)v;
-		for (k = known; *k && strcmp(*k, key); k++)
-			;
-		if (!*k) {
-			pkxd_reply_error(
-			    req, 400, PKX_EINVAL,
-			    "unknown property \"%.64s\" in a login", key);
-			goto out;
-		}
-	}
+	if (only_known(req, body, known, "a login") != 0)
+		goto out;
 	user = string_member(body, "username", &bad);
 	password = string_member(body, "password", &bad);
 	string_member(body, "purpose", &bad);

@@ -681,17 +681,24 @@ static int is_export_api(const char *path)
 
 /* Before the body: a stopping service and a request without valid
  * credentials are answered here, so their bodies are never read. */
+/* The request's path, or NULL after answering: a stopping service
+ * takes nothing new, a malformed path is refused. */
+static char *serve_path(const pkxd_daemon *d, pkxh_req *req)
+{
+	if (d->stopping) {
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "the service is stopping");
+		return NULL;
+	}
+	return request_path(req);
+}
+
 void pkxd_http_head(pkxh_req *req, void *arg)
 {
 	pkxd_daemon *d = arg;
 	char *path;
 
-	if (d->stopping) {
-		pkxd_reply_error(req, 503, "SERVICE_BUSY",
-		                 "the service is stopping");
-		return;
-	}
-	if (!(path = request_path(req)))
+	if (!(path = serve_path(d, req)))
 		return;
 	/* What needs credentials: the exports, and a user's own refresh
 	 * tokens.  A check that takes a thread defers the head. */
@@ -707,12 +714,7 @@ void pkxd_http_handle(pkxh_req *req, void *arg)
 	pkxh_method m = pkxh_method_of(req);
 	char *path;
 
-	if (d->stopping) {
-		pkxd_reply_error(req, 503, "SERVICE_BUSY",
-		                 "the service is stopping");
-		return;
-	}
-	if (!(path = request_path(req)))
+	if (!(path = serve_path(d, req)))
 		return;
 	if (strcmp(path, "/api/common/1.0") == 0) {
 		reply_service_def(req, "common", m);
