@@ -273,6 +273,7 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 		if (!grown)
 			goto fail;
 		a->users = grown;
+		memset(&a->users[a->n_users], 0, sizeof(*a->users));
 		a->users[a->n_users].name = strdup(line);
 		a->users[a->n_users].hash = strdup(hash);
 		a->users[a->n_users].admin =
