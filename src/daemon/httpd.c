@@ -60,7 +60,8 @@ struct pkxh_req {
 	void *body_arg;
 	uint64_t body_seen;
 	int body_failed;
-	/* A streamed answer of a known length: bytes still owed. */ int sized;
+	/* A streamed answer of a known length: bytes still owed. */
+	int sized;
 	uint64_t owed;
 	int deferred; /* head() handed it on (pkxh_defer_head) */
 };
@@ -74,7 +75,6 @@ struct pkxh_conn {
 	int head_ready;     /* the parser paused on a complete head */
 	int paused;         /* the service paused the body */
 	int deferring;      /* the service holds the head (pkxh_defer_head) */
-	int head_seen;      /* head() ran for req */
 	int answered_early; /* head() answered: the body is not read */
 	int closing;        /* close once the output is written */
 	int lingering;      /* answered and shut: read and drop, then close */
@@ -172,7 +172,6 @@ static void conn_request_over(pkxh_conn *c, pkxh_req *req)
 		c->closing = 1;
 	c->req = NULL;
 	c->with_service = 0;
-	c->head_seen = 0;
 	c->head_ready = 0;
 	c->paused = 0;
 	c->deferring = 0;
@@ -298,13 +297,6 @@ int pkxh_reply_chunk(pkxh_req *req, struct evbuffer *data)
 	if (req->chunked)
 		evbuffer_add(out, "\r\n", 2);
 	return 0;
-}
-
-size_t pkxh_reply_pending(const pkxh_req *req)
-{
-	return req->conn
-	           ? evbuffer_get_length(bufferevent_get_output(req->conn->bev))
-	           : 0;
 }
 
 void pkxh_reply_end(pkxh_req *req, void (*sent)(void *arg, int complete),
@@ -700,13 +692,6 @@ static void conn_free(pkxh_conn *c)
 	/* Frees the output, and with it the references it held. */
 	bufferevent_free(c->bev);
 	free(c);
-	if (s->resume_ev == NULL) {
-		int i;
-
-		for (i = 0; i < s->n_listeners; i++)
-			if (s->listeners[i].l)
-				evconnlistener_enable(s->listeners[i].l);
-	}
 }
 
 /* The server refuses the request being read: the service writes the
@@ -781,8 +766,6 @@ static void conn_parse(pkxh_conn *c)
 		size_t done;
 		enum http_errno e;
 
-		if (c->req && c->head_seen && c->answered_early)
-			return;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			return;
 		done = http_parser_execute(&c->parser, &c->srv->settings,
@@ -820,7 +803,6 @@ static void conn_parse(pkxh_conn *c)
 			continue;
 		/* The head is read. */
 		c->head_ready = 0;
-		c->head_seen = 1;
 		c->srv->h.head(c->req, c->srv->h.arg);
 		if (!c->req || c->answered_early || c->closing) {
 			/* Answered from the head: the body stays unread. */
@@ -1050,9 +1032,6 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	int i;
 
 	(void)l;
-	for (i = 0; i < s->n_listeners; i++)
-		if (s->listeners[i].l)
-			evconnlistener_disable(s->listeners[i].l);
 	if (time(NULL) != said) {
 		said = time(NULL);
 		fprintf(stderr, "pktexportd: cannot accept a connection: %s\n",
@@ -1060,8 +1039,12 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	}
 	if (!s->resume_ev)
 		s->resume_ev = evtimer_new(s->base, resume_cb, s);
-	if (s->resume_ev)
-		evtimer_add(s->resume_ev, &pause);
+	/* Paused only with a timer to resume: never for good. */
+	if (!s->resume_ev || evtimer_add(s->resume_ev, &pause) != 0)
+		return;
+	for (i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].l)
+			evconnlistener_disable(s->listeners[i].l);
 }
 
 pkxh_server *pkxh_server_new(struct event_base *base, const pkxh_handlers *h,
@@ -1148,9 +1131,4 @@ void pkxh_server_free(pkxh_server *s)
 		if (s->listeners[i].tls)
 			SSL_CTX_free(s->listeners[i].tls);
 	free(s);
-}
-
-unsigned pkxh_server_connections(const pkxh_server *s)
-{
-	return s->n_conns;
 }

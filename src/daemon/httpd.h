@@ -77,8 +77,6 @@ void pkxh_server_close_listener(pkxh_server *s);
 /* Closes every connection (requests the service holds lose theirs, and
  * their close callbacks run) and frees the server. */
 void pkxh_server_free(pkxh_server *s);
-/* Connections open now. */
-unsigned pkxh_server_connections(const pkxh_server *s);
 
 /* ---------------------------------------------------------- the request */
 pkxh_method pkxh_method_of(const pkxh_req *req);
@@ -140,8 +138,6 @@ void pkxh_reply_start_length(pkxh_req *req, int status, uint64_t length);
 /* Moves data into the answer (references in it are kept).  -1 when the
  * connection is gone (data is then drained all the same). */
 int pkxh_reply_chunk(pkxh_req *req, struct evbuffer *data);
-/* Bytes written to the connection but not yet to the kernel. */
-size_t pkxh_reply_pending(const pkxh_req *req);
 /* Ends a streamed answer.  sent(arg, complete) runs once its last byte
  * has gone to the kernel (complete 1) or the connection went first (0);
  * sent may be NULL. */
