@@ -313,8 +313,7 @@ reject:
 	pkx_config_free(cfg);
 	json_decref(extra);
 	json_decref(body);
-	pkxd_reply_error(req, pkxd_error_status(err.id), err.id, "%s",
-	                 err.text);
+	pkxd_reply_pkx_error(req, &err);
 }
 
 /* The POST is answered once its validation job is over. */
@@ -332,8 +331,7 @@ static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 		pkx_error copy = *err;
 
 		pkxd_export_delete(e);
-		pkxd_reply_error(req, pkxd_error_status(copy.id), copy.id, "%s",
-		                 copy.text);
+		pkxd_reply_pkx_error(req, &copy);
 		return;
 	}
 	pkxd_export_set_state(
@@ -436,8 +434,7 @@ reject:
 	pkx_config_free(cfg);
 	json_decref(extra);
 	json_decref(body);
-	pkxd_reply_error(req, pkxd_error_status(err.id), err.id, "%s",
-	                 err.text);
+	pkxd_reply_pkx_error(req, &err);
 }
 
 static void download(pkxd_export *e, pkxh_req *req)
@@ -477,8 +474,7 @@ static void download(pkxd_export *e, pkxh_req *req)
 		return;
 	}
 	if (pkxd_job_start(e, kind, req, NULL, &err) != PKX_OK) {
-		pkxd_reply_error(req, pkxd_error_status(err.id), err.id, "%s",
-		                 err.text);
+		pkxd_reply_pkx_error(req, &err);
 		return;
 	}
 	pkxd_export_disarm_timer(e);

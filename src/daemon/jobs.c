@@ -640,8 +640,7 @@ static void job_prepared(pkxd_job *job)
 		pkxh_req *req = job->stream->req;
 
 		stream_detach(job->stream);
-		pkxd_reply_error(req, pkxd_error_status(job->err.id),
-		                 job->err.id, "%s", job->err.text);
+		pkxd_reply_pkx_error(req, &job->err);
 	}
 }
 
@@ -673,8 +672,7 @@ static void job_finish_stream(pkxd_job *job)
 		 * failed run left in a chunk): the client gets the error. */
 		stream_detach(st);
 		stream_pump(st, job->e); /* recycles, sends nothing */
-		pkxd_reply_error(req, pkxd_error_status(job->err.id),
-		                 job->err.id, "%s", job->err.text);
+		pkxd_reply_pkx_error(req, &job->err);
 		return;
 	}
 	stream_pump(st, job->e);

@@ -46,7 +46,7 @@ void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
 	    json_pack("{s:s, s:s}", "error_id", id, "error_text", text));
 }
 
-int pkxd_error_status(const char *id)
+static int error_status(const char *id)
 {
 	static const struct {
 		const char *id;
@@ -153,4 +153,9 @@ void pkxd_reply_not_allowed(pkxh_req *req, const char *allow)
 	pkxd_reply_error(req, 405, "HTTP_INVALID_METHOD",
 	                 "%.16s is not allowed here (allowed: %s)",
 	                 pkxh_method_name(req), allow);
+}
+
+void pkxd_reply_pkx_error(pkxh_req *req, const pkx_error *err)
+{
+	pkxd_reply_error(req, error_status(err->id), err->id, "%s", err->text);
 }

@@ -14,8 +14,8 @@
 void pkxd_reply_json(pkxh_req *req, int code, json_t *body);
 void pkxd_reply_error(pkxh_req *req, int code, const char *id, const char *fmt,
                       ...) __attribute__((format(printf, 4, 5)));
-/* The HTTP status of an API error id. */
-int pkxd_error_status(const char *id);
+/* Answers with err, at the HTTP status of its id. */
+void pkxd_reply_pkx_error(pkxh_req *req, const pkx_error *err);
 /* The request body as a JSON object, or NULL after replying. */
 json_t *pkxd_read_body(pkxh_req *req);
 void pkxd_reply_not_allowed(pkxh_req *req, const char *allow);
