@@ -538,22 +538,25 @@ static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 {
 	char host[256] = "pktexport";
 
-	if (strcmp(rest, "oauth/token") == 0) {
-		if (m != PKXH_POST)
-			pkxd_reply_not_allowed(req, "POST");
-		else
-			pkxd_auth_oauth_token(d, req);
-		return;
-	}
-	if (strcmp(rest, "login") == 0 || strcmp(rest, "logout") == 0) {
-		if (m != PKXH_POST)
-			pkxd_reply_not_allowed(req, "POST");
-		else if (rest[3] == 'i')
-			pkxd_auth_login(d, req);
-		else
-			pkxd_auth_logout(d, req);
-		return;
-	}
+	/* The common service's POST resources, all auth.c's. */
+	static const struct {
+		const char *name;
+		void (*post)(pkxd_daemon *d, pkxh_req *req);
+	} posts[] = {
+	    {"login", pkxd_auth_login},
+	    {"logout", pkxd_auth_logout},
+	    {"oauth/token", pkxd_auth_oauth_token},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(posts) / sizeof(*posts); i++)
+		if (strcmp(rest, posts[i].name) == 0) {
+			if (m != PKXH_POST)
+				pkxd_reply_not_allowed(req, "POST");
+			else
+				posts[i].post(d, req);
+			return;
+		}
 	if (strcmp(rest, "ping") && strcmp(rest, "info") &&
 	    strcmp(rest, "services") && strcmp(rest, "auth_info")) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,

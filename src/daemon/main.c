@@ -473,8 +473,6 @@ int main(int argc, char **argv)
 	int plain_fd = -1;
 	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS, grace = 30;
 	struct sockaddr_storage ss;
-	socklen_t ss_len = sizeof(ss);
-	const char *why = NULL;
 	int fd;
 	const char *plugin_dir = pkx_default_plugin_dir();
 	pkxd_daemon d;
@@ -580,8 +578,6 @@ int main(int argc, char **argv)
 		goto out;
 	limits.max_connections = connection_cap();
 	pkxd_exports_load(&d);
-	(void)why;
-	(void)ss_len;
 	if ((fd = open_listener(listen, "--listen", &ss, addr, sizeof(addr))) <
 	    0)
 		goto out;
