@@ -51,7 +51,7 @@
 #define AUTH_THROTTLE_FREE     5
 #define AUTH_THROTTLE_MAX_S    30
 #define AUTH_THROTTLE_WINDOW_S 600
-/* Kinds of token (auth_token.refresh). */
+/* Kinds of token (auth_token.kind). */
 #define AUTH_ACCESS  0
 #define AUTH_REFRESH 1
 #define AUTH_SESSION 2
@@ -81,7 +81,7 @@ typedef struct auth_user {
 typedef struct auth_token {
 	char value[2 * AUTH_TOKEN_BYTES + 1];
 	char user[AUTH_NAME_MAX + 1];
-	int refresh;
+	int kind;            /* AUTH_ACCESS, AUTH_REFRESH or AUTH_SESSION */
 	uint64_t grant;      /* tokens of one login share it */
 	uint64_t issued_ns;  /* wall clock */
 	uint64_t expires_ns; /* monotonic clock; 0: until revoked */
@@ -105,6 +105,7 @@ struct pkxd_auth {
 	auth_check *active; /* every login not answered yet */
 	uint64_t grants;    /* logins granted so far */
 	unsigned char basic_key[32];
+	EVP_MAC *hmac; /* fetched once: a fetch costs more than the hash */
 	auth_basic_slot basic[AUTH_BASIC_SLOTS];
 	auth_throttle unknown;     /* names of no user, together */
 	struct event *throttle_ev; /* the queue waits for a throttled one */
@@ -298,8 +299,10 @@ pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s)
 	free(line);
 	/* The key of the Basic credentials' hashes: new at every start. */
 	if (getrandom(a->basic_key, sizeof(a->basic_key), 0) !=
-	    (ssize_t)sizeof(a->basic_key)) {
-		fprintf(stderr, "pktexportd: no random bytes for a key\n");
+	        (ssize_t)sizeof(a->basic_key) ||
+	    !(a->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
+		fprintf(stderr, "pktexportd: no random bytes or no HMAC for "
+		                "the key of Basic credentials\n");
 		pkxd_auth_free(a);
 		return NULL;
 	}
@@ -331,6 +334,7 @@ void pkxd_auth_free(pkxd_auth *a)
 		free(a->users[i].hash);
 	}
 	free(a->users);
+	EVP_MAC_free(a->hmac);
 	while (a->active) {
 		auth_check *c = a->active;
 
@@ -383,14 +387,14 @@ static void drop_expired(pkxd_auth *a, uint64_t now)
 
 /* How many tokens of a kind user holds; *oldest gets the oldest (tokens
  * are kept newest first). */
-static size_t user_tokens(pkxd_auth *a, const char *user, int refresh,
+static size_t user_tokens(pkxd_auth *a, const char *user, int kind,
                           auth_token ***oldest)
 {
 	auth_token **p;
 	size_t n = 0;
 
 	for (p = &a->tokens; *p; p = &(*p)->next)
-		if ((*p)->refresh == refresh && strcmp((*p)->user, user) == 0) {
+		if ((*p)->kind == kind && strcmp((*p)->user, user) == 0) {
 			n++;
 			*oldest = p;
 		}
@@ -401,7 +405,7 @@ static size_t user_tokens(pkxd_auth *a, const char *user, int refresh,
  * others': past AUTH_USER_ACCESS the user's own oldest access token goes;
  * past AUTH_USER_REFRESH a refresh token is refused (*full set), as they
  * are meant to last until revoked. */
-static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
+static auth_token *new_token(pkxd_auth *a, const char *user, int kind,
                              uint64_t grant, int *full)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -412,12 +416,12 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
 
 	*full = 0;
 	drop_expired(a, now);
-	held = user_tokens(a, user, refresh, &oldest);
-	if (refresh == AUTH_REFRESH && held >= AUTH_USER_REFRESH) {
+	held = user_tokens(a, user, kind, &oldest);
+	if (kind == AUTH_REFRESH && held >= AUTH_USER_REFRESH) {
 		*full = 1;
 		return NULL;
 	}
-	if (refresh != AUTH_REFRESH && held >= AUTH_USER_ACCESS) {
+	if (kind != AUTH_REFRESH && held >= AUTH_USER_ACCESS) {
 		t = *oldest;
 		*oldest = t->next;
 		token_free(t);
@@ -432,12 +436,12 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
 	}
 	explicit_bzero(raw, sizeof(raw));
 	snprintf(t->user, sizeof(t->user), "%s", user);
-	t->refresh = refresh;
+	t->kind = kind;
 	t->grant = grant;
 	t->issued_ns = pkx_wallclock_ns();
 	/* Expiry runs on the monotonic clock: setting the wall clock does
 	 * not lengthen or shorten a token. */
-	t->expires_ns = refresh == AUTH_REFRESH
+	t->expires_ns = kind == AUTH_REFRESH
 	                    ? 0
 	                    : now + (uint64_t)a->lifetime_s * 1000000000u;
 	t->next = a->tokens;
@@ -445,14 +449,14 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int refresh,
 	return t;
 }
 
-static auth_token *find_token(pkxd_auth *a, const char *value, int refresh)
+static auth_token *find_token(pkxd_auth *a, const char *value, int kind)
 {
 	uint64_t now = pkx_now_ns();
 	auth_token *t, *found = NULL;
 
 	/* Every token is compared, so the time taken says nothing. */
 	for (t = a->tokens; t; t = t->next)
-		if (t->refresh == refresh && same_secret(t->value, value) &&
+		if (t->kind == kind && same_secret(t->value, value) &&
 		    (!t->expires_ns || t->expires_ns > now))
 			found = t;
 	return found;
@@ -471,8 +475,8 @@ static void grant(pkxd_daemon *d, pkxh_req *req, const char *user,
 
 	if (!grant_id)
 		grant_id = ++d->auth->grants;
-	if (want_refresh &&
-	    !(refresh = new_token(d->auth, user, 1, grant_id, &full))) {
+	if (want_refresh && !(refresh = new_token(d->auth, user, AUTH_REFRESH,
+	                                          grant_id, &full))) {
 		if (full)
 			pkxd_reply_error(req, 409, "RESOURCE_EXISTS",
 			                 "%s holds %d refresh tokens already: "
@@ -484,7 +488,8 @@ static void grant(pkxd_daemon *d, pkxh_req *req, const char *user,
 			                 "bytes or no memory)");
 		return;
 	}
-	if (!(access = new_token(d->auth, user, 0, grant_id, &full))) {
+	if (!(access =
+	          new_token(d->auth, user, AUTH_ACCESS, grant_id, &full))) {
 		pkxd_reply_error(req, 500, PKX_EINTERNAL,
 		                 "no token could be made (no random bytes or "
 		                 "no memory)");
@@ -585,8 +590,7 @@ static void basic_digest(const pkxd_auth *a, const char *user,
                          const char *password, unsigned char out[32])
 {
 	unsigned char zero = 0;
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *m = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_CTX *m = EVP_MAC_CTX_new(a->hmac);
 	OSSL_PARAM params[] = {
 	    OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
 	    OSSL_PARAM_construct_end()};
@@ -602,7 +606,6 @@ static void basic_digest(const pkxd_auth *a, const char *user,
 		EVP_MAC_final(m, out, &got, 32);
 	}
 	EVP_MAC_CTX_free(m);
-	EVP_MAC_free(mac);
 }
 
 /* The user of verified Basic credentials, or NULL. */
@@ -679,42 +682,44 @@ static void verified(pkxd_daemon *d, auth_check *c)
 	}
 }
 
-/* How long an account's checks stand apart now (0: not throttled). */
-static uint64_t throttle_gap_ns(const auth_throttle *t)
+/* Whether an account's failures are old enough to be forgotten. */
+static int throttle_window_over(const auth_throttle *t, uint64_t now)
 {
+	return now - t->window_ns >
+	       (uint64_t)AUTH_THROTTLE_WINDOW_S * 1000000000u;
+}
+
+/* How long an account's checks stand apart at now (0: not throttled). */
+static uint64_t throttle_gap_ns(const auth_throttle *t, uint64_t now)
+{
+	unsigned over = t->fails - AUTH_THROTTLE_FREE;
 	uint64_t s;
 
-	if (t->fails < AUTH_THROTTLE_FREE ||
-	    pkx_now_ns() - t->window_ns >
-	        (uint64_t)AUTH_THROTTLE_WINDOW_S * 1000000000u)
+	if (t->fails < AUTH_THROTTLE_FREE || throttle_window_over(t, now))
 		return 0;
-	s = t->fails - AUTH_THROTTLE_FREE >= 5
-	        ? AUTH_THROTTLE_MAX_S
-	        : 1u << (t->fails - AUTH_THROTTLE_FREE);
-	if (s > AUTH_THROTTLE_MAX_S)
-		s = AUTH_THROTTLE_MAX_S;
-	return s * 1000000000u;
+	s = over < 31 ? 1u << over : AUTH_THROTTLE_MAX_S;
+	return (s < AUTH_THROTTLE_MAX_S ? s : AUTH_THROTTLE_MAX_S) *
+	       1000000000u;
 }
 
 /* A check's verdict counts for its account. */
 static void throttle_record(auth_throttle *t, int ok)
 {
-	uint64_t now = pkx_now_ns();
+	uint64_t now = pkx_now_ns(), gap;
 
 	if (ok) {
 		t->fails = 0;
 		t->not_before_ns = 0;
 		return;
 	}
-	if (now - t->window_ns >
-	    (uint64_t)AUTH_THROTTLE_WINDOW_S * 1000000000u) {
+	if (throttle_window_over(t, now)) {
 		t->window_ns = now;
 		t->fails = 0;
 	}
 	t->fails++;
 	/* Past the free failures the account's next check waits. */
-	if (throttle_gap_ns(t))
-		t->not_before_ns = now + throttle_gap_ns(t);
+	if ((gap = throttle_gap_ns(t, now)))
+		t->not_before_ns = now + gap;
 }
 
 static void start_checks(pkxd_daemon *d);
@@ -760,19 +765,19 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 static void start_checks(pkxd_daemon *d)
 {
 	pkxd_auth *a = d->auth;
-
 	uint64_t now = pkx_now_ns(), wake = 0;
 
 	while (a->checks < AUTH_MAX_CHECKS && a->queue_head) {
 		auth_check *c, **p;
+		uint64_t gap = 0;
 		pthread_attr_t attr;
 		pthread_t th;
 		int started = 0;
 
 		/* The first in order whose account may be checked now. */
 		for (p = &a->queue_head; (c = *p); p = &c->next) {
-			if (!throttle_gap_ns(c->throttle) ||
-			    c->throttle->not_before_ns <= now)
+			gap = throttle_gap_ns(c->throttle, now);
+			if (!gap || c->throttle->not_before_ns <= now)
 				break;
 			if (!wake || c->throttle->not_before_ns < wake)
 				wake = c->throttle->not_before_ns;
@@ -783,10 +788,9 @@ static void start_checks(pkxd_daemon *d)
 		if (a->queue_tail == &c->next)
 			a->queue_tail = p;
 		a->queued--;
-		if (throttle_gap_ns(c->throttle))
+		if (gap)
 			/* The next check of a throttled account waits. */
-			c->throttle->not_before_ns =
-			    now + throttle_gap_ns(c->throttle);
+			c->throttle->not_before_ns = now + gap;
 		if (!pkxh_connected(c->req)) {
 			/* Its client went away: nobody waits for the
 			 * answer. */
@@ -1005,7 +1009,7 @@ static void token_request(pkxd_daemon *d, pkxh_req *req)
 		goto out;
 	}
 	if (refresh) {
-		auth_token *t = find_token(d->auth, refresh, 1);
+		auth_token *t = find_token(d->auth, refresh, AUTH_REFRESH);
 
 		if (want_refresh) {
 			pkxd_reply_error(
@@ -1045,7 +1049,7 @@ static void list_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 
 	for (t = d->auth->tokens; t; t = t->next) {
 		char partial[AUTH_PARTIAL + 1];
-		if (t->refresh != AUTH_REFRESH || strcmp(t->user, user) != 0)
+		if (t->kind != AUTH_REFRESH || strcmp(t->user, user) != 0)
 			continue;
 		memcpy(partial, t->value, AUTH_PARTIAL);
 		partial[AUTH_PARTIAL] = '\0';
@@ -1078,7 +1082,7 @@ static void revoke_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 		return;
 	}
 	for (p = &d->auth->tokens; *p; p = &(*p)->next)
-		if ((*p)->refresh == AUTH_REFRESH &&
+		if ((*p)->kind == AUTH_REFRESH &&
 		    same_secret((*p)->value, value) &&
 		    strcmp((*p)->user, user) == 0)
 			break;
@@ -1306,7 +1310,7 @@ void pkxd_auth_logout(pkxd_daemon *d, pkxh_req *req)
 	if (d->auth && cookies &&
 	    cookie_value(cookies, AUTH_COOKIE, session, sizeof(session)))
 		for (p = &d->auth->tokens; *p; p = &(*p)->next)
-			if ((*p)->refresh == AUTH_SESSION &&
+			if ((*p)->kind == AUTH_SESSION &&
 			    same_secret((*p)->value, session)) {
 				auth_token *t = *p;
 
