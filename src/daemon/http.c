@@ -168,10 +168,9 @@ static int export_cmp(const void *a, const void *b)
 
 /* Whether the request's user may see and act on e: an admin any export, a
  * user their own. */
-static int may_see(const pkxd_daemon *d, pkxh_req *req, const pkxd_export *e)
+static int may_see(int admin, const pkxh_req *req, const pkxd_export *e)
 {
-	return pkxd_auth_is_admin(d, pkxh_user(req)) ||
-	       strcmp(pkxd_export_owner(e), pkxh_user(req)) == 0;
+	return admin || strcmp(pkxd_export_owner(e), pkxh_user(req)) == 0;
 }
 
 static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
@@ -179,6 +178,7 @@ static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 	pkxd_export *e, **all;
 	json_t *items = json_array();
 	size_t n = 0, i;
+	int admin = pkxd_auth_is_admin(d, pkxh_user(req));
 
 	for (e = pkxd_export_first(d); e; e = pkxd_export_next(e))
 		n++;
@@ -190,7 +190,7 @@ static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 	}
 	for (n = 0, e = pkxd_export_first(d); e; e = pkxd_export_next(e))
 		if ((!path || strcmp(path, pkxd_export_config(e)->path) == 0) &&
-		    may_see(d, req, e))
+		    may_see(admin, req, e))
 			all[n++] = e;
 	qsort(all, n, sizeof(*all), export_cmp);
 	for (i = 0; i < n; i++)
@@ -502,7 +502,7 @@ static pkxd_export *find_or_404(pkxd_daemon *d, pkxh_req *req, const char *id)
 	pkxd_export *e = is_id(id) ? pkxd_export_find(d, id) : NULL;
 
 	/* Another user's export is not there for a plain user. */
-	if (e && !may_see(d, req, e))
+	if (e && !may_see(pkxd_auth_is_admin(d, pkxh_user(req)), req, e))
 		e = NULL;
 	if (!e)
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
