@@ -293,20 +293,19 @@ static void sl_close(void *instance)
 		return;
 	sl_report(s);
 	if (s->packets && pcap_stats(s->pcap, &st) == 0) {
+		char line[256];
+
+		snprintf(line, sizeof(line),
+		         "%s: %llu packets read, %u dropped by the kernel, %u "
+		         "by the interface",
+		         s->iface.name, (unsigned long long)s->packets,
+		         st.ps_drop, st.ps_ifdrop);
+		/* With the export's id when the core gives it (ABI 1.5). */
 		if (s->export)
-			s->export->log(
-			    s->export, PKX_LOG_INFO, SL_NAME,
-			    "%s: %llu packets read, %u dropped by the "
-			    "kernel, %u by the interface",
-			    s->iface.name, (unsigned long long)s->packets,
-			    st.ps_drop, st.ps_ifdrop);
+			s->export->log(s->export, PKX_LOG_INFO, SL_NAME, "%s",
+			               line);
 		else
-			sl_svc->log(PKX_LOG_INFO, SL_NAME,
-			            "%s: %llu packets read, %u dropped by the "
-			            "kernel, %u by the interface",
-			            s->iface.name,
-			            (unsigned long long)s->packets, st.ps_drop,
-			            st.ps_ifdrop);
+			sl_svc->log(PKX_LOG_INFO, SL_NAME, "%s", line);
 	}
 	pcap_close(s->pcap);
 	free(s);
