@@ -547,6 +547,17 @@ void cf_close(cf_reader *r)
 	free(r);
 }
 
+int cf_ts_digits(const cf_reader *r)
+{
+	const cf_iface *ifc = r->n_ifaces ? &r->ifaces[0] : NULL;
+
+	if (r->format == CF_PCAP)
+		return r->pcap_nanos ? 9 : 6;
+	if (!ifc || ifc->ts_div != 1)
+		return 0;
+	return ifc->ts_mul == 1 ? 9 : ifc->ts_mul == 1000 ? 6 : 0;
+}
+
 int cf_format(const cf_reader *r)
 {
 	return r->format;

@@ -40,6 +40,10 @@ cf_reader *cf_open(int fd, uint64_t limit, char *errbuf, size_t errlen);
 void cf_close(cf_reader *r); /* does not close fd */
 
 int cf_format(const cf_reader *r);
+/* Decimal digits of a second the first interface's times carry: 6
+ * (microseconds) or 9 (nanoseconds); 0 for any other resolution or none
+ * known yet. */
+int cf_ts_digits(const cf_reader *r);
 /* Offset of the first record: where reading from the start begins. */
 uint64_t cf_data_offset(const cf_reader *r);
 /* Bytes of header a pcap file starts with (24) or the pcapng blocks before

@@ -326,7 +326,7 @@ static void ss_free(ss_source *s)
 static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
                               pkx_error *err)
 {
-	char rel[512];
+	char rel[512], name[256];
 	int rootfd, dirfd;
 
 	if (!*job || strchr(job, '/') || strcmp(job, ".") == 0 ||
@@ -335,20 +335,24 @@ static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
 		                    "\"%s\" does not name a job (jobs/NAME, "
 		                    "one folder name)",
 		                    s->path);
-	if ((size_t)snprintf(rel, sizeof(rel), "jobs/%s", job) >= sizeof(rel))
+	if (strlen(job) >= sizeof(name))
 		return ss_svc->fail(err, "REQUEST_INVALID_INPUT",
 		                    "job name \"%s\" is too long", job);
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return ss_svc->fail(err, "INTERNAL_ERROR", "data root %s: %s",
 		                    root, strerror(errno));
+	/* A job is named by its folder or by its id (the capture API's). */
+	if (sx_job_find(rootfd, job, name, sizeof(name)) == 0)
+		job = name;
+	snprintf(rel, sizeof(rel), "jobs/%s", job);
 	/* No symbolic link is followed below the root: nothing leads out. */
 	dirfd = sx_open_dir(rootfd, rel, 0);
 	close(rootfd);
 	if (dirfd < 0)
 		return ss_svc->fail(err, "RESOURCE_NOT_FOUND",
 		                    "job \"%s\" not found (no folder %s under "
-		                    "the data root)",
+		                    "the data root, and no job has that id)",
 		                    job, rel);
 	if (sx_store_open(&s->store, dirfd,
 	                  faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0

@@ -8,6 +8,7 @@
 typedef struct ss_clip {
 	char job[256];       /* "" when there is no clip */
 	uint64_t start, end; /* [start, end); end UINT64_MAX: unbounded */
+	char description[256];
 } ss_clip;
 
 /* Reads clips/<id>.json (or clips/<id>) under root. */
@@ -18,5 +19,13 @@ pkx_result ss_clip_load(const pkx_services *svc, const char *root,
  * 0, or -1 when memory runs out. */
 int ss_clip_windows(const ss_clip *clip, const pkx_time_range *w, size_t n,
                     pkx_time_range **out, size_t *n_out);
+
+/* pktexport-store list and describe (store_list.c): the jobs and clips
+ * of a data root, and what the captures fs/FILE... are, as JSON on
+ * stdout.  The exit status. */
+int store_cmd_list(const char *root);
+int store_cmd_describe(const char *root, char **rels, int n);
+/* The folders and captures below fs/DIR (or fs), each described. */
+int store_cmd_tree(const char *root, const char *rel);
 
 #endif /* PKX_SOURCE_STORE_H */

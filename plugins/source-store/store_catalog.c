@@ -433,3 +433,62 @@ int sx_sidecar_seek(const char *root, const char *rel, int fd, uint64_t ts,
 	sx_index_free(&ix);
 	return rc;
 }
+
+/* ------------------------------------------------------------------ jobs */
+
+/* FNV-1a, 64 bits, from a given basis: two bases give the 128 bits of an
+ * id.  Not a secret: an id only has to be stable and unlike the others. */
+static uint64_t sx_fnv(const char *s, uint64_t h)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+void sx_job_id(const char *name, char out[SX_JOB_ID_LEN + 1])
+{
+	uint64_t a = sx_fnv(name, 0xcbf29ce484222325ull);
+	uint64_t b = sx_fnv(name, 0x84222325cbf29ce4ull);
+
+	snprintf(out, SX_JOB_ID_LEN + 1, "%08x-%04x-%04x-%04x-%012llx",
+	         (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffffu,
+	         (unsigned)a & 0xffffu, (unsigned)(b >> 48),
+	         (unsigned long long)(b & 0xffffffffffffull));
+}
+
+int sx_job_find(int rootfd, const char *key, char *name, size_t len)
+{
+	char id[SX_JOB_ID_LEN + 1];
+	int dfd = sx_open_dir(rootfd, "jobs", 0), rc = -1;
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+
+	if (dfd < 0)
+		return -1;
+	if (*key != '.' && !strchr(key, '/') &&
+	    fstatat(dfd, key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode)) {
+		close(dfd);
+		return (size_t)snprintf(name, len, "%s", key) < len ? 0 : -1;
+	}
+	if (strlen(key) != SX_JOB_ID_LEN || !(dir = fdopendir(dfd))) {
+		close(dfd);
+		return -1;
+	}
+	while (rc != 0 && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		sx_job_id(de->d_name, id);
+		if (strcmp(id, key) == 0 &&
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode))
+			rc = (size_t)snprintf(name, len, "%s", de->d_name) < len
+			         ? 0
+			         : -1;
+	}
+	closedir(dir);
+	return rc;
+}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "source_store.h"
 #include "store_index.h"
 
 #define DEFAULT_FILE_SIZE (1ull << 30)
@@ -25,12 +26,18 @@ static void usage(FILE *out)
 	        "       pktexport store index --root DIR JOB|fs/FILE...\n"
 	        "       pktexport store info --root DIR JOB\n"
 	        "       pktexport store locate --root DIR fs/FILE NS\n"
+	        "       pktexport store list --root DIR\n"
+	        "       pktexport store describe --root DIR fs/FILE...\n"
+	        "       pktexport store tree --root DIR fs[/DIR]\n"
 	        "\n"
 	        "A store is DIR/jobs/JOB: time-ordered capture files, their "
 	        "time indexes\nand a catalog (see doc/store.md).  import "
 	        "appends captures to it, in\nfiles of about BYTES each "
 	        "(default 1 GB); index builds every index again\n(for fs/ "
-	        "files, the sidecar index under DIR/.index/).\n");
+	        "files, the sidecar index under DIR/.index/).  list, "
+	        "describe and tree\nprint, as JSON, the jobs and clips of DIR, "
+	        "what each fs/FILE is, and the\nfolders and captures below "
+	        "fs/DIR.\n");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -587,6 +594,12 @@ int main(int argc, char **argv)
 		return cmd_locate(root, argv[0], argv[1]);
 	if (strcmp(cmd, "info") == 0 && argc == 1)
 		return cmd_info(root, argv[0]);
+	if (strcmp(cmd, "list") == 0 && argc == 0)
+		return store_cmd_list(root);
+	if (strcmp(cmd, "tree") == 0 && argc == 1)
+		return store_cmd_tree(root, argv[0]);
+	if (strcmp(cmd, "describe") == 0 && argc >= 1)
+		return store_cmd_describe(root, argv, argc);
 	if (strcmp(cmd, "index") == 0 && argc >= 1) {
 		for (i = 0; i < argc; i++)
 			rc |= strncmp(argv[i], "fs/", 3) == 0

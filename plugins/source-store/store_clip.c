@@ -139,6 +139,10 @@ static pkx_result ss_clip_parse(const pkx_services *svc, const char *id,
 		                 "clip \"%s\": start_time or end_time is not "
 		                 "seconds since the epoch",
 		                 id);
+	v = json_object_get(cfg, "description");
+	if (json_is_string(v))
+		snprintf(clip->description, sizeof(clip->description), "%s",
+		         json_string_value(v));
 	if (clip->start > clip->end)
 		return svc->fail(err, "REQUEST_INVALID_INPUT",
 		                 "clip \"%s\": start_time is after end_time",

@@ -122,6 +122,17 @@ int sx_store_save_catalog(sx_store *st);
  * following symbolic links; -1 on failure. */
 int sx_open_dir(int dirfd, const char *rel, int create);
 
+/* ------------------------------------------------------------------ jobs */
+
+/* A job's id: 32 hex digits in the 8-4-4-4-12 shape of a UUID, made from
+ * its folder name, so it stays the same across restarts and imports (a
+ * job recreated under the same name gets the same id). */
+#define SX_JOB_ID_LEN 36
+void sx_job_id(const char *name, char out[SX_JOB_ID_LEN + 1]);
+/* The folder name under rootfd's jobs/ of the job named or identified by
+ * key (a name first, then an id).  0, or -1 when no job answers to it. */
+int sx_job_find(int rootfd, const char *key, char *name, size_t len);
+
 /* ------------------------------------------------------ sidecar of fs/ */
 
 /* The index of a single capture `rel` (relative to the data root, e.g.
