@@ -677,6 +677,8 @@ static void verified(pkxd_daemon *d, auth_check *c)
 	case AUTH_FOR_BASIC:
 		basic_keep(d->auth, c->digest, c->user);
 		pkxh_set_user(c->req, c->user);
+		if (pkxh_connected(c->req) && d->authed && d->authed(d, c->req))
+			break; /* answered */
 		pkxh_resume_head(c->req);
 		break;
 	}

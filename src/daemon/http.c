@@ -586,6 +586,19 @@ static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 			json_array_append_new(
 			    list, json_pack("{s:s, s:[s]}", "id", "mgmt.aaa",
 			                    "versions", "2.0"));
+		if (d->have_store_tool) {
+			json_array_append_new(list,
+			                      json_pack("{s:s, s:[s]}", "id",
+			                                "npm.packet_capture",
+			                                "versions", "3.0"));
+			json_array_append_new(
+			    list, json_pack("{s:s, s:[s]}", "id", "npm.clips",
+			                    "versions", "1.0"));
+			json_array_append_new(list,
+			                      json_pack("{s:s, s:[s]}", "id",
+			                                "npm.filesystem",
+			                                "versions", "1.0"));
+		}
 		pkxd_reply_json(req, 200, list);
 	}
 }
@@ -692,18 +705,73 @@ static char *serve_path(const pkxd_daemon *d, pkxh_req *req)
 	return request_path(req);
 }
 
+/* The services that read the data root through the store tool: their
+ * resources below /api/<name>/<version>/. */
+static const struct store_service {
+	const char *name, *prefix; /* prefix: "/api/<name>/<version>/" */
+	void (*api)(pkxd_daemon *d, pkxh_req *req, const char *rest,
+	            pkxh_method m);
+} store_services[] = {
+    {"npm.packet_capture", "/api/npm.packet_capture/3.0/", pkxd_capture_api},
+    {"npm.clips", "/api/npm.clips/1.0/", pkxd_clips_api},
+    {"npm.filesystem", "/api/npm.filesystem/1.0/", pkxd_files_api},
+};
+#define N_STORE_SERVICES (sizeof(store_services) / sizeof(*store_services))
+
+/* The service of a path below one of those, and the rest of the path. */
+static const struct store_service *
+store_service_of(const pkxd_daemon *d, const char *path, const char **rest)
+{
+	size_t i, n;
+
+	for (i = 0; d->have_store_tool && i < N_STORE_SERVICES; i++) {
+		n = strlen(store_services[i].prefix);
+		/* "/api/<name>/<version>" alone: its definition (rest ""). */
+		if (strncmp(path, store_services[i].prefix, n - 1) == 0 &&
+		    (path[n - 1] == '\0' || path[n - 1] == '/')) {
+			*rest = path[n - 1] ? path + n : "";
+			return &store_services[i];
+		}
+	}
+	return NULL;
+}
+
+/* Credentials good: an upload's body is set up before it is read. */
+static int after_auth(pkxd_daemon *d, pkxh_req *req, const char *path)
+{
+	const char *rest;
+	const struct store_service *s = store_service_of(d, path, &rest);
+
+	return s && s->api == pkxd_files_api ? pkxd_files_head(d, req, rest)
+	                                     : 0;
+}
+
+int pkxd_http_authed(pkxd_daemon *d, pkxh_req *req)
+{
+	char *path = request_path(req);
+	int answered = path ? after_auth(d, req, path) : 1;
+
+	free(path);
+	return answered;
+}
+
 void pkxd_http_head(pkxh_req *req, void *arg)
 {
 	pkxd_daemon *d = arg;
+	const char *rest;
 	char *path;
 
 	if (!(path = serve_path(d, req)))
 		return;
-	/* What needs credentials: the exports, and a user's own refresh
-	 * tokens.  A check that takes a thread defers the head. */
-	if (is_export_api(path) || (strncmp(path, "/api/mgmt.aaa/", 14) == 0 &&
-	                            strstr(path, "/refresh_tokens")))
-		pkxd_auth_head(d, req);
+	/* What needs credentials: the exports, a user's own refresh
+	 * tokens, and the resources of the services on the data root.
+	 * A check that takes a thread defers the head. */
+	if ((is_export_api(path) ||
+	     (strncmp(path, "/api/mgmt.aaa/", 14) == 0 &&
+	      strstr(path, "/refresh_tokens")) ||
+	     (store_service_of(d, path, &rest) && *rest)) &&
+	    pkxd_auth_head(d, req) == 1)
+		after_auth(d, req, path);
 	free(path);
 }
 
@@ -711,6 +779,8 @@ void pkxd_http_handle(pkxh_req *req, void *arg)
 {
 	pkxd_daemon *d = arg;
 	pkxh_method m = pkxh_method_of(req);
+	const struct store_service *svc;
+	const char *rest;
 	char *path;
 
 	if (!(path = serve_path(d, req)))
@@ -727,6 +797,11 @@ void pkxd_http_handle(pkxh_req *req, void *arg)
 	} else if (strcmp(path, "/api/mgmt.aaa/1.0/token") == 0) {
 		/* The 1.0 token endpoint: the same requests and answers. */
 		pkxd_auth_api(d, req, "token", m);
+	} else if ((svc = store_service_of(d, path, &rest)) && !*rest) {
+		reply_service_def(req, svc->name, m);
+	} else if (svc) {
+		/* Authenticated from the head (pkxd_http_head). */
+		svc->api(d, req, rest, m);
 	} else if (is_export_api(path)) {
 		/* Authenticated from the head (pkxd_http_head). */
 		export_api(d, req, pkxh_user(req), path + strlen(PKXD_API),

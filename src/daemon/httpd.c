@@ -60,6 +60,7 @@ struct pkxh_req {
 	void *body_arg;
 	uint64_t body_seen;
 	int body_failed;
+	int body_owned; /* streamed: the service owns the request */
 	/* A streamed answer of a known length: bytes still owed. */
 	int sized;
 	uint64_t owed;
@@ -431,6 +432,12 @@ void pkxh_stream_body(pkxh_req *req,
 {
 	req->body_data = data;
 	req->body_arg = arg;
+	req->body_owned = 1;
+}
+
+void *pkxh_body_arg(const pkxh_req *req)
+{
+	return req->body_data ? req->body_arg : NULL;
 }
 
 int pkxh_body_failed(const pkxh_req *req)
@@ -676,7 +683,8 @@ static void conn_free(pkxh_conn *c)
 	c->req = NULL;
 	if (req) {
 		req->conn = NULL;
-		if ((c->with_service || req->deferred) && !req->ended) {
+		if ((c->with_service || req->deferred || req->body_owned) &&
+		    !req->ended) {
 			if (req->close_cb)
 				req->close_cb(req, req->close_arg);
 		} else {
@@ -700,6 +708,17 @@ static void conn_refuse(pkxh_conn *c, int status, const char *why)
 {
 	pkxh_req *req = c->req;
 
+	if (req && req->body_owned && !req->ended) {
+		/* A streamed body gone wrong midway (too long, malformed):
+		 * its owner learns as from a cut (it ends a request that
+		 * has no connection any more), and the refusal is answered
+		 * on a request of its own. */
+		c->req = NULL;
+		req->conn = NULL;
+		if (req->close_cb)
+			req->close_cb(req, req->close_arg);
+		req = NULL;
+	}
 	if (!req) {
 		req = c->req = req_new(c);
 		if (!req) {

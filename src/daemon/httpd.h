@@ -108,11 +108,16 @@ int pkxh_connected(const pkxh_req *req);
  * as it arrives (up to the body limit), for an upload written as it
  * comes.  When data() returns nonzero the rest of the body is not read:
  * request() runs at once with pkxh_body_failed() true, and the
- * connection closes after its answer. */
+ * connection closes after its answer.  From this call on, the service
+ * owns the request as it does in request(): a connection that goes (or a
+ * body refused midway) before the body is all read runs the close
+ * callback (set it with this call), and the service ends the request. */
 void pkxh_stream_body(pkxh_req *req,
                       int (*data)(pkxh_req *req, const void *buf, size_t len,
                                   void *arg),
                       void *arg);
+/* The arg of pkxh_stream_body(), NULL when the body is not streamed. */
+void *pkxh_body_arg(const pkxh_req *req);
 int pkxh_body_failed(const pkxh_req *req);
 /* Stops reading the body (the service is behind: a worker writes what it
  * got) until pkxh_resume_body(); may be called from data(). */

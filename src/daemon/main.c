@@ -275,11 +275,14 @@ static void maybe_exit(pkxd_daemon *d)
 	 * at once would close their connections with the replies unsent. */
 	struct timeval grace = {0, 250000};
 
-	if (!d->stopping || d->n_jobs != 0 || pkxd_auth_busy(d) != 0)
+	if (!d->stopping || d->n_jobs != 0 || pkxd_auth_busy(d) != 0 ||
+	    pkxd_tasks_busy() != 0)
 		return;
-	if (pkxd_streams_sending()) {
+	if (pkxd_streams_sending() || pkxd_files_busy()) {
 		/* An export reads DONE once its job ends, with the end of the
-		 * reply still to go: the client gets it, or a reset. */
+		 * reply still to go: the client gets it, or a reset.  A file
+		 * sent or received has the same time to finish; an upload
+		 * cut then leaves nothing under its name. */
 		struct timeval limit = {(time_t)d->stop_grace, 0};
 
 		if (!d->stop_wait &&
@@ -311,6 +314,14 @@ static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 	d->reg = pkx_registry_new();
 	if (!d->reg || pkx_registry_load_dir(d->reg, plugin_dir) <= 0)
 		return -1;
+	/* The capture, clips and filesystem services describe captures
+	 * through the store tool: without it they are not served. */
+	d->have_store_tool = access(pkxd_store_program(), X_OK) == 0;
+	if (!d->have_store_tool)
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "no store tool at %s: npm.packet_capture, npm.clips "
+		        "and npm.filesystem are not served",
+		        pkxd_store_program());
 	return 0;
 }
 
@@ -486,6 +497,7 @@ int main(int argc, char **argv)
 	d.idle = maybe_exit;
 	d.job_cancel = pkxd_job_cancel;
 	d.job_stats = pkxd_job_stats;
+	d.authed = pkxd_http_authed;
 	pkx_log_set_name("pktexportd");
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {

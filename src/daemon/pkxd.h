@@ -55,6 +55,11 @@ struct pkxd_daemon {
 	void (*idle)(pkxd_daemon *d);
 	void (*job_cancel)(pkxd_job *job);
 	void (*job_stats)(pkxd_job *job, pkx_stats *st, double *progress);
+	/* A request's credentials were found good after its head was
+	 * deferred: what its body needs is set up.  1 when that answered
+	 * the request (the head is then not resumed). */
+	int (*authed)(pkxd_daemon *d, pkxh_req *req);
+	int have_store_tool; /* jobs/, clips/ and fs/ can be described */
 };
 
 /* ---------------------------------------------------------------- exports */
@@ -140,6 +145,8 @@ void pkxd_streams_abort(pkxd_daemon *d);
  * The server's own refusals go to pkxd_http_refuse (reply.h). */
 void pkxd_http_head(pkxh_req *req, void *arg);
 void pkxd_http_handle(pkxh_req *req, void *arg);
+/* d->authed: a deferred head's credentials were good. */
+int pkxd_http_authed(pkxd_daemon *d, pkxh_req *req);
 
 /* A lower layer (exports, jobs, auth) finished something a stopping
  * daemon may be waiting for: main.c's hook decides whether the loop
@@ -176,5 +183,37 @@ json_t *pkxd_auth_info(const pkxd_daemon *d);
 /* /api/mgmt.aaa/2.0/<rest> */
 void pkxd_auth_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                    pkxh_method m);
+
+/* ------------------------------------------------------------------ tasks */
+/* work(arg) runs on a thread of its own, then done(d, arg) on the loop.
+ * 0, or -1 when no thread could be started (nothing runs). */
+int pkxd_task_start(pkxd_daemon *d, void (*work)(void *arg),
+                    void (*done)(pkxd_daemon *d, void *arg), void *arg);
+/* Tasks started and not yet done (a stopping daemon waits for them). */
+int pkxd_tasks_busy(void);
+/* Downloads and uploads of npm.filesystem under way (files.c). */
+int pkxd_files_busy(void);
+/* Off the loop only: runs the store tool (PKTEXPORT_STORE, else the
+ * installed pktexport-store) as `pktexport-store ARGS[0] --root ROOT
+ * ARGS[1]...` and returns what it printed, parsed; NULL with err set
+ * when it failed. */
+json_t *pkxd_store_tool(const pkxd_daemon *d, const char *const *args,
+                        pkx_error *err);
+const char *pkxd_store_program(void);
+
+/* ---------------------------------------------------- the other services */
+/* /api/npm.packet_capture/3.0/<rest>: the stores as capture jobs, the
+ * host's interfaces (capture.c). */
+void pkxd_capture_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                      pkxh_method m);
+/* /api/npm.clips/1.0/<rest> (capture.c). */
+void pkxd_clips_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                    pkxh_method m);
+/* /api/npm.filesystem/1.0/<rest>: fs/ under the data root (files.c). */
+/* The head of a request to it, credentials good: an upload is set up to
+ * be written as it comes.  1 when that answered the request. */
+int pkxd_files_head(pkxd_daemon *d, pkxh_req *req, const char *rest);
+void pkxd_files_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                    pkxh_method m);
 
 #endif /* PKXD_H */
