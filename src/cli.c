@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pkx.h"
+#include "daemon/codes.h"
 #include "pkx_paths.h"
 
 #define EXIT_REJECTED 2
@@ -31,6 +33,8 @@ static void usage(FILE *out)
 	    "       pktexport store import|index|info ... (pktexport "
 	    "store --help)\n"
 	    "       pktexport plugins [--plugin-dir DIR]\n"
+	    "       pktexport access-code [--root DIR] USER|--list|--revoke "
+	    "PREFIX\n"
 	    "       pktexport --version\n"
 	    "\n"
 	    "PATH: fs/<file> (pcap, pcapng), jobs/<name> and clips/<id> "
@@ -678,8 +682,162 @@ static int cmd_store(char **argv)
 	return EXIT_RUNTIME;
 }
 
+/* `pktexport access-code`: issues, lists and revokes the access codes a
+ * pktexportd --users gives for OAuth logins, in the data root's
+ * .pktexport/access-codes (the daemon rereads it when it changes). */
+static void access_code_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: pktexport access-code [--root DIR] USER\n"
+	        "       pktexport access-code [--root DIR] --list [USER]\n"
+	        "       pktexport access-code [--root DIR] --revoke PREFIX\n"
+	        "\n"
+	        "Issues an access code for USER (a user of pktexportd's "
+	        "--users file),\nprinted once: a client trades it at "
+	        "/api/common/1.0/oauth/token for\naccess tokens (the vendor's "
+	        "client: OAuth(code)).  Codes last until\nrevoked, also across "
+	        "restarts; --list shows their first %d characters,\n--revoke "
+	        "takes such a prefix.  The running daemon sees changes at "
+	        "once.\n",
+	        PKX_CODE_PARTIAL);
+}
+
+static int code_user_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= PKX_CODE_USER_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789_-.@") == n;
+}
+
+static int cmd_access_code(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"root", required_argument, NULL, 'r'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"revoke", required_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *root = ".", *revoke = NULL;
+	char dir[PATH_MAX], file[PATH_MAX + 32], why[256],
+	    value[PKX_CODE_HEX + 1];
+	int c, list = 0, lock, rc = EXIT_RUNTIME;
+	pkx_code *codes = NULL, *nc;
+	size_t n = 0, i, k, held = 0;
+	struct stat st;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'r')
+			root = optarg;
+		else if (c == 'l')
+			list = 1;
+		else if (c == 'x')
+			revoke = optarg;
+		else if (c == 'h') {
+			access_code_usage(stdout);
+			return 0;
+		} else {
+			access_code_usage(stderr);
+			return EXIT_REJECTED;
+		}
+	}
+	if ((list && revoke) || (list && argc - optind > 1) ||
+	    (revoke && argc != optind) ||
+	    (!list && !revoke && argc != optind + 1)) {
+		access_code_usage(stderr);
+		return EXIT_REJECTED;
+	}
+	if (optind < argc && !code_user_ok(argv[optind])) {
+		fprintf(stderr,
+		        "pktexport: \"%s\" is not a user name (letters, "
+		        "digits, _ - . @; at most %d)\n",
+		        argv[optind], PKX_CODE_USER_MAX);
+		return EXIT_REJECTED;
+	}
+	snprintf(dir, sizeof(dir), "%s/.pktexport", root);
+	snprintf(file, sizeof(file), "%s/" PKX_CODES_FILE, dir);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "pktexport: %s: %s\n", dir, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if ((lock = pkx_codes_lock(file)) < 0) {
+		fprintf(stderr, "pktexport: %s.lock: %s\n", file,
+		        strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (pkx_codes_read(file, &codes, &n, &st, why, sizeof(why)) != 0) {
+		fprintf(stderr, "pktexport: %s\n", why);
+		goto out;
+	}
+	if (list) {
+		for (i = 0; i < n; i++)
+			if (optind == argc ||
+			    strcmp(codes[i].user, argv[optind]) == 0)
+				printf("%s\t%s...\tissued %llu\n",
+				       codes[i].user, codes[i].partial,
+				       (unsigned long long)codes[i].issued_s);
+		rc = 0;
+		goto out;
+	}
+	if (revoke) {
+		for (i = k = 0; i < n; i++)
+			if (strncmp(codes[i].partial, revoke, strlen(revoke)) ||
+			    !*revoke)
+				codes[k++] = codes[i];
+		if (n - k != 1) {
+			fprintf(stderr,
+			        "pktexport: %s matches %zu codes: give a "
+			        "prefix that names one (--list)\n",
+			        revoke, n - k);
+			rc = EXIT_REJECTED;
+			goto out;
+		}
+		n = k;
+	} else {
+		for (i = 0; i < n; i++)
+			held += strcmp(codes[i].user, argv[optind]) == 0;
+		if (held >= 16) {
+			fprintf(stderr,
+			        "pktexport: %s holds 16 access codes already: "
+			        "revoke one first\n",
+			        argv[optind]);
+			rc = EXIT_REJECTED;
+			goto out;
+		}
+		if (pkx_code_new(value) != 0 ||
+		    !(nc = realloc(codes, (n + 1) * sizeof(*nc)))) {
+			fprintf(stderr, "pktexport: no code could be made\n");
+			goto out;
+		}
+		codes = nc;
+		memset(&codes[n], 0, sizeof(codes[n]));
+		pkx_code_digest(value, codes[n].digest);
+		snprintf(codes[n].user, sizeof(codes[n].user), "%s",
+		         argv[optind]);
+		memcpy(codes[n].partial, value, PKX_CODE_PARTIAL);
+		codes[n].issued_s = (uint64_t)time(NULL);
+		n++;
+	}
+	if (pkx_codes_write(file, codes, n, NULL) != 0) {
+		fprintf(stderr, "pktexport: %s: %s\n", file, strerror(errno));
+		goto out;
+	}
+	if (!revoke)
+		printf("%s\n", value);
+	explicit_bzero(value, sizeof(value));
+	rc = 0;
+out:
+	free(codes);
+	pkx_codes_unlock(lock);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "access-code") == 0)
+		return cmd_access_code(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "store") == 0)
 		return cmd_store(argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "export") == 0)

@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include "codes.h"
 #include "pkxd.h"
 
 #define AUTH_TOKEN_BYTES   32   /* random bytes; tokens are their hex */
@@ -87,6 +88,10 @@ typedef struct auth_token {
 	uint64_t expires_ns; /* monotonic clock; 0: until revoked */
 	uint64_t last_redeemed_ns;
 	unsigned redeemed;
+	/* A refresh token (an access code) is known by its digest: the
+	 * value is given once and kept nowhere, in memory or on disk. */
+	char digest[PKX_CODE_HEX + 1];
+	char partial[PKX_CODE_PARTIAL + 1];
 	struct auth_token *next;
 } auth_token;
 
@@ -109,6 +114,10 @@ struct pkxd_auth {
 	auth_basic_slot basic[AUTH_BASIC_SLOTS];
 	auth_throttle unknown;     /* names of no user, together */
 	struct event *throttle_ev; /* the queue waits for a throttled one */
+	/* Refresh tokens (access codes) live in this file across restarts;
+	 * `pktexport access-code` writes it too: reread when it changed. */
+	char *codes_file;
+	struct stat codes_st;
 };
 
 enum auth_kind {
@@ -334,6 +343,7 @@ void pkxd_auth_free(pkxd_auth *a)
 		free(a->users[i].hash);
 	}
 	free(a->users);
+	free(a->codes_file);
 	EVP_MAC_free(a->hmac);
 	while (a->active) {
 		auth_check *c = a->active;
@@ -369,6 +379,16 @@ static int same_secret(const char *a, const char *b)
 	return diff == 0;
 }
 
+static int user_known(const pkxd_auth *a, const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_users; i++)
+		if (strcmp(a->users[i].name, user) == 0)
+			return 1;
+	return 0;
+}
+
 static void drop_expired(pkxd_auth *a, uint64_t now)
 {
 	auth_token **p = &a->tokens;
@@ -399,6 +419,169 @@ static size_t user_tokens(pkxd_auth *a, const char *user, int kind,
 			*oldest = p;
 		}
 	return n;
+}
+
+/* ------------------------------------------------------- access codes */
+
+/* Drops the tokens of a login: its refresh token and every access token
+ * traded for it. */
+static void drop_grant(pkxd_auth *a, uint64_t grant_id)
+{
+	auth_token **p = &a->tokens, *t;
+
+	while (*p)
+		if ((*p)->grant == grant_id) {
+			t = *p;
+			*p = t->next;
+			token_free(t);
+		} else {
+			p = &(*p)->next;
+		}
+}
+
+static int codes_same_file(const struct stat *x, const struct stat *y)
+{
+	return x->st_ino == y->st_ino && x->st_dev == y->st_dev &&
+	       x->st_size == y->st_size &&
+	       x->st_mtim.tv_sec == y->st_mtim.tv_sec &&
+	       x->st_mtim.tv_nsec == y->st_mtim.tv_nsec;
+}
+
+/* The refresh tokens in memory made to match the file: codes added by
+ * `pktexport access-code` appear, revoked ones go with the access tokens
+ * traded for them.  A file that cannot be read changes nothing. */
+static void codes_sync(pkxd_auth *a)
+{
+	struct stat st;
+	pkx_code *codes;
+	auth_token *t, *next;
+	char why[256];
+	size_t n, i;
+
+	if (!a->codes_file)
+		return;
+	if (stat(a->codes_file, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (codes_same_file(&st, &a->codes_st))
+		return;
+	if (pkx_codes_read(a->codes_file, &codes, &n, &st, why, sizeof(why)) !=
+	    0) {
+		pkx_log(PKX_LOG_ERROR, "pktexportd",
+		        "access codes not reread: %s", why);
+		return;
+	}
+	a->codes_st = st;
+	for (t = a->tokens; t; t = next) {
+		next = t->next;
+		if (t->kind != AUTH_REFRESH)
+			continue;
+		for (i = 0; i < n && strcmp(codes[i].digest, t->digest); i++)
+			;
+		if (i == n) {
+			drop_grant(a, t->grant);
+			next = a->tokens; /* the list changed: from the top */
+		}
+	}
+	for (i = 0; i < n; i++) {
+		for (t = a->tokens; t; t = t->next)
+			if (t->kind == AUTH_REFRESH &&
+			    strcmp(t->digest, codes[i].digest) == 0)
+				break;
+		if (t || !(t = calloc(1, sizeof(*t))))
+			continue;
+		snprintf(t->user, sizeof(t->user), "%s", codes[i].user);
+		memcpy(t->digest, codes[i].digest, sizeof(t->digest));
+		memcpy(t->partial, codes[i].partial, sizeof(t->partial));
+		t->kind = AUTH_REFRESH;
+		t->grant = ++a->grants;
+		t->issued_ns = codes[i].issued_s * 1000000000u;
+		t->next = a->tokens;
+		a->tokens = t;
+	}
+	free(codes);
+}
+
+/* A new refresh token goes to the file before it is given out: a code
+ * the next start would not know is not issued. */
+static int codes_add(pkxd_auth *a, auth_token *t)
+{
+	pkx_code *codes = NULL, *nc;
+	char why[256];
+	size_t n = 0;
+	int lock, rc = -1;
+
+	pkx_code_digest(t->value, t->digest);
+	memcpy(t->partial, t->value, PKX_CODE_PARTIAL);
+	t->partial[PKX_CODE_PARTIAL] = '\0';
+	if (!a->codes_file)
+		return 0;
+	if ((lock = pkx_codes_lock(a->codes_file)) < 0 ||
+	    pkx_codes_read(a->codes_file, &codes, &n, &a->codes_st, why,
+	                   sizeof(why)) != 0 ||
+	    !(nc = realloc(codes, (n + 1) * sizeof(*nc)))) {
+		pkx_log(PKX_LOG_ERROR, "pktexportd",
+		        "%s: cannot keep a new access code: %s", a->codes_file,
+		        lock < 0 ? strerror(errno) : why);
+		goto out;
+	}
+	codes = nc;
+	memset(&codes[n], 0, sizeof(codes[n]));
+	memcpy(codes[n].digest, t->digest, sizeof(t->digest));
+	snprintf(codes[n].user, sizeof(codes[n].user), "%s", t->user);
+	memcpy(codes[n].partial, t->partial, sizeof(t->partial));
+	codes[n].issued_s = t->issued_ns / 1000000000u;
+	if (pkx_codes_write(a->codes_file, codes, n + 1, &a->codes_st) != 0)
+		pkx_log(PKX_LOG_ERROR, "pktexportd",
+		        "%s: cannot keep a new access code: %s", a->codes_file,
+		        strerror(errno));
+	else
+		rc = 0;
+out:
+	free(codes);
+	pkx_codes_unlock(lock);
+	return rc;
+}
+
+/* A revoked refresh token leaves the file. */
+static int codes_remove(pkxd_auth *a, const char *digest)
+{
+	pkx_code *codes = NULL;
+	char why[256];
+	size_t n = 0, i, k = 0;
+	int lock, rc = -1;
+
+	if (!a->codes_file)
+		return 0;
+	if ((lock = pkx_codes_lock(a->codes_file)) >= 0 &&
+	    pkx_codes_read(a->codes_file, &codes, &n, &a->codes_st, why,
+	                   sizeof(why)) == 0) {
+		for (i = 0; i < n; i++)
+			if (strcmp(codes[i].digest, digest) != 0)
+				codes[k++] = codes[i];
+		rc = pkx_codes_write(a->codes_file, codes, k, &a->codes_st);
+	}
+	free(codes);
+	pkx_codes_unlock(lock);
+	return rc;
+}
+
+int pkxd_auth_keep_codes(pkxd_auth *a, const char *file)
+{
+	pkx_code *codes;
+	struct stat st;
+	char why[256];
+	size_t n;
+
+	if (pkx_codes_read(file, &codes, &n, &st, why, sizeof(why)) != 0) {
+		fprintf(stderr, "pktexportd: access codes: %s\n", why);
+		return -1;
+	}
+	free(codes);
+	if (!(a->codes_file = strdup(file)))
+		return -1;
+	memset(&a->codes_st, 0xff, sizeof(a->codes_st)); /* read it */
+	codes_sync(a);
+	return 0;
 }
 
 /* A new token for user.  Each user's tokens are bounded apart from the
@@ -439,6 +622,10 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int kind,
 	t->kind = kind;
 	t->grant = grant;
 	t->issued_ns = pkx_wallclock_ns();
+	if (kind == AUTH_REFRESH && codes_add(a, t) != 0) {
+		token_free(t);
+		return NULL;
+	}
 	/* Expiry runs on the monotonic clock: setting the wall clock does
 	 * not lengthen or shorten a token. */
 	t->expires_ns = kind == AUTH_REFRESH
@@ -452,11 +639,18 @@ static auth_token *new_token(pkxd_auth *a, const char *user, int kind,
 static auth_token *find_token(pkxd_auth *a, const char *value, int kind)
 {
 	uint64_t now = pkx_now_ns();
+	char digest[PKX_CODE_HEX + 1];
 	auth_token *t, *found = NULL;
 
+	if (kind == AUTH_REFRESH) {
+		codes_sync(a);
+		pkx_code_digest(value, digest);
+	}
 	/* Every token is compared, so the time taken says nothing. */
 	for (t = a->tokens; t; t = t->next)
-		if (t->kind == kind && same_secret(t->value, value) &&
+		if (t->kind == kind &&
+		    same_secret(kind == AUTH_REFRESH ? t->digest : t->value,
+		                kind == AUTH_REFRESH ? digest : value) &&
 		    (!t->expires_ns || t->expires_ns > now))
 			found = t;
 	return found;
@@ -500,9 +694,12 @@ static void grant(pkxd_daemon *d, pkxh_req *req, const char *user,
 	              (json_int_t)((access->issued_ns / 1000000000u) +
 	                           d->auth->lifetime_s),
 	              "token_type", "bearer");
-	if (refresh)
+	if (refresh) {
 		json_object_set_new(o, "refresh_token",
 		                    json_string(refresh->value));
+		/* Given once: from now on only its digest is kept. */
+		explicit_bzero(refresh->value, sizeof(refresh->value));
+	}
 	if (state)
 		json_object_set_new(o, "state", json_string(state));
 	pkx_log(PKX_LOG_INFO, "pktexportd", "%s: access token granted%s", user,
@@ -1018,7 +1215,7 @@ static void token_request(pkxd_daemon *d, pkxh_req *req)
 			    req, 400, PKX_EINVAL,
 			    "generate_refresh_token cannot be true "
 			    "with a refresh_token");
-		} else if (!t) {
+		} else if (!t || !user_known(d->auth, t->user)) {
 			pkxd_reply_error(req, 401, "AUTH_INVALID_CREDENTIALS",
 			                 "unknown or revoked refresh token");
 		} else {
@@ -1049,11 +1246,12 @@ static void list_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 	json_t *items = json_array();
 	auth_token *t;
 
+	codes_sync(d->auth);
 	for (t = d->auth->tokens; t; t = t->next) {
 		char partial[AUTH_PARTIAL + 1];
 		if (t->kind != AUTH_REFRESH || strcmp(t->user, user) != 0)
 			continue;
-		memcpy(partial, t->value, AUTH_PARTIAL);
+		memcpy(partial, t->partial, AUTH_PARTIAL);
 		partial[AUTH_PARTIAL] = '\0';
 		json_array_append_new(
 		    items,
@@ -1071,8 +1269,8 @@ static void revoke_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 {
 	json_t *body = pkxd_read_body(req);
 	const char *value;
-	auth_token **p, *t;
-	uint64_t grant_id;
+	char digest[PKX_CODE_HEX + 1];
+	auth_token **p;
 
 	if (!body)
 		return;
@@ -1083,9 +1281,11 @@ static void revoke_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 		json_decref(body);
 		return;
 	}
+	codes_sync(d->auth);
+	pkx_code_digest(value, digest);
 	for (p = &d->auth->tokens; *p; p = &(*p)->next)
 		if ((*p)->kind == AUTH_REFRESH &&
-		    same_secret((*p)->value, value) &&
+		    same_secret((*p)->digest, digest) &&
 		    strcmp((*p)->user, user) == 0)
 			break;
 	json_decref(body);
@@ -1094,16 +1294,14 @@ static void revoke_refresh(pkxd_daemon *d, pkxh_req *req, const char *user)
 		                 "no refresh token of yours matches");
 		return;
 	}
+	if (codes_remove(d->auth, digest) != 0) {
+		pkxd_reply_error(req, 500, PKX_EIO,
+		                 "the access-code file cannot be rewritten: "
+		                 "the token stays valid");
+		return;
+	}
 	/* The access tokens it gave (and the one given with it) go too. */
-	grant_id = (*p)->grant;
-	for (p = &d->auth->tokens; *p;)
-		if ((*p)->grant == grant_id) {
-			t = *p;
-			*p = t->next;
-			token_free(t);
-		} else {
-			p = &(*p)->next;
-		}
+	drop_grant(d->auth, (*p)->grant);
 	pkxh_reply(req, 204, NULL);
 }
 
@@ -1394,7 +1592,9 @@ void pkxd_auth_oauth_token(pkxd_daemon *d, pkxh_req *req)
 		                          "state", state));
 		goto out;
 	}
-	if (!(t = find_token(d->auth, code, AUTH_REFRESH))) {
+	if (!(t = find_token(d->auth, code, AUTH_REFRESH)) ||
+	    !user_known(d->auth, t->user)) {
+		/* A code of a user no longer in the users file is no code. */
 		pkxd_reply_error(req, 401, "AUTH_INVALID_CREDENTIALS",
 		                 "unknown or revoked access code");
 		goto out;

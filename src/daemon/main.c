@@ -25,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "codes.h"
 #include "pkxd.h"
 
 static void usage(FILE *out)
@@ -585,6 +586,14 @@ int main(int argc, char **argv)
 		goto out;
 	if (evthread_use_pthreads() != 0 || setup(&d, root, plugin_dir) != 0)
 		goto out;
+	if (d.auth) {
+		char codes[PATH_MAX];
+
+		snprintf(codes, sizeof(codes), "%s/.pktexport/" PKX_CODES_FILE,
+		         d.root);
+		if (pkxd_auth_keep_codes(d.auth, codes) != 0)
+			goto out;
+	}
 	d.base = event_base_new();
 	if (!d.base)
 		goto out;

@@ -161,6 +161,10 @@ static inline void pkxd_idle(pkxd_daemon *d)
 /* Reads a users file (NAME:CRYPT-HASH lines); NULL after saying why on
  * stderr.  Access tokens last lifetime_s seconds. */
 pkxd_auth *pkxd_auth_load(const char *file, unsigned lifetime_s);
+/* Refresh tokens (access codes) are kept in file across restarts (as
+ * digests), and reread when `pktexport access-code` changed it.  -1 after
+ * saying why on stderr when the file cannot be read. */
+int pkxd_auth_keep_codes(pkxd_auth *a, const char *file);
 void pkxd_auth_free(pkxd_auth *a);
 /* Password checks still running on their threads. */
 int pkxd_auth_busy(const pkxd_daemon *d);
