@@ -12,7 +12,11 @@ graph=$("$TOP_SRCDIR/tools/check-layers.sh" "${objs[@]}" 2>/dev/null || true)
 check "httpd calls no other file" test -z "$(echo "$graph" | grep '^  httpd -> ')"
 check "reply calls only httpd" test -z "$(echo "$graph" | grep '^  reply -> ' | grep -v -- '-> httpd$')"
 check "exports calls no other daemon file" test -z "$(echo "$graph" | grep '^  exports -> ')"
-check "auth calls only reply and httpd" \
-	test -z "$(echo "$graph" | grep '^  auth -> ' | grep -v -- '-> \(reply\|httpd\)$')"
+check "auth calls only reply, httpd and codes" \
+	test -z "$(echo "$graph" | grep '^  auth -> ' | grep -v -- '-> \(reply\|httpd\|codes\)$')"
+check "codes and task call no other daemon file" \
+	test -z "$(echo "$graph" | grep '^  \(codes\|task\) -> ')"
+check "files and capture never call http or main" \
+	test -z "$(echo "$graph" | grep '^  \(files\|capture\) -> \(http\|main\)$')"
 check "jobs never calls http or main" test -z "$(echo "$graph" | grep '^  jobs -> \(http\|main\)$')"
 finish

@@ -176,11 +176,15 @@ static int sys_read(const char *name, const char *what, char *buf, size_t len)
 	FILE *f;
 	int ok;
 
+	buf[0] = '\0';
 	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", name, what);
 	if (!(f = fopen(path, "re")))
 		return -1;
+	/* Some read as an error (an interface without a speed). */
 	ok = fgets(buf, (int)len, f) != NULL;
 	fclose(f);
+	if (!ok)
+		buf[0] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 	return ok ? 0 : -1;
 }
@@ -237,7 +241,7 @@ static void list_interfaces(pkxh_req *req, const char *one)
 	if (ifs)
 		if_freenameindex(ifs);
 	if (!one)
-		pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
+		pkxd_reply_json(req, 200, json_pack("{s:O}", "items", items));
 	else if (json_array_size(items))
 		pkxd_reply_json(req, 200,
 		                json_incref(json_array_get(items, 0)));

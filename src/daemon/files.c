@@ -298,7 +298,11 @@ static void op_delete(fsop *op)
 			close(pfd);
 		return;
 	}
-	if (unlinkat(pfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == 0) {
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		/* A link (or anything else) is not reached, as in listings. */
+		fsop_errno(op, ENOENT);
+	} else if (unlinkat(pfd, name,
+	                    S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == 0) {
 		op->status = 204;
 		if (!S_ISDIR(st.st_mode))
 			drop_sidecar(op->d, op->rel);
@@ -834,12 +838,12 @@ static void up_answer(upload *up)
 		snprintf(loc, sizeof(loc), FS_API "fs/%s", id);
 		evhttp_add_header(pkxh_out_headers(up->req), "Location", loc);
 		f = vfile_json(json_array_get(up->desc, 0));
-		pkxd_reply_json(up->req, 201,
-		                json_pack("{s:s, s:s, s:o}", "id", id, "type",
-		                          "FILE", "file", f));
 		pkx_log(PKX_LOG_INFO, "pktexportd",
 		        "%s uploaded %s (%llu bytes)", pkxh_user(up->req), id,
 		        (unsigned long long)up->bytes);
+		pkxd_reply_json(up->req, 201,
+		                json_pack("{s:s, s:s, s:o}", "id", id, "type",
+		                          "FILE", "file", f));
 	} else {
 		pkxd_reply_error(up->req, up->status ? up->status : 500,
 		                 up->err.id[0] ? up->err.id : PKX_EINTERNAL,

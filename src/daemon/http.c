@@ -769,7 +769,7 @@ void pkxd_http_head(pkxh_req *req, void *arg)
 	if ((is_export_api(path) ||
 	     (strncmp(path, "/api/mgmt.aaa/", 14) == 0 &&
 	      strstr(path, "/refresh_tokens")) ||
-	     (store_service_of(d, path, &rest) && *rest)) &&
+	     store_service_of(d, path, &rest)) &&
 	    pkxd_auth_head(d, req) == 1)
 		after_auth(d, req, path);
 	free(path);
