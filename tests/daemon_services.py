@@ -139,6 +139,15 @@ def test_interfaces(d):
           and "packets_total" in lo["state"]["stats"], lo)
     st, doc, _ = d.request("GET", CAP + "/interfaces/items/nosuch0")
     check("unknown interface is 404", st == 404 and is_error(doc, "RESOURCE_NOT_FOUND"), doc)
+    st, doc, _ = d.request("GET", CAP + "/vifgs")
+    vifgs = {v["config"]["name"]: v for v in doc.get("items", [])} if st == 200 else {}
+    check("a VIFG per interface", sorted(vifgs) == sorted(names) and doc["count"] == len(names)
+          and vifgs["lo"]["config"]["members"] == ["lo"], doc)
+    if "lo" in vifgs:
+        st, one, _ = d.request("GET", CAP + "/vifgs/items/%d" % vifgs["lo"]["id"])
+        check("VIFG by id", st == 200 and one["config"]["name"] == "lo", one)
+    st, doc, _ = d.request("GET", CAP + "/vifgs/items/x")
+    check("unknown VIFG is 404", st == 404, doc)
 
 
 def test_clips(d, root, tmp, job_id):
@@ -188,7 +197,9 @@ def test_files(d, root, tmp):
     a = files.get("/a.pcap", {})
     check("a capture described", a.get("type") == "PCAP_FILE" and a.get("format") == "PCAP_US"
           and a.get("link_type") == "EN10MB"
-          and a.get("size") == os.path.getsize(os.path.join(root, "fs/a.pcap")), a)
+          and a.get("size") == os.path.getsize(os.path.join(root, "fs/a.pcap"))
+          and re.match(r"^\d+\.\d{9}$", a.get("created", "")) is not None
+          and re.match(r"^\d+\.\d{9}$", a.get("modified", "")) is not None, a)
     check("a pcapng described", files.get("/sub/b.pcapng", {}).get("type") == "PCAPNG_FILE",
           files.get("/sub/b.pcapng"))
     check("a file that is no capture is UNKNOWN_FILE",

@@ -87,6 +87,19 @@ static uint64_t mtime_ns(const struct stat *st)
 	       (uint64_t)st->st_mtim.tv_nsec;
 }
 
+/* When the file was made, where the file system keeps it (statx's birth
+ * time), else its last change: "created" in the filesystem API. */
+static json_t *btime_json(int fd, const struct stat *st)
+{
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) == 0 &&
+	    (sx.stx_mask & STATX_BTIME))
+		return ns_json((uint64_t)sx.stx_btime.tv_sec * 1000000000u +
+		               sx.stx_btime.tv_nsec);
+	return ns_json(mtime_ns(st));
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -328,6 +341,7 @@ static json_t *describe_file(int rootfd, const char *rel)
 	}
 	json_object_set_new(o, "size", json_integer((json_int_t)st.st_size));
 	json_object_set_new(o, "mtime_ns", ns_json(mtime_ns(&st)));
+	json_object_set_new(o, "btime_ns", btime_json(fd, &st));
 	if (!(r = cf_open(fd, (uint64_t)st.st_size, why, sizeof(why)))) {
 		json_object_set_new(o, "error", json_string(why));
 		close(fd);
@@ -406,8 +420,10 @@ static json_t *tree_dir(int rootfd, int dirfd, const char *rel, size_t *left)
 	char **names;
 	size_t n, i;
 
-	if (fstat(dirfd, &st) == 0)
+	if (fstat(dirfd, &st) == 0) {
 		json_object_set_new(o, "mtime_ns", ns_json(mtime_ns(&st)));
+		json_object_set_new(o, "btime_ns", btime_json(dirfd, &st));
+	}
 	names = names_of(dup(dirfd), &n);
 	for (i = 0; i < n; i++) {
 		char sub[4096];

@@ -145,6 +145,8 @@ static json_t *vfile_json(const json_t *f)
 		json_object_set(o, "size", (json_t *)v);
 	if ((v = json_object_get(f, "mtime_ns")))
 		json_object_set_new(o, "modified", time_str(v));
+	if ((v = json_object_get(f, "btime_ns")))
+		json_object_set_new(o, "created", time_str(v));
 	/* Known once the capture has been read whole (its sidecar index,
 	 * made by an export or `pktexport store index`). */
 	if ((v = json_object_get(f, "packets"))) {
@@ -178,6 +180,8 @@ static json_t *dir_json(const json_t *t)
 	              "items", files, "dirs", "items", dirs);
 	if ((v = json_object_get(t, "mtime_ns")))
 		json_object_set_new(o, "modified", time_str(v));
+	if ((v = json_object_get(t, "btime_ns")))
+		json_object_set_new(o, "created", time_str(v));
 	return o;
 }
 
