@@ -886,7 +886,11 @@ static void write_cb(struct bufferevent *bev, void *arg)
 {
 	pkxh_conn *c = arg;
 
-	(void)bev;
+	/* A deferred call (TLS bufferevents defer theirs) may come after
+	 * more output was added: the answer has not gone yet, and the next
+	 * drain calls again.  Closing now would drop its end. */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
 	if (c->sent) {
 		void (*sent)(void *, int) = c->sent;
 
