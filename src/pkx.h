@@ -30,6 +30,11 @@ void pkx_log(int level, const char *who, const char *fmt, ...)
 void pkx_log_set_level(int level);
 /* The program named at the start of each line (default "pktexport"). */
 void pkx_log_set_name(const char *name);
+/* How lines look (a daemon's choice; the command line has neither):
+ * PKX_LOG_TIMESTAMP starts each with its UTC time, PKX_LOG_PRIORITY with
+ * a syslog priority, <3> to <7>, as the journal reads them. */
+enum { PKX_LOG_TIMESTAMP = 1, PKX_LOG_PRIORITY = 2 };
+void pkx_log_set_style(int style);
 uint64_t pkx_now_ns(void);       /* monotonic */
 uint64_t pkx_wallclock_ns(void); /* since the epoch */
 

@@ -21,23 +21,76 @@ void pkx_log_set_name(const char *name)
 	pkx_log_name = name;
 }
 
+static int pkx_log_style;
+
+void pkx_log_set_style(int style)
+{
+	pkx_log_style = style;
+}
+
+/* The line as it goes out: control characters, DEL and the Unicode
+ * direction controls are escaped (\xNN, \u{NNNN}), so that nothing a
+ * client sends (a name, a filter, a path) can start a line of its own,
+ * move the cursor or reorder what a terminal shows. */
+static void pkx_log_escape(const char *in, char *out, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t n = 0;
+
+	while (*p && n + 10 < len) {
+		unsigned cp = 0;
+
+		if (p[0] == 0xe2 && p[1] == 0x80 &&
+		    ((p[2] >= 0x8e && p[2] <= 0x8f) ||
+		     (p[2] >= 0xaa && p[2] <= 0xae)))
+			cp = 0x2000u + ((p[2] - 0x80u) & 0x3fu);
+		else if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 &&
+		         p[2] <= 0xa9)
+			cp = 0x2040u + ((p[2] - 0x80u) & 0x3fu);
+		if (cp) {
+			n +=
+			    (size_t)snprintf(out + n, len - n, "\\u{%04x}", cp);
+			p += 3;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			n += (size_t)snprintf(out + n, len - n, "\\x%02x", *p);
+			p++;
+		} else {
+			out[n++] = (char)*p++;
+		}
+	}
+	out[n] = '\0';
+}
+
 static void pkx_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warning", "info",
 	                                    "debug"};
-	char line[1024];
+	/* syslog priorities: err, warning, info, debug */
+	static const int prio[] = {3, 4, 6, 7};
+	char raw[1024], line[1536], stamp[40] = "", pri[8] = "";
+	int l = level < 0 ? 0 : level > 3 ? 3 : level;
 
 	if (level > pkx_log_level)
 		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	pkx_log_escape(raw, line, sizeof(line));
 	if (who && strcmp(who, pkx_log_name) == 0)
 		who = NULL; /* the program's own: said once */
+	if (pkx_log_style & PKX_LOG_PRIORITY)
+		snprintf(pri, sizeof(pri), "<%d>", prio[l]);
+	if (pkx_log_style & PKX_LOG_TIMESTAMP) {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp),
+		         ".%03ldZ ", ts.tv_nsec / 1000000);
+	}
 	/* One fprintf per line so lines from threads do not interleave. */
-	fprintf(stderr, "%s: %s: %s%s%s\n", pkx_log_name,
-	        names[level < 0   ? 0
-	              : level > 3 ? 3
-	                          : level],
-	        who ? who : "", who ? ": " : "", line);
+	fprintf(stderr, "%s%s%s: %s: %s%s%s\n", pri, stamp, pkx_log_name,
+	        names[l], who ? who : "", who ? ": " : "", line);
 }
 
 void pkx_log(int level, const char *who, const char *fmt, ...)

@@ -393,11 +393,35 @@ def test_access(root, tmp, users):
         eid = doc.get("id", "")
         st, doc, _ = d.request("GET", API + "/exports/items/" + eid, headers=basic("dave", "pw-d"))
         check("another user's export is 404", st == 404 and is_error(doc, "RESOURCE_NOT_FOUND"), doc)
+        r, data = d.request("GET", API + "/packets/items/" + eid, headers=basic("alice", "pw-a"),
+                            raw=True)
         d.request("DELETE", API + "/exports/items/" + eid, headers=basic("alice", "pw-a"))
-        test_access_codes(d, root)
+        # A path that tries to start a log line of its own.
+        d.request("POST", API + "/exports", {"config": {
+            "path": "fs/x\n2026-01-01T00:00:00.000Z pktexportd: info: forged\u202e\u001b[2J"}},
+            headers=basic("alice", "pw-a"))
+        first_log = test_access_codes(d, root)
     finally:
         rc = d.stop()
         check("SIGTERM exits 0 (users)", rc == 0, d.stderr[-2000:])
+    log = first_log + d.stderr
+    # At the default level the log says who exported what, when, how much.
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z pktexportd: "
+    line = re.search(stamp + r"info: export %s by alice streamed: fs/sub/b\.pcapng, filters \[\], "
+                     r"window \.\., BUFFER_STREAM PCAP_US: DONE, (\d+) packets, (\d+) bytes, "
+                     r"[\d.]+ s$" % eid, log, re.M)
+    check("the export's log line: who, what, when, how much", line is not None
+          and int(line.group(1)) == 500 and int(line.group(2)) > 0, log[-3000:])
+    for what in (r"info: export %s by alice created: fs/sub/b\.pcapng" % eid,
+                 r"info: export %s deleted by alice" % eid,
+                 r"info: login: alice from 127\.0\.0\.1: Basic",
+                 r"warning: login refused: wrong user name or password for \"alice\"",
+                 r"info: pktexportd \S+ serving .* access control on", r"info: stopped$"):
+        check("logged: %s" % what, re.search(stamp + what, log, re.M) is not None, log[-3000:])
+    check("no line forged through a path", not re.search(r"^2026-01-01", log, re.M)
+          and "\x1b" not in log and "\u202e" not in log
+          and "forged\\u{202e}\\x1b[2J" in log, log[-2000:])
+    check("no password in the log", "pw-a" not in log and "pw-d" not in log)
 
 
 def exchange(d, code):
@@ -429,6 +453,7 @@ def test_access_codes(d, root):
           code not in stored and api_code and api_code not in stored
           and (os.stat(os.path.join(root, ".pktexport/access-codes")).st_mode & 0o077) == 0, stored)
     d.stop()
+    before = d.stderr
     d.start()
     st, doc, _ = exchange(d, code)
     check("a code works after a restart", st in (200, 201), doc)
@@ -449,6 +474,7 @@ def test_access_codes(d, root):
         doc, "AUTH_INVALID_CREDENTIALS"), doc)
     st, doc, _ = exchange(d, api_code)
     check("the other code still works", st in (200, 201), doc)
+    return before
 
 
 # ------------------------------------------------------------------ HTTPS

@@ -702,8 +702,12 @@ static void grant(pkxd_daemon *d, pkxh_req *req, const char *user,
 	}
 	if (state)
 		json_object_set_new(o, "state", json_string(state));
-	pkx_log(PKX_LOG_INFO, "pktexportd", "%s: access token granted%s", user,
-	        refresh ? " with a refresh token" : "");
+	pkx_log(PKX_LOG_INFO, "pktexportd", "login: %s from %s: access token%s",
+	        user, pkxh_peer(req),
+	        refresh ? " and refresh token (access code)"
+	        : grant_id && d->auth->grants != grant_id
+	            ? " for a refresh token or access code"
+	            : "");
 	pkxd_reply_json(req, 201, o);
 }
 
@@ -757,13 +761,14 @@ static void refuse(auth_check *c)
 	/* Only names that could be users reach the log: the rest could
 	 * forge lines or send terminal controls. */
 	if (valid_name(c->user, strlen(c->user)))
-		pkx_log(PKX_LOG_INFO, "pktexportd",
-		        "credentials refused: wrong user name or password for "
-		        "\"%s\"",
-		        c->user);
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "login refused: wrong user name or password for "
+		        "\"%s\" from %s",
+		        c->user, c->peer);
 	else
-		pkx_log(PKX_LOG_INFO, "pktexportd",
-		        "credentials refused: a user name no user can have");
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "login refused: a user name no user can have, from %s",
+		        c->peer);
 	if (c->kind == AUTH_FOR_BASIC)
 		evhttp_add_header(pkxh_out_headers(c->req), "WWW-Authenticate",
 		                  AUTH_BASIC_REALM);
@@ -855,7 +860,8 @@ static void open_session(pkxd_daemon *d, pkxh_req *req, const char *user)
 	         t ? t->value : "none", pkxh_secure(req) ? "; Secure" : "");
 	evhttp_add_header(pkxh_out_headers(req), "Set-Cookie", cookie);
 	if (t)
-		pkx_log(PKX_LOG_INFO, "pktexportd", "%s: session opened", user);
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "login: %s from %s: session", user, pkxh_peer(req));
 	pkxd_reply_json(req, 200,
 	                json_pack("{s:s, s:s}", "session_key", AUTH_COOKIE,
 	                          "session_id", t ? t->value : "none"));
@@ -872,6 +878,9 @@ static void verified(pkxd_daemon *d, auth_check *c)
 		open_session(d, c->req, c->user);
 		break;
 	case AUTH_FOR_BASIC:
+		/* Logged when checked: then kept for a minute, unlogged. */
+		pkx_log(PKX_LOG_INFO, "pktexportd", "login: %s from %s: Basic",
+		        c->user, c->peer);
 		basic_keep(d->auth, c->digest, c->user);
 		pkxh_set_user(c->req, c->user);
 		if (pkxh_connected(c->req) && d->authed && d->authed(d, c->req))

@@ -310,6 +310,8 @@ static void create_export(pkxd_daemon *d, pkxh_req *req, const char *user)
 	json_decref(body);
 	return; /* answered by post_done */
 reject:
+	pkx_log(PKX_LOG_INFO, "pktexportd", "export by %s refused: %s: %s",
+	        user, err.id, err.text);
 	pkx_config_free(cfg);
 	json_decref(extra);
 	json_decref(body);
@@ -330,6 +332,10 @@ static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 	if (err) {
 		pkx_error copy = *err;
 
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "export by %s refused: %s: %s: %s",
+		        pkxd_export_owner(e), pkxd_export_config(e)->path,
+		        copy.id, copy.text);
 		pkxd_export_delete(e);
 		pkxd_reply_pkx_error(req, &copy);
 		return;
@@ -345,6 +351,9 @@ static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 	snprintf(location, sizeof(location), PKXD_API "/exports/items/%s",
 	         pkxd_export_id(e));
 	evhttp_add_header(pkxh_out_headers(req), "Location", location);
+	pkx_log(PKX_LOG_INFO, "pktexportd", "export %s by %s created: %s, %s",
+	        pkxd_export_id(e), pkxd_export_owner(e),
+	        pkxd_export_config(e)->path, pkxd_export_config(e)->mode);
 	reply_export(req, 201, e);
 }
 
@@ -431,6 +440,9 @@ static void update_export(pkxd_export *e, pkxh_req *req)
 	json_decref(body);
 	return;
 reject:
+	pkx_log(PKX_LOG_INFO, "pktexportd",
+	        "change of export %s by %s refused: %s: %s", pkxd_export_id(e),
+	        pkxh_user(req), err.id, err.text);
 	pkx_config_free(cfg);
 	json_decref(extra);
 	json_decref(body);
@@ -644,6 +656,10 @@ static void export_api(pkxd_daemon *d, pkxh_req *req, const char *user,
 		else if (m == PKXH_PUT)
 			update_export(e, req);
 		else {
+			pkx_log(PKX_LOG_INFO, "pktexportd",
+			        "export %s deleted by %s (%s)",
+			        pkxd_export_id(e), pkxh_user(req),
+			        pkxd_state_name(pkxd_export_state(e)));
 			pkxd_export_delete(e);
 			pkxh_reply(req, 204, NULL);
 		}

@@ -77,6 +77,7 @@ struct pkxd_job {
 	char tmp_path[PATH_MAX];   /* file being written */
 	char final_path[PATH_MAX]; /* its name once complete */
 	int out_fd;
+	uint64_t started_ns; /* monotonic: the log line's duration */
 	int cancelled;
 	int stopped;       /* a live stream's client left */
 	int prepared_seen; /* job_prepared ran (loop only) */
@@ -773,6 +774,56 @@ static void settle_export(pkxd_job *job, pkxd_export *e)
 	}
 }
 
+/* "s.nnnnnnnnn" of a time in ns, or "" (unbounded). */
+static void ns_text(uint64_t ns, char *buf, size_t len)
+{
+	if (ns == 0 || ns == PKX_TIME_UNBOUNDED)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "%llu.%09llu",
+		         (unsigned long long)(ns / 1000000000u),
+		         (unsigned long long)(ns % 1000000000u));
+}
+
+/* The export's line in the log, once its packets are out (or not): who,
+ * what, when, how much.  Strings a client sent are escaped by the log. */
+static void log_export(const pkxd_job *job, const pkxd_export *e)
+{
+	static const char *const kinds[] = {"checked", "prepared", "written",
+	                                    "streamed", "downloaded"};
+	const pkx_config *cfg = pkxd_export_config(e);
+	const pkx_stats *st = pkxd_export_stats(e);
+	char filters[600] = "", from[32], to[32], window[96];
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->n_filters && n < sizeof(filters) - 1; i++)
+		n += (size_t)snprintf(
+		    filters + n, sizeof(filters) - n, "%s%s \"%.200s\"",
+		    i ? ", " : "", cfg->filters[i].type, cfg->filters[i].value);
+	if (n >= sizeof(filters))
+		snprintf(filters + sizeof(filters) - 4, 4, "...");
+	ns_text(cfg->start_ns, from, sizeof(from));
+	ns_text(cfg->end_ns, to, sizeof(to));
+	if (cfg->has_intervals)
+		snprintf(window, sizeof(window), "%zu interval(s)",
+		         cfg->n_intervals);
+	else
+		snprintf(window, sizeof(window), "%s..%s", from[0] ? from : "",
+		         to[0] ? to : "");
+	pkx_log(
+	    job->outcome == PKX_RUN_FAILED ? PKX_LOG_WARN : PKX_LOG_INFO,
+	    "pktexportd",
+	    "export %s by %s %s: %s, filters [%s], window %s, %s %s: %s%s%s, "
+	    "%llu packets, %llu bytes, %.3f s",
+	    pkxd_export_id(e), pkxd_export_owner(e),
+	    kinds[job->kind < 5 ? job->kind : 0], cfg->path, filters, window,
+	    cfg->mode, cfg->output_format,
+	    pkxd_state_name(pkxd_export_state(e)), job->err.id[0] ? " " : "",
+	    job->err.id, (unsigned long long)st->exported_packets,
+	    (unsigned long long)st->exported_bytes,
+	    (double)(pkx_now_ns() - job->started_ns) / 1e9);
+}
+
 static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pkxd_job *job = arg;
@@ -806,6 +857,7 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 		                     : "the export was cancelled");
 	if (!pkxd_export_deleted(e) && job->kind != PKXD_JOB_VALIDATE) {
 		settle_export(job, e);
+		log_export(job, e);
 		/* LEGACY exports go once downloaded. */
 		remove = job->stream && pkxd_export_state(e) != PKXD_ERRORS &&
 		         strcmp(pkxd_export_config(e)->mode, "LEGACY") == 0;
@@ -846,6 +898,7 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 	if (!job)
 		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
 	job->kind = kind;
+	job->started_ns = pkx_now_ns();
 	job->e = e;
 	job->d = d;
 	job->out_fd = -1;

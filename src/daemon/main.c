@@ -507,6 +507,12 @@ int main(int argc, char **argv)
 	d.job_stats = pkxd_job_stats;
 	d.authed = pkxd_http_authed;
 	pkx_log_set_name("pktexportd");
+	/* One line per export, login and error by default; -v adds
+	 * debugging.  The journal stamps lines itself and reads priorities;
+	 * elsewhere each line carries its time. */
+	pkx_log_set_level(PKX_LOG_INFO);
+	pkx_log_set_style(getenv("JOURNAL_STREAM") ? PKX_LOG_PRIORITY
+	                                           : PKX_LOG_TIMESTAMP);
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -653,8 +659,16 @@ int main(int argc, char **argv)
 	if (plain_fd >= 0)
 		printf("%s\n", plain_addr);
 	fflush(stdout);
+	pkx_log(PKX_LOG_INFO, "pktexportd",
+	        "pktexportd %s serving %s on %s%s%s%s, %s", PACKAGE_VERSION,
+	        d.root, tls ? "https://" : "http://", addr,
+	        plain_fd >= 0 ? " and http://" : "",
+	        plain_fd >= 0 ? plain_addr : "",
+	        d.auth ? "access control on (--users)"
+	               : "no access control (no --users)");
 	notify_manager("READY=1");
 	event_base_dispatch(d.base);
+	pkx_log(PKX_LOG_INFO, "pktexportd", "stopped");
 	rc = 0;
 out:
 	teardown(&d);
