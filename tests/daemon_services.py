@@ -229,6 +229,40 @@ def test_files(d, root, tmp):
                                                        "rb").read()
           and r.getheader("Content-Length") == str(len(data))
           and 'filename="b.pcapng"' in (r.getheader("Content-Disposition") or ""), r.status)
+    whole = data
+    etag = r.getheader("ETag") or ""
+    check("download: a strong ETag and Accept-Ranges", re.match(r'^"[0-9a-f.-]+"$', etag)
+          and r.getheader("Accept-Ranges") == "bytes", (etag, r.getheader("Accept-Ranges")))
+    dl = FS + "/fileop/download//sub/b.pcapng"
+    r, data = d.request("HEAD", dl, raw=True)
+    check("HEAD: the headers, no body", r.status == 200 and data == b""
+          and r.getheader("Content-Length") == str(len(whole)) and r.getheader("ETag") == etag,
+          (r.status, r.getheaders()))
+    n = len(whole)
+    for rng, want in (("bytes=100-199", whole[100:200]), ("bytes=%d-" % (n - 10), whole[-10:]),
+                      ("bytes=-25", whole[-25:]), ("bytes=0-", whole),
+                      ("bytes=10-%d" % (n * 2), whole[10:])):
+        r, data = d.request("GET", dl, headers={"Range": rng}, raw=True)
+        first = n - len(want)
+        if rng.startswith("bytes=10-"):
+            first = 10
+        if rng.startswith("bytes=100-"):
+            first = 100
+        check("Range %s: 206 and those bytes" % rng, r.status == 206 and data == want
+              and r.getheader("Content-Range") == "bytes %d-%d/%d" % (first, first + len(want) - 1, n)
+              and r.getheader("Content-Length") == str(len(want)),
+              (r.status, r.getheader("Content-Range"), len(data)))
+    r, data = d.request("GET", dl, headers={"Range": "bytes=%d-" % n}, raw=True)
+    check("a range past the end: 416 with the size", r.status == 416
+          and r.getheader("Content-Range") == "bytes */%d" % n
+          and is_error(json.loads(data), "REQUEST_INVALID_INPUT"), (r.status, data[:100]))
+    r, data = d.request("GET", dl, headers={"Range": "bytes=0-9", "If-Range": '"other"'}, raw=True)
+    check("If-Range that does not match: the whole file", r.status == 200 and data == whole,
+          r.status)
+    r, data = d.request("GET", dl, headers={"Range": "bytes=0-9", "If-Range": etag}, raw=True)
+    check("If-Range that matches: the range", r.status == 206 and data == whole[:10], r.status)
+    r, data = d.request("GET", dl, headers={"Range": "bytes=0-9,20-29"}, raw=True)
+    check("several ranges: the whole file", r.status == 200 and data == whole, r.status)
     st, doc, _ = d.request("GET", FS + "/fileop/download//sub")
     check("a folder is not downloaded", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
     st, doc, _ = d.request("GET", FS + "/fileop/download//link.pcap")

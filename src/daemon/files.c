@@ -198,7 +198,8 @@ typedef struct fsop {
 	json_t *out;
 	int fd; /* FS_OPEN */
 	uint64_t size;
-	int status; /* the answer's status, 0: err */
+	char etag[80]; /* FS_OPEN: the file's strong validator */
+	int status;    /* the answer's status, 0: err */
 	pkx_error err;
 } fsop;
 
@@ -337,6 +338,12 @@ static void op_open(fsop *op)
 		          rel_to_id(op->rel));
 	} else {
 		op->size = (uint64_t)st.st_size;
+		/* Another file, or the same one changed, has another tag. */
+		snprintf(op->etag, sizeof(op->etag), "\"%llx-%llx-%llx.%lx\"",
+		         (unsigned long long)st.st_ino,
+		         (unsigned long long)st.st_size,
+		         (unsigned long long)st.st_mtim.tv_sec,
+		         (unsigned long)st.st_mtim.tv_nsec);
 		op->status = 200;
 	}
 	if (op->status != 200 && op->fd >= 0) {
@@ -368,7 +375,8 @@ static void op_work(void *arg)
 	}
 }
 
-static void send_file(fsop *op);
+static void file_headers(fsop *op);
+static void send_file(fsop *op, int status, uint64_t from);
 
 static void op_done(pkxd_daemon *d, void *arg)
 {
@@ -385,8 +393,22 @@ static void op_done(pkxd_daemon *d, void *arg)
 		                 op->err.id[0] ? op->err.id : PKX_EINTERNAL,
 		                 "%s", op->err.text);
 	} else if (op->kind == FS_OPEN) {
-		send_file(op); /* takes op */
-		return;
+		uint64_t from, len;
+		int st = pkxd_range(op->req, op->size, op->etag, &from, &len);
+
+		if (st == 416) {
+			close(op->fd);
+		} else if (pkxh_method_of(op->req) == PKXH_HEAD) {
+			/* The headers a GET would have, no body, no reader. */
+			close(op->fd);
+			file_headers(op);
+			pkxh_reply_start_length(op->req, st, len);
+			pkxh_reply_end(op->req, NULL, NULL);
+		} else {
+			op->size = len;
+			send_file(op, st, from); /* takes op */
+			return;
+		}
 	} else if (op->kind == FS_LIST) {
 		pkxd_reply_json(
 		    op->req, 200,
@@ -447,7 +469,8 @@ typedef struct send_chunk {
 struct sender {
 	pkxh_req *req; /* NULL once ended */
 	int fd;
-	uint64_t size, sent;
+	uint64_t size, sent;   /* bytes to send (from offset), handed over */
+	uint64_t offset, read; /* where they start; read so far (thread) */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -510,8 +533,16 @@ static void *sender_main(void *arg)
 		if (idx < 0)
 			break;
 		do
-			n = read(s->fd, s->buf[idx], FS_CHUNK);
+			n = s->read >= s->size
+			        ? 0
+			        : pread(s->fd, s->buf[idx],
+			                s->size - s->read < FS_CHUNK
+			                    ? (size_t)(s->size - s->read)
+			                    : FS_CHUNK,
+			                (off_t)(s->offset + s->read));
 		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			s->read += (uint64_t)n;
 		pthread_mutex_lock(&s->mu);
 		if (n <= 0) {
 			s->free_list[s->n_free++] = idx;
@@ -591,17 +622,34 @@ static void sender_closed(pkxh_req *req, void *arg)
 	sender_maybe_free(s);
 }
 
-static void send_file(fsop *op)
+/* A download's type and name. */
+static void file_headers(fsop *op)
 {
-	sender *s = calloc(1, sizeof(*s));
 	struct evkeyvalq *h = pkxh_out_headers(op->req);
 	const char *base = strrchr(op->rel, '/') + 1;
 	char disp[300];
+	size_t i;
+
+	/* The name as a token without quotes or backslashes (names hold
+	 * no control character). */
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%.250s\"", base);
+	for (i = 22; disp[i]; i++)
+		if (disp[i] == '"' || disp[i] == '\\')
+			disp[i] = '_';
+	disp[strlen(disp) - 1] = '"';
+	evhttp_add_header(h, "Content-Type", "application/octet-stream");
+	evhttp_add_header(h, "Content-Disposition", disp);
+}
+
+static void send_file(fsop *op, int status, uint64_t from)
+{
+	sender *s = calloc(1, sizeof(*s));
 	int i, ok = s != NULL;
 
 	if (s) {
 		s->fd = op->fd;
 		s->size = op->size;
+		s->offset = from;
 		pthread_mutex_init(&s->mu, NULL);
 		pthread_cond_init(&s->cv, NULL);
 		for (i = 0; i < FS_BUFS; i++) {
@@ -631,17 +679,9 @@ static void send_file(fsop *op)
 	}
 	files_sending++;
 	s->req = op->req;
-	/* The name as a token without quotes or controls (ids allow
-	 * anything else). */
-	snprintf(disp, sizeof(disp), "attachment; filename=\"%.250s\"", base);
-	for (i = 22; disp[i]; i++)
-		if (disp[i] == '"' || disp[i] == '\\')
-			disp[i] = '_';
-	disp[strlen(disp) - 1] = '"';
-	evhttp_add_header(h, "Content-Type", "application/octet-stream");
-	evhttp_add_header(h, "Content-Disposition", disp);
+	file_headers(op);
 	pkxh_set_close_cb(s->req, sender_closed, s);
-	pkxh_reply_start_length(s->req, 200, s->size);
+	pkxh_reply_start_length(s->req, status, s->size);
 	free(op);
 }
 
@@ -1105,8 +1145,8 @@ void pkxd_files_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 		return;
 	}
 	if (strncmp(rest, "fileop/download/", 16) == 0) {
-		if (m != PKXH_GET)
-			pkxd_reply_not_allowed(req, "GET");
+		if (!get)
+			pkxd_reply_not_allowed(req, "GET, HEAD");
 		else if (id_to_rel(rest + 16, rel) != 0 ||
 		         strcmp(rel, "fs") == 0)
 			pkxd_reply_error(req, 404, PKX_ENOTFOUND,

@@ -159,3 +159,84 @@ void pkxd_reply_pkx_error(pkxh_req *req, const pkx_error *err)
 {
 	pkxd_reply_error(req, error_status(err->id), err->id, "%s", err->text);
 }
+
+/* "bytes=A-B", "bytes=A-", "bytes=-N": one range of a size-byte body.
+ * 1 with [*from, *from + *len) when it overlaps the body, 0 when it does
+ * not (416), -1 when it is not one range this parser takes (the whole
+ * body is sent, as RFC 9110 allows). */
+static int parse_range(const char *h, uint64_t size, uint64_t *from,
+                       uint64_t *len)
+{
+	unsigned long long a = 0, b = 0;
+	const char *p = h + 6;
+	char *end;
+	int have_a, have_b;
+
+	if (strncmp(h, "bytes=", 6) != 0 || strchr(p, ','))
+		return -1;
+	have_a = *p >= '0' && *p <= '9';
+	if (have_a) {
+		a = strtoull(p, &end, 10);
+		p = end;
+	}
+	if (*p++ != '-')
+		return -1;
+	have_b = *p >= '0' && *p <= '9';
+	if (have_b) {
+		b = strtoull(p, &end, 10);
+		p = end;
+	}
+	if (*p || (!have_a && !have_b) || (have_a && have_b && b < a))
+		return -1;
+	if (!have_a) { /* the last b bytes */
+		if (b == 0 || size == 0)
+			return 0;
+		*from = b >= size ? 0 : size - b;
+		*len = size - *from;
+		return 1;
+	}
+	if (a >= size)
+		return 0;
+	*from = a;
+	*len = (have_b && b < size ? b + 1 : size) - a;
+	return 1;
+}
+
+int pkxd_range(pkxh_req *req, uint64_t size, const char *etag, uint64_t *from,
+               uint64_t *len)
+{
+	struct evkeyvalq *out = pkxh_out_headers(req);
+	const char *range = pkxh_header(req, "Range");
+	const char *if_range = pkxh_header(req, "If-Range");
+	char cr[96];
+	int r;
+
+	*from = 0;
+	*len = size;
+	evhttp_add_header(out, "Accept-Ranges", "bytes");
+	evhttp_add_header(out, "ETag", etag);
+	/* If-Range with another validator (or a date: only strong ETags
+	 * are kept here) asks for the whole body. */
+	if (!range || (if_range && strcmp(if_range, etag) != 0))
+		return 200;
+	r = parse_range(range, size, from, len);
+	if (r < 0) {
+		*from = 0;
+		*len = size;
+		return 200;
+	}
+	if (r == 0) {
+		snprintf(cr, sizeof(cr), "bytes */%llu",
+		         (unsigned long long)size);
+		evhttp_add_header(out, "Content-Range", cr);
+		pkxd_reply_error(req, 416, PKX_EINVAL,
+		                 "range \"%.64s\" is outside the %llu bytes",
+		                 range, (unsigned long long)size);
+		return 416;
+	}
+	snprintf(
+	    cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)*from,
+	    (unsigned long long)(*from + *len - 1), (unsigned long long)size);
+	evhttp_add_header(out, "Content-Range", cr);
+	return 206;
+}

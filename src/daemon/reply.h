@@ -3,6 +3,7 @@
 #define PKXD_REPLY_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "httpd.h"
 #include "pkx.h"
@@ -19,6 +20,12 @@ void pkxd_reply_pkx_error(pkxh_req *req, const pkx_error *err);
 /* The request body as a JSON object, or NULL after replying. */
 json_t *pkxd_read_body(pkxh_req *req);
 void pkxd_reply_not_allowed(pkxh_req *req, const char *allow);
+/* A body of size bytes with a strong etag ("..."), asked for with the
+ * request's Range and If-Range: sets Accept-Ranges, ETag and, for a
+ * range, Content-Range; returns 200 (send [*from, *from + *len): the
+ * whole body), 206 (send that range) or 416 (already answered). */
+int pkxd_range(pkxh_req *req, uint64_t size, const char *etag, uint64_t *from,
+               uint64_t *len);
 /* The HTTP server's refusals (its refuse handler), answered as API
  * errors. */
 void pkxd_http_refuse(pkxh_req *req, int status, const char *why, void *arg);
