@@ -277,10 +277,33 @@ def test_prepare(d, root, tmp):
     ref = reference(root, cfg, tmp)
     check("PREPARE exact stats", doc["status"]["stats"]["exported_packets"] == count_records(ref)
           and doc["status"]["progress"] == 100, doc["status"])
-    r, data = d.download(eid)
-    check("PREPARE download serves the spool", r.status == 200 and data == ref)
+    # HEAD, ranges and a resumed download of the spool.
+    r, data = d.request("HEAD", API + "/packets/items/" + eid, raw=True)
+    etag = r.getheader("ETag") or ""
+    check("HEAD of a spool: its length and tag, no body", r.status == 200 and data == b""
+          and r.getheader("Content-Length") == str(len(ref)) and etag.startswith('"' + eid)
+          and r.getheader("Accept-Ranges") == "bytes", r.getheaders())
     st, doc, _ = d.get(eid)
-    check("PREPARE DONE after download", doc["status"]["state"] == "DONE", doc["status"])
+    check("HEAD leaves it READY", doc["status"]["state"] == "READY", doc["status"])
+    r, data = d.request("GET", API + "/packets/items/" + eid, headers={"Range": "bytes=0-99"},
+                        raw=True)
+    check("a range of a spool: 206", r.status == 206 and data == ref[:100]
+          and r.getheader("Content-Range") == "bytes 0-99/%d" % len(ref), (r.status, len(data)))
+    st, doc, _ = d.get(eid)
+    check("a range short of the end leaves it READY", doc["status"]["state"] == "READY",
+          doc["status"])
+    r, data = d.request("GET", API + "/packets/items/" + eid, headers={"Range": "bytes=%d-" % len(ref)},
+                        raw=True)
+    check("a range past the end: 416", r.status == 416
+          and r.getheader("Content-Range") == "bytes */%d" % len(ref), r.status)
+    r, data = d.request("GET", API + "/packets/items/" + eid,
+                        headers={"Range": "bytes=100-", "If-Range": etag}, raw=True)
+    check("the rest with If-Range: 206, and the two parts are the spool", r.status == 206
+          and ref[:100] + data == ref, (r.status, len(data)))
+    st, doc, _ = d.get(eid)
+    check("PREPARE DONE once its end was sent", doc["status"]["state"] == "DONE", doc["status"])
+    r, data = d.download(eid)
+    check("then a download is 409", r.status == 409, r.status)
     # A READY export switched to PREPARE with PUT.
     cfg2 = {"path": "fs/sample.pcap", "filters": {"items": [{"id": "t", "type": "BPF", "value": "tcp port 80"}]}}
     st, doc, _ = d.post(cfg2)
@@ -320,6 +343,16 @@ def test_prepare(d, root, tmp):
     check("a property nested 40 deep in objects and arrays is 400", st == 400, doc)
     st, doc, _ = d.post(cfg2, fine={"a": [{"b": 1}]})
     check("a shallow extra property is kept", st == 201 and doc.get("fine") == {"a": [{"b": 1}]}, doc)
+
+
+def count_bytes(capture):
+    """Captured bytes of a pcap's records."""
+    off, total = 24, 0
+    while off + 16 <= len(capture):
+        incl = struct.unpack_from("<I", capture, off + 8)[0]
+        total += incl
+        off += 16 + incl
+    return total
 
 
 def test_stream_to_file(d, root, tmp):
@@ -772,10 +805,20 @@ def test_disconnect_and_delete(d, root):
     st, doc, _ = d.request("PUT", API + "/exports/items/" + eid, {"config": {"path": "fs/big.pcap", "mode": "PREPARE"}})
     check("PUT while streaming is 409", st == 409 and is_error(doc, "EXPORT_STATE_CONFLICT"), doc)
     s.close()
-    check("a client that disconnects ends its export",
-          wait_until(lambda: d.get(eid)[1]["status"]["state"] == "ERRORS"))
+    # A download its client cut can be asked for again: from the start,
+    # its stats counted again, the whole file.
+    check("a client that disconnects leaves its export READY",
+          wait_until(lambda: d.get(eid)[1]["status"]["state"] == "READY"))
     st, doc, _ = d.get(eid)
-    check("disconnect reported", doc["status"].get("error", {}).get("error_id") == "CLIENT_DISCONNECTED", doc["status"])
+    check("no error, stats reset", "error" not in doc["status"]
+          and doc["status"]["stats"]["exported_packets"] == 0, doc["status"])
+    r, data = d.download(eid)
+    whole = open(os.path.join(root, "fs/big.pcap"), "rb").read()
+    check("asked again: the whole file", r.status == 200 and data[24:] == whole[24:],
+          (r.status, len(data), len(whole)))
+    st, doc, _ = d.get(eid)
+    check("then DONE, counted once", doc["status"]["state"] == "DONE"
+          and doc["status"]["stats"]["exported_bytes"] == count_bytes(whole), doc["status"])
     # DELETE of a running export stops it and cuts its download.
     st, doc, _ = d.post({"path": "fs/big.pcap"})
     eid = doc["id"]

@@ -489,6 +489,11 @@ int pkxd_export_downloaded(const pkxd_export *e)
 	return e->downloaded;
 }
 
+void pkxd_export_clear_downloaded(pkxd_export *e)
+{
+	e->downloaded = 0;
+}
+
 void pkxd_export_set_downloaded(pkxd_export *e)
 {
 	e->downloaded = 1;

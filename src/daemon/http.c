@@ -2,6 +2,7 @@
  * handlers, the common service, and JSON errors everywhere. */
 #include "config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <sys/queue.h>
+#include <sys/stat.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -475,6 +477,15 @@ static void download(pkxd_export *e, pkxh_req *req)
 	} else if (pkxd_export_state(e) == PKXD_READY &&
 	           !pkxd_export_spooled(e)) {
 		kind = PKXD_JOB_STREAM;
+		if (pkxh_method_of(req) == PKXH_HEAD) {
+			/* Its length is known once it has run: no
+			 * Content-Length, no ranges. */
+			evhttp_add_header(pkxh_out_headers(req), "Content-Type",
+			                  "application/octet-stream");
+			pkxh_reply_start(req, 200);
+			pkxh_reply_end(req, NULL, NULL);
+			return;
+		}
 	} else {
 		pkxd_reply_error(
 		    req, 409, PKXD_ESTATE, "export %s is %s%s%s",
@@ -485,7 +496,39 @@ static void download(pkxd_export *e, pkxh_req *req)
 		                                        : "");
 		return;
 	}
-	if (pkxd_job_start(e, kind, req, NULL, &err) != PKX_OK) {
+	if (kind == PKXD_JOB_SEND_SPOOL) {
+		/* The spool's size is known: a length, a tag, ranges. */
+		char path[PATH_MAX], etag[64];
+		struct stat sst;
+		pkxd_span span;
+
+		pkxd_spool_path(e, path, sizeof(path));
+		if (stat(path, &sst) != 0) {
+			pkxd_reply_error(req, 500, PKX_EINTERNAL,
+			                 "export %s: its spool file is gone",
+			                 pkxd_export_id(e));
+			return;
+		}
+		/* Output is the same for the same export: id and size. */
+		snprintf(etag, sizeof(etag), "\"%s-%llx\"", pkxd_export_id(e),
+		         (unsigned long long)sst.st_size);
+		span.total = (uint64_t)sst.st_size;
+		span.status =
+		    pkxd_range(req, span.total, etag, &span.from, &span.len);
+		if (span.status == 416)
+			return;
+		if (pkxh_method_of(req) == PKXH_HEAD) {
+			evhttp_add_header(pkxh_out_headers(req), "Content-Type",
+			                  "application/octet-stream");
+			pkxh_reply_start_length(req, span.status, span.len);
+			pkxh_reply_end(req, NULL, NULL);
+			return;
+		}
+		if (pkxd_job_send_spool(e, req, &span, &err) != PKX_OK) {
+			pkxd_reply_pkx_error(req, &err);
+			return;
+		}
+	} else if (pkxd_job_start(e, kind, req, NULL, &err) != PKX_OK) {
 		pkxd_reply_pkx_error(req, &err);
 		return;
 	}
@@ -664,8 +707,8 @@ static void export_api(pkxd_daemon *d, pkxh_req *req, const char *user,
 			pkxh_reply(req, 204, NULL);
 		}
 	} else if (strncmp(rest, "/packets/items/", 15) == 0) {
-		if (m != PKXH_GET) {
-			pkxd_reply_not_allowed(req, "GET");
+		if (!get) {
+			pkxd_reply_not_allowed(req, "GET, HEAD");
 			return;
 		}
 		if ((e = find_or_404(d, req, rest + 15)))

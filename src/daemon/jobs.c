@@ -47,6 +47,7 @@ struct pkxd_stream {
 	uint64_t bytes;        /* handed to libevent */
 	pkxd_stream *next;     /* in the table of live downloads */
 	pkxd_job *job;         /* loop only; valid while req is set */
+	pkxd_span span;        /* a spool's download: status and length */
 	/* Once the job is over: the reply's end is still being sent, and
 	 * whose export it is. */
 	int tail;
@@ -78,6 +79,8 @@ struct pkxd_job {
 	char final_path[PATH_MAX]; /* its name once complete */
 	int out_fd;
 	uint64_t started_ns; /* monotonic: the log line's duration */
+	int cut;             /* a download its client cut (may come again) */
+	pkxd_span span;      /* SEND_SPOOL: what it sends */
 	int cancelled;
 	int stopped;       /* a live stream's client left */
 	int prepared_seen; /* job_prepared ran (loop only) */
@@ -274,7 +277,10 @@ static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
 	         pkxd_export_id(e), ext);
 	evhttp_add_header(h, "Content-Type", "application/octet-stream");
 	evhttp_add_header(h, "Content-Disposition", disp);
-	pkxh_reply_start(st->req, 200);
+	if (st->span.status)
+		pkxh_reply_start_length(st->req, st->span.status, st->span.len);
+	else
+		pkxh_reply_start(st->req, 200);
 	st->started = 1;
 }
 
@@ -484,6 +490,8 @@ static pkx_run_outcome send_spool(pkxd_job *job)
 	char path[PATH_MAX];
 	int fd;
 
+	uint64_t done = 0, want = st->span.len;
+
 	pkxd_spool_path(job->e, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -502,13 +510,26 @@ static pkx_run_outcome send_spool(pkxd_job *job)
 			return PKX_RUN_CANCELLED;
 		}
 		do
-			n = read(fd, st->buf[idx], PKXD_CHUNK);
+			n = done >= want ? 0
+			                 : pread(fd, st->buf[idx],
+			                         want - done < PKXD_CHUNK
+			                             ? (size_t)(want - done)
+			                             : PKXD_CHUNK,
+			                         (off_t)(st->span.from + done));
 		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			done += (uint64_t)n;
 		if (n <= 0) {
 			stream_give_back(st, idx);
 			close(fd);
-			if (n == 0)
+			if (n == 0 && done == want)
 				return PKX_RUN_DONE;
+			if (n == 0) {
+				pkx_fail(
+				    &job->err, PKX_EIO,
+				    "the spool file is shorter than it was");
+				return PKX_RUN_FAILED;
+			}
 			pkx_fail(&job->err, PKX_EIO, "reading the spool: %s",
 			         strerror(errno));
 			return PKX_RUN_FAILED;
@@ -747,6 +768,25 @@ static void settle_export(pkxd_job *job, pkxd_export *e)
 		ok = 1;
 		job->outcome = PKX_RUN_STOPPED;
 	}
+	/* Any other download its client cut (neither a DELETE nor the
+	 * service stopping): the export may be downloaded again, a spool
+	 * from where the client asks, a stream from the start. */
+	if (job->stream && !job_is_live(job) &&
+	    !__atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST) &&
+	    !job->d->stopping && job->outcome != PKX_RUN_DONE &&
+	    strcmp(job->err.id, "CLIENT_DISCONNECTED") == 0) {
+		static const pkx_stats none;
+
+		pkxd_export_clear_downloaded(e);
+		if (job->kind == PKXD_JOB_STREAM)
+			pkxd_export_set_stats(e, &none, 0);
+		if (pkxd_export_state(e) == PKXD_STREAMING)
+			pkxd_export_set_state(e, PKXD_READY);
+		pkx_error_clear(&job->err);
+		job->outcome = PKX_RUN_STOPPED;
+		job->cut = 1;
+		return;
+	}
 
 	if (job->prepared != PKX_OK || !ok) {
 		pkxd_export_fail(e, &job->err);
@@ -759,6 +799,12 @@ static void settle_export(pkxd_job *job, pkxd_export *e)
 		pkxd_export_set_state(e, pkxd_export_stats(e)->exported_packets
 		                             ? PKXD_READY
 		                             : PKXD_NODATA);
+	} else if (job->kind == PKXD_JOB_SEND_SPOOL &&
+	           job->span.from + job->span.len < job->span.total) {
+		/* A range short of the end: the rest may still be asked for. */
+		pkxd_export_clear_downloaded(e);
+		if (pkxd_export_state(e) == PKXD_STREAMING)
+			pkxd_export_set_state(e, PKXD_READY);
 	} else if (job->kind == PKXD_JOB_SEND_SPOOL) {
 		char path[PATH_MAX];
 
@@ -818,7 +864,10 @@ static void log_export(const pkxd_job *job, const pkxd_export *e)
 	    pkxd_export_id(e), pkxd_export_owner(e),
 	    kinds[job->kind < 5 ? job->kind : 0], cfg->path, filters, window,
 	    cfg->mode, cfg->output_format,
-	    pkxd_state_name(pkxd_export_state(e)), job->err.id[0] ? " " : "",
+	    pkxd_state_name(pkxd_export_state(e)),
+	    job->cut         ? " (cut by its client: it may ask again)"
+	    : job->err.id[0] ? " "
+	                     : "",
 	    job->err.id, (unsigned long long)st->exported_packets,
 	    (unsigned long long)st->exported_bytes,
 	    (double)(pkx_now_ns() - job->started_ns) / 1e9);
@@ -859,7 +908,8 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 		settle_export(job, e);
 		log_export(job, e);
 		/* LEGACY exports go once downloaded. */
-		remove = job->stream && pkxd_export_state(e) != PKXD_ERRORS &&
+		remove = job->stream && !job->cut &&
+		         pkxd_export_state(e) != PKXD_ERRORS &&
 		         strcmp(pkxd_export_config(e)->mode, "LEGACY") == 0;
 		if (!remove) {
 			pkxd_export_save(e);
@@ -878,8 +928,25 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	pkxd_idle(d);
 }
 
+static pkx_result job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
+                            pkxd_answer_fn answer, const pkxd_span *span,
+                            pkx_error *err);
+
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
                           pkxd_answer_fn answer, pkx_error *err)
+{
+	return job_start(e, kind, req, answer, NULL, err);
+}
+
+pkx_result pkxd_job_send_spool(pkxd_export *e, pkxh_req *req,
+                               const pkxd_span *span, pkx_error *err)
+{
+	return job_start(e, PKXD_JOB_SEND_SPOOL, req, NULL, span, err);
+}
+
+static pkx_result job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
+                            pkxd_answer_fn answer, const pkxd_span *span,
+                            pkx_error *err)
 {
 	pkxd_daemon *d = pkxd_export_daemon(e);
 	pkxd_job *job;
@@ -907,6 +974,8 @@ pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 	job->done_ev = event_new(d->base, -1, 0, job_done_cb, job);
 	if (kind == PKXD_JOB_STREAM || kind == PKXD_JOB_SEND_SPOOL) {
 		job->stream = stream_new(job, req);
+		if (job->stream && span)
+			job->stream->span = job->span = *span;
 	} else {
 		job->req = req;
 		job->answer = answer;

@@ -89,6 +89,8 @@ const char *pkxd_export_owner(const pkxd_export *e);
 int pkxd_export_deleted(const pkxd_export *e);
 int pkxd_export_downloaded(const pkxd_export *e);
 void pkxd_export_set_downloaded(pkxd_export *e);
+/* A download cut by its client: the export may be downloaded again. */
+void pkxd_export_clear_downloaded(pkxd_export *e);
 int pkxd_export_spooled(const pkxd_export *e);
 void pkxd_export_set_spooled(pkxd_export *e, int spooled);
 pkxd_job *pkxd_export_job(const pkxd_export *e);
@@ -123,6 +125,15 @@ typedef enum pkxd_job_kind {
  * pipeline (err NULL) or could not (the layer above jobs gives it). */
 typedef void (*pkxd_answer_fn)(pkxd_export *e, pkxh_req *req,
                                const pkx_error *err);
+
+/* The part of a spooled export a download sends: [from, from + len) of
+ * total bytes, answered with status (200 or 206) and a Content-Length. */
+typedef struct pkxd_span {
+	int status;
+	uint64_t from, len, total;
+} pkxd_span;
+pkx_result pkxd_job_send_spool(pkxd_export *e, pkxh_req *req,
+                               const pkxd_span *span, pkx_error *err);
 
 /* Starts work for e on a worker thread.  For downloads, req is the request
  * to answer; for a validation, req is the POST that answer answers.  On
