@@ -480,8 +480,7 @@ static void download(pkxd_export *e, pkxh_req *req)
 		if (pkxh_method_of(req) == PKXH_HEAD) {
 			/* Its length is known once it has run: no
 			 * Content-Length, no ranges. */
-			evhttp_add_header(pkxh_out_headers(req), "Content-Type",
-			                  "application/octet-stream");
+			pkxd_download_headers(req, e);
 			pkxh_reply_start(req, 200);
 			pkxh_reply_end(req, NULL, NULL);
 			return;
@@ -518,8 +517,7 @@ static void download(pkxd_export *e, pkxh_req *req)
 		if (span.status == 416)
 			return;
 		if (pkxh_method_of(req) == PKXH_HEAD) {
-			evhttp_add_header(pkxh_out_headers(req), "Content-Type",
-			                  "application/octet-stream");
+			pkxd_download_headers(req, e);
 			pkxh_reply_start_length(req, span.status, span.len);
 			pkxh_reply_end(req, NULL, NULL);
 			return;

@@ -262,9 +262,9 @@ static void stream_closed_cb(pkxh_req *req, void *arg)
 	pkxh_abort(req); /* the connection is gone: frees it */
 }
 
-static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
+void pkxd_download_headers(pkxh_req *req, const pkxd_export *e)
 {
-	struct evkeyvalq *h = pkxh_out_headers(st->req);
+	struct evkeyvalq *h = pkxh_out_headers(req);
 	const char *format = pkxd_export_config(e)->output_format;
 	char disp[128], ext[33];
 	size_t i;
@@ -277,6 +277,11 @@ static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
 	         pkxd_export_id(e), ext);
 	evhttp_add_header(h, "Content-Type", "application/octet-stream");
 	evhttp_add_header(h, "Content-Disposition", disp);
+}
+
+static void stream_start_reply(pkxd_stream *st, const pkxd_export *e)
+{
+	pkxd_download_headers(st->req, e);
 	if (st->span.status)
 		pkxh_reply_start_length(st->req, st->span.status, st->span.len);
 	else

@@ -134,6 +134,8 @@ typedef struct pkxd_span {
 } pkxd_span;
 pkx_result pkxd_job_send_spool(pkxd_export *e, pkxh_req *req,
                                const pkxd_span *span, pkx_error *err);
+/* A download's Content-Type and Content-Disposition (also for HEAD). */
+void pkxd_download_headers(pkxh_req *req, const pkxd_export *e);
 
 /* Starts work for e on a worker thread.  For downloads, req is the request
  * to answer; for a validation, req is the POST that answer answers.  On
