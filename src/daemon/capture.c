@@ -158,13 +158,14 @@ static void list_stores(pkxd_daemon *d, pkxh_req *req, int clips,
 		l->item_id = item_id ? strdup(item_id) : NULL;
 	}
 	if (!l || (item_id && !l->item_id) ||
+	    pkxd_tasks_busy() >= PKXD_MAX_LISTINGS ||
 	    pkxd_task_start(d, listing_work, listing_done, l) != 0) {
 		if (l)
 			free(l->item_id);
 		free(l);
-		pkxd_reply_error(
-		    req, 503, PKX_EBUSY,
-		    "cannot list the stores now (out of resources)");
+		pkxd_reply_error(req, 503, PKX_EBUSY,
+		                 "cannot list the stores now (busy or out of "
+		                 "resources): try again");
 	}
 }
 

@@ -451,10 +451,15 @@ static void start_op(pkxd_daemon *d, pkxh_req *req, fs_kind kind,
 		op->fd = -1;
 		snprintf(op->rel, sizeof(op->rel), "%s", rel);
 	}
-	if (!op || pkxd_task_start(d, op_work, op_done, op) != 0) {
+	/* Listings and file operations wait for nothing: past a bound
+	 * they are refused, never queued without end. */
+	if (!op || pkxd_tasks_busy() >= PKXD_MAX_LISTINGS ||
+	    pkxd_task_start(d, op_work, op_done, op) != 0) {
 		free(op);
-		pkxd_reply_error(req, 503, PKX_EBUSY,
-		                 "cannot do that now (out of resources)");
+		pkxd_reply_error(
+		    req, 503, PKX_EBUSY,
+		    "cannot do that now (busy or out of resources): "
+		    "try again");
 	}
 }
 

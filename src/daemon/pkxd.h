@@ -17,6 +17,7 @@
 #define PKXD_MAX_EXPORTS 4096          /* default of --max-exports */
 #define PKXD_CHUNK       (256u * 1024) /* bytes per streamed chunk */
 #define PKXD_CHUNKS      4             /* chunks per download: its memory */
+#define PKXD_MAX_LISTINGS 16 /* store-tool runs at once: then 503 */
 
 typedef enum pkxd_state {
 	PKXD_UNINITIALIZED,
