@@ -355,7 +355,23 @@ static pkx_result parse_into(pkx_config *cfg, json_t *obj, pkx_error *err)
 		return PKX_ERROR;
 	if (outname) {
 		const char *base = strrchr(outname, '/');
+		const unsigned char *c;
 
+		/* A name no listing could show and no log could print as it
+		 * is: control characters, DEL, text-direction controls. */
+		for (c = (const unsigned char *)outname; *c; c++)
+			if (*c < 0x20 || *c == 0x7f ||
+			    (c[0] == 0xe2 && c[1] == 0x80 &&
+			     ((c[2] >= 0x8e && c[2] <= 0x8f) ||
+			      (c[2] >= 0xaa && c[2] <= 0xae))) ||
+			    (c[0] == 0xe2 && c[1] == 0x81 && c[2] >= 0xa6 &&
+			     c[2] <= 0xa9))
+				return pkx_fail(
+				    err, PKX_EINVAL,
+				    "config.output_filename holds a control "
+				    "or text-direction character (byte %zu)",
+				    (size_t)(c -
+				             (const unsigned char *)outname));
 		/* The service's own temporary files are named so. */
 		if (strncmp(base ? base + 1 : outname, ".pktexport-", 11) == 0)
 			return pkx_fail(err, PKX_EINVAL,

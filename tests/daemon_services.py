@@ -265,6 +265,11 @@ def test_files(d, root, tmp):
     check("several ranges: the whole file", r.status == 200 and data == whole, r.status)
     st, doc, _ = d.request("GET", FS + "/fileop/download//sub")
     check("a folder is not downloaded", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), doc)
+    # What an export writes under fs/ is a name this service can show.
+    for bad in ("out\n.pcap", "out\u202e.pcap", "x\u2066.pcap", "del\u007f.pcap"):
+        st, doc, _ = d.post({"path": "fs/a.pcap", "mode": "STREAM_TO_FILE", "output_filename": bad})
+        check("output_filename %r refused" % bad, st == 400 and is_error(
+            doc, "REQUEST_INVALID_INPUT") and "control" in doc["error_text"], doc)
     st, doc, _ = d.request("GET", FS + "/fileop/download//link.pcap")
     check("a link is not followed", st == 404, doc)
     # A file id is an export source.

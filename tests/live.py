@@ -105,8 +105,9 @@ def main():
     r = cli(root, "-o", out, "interfaces/nosuch")
     err = r.stderr.decode()
     check("unknown interface: exit 2", r.returncode == 2, err)
-    check("unknown interface: RESOURCE_NOT_FOUND naming lo",
-          "RESOURCE_NOT_FOUND" in err and "lo" in err, err)
+    check("unknown interface: RESOURCE_NOT_FOUND, saying where to look, listing none",
+          "RESOURCE_NOT_FOUND" in err and "ip link" in err and "\"lo\"" not in err
+          and " lo," not in err, err)
     check("unknown interface: no file", not os.path.exists(out))
     cfg = os.path.join(root, "live.json")
     with open(cfg, "w") as f:

@@ -82,26 +82,20 @@ static uint64_t sl_wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Whether libpcap knows an interface of that name; the known names go
- * into `list` for the message when it does not. */
-static int sl_known(const char *name, char *list, size_t size)
+/* Whether libpcap knows an interface of that name.  The names of the
+ * others stay out of the answer: an error is no inventory of the host
+ * (the capture service lists interfaces to those who may see them). */
+static int sl_known(const char *name)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
 	pcap_if_t *all = NULL, *d;
-	size_t used = 0;
 	int found = 0;
 
-	list[0] = '\0';
 	if (pcap_findalldevs(&all, errbuf) != 0)
 		return 1; /* cannot tell: let pcap_activate say */
-	for (d = all; d; d = d->next) {
+	for (d = all; d; d = d->next)
 		if (strcmp(d->name, name) == 0)
 			found = 1;
-		if (used < size)
-			used +=
-			    (size_t)snprintf(list + used, size - used, "%s%s",
-			                     used ? ", " : "", d->name);
-	}
 	pcap_freealldevs(all);
 	return found;
 }
@@ -155,7 +149,7 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
 {
 	const char *name = args->path + strlen(SL_PREFIX);
 	const char *promisc = getenv("PKTEXPORT_LIVE_PROMISC");
-	char errbuf[PCAP_ERRBUF_SIZE] = "", known[512];
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	sl_source *s;
 	int rc;
 
@@ -164,11 +158,13 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
 		return sl_svc->fail(err, "REQUEST_INVALID_INPUT",
 		                    "\"%s\" is not interfaces/<name>",
 		                    args->path);
-	if (!sl_known(name, known, sizeof(known)))
+	if (!sl_known(name))
 		return sl_svc->fail(err, "RESOURCE_NOT_FOUND",
-		                    "no network interface \"%s\" (there are: "
-		                    "%s)",
-		                    name, known[0] ? known : "none");
+		                    "no network interface \"%s\" (`ip link` on "
+		                    "the host, or GET "
+		                    "/api/npm.packet_capture/3.0/interfaces, "
+		                    "lists them)",
+		                    name);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return sl_svc->fail(err, "INTERNAL_ERROR", "out of memory");
