@@ -476,6 +476,13 @@ static pkx_run_outcome run_into_file(pkxd_job *job)
 	if (ok && pkx_fd_sink_flush(&sink, &job->err) != PKX_OK)
 		ok = 0, outcome = PKX_RUN_FAILED;
 	pkx_fd_sink_release(&sink);
+	/* A STREAM_TO_FILE output is on disk before it has its name: a
+	 * power loss never leaves a named file shorter than its export. */
+	if (ok && job->kind == PKXD_JOB_TO_FILE && fsync(job->out_fd) != 0) {
+		pkx_fail(&job->err, PKX_EIO, "writing the output: %s",
+		         strerror(errno));
+		ok = 0, outcome = PKX_RUN_FAILED;
+	}
 	if (close(job->out_fd) != 0 && ok) {
 		pkx_fail(&job->err, PKX_EIO, "closing the output: %s",
 		         strerror(errno));
