@@ -18,8 +18,7 @@ static json_t *time_str(json_t *ns)
 
 	if (!json_is_integer(ns) || v <= 0)
 		return json_string("0");
-	snprintf(buf, sizeof(buf), "%lld.%09lld", (long long)(v / 1000000000),
-	         (long long)(v % 1000000000));
+	pkxd_ns_text((uint64_t)v, buf, sizeof(buf));
 	return json_string(buf);
 }
 

@@ -116,13 +116,12 @@ static int open_parent(const pkxd_daemon *d, const char *rel, char *name)
 
 /* ------------------------------------------------- the reference's shape */
 
+/* The tool's times are never negative (an unknown one is null: 0). */
 static json_t *time_str(const json_t *ns)
 {
 	char buf[32];
-	json_int_t v = json_integer_value(ns);
 
-	snprintf(buf, sizeof(buf), "%lld.%09lld", (long long)(v / 1000000000),
-	         (long long)(v % 1000000000));
+	pkxd_ns_text((uint64_t)json_integer_value(ns), buf, sizeof(buf));
 	return json_string(buf);
 }
 

@@ -838,9 +838,7 @@ static void ns_text(uint64_t ns, char *buf, size_t len)
 	if (ns == 0 || ns == PKX_TIME_UNBOUNDED)
 		buf[0] = '\0';
 	else
-		snprintf(buf, len, "%llu.%09llu",
-		         (unsigned long long)(ns / 1000000000u),
-		         (unsigned long long)(ns % 1000000000u));
+		pkxd_ns_text(ns, buf, len);
 }
 
 /* The export's line in the log, once its packets are out (or not): who,

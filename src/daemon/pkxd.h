@@ -11,13 +11,13 @@
 #include "pkx.h"
 #include "reply.h"
 
-#define PKXD_API         "/api/npm.packet_export/1.3"
-#define PKXD_ID_LEN      32            /* hex digits of an export id */
-#define PKXD_MAX_JOBS    64            /* exports running at once */
-#define PKXD_MAX_EXPORTS 4096          /* default of --max-exports */
-#define PKXD_CHUNK       (256u * 1024) /* bytes per streamed chunk */
-#define PKXD_CHUNKS      4             /* chunks per download: its memory */
-#define PKXD_MAX_LISTINGS 16 /* store-tool runs at once: then 503 */
+#define PKXD_API          "/api/npm.packet_export/1.3"
+#define PKXD_ID_LEN       32            /* hex digits of an export id */
+#define PKXD_MAX_JOBS     64            /* exports running at once */
+#define PKXD_MAX_EXPORTS  4096          /* default of --max-exports */
+#define PKXD_CHUNK        (256u * 1024) /* bytes per streamed chunk */
+#define PKXD_CHUNKS       4             /* chunks per download: its memory */
+#define PKXD_MAX_LISTINGS 16            /* store-tool runs at once: then 503 */
 
 typedef enum pkxd_state {
 	PKXD_UNINITIALIZED,

@@ -240,3 +240,10 @@ int pkxd_range(pkxh_req *req, uint64_t size, const char *etag, uint64_t *from,
 	evhttp_add_header(out, "Content-Range", cr);
 	return 206;
 }
+
+void pkxd_ns_text(uint64_t ns, char *buf, size_t len)
+{
+	snprintf(buf, len, "%llu.%09llu",
+	         (unsigned long long)(ns / 1000000000u),
+	         (unsigned long long)(ns % 1000000000u));
+}

@@ -20,6 +20,8 @@ void pkxd_reply_pkx_error(pkxh_req *req, const pkx_error *err);
 /* The request body as a JSON object, or NULL after replying. */
 json_t *pkxd_read_body(pkxh_req *req);
 void pkxd_reply_not_allowed(pkxh_req *req, const char *allow);
+/* "SECONDS.NANOSECONDS" of ns since the epoch: the API's time strings. */
+void pkxd_ns_text(uint64_t ns, char *buf, size_t len);
 /* A body of size bytes with a strong etag ("..."), asked for with the
  * request's Range and If-Range: sets Accept-Ranges, ETag and, for a
  * range, Content-Range; returns 200 (send [*from, *from + *len): the

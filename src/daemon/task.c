@@ -6,7 +6,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,18 +89,6 @@ int pkxd_task_start(pkxd_daemon *d, void (*work)(void *arg),
 }
 
 /* ------------------------------------------------------- the store tool */
-
-static void tool_fail(pkx_error *err, const char *id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void tool_fail(pkx_error *err, const char *id, const char *fmt, ...)
-{
-	va_list ap;
-
-	snprintf(err->id, sizeof(err->id), "%s", id);
-	va_start(ap, fmt);
-	vsnprintf(err->text, sizeof(err->text), fmt, ap);
-	va_end(ap);
-}
 
 /* Reads the child's stdout (whole, bounded) and stderr (its first
  * line kept) until both close. */
@@ -200,8 +187,8 @@ json_t *pkxd_store_tool(const pkxd_daemon *d, const char *const *args,
 	argv[n] = NULL;
 	if (pipe2(out_pipe, O_CLOEXEC) != 0 ||
 	    pipe2(err_pipe, O_CLOEXEC) != 0) {
-		tool_fail(err, PKX_EINTERNAL, "cannot run the store tool: %s",
-		          strerror(errno));
+		pkx_fail(err, PKX_EINTERNAL, "cannot run the store tool: %s",
+		         strerror(errno));
 		goto out;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -214,23 +201,23 @@ json_t *pkxd_store_tool(const pkxd_daemon *d, const char *const *args,
 	close(err_pipe[1]);
 	out_pipe[1] = err_pipe[1] = -1;
 	if (rc != 0) {
-		tool_fail(err, PKX_EINTERNAL, "cannot run %s: %s", prog,
-		          strerror(rc));
+		pkx_fail(err, PKX_EINTERNAL, "cannot run %s: %s", prog,
+		         strerror(rc));
 		goto out;
 	}
 	rc = tool_read(out_pipe[0], err_pipe[0], &out, &len, why, sizeof(why));
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (rc != 0) {
-		tool_fail(err, PKX_EINTERNAL,
-		          "the store tool said more than %u bytes",
-		          TOOL_MAX_OUTPUT);
+		pkx_fail(err, PKX_EINTERNAL,
+		         "the store tool said more than %u bytes",
+		         TOOL_MAX_OUTPUT);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		tool_fail(err, PKX_EINTERNAL, "the store tool failed: %s",
-		          why[0] ? why : "no reason given");
+		pkx_fail(err, PKX_EINTERNAL, "the store tool failed: %s",
+		         why[0] ? why : "no reason given");
 	} else if (!(doc = json_loadb(out ? out : "", len, 0, &jerr))) {
-		tool_fail(err, PKX_EINTERNAL,
-		          "the store tool's answer is not JSON: %s", jerr.text);
+		pkx_fail(err, PKX_EINTERNAL,
+		         "the store tool's answer is not JSON: %s", jerr.text);
 	}
 out:
 	free(out);
