@@ -798,11 +798,11 @@ static int cmd_access_code(int argc, char **argv)
 	} else {
 		for (i = 0; i < n; i++)
 			held += strcmp(codes[i].user, argv[optind]) == 0;
-		if (held >= 16) {
+		if (held >= PKX_CODES_PER_USER) {
 			fprintf(stderr,
-			        "pktexport: %s holds 16 access codes already: "
+			        "pktexport: %s holds %d access codes already: "
 			        "revoke one first\n",
-			        argv[optind]);
+			        argv[optind], PKX_CODES_PER_USER);
 			rc = EXIT_REJECTED;
 			goto out;
 		}

@@ -32,9 +32,9 @@
 #include "codes.h"
 #include "pkxd.h"
 
-#define AUTH_TOKEN_BYTES   32   /* random bytes; tokens are their hex */
-#define AUTH_USER_ACCESS   64   /* access tokens per user; their oldest goes */
-#define AUTH_USER_REFRESH  16   /* refresh tokens per user: then refused */
+#define AUTH_TOKEN_BYTES   32 /* random bytes; tokens are their hex */
+#define AUTH_USER_ACCESS   64 /* access tokens per user; their oldest goes */
+#define AUTH_USER_REFRESH  PKX_CODES_PER_USER /* then refused */
 #define AUTH_MAX_CHECKS    4    /* password checks running at once */
 #define AUTH_MAX_QUEUED    64   /* logins waiting for one */
 #define AUTH_PER_PEER      2    /* logins running or waiting per address */

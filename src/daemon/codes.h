@@ -7,10 +7,11 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define PKX_CODE_HEX      64 /* hex digits of a code and of a digest */
-#define PKX_CODE_PARTIAL  8  /* the code's first digits, shown in lists */
-#define PKX_CODE_USER_MAX 63
-#define PKX_CODES_FILE    "access-codes" /* in <root>/.pktexport */
+#define PKX_CODE_HEX       64 /* hex digits of a code and of a digest */
+#define PKX_CODE_PARTIAL   8  /* the code's first digits, shown in lists */
+#define PKX_CODE_USER_MAX  63
+#define PKX_CODES_FILE     "access-codes" /* in <root>/.pktexport */
+#define PKX_CODES_PER_USER 16 /* a user's codes (refresh tokens) at most */
 
 typedef struct pkx_code {
 	char digest[PKX_CODE_HEX + 1]; /* SHA-256 of the code, hex */
