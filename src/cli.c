@@ -32,6 +32,9 @@ static void usage(FILE *out)
 	    "usage: pktexport export [options] PATH\n"
 	    "       pktexport store import|index|info ... (pktexport "
 	    "store --help)\n"
+	    "       pktexport capture --root DIR [options] JOB IFACE... "
+	    "(records;\n"
+	    "                         pktexport capture --help)\n"
 	    "       pktexport plugins [--plugin-dir DIR]\n"
 	    "       pktexport access-code [--root DIR] USER|--list|--revoke "
 	    "PREFIX\n"
@@ -682,6 +685,23 @@ static int cmd_store(char **argv)
 	return EXIT_RUNTIME;
 }
 
+/* `pktexport capture ...` runs the recorder (pktexport-capture), the
+ * one program that needs CAP_NET_RAW: PKTEXPORT_CAPTURE, else the
+ * installed one. */
+static int cmd_capture(char **argv)
+{
+	const char *prog = PKX_CAPTURE_PROGRAM;
+	const char *env = getenv("PKTEXPORT_CAPTURE");
+
+	if (env && *env)
+		prog = env;
+	argv[0] = (char *)"pktexport capture";
+	execv(prog, argv);
+	fprintf(stderr, "pktexport: cannot run %s: %s\n", prog,
+	        strerror(errno));
+	return EXIT_RUNTIME;
+}
+
 /* `pktexport access-code`: issues, lists and revokes the access codes a
  * pktexportd --users gives for OAuth logins, in the data root's
  * .pktexport/access-codes (the daemon rereads it when it changes). */
@@ -840,6 +860,8 @@ int main(int argc, char **argv)
 		return cmd_access_code(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "store") == 0)
 		return cmd_store(argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "capture") == 0)
+		return cmd_capture(argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "plugins") == 0)

@@ -40,6 +40,7 @@ struct cf_reader {
 	size_t n_ifaces;     /* across sections */
 	size_t section_base; /* first interface of the current section */
 	int seen_packet, layout_changed;
+	int cut;           /* the damage is a record the end of the data cuts */
 	uint8_t *prologue; /* pcap header, or SHB + IDBs of the section */
 	size_t prologue_len;
 	char error[256];
@@ -70,6 +71,20 @@ static int cf_fail(cf_reader *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(r->error, sizeof(r->error), fmt, ap);
 	va_end(ap);
+	return -1;
+}
+
+/* Damage that is the end of the data cutting a record. */
+static int cf_fail_cut(cf_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cf_fail_cut(cf_reader *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	r->cut = 1;
 	return -1;
 }
 
@@ -386,11 +401,12 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 	int rc = 2;
 
 	if (!b)
-		return have == 0 ? 0
-		                 : cf_fail(r,
-		                           "cut in a block header at offset "
-		                           "%llu",
-		                           (unsigned long long)r->pos);
+		return have == 0
+		           ? 0
+		           : cf_fail_cut(r,
+		                         "cut in a block header at offset "
+		                         "%llu",
+		                         (unsigned long long)r->pos);
 	memcpy(&type, b, 4);
 	if (type == SHB) {
 		uint32_t magic;
@@ -408,8 +424,9 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 		               (unsigned long long)r->pos, blen);
 	b = cf_fill(r, blen, &have);
 	if (!b)
-		return cf_fail(r, "cut in a block at offset %llu (%u bytes)",
-		               (unsigned long long)r->pos, blen);
+		return cf_fail_cut(r,
+		                   "cut in a block at offset %llu (%u bytes)",
+		                   (unsigned long long)r->pos, blen);
 	if (cf_u32(r, b + blen - 4) != blen)
 		return cf_fail(r,
 		               "block at offset %llu: trailing length differs",
@@ -439,11 +456,12 @@ static int cf_next_pcap(cf_reader *r, cf_record *rec)
 	uint32_t sec, frac, cap, len;
 
 	if (!h)
-		return have == 0 ? 0
-		                 : cf_fail(r,
-		                           "cut in a record header at offset "
-		                           "%llu",
-		                           (unsigned long long)r->pos);
+		return have == 0
+		           ? 0
+		           : cf_fail_cut(r,
+		                         "cut in a record header at offset "
+		                         "%llu",
+		                         (unsigned long long)r->pos);
 	sec = cf_u32(r, h);
 	frac = cf_u32(r, h + 4);
 	cap = cf_u32(r, h + 8);
@@ -462,8 +480,9 @@ static int cf_next_pcap(cf_reader *r, cf_record *rec)
 		               (unsigned long long)r->pos, cap, r->max_snaplen);
 	h = cf_fill(r, hlen + (size_t)cap, &have);
 	if (!h)
-		return cf_fail(r, "cut in a record at offset %llu (%u bytes)",
-		               (unsigned long long)r->pos, cap);
+		return cf_fail_cut(r,
+		                   "cut in a record at offset %llu (%u bytes)",
+		                   (unsigned long long)r->pos, cap);
 	rec->wirelen = len;
 	rec->offset = r->pos;
 	rec->ts_ns = (uint64_t)sec * 1000000000u +
@@ -591,6 +610,11 @@ void cf_seek(cf_reader *r, uint64_t offset)
 uint64_t cf_tell(const cf_reader *r)
 {
 	return r->pos;
+}
+
+int cf_cut(const cf_reader *r)
+{
+	return r->cut;
 }
 
 const char *cf_error(const cf_reader *r)

@@ -65,6 +65,9 @@ uint64_t cf_tell(const cf_reader *r);
  * cf_tell stays at the damaged record). */
 int cf_next(cf_reader *r, cf_record *rec);
 const char *cf_error(const cf_reader *r);
+/* Whether that damage is a record cut by the end of the data: in a file
+ * still being written, the part of a record not written yet. */
+int cf_cut(const cf_reader *r);
 
 /* pcapng: the raw bytes of the current section header and interface
  * blocks, for starting a new file of the same section; pcap: the 24-byte

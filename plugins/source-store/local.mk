@@ -5,7 +5,7 @@ STORE_SHARED = plugins/source-store/capfile.c plugins/source-store/capfile.h \
 	plugins/source-store/store_index.h
 if PLUGIN_SOURCE_STORE
 plugin_LTLIBRARIES += plugins/source_store.la
-pkglibexec_PROGRAMS += pktexport-store
+pkglibexec_PROGRAMS += pktexport-store pktexport-capture
 endif
 plugins_source_store_la_SOURCES = plugins/source-store/source_store.c \
 	plugins/source-store/source_store.h plugins/source-store/store_clip.c \
@@ -18,3 +18,10 @@ pktexport_store_SOURCES = plugins/source-store/store_cli.c \
 	plugins/source-store/source_store.h $(STORE_SHARED)
 pktexport_store_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
 pktexport_store_LDADD = $(JANSSON_LIBS)
+# pktexport-capture (`pktexport capture`, the daemon's capture jobs):
+# records interfaces into a store; the one program needing CAP_NET_RAW.
+pktexport_capture_SOURCES = plugins/source-store/store_capture.c \
+	plugins/common/pcap_linktype.h $(STORE_SHARED)
+pktexport_capture_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
+	$(PCAP_CFLAGS) -I$(top_srcdir)/plugins/common
+pktexport_capture_LDADD = $(JANSSON_LIBS) $(PCAP_LIBS)

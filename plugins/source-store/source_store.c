@@ -3,9 +3,11 @@
  * an export reads only those (doc/store.md). */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pktexport/plugin.h"
@@ -13,6 +15,14 @@
 #include "store_index.h"
 
 #define SS_NAME "source-store"
+/* pktexport-capture's status file in a job folder it records into. */
+#define SS_RECORDER_STATUS ".recorder.json"
+/* Not updated for this long: not recording (it updates 5 times a s). */
+#define SS_RECORDER_STALE_NS (5ull * 1000000000u)
+/* Windows ending at most this far ahead wait for the recording... */
+#define SS_WAIT_AHEAD_NS (60ull * 1000000000u)
+/* ...for at most this long after their end. */
+#define SS_WAIT_AFTER_NS (5ull * 1000000000u)
 
 static const pkx_services *ss_svc;
 
@@ -323,6 +333,78 @@ static void ss_free(ss_source *s)
 	free(s);
 }
 
+static uint64_t ss_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A recorder's status (pktexport-capture): whether it is recording now,
+ * and up to when everything it captured is written (complete_ns). */
+static int ss_recording(int dirfd, uint64_t *complete)
+{
+	int fd = openat(dirfd, SS_RECORDER_STATUS,
+	                O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char buf[4096];
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	json_t *o;
+	json_int_t upd = 0, done = 0;
+	const char *state = "";
+	int running;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	o = json_loadb(buf, (size_t)n, 0, NULL);
+	if (!o || json_unpack(o, "{s:s, s:I, s:I}", "state", &state,
+	                      "updated_ns", &upd, "complete_ns", &done) != 0) {
+		json_decref(o);
+		return 0;
+	}
+	/* A recorder that stopped updating (killed) is not waited for. */
+	running = strcmp(state, "RUNNING") == 0 && upd > 0 &&
+	          (uint64_t)upd + SS_RECORDER_STALE_NS > ss_wall_ns();
+	json_decref(o);
+	*complete = (uint64_t)done;
+	return running;
+}
+
+/* A window that ends where the recording has not yet got to (its last
+ * packets are still in the capture ring or the recorder's buffers): the
+ * export waits until they are written, so it holds the window whole, as
+ * the same export after the recording would.  Not for windows ending far
+ * ahead (those export what is recorded at the time; LIVE_STREAM follows
+ * a recording) nor for a recorder that stopped or fell behind. */
+static void ss_wait_recording(ss_source *s, int dirfd)
+{
+	uint64_t end, complete = 0, now = ss_wall_ns();
+
+	if (!s->n_windows)
+		return;
+	end = s->windows[s->n_windows - 1].end;
+	if (end > now + SS_WAIT_AHEAD_NS || !ss_recording(dirfd, &complete) ||
+	    complete >= end)
+		return;
+	ss_svc->log(PKX_LOG_DEBUG, SS_NAME,
+	            "%s: waiting for the recording to reach the window's end",
+	            s->path);
+	while (ss_recording(dirfd, &complete) && complete < end) {
+		struct timespec d = {0, 20 * 1000000};
+
+		if (ss_wall_ns() > end + SS_WAIT_AFTER_NS) {
+			ss_svc->log(PKX_LOG_WARN, SS_NAME,
+			            "%s: the recording is %.1f s behind the "
+			            "window's end: exporting what it holds",
+			            s->path, (double)(end - complete) / 1e9);
+			return;
+		}
+		nanosleep(&d, NULL);
+	}
+}
+
 static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
                               pkx_error *err)
 {
@@ -354,6 +436,7 @@ static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
 		                    "job \"%s\" not found (no folder %s under "
 		                    "the data root, and no job has that id)",
 		                    job, rel);
+	ss_wait_recording(s, dirfd);
 	if (sx_store_open(&s->store, dirfd,
 	                  faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0
 	                      ? SX_OPEN_WRITABLE

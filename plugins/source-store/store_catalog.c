@@ -262,11 +262,16 @@ static int sx_load_or_build(int dirfd, const char *name, int fd, int writable,
 	if (dirfd >= 0 && !rebuild)
 		ifd = openat(dirfd, idxname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (ifd >= 0) {
-		int ok = sx_index_read(ifd, &sb, ix) == 0;
+		int rc = sx_index_read(ifd, &sb, ix);
 
 		close(ifd);
-		if (ok)
+		if (rc == 0)
 			return 0;
+		/* A file a recorder appends to: its index holds for the part
+		 * it covers, the rest is read now; nothing is saved (the
+		 * recorder rewrites that index itself). */
+		if (rc == 1 || rc == 2)
+			return sx_index_extend(fd, &sb, ix);
 	}
 	if (sx_index_scan(fd, &sb, ix) != 0)
 		return -1;

@@ -125,6 +125,44 @@ int sx_index_scan(int fd, const struct stat *st, sx_index *ix)
 	return 0;
 }
 
+int sx_index_extend(int fd, const struct stat *st, sx_index *ix)
+{
+	char err[256];
+	cf_reader *r;
+	cf_record rec;
+	int rc, fresh = ix->sum.packets == 0 && ix->sum.end_offset == 0;
+	uint32_t keep = ix->sum.flags & (SX_ORDERED | SX_GROWING);
+
+	sx_identity_set(&ix->sum, st);
+	r = cf_open(fd, ix->sum.size, err, sizeof(err));
+	if (!r) {
+		/* Not even a whole header yet: no records so far. */
+		ix->sum.flags = keep | SX_GROWING;
+		return 0;
+	}
+	if (fresh) {
+		ix->sum.format = (uint32_t)cf_format(r);
+		ix->sum.data_offset = ix->sum.end_offset = cf_data_offset(r);
+	}
+	ix->sum.flags = keep | SX_GROWING;
+	ix->damage[0] = '\0';
+	cf_seek(r, ix->sum.end_offset);
+	while ((rc = cf_next(r, &rec)) == 1)
+		if (sx_index_add(ix, rec.offset, rec.ts_ns, rec.caplen) != 0) {
+			cf_close(r);
+			return -1;
+		}
+	ix->sum.end_offset = cf_tell(r);
+	if (rc < 0 && !cf_cut(r)) {
+		ix->sum.flags |= SX_DAMAGED;
+		snprintf(ix->damage, sizeof(ix->damage), "%.120s", cf_error(r));
+	}
+	if (cf_layout_changed(r))
+		ix->sum.flags |= SX_LINEAR;
+	cf_close(r);
+	return 0;
+}
+
 /* FNV-1a, 64 bits: catches an index file that was cut or scribbled on. */
 static uint64_t sx_hash(uint64_t h, const void *p, size_t n)
 {
@@ -335,6 +373,7 @@ int sx_index_read(int idxfd, const struct stat *st, sx_index *ix)
 	struct stat ist;
 	uint64_t n, h;
 	size_t i;
+	int prefix = 0;
 
 	sx_index_init(ix);
 	if (fstat(idxfd, &ist) != 0 || ist.st_size < SX_HEADER ||
@@ -346,7 +385,19 @@ int sx_index_read(int idxfd, const struct stat *st, sx_index *ix)
 	    (uint64_t)ist.st_size != SX_HEADER + n * SX_ENTRY)
 		return -1;
 	sx_header_unpack(ix, head);
-	if (!sx_identity_same(&ix->sum, st) ||
+	if ((ix->sum.flags & SX_GROWING) &&
+	    ix->sum.dev == (uint64_t)st->st_dev &&
+	    ix->sum.ino == (uint64_t)st->st_ino) {
+		/* Shorter than indexed: writes lost with the page cache (a
+		 * power loss); the file is read again, as a growing one. */
+		if (ix->sum.size > (uint64_t)st->st_size) {
+			sx_index_init(ix);
+			ix->sum.flags |= SX_GROWING;
+			return 2;
+		}
+		prefix = !(ix->sum.flags & SX_DAMAGED);
+	}
+	if ((!prefix && !sx_identity_same(&ix->sum, st)) ||
 	    ix->sum.data_offset > ix->sum.end_offset ||
 	    ix->sum.end_offset > ix->sum.size)
 		return -1;
@@ -366,12 +417,13 @@ int sx_index_read(int idxfd, const struct stat *st, sx_index *ix)
 		                            get64(e + 16), get64(e + 24)};
 	}
 	ix->n_entries = ix->cap = n;
+	ix->next_mark = n ? ix->entries[n - 1].offset + SX_STRIDE : 0;
 	free(body);
 	if (!sx_entries_sound(ix)) {
 		sx_index_free(ix);
 		return -1;
 	}
-	return 0;
+	return prefix;
 bad:
 	free(body);
 	sx_index_free(ix);

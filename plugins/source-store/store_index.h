@@ -23,6 +23,12 @@ enum {
 	SX_ORDERED = 1, /* timestamps never go back */
 	SX_LINEAR = 2,  /* pcapng layout changes mid-file: read from start */
 	SX_DAMAGED = 4, /* records stop at end_offset, before the file end */
+	/* A recorder is still appending to the file: the index is valid for
+	 * the prefix up to end_offset while the file keeps its device and
+	 * inode and does not shrink below the size indexed; records past it
+	 * are read from the file, and a record cut by the file's end is one
+	 * not wholly written yet, not damage. */
+	SX_GROWING = 8,
 };
 
 /* A point of the file: the offset of a record and the packets and
@@ -64,8 +70,17 @@ void sx_index_free(sx_index *ix);
 /* Builds the index of an open capture by reading it whole. */
 int sx_index_scan(int fd, const struct stat *st, sx_index *ix);
 /* Loads an index file; 0 when it is sound and describes a capture of
- * exactly st's identity (sx_identity_same), -1 otherwise. */
+ * exactly st's identity (sx_identity_same), 1 when it is a sound
+ * SX_GROWING index of a prefix of that capture (sx_index_extend brings
+ * it up to date), 2 when it is a growing index of that file which is now
+ * shorter than indexed (ix is emptied: sx_index_extend reads it whole),
+ * -1 otherwise. */
 int sx_index_read(int idxfd, const struct stat *st, sx_index *ix);
+/* Adds the records past ix's end_offset in the open capture fd (st as
+ * fstat says now) to a growing index, or indexes the whole file when ix
+ * is empty (sx_index_init); a record cut by the end of the file ends the
+ * records without damage. 0, or -1 when out of memory. */
+int sx_index_extend(int fd, const struct stat *st, sx_index *ix);
 /* Writes ix as `name` in dirfd through a temporary name; 0 or -1. */
 int sx_index_write(int dirfd, const char *name, const sx_index *ix);
 
