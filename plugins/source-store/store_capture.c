@@ -99,6 +99,10 @@ static struct rc {
 	uint64_t off; /* bytes written to fd */
 	uint8_t *wbuf;
 	size_t wlen;
+	/* Records and bytes of each interface in wbuf: on a failed write
+	 * they move from written to lost. */
+	uint64_t pend[RC_MAX_IFACES], pend_bytes[RC_MAX_IFACES];
+	int failed; /* a write failed: the index is rebuilt from the file */
 	sx_index ix;
 	uint64_t last_ts, late;
 	/* totals */
@@ -254,6 +258,8 @@ static int drain(void)
 {
 	if (!R.wlen)
 		return 0;
+	size_t i;
+
 	if (write_all(R.fd, R.wbuf, R.wlen) != 0) {
 		int e = errno;
 
@@ -261,11 +267,21 @@ static int drain(void)
 			say("cannot cut %s back to %" PRIu64 " bytes: %s",
 			    R.name, R.off, strerror(errno));
 		halt("cannot write %s: %s", R.name, strerror(e));
-		return -1;
+		for (i = 0; i < R.n_if; i++) {
+			R.ifs[i].written -= R.pend[i];
+			R.ifs[i].bytes -= R.pend_bytes[i];
+			R.ifs[i].lost += R.pend[i];
+			R.written -= R.pend[i];
+			R.bytes -= R.pend_bytes[i];
+		}
+		R.failed = 1;
+	} else {
+		R.off += R.wlen;
 	}
-	R.off += R.wlen;
 	R.wlen = 0;
-	return 0;
+	memset(R.pend, 0, sizeof(R.pend));
+	memset(R.pend_bytes, 0, sizeof(R.pend_bytes));
+	return R.failed ? -1 : 0;
 }
 
 static int save_index(int final)
@@ -335,8 +351,24 @@ static void close_file(void)
 
 	if (R.fd < 0)
 		return;
-	if (flush_file(1) == 0)
+	if (flush_file(1) == 0) {
 		save_index(1);
+	} else if (R.failed) {
+		/* Records the index counted did not reach the file: the
+		 * index is made again from what is there. */
+		sx_index ix;
+
+		sx_index_init(&ix);
+		if (fstat(R.fd, &sb) == 0 &&
+		    sx_index_extend(R.fd, &sb, &ix) == 0) {
+			sx_index_free(&R.ix);
+			R.ix = ix;
+			R.off = R.ix.sum.end_offset;
+			save_index(1);
+		} else {
+			sx_index_free(&ix);
+		}
+	}
 	if (fstat(R.fd, &sb) == 0)
 		add_closed(R.name, (uint64_t)sb.st_size, R.ix.sum.last_ns);
 	close(R.fd);
@@ -344,10 +376,22 @@ static void close_file(void)
 	sx_index_free(&R.ix);
 }
 
+#define RC_META_BYTES 8192
+
 /* The index of a file of this size at most, for the size budget. */
 static uint64_t index_bytes(uint64_t size)
 {
 	return 256 + 32 * (size / SX_STRIDE + 2);
+}
+
+/* The store's size, with `active` bytes in the file being written:
+ * captures, their indexes (at most), the status file and the temporary
+ * names of an index being rewritten. */
+static uint64_t store_bytes(uint64_t active)
+{
+	return R.closed_bytes + R.n_files * index_bytes(0) +
+	       R.closed_bytes / SX_STRIDE * 32 + active +
+	       index_bytes(R.file_size) + RC_META_BYTES;
 }
 
 static void remove_oldest(void)
@@ -376,10 +420,7 @@ static void retain(int for_new_file)
 	if (R.max_size) {
 		uint64_t active = for_new_file ? R.file_size : R.off + R.wlen;
 
-		while (R.n_files && R.closed_bytes +
-		                            index_bytes(R.closed_bytes) +
-		                            active + index_bytes(R.file_size) >
-		                        R.max_size)
+		while (R.n_files && store_bytes(active) > R.max_size)
 			remove_oldest();
 	}
 	if (R.max_age_ns)
@@ -507,11 +548,11 @@ static int put(uint32_t iface, uint64_t ts, uint32_t caplen, uint32_t wirelen,
 	size_t len = R.pcapng ? 32 + caplen + pad : 16 + (size_t)caplen;
 	uint8_t *p;
 
-	if (R.fd < 0 && open_file() != 0)
+	if (R.reason[0] || (R.fd < 0 && open_file() != 0))
 		return -1;
 	if (R.off + R.wlen + len > R.file_size && R.ix.sum.packets) {
 		close_file();
-		if (open_file() != 0)
+		if (R.reason[0] || open_file() != 0)
 			return -1;
 	}
 	if (R.wlen + len > RC_WBUF && drain() != 0)
@@ -549,6 +590,8 @@ static int put(uint32_t iface, uint64_t ts, uint32_t caplen, uint32_t wirelen,
 		R.last_ts = ts;
 	R.ifs[iface].written++;
 	R.ifs[iface].bytes += caplen;
+	R.pend[iface]++;
+	R.pend_bytes[iface] += caplen;
 	R.written++;
 	R.bytes += caplen;
 	if (R.count && R.written >= R.count && !stop_signal)
@@ -1068,6 +1111,13 @@ int main(int argc, char **argv)
 		        RC_PROG ": \"%s\" is not a job name (one folder name, "
 		                "not starting with a dot)\n",
 		        R.job);
+		return EXIT_USAGE;
+	}
+	if (R.file_size < (uint64_t)R.snaplen + 4096) {
+		fprintf(stderr,
+		        RC_PROG ": --file-size (%" PRIu64 ") must hold a packet "
+		                "of --snaplen (%u) and its headers\n",
+		        R.file_size, R.snaplen);
 		return EXIT_USAGE;
 	}
 	if (R.max_size && R.max_size < 2 * R.file_size) {

@@ -89,6 +89,9 @@ static int sx_list(sx_store *st)
 		return sx_fail(st, "cannot list the job folder: %s",
 		               strerror(errno));
 	}
+	/* A duplicate shares the folder's read position with dirfd: from
+	 * the start, whoever listed it before. */
+	rewinddir(d);
 	while ((de = readdir(d))) {
 		struct stat sb;
 		sx_file *f;
