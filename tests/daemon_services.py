@@ -118,8 +118,12 @@ def test_jobs(d, root, tmp):
     st, doc, _ = d.request("GET", CAP + "/jobs/items/0000")
     check("unknown job is 404", st == 404 and is_error(doc, "RESOURCE_NOT_FOUND"), doc)
     st, doc, _ = d.request("POST", CAP + "/jobs", {"config": {"name": "x"}})
-    check("jobs are read only here (405)", st == 405 and is_error(doc, "REQUEST_INVALID_INPUT")
-          or st == 405, (st, doc))
+    check("a job without its settings is refused, naming the field (400)",
+          st == 400 and is_error(doc, "REQUEST_INVALID_INPUT")
+          and "config.enabled" in doc["error_text"], (st, doc))
+    st, doc, _ = d.request("DELETE", CAP + "/jobs/items/core-1")
+    check("a store that no job records is not deleted over the API (409)",
+          st == 409 and is_error(doc, "RESOURCE_CONFLICT"), (st, doc))
     window = {"start_time": "%d.25" % (T0 + 2), "end_time": "%d" % (T0 + 9)}
     got = export_bytes(d, dict(window, path="jobs/" + j["id"],
                                filters={"items": [{"id": "f", "type": "BPF", "value": "tcp"}]}))

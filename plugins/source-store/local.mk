@@ -1,6 +1,7 @@
 # plugins/source-store: jobs/ and clips/ sources, and pktexport-store (the
 # `pktexport store` command), which share the index and catalog code.
 STORE_SHARED = plugins/source-store/capfile.c plugins/source-store/capfile.h \
+	plugins/common/job_id.h \
 	plugins/source-store/store_index.c plugins/source-store/store_catalog.c \
 	plugins/source-store/store_index.h
 if PLUGIN_SOURCE_STORE
@@ -10,13 +11,15 @@ endif
 plugins_source_store_la_SOURCES = plugins/source-store/source_store.c \
 	plugins/source-store/source_store.h plugins/source-store/store_clip.c \
 	$(STORE_SHARED)
-plugins_source_store_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(JANSSON_CFLAGS)
+plugins_source_store_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(JANSSON_CFLAGS) \
+	-I$(top_srcdir)/plugins/common
 plugins_source_store_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_source_store_la_LIBADD = $(JANSSON_LIBS)
 pktexport_store_SOURCES = plugins/source-store/store_cli.c \
 	plugins/source-store/store_list.c plugins/source-store/store_clip.c \
 	plugins/source-store/source_store.h $(STORE_SHARED)
-pktexport_store_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS)
+pktexport_store_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
+	-I$(top_srcdir)/plugins/common
 pktexport_store_LDADD = $(JANSSON_LIBS)
 # pktexport-capture (`pktexport capture`, the daemon's capture jobs):
 # records interfaces into a store; the one program needing CAP_NET_RAW.

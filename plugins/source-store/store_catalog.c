@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "job_id.h"
 #include "store_index.h"
 
 /* 2: each line also holds the capture's ctime, device and inode. */
@@ -444,26 +445,9 @@ int sx_sidecar_seek(const char *root, const char *rel, int fd, uint64_t ts,
 
 /* ------------------------------------------------------------------ jobs */
 
-/* FNV-1a, 64 bits, from a given basis: two bases give the 128 bits of an
- * id.  Not a secret: an id only has to be stable and unlike the others. */
-static uint64_t sx_fnv(const char *s, uint64_t h)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 void sx_job_id(const char *name, char out[SX_JOB_ID_LEN + 1])
 {
-	uint64_t a = sx_fnv(name, 0xcbf29ce484222325ull);
-	uint64_t b = sx_fnv(name, 0x84222325cbf29ce4ull);
-
-	snprintf(out, SX_JOB_ID_LEN + 1, "%08x-%04x-%04x-%04x-%012llx",
-	         (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffffu,
-	         (unsigned)a & 0xffffu, (unsigned)(b >> 48),
-	         (unsigned long long)(b & 0xffffffffffffull));
+	pkx_job_id(name, out);
 }
 
 int sx_job_find(int rootfd, const char *key, char *name, size_t len)

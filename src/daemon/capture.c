@@ -1,7 +1,8 @@
-/* npm.packet_capture 3.0 (read only: the packet stores under jobs/ as
- * stopped capture jobs, the host's interfaces and a VIFG for each) and
- * npm.clips 1.0 (the saved windows under clips/).  What the stores hold comes
- * from the store tool, run off the loop; the interfaces from /sys/class/net. */
+/* npm.packet_capture 3.0 (the packet stores under jobs/ as capture jobs:
+ * configured ones with their state from recorder.c, the others stopped;
+ * the host's interfaces; the VIFGs are recorder.c's) and npm.clips 1.0
+ * (the saved windows under clips/).  What the stores hold comes from the
+ * store tool, run off the loop; the interfaces from /sys/class/net. */
 #define _GNU_SOURCE
 #include <net/if.h>
 #include <stdio.h>
@@ -94,7 +95,6 @@ static void listing_done(pkxd_daemon *d, void *arg)
 	json_t *items, *v;
 	size_t i;
 
-	(void)d;
 	if (!l->out) {
 		pkx_log(PKX_LOG_ERROR, "pktexportd", "listing %s: %s",
 		        l->clips ? "clips" : "jobs", l->err.text);
@@ -124,8 +124,18 @@ static void listing_done(pkxd_daemon *d, void *arg)
 		     strcmp(json_string_value(json_object_get(v, "name")),
 		            l->item_id) != 0))
 			continue;
-		json_array_append_new(items,
-		                      l->clips ? clip_json(v) : job_json(v));
+		if (l->clips) {
+			json_array_append_new(items, clip_json(v));
+		} else {
+			const char *name =
+			    json_string_value(json_object_get(v, "name"));
+			json_t *stored = job_json(v);
+			json_t *conf = pkxd_capture_job_json(d, name, stored);
+
+			json_array_append_new(items, conf ? conf : stored);
+			if (conf)
+				json_decref(stored);
+		}
 	}
 	if (!l->item_id)
 		pkxd_reply_json(l->req, 200,
@@ -251,72 +261,38 @@ static void list_interfaces(pkxh_req *req, const char *one)
 	json_decref(items);
 }
 
-/* A VIFG per interface (the reference's PHYSICAL_INTERFACE grouping): its
- * id is the interface's index. */
-static json_t *vifg_json(const char *name, unsigned index)
-{
-	json_int_t speed = sys_int(name, "speed");
-
-	return json_pack(
-	    "{s:I, s:{s:s, s:s, s:b, s:[s], s:b, s:b, s:{s:s, s:s}}, s:{s:I, "
-	    "s:I, "
-	    "s:{s:{s:I}, s:{s:I}, s:{s:I}}}}",
-	    "id", (json_int_t)index, "config", "name", name, "description", "",
-	    "enabled", 1, "members", name, "is_other_vifg", 0, "dedup", 0,
-	    "filter", "type", "BPF", "value", "", "state", "mtu",
-	    sys_int(name, "mtu"), "bandwidth_capacity", speed > 0 ? speed : 0,
-	    "stats", "bytes_received", "total",
-	    sys_int(name, "statistics/rx_bytes"), "packets_received", "total",
-	    sys_int(name, "statistics/rx_packets"), "packets_duped", "total",
-	    (json_int_t)0);
-}
-
-static void list_vifgs(pkxh_req *req, const char *one)
-{
-	struct if_nameindex *ifs = if_nameindex(), *i;
-	json_t *items = json_array();
-	char *end = NULL;
-	unsigned long want = one ? strtoul(one, &end, 10) : 0;
-
-	for (i = ifs; i && i->if_index; i++)
-		if (!one || (end && !*end && want == i->if_index))
-			json_array_append_new(
-			    items, vifg_json(i->if_name, i->if_index));
-	if (ifs)
-		if_freenameindex(ifs);
-	if (!one)
-		pkxd_reply_json(req, 200,
-		                json_pack("{s:O, s:I}", "items", items, "count",
-		                          (json_int_t)json_array_size(items)));
-	else if (json_array_size(items))
-		pkxd_reply_json(req, 200,
-		                json_incref(json_array_get(items, 0)));
-	else
-		pkxd_reply_error(req, 404, PKX_ENOTFOUND, "no VIFG %.64s", one);
-	json_decref(items);
-}
-
 /* ------------------------------------------------------------- routing */
 
 void pkxd_capture_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                       pkxh_method m)
 {
+	int vifgs = strcmp(rest, "vifgs") == 0 ||
+	            (strncmp(rest, "vifgs/items/", 12) == 0 && rest[12] &&
+	             !strchr(rest + 12, '/'));
+
 	if (m != PKXH_GET && m != PKXH_HEAD) {
-		/* Capture jobs are made and run by `pktexport store` here;
-		 * the API reads them. */
-		pkxd_reply_not_allowed(req, "GET");
+		/* Jobs and VIFGs change with the admin role. */
+		if (!pkxd_auth_is_admin(d, pkxh_user(req))) {
+			pkxd_reply_error(
+			    req, 403, "AUTH_FORBIDDEN",
+			    "changing capture jobs and VIFGs takes "
+			    "the admin role");
+			return;
+		}
+		if (vifgs)
+			pkxd_capture_vifgs_api(d, req,
+			                       rest[5] ? rest + 12 : NULL, m);
+		else if (!pkxd_capture_jobs_api(d, req, rest, m))
+			pkxd_reply_not_allowed(req, "GET");
 		return;
 	}
-	if (strcmp(rest, "jobs") == 0)
+	if (vifgs)
+		pkxd_capture_vifgs_api(d, req, rest[5] ? rest + 12 : NULL, m);
+	else if (strcmp(rest, "jobs") == 0)
 		list_stores(d, req, 0, NULL);
 	else if (strncmp(rest, "jobs/items/", 11) == 0 && rest[11] &&
 	         !strchr(rest + 11, '/'))
 		list_stores(d, req, 0, rest + 11);
-	else if (strcmp(rest, "vifgs") == 0)
-		list_vifgs(req, NULL);
-	else if (strncmp(rest, "vifgs/items/", 12) == 0 && rest[12] &&
-	         !strchr(rest + 12, '/'))
-		list_vifgs(req, rest + 12);
 	else if (strcmp(rest, "interfaces") == 0)
 		list_interfaces(req, NULL);
 	else if (strncmp(rest, "interfaces/items/", 17) == 0 && rest[17] &&

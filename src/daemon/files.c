@@ -25,7 +25,7 @@
 #define FS_BUFS       2            /* and how many are in flight */
 #define FS_UPLOAD_HI  (4u << 20)   /* upload bytes waiting: reading pauses */
 #define FS_UPLOAD_MAX (1ull << 40) /* bytes an upload may bring */
-#define FS_CONFLICT   "RESOURCE_CONFLICT"
+#define FS_CONFLICT   PKXD_ECONFLICT
 
 static int files_sending; /* downloads and uploads under way (loop only) */
 

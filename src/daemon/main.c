@@ -252,6 +252,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 		if (pkxd_export_job(e))
 			pkxd_job_cancel(pkxd_export_job(e));
 	pkxd_auth_stop(d);
+	pkxd_capture_stop(d);
 	maybe_exit(d);
 }
 
@@ -277,7 +278,7 @@ static void maybe_exit(pkxd_daemon *d)
 	struct timeval grace = {0, 250000};
 
 	if (!d->stopping || d->n_jobs != 0 || pkxd_auth_busy(d) != 0 ||
-	    pkxd_tasks_busy() != 0)
+	    pkxd_tasks_busy() != 0 || pkxd_capture_busy(d) != 0)
 		return;
 	if (pkxd_streams_sending() || pkxd_files_busy()) {
 		/* An export reads DONE once its job ends, with the end of the
@@ -329,6 +330,7 @@ static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 static void teardown(pkxd_daemon *d)
 {
 	pkxd_exports_free_all(d);
+	pkxd_capture_free(d);
 	if (d->stop_wait)
 		event_free(d->stop_wait);
 	if (d->sigterm)
@@ -612,6 +614,8 @@ int main(int argc, char **argv)
 		goto out;
 	limits.max_connections = connection_cap();
 	pkxd_exports_load(&d);
+	if (pkxd_capture_start(&d) != 0)
+		goto out;
 	if ((fd = open_listener(listen, "--listen", &ss, addr, sizeof(addr))) <
 	    0)
 		goto out;

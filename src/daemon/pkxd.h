@@ -35,6 +35,7 @@ typedef struct pkxd_export pkxd_export;
 typedef struct pkxd_job pkxd_job;
 typedef struct pkxd_stream pkxd_stream;
 typedef struct pkxd_auth pkxd_auth;
+typedef struct pkxd_capture pkxd_capture;
 
 struct pkxd_daemon {
 	struct event_base *base;
@@ -61,6 +62,7 @@ struct pkxd_daemon {
 	 * the request (the head is then not resumed). */
 	int (*authed)(pkxd_daemon *d, pkxh_req *req);
 	int have_store_tool; /* jobs/, clips/ and fs/ can be described */
+	pkxd_capture *capture; /* capture jobs and VIFGs (recorder.c) */
 };
 
 /* ---------------------------------------------------------------- exports */
@@ -224,6 +226,32 @@ const char *pkxd_store_program(void);
  * host's interfaces (capture.c). */
 void pkxd_capture_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                       pkxh_method m);
+/* Capture jobs (recorder.c): their configuration is
+ * <root>/.pktexport/capture.json; each enabled job runs as a
+ * pktexport-capture process.  start: -1 after saying why on stderr (a
+ * configuration file that does not read). */
+int pkxd_capture_start(pkxd_daemon *d);
+/* The daemon stops: every recorder is asked to stop. */
+void pkxd_capture_stop(pkxd_daemon *d);
+/* Recorders still running. */
+int pkxd_capture_busy(const pkxd_daemon *d);
+void pkxd_capture_free(pkxd_daemon *d);
+/* The configured job `name` (or id) as the API shows it, its state taken
+ * from `stored` (the store's job object, or NULL); NULL when no job of
+ * that name is configured. */
+json_t *pkxd_capture_job_json(const pkxd_daemon *d, const char *name,
+                              json_t *stored);
+int pkxd_capture_is_job(const pkxd_daemon *d, const char *name);
+void pkxd_capture_each_job(const pkxd_daemon *d,
+                           void (*fn)(const char *name, void *arg),
+                           void *arg);
+/* POST jobs, PUT and DELETE jobs/items/{id}, POST .../clear: 1 when it
+ * answered, 0 when rest is not one of those. */
+int pkxd_capture_jobs_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                          pkxh_method m);
+/* /vifgs (one NULL) and /vifgs/items/{one}. */
+void pkxd_capture_vifgs_api(pkxd_daemon *d, pkxh_req *req, const char *one,
+                            pkxh_method m);
 /* /api/npm.clips/1.0/<rest> (capture.c). */
 void pkxd_clips_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                     pkxh_method m);

@@ -8,8 +8,9 @@
 #include "httpd.h"
 #include "pkx.h"
 
-#define PKXD_MAX_BODY (1u << 20) /* request bodies, by default */
-#define PKXD_ESTATE   "EXPORT_STATE_CONFLICT"
+#define PKXD_MAX_BODY  (1u << 20) /* request bodies, by default */
+#define PKXD_ESTATE    "EXPORT_STATE_CONFLICT"
+#define PKXD_ECONFLICT "RESOURCE_CONFLICT" /* exists, in use: 409 */
 
 /* Answers with body (taken), "application/json". */
 void pkxd_reply_json(pkxh_req *req, int code, json_t *body);
