@@ -5,6 +5,7 @@ measured alone in the same run, and their CPU per packet (user + sys of the
 recording process, from wait4).
 
   bench/capture.py [--seconds S] [--lo PPS] [--hi PPS] [--steps N]
+                   [--cpu-rates PPS,PPS --repeat N]
                    [--long SECONDS --long-rate PPS]
 
 Needs root (a network namespace and a veth pair are made and removed), the
@@ -21,6 +22,10 @@ the highest rate that passed and the lowest that failed (starting from
 the generator shares the machine (2 cores here: one is the generator's,
 the kernel's delivery to the ring runs on it too), the rate the generator
 actually reached is what is reported for a trial.
+
+CPU per packet is compared at the same rates (--cpu-rates, each below
+every tool's highest), the median of --repeat trials per tool: at a tool's
+own highest rate the kernel's and the disk's work per packet differ.
 
 --long runs the job and tcpdump together on the same interface for that
 many seconds at --long-rate, and checks that neither dropped and that a
@@ -142,8 +147,9 @@ class Ours(Tool):
 class Tcpdump(Tool):
     def cmd(self):
         # As a user records: -w, the kernel's nanosecond stamps, full snap.
-        return ["tcpdump", "-i", IF, "-s", "262144", "--time-stamp-precision=nano",
-                "-w", os.path.join(self.work, "t.pcap")]
+        return ["tcpdump", "-i", IF, "-s", "262144", "--time-stamp-precision=nano"] + \
+            (["-B", str(self.buffer_kib)] if getattr(self, "buffer_kib", 0) else []) + \
+            ["-w", os.path.join(self.work, "t.pcap")]
 
     def is_ready(self):
         return "listening on" in self.stderr()
@@ -177,6 +183,9 @@ class Dumpcap(Tool):
 def trial(tool, rate, seconds):
     shutil.rmtree(tool.work, ignore_errors=True)
     tool.start()
+    # Some tools say they are ready a moment before their ring takes
+    # packets: the same pause for all, before the count starts.
+    time.sleep(0.5)
     n = int(rate * seconds)
     t0 = time.monotonic()
     g = subprocess.run(["ip", "netns", "exec", NS, PKTGEN, PEER, str(rate), str(n)],
@@ -220,9 +229,14 @@ def search(tool, lo, hi, steps, seconds):
 
 def long_run(base, seconds, rate):
     ours, td = Ours("job", os.path.join(base, "long-job")), Tcpdump("tcpdump", os.path.join(base, "long-td"))
+    # Both share the core the generator leaves: tcpdump gets a ring of
+    # the job's size (its default of 2 MiB overflows while the two take
+    # turns).
+    td.buffer_kib = 65536
     for t in (ours, td):
         shutil.rmtree(t.work, ignore_errors=True)
         t.start()
+    time.sleep(0.5)
     n = int(rate * seconds)
     g = subprocess.run(["ip", "netns", "exec", NS, PKTGEN, PEER, str(rate), str(n)],
                        stdout=subprocess.PIPE, text=True)
@@ -258,6 +272,8 @@ def main():
     ap.add_argument("--tools", default="ours,tcpdump,dumpcap")
     ap.add_argument("--long", type=float, default=0)
     ap.add_argument("--long-rate", type=int, default=100000)
+    ap.add_argument("--cpu-rates", default="100000,200000")
+    ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/capture.py: needs root (namespaces, veth, packet sockets)")
@@ -275,16 +291,34 @@ def main():
             if name:
                 print("%s:" % name, flush=True)
                 res[name] = search(tools[name], a.lo, a.hi, a.steps, a.seconds)
+        cpu_at = {}
+        for rate in [int(r) for r in a.cpu_rates.split(",") if r]:
+            for name in a.tools.split(","):
+                if not name:
+                    continue
+                runs = []
+                for _ in range(a.repeat):
+                    ok, reached, c = trial(tools[name], rate, a.seconds)
+                    if ok:
+                        runs.append(c)
+                cpu_at[(name, rate)] = sorted(runs)[len(runs) // 2] if len(runs) == a.repeat else None
         print("\nhighest rate with zero drops (%g s trials, frames of 64 to 1514 bytes):" % a.seconds)
-        for name, (rate, reached, cpu) in res.items():
-            print("  %-8s %8d pps asked (%8.0f reached), %s us CPU per packet" %
-                  (name, rate, reached, "%.2f" % (cpu * 1e6) if cpu else "-"))
+        for name, (rate, reached, _) in res.items():
+            print("  %-8s %8.0f pps reached (%8d asked)%s" %
+                  (name, reached, rate, "  (the generator's ceiling: no higher rate "
+                   "could be tried)" if reached < rate * 0.99 else ""))
         if "ours" in res:
             for name in res:
                 if name != "ours" and res[name][0]:
-                    print("  ours / %s: rate %.2f, CPU per packet %.2f" %
-                          (name, res["ours"][0] / res[name][0],
-                           (res["ours"][2] or 0) / (res[name][2] or 1)))
+                    print("  ours / %s: highest rate reached %.2f" % (name, res["ours"][1] / res[name][1]))
+        if cpu_at:
+            print("\nCPU per packet (user + sys of the recording process), median of %d "
+                  "trials of %g s at the same rate, each tool alone:" % (a.repeat, a.seconds))
+            for (name, rate), c in sorted(cpu_at.items(), key=lambda x: (x[0][1], x[0][0])):
+                ref = cpu_at.get(("ours", rate))
+                print("  %7d pps %-8s %s%s" % (
+                    rate, name, "%.2f us" % (c * 1e6) if c else "drops in a trial",
+                    "" if name == "ours" or not c or not ref else "   ours / %s: %.2f" % (name, ref / c)))
     finally:
         teardown()
         shutil.rmtree(base, ignore_errors=True)

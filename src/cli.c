@@ -72,6 +72,10 @@ static void usage(FILE *out)
 	    "options replace\n"
 	    "                         its fields (--interval: its "
 	    "time_intervals)\n"
+	    "      --follow           jobs/<name> being recorded: follow "
+	    "the recording\n"
+	    "                         until --end or a stop rule (the API's "
+	    "LIVE_STREAM)\n"
 	    "      --stats            print the final stats as JSON on "
 	    "standard error\n"
 	    "      --plugin-dir DIR   load plugins from DIR (DIR:DIR... for "
@@ -327,6 +331,7 @@ enum {
 	OPT_TIME_LIMIT,
 	OPT_STATS,
 	OPT_PLUGIN_DIR,
+	OPT_FOLLOW,
 };
 
 static const struct option export_options[] = {
@@ -344,6 +349,7 @@ static const struct option export_options[] = {
     {"config", required_argument, NULL, 'c'},
     {"stats", no_argument, NULL, OPT_STATS},
     {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+    {"follow", no_argument, NULL, OPT_FOLLOW},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -418,6 +424,12 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			break;
 		case OPT_PLUGIN_DIR:
 			a->plugin_dir = optarg;
+			break;
+		case OPT_FOLLOW:
+			/* The API's LIVE_STREAM: a store being recorded is
+			 * followed until the end time (or a stop rule). */
+			json_object_set_new(a->flags, "mode",
+			                    json_string("LIVE_STREAM"));
 			break;
 		case 'v':
 			pkx_log_set_level(PKX_LOG_DEBUG);
@@ -586,7 +598,8 @@ static int cmd_export(int argc, char **argv)
 		goto done;
 	}
 	warn_service_only(&a, obj);
-	cli_live = pkx_path_is_live(cfg->path);
+	cli_live = pkx_path_is_live(cfg->path) ||
+	           strcmp(cfg->mode, "LIVE_STREAM") == 0;
 	if (pkx_run_prepare(reg, a.root, cfg, NULL, &run, &err) != PKX_OK ||
 	    output_open(&out, a.output, &err) != 0) {
 		rc = reject(&err);

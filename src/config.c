@@ -500,18 +500,24 @@ size_t pkx_config_windows(const pkx_config *cfg, pkx_window **out)
 
 int pkx_path_is_live(const char *path)
 {
-	return strncmp(path, "interfaces/", 11) == 0;
+	return strncmp(path, "interfaces/", 11) == 0 ||
+	       strncmp(path, "vifgs/", 6) == 0;
 }
 
 pkx_result pkx_config_check_live(const pkx_config *cfg, int unattended,
                                  pkx_error *err)
 {
-	int live = pkx_path_is_live(cfg->path);
+	int stream = strcmp(cfg->mode, "LIVE_STREAM") == 0;
+	/* A store being recorded is followed by a LIVE_STREAM export. */
+	int follows = stream && strncmp(cfg->path, "jobs/", 5) == 0;
+	int live = pkx_path_is_live(cfg->path) || follows;
 
-	if (strcmp(cfg->mode, "LIVE_STREAM") == 0 && !live)
+	if (stream && !live)
 		return pkx_fail(err, PKX_EINVAL,
 		                "mode LIVE_STREAM streams a live source "
-		                "(interfaces/<name>); \"%s\" is not one (use "
+		                "(interfaces/<name>, vifgs/<id>) or follows a "
+		                "recording (jobs/<name>); \"%s\" is neither "
+		                "(use "
 		                "BUFFER_STREAM)",
 		                cfg->path);
 	if (live && unattended && !cfg->packet_limit && !cfg->size_limit &&

@@ -292,6 +292,8 @@ static pkx_result open_source(pkx_run *run, const pkx_registry *reg,
 		                "of the loaded plugins)",
 		                cfg->path);
 	pkx_error_clear(&why);
+	if (strcmp(cfg->mode, "LIVE_STREAM") == 0)
+		args.flags = PKX_SOURCE_FOLLOW;
 	args.prefilter = prefilter = bpf_prefilter(cfg);
 	r = run->source->open(&args, &run->source_inst, &why);
 	free(prefilter);

@@ -267,6 +267,33 @@ def test_last_10s(tmp):
     print("last 10 s: %d packets, back %.3f s after the window's end" % (n, late))
 
 
+def test_follow_cli(tmp):
+    """pktexport export --follow on a job being recorded: the packets of a
+    window that starts now, written as they are recorded."""
+    root = os.path.join(tmp, "fol")
+    rec = recorder(root, "fol", [IF[0]])
+    t = time.time_ns()
+    out = os.path.join(tmp, "follow.pcap")
+    win = ["--start", "%d.%09d" % divmod(t, 10**9),
+           "--end", "%d.%09d" % divmod(t + 3 * 10**9, 10**9)]
+    exp = subprocess.Popen([PKT, "export", "--root", root, "--follow", "-F", "PCAP_NS",
+                            "-o", out] + win + ["jobs/fol"], stderr=subprocess.PIPE)
+    gen(PEER[0], 2000, 3000)
+    rc = exp.wait(30)
+    ended = time.time_ns()
+    check("export --follow ended by itself", rc == 0, exp.stderr.read().decode())
+    check("within 1.5 s of the window's end", (ended - t) / 1e9 - 3 < 1.5, (ended - t) / 1e9)
+    rc, err = stop(rec)
+    after = os.path.join(tmp, "follow-after.pcap")
+    rc, err = export(root, "jobs/fol", after, *win)
+    check("every packet of the window, equal to the export made afterwards",
+          rc == 0 and [seq(x[3]) for x in ours(records(out))] == list(range(3000))
+          and open(out, "rb").read() == open(after, "rb").read(), err)
+    rc, err = export(root, "jobs/fol", os.path.join(tmp, "x.pcap"), "--follow", *win)
+    check("--follow of a job no longer recorded ends at once, exact",
+          rc == 0 and open(os.path.join(tmp, "x.pcap"), "rb").read() == open(after, "rb").read(), err)
+
+
 def store_size(d):
     total = 0
     for base, _, names in os.walk(d):
@@ -526,6 +553,57 @@ def test_rest(tmp):
         check("and goes on writing", wait_until(
             lambda: d.request("GET", CAP + "/jobs/items/rec")[1]["state"]["stats"]
             ["packets_written"]["total"] >= n + 1000, 20))
+        # LIVE_STREAM of the job: the download follows the recording to
+        # the window's end.
+        t = time.time_ns()
+        w = {"start_time": "%d.%09d" % divmod(t, 10**9),
+             "end_time": "%d.%09d" % divmod(t + 3 * 10**9, 10**9)}
+        code, e, _ = d.post(dict(w, path="jobs/" + jid, output_format="PCAP_NS",
+                                 mode="LIVE_STREAM"))
+        check("LIVE_STREAM of a job being recorded: 201", code == 201, e)
+        got = {}
+        th = threading.Thread(target=lambda: got.update(
+            r=d.request("GET", API + "/packets/items/" + e.get("id", ""), raw=True)))
+        th.start()
+        gen(PEER[0], 2000, 3000)  # 1.5 s, inside the window
+        th.join(30)
+        ended = time.time_ns()
+        r, live = got.get("r", (None, b""))
+        code, e2, _ = d.post(dict(w, path="jobs/" + jid, output_format="PCAP_NS"))
+        r2, after = d.request("GET", API + "/packets/items/" + e2.get("id", ""), raw=True)
+        out = os.path.join(tmp, "rest-live.pcap")
+        open(out, "wb").write(live)
+        check("the followed stream holds every packet sent in its window",
+              r is not None and r.status == 200
+              and [seq(x[3]) for x in ours(records(out))] == list(range(3000)),
+              len(ours(records(out))))
+        check("and equals the same window exported afterwards", live == after,
+              "%d vs %d bytes" % (len(live), len(after)))
+        check("it ended within 1.5 s of the window's end",
+              (ended - t - 3 * 10**9) / 1e9 < 1.5, (ended - t) / 1e9)
+        # vifgs/<id> is a live source, as interfaces/<name> is.
+        t = time.time_ns()
+        code, e, _ = d.post({"path": "vifgs/%d" % vid, "mode": "LIVE_STREAM",
+                             "output_format": "PCAP_NS",
+                             "end_time": "%d.%09d" % divmod(t + 2 * 10**9, 10**9)})
+        check("LIVE_STREAM of vifgs/<id>: 201", code == 201, e)
+        got = {}
+        th = threading.Thread(target=lambda: got.update(
+            r=d.request("GET", API + "/packets/items/" + e.get("id", ""), raw=True)))
+        th.start()
+        # Its capture is open once the export streams.
+        check("the VIFG's export streams", wait_until(
+            lambda: d.get(e.get("id", ""))[1]["status"]["state"] == "STREAMING", 10))
+        gen(PEER[0], 2000, 1000)
+        th.join(30)
+        out = os.path.join(tmp, "rest-vifg.pcap")
+        open(out, "wb").write(got.get("r", (None, b""))[1])
+        check("it carried the VIFG's traffic",
+              [seq(x[3]) for x in ours(records(out))] == list(range(1000)),
+              len(ours(records(out))))
+        code, e, _ = d.post({"path": "vifgs/999999", "mode": "LIVE_STREAM",
+                             "end_time": "%d" % (time.time() + 2)})
+        check("an unknown VIFG: 404", code == 404, (code, e))
         code, e, _ = d.request("DELETE", CAP + "/vifgs/items/%d" % vid)
         check("a VIFG in use is not deleted: 409", code == 409, (code, e))
         job["enabled"] = False
@@ -553,8 +631,8 @@ def test_rest(tmp):
             check("daemon stops cleanly", d.stop() == 0, getattr(d, "stderr", ""))
 
 
-TESTS = [test_equal_to_tcpdump, test_last_10s, test_retention, test_two_interfaces,
-         test_disk_full, test_rest, test_kill9]
+TESTS = [test_equal_to_tcpdump, test_last_10s, test_follow_cli, test_retention,
+         test_two_interfaces, test_disk_full, test_rest, test_kill9]
 
 
 def main():

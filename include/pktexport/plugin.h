@@ -36,7 +36,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 5
+#define PKX_ABI_MINOR 6
 
 /* The minor a module declares: this header's, unless the module defines
  * PKX_PLUGIN_ABI_MINOR (before including this header) to load in older
@@ -293,7 +293,15 @@ typedef struct pkx_source_args {
 	/* ABI 1.5 (when PKX_ARGS_HAVE(args, pkx_source_args, export)).  The
 	 * export, or NULL: a live source counts its drops through it. */
 	const pkx_export_handle *export;
+	/* ABI 1.6 (when PKX_ARGS_HAVE(args, pkx_source_args, flags)). */
+	uint32_t flags;
 } pkx_source_args;
+
+/* pkx_source_args.flags: the export is a LIVE_STREAM.  A source that
+ * grows while it is read (a packet store being recorded) follows it,
+ * declaring itself live, until the last window ends, instead of ending at
+ * what there is when it opens. */
+#define PKX_SOURCE_FOLLOW 1u
 
 /* Every call on an instance comes from its export's thread, one at a
  * time, and may block (next() of a live source a quarter of a second at

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@
 #define SS_WAIT_AHEAD_NS (60ull * 1000000000u)
 /* ...for at most this long after their end. */
 #define SS_WAIT_AFTER_NS (5ull * 1000000000u)
+/* Following a recording: how long next() waits when nothing is new. */
+#define SS_FOLLOW_WAIT_MS 100
 
 static const pkx_services *ss_svc;
 
@@ -50,8 +53,16 @@ typedef struct ss_source {
 	uint64_t done_bytes;   /* span of the files and ranges finished */
 	uint32_t *ifmap;       /* reader interface -> ours */
 	size_t n_ifmap;
-	int state; /* 0 before the first range, 1 reading, 2 ended */
+	int state; /* 0 before the first range, 1 reading, 2 ended,
+	              3 following the recording */
 	uint64_t packets;
+	/* Following (LIVE_STREAM of a store being recorded): the file read,
+	 * the offset of its next record, the size it was read up to. */
+	int follow;
+	char tname[256];
+	uint64_t toff, tsize, end_ns;
+	int tnext; /* a newer file was seen: the current one is complete */
+	int tlast; /* the recorder stopped: one more look, then the end */
 } ss_source;
 
 static pkx_result ss_init(const pkx_services *svc, pkx_error *err)
@@ -436,7 +447,8 @@ static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
 		                    "job \"%s\" not found (no folder %s under "
 		                    "the data root, and no job has that id)",
 		                    job, rel);
-	ss_wait_recording(s, dirfd);
+	if (!s->follow)
+		ss_wait_recording(s, dirfd);
 	if (sx_store_open(&s->store, dirfd,
 	                  faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0
 	                      ? SX_OPEN_WRITABLE
@@ -448,6 +460,31 @@ static pkx_result ss_open_job(ss_source *s, const char *root, const char *job,
 		            "%s: built %d missing or stale index(es)", s->path,
 		            s->store.rebuilt);
 	return PKX_OK;
+}
+
+/* A LIVE_STREAM export of a job: followed when a recorder is writing it
+ * and the last window ends after what it has written.  Reading then goes
+ * on past the planned ranges, from the end of the newest file. */
+static void ss_follow_start(ss_source *s)
+{
+	uint64_t complete = 0;
+	const sx_store *st = &s->store;
+
+	s->end_ns = s->n_windows ? s->windows[s->n_windows - 1].end : 0;
+	if (!s->n_windows || !ss_recording(st->dirfd, &complete) ||
+	    complete >= s->end_ns) {
+		s->follow = 0;
+		return;
+	}
+	if (st->n_files) {
+		const sx_file *f = &st->files[st->n_files - 1];
+
+		snprintf(s->tname, sizeof(s->tname), "%s", f->name);
+		s->toff = f->sum.end_offset;
+	}
+	s->info.live = 1;
+	ss_svc->log(PKX_LOG_DEBUG, SS_NAME, "%s: following the recording",
+	            s->path);
 }
 
 static pkx_result ss_open(const pkx_source_args *args, void **instance,
@@ -481,9 +518,13 @@ static pkx_result ss_open(const pkx_source_args *args, void **instance,
 		                     &s->windows, &s->n_windows)
 		         ? ss_svc->fail(err, "INTERNAL_ERROR", "out of memory")
 		         : PKX_OK;
+	s->follow = PKX_ARGS_HAVE(args, pkx_source_args, flags) &&
+	            (args->flags & PKX_SOURCE_FOLLOW) && !clip.job[0];
 	if (rc == PKX_OK)
 		rc = ss_open_job(s, args->root,
 		                 clip.job[0] ? clip.job : args->path + 5, err);
+	if (rc == PKX_OK && s->follow)
+		ss_follow_start(s);
 	if (rc == PKX_OK)
 		rc = ss_plan(s, err);
 	if (rc == PKX_OK)
@@ -493,6 +534,8 @@ static pkx_result ss_open(const pkx_source_args *args, void **instance,
 		return PKX_ERROR;
 	}
 	ss_estimate(s);
+	if (s->follow)
+		s->info.has_estimates = 0;
 	sx_store_save_catalog(&s->store);
 	*instance = s;
 	return PKX_OK;
@@ -598,6 +641,20 @@ static pkx_result ss_advance(ss_source *s, pkx_error *err)
 	return ss_enter_file(s, err);
 }
 
+static pkx_result ss_tail(ss_source *s, pkx_packet *pkt, pkx_error *err);
+
+/* The planned ranges are read: a followed recording goes on from the
+ * end of the newest file. */
+static pkx_result ss_followed(ss_source *s, pkx_result r, pkx_packet *pkt,
+                              pkx_error *err)
+{
+	if (r != PKX_END || !s->follow)
+		return r;
+	ss_close_file(s);
+	s->state = 3;
+	return ss_tail(s, pkt, err);
+}
+
 static int ss_wanted(const ss_source *s, uint64_t ts)
 {
 	size_t lo = 0, hi = s->n_windows;
@@ -615,6 +672,123 @@ static int ss_wanted(const ss_source *s, uint64_t ts)
 	return 0;
 }
 
+/* Opens the followed file s->tname again up to its size now, at the
+ * record at s->toff (its first record when toff is 0). */
+static int ss_tail_open(ss_source *s)
+{
+	char why[256];
+	struct stat sb;
+
+	if (s->fd < 0) {
+		s->fd = openat(s->store.dirfd, s->tname,
+		               O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (s->fd < 0)
+			return -1;
+	}
+	if (fstat(s->fd, &sb) != 0)
+		return -1;
+	if ((uint64_t)sb.st_size <= s->tsize && s->tsize)
+		return 0; /* not grown */
+	if (s->reader)
+		cf_close(s->reader);
+	s->reader = cf_open(s->fd, (uint64_t)sb.st_size, why, sizeof(why));
+	if (!s->reader)
+		return 0; /* no whole header yet */
+	s->tsize = (uint64_t)sb.st_size;
+	s->n_ifmap = 0;
+	if (!s->toff)
+		s->toff = cf_data_offset(s->reader);
+	cf_seek(s->reader, s->toff);
+	return 1;
+}
+
+/* Following the recording: the next wanted packet of the newest files,
+ * PKX_AGAIN after a short wait when there is none yet, PKX_END once the
+ * recording passed the last window's end (or stopped) and all it wrote
+ * was read. */
+static pkx_result ss_tail(ss_source *s, pkx_packet *pkt, pkx_error *err)
+{
+	char next[256];
+	uint64_t complete = 0;
+	cf_record rec;
+	int rc, running;
+
+	for (;;) {
+		if (s->reader) {
+			rc = cf_next(s->reader, &rec);
+			if (rc == 1) {
+				s->toff = cf_tell(s->reader);
+				if (!ss_wanted(s, rec.ts_ns))
+					continue;
+				if (ss_map_reader(s) != 0)
+					return ss_svc->fail(err,
+					                    "INTERNAL_ERROR",
+					                    "out of memory");
+				pkt->ts_ns = rec.ts_ns;
+				pkt->caplen = rec.caplen;
+				pkt->wirelen = rec.wirelen;
+				pkt->ifindex = s->ifmap[rec.iface];
+				pkt->data = rec.data;
+				s->packets++;
+				return PKX_OK;
+			}
+			if (rc < 0 && !cf_cut(s->reader))
+				return ss_svc->fail(
+				    err, "SOURCE_DAMAGED",
+				    "%s: %s is damaged (%s); the %llu packets "
+				    "before it were exported",
+				    s->path, s->tname, cf_error(s->reader),
+				    (unsigned long long)s->packets);
+			cf_close(s->reader);
+			s->reader = NULL;
+		}
+		if (s->tname[0] && (rc = ss_tail_open(s)) != 0) {
+			if (rc < 0 && errno != ENOENT)
+				return ss_svc->fail(err, "SOURCE_DAMAGED",
+				                    "%s: cannot read %s: %s",
+				                    s->path, s->tname,
+				                    strerror(errno));
+			if (rc > 0)
+				continue;
+		}
+		if (sx_next_capture(s->store.dirfd, s->tname, next,
+		                    sizeof(next)) == 0) {
+			/* The recorder closes a file before it starts the
+			 * next: what remains of this one is read first. */
+			if (s->tname[0] && !s->tnext && s->fd >= 0) {
+				s->tnext = 1;
+				s->tsize = 0;
+				continue;
+			}
+			ss_close_file(s);
+			snprintf(s->tname, sizeof(s->tname), "%s", next);
+			s->toff = s->tsize = 0;
+			s->tnext = 0;
+			continue;
+		}
+		running = ss_recording(s->store.dirfd, &complete);
+		if (!running || complete >= s->end_ns ||
+		    ss_wall_ns() >= s->end_ns + SS_WAIT_AFTER_NS) {
+			/* Its last flush came before it said so: one more
+			 * look at the files, then the end. */
+			if (s->tlast) {
+				ss_close_file(s);
+				s->state = 2;
+				return PKX_END;
+			}
+			s->tlast = 1;
+			s->tsize = 0;
+			continue;
+		}
+		{
+			struct timespec d = {0, SS_FOLLOW_WAIT_MS * 1000000};
+
+			nanosleep(&d, NULL);
+		}
+		return PKX_AGAIN;
+	}
+}
+
 static pkx_result ss_next(void *instance, pkx_packet *pkt, pkx_error *err)
 {
 	ss_source *s = instance;
@@ -622,14 +796,16 @@ static pkx_result ss_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	pkx_result r;
 	int rc;
 
+	if (s->state == 3)
+		return ss_tail(s, pkt, err);
 	if (s->state == 0 && (r = ss_advance(s, err)) != PKX_OK)
-		return r;
+		return ss_followed(s, r, pkt, err);
 	for (;;) {
 		if (s->state == 2)
 			return PKX_END;
 		if (!s->reader || cf_tell(s->reader) >= s->limit) {
 			if ((r = ss_advance(s, err)) != PKX_OK)
-				return r;
+				return ss_followed(s, r, pkt, err);
 			continue;
 		}
 		rc = cf_next(s->reader, &rec);

@@ -37,9 +37,6 @@
 #define RC_TIMEOUT_MS 100        /* a ring block is handed over after */
 #define RC_STATUS     ".recorder.json"
 #define RC_MAX_IFACES 16
-/* Data is made durable at least this often (the bound of what a power
- * loss takes, with the flush interval and the ring's timeout). */
-#define RC_SYNC_NS (1000ull * 1000000u)
 /* After the rings were emptied at time W, every packet stamped before
  * W - RC_TIMEOUT_MS - this has been taken (the kernel hands a ring block
  * over at its timeout; the slack is for its timer and the softirq). */
@@ -78,6 +75,7 @@ static struct rc {
 	unsigned flush_ms;
 	int promisc;
 	uint64_t synced_ns;   /* monotonic: the last fdatasync */
+	uint64_t sync_ns;     /* made durable this often; 0: as files close */
 	uint64_t complete_ns; /* every packet stamped before is written */
 	/* interfaces */
 	rc_iface ifs[RC_MAX_IFACES];
@@ -315,7 +313,7 @@ static int flush_file(int sync)
 		return 0;
 	if (drain() != 0)
 		return -1;
-	if (sync || now - R.synced_ns >= RC_SYNC_NS) {
+	if (sync || (R.sync_ns && now - R.synced_ns >= R.sync_ns)) {
 		if (fdatasync(R.fd) != 0) {
 			halt("cannot flush %s: %s", R.name, strerror(errno));
 			return -1;
@@ -907,6 +905,10 @@ static int record(void)
 	for (i = 0; i < R.n_if; i++)
 		pfd[i] = (struct pollfd){.fd = R.ifs[i].fd, .events = POLLIN};
 	next_flush = t0 + tick;
+	/* The first file at once, empty: its header says what the store
+	 * records (link types, snap length) before any packet comes. */
+	if (open_file() != 0)
+		goto out;
 	snprintf(R.state, sizeof(R.state), "RUNNING");
 	update_drops();
 	write_status();
@@ -941,6 +943,7 @@ static int record(void)
 	for (rounds = 0; rounds < 64 && !R.reason[0] && take() > 0; rounds++)
 		;
 	emit_ready(0, 1);
+out:
 	update_drops();
 	close_file();
 	snprintf(R.state, sizeof(R.state), "STOPPED");
@@ -1003,7 +1006,7 @@ static void usage(FILE *out)
 	    "  --snaplen N         bytes kept of each packet (default "
 	    "262144)\n"
 	    "  --buffer BYTES      kernel ring per interface (default "
-	    "256M)\n"
+	    "64M)\n"
 	    "  --flush-ms N        written and indexed this often, for "
 	    "exports to see\n"
 	    "                      (default 200; made durable at least "
@@ -1029,6 +1032,7 @@ int main(int argc, char **argv)
 	    {"snaplen", required_argument, NULL, 'n'},
 	    {"buffer", required_argument, NULL, 'b'},
 	    {"flush-ms", required_argument, NULL, 'F'},
+	    {"sync-ms", required_argument, NULL, 'S'},
 	    {"no-promisc", no_argument, NULL, 'P'},
 	    {"count", required_argument, NULL, 'c'},
 	    {"duration", required_argument, NULL, 'd'},
@@ -1039,9 +1043,10 @@ int main(int argc, char **argv)
 	int c, i;
 
 	R.file_size = 256u << 20;
-	R.buffer = 256u << 20;
+	R.buffer = 64u << 20;
 	R.snaplen = 262144;
 	R.flush_ms = 200;
+	R.sync_ns = 1000ull * 1000000u;
 	R.promisc = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		int bad = 0;
@@ -1075,6 +1080,10 @@ int main(int argc, char **argv)
 		case 'F':
 			bad = parse_size(optarg, &v) || v < 10 || v > 60000;
 			R.flush_ms = (unsigned)v;
+			break;
+		case 'S':
+			bad = parse_size(optarg, &v) || v > 3600000;
+			R.sync_ns = v * 1000000ull;
 			break;
 		case 'P':
 			R.promisc = 0;
@@ -1115,7 +1124,8 @@ int main(int argc, char **argv)
 	}
 	if (R.file_size < (uint64_t)R.snaplen + 4096) {
 		fprintf(stderr,
-		        RC_PROG ": --file-size (%" PRIu64 ") must hold a packet "
+		        RC_PROG ": --file-size (%" PRIu64
+		                ") must hold a packet "
 		                "of --snaplen (%u) and its headers\n",
 		        R.file_size, R.snaplen);
 		return EXIT_USAGE;

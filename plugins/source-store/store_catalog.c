@@ -72,6 +72,31 @@ static int sx_is_capture_name(const char *n)
 	return 0;
 }
 
+int sx_next_capture(int dirfd, const char *after, char *out, size_t len)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	int found = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)))
+		if (sx_is_capture_name(de->d_name) &&
+		    strcmp(de->d_name, after) > 0 &&
+		    (!found || strcmp(de->d_name, out) < 0) &&
+		    strlen(de->d_name) < len) {
+			snprintf(out, len, "%s", de->d_name);
+			found = 1;
+		}
+	closedir(d);
+	return found ? 0 : -1;
+}
+
 static int sx_cmp_file(const void *a, const void *b)
 {
 	return strcmp(((const sx_file *)a)->name, ((const sx_file *)b)->name);

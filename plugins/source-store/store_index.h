@@ -133,6 +133,9 @@ int sx_store_open_file(sx_store *st, size_t i);
 void sx_store_close(sx_store *st);
 /* Rewrites the catalog when it changed (writable stores). */
 int sx_store_save_catalog(sx_store *st);
+/* The capture file of the job folder dirfd that comes first after the
+ * name `after` ("" for the first), in name order; 0, or -1 when none. */
+int sx_next_capture(int dirfd, const char *after, char *out, size_t len);
 /* Opens (creating with mkdir) the folder `rel` below dirfd without
  * following symbolic links; -1 on failure. */
 int sx_open_dir(int dirfd, const char *rel, int create);
