@@ -7,7 +7,7 @@ packages=(
 	libwireshark-dev libwiretap-dev libglib2.0-dev
 	tcpdump tshark wireshark-common
 	valgrind clang libclang-rt-14-dev
-	python3 curl wrk time openssl
+	python3 curl wrk time openssl iproute2 procps
 )
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: run as root (sudo $0)" >&2

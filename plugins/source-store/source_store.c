@@ -672,6 +672,21 @@ static int ss_wanted(const ss_source *s, uint64_t ts)
 	return 0;
 }
 
+/* The record as the packet next() answers. */
+static pkx_result ss_emit(ss_source *s, const cf_record *rec, pkx_packet *pkt,
+                          pkx_error *err)
+{
+	if (ss_map_reader(s) != 0)
+		return ss_svc->fail(err, "INTERNAL_ERROR", "out of memory");
+	pkt->ts_ns = rec->ts_ns;
+	pkt->caplen = rec->caplen;
+	pkt->wirelen = rec->wirelen;
+	pkt->ifindex = s->ifmap[rec->iface];
+	pkt->data = rec->data;
+	s->packets++;
+	return PKX_OK;
+}
+
 /* Opens the followed file s->tname again up to its size now, at the
  * record at s->toff (its first record when toff is 0). */
 static int ss_tail_open(ss_source *s)
@@ -720,17 +735,7 @@ static pkx_result ss_tail(ss_source *s, pkx_packet *pkt, pkx_error *err)
 				s->toff = cf_tell(s->reader);
 				if (!ss_wanted(s, rec.ts_ns))
 					continue;
-				if (ss_map_reader(s) != 0)
-					return ss_svc->fail(err,
-					                    "INTERNAL_ERROR",
-					                    "out of memory");
-				pkt->ts_ns = rec.ts_ns;
-				pkt->caplen = rec.caplen;
-				pkt->wirelen = rec.wirelen;
-				pkt->ifindex = s->ifmap[rec.iface];
-				pkt->data = rec.data;
-				s->packets++;
-				return PKX_OK;
+				return ss_emit(s, &rec, pkt, err);
 			}
 			if (rc < 0 && !cf_cut(s->reader))
 				return ss_svc->fail(
@@ -822,16 +827,7 @@ static pkx_result ss_next(void *instance, pkx_packet *pkt, pkx_error *err)
 		if (rec.offset < s->start ||
 		    (s->check_times && !ss_wanted(s, rec.ts_ns)))
 			continue;
-		if (ss_map_reader(s) != 0)
-			return ss_svc->fail(err, "INTERNAL_ERROR",
-			                    "out of memory");
-		pkt->ts_ns = rec.ts_ns;
-		pkt->caplen = rec.caplen;
-		pkt->wirelen = rec.wirelen;
-		pkt->ifindex = s->ifmap[rec.iface];
-		pkt->data = rec.data;
-		s->packets++;
-		return PKX_OK;
+		return ss_emit(s, &rec, pkt, err);
 	}
 }
 
