@@ -238,6 +238,7 @@ def long_run(base, seconds, rate):
         t.start()
     time.sleep(0.5)
     n = int(rate * seconds)
+    started = time.time()
     g = subprocess.run(["ip", "netns", "exec", NS, PKTGEN, PEER, str(rate), str(n)],
                        stdout=subprocess.PIPE, text=True)
     time.sleep(1.5)
@@ -247,7 +248,7 @@ def long_run(base, seconds, rate):
     print("long run: %s; %d sent, job recorded %d (%d dropped), tcpdump %d (%d dropped)"
           % (g.stdout.strip(), n, a, ours.drops(), b, td.drops()))
     # A window of 2 s in the middle, from both recordings.
-    t = int(time.time() - 1.5 - seconds / 2)
+    t = int(started + seconds / 2)
     win = ["--start", str(t), "--end", str(t + 2), "-F", "PCAP_NS"]
     w1, w2 = os.path.join(base, "w-job.pcap"), os.path.join(base, "w-td.pcap")
     r1 = subprocess.run([PKTEXPORT, "export", "--root", ours.work, "-o", w1] + win + ["jobs/bench"])
@@ -257,9 +258,10 @@ def long_run(base, seconds, rate):
     same = r1.returncode == 0 and r2.returncode == 0 and open(w1, "rb").read() == open(w2, "rb").read()
     print("window of 2 s: %d bytes, job's export %s tcpdump's" %
           (os.path.getsize(w1), "equals" if same else "DIFFERS FROM"))
+    ok = a == n and b == n and ours.drops() == 0 and td.drops() == 0 and same
     shutil.rmtree(ours.work, ignore_errors=True)
     shutil.rmtree(td.work, ignore_errors=True)
-    return a == n and b == n and ours.drops() == 0 and td.drops() == 0 and same
+    return ok
 
 
 def main():
