@@ -581,6 +581,13 @@ def test_rest(tmp):
               "%d vs %d bytes" % (len(live), len(after)))
         check("it ended within 1.5 s of the window's end",
               (ended - t - 3 * 10**9) / 1e9 < 1.5, (ended - t) / 1e9)
+        # The daemon (run by root here) holds no capture capability: its
+        # live sources and jobs capture through pktexport-capture.
+        caps = dict(l.split(":\t") for l in open("/proc/%d/status" % d.proc.pid).read()
+                    .splitlines() if l.startswith("Cap"))
+        check("the daemon holds neither CAP_NET_RAW nor CAP_NET_ADMIN",
+              all(not int(caps[k], 16) & (3 << 12) for k in ("CapEff", "CapPrm", "CapAmb")),
+              caps)
         # vifgs/<id> is a live source, as interfaces/<name> is.
         t = time.time_ns()
         code, e, _ = d.post({"path": "vifgs/%d" % vid, "mode": "LIVE_STREAM",

@@ -6,7 +6,10 @@ STORE_SHARED = plugins/source-store/capfile.c plugins/source-store/capfile.h \
 	plugins/source-store/store_index.h
 if PLUGIN_SOURCE_STORE
 plugin_LTLIBRARIES += plugins/source_store.la
-pkglibexec_PROGRAMS += pktexport-store pktexport-capture
+pkglibexec_PROGRAMS += pktexport-store
+endif
+if BUILD_CAPTURE
+pkglibexec_PROGRAMS += pktexport-capture
 endif
 plugins_source_store_la_SOURCES = plugins/source-store/source_store.c \
 	plugins/source-store/source_store.h plugins/source-store/store_clip.c \

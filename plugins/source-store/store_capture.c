@@ -42,7 +42,14 @@
  * over at its timeout; the slack is for its timer and the softirq). */
 #define RC_SLACK_NS (50ull * 1000000u)
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_STOPPED = 3 };
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1, /* could not start */
+	EXIT_USAGE = 2,
+	EXIT_STOPPED = 3, /* stopped by a failure (disk full...) */
+	EXIT_NODEV = 4,   /* no such interface */
+	EXIT_PERM = 5,    /* not allowed to capture (no CAP_NET_RAW) */
+};
 
 typedef struct rc_iface {
 	char name[64];
@@ -81,6 +88,8 @@ static struct rc {
 	rc_iface ifs[RC_MAX_IFACES];
 	size_t n_if;
 	int pcapng; /* several interfaces: pcapng, one IDB each */
+	int stream; /* --stream: pcapng to standard output, no store */
+	uint64_t isb_drops[RC_MAX_IFACES]; /* drops last told the reader */
 	/* reorder stage (several interfaces) */
 	rc_pkt **q;
 	size_t qn, qcap, q_bytes;
@@ -137,7 +146,9 @@ static void say(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, RC_PROG ": %s: ", R.job ? R.job : "");
+	fprintf(stderr, RC_PROG ": ");
+	if (R.job)
+		fprintf(stderr, "%s: ", R.job);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -260,6 +271,16 @@ static int drain(void)
 
 	if (write_all(R.fd, R.wbuf, R.wlen) != 0) {
 		int e = errno;
+
+		if (R.stream) {
+			/* The reader left (or failed): nothing to keep. */
+			if (e != EPIPE)
+				halt("cannot write to the reader: %s",
+				     strerror(e));
+			R.wlen = 0;
+			stop_signal = -1;
+			return -1;
+		}
 
 		if (ftruncate(R.fd, (off_t)R.off) != 0)
 			say("cannot cut %s back to %" PRIu64 " bytes: %s",
@@ -555,7 +576,7 @@ static int put(uint32_t iface, uint64_t ts, uint32_t caplen, uint32_t wirelen,
 	}
 	if (R.wlen + len > RC_WBUF && drain() != 0)
 		return -1;
-	if (sx_index_add(&R.ix, R.off + R.wlen, ts, caplen) != 0) {
+	if (!R.stream && sx_index_add(&R.ix, R.off + R.wlen, ts, caplen) != 0) {
 		halt("out of memory");
 		return -1;
 	}
@@ -836,7 +857,7 @@ static int open_iface(rc_iface *f, const char *name)
 		    rc == PCAP_ERROR ? pcap_geterr(f->pcap)
 		                     : pcap_statustostr(rc),
 		    rc == PCAP_ERROR_PERM_DENIED ? " (needs CAP_NET_RAW)" : "");
-		return -1;
+		return rc;
 	}
 	if (rc > 0)
 		say("%s: %s", name, pcap_statustostr(rc));
@@ -847,18 +868,24 @@ static int open_iface(rc_iface *f, const char *name)
 	if (R.filter) {
 		struct bpf_program prog;
 
+		/* A stream's filter only spares copies (its reader filters
+		 * again): one the kernel cannot take is left out. */
 		if (pcap_compile(f->pcap, &prog, R.filter, 1,
 		                 PCAP_NETMASK_UNKNOWN) != 0) {
-			say("bad capture filter \"%s\": %s", R.filter,
-			    pcap_geterr(f->pcap));
-			return -1;
-		}
-		rc = pcap_setfilter(f->pcap, &prog);
-		pcap_freecode(&prog);
-		if (rc != 0) {
-			say("%s: cannot set the capture filter: %s", name,
-			    pcap_geterr(f->pcap));
-			return -1;
+			say("%s capture filter \"%s\": %s",
+			    R.stream ? "capturing everything: bad" : "bad",
+			    R.filter, pcap_geterr(f->pcap));
+			if (!R.stream)
+				return -1;
+		} else {
+			rc = pcap_setfilter(f->pcap, &prog);
+			pcap_freecode(&prog);
+			if (rc != 0) {
+				say("%s: cannot set the capture filter: %s",
+				    name, pcap_geterr(f->pcap));
+				if (!R.stream)
+					return -1;
+			}
 		}
 	}
 	if (pcap_setnonblock(f->pcap, 1, errbuf) != 0 ||
@@ -893,6 +920,75 @@ static uint64_t take(void)
 			got += (uint64_t)n;
 	}
 	return got;
+}
+
+/* --stream: tells the reader each interface's drops (kernel and
+ * interface) when they changed, as pcapng Interface Statistics Blocks
+ * (isb_ifdrop, isb_osdrop). */
+static void stream_drops(void)
+{
+	size_t i;
+
+	update_drops();
+	for (i = 0; i < R.n_if; i++) {
+		rc_iface *f = &R.ifs[i];
+		uint64_t d = f->kernel_drops + f->if_drops, ts = wall_ns();
+		uint32_t b[13] = {5, 52, (uint32_t)i, (uint32_t)(ts >> 32),
+		                  (uint32_t)ts};
+		uint16_t opt[2] = {5, 8};
+
+		if (d == R.isb_drops[i] || R.wlen + 52 > RC_WBUF)
+			continue;
+		R.isb_drops[i] = d;
+		memcpy(&b[5], opt, 4);
+		memcpy(&b[6], &f->if_drops, 8);
+		opt[0] = 7;
+		memcpy(&b[8], opt, 4);
+		memcpy(&b[9], &f->kernel_drops, 8);
+		b[11] = 0; /* opt_endofopt */
+		b[12] = 52;
+		memcpy(R.wbuf + R.wlen, b, sizeof(b));
+		R.wlen += sizeof(b);
+	}
+}
+
+/* --stream: the packets of the interfaces, as they come, in pcapng on
+ * standard output, until the reader closes it or a signal. */
+static int stream(void)
+{
+	struct pollfd pfd[RC_MAX_IFACES];
+	uint64_t next_stats = mono_ns();
+	uint8_t head[RC_MAX_IFACES * 96 + 64];
+	size_t i, n;
+	int rounds;
+
+	for (i = 0; i < R.n_if; i++)
+		pfd[i] = (struct pollfd){.fd = R.ifs[i].fd, .events = POLLIN};
+	R.fd = STDOUT_FILENO;
+	n = prologue(head);
+	if (write_all(R.fd, head, n) != 0)
+		return 0; /* nobody reads */
+	while (!stop_signal && !R.reason[0]) {
+		uint64_t now;
+
+		poll(pfd, R.n_if, RC_TIMEOUT_MS);
+		take();
+		if (R.n_if > 1)
+			emit_ready(wall_ns(), 0);
+		now = mono_ns();
+		if (now >= next_stats) {
+			next_stats = now + RC_TIMEOUT_MS * 1000000ull;
+			stream_drops();
+		}
+		if (drain() != 0)
+			break;
+	}
+	for (rounds = 0; rounds < 64 && !R.reason[0] && take() > 0; rounds++)
+		;
+	emit_ready(0, 1);
+	stream_drops();
+	drain();
+	return R.reason[0] ? -1 : 0;
 }
 
 static int record(void)
@@ -1016,9 +1112,17 @@ static void usage(FILE *out)
 	    "  --count N           stop after N packets\n"
 	    "  --duration SECONDS  stop after this long\n"
 	    "\n"
+	    "pktexport-capture --stream [--filter BPF] [--snaplen N] "
+	    "[--buffer BYTES]\n"
+	    "    [--no-promisc] IFACE... writes the packets to standard "
+	    "output as pcapng\n"
+	    "(drops as statistics blocks) instead: the live sources of "
+	    "exports read it.\n"
+	    "\n"
 	    "Exit: 0 stopped as asked, 1 failed to start, 2 bad command "
 	    "line,\n3 stopped by a failure (disk full...), named on "
-	    "stderr and in\njobs/JOB/" RC_STATUS ".\n");
+	    "stderr and in\njobs/JOB/" RC_STATUS ", 4 no such interface, "
+	    "5 not allowed to capture.\n");
 }
 
 int main(int argc, char **argv)
@@ -1033,6 +1137,7 @@ int main(int argc, char **argv)
 	    {"buffer", required_argument, NULL, 'b'},
 	    {"flush-ms", required_argument, NULL, 'F'},
 	    {"sync-ms", required_argument, NULL, 'S'},
+	    {"stream", no_argument, NULL, 'T'},
 	    {"no-promisc", no_argument, NULL, 'P'},
 	    {"count", required_argument, NULL, 'c'},
 	    {"duration", required_argument, NULL, 'd'},
@@ -1088,6 +1193,9 @@ int main(int argc, char **argv)
 		case 'P':
 			R.promisc = 0;
 			break;
+		case 'T':
+			R.stream = 1;
+			break;
 		case 'c':
 			bad = parse_size(optarg, &R.count) || R.count == 0;
 			break;
@@ -1109,20 +1217,23 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!R.root || argc - optind < 2) {
+	if (R.stream ? argc - optind < 1 : !R.root || argc - optind < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	R.job = argv[optind];
-	if (!*R.job || R.job[0] == '.' || strchr(R.job, '/') ||
-	    strlen(R.job) > 200) {
-		fprintf(stderr,
-		        RC_PROG ": \"%s\" is not a job name (one folder name, "
-		                "not starting with a dot)\n",
-		        R.job);
-		return EXIT_USAGE;
+	if (!R.stream) {
+		R.job = argv[optind++];
+		if (!*R.job || R.job[0] == '.' || strchr(R.job, '/') ||
+		    strlen(R.job) > 200) {
+			fprintf(stderr,
+			        RC_PROG
+			        ": \"%s\" is not a job name (one folder "
+			        "name, not starting with a dot)\n",
+			        R.job);
+			return EXIT_USAGE;
+		}
 	}
-	if (R.file_size < (uint64_t)R.snaplen + 4096) {
+	if (!R.stream && R.file_size < (uint64_t)R.snaplen + 4096) {
 		fprintf(stderr,
 		        RC_PROG ": --file-size (%" PRIu64
 		                ") must hold a packet "
@@ -1130,14 +1241,14 @@ int main(int argc, char **argv)
 		        R.file_size, R.snaplen);
 		return EXIT_USAGE;
 	}
-	if (R.max_size && R.max_size < 2 * R.file_size) {
+	if (!R.stream && R.max_size && R.max_size < 2 * R.file_size) {
 		fprintf(stderr,
 		        RC_PROG ": --max-size (%" PRIu64 ") must be at least "
 		                "twice --file-size (%" PRIu64 ")\n",
 		        R.max_size, R.file_size);
 		return EXIT_USAGE;
 	}
-	if (argc - optind - 1 > RC_MAX_IFACES) {
+	if (argc - optind > RC_MAX_IFACES) {
 		fprintf(stderr, RC_PROG ": at most %d interfaces\n",
 		        RC_MAX_IFACES);
 		return EXIT_USAGE;
@@ -1146,13 +1257,19 @@ int main(int argc, char **argv)
 	if (!R.wbuf)
 		return EXIT_FAIL;
 	R.reorder_ns = RC_REORDER_NS;
-	for (i = optind + 1; i < argc; i++) {
-		if (open_iface(&R.ifs[R.n_if], argv[i]) != 0)
-			return EXIT_FAIL;
+	for (i = optind; i < argc; i++) {
+		int rc = open_iface(&R.ifs[R.n_if], argv[i]);
+
+		if (rc != 0)
+			return rc == PCAP_ERROR_NO_SUCH_DEVICE ? EXIT_NODEV
+			       : rc == PCAP_ERROR_PERM_DENIED  ? EXIT_PERM
+			                                       : EXIT_FAIL;
 		R.n_if++;
 	}
-	R.pcapng = R.n_if > 1;
-	if (open_store() != 0)
+	/* A stream is pcapng whatever the interfaces: its statistics
+	 * blocks carry the drops. */
+	R.pcapng = R.n_if > 1 || R.stream;
+	if (!R.stream && open_store() != 0)
 		return EXIT_FAIL;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -1160,6 +1277,14 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	R.started_ns = wall_ns();
+	if (R.stream) {
+		c = stream();
+		for (i = 0; i < (int)R.n_if; i++)
+			pcap_close(R.ifs[i].pcap);
+		free(R.wbuf);
+		free(R.q);
+		return c == 0 ? EXIT_OK : EXIT_STOPPED;
+	}
 	say("recording %zu interface%s into %s/jobs/%s", R.n_if,
 	    R.n_if == 1 ? "" : "s", R.root, R.job);
 	c = record();

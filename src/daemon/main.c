@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -296,10 +299,44 @@ static void maybe_exit(pkxd_daemon *d)
 	event_base_loopexit(d->base, &grace);
 }
 
+/* Packet sockets are opened by pktexport-capture alone (capture jobs and
+ * the live sources of exports): this process gives up the capabilities
+ * for them.  Run by root it drops them altogether (the capture program,
+ * run as root, has them again).  Otherwise (the unit grants CAP_NET_RAW
+ * as an ambient capability) it keeps them only to pass on: they leave its
+ * effective set, so nothing in this process opens a packet socket unless
+ * it first raises them again.  Other capabilities are left as they are. */
+static void drop_capture_caps(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct c[2];
+	static const int caps[] = {CAP_NET_RAW, CAP_NET_ADMIN};
+	int root = geteuid() == 0;
+	size_t i;
+
+	for (i = 0; root && i < sizeof(caps) / sizeof(*caps); i++)
+		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, caps[i], 0, 0);
+	if (syscall(SYS_capget, &h, c) != 0)
+		return;
+	for (i = 0; i < sizeof(caps) / sizeof(*caps); i++) {
+		uint32_t bit = 1u << (caps[i] % 32);
+
+		c[caps[i] / 32].effective &= ~bit;
+		if (root) {
+			c[caps[i] / 32].permitted &= ~bit;
+			c[caps[i] / 32].inheritable &= ~bit;
+		}
+	}
+	if (syscall(SYS_capset, &h, c) != 0)
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "cannot give up CAP_NET_RAW: %s", strerror(errno));
+}
+
 static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 {
 	char path[PATH_MAX];
 
+	drop_capture_caps();
 	d->root = realpath(root, NULL);
 	if (!d->root) {
 		fprintf(stderr, "pktexportd: data root %s: %s\n", root,
