@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture_broker.h"
 #include "pktexport/plugin.h"
 #include "pkx_paths.h"
 
@@ -57,6 +58,7 @@ typedef struct sl_source {
 	char names[SL_MAX_IFACES][PKX_IFNAME_MAX];
 	pid_t pid;
 	int out, err; /* the capture program's standard output and error */
+	int reply;    /* the broker ran it: its end is told here; -1 */
 	uint8_t *buf; /* what was read of the stream */
 	size_t len, pos, cap;
 	uint64_t end_ns;
@@ -183,7 +185,13 @@ static void sl_stop(sl_source *s)
 {
 	if (s->out >= 0)
 		close(s->out);
-	if (s->pid > 0) {
+	if (s->pid > 0 && s->reply >= 0) {
+		kill(s->pid, SIGTERM);
+		if (pkx_broker_wait(&s->reply, 2000) == -1) {
+			kill(s->pid, SIGKILL);
+			pkx_broker_wait(&s->reply, -1);
+		}
+	} else if (s->pid > 0) {
 		int tries;
 
 		kill(s->pid, SIGTERM);
@@ -202,7 +210,9 @@ static void sl_stop(sl_source *s)
 	if (s->err >= 0)
 		close(s->err);
 	free(s->buf);
-	s->out = s->err = -1;
+	if (s->reply >= 0)
+		close(s->reply);
+	s->out = s->err = s->reply = -1;
 	s->pid = 0;
 	s->buf = NULL;
 	s->len = s->pos = s->cap = 0;
@@ -276,8 +286,12 @@ static pkx_result sl_ended(sl_source *s, const char *what, pkx_error *err)
 	while ((nl = strrchr(words, '\n')) && !nl[1])
 		*nl = '\0';
 	nl = strrchr(words, '\n');
-	if (waitpid(s->pid, &st, 0) == s->pid)
+	if (s->reply >= 0) {
+		st = pkx_broker_wait(&s->reply, -1);
 		s->pid = 0;
+	} else if (waitpid(s->pid, &st, 0) == s->pid) {
+		s->pid = 0;
+	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 4)
 		return sl_svc->fail(err, "RESOURCE_NOT_FOUND",
 		                    "%s: no such network interface (`ip link` "
@@ -328,8 +342,16 @@ static pkx_result sl_start(sl_source *s, char names[][PKX_IFNAME_MAX], size_t n,
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-	rc = posix_spawn(&s->pid, sl_program(), &fa, NULL, (char **)argv,
-	                 environ);
+	if (pkx_broker_fd() >= 0) {
+		/* In pktexportd the capture broker runs it (it alone holds
+		 * the capture capability). */
+		s->pid = pkx_broker_spawn(pkx_broker_fd(), argv + 1, out[1],
+		                          errp[1], &s->reply);
+		rc = s->pid < 0 ? errno : 0;
+	} else {
+		rc = posix_spawn(&s->pid, sl_program(), &fa, NULL,
+		                 (char **)argv, environ);
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	close(out[1]);
 	close(errp[1]);
@@ -434,7 +456,7 @@ static pkx_result sl_open(const pkx_source_args *args, void **instance,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return sl_svc->fail(err, "INTERNAL_ERROR", "out of memory");
-	s->out = s->err = -1;
+	s->out = s->err = s->reply = -1;
 	if (PKX_ARGS_HAVE(args, pkx_source_args, export))
 		s->export = args->export;
 	s->counted_at = sl_svc->now_ns();

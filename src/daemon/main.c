@@ -28,6 +28,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "capture_broker.h"
 #include "codes.h"
 #include "pkxd.h"
 
@@ -300,18 +301,19 @@ static void maybe_exit(pkxd_daemon *d)
 }
 
 /* Packet sockets are opened by pktexport-capture alone (capture jobs and
- * the live sources of exports): this process gives up the capabilities
- * for them.  Run by root it drops them altogether (the capture program,
- * run as root, has them again).  Otherwise (the unit grants CAP_NET_RAW
- * as an ambient capability) it keeps them only to pass on: they leave its
- * effective set, so nothing in this process opens a packet socket unless
- * it first raises them again.  Other capabilities are left as they are. */
-static void drop_capture_caps(void)
+ * the live sources of exports), which the capture broker runs
+ * (broker.c): this process gives up the capabilities for them altogether
+ * once the broker holds them.  Without a broker it keeps CAP_NET_RAW only
+ * to pass on to the capture program it runs itself (as the unit's ambient
+ * capability): out of its effective set, so nothing in this process opens
+ * a packet socket unless it first raises it again.  Other capabilities
+ * are left as they are. */
+static void drop_capture_caps(int all)
 {
 	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct c[2];
 	static const int caps[] = {CAP_NET_RAW, CAP_NET_ADMIN};
-	int root = geteuid() == 0;
+	int root = all || geteuid() == 0;
 	size_t i;
 
 	for (i = 0; root && i < sizeof(caps) / sizeof(*caps); i++)
@@ -336,7 +338,6 @@ static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 {
 	char path[PATH_MAX];
 
-	drop_capture_caps();
 	d->root = realpath(root, NULL);
 	if (!d->root) {
 		fprintf(stderr, "pktexportd: data root %s: %s\n", root,
@@ -538,7 +539,7 @@ int main(int argc, char **argv)
 	                                pkxd_http_refuse, &d};
 	pkxh_limits limits = {0, PKXD_MAX_BODY, 64 * 1024, 120};
 	char addr[256];
-	int port, c, rc = 1;
+	int port, c, rc = 1, broker;
 
 	memset(&d, 0, sizeof(d));
 	d.idle = maybe_exit;
@@ -629,6 +630,21 @@ int main(int argc, char **argv)
 		    "--plain-listen is for a plain listener beside "
 		    "HTTPS (--tls-cert, --tls-key); --listen serves "
 		    "plain HTTP already");
+	/* The broker first, while nothing is loaded or open: it keeps the
+	 * capture capability, this process gives it up. */
+	broker = pkxd_broker_start();
+	if (broker >= 0) {
+		char num[16];
+
+		snprintf(num, sizeof(num), "%d", broker);
+		setenv(PKX_BROKER_ENV, num, 1);
+	} else {
+		pkx_log(PKX_LOG_WARN, "pktexportd",
+		        "no capture broker (%s): this process runs the capture "
+		        "program itself",
+		        strerror(errno));
+	}
+	drop_capture_caps(broker >= 0);
 	if (tls_cert && !(tls = tls_context(tls_cert, tls_key)))
 		return 1;
 	signal(SIGPIPE, SIG_IGN);

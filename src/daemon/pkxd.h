@@ -226,6 +226,10 @@ const char *pkxd_store_program(void);
  * host's interfaces (capture.c). */
 void pkxd_capture_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                       pkxh_method m);
+/* The capture broker (broker.c, plugins/common/capture_broker.h): forks
+ * the process that keeps the capture capability and runs
+ * pktexport-capture; the daemon's end of its socket, or -1. */
+int pkxd_broker_start(void);
 /* Capture jobs (recorder.c): their configuration is
  * <root>/.pktexport/capture.json; each enabled job runs as a
  * pktexport-capture process.  start: -1 after saying why on stderr (a

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture_broker.h"
 #include "job_id.h"
 #include "pkx_paths.h"
 #include "pkxd.h"
@@ -59,6 +60,8 @@ typedef struct cap_job {
 	int keep_packets;
 	unsigned failures; /* ends in a row, for the pause */
 	struct event *retry;
+	int reply;              /* broker: where its end is told, -1: none */
+	struct event *reply_ev; /* on the loop */
 	char reason[256]; /* why it stopped by itself, "" when it did not */
 	struct pkxd_capture *c;
 } cap_job;
@@ -423,6 +426,7 @@ static int job_dir(const pkxd_capture *c, const char *name, int create)
 }
 
 static void job_spawn(cap_job *j);
+static void on_reply(evutil_socket_t fd, short what, void *arg);
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -531,12 +535,31 @@ static void job_spawn(cap_job *j)
 		json_decref(vifgs);
 		return;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-	rc = posix_spawn(&j->pid, capture_program(), &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	if (pkx_broker_fd() >= 0) {
+		/* The broker holds the capture capability: it runs it. */
+		j->pid = pkx_broker_spawn(pkx_broker_fd(),
+		                          (const char *const *)argv + 1, logfd,
+		                          logfd, &j->reply);
+		rc = j->pid < 0 ? errno : 0;
+		if (!rc) {
+			if (!j->reply_ev)
+				j->reply_ev = event_new(c->d->base, j->reply,
+				                        EV_READ, on_reply, j);
+			else
+				event_assign(j->reply_ev, c->d->base, j->reply,
+				             EV_READ, on_reply, j);
+			event_add(j->reply_ev, NULL);
+		}
+	} else {
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+		                                 0);
+		posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+		posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+		rc = posix_spawn(&j->pid, capture_program(), &fa, NULL, argv,
+		                 environ);
+		posix_spawn_file_actions_destroy(&fa);
+	}
 	close(logfd);
 	json_decref(vifgs);
 	if (rc != 0) {
@@ -688,6 +711,10 @@ static void job_free(cap_job *j)
 {
 	if (j->retry)
 		event_free(j->retry);
+	if (j->reply_ev)
+		event_free(j->reply_ev);
+	if (j->reply >= 0)
+		close(j->reply);
 	json_decref(j->config);
 	free(j);
 }
@@ -725,6 +752,61 @@ static void job_settle(pkxd_capture *c, cap_job *j)
 		job_spawn(j);
 }
 
+/* The job's recorder ended with wait status st. */
+static void job_ended(pkxd_capture *c, cap_job *j, int st)
+{
+	j->pid = 0;
+	if (j->stopping) {
+		j->stopping = 0;
+		pkx_log(PKX_LOG_INFO, "pktexportd", "capture job %s: stopped",
+		        j->name);
+		job_settle(c, j); /* may free j */
+		return;
+	}
+	last_words(c, j);
+	if (WIFEXITED(st) && (WEXITSTATUS(st) == 3 || WEXITSTATUS(st) == 2)) {
+		pkx_log(PKX_LOG_ERROR, "pktexportd",
+		        "capture job %s: stopped: %s", j->name, j->reason);
+		return;
+	}
+	{
+		unsigned pause = 1u << (j->failures < 6 ? j->failures : 6);
+		struct timeval tv = {
+		    pause > CAP_BACKOFF_MAX ? CAP_BACKOFF_MAX : pause, 0};
+
+		j->failures++;
+		if (!j->retry)
+			j->retry = evtimer_new(c->d->base, retry_cb, j);
+		if (j->retry)
+			evtimer_add(j->retry, &tv);
+		pkx_log(PKX_LOG_ERROR, "pktexportd",
+		        "capture job %s: ended (%s %d): %s; starting again in "
+		        "%ld s",
+		        j->name, WIFEXITED(st) ? "exit" : "signal",
+		        WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+		        j->reason[0] ? j->reason : "no reason given",
+		        (long)tv.tv_sec);
+	}
+}
+
+/* A recorder the broker ran ended (or the broker did). */
+static void on_reply(evutil_socket_t fd, short what, void *arg)
+{
+	cap_job *j = arg;
+	pkxd_capture *c = j->c;
+	int st = pkx_broker_wait(&j->reply, 0);
+
+	(void)fd;
+	(void)what;
+	if (st == -1) {
+		event_add(j->reply_ev, NULL);
+		return;
+	}
+	job_ended(c, j, st);
+	pkxd_idle(c->d);
+}
+
+/* A recorder this process ran itself ended. */
 static void on_child(evutil_socket_t sig, short what, void *arg)
 {
 	pkxd_capture *c = arg;
@@ -736,45 +818,11 @@ static void on_child(evutil_socket_t sig, short what, void *arg)
 		cap_job *j = c->jobs[i];
 		int st = 0;
 
-		if (!j->pid || waitpid(j->pid, &st, WNOHANG) != j->pid)
+		if (!j->pid || j->reply >= 0 ||
+		    waitpid(j->pid, &st, WNOHANG) != j->pid)
 			continue;
-		j->pid = 0;
-		if (j->stopping) {
-			j->stopping = 0;
-			pkx_log(PKX_LOG_INFO, "pktexportd",
-			        "capture job %s: stopped", j->name);
-			job_settle(c, j);
-			i = (size_t)-1; /* the list may have changed */
-			continue;
-		}
-		last_words(c, j);
-		if (WIFEXITED(st) &&
-		    (WEXITSTATUS(st) == 3 || WEXITSTATUS(st) == 2)) {
-			pkx_log(PKX_LOG_ERROR, "pktexportd",
-			        "capture job %s: stopped: %s", j->name,
-			        j->reason);
-			continue;
-		}
-		{
-			unsigned pause = 1u
-			                 << (j->failures < 6 ? j->failures : 6);
-			struct timeval tv = {
-			    pause > CAP_BACKOFF_MAX ? CAP_BACKOFF_MAX : pause,
-			    0};
-
-			j->failures++;
-			if (!j->retry)
-				j->retry = evtimer_new(c->d->base, retry_cb, j);
-			if (j->retry)
-				evtimer_add(j->retry, &tv);
-			pkx_log(PKX_LOG_ERROR, "pktexportd",
-			        "capture job %s: ended (%s %d): %s; starting "
-			        "again in %ld s",
-			        j->name, WIFEXITED(st) ? "exit" : "signal",
-			        WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-			        j->reason[0] ? j->reason : "no reason given",
-			        (long)tv.tv_sec);
-		}
+		job_ended(c, j, st);
+		i = (size_t)-1; /* the list may have changed */
 	}
 	pkxd_idle(c->d);
 }
@@ -789,6 +837,7 @@ static cap_job *job_new(pkxd_capture *c, const char *name, json_t *cfg)
 	pkx_job_id(name, j->id);
 	j->config = json_incref(cfg);
 	j->c = c;
+	j->reply = -1;
 	c->jobs[c->n_jobs++] = j;
 	return j;
 }
@@ -914,6 +963,13 @@ void pkxd_capture_free(pkxd_daemon *d)
 		if (!j->pid)
 			continue;
 		kill(j->pid, SIGTERM);
+		if (j->reply >= 0) {
+			if (pkx_broker_wait(&j->reply, 10000) == -1) {
+				kill(j->pid, SIGKILL);
+				pkx_broker_wait(&j->reply, -1);
+			}
+			continue;
+		}
 		for (tries = 0;
 		     tries < 500 && waitpid(j->pid, NULL, WNOHANG) == 0;
 		     tries++) {
