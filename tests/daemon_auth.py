@@ -111,6 +111,10 @@ def bearer(token):
 def test_tokens(d, root):
     st, doc, _ = d.request("GET", "/api/common/1.0/ping")
     check("ping needs no token", st == 200, st)
+    st, doc, _ = d.request("GET", "/api/common/1.0/info")
+    check("info needs no token and names no host with --users",
+          st == 200 and doc.get("device_name") == "pktexport"
+          and socket.gethostname() not in json.dumps(doc), doc)
     st, doc, _ = d.request("GET", "/api/common/1.0/auth_info")
     check("auth_info lists BASIC, COOKIE, OAUTH_2_0, OAUTH2.0",
           st == 200 and doc.get("supported_methods") == ["BASIC", "COOKIE", "OAUTH_2_0", "OAUTH2.0"],

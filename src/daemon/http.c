@@ -625,7 +625,10 @@ static void common_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 	} else if (strcmp(rest, "auth_info") == 0) {
 		pkxd_reply_json(req, 200, pkxd_auth_info(d));
 	} else if (strcmp(rest, "info") == 0) {
-		gethostname(host, sizeof(host) - 1);
+		/* Anyone may ask (no credentials are checked here): with
+		 * access control on, the host's name is not told. */
+		if (!d->auth)
+			gethostname(host, sizeof(host) - 1);
 		pkxd_reply_json(req, 200,
 		                json_pack("{s:s, s:s, s:s}", "device_name",
 		                          host, "model", "pktexport",
