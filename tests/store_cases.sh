@@ -231,6 +231,24 @@ export_to "$WORK/res.out" -F PCAPNG_NS jobs/res
 check "odd resolutions: exact nanoseconds from the store" cmp -s "$WORK/res.want" \
 	<(python3 "$TOP_SRCDIR/tests/pcapng_read.py" dump "$WORK/res.out" | sed -n 's/^pkt if=\([0-9]*\) ts=\([0-9]*\) .*/\1 \2/p')
 
+# ---- a catalog edited behind the store's back (one file's packet count
+# zeroed, its other fields and the files untouched) is not believed: every
+# packet is still exported.
+export_to "$WORK/before.pcap" jobs/s
+cat_file="$WORK/jobs/s/.index/catalog"
+check "the store has a catalog" test -s "$cat_file"
+python3 - "$cat_file" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+f = lines[1].split(" ")
+f[9] = "0"  # the packet count of the first file
+lines[1] = " ".join(f)
+open(sys.argv[1], "w").write("\n".join(lines))
+PY
+export_to "$WORK/after.pcap" jobs/s
+check "a corrupted catalog changes no export" cmp "$WORK/before.pcap" "$WORK/after.pcap"
+check "and it is written again, sound" test "$(sed -n 2p "$cat_file" | cut -d' ' -f10)" != 0
+
 # ---- a sidecar index for a single large fs/ file.
 cp "$WORK/a.pcap" "$WORK/fs/big.pcap"
 check "store index fs/" store index --root "$WORK" fs/big.pcap

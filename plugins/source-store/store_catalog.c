@@ -7,13 +7,66 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "job_id.h"
 #include "store_index.h"
 
-/* 2: each line also holds the capture's ctime, device and inode. */
-#define SX_CATALOG_HEAD "pktexport-catalog 2\n"
+/* 2: each line also holds the capture's ctime, device and inode.  3: a
+ * last line "end HASH" (FNV-1a, 64 bits, of everything before it): a
+ * catalog changed behind the store's back is not believed. */
+#define SX_CATALOG_HEAD "pktexport-catalog 3\n"
+/* A catalog larger than this is not read (a line a file: millions). */
+#define SX_CATALOG_MAX (256u << 20)
+
+static uint64_t sx_catalog_hash(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (n--)
+		h = (h ^ (unsigned char)*p++) * 0x100000001b3ull;
+	return h;
+}
+
+/* The catalog's text without its last line, when that line holds the
+ * hash of the rest; NULL otherwise (absent, cut, edited, another
+ * version).  Owned by the caller. */
+static char *sx_catalog_load(int fd, size_t *len)
+{
+	struct stat sb;
+	char *buf, *end;
+	unsigned long long want;
+	size_t n = 0;
+
+	if (fstat(fd, &sb) != 0 || sb.st_size <= 0 ||
+	    (uint64_t)sb.st_size > SX_CATALOG_MAX)
+		return NULL;
+	buf = malloc((size_t)sb.st_size + 1);
+	while (buf && n < (size_t)sb.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)sb.st_size - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (!buf || n != (size_t)sb.st_size || buf[n - 1] != '\n') {
+		free(buf);
+		return NULL;
+	}
+	buf[n - 1] = '\0';
+	end = strrchr(buf, '\n');
+	if (!end || sscanf(end + 1, "end %16llx", &want) != 1 ||
+	    strlen(end + 1) != 20 ||
+	    sx_catalog_hash(buf, (size_t)(end + 1 - buf)) != want) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)(end + 1 - buf);
+	return buf;
+}
 
 static int sx_fail(sx_store *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -159,18 +212,26 @@ static void sx_catalog_read(sx_store *st)
 	int fd = dfd >= 0 ? openat(dfd, SX_CATALOG,
 	                           O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
 	                  : -1;
-	FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL;
+	size_t len = 0;
+	char *text = fd >= 0 ? sx_catalog_load(fd, &len) : NULL;
+	FILE *in = text ? fmemopen(text, len, "r") : NULL;
 	char line[1024];
 
 	if (dfd >= 0)
 		close(dfd);
+	if (fd >= 0)
+		close(fd);
 	if (!in) {
-		if (fd >= 0)
-			close(fd);
+		/* None, or not to be believed: written again from the
+		 * indexes (a writable store). */
+		free(text);
+		st->catalog_dirty = 1;
 		return;
 	}
 	if (!fgets(line, sizeof(line), in) || strcmp(line, SX_CATALOG_HEAD)) {
 		fclose(in);
+		free(text);
+		st->catalog_dirty = 1;
 		return;
 	}
 	while (fgets(line, sizeof(line), in)) {
@@ -203,6 +264,7 @@ static void sx_catalog_read(sx_store *st)
 		f->have_sum = 1;
 	}
 	fclose(in);
+	free(text);
 }
 
 int sx_store_save_catalog(sx_store *st)
@@ -238,6 +300,19 @@ int sx_store_save_catalog(sx_store *st)
 		        (unsigned long long)s->last_ns, st->files[i].name);
 	}
 	fclose(out);
+	if (buf) {
+		/* The hash of all of it, as its last line. */
+		uint64_t h = sx_catalog_hash(buf, len);
+		char *full = malloc(len + 32);
+
+		if (full) {
+			memcpy(full, buf, len);
+			len += (size_t)snprintf(full + len, 32, "end %016llx\n",
+			                        (unsigned long long)h);
+		}
+		free(buf);
+		buf = full;
+	}
 	dfd = sx_open_dir(st->dirfd, SX_INDEX_DIR, 1);
 	if (dfd >= 0 && buf) {
 		char tmp[256];
