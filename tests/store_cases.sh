@@ -249,6 +249,25 @@ export_to "$WORK/after.pcap" jobs/s
 check "a corrupted catalog changes no export" cmp "$WORK/before.pcap" "$WORK/after.pcap"
 check "and it is written again, sound" test "$(sed -n 2p "$cat_file" | cut -d' ' -f10)" != 0
 
+# ---- one damage rule for a file with or without its index: an export
+# whose windows end before the damage is whole (exit 0), one reaching it
+# says SOURCE_DAMAGED (exit 1), whatever the file's size.
+mkdir -p "$WORK/fs"
+head -c -5 "$WORK/a.pcap" >"$WORK/fs/cut.pcap"
+for min in 1000000000 0; do # no index, then an index for any size
+	what=$([ $min = 0 ] && echo "with its index" || echo "without an index")
+	PKTEXPORT_INDEX_MIN_BYTES=$min export_to "$WORK/cut-$min.pcap" \
+		--start 1700000000.5 --end 1700000002 fs/cut.pcap
+	check "damage after the window, $what: exit 0" test $? = 0
+	PKTEXPORT_INDEX_MIN_BYTES=$min export_to "$WORK/cutall-$min.pcap" \
+		--start 1700000000.5 fs/cut.pcap
+	check "a window reaching the damage, $what: exit 1" test $? = 1
+	check "... naming it" grep -q SOURCE_DAMAGED "$WORK/stats"
+done
+check "both ways the same packets" cmp "$WORK/cut-0.pcap" "$WORK/cut-1000000000.pcap"
+check "and as many as the window holds" test "$(count "$WORK/cut-0.pcap")" -gt 100
+rm -f "$WORK/fs/cut.pcap"
+
 # ---- a sidecar index for a single large fs/ file.
 cp "$WORK/a.pcap" "$WORK/fs/big.pcap"
 check "store index fs/" store index --root "$WORK" fs/big.pcap

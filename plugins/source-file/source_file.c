@@ -46,7 +46,37 @@ typedef struct sf_source {
 	pkx_source_info info;
 	uint64_t packets;
 	char *iobuf; /* the stdio buffer behind libpcap's reads */
+	/* Damage is reported when packets of the windows could lie in the
+	 * damaged part: not when every packet so far came in time order and
+	 * the last one is already past the last window (the rule an index
+	 * gives, doc/store.md "Damage"). */
+	int ordered;
+	uint64_t last_ts, end_ns;
 } sf_source;
+
+/* The packet just read, for the damage rule. */
+static void sf_saw(sf_source *s, uint64_t ts)
+{
+	if (ts < s->last_ts)
+		s->ordered = 0;
+	else
+		s->last_ts = ts;
+}
+
+/* Damage met: an error, unless it cannot hold a wanted packet. */
+static pkx_result sf_damage(sf_source *s, const char *why, pkx_error *err)
+{
+	if (s->ordered && s->packets && s->last_ts >= s->end_ns) {
+		sf_svc->log(PKX_LOG_DEBUG, SF_NAME,
+		            "%s: damaged after packet %llu (%s), past the last "
+		            "window: not read",
+		            s->path, (unsigned long long)s->packets, why);
+		return PKX_END;
+	}
+	return sf_svc->fail(err, "SOURCE_DAMAGED",
+	                    "\"%s\" is damaged after packet %llu: %s", s->path,
+	                    (unsigned long long)s->packets, why);
+}
 
 static pkx_result sf_init(const pkx_services *svc, pkx_error *err)
 {
@@ -198,6 +228,9 @@ static pkx_result sf_open(const pkx_source_args *args, void **instance,
 		return sf_svc->fail(err, "INTERNAL_ERROR", "out of memory");
 	}
 	s->ng_fd = -1;
+	s->ordered = 1;
+	s->end_ns = args->n_windows ? args->windows[args->n_windows - 1].end
+	                            : UINT64_MAX;
 	if (fstat(fd, &st) == 0)
 		s->info.total_bytes = (uint64_t)st.st_size;
 	if (pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
@@ -244,10 +277,8 @@ static pkx_result sf_next_ng(sf_source *s, pkx_packet *pkt, pkx_error *err)
 	if (r == 0)
 		return PKX_END;
 	if (r < 0)
-		return sf_svc->fail(err, "SOURCE_DAMAGED",
-		                    "\"%s\" is damaged after packet %llu: %s",
-		                    s->path, (unsigned long long)s->packets,
-		                    cf_error(s->ng));
+		return sf_damage(s, cf_error(s->ng), err);
+	sf_saw(s, rec.ts_ns);
 	pkt->ts_ns = rec.ts_ns;
 	pkt->caplen = rec.caplen;
 	pkt->wirelen = rec.wirelen;
@@ -287,6 +318,7 @@ static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 			frac = (uint64_t)h->ts.tv_usec;
 		}
 		pkt->ts_ns = sec * 1000000000u + frac;
+		sf_saw(s, pkt->ts_ns);
 		pkt->caplen = h->caplen;
 		pkt->wirelen = h->len;
 		pkt->ifindex = 0;
@@ -296,9 +328,7 @@ static pkx_result sf_next(void *instance, pkx_packet *pkt, pkx_error *err)
 	}
 	if (r == PCAP_ERROR_BREAK)
 		return PKX_END;
-	return sf_svc->fail(
-	    err, "SOURCE_DAMAGED", "\"%s\" is damaged after packet %llu: %s",
-	    s->path, (unsigned long long)s->packets, pcap_geterr(s->pcap));
+	return sf_damage(s, pcap_geterr(s->pcap), err);
 }
 
 static uint64_t sf_position(void *instance)
