@@ -608,6 +608,38 @@ def test_off(root):
         check("open daemon exits 0", d.stop() == 0, d.stderr[-2000:])
 
 
+def test_shares(root, users):
+    """One user's READY exports (that never time out) fill only that
+    user's share of the table: another user still creates and downloads,
+    also after a restart (issue 18, finding 2)."""
+    own = root + "-shares"  # a data root of its own: another daemon runs on root
+    os.makedirs(os.path.join(own, "fs"))
+    shutil.copy(os.path.join(root, "fs", "a.pcap"), os.path.join(own, "fs"))
+    d = Daemon(own, ["--users", users, "--max-exports", "8", "--max-user-exports", "3"])
+    try:
+        dave, erin = basic("dave", "pw-d"), basic("erin", "pw-e")
+        cfg = {"config": {"path": "fs/a.pcap", "connection_timeout_msec": 0}}
+        codes = [d.request("POST", API + "/exports", cfg, headers=dave)[0] for _ in range(5)]
+        check("one user keeps its share, 3, then is refused (503)",
+              codes == [201, 201, 201, 503, 503], codes)
+        st, doc, _ = d.request("POST", API + "/exports", cfg, headers=dave)
+        check("... saying it is that user's share", st == 503 and is_error(doc, "SERVICE_BUSY")
+              and "dave" in doc["error_text"], doc)
+        for when in ("", " after a restart"):
+            st, e, _ = d.request("POST", API + "/exports", {"config": {"path": "fs/a.pcap"}},
+                                 headers=erin)
+            check("another user still creates an export" + when, st == 201, (st, e))
+            r, data = d.request("GET", API + "/packets/items/" + e.get("id", ""), headers=erin,
+                                raw=True)
+            check("and downloads it" + when, r.status == 200 and len(data) > 24, r.status)
+            if not when:
+                check("restart", d.stop() == 0)
+                d.start()
+    finally:
+        if d.proc.poll() is None:
+            d.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="pktexport-auth-")
     root = os.path.join(tmp, "root")
@@ -630,6 +662,7 @@ def main():
             test_roles(d)
             test_oauth(d)
             test_throttle(d)
+            test_shares(root, users)
             if slow:
                 test_slow_hash_keeps_loop_free(d)
                 test_abuse(d)

@@ -201,16 +201,22 @@ static void list_exports(pkxd_daemon *d, pkxh_req *req, const char *path)
 	pkxd_reply_json(req, 200, json_pack("{s:o}", "items", items));
 }
 
-/* Keeps the table under --max-exports before a new export: the
- * finished exports created first go.  -1 when every export kept is still
- * in use. */
-static int make_room(pkxd_daemon *d)
+/* Keeps the table under --max-exports (user NULL), or user's exports
+ * under their share (--max-user-exports), before a new export: the
+ * finished exports created first go.  -1 when every export kept (of that
+ * user) is still in use. */
+static int make_room(pkxd_daemon *d, const char *user)
 {
+	unsigned cap = user ? d->max_user_exports : d->max_exports;
+
 	for (;;) {
 		pkxd_export *e, *oldest = NULL;
 		size_t n = 0;
 
 		for (e = pkxd_export_first(d); e; e = pkxd_export_next(e)) {
+			if (user && (!pkxd_export_owner(e) ||
+			             strcmp(pkxd_export_owner(e), user) != 0))
+				continue;
 			n++;
 			if (!pkxd_export_job(e) &&
 			    (pkxd_export_state(e) == PKXD_DONE ||
@@ -221,14 +227,16 @@ static int make_room(pkxd_daemon *d)
 			                    pkxd_export_created(oldest)))
 				oldest = e;
 		}
-		if (n < d->max_exports)
+		if (n < cap)
 			return 0;
 		if (!oldest)
 			return -1;
-		pkx_log(PKX_LOG_INFO, "pktexportd",
-		        "%u exports kept: removing the oldest finished one, "
-		        "%s",
-		        d->max_exports, pkxd_export_id(oldest));
+		pkx_log(
+		    PKX_LOG_INFO, "pktexportd",
+		    "%u exports kept%s%s: removing the oldest finished one, "
+		    "%s",
+		    cap, user ? " by " : "", user ? user : "",
+		    pkxd_export_id(oldest));
 		pkxd_export_delete(oldest);
 	}
 }
@@ -290,7 +298,16 @@ static void create_export(pkxd_daemon *d, pkxh_req *req, const char *user)
 	} else if (strcmp(cfg->mode, "PREPARE") == 0) {
 		kind = PKXD_JOB_SPOOL;
 	}
-	if (make_room(d) != 0) {
+	/* A user's share first (with --users): one user's unfinished
+	 * exports never take the others' room. */
+	if (d->auth && user && make_room(d, user) != 0) {
+		pkx_fail(&err, "SERVICE_BUSY",
+		         "%s keeps %u exports, its share, and none has "
+		         "finished: delete some first",
+		         user, d->max_user_exports);
+		goto reject;
+	}
+	if (make_room(d, NULL) != 0) {
 		pkx_fail(&err, "SERVICE_BUSY",
 		         "%u exports are kept and none has finished: delete "
 		         "some first",

@@ -54,6 +54,9 @@ static void usage(FILE *out)
 	        "(default 3600)\n"
 	        "  --max-exports N   exports kept at most; past it the "
 	        "oldest finished one goes (default 4096)\n"
+	        "  --max-user-exports N  of them, kept by one user of "
+	        "--users (default: a\n"
+	        "                    quarter of --max-exports)\n"
 	        "  --stop-grace S    on SIGTERM, seconds to finish sending "
 	        "downloads whose\n"
 	        "                    export is done (default 30); the rest "
@@ -515,6 +518,7 @@ int main(int argc, char **argv)
 	    {"users", required_argument, NULL, 'u'},
 	    {"token-lifetime", required_argument, NULL, 't'},
 	    {"max-exports", required_argument, NULL, 'm'},
+	    {"max-user-exports", required_argument, NULL, 'M'},
 	    {"stop-grace", required_argument, NULL, 'g'},
 	    {"tls-cert", required_argument, NULL, 'C'},
 	    {"tls-key", required_argument, NULL, 'K'},
@@ -531,6 +535,7 @@ int main(int argc, char **argv)
 	char plain_addr[256];
 	int plain_fd = -1;
 	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS, grace = 30;
+	long max_user = 0;
 	struct sockaddr_storage ss;
 	int fd;
 	const char *plugin_dir = pkx_default_plugin_dir();
@@ -580,6 +585,14 @@ int main(int argc, char **argv)
 			if ((max_exports = parse_count(optarg, 1000000)) < 0) {
 				fprintf(stderr, "pktexportd: --max-exports "
 				                "takes 1 to 1000000\n");
+				return 2;
+			}
+			break;
+		case 'M':
+			if ((max_user = parse_count(optarg, 1000000)) < 0) {
+				fprintf(stderr,
+				        "pktexportd: --max-user-exports "
+				        "takes 1 to 1000000\n");
 				return 2;
 			}
 			break;
@@ -649,6 +662,12 @@ int main(int argc, char **argv)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	d.max_exports = (unsigned)max_exports;
+	/* A user's share: a quarter of the table unless said (at least 1),
+	 * never more than the table. */
+	if (!max_user)
+		max_user = max_exports / 4 ? max_exports / 4 : 1;
+	d.max_user_exports =
+	    (unsigned)(max_user < max_exports ? max_user : max_exports);
 	d.stop_grace = (unsigned)grace;
 	if (users && !(d.auth = pkxd_auth_load(users, (unsigned)lifetime)))
 		goto out;

@@ -45,8 +45,9 @@ struct pkxd_daemon {
 	char *state_dir; /* <root>/.pktexport/exports */
 	char *spool_dir; /* <root>/.pktexport/spool */
 	pkxd_export *exports;
-	pkxd_auth *auth;      /* NULL: access control off */
-	unsigned max_exports; /* kept at most; the oldest finished go */
+	pkxd_auth *auth;           /* NULL: access control off */
+	unsigned max_exports;      /* kept at most; the oldest finished go */
+	unsigned max_user_exports; /* of them, by one user (with --users) */
 	int n_jobs;
 	int stopping;
 	unsigned stop_grace;     /* seconds to finish sending, stopping */
@@ -61,7 +62,7 @@ struct pkxd_daemon {
 	 * deferred: what its body needs is set up.  1 when that answered
 	 * the request (the head is then not resumed). */
 	int (*authed)(pkxd_daemon *d, pkxh_req *req);
-	int have_store_tool; /* jobs/, clips/ and fs/ can be described */
+	int have_store_tool;   /* jobs/, clips/ and fs/ can be described */
 	pkxd_capture *capture; /* capture jobs and VIFGs (recorder.c) */
 };
 
@@ -247,8 +248,7 @@ json_t *pkxd_capture_job_json(const pkxd_daemon *d, const char *name,
                               json_t *stored);
 int pkxd_capture_is_job(const pkxd_daemon *d, const char *name);
 void pkxd_capture_each_job(const pkxd_daemon *d,
-                           void (*fn)(const char *name, void *arg),
-                           void *arg);
+                           void (*fn)(const char *name, void *arg), void *arg);
 /* POST jobs, PUT and DELETE jobs/items/{id}, POST .../clear: 1 when it
  * answered, 0 when rest is not one of those. */
 int pkxd_capture_jobs_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
