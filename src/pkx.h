@@ -204,8 +204,8 @@ typedef enum pkx_run_outcome {
 
 /* Opens the source, compiles the filters and checks the format accepts the
  * source's interfaces.  export_id (NULL: none) prefixes the log lines the
- * plugins write through their export handle.  Nothing is written anywhere.  Errors are the API's:
- * REQUEST_INVALID_INPUT or RESOURCE_NOT_FOUND. */
+ * plugins write through their export handle.  Nothing is written anywhere.
+ * Errors are the API's: REQUEST_INVALID_INPUT or RESOURCE_NOT_FOUND. */
 pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
                            const pkx_config *cfg, const char *export_id,
                            pkx_run **out, pkx_error *err);

@@ -272,8 +272,8 @@ void hx_export(const pkx_registry *registry, const char *base,
 	pkx_run *run = NULL;
 
 	memset(res, 0, sizeof(*res));
-	ck_assert_msg(pkx_run_prepare(registry, base, cfg, NULL, &run, &res->err) ==
-	                  PKX_OK,
+	ck_assert_msg(pkx_run_prepare(registry, base, cfg, NULL, &run,
+	                              &res->err) == PKX_OK,
 	              "prepare %s: %s", cfg->path, res->err.text);
 	res->outcome = pkx_run_execute(run, sink, &res->err);
 	pkx_run_stats(run, &res->stats);
