@@ -682,33 +682,15 @@ static int cmd_plugins(int argc, char **argv)
 	return 0;
 }
 
-/* `pktexport store ...` runs the store tool, which knows capture file
- * formats the core does not: PKTEXPORT_STORE, else the installed one. */
-static int cmd_store(char **argv)
+/* Runs one of the project's programs with the subcommand's arguments:
+ * the one the environment variable names, else the installed one. */
+static int run_tool(char **argv, const char *env_var, const char *installed,
+                    const char *name)
 {
-	const char *prog = PKX_STORE_PROGRAM;
-	const char *env = getenv("PKTEXPORT_STORE");
+	const char *env = getenv(env_var);
+	const char *prog = env && *env ? env : installed;
 
-	if (env && *env)
-		prog = env;
-	argv[0] = (char *)"pktexport-store";
-	execv(prog, argv);
-	fprintf(stderr, "pktexport: cannot run %s: %s\n", prog,
-	        strerror(errno));
-	return EXIT_RUNTIME;
-}
-
-/* `pktexport capture ...` runs the recorder (pktexport-capture), the
- * one program that needs CAP_NET_RAW: PKTEXPORT_CAPTURE, else the
- * installed one. */
-static int cmd_capture(char **argv)
-{
-	const char *prog = PKX_CAPTURE_PROGRAM;
-	const char *env = getenv("PKTEXPORT_CAPTURE");
-
-	if (env && *env)
-		prog = env;
-	argv[0] = (char *)"pktexport capture";
+	argv[0] = (char *)name;
 	execv(prog, argv);
 	fprintf(stderr, "pktexport: cannot run %s: %s\n", prog,
 	        strerror(errno));
@@ -872,9 +854,14 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "access-code") == 0)
 		return cmd_access_code(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "store") == 0)
-		return cmd_store(argv + 1);
+		/* The store tool knows capture file formats the core does
+		 * not. */
+		return run_tool(argv + 1, "PKTEXPORT_STORE", PKX_STORE_PROGRAM,
+		                "pktexport-store");
 	if (argc >= 2 && strcmp(argv[1], "capture") == 0)
-		return cmd_capture(argv + 1);
+		/* The recorder, the one program that captures. */
+		return run_tool(argv + 1, "PKTEXPORT_CAPTURE",
+		                PKX_CAPTURE_PROGRAM, "pktexport capture");
 	if (argc >= 2 && strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "plugins") == 0)

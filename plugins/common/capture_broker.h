@@ -16,10 +16,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PKX_BROKER_ENV  "PKTEXPORT_CAPTURE_BROKER"
@@ -109,6 +112,33 @@ static inline int pkx_broker_wait(int *reply, int ms)
 	close(*reply);
 	*reply = -1;
 	return st;
+}
+
+/* Stops a capture program: SIGTERM, at most ms to end, then SIGKILL; it
+ * is waited for either way, through its reply socket when the broker runs
+ * it (*reply >= 0, closed then), else as this process's child. */
+static inline void pkx_capture_stop(pid_t pid, int *reply, int ms)
+{
+	int waited;
+
+	kill(pid, SIGTERM);
+	if (*reply >= 0) {
+		if (pkx_broker_wait(reply, ms) == -1) {
+			kill(pid, SIGKILL);
+			pkx_broker_wait(reply, -1);
+		}
+		return;
+	}
+	for (waited = 0; waited < ms && waitpid(pid, NULL, WNOHANG) == 0;
+	     waited += 10) {
+		struct timespec d = {0, 10 * 1000000};
+
+		nanosleep(&d, NULL);
+	}
+	if (waited >= ms) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
 }
 
 #endif /* PKX_CAPTURE_BROKER_H */

@@ -185,28 +185,8 @@ static void sl_stop(sl_source *s)
 {
 	if (s->out >= 0)
 		close(s->out);
-	if (s->pid > 0 && s->reply >= 0) {
-		kill(s->pid, SIGTERM);
-		if (pkx_broker_wait(&s->reply, 2000) == -1) {
-			kill(s->pid, SIGKILL);
-			pkx_broker_wait(&s->reply, -1);
-		}
-	} else if (s->pid > 0) {
-		int tries;
-
-		kill(s->pid, SIGTERM);
-		for (tries = 0;
-		     tries < 200 && waitpid(s->pid, NULL, WNOHANG) == 0;
-		     tries++) {
-			struct timespec d = {0, 10 * 1000000};
-
-			nanosleep(&d, NULL);
-		}
-		if (tries == 200) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, NULL, 0);
-		}
-	}
+	if (s->pid > 0)
+		pkx_capture_stop(s->pid, &s->reply, 2000);
 	if (s->err >= 0)
 		close(s->err);
 	free(s->buf);

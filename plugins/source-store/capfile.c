@@ -74,18 +74,16 @@ static int cf_fail(cf_reader *r, const char *fmt, ...)
 	return -1;
 }
 
-/* Damage that is the end of the data cutting a record. */
-static int cf_fail_cut(cf_reader *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int cf_fail_cut(cf_reader *r, const char *fmt, ...)
+/* Damage that is the end of the data cutting `what` (of len bytes, 0:
+ * its header) at r->pos. */
+static int cf_fail_cut(cf_reader *r, const char *what, uint32_t len)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->error, sizeof(r->error), fmt, ap);
-	va_end(ap);
 	r->cut = 1;
-	return -1;
+	if (!len)
+		return cf_fail(r, "cut in a %s header at offset %llu", what,
+		               (unsigned long long)r->pos);
+	return cf_fail(r, "cut in a %s at offset %llu (%u bytes)", what,
+	               (unsigned long long)r->pos, len);
 }
 
 /* Makes the `need` bytes at r->pos available in the buffer.  Returns a
@@ -401,12 +399,7 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 	int rc = 2;
 
 	if (!b)
-		return have == 0
-		           ? 0
-		           : cf_fail_cut(r,
-		                         "cut in a block header at offset "
-		                         "%llu",
-		                         (unsigned long long)r->pos);
+		return have == 0 ? 0 : cf_fail_cut(r, "block", 0);
 	memcpy(&type, b, 4);
 	if (type == SHB) {
 		uint32_t magic;
@@ -424,9 +417,7 @@ static int cf_next_block(cf_reader *r, cf_record *rec)
 		               (unsigned long long)r->pos, blen);
 	b = cf_fill(r, blen, &have);
 	if (!b)
-		return cf_fail_cut(r,
-		                   "cut in a block at offset %llu (%u bytes)",
-		                   (unsigned long long)r->pos, blen);
+		return cf_fail_cut(r, "block", blen);
 	if (cf_u32(r, b + blen - 4) != blen)
 		return cf_fail(r,
 		               "block at offset %llu: trailing length differs",
@@ -456,12 +447,7 @@ static int cf_next_pcap(cf_reader *r, cf_record *rec)
 	uint32_t sec, frac, cap, len;
 
 	if (!h)
-		return have == 0
-		           ? 0
-		           : cf_fail_cut(r,
-		                         "cut in a record header at offset "
-		                         "%llu",
-		                         (unsigned long long)r->pos);
+		return have == 0 ? 0 : cf_fail_cut(r, "record", 0);
 	sec = cf_u32(r, h);
 	frac = cf_u32(r, h + 4);
 	cap = cf_u32(r, h + 8);
@@ -480,9 +466,7 @@ static int cf_next_pcap(cf_reader *r, cf_record *rec)
 		               (unsigned long long)r->pos, cap, r->max_snaplen);
 	h = cf_fill(r, hlen + (size_t)cap, &have);
 	if (!h)
-		return cf_fail_cut(r,
-		                   "cut in a record at offset %llu (%u bytes)",
-		                   (unsigned long long)r->pos, cap);
+		return cf_fail_cut(r, "record", cap);
 	rec->wirelen = len;
 	rec->offset = r->pos;
 	rec->ts_ns = (uint64_t)sec * 1000000000u +

@@ -206,24 +206,9 @@ static void write_status(void)
 	              (json_int_t)R.snaplen, "interfaces", ifs);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	if (text) {
-		char tmp[64];
-		int fd;
-
-		sx_temp_name(tmp, sizeof(tmp), RC_STATUS);
-		fd = openat(R.dirfd, tmp,
-		            O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-		                O_CLOEXEC,
-		            0644);
-		if (fd >= 0) {
-			size_t n = strlen(text);
-			int ok = write(fd, text, n) == (ssize_t)n;
-
-			if (close(fd) != 0 || !ok ||
-			    renameat(R.dirfd, tmp, R.dirfd, RC_STATUS) != 0)
-				unlinkat(R.dirfd, tmp, 0);
-		}
-	}
+	if (text)
+		sx_write_atomic(R.dirfd, RC_STATUS, text, strlen(text), NULL,
+		                0);
 	free(text);
 }
 

@@ -20,15 +20,6 @@
 /* A catalog larger than this is not read (a line a file: millions). */
 #define SX_CATALOG_MAX (256u << 20)
 
-static uint64_t sx_catalog_hash(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (n--)
-		h = (h ^ (unsigned char)*p++) * 0x100000001b3ull;
-	return h;
-}
-
 /* The catalog's text without its last line, when that line holds the
  * hash of the rest; NULL otherwise (absent, cut, edited, another
  * version).  Owned by the caller. */
@@ -60,7 +51,7 @@ static char *sx_catalog_load(int fd, size_t *len)
 	end = strrchr(buf, '\n');
 	if (!end || sscanf(end + 1, "end %16llx", &want) != 1 ||
 	    strlen(end + 1) != 20 ||
-	    sx_catalog_hash(buf, (size_t)(end + 1 - buf)) != want) {
+	    sx_hash(SX_HASH_SEED, buf, (size_t)(end + 1 - buf)) != want) {
 		free(buf);
 		return NULL;
 	}
@@ -300,37 +291,15 @@ int sx_store_save_catalog(sx_store *st)
 		        (unsigned long long)s->last_ns, st->files[i].name);
 	}
 	fclose(out);
-	if (buf) {
-		/* The hash of all of it, as its last line. */
-		uint64_t h = sx_catalog_hash(buf, len);
-		char *full = malloc(len + 32);
-
-		if (full) {
-			memcpy(full, buf, len);
-			len += (size_t)snprintf(full + len, 32, "end %016llx\n",
-			                        (unsigned long long)h);
-		}
-		free(buf);
-		buf = full;
-	}
 	dfd = sx_open_dir(st->dirfd, SX_INDEX_DIR, 1);
 	if (dfd >= 0 && buf) {
-		char tmp[256];
-		int fd;
+		/* The hash of all of it, as its last line. */
+		char end[32];
+		int n = snprintf(
+		    end, sizeof(end), "end %016llx\n",
+		    (unsigned long long)sx_hash(SX_HASH_SEED, buf, len));
 
-		snprintf(tmp, sizeof(tmp), ".catalog.%ld.tmp", (long)getpid());
-		fd = openat(dfd, tmp,
-		            O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-		                O_CLOEXEC,
-		            0644);
-		if (fd >= 0) {
-			rc = write(fd, buf, len) == (ssize_t)len ? 0 : -1;
-			if (close(fd) != 0 || rc != 0 ||
-			    renameat(dfd, tmp, dfd, SX_CATALOG) != 0) {
-				unlinkat(dfd, tmp, 0);
-				rc = -1;
-			}
-		}
+		rc = sx_write_atomic(dfd, SX_CATALOG, buf, len, end, (size_t)n);
 	}
 	if (dfd >= 0)
 		close(dfd);

@@ -91,11 +91,31 @@ int sx_index_add(sx_index *ix, uint64_t offset, uint64_t ts, uint32_t caplen)
 	return 0;
 }
 
+/* Adds the records r reads from where it stands, then notes where they
+ * stop and why: damage, except a record the end of a growing file cuts
+ * (one not wholly written yet). */
+static int sx_index_records(cf_reader *r, sx_index *ix, int growing)
+{
+	cf_record rec;
+	int rc;
+
+	while ((rc = cf_next(r, &rec)) == 1)
+		if (sx_index_add(ix, rec.offset, rec.ts_ns, rec.caplen) != 0)
+			return -1;
+	ix->sum.end_offset = cf_tell(r);
+	if (rc < 0 && !(growing && cf_cut(r))) {
+		ix->sum.flags |= SX_DAMAGED;
+		snprintf(ix->damage, sizeof(ix->damage), "%.120s", cf_error(r));
+	}
+	if (cf_layout_changed(r))
+		ix->sum.flags |= SX_LINEAR;
+	return 0;
+}
+
 int sx_index_scan(int fd, const struct stat *st, sx_index *ix)
 {
 	char err[256];
 	cf_reader *r;
-	cf_record rec;
 	int rc;
 
 	sx_index_init(ix);
@@ -109,27 +129,15 @@ int sx_index_scan(int fd, const struct stat *st, sx_index *ix)
 	}
 	ix->sum.format = (uint32_t)cf_format(r);
 	ix->sum.data_offset = cf_data_offset(r);
-	while ((rc = cf_next(r, &rec)) == 1)
-		if (sx_index_add(ix, rec.offset, rec.ts_ns, rec.caplen) != 0) {
-			cf_close(r);
-			return -1;
-		}
-	ix->sum.end_offset = cf_tell(r);
-	if (rc < 0) {
-		ix->sum.flags |= SX_DAMAGED;
-		snprintf(ix->damage, sizeof(ix->damage), "%.120s", cf_error(r));
-	}
-	if (cf_layout_changed(r))
-		ix->sum.flags |= SX_LINEAR;
+	rc = sx_index_records(r, ix, 0);
 	cf_close(r);
-	return 0;
+	return rc;
 }
 
 int sx_index_extend(int fd, const struct stat *st, sx_index *ix)
 {
 	char err[256];
 	cf_reader *r;
-	cf_record rec;
 	int rc, fresh = ix->sum.packets == 0 && ix->sum.end_offset == 0;
 	uint32_t keep = ix->sum.flags & (SX_ORDERED | SX_GROWING);
 
@@ -147,24 +155,13 @@ int sx_index_extend(int fd, const struct stat *st, sx_index *ix)
 	ix->sum.flags = keep | SX_GROWING;
 	ix->damage[0] = '\0';
 	cf_seek(r, ix->sum.end_offset);
-	while ((rc = cf_next(r, &rec)) == 1)
-		if (sx_index_add(ix, rec.offset, rec.ts_ns, rec.caplen) != 0) {
-			cf_close(r);
-			return -1;
-		}
-	ix->sum.end_offset = cf_tell(r);
-	if (rc < 0 && !cf_cut(r)) {
-		ix->sum.flags |= SX_DAMAGED;
-		snprintf(ix->damage, sizeof(ix->damage), "%.120s", cf_error(r));
-	}
-	if (cf_layout_changed(r))
-		ix->sum.flags |= SX_LINEAR;
+	rc = sx_index_records(r, ix, 1);
 	cf_close(r);
-	return 0;
+	return rc;
 }
 
 /* FNV-1a, 64 bits: catches an index file that was cut or scribbled on. */
-static uint64_t sx_hash(uint64_t h, const void *p, size_t n)
+uint64_t sx_hash(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 
@@ -172,7 +169,6 @@ static uint64_t sx_hash(uint64_t h, const void *p, size_t n)
 		h = (h ^ *b++) * 0x100000001b3ull;
 	return h;
 }
-#define SX_HASH_SEED 0xcbf29ce484222325ull
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -254,10 +250,8 @@ void sx_temp_name(char *buf, size_t len, const char *name)
 	         __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 }
 
-/* Writes header then entries into a temporary file renamed to name, so
- * that a reader sees the old file or the new, never half of one. */
-static int sx_write_atomic(int dirfd, const char *name, const uint8_t *head,
-                           size_t hlen, const uint8_t *body, size_t blen)
+int sx_write_atomic(int dirfd, const char *name, const void *head, size_t hlen,
+                    const void *body, size_t blen)
 {
 	char tmp[256];
 	int fd, ok;

@@ -84,8 +84,18 @@ int sx_index_extend(int fd, const struct stat *st, sx_index *ix);
 /* Writes ix as `name` in dirfd through a temporary name; 0 or -1. */
 int sx_index_write(int dirfd, const char *name, const sx_index *ix);
 
+/* FNV-1a, 64 bits, of n bytes on from h (SX_HASH_SEED to start): the
+ * check of index files and of the catalog. */
+#define SX_HASH_SEED 0xcbf29ce484222325ull
+uint64_t sx_hash(uint64_t h, const void *p, size_t n);
+
 /* A fresh temporary name for writing `name` through a rename. */
 void sx_temp_name(char *buf, size_t len, const char *name);
+/* Writes head then body (blen 0: none) as `name` in dirfd through a
+ * temporary name, so that a reader sees the old file or the new, never
+ * half of one; 0 or -1. */
+int sx_write_atomic(int dirfd, const char *name, const void *head, size_t hlen,
+                    const void *body, size_t blen);
 
 typedef struct sx_pos {
 	uint64_t offset, packets, bytes;

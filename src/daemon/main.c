@@ -316,10 +316,11 @@ static void drop_capture_caps(int all)
 	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct c[2];
 	static const int caps[] = {CAP_NET_RAW, CAP_NET_ADMIN};
-	int root = all || geteuid() == 0;
 	size_t i;
 
-	for (i = 0; root && i < sizeof(caps) / sizeof(*caps); i++)
+	/* Root has them again on exec: nothing to pass on. */
+	all = all || geteuid() == 0;
+	for (i = 0; all && i < sizeof(caps) / sizeof(*caps); i++)
 		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, caps[i], 0, 0);
 	if (syscall(SYS_capget, &h, c) != 0)
 		return;
@@ -327,7 +328,7 @@ static void drop_capture_caps(int all)
 		uint32_t bit = 1u << (caps[i] % 32);
 
 		c[caps[i] / 32].effective &= ~bit;
-		if (root) {
+		if (all) {
 			c[caps[i] / 32].permitted &= ~bit;
 			c[caps[i] / 32].inheritable &= ~bit;
 		}

@@ -165,20 +165,6 @@ static int capture_save(pkxd_capture *c)
 
 /* ------------------------------------------------------------ checking */
 
-static int fail(pkx_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int fail(pkx_error *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	err->id[0] = '\0';
-	snprintf(err->id, sizeof(err->id), "%s", PKX_EINVAL);
-	vsnprintf(err->text, sizeof(err->text), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int good_name(const char *s)
 {
 	const unsigned char *p;
@@ -240,27 +226,32 @@ static int check_retention(const json_t *r, pkx_error *err)
 	double s;
 
 	if (!json_is_object(r))
-		return fail(err, "config.retention_rules must be an object");
+		return pkx_fail(err, PKX_EINVAL,
+		                "config.retention_rules must be an object");
 	if ((key = unknown_key(r, keys)))
-		return fail(
-		    err, "config.retention_rules.%.64s is not a retention rule",
+		return pkx_fail(
+		    err, PKX_EINVAL,
+		    "config.retention_rules.%.64s is not a retention rule",
 		    key);
 	json_object_foreach((json_t *)r, key, v)
 	{
 		if (strstr(key, "disk")
 		        ? !json_is_integer(v) || json_integer_value(v) < 0
 		        : seconds_of(v, &s) != 0)
-			return fail(err, "config.retention_rules.%s: %s", key,
-			            strstr(key, "disk")
-			                ? "a number of bytes (integer, 0: none)"
-			                : "seconds as a decimal string (\"0\": "
-			                  "none)");
+			return pkx_fail(
+			    err, PKX_EINVAL, "config.retention_rules.%s: %s",
+			    key,
+			    strstr(key, "disk")
+			        ? "a number of bytes (integer, 0: none)"
+			        : "seconds as a decimal string (\"0\": "
+			          "none)");
 	}
 	v = json_object_get(r, "max_disk_space");
 	if (v && json_integer_value(v) && json_integer_value(v) < (4 << 20))
-		return fail(err,
-		            "config.retention_rules.max_disk_space: at least "
-		            "4194304 bytes (4 MiB), or 0 for none");
+		return pkx_fail(
+		    err, PKX_EINVAL,
+		    "config.retention_rules.max_disk_space: at least "
+		    "4194304 bytes (4 MiB), or 0 for none");
 	return 0;
 }
 
@@ -280,16 +271,18 @@ static int check_job(const pkxd_capture *c, json_t *cfg, pkx_error *err)
 	if (!json_is_object(cfg))
 		goto bad_cfg;
 	if ((key = unknown_key(cfg, keys))) {
-		fail(err, "config.%.64s is not a capture job setting", key);
+		pkx_fail(err, PKX_EINVAL,
+		         "config.%.64s is not a capture job setting", key);
 		goto out;
 	}
 	if (!good_name(json_string_value(json_object_get(cfg, "name")))) {
-		fail(err, "config.name: a job name (1 to 200 characters, no "
-		          "'/', no control characters, not starting with '.')");
+		pkx_fail(err, PKX_EINVAL,
+		         "config.name: a job name (1 to 200 characters, no "
+		         "'/', no control characters, not starting with '.')");
 		goto out;
 	}
 	if (!json_is_boolean(json_object_get(cfg, "enabled"))) {
-		fail(err, "config.enabled: true or false");
+		pkx_fail(err, PKX_EINVAL, "config.enabled: true or false");
 		goto out;
 	}
 	if (!json_object_get(cfg, "optimize_for_read"))
@@ -299,7 +292,7 @@ static int check_job(const pkxd_capture *c, json_t *cfg, pkx_error *err)
 	if (!v && all)
 		json_object_set_new(cfg, "vifgs", v = json_array());
 	if (!json_is_array(v)) {
-		fail(err, "config.vifgs: an array of VIFG ids");
+		pkx_fail(err, PKX_EINVAL, "config.vifgs: an array of VIFG ids");
 		goto out;
 	}
 	json_array_foreach(all ? vifgs : v, i, f)
@@ -307,20 +300,21 @@ static int check_job(const pkxd_capture *c, json_t *cfg, pkx_error *err)
 		json_t *g = all ? f : vifg_find(vifgs, json_integer_value(f));
 
 		if (!all && (!json_is_integer(f) || !g)) {
-			fail(err,
-			     "config.vifgs[%zu]: no VIFG with that id (GET "
-			     "/api/npm.packet_capture/3.0/vifgs)",
-			     i);
+			pkx_fail(err, PKX_EINVAL,
+			         "config.vifgs[%zu]: no VIFG with that id (GET "
+			         "/api/npm.packet_capture/3.0/vifgs)",
+			         i);
 			goto out;
 		}
 		members += json_array_size(
 		    json_object_get(json_object_get(g, "config"), "members"));
 	}
 	if (!members || members > CAP_MAX_MEMBERS) {
-		fail(err,
-		     "config.vifgs: the job's VIFGs hold %zu interfaces; a job "
-		     "records 1 to %d",
-		     members, CAP_MAX_MEMBERS);
+		pkx_fail(
+		    err, PKX_EINVAL,
+		    "config.vifgs: the job's VIFGs hold %zu interfaces; a job "
+		    "records 1 to %d",
+		    members, CAP_MAX_MEMBERS);
 		goto out;
 	}
 	f = json_object_get(cfg, "filter");
@@ -332,20 +326,23 @@ static int check_job(const pkxd_capture *c, json_t *cfg, pkx_error *err)
 
 		if (!json_is_object(f) || !type || !val ||
 		    json_object_size(f) != 2) {
-			fail(err,
-			     "config.filter: {\"type\": \"BPF\", \"value\": "
-			     "...}");
+			pkx_fail(
+			    err, PKX_EINVAL,
+			    "config.filter: {\"type\": \"BPF\", \"value\": "
+			    "...}");
 			goto out;
 		}
 		if (*val && strcmp(type, "BPF") != 0) {
-			fail(err, "config.filter.type: capture filters are BPF "
-			          "(the kernel runs them); export filters take "
-			          "the other languages");
+			pkx_fail(err, PKX_EINVAL,
+			         "config.filter.type: capture filters are BPF "
+			         "(the kernel runs them); export filters take "
+			         "the other languages");
 			goto out;
 		}
 		if (strlen(val) > CAP_MAX_FILTER) {
-			fail(err, "config.filter.value: longer than %d bytes",
-			     CAP_MAX_FILTER);
+			pkx_fail(err, PKX_EINVAL,
+			         "config.filter.value: longer than %d bytes",
+			         CAP_MAX_FILTER);
 			goto out;
 		}
 	}
@@ -355,7 +352,8 @@ static int check_job(const pkxd_capture *c, json_t *cfg, pkx_error *err)
 		                    json_integer(CAP_SNAP_DEF));
 	else if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	         json_integer_value(v) > CAP_SNAP_MAX) {
-		fail(err, "config.snap_len: 1 to %d bytes", CAP_SNAP_MAX);
+		pkx_fail(err, PKX_EINVAL, "config.snap_len: 1 to %d bytes",
+		         CAP_SNAP_MAX);
 		goto out;
 	}
 	v = json_object_get(cfg, "retention_rules");
@@ -364,7 +362,7 @@ static int check_job(const pkxd_capture *c, json_t *cfg, pkx_error *err)
 	json_decref(vifgs);
 	return 0;
 bad_cfg:
-	fail(err, "the body needs a \"config\" object");
+	pkx_fail(err, PKX_EINVAL, "the body needs a \"config\" object");
 out:
 	json_decref(vifgs);
 	return -1;
@@ -956,32 +954,10 @@ void pkxd_capture_free(pkxd_daemon *d)
 		return;
 	/* A recorder still running is waited for a moment, then killed:
 	 * what it wrote stays exact (its index is rebuilt). */
-	for (i = 0; i < c->n_jobs; i++) {
-		cap_job *j = c->jobs[i];
-		int tries;
-
-		if (!j->pid)
-			continue;
-		kill(j->pid, SIGTERM);
-		if (j->reply >= 0) {
-			if (pkx_broker_wait(&j->reply, 10000) == -1) {
-				kill(j->pid, SIGKILL);
-				pkx_broker_wait(&j->reply, -1);
-			}
-			continue;
-		}
-		for (tries = 0;
-		     tries < 500 && waitpid(j->pid, NULL, WNOHANG) == 0;
-		     tries++) {
-			struct timespec ts = {0, 20 * 1000000};
-
-			nanosleep(&ts, NULL);
-		}
-		if (tries == 500) {
-			kill(j->pid, SIGKILL);
-			waitpid(j->pid, NULL, 0);
-		}
-	}
+	for (i = 0; i < c->n_jobs; i++)
+		if (c->jobs[i]->pid)
+			pkx_capture_stop(c->jobs[i]->pid, &c->jobs[i]->reply,
+			                 10000);
 	for (i = 0; i < c->n_jobs; i++)
 		job_free(c->jobs[i]);
 	if (c->sigchld)
@@ -1385,30 +1361,36 @@ static int check_vifg(json_t *cfg, pkx_error *err)
 	size_t i;
 
 	if (!json_is_object(cfg))
-		return fail(err, "the body needs a \"config\" object");
+		return pkx_fail(err, PKX_EINVAL,
+		                "the body needs a \"config\" object");
 	if ((key = unknown_key(cfg, keys)))
-		return fail(err, "config.%.64s is not a VIFG setting", key);
+		return pkx_fail(err, PKX_EINVAL,
+		                "config.%.64s is not a VIFG setting", key);
 	if (!good_name(json_string_value(json_object_get(cfg, "name"))))
-		return fail(err, "config.name: a name (1 to 200 characters, no "
-		                 "control characters)");
+		return pkx_fail(err, PKX_EINVAL,
+		                "config.name: a name (1 to 200 characters, no "
+		                "control characters)");
 	if (!json_is_boolean(json_object_get(cfg, "enabled")))
-		return fail(err, "config.enabled: true or false");
+		return pkx_fail(err, PKX_EINVAL,
+		                "config.enabled: true or false");
 	v = json_object_get(cfg, "members");
 	if (!json_is_array(v) || json_array_size(v) == 0 ||
 	    json_array_size(v) > CAP_MAX_MEMBERS)
-		return fail(err, "config.members: 1 to %d interface names",
-		            CAP_MAX_MEMBERS);
+		return pkx_fail(err, PKX_EINVAL,
+		                "config.members: 1 to %d interface names",
+		                CAP_MAX_MEMBERS);
 	for (i = 0; i < json_array_size(json_object_get(cfg, "members")); i++) {
 		const char *n = json_string_value(
 		    json_array_get(json_object_get(cfg, "members"), i));
 
 		if (!n || !*n || strlen(n) >= IF_NAMESIZE || strchr(n, '/') ||
 		    !if_nametoindex(n))
-			return fail(err,
-			            "config.members[%zu]: no interface of that "
-			            "name on this host (GET "
-			            "/api/npm.packet_capture/3.0/interfaces)",
-			            i);
+			return pkx_fail(
+			    err, PKX_EINVAL,
+			    "config.members[%zu]: no interface of that "
+			    "name on this host (GET "
+			    "/api/npm.packet_capture/3.0/interfaces)",
+			    i);
 	}
 	if (!json_object_get(cfg, "description"))
 		json_object_set_new(cfg, "description", json_string(""));
