@@ -314,8 +314,14 @@ static pkx_result sl_start(sl_source *s, char names[][PKX_IFNAME_MAX], size_t n,
 	for (i = 0; i < n; i++)
 		argv[k++] = names[i];
 	argv[k] = NULL;
-	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+	if (pipe2(out, O_CLOEXEC) != 0) {
 		rc = errno;
+		goto fail_errno;
+	}
+	if (pipe2(errp, O_CLOEXEC) != 0) {
+		rc = errno;
+		close(out[0]);
+		close(out[1]);
 		goto fail_errno;
 	}
 	posix_spawn_file_actions_init(&fa);

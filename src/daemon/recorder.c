@@ -546,7 +546,14 @@ static void job_spawn(cap_job *j)
 			else
 				event_assign(j->reply_ev, c->d->base, j->reply,
 				             EV_READ, on_reply, j);
-			event_add(j->reply_ev, NULL);
+			if (j->reply_ev) {
+				event_add(j->reply_ev, NULL);
+			} else {
+				/* Its end could not be watched: it does
+				 * not run unwatched. */
+				pkx_capture_stop(j->pid, &j->reply, 1000);
+				rc = ENOMEM;
+			}
 		}
 	} else {
 		posix_spawn_file_actions_init(&fa);
