@@ -498,6 +498,43 @@ size_t pkx_config_windows(const pkx_config *cfg, pkx_window **out)
 	return n;
 }
 
+pkx_result pkx_config_check_bounds(const pkx_config *cfg, pkx_error *err)
+{
+	size_t i, bpf = 0, all = 0;
+
+	if (cfg->n_filters > PKX_FILTER_ITEMS)
+		return pkx_fail(err, PKX_EINVAL,
+		                "config.filters.items: %zu items; at most %d "
+		                "are accepted",
+		                cfg->n_filters, PKX_FILTER_ITEMS);
+	for (i = 0; i < cfg->n_filters; i++) {
+		size_t n = strlen(cfg->filters[i].value);
+		int is_bpf = strcmp(cfg->filters[i].type, "BPF") == 0;
+		size_t max = is_bpf ? PKX_FILTER_BPF_MAX : PKX_FILTER_TEXT_MAX;
+
+		if (n > max)
+			return pkx_fail(
+			    err, PKX_EINVAL,
+			    "config.filters.items[%zu].value: %zu "
+			    "bytes; a %s filter may have %zu at most",
+			    i, n, cfg->filters[i].type, max);
+		bpf += is_bpf ? n : 0;
+		all += n;
+	}
+	if (bpf > PKX_FILTER_BPF_ALL)
+		return pkx_fail(err, PKX_EINVAL,
+		                "config.filters.items: the BPF values take %zu "
+		                "bytes together; at most %d are accepted",
+		                bpf, PKX_FILTER_BPF_ALL);
+	if (all > PKX_FILTER_ALL)
+		return pkx_fail(
+		    err, PKX_EINVAL,
+		    "config.filters.items: the values take %zu bytes "
+		    "together; at most %d are accepted",
+		    all, PKX_FILTER_ALL);
+	return PKX_OK;
+}
+
 int pkx_path_is_live(const char *path)
 {
 	return strncmp(path, "interfaces/", 11) == 0 ||

@@ -35,6 +35,10 @@ void pkx_log_set_name(const char *name);
  * a syslog priority, <3> to <7>, as the journal reads them. */
 enum { PKX_LOG_TIMESTAMP = 1, PKX_LOG_PRIORITY = 2 };
 void pkx_log_set_style(int style);
+/* At most burst lines at once and per_second lines a second on average
+ * (a flood of refusals must not fill a disk); lines over it are counted
+ * and the count said with the next line that goes out.  0: no limit. */
+void pkx_log_set_rate(unsigned per_second, unsigned burst);
 uint64_t pkx_now_ns(void);       /* monotonic */
 uint64_t pkx_wallclock_ns(void); /* since the epoch */
 
@@ -93,6 +97,20 @@ typedef struct pkx_config {
 pkx_result pkx_config_parse(const json_t *obj, pkx_config **out,
                             pkx_error *err);
 void pkx_config_free(pkx_config *cfg);
+
+/* What a service accepts from clients, so that the largest accepted set
+ * of filters compiles in well under a second (doc/api.md "Limits"; the
+ * command line, whose user runs what they ask for, has none):
+ * PKX_FILTER_ITEMS items; a BPF value of PKX_FILTER_BPF_MAX bytes,
+ * PKX_FILTER_BPF_ALL for all BPF values (libpcap's optimiser is the slow
+ * one); any other value PKX_FILTER_TEXT_MAX bytes; all values together
+ * PKX_FILTER_ALL bytes. */
+#define PKX_FILTER_ITEMS    16
+#define PKX_FILTER_BPF_MAX  1024
+#define PKX_FILTER_BPF_ALL  2048
+#define PKX_FILTER_TEXT_MAX 16384
+#define PKX_FILTER_ALL      32768
+pkx_result pkx_config_check_bounds(const pkx_config *cfg, pkx_error *err);
 
 /* Live sources (`interfaces/<name>`) never end by themselves. */
 int pkx_path_is_live(const char *path);

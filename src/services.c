@@ -1,6 +1,7 @@
 /* Errors, logging, clocks and the service table lent to plugins. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +62,54 @@ static void pkx_log_escape(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
+static pthread_mutex_t pkx_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned pkx_log_rate, pkx_log_burst;
+static double pkx_log_tokens;
+static struct timespec pkx_log_refilled;
+static unsigned long pkx_log_dropped;
+
+void pkx_log_set_rate(unsigned per_second, unsigned burst)
+{
+	pthread_mutex_lock(&pkx_log_lock);
+	pkx_log_rate = per_second;
+	pkx_log_burst = burst ? burst : per_second;
+	pkx_log_tokens = pkx_log_burst;
+	clock_gettime(CLOCK_MONOTONIC, &pkx_log_refilled);
+	pthread_mutex_unlock(&pkx_log_lock);
+}
+
+/* Whether a line may go out now; *dropped: lines held back before it. */
+static int pkx_log_admit(unsigned long *dropped)
+{
+	struct timespec now;
+	int ok;
+
+	*dropped = 0;
+	pthread_mutex_lock(&pkx_log_lock);
+	if (!pkx_log_rate) {
+		pthread_mutex_unlock(&pkx_log_lock);
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pkx_log_tokens +=
+	    ((double)(now.tv_sec - pkx_log_refilled.tv_sec) +
+	     (double)(now.tv_nsec - pkx_log_refilled.tv_nsec) / 1e9) *
+	    pkx_log_rate;
+	if (pkx_log_tokens > pkx_log_burst)
+		pkx_log_tokens = pkx_log_burst;
+	pkx_log_refilled = now;
+	ok = pkx_log_tokens >= 1.0;
+	if (ok) {
+		pkx_log_tokens -= 1.0;
+		*dropped = pkx_log_dropped;
+		pkx_log_dropped = 0;
+	} else {
+		pkx_log_dropped++;
+	}
+	pthread_mutex_unlock(&pkx_log_lock);
+	return ok;
+}
+
 static void pkx_vlog(int level, const char *who, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warning", "info",
@@ -69,10 +118,15 @@ static void pkx_vlog(int level, const char *who, const char *fmt, va_list ap)
 	static const int prio[] = {3, 4, 6, 7};
 	char raw[1024], line[1536], stamp[40] = "", pri[8] = "";
 	int l = level < 0 ? 0 : level > 3 ? 3 : level;
+	unsigned long dropped;
+	int n = 0;
 
-	if (level > pkx_log_level)
+	if (level > pkx_log_level || !pkx_log_admit(&dropped))
 		return;
-	vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (dropped)
+		n = snprintf(raw, sizeof(raw),
+		             "(%lu lines not logged: too many) ", dropped);
+	vsnprintf(raw + n, sizeof(raw) - (size_t)n, fmt, ap);
 	pkx_log_escape(raw, line, sizeof(line));
 	if (who && strcmp(who, pkx_log_name) == 0)
 		who = NULL; /* the program's own: said once */

@@ -488,9 +488,36 @@ def test_errors(d):
         ({"path": "fs/sample.pcap", "mode": "LIVE_STREAM"}, "LIVE_STREAM without live source"),
         ({"path": "fs/notes.txt"}, "not a capture"),
     ]
+    # Bounded filters (doc/api.md "Limits"): each refusal names the field.
+    port_list = " or ".join("port %d" % i for i in range(1, 200))[:1025]
+    bounds = [
+        ({"path": "fs/sample.pcap", "filters": {"items": [{"id": "a", "type": "BPF", "value": port_list}]}},
+         "a BPF value of 1025 bytes", "items[0].value"),
+        ({"path": "fs/sample.pcap", "filters": {"items": [{"id": "i%d" % i, "type": "BPF", "value": "tcp"}
+                                                          for i in range(17)]}}, "17 filter items", "17 items"),
+        ({"path": "fs/sample.pcap", "filters": {"items": [{"id": "i%d" % i, "type": "BPF", "value": port_list[:1000]}
+                                                          for i in range(3)]}}, "3000 bytes of BPF", "BPF values"),
+        ({"path": "fs/sample.pcap", "filters": {"items": [{"id": "w", "type": "WIRESHARK", "value": "tcp or " * 3000}]}},
+         "a WIRESHARK value of 18000 bytes", "items[0].value"),
+    ]
+    for cfg, what, says in bounds:
+        bad_configs.append((cfg, what))
     for cfg, what in bad_configs:
         st, doc, _ = d.post(cfg)
         check("400 for %s" % what, st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"), "%s %s" % (st, doc))
+    for cfg, what, says in bounds:
+        st, doc, _ = d.post(cfg)
+        check("%s: the refusal names %s" % (what, says), says in (doc or {}).get("error_text", ""), doc)
+    st, doc, _ = d.post({"path": "fs/sample.pcap", "filters": {"items": [
+        {"id": "i%d" % i, "type": "BPF", "value": port_list[:120]} for i in range(16)]}})
+    check("16 items of 120 bytes of BPF are accepted", st == 201, "%s %s" % (st, doc))
+    if st == 201:
+        d.request("DELETE", API + "/exports/items/" + doc["id"])
+    # Properties kept beside config are bounded (they go out with every list).
+    st, doc, _ = d.request("POST", API + "/exports", json.dumps(
+        {"config": {"path": "fs/sample.pcap"}, "note": "x" * 20000}), {"Content-Type": "application/json"})
+    check("400 for 20 kB of extra properties", st == 400 and is_error(doc, "REQUEST_INVALID_INPUT")
+          and "16384 bytes" in doc.get("error_text", ""), "%s %s" % (st, doc))
     st, doc, _ = d.post({"path": "fs/missing.pcap"})
     check("404 for a missing source", st == 404 and is_error(doc, "RESOURCE_NOT_FOUND"), doc)
     for body, what in [("{", "truncated JSON"), (b"\x00\xff\xfe binary", "binary body"), ("[1,2]", "array body"),

@@ -157,7 +157,8 @@ static void *loop_main(void *arg)
 static void setup(void)
 {
 	static const pkxh_handlers h = {on_head, on_request, on_refuse, NULL};
-	const pkxh_limits lim = {16, 1u << 20, 16384, 10};
+	/* Heads whole in 2 s; bodies at 1000 bytes/s after 1 s. */
+	const pkxh_limits lim = {16, 1u << 20, 4u << 20, 16384, 10, 2, 1000, 1};
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -419,6 +420,122 @@ START_TEST(malformed_is_refused)
 }
 END_TEST
 
+static double seconds_since(const struct timeval *t0)
+{
+	struct timeval t;
+
+	gettimeofday(&t, NULL);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_usec - t0->tv_usec) / 1e6;
+}
+
+/* A head sent a byte every 300 ms is cut at its deadline (2 s here) with
+ * a 408, though every byte came well within the idle timeout. */
+START_TEST(trickled_head_is_cut)
+{
+	static const char head[] =
+	    "GET /x HTTP/1.1\r\nHost: x\r\n"
+	    "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+	struct timeval t0;
+	int fd = dial();
+	size_t i;
+
+	gettimeofday(&t0, NULL);
+	for (i = 0; i < sizeof(head) - 1; i++) {
+		if (send(fd, head + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		if (seconds_since(&t0) > 4)
+			break;
+		usleep(300000);
+	}
+	read_all(fd, reply, sizeof(reply));
+	close(fd);
+	ck_assert_msg(strncmp(reply, "HTTP/1.1 408 ", 13) == 0, "%s", reply);
+	ck_assert_ptr_nonnull(strstr(reply, "head took too long"));
+	ck_assert_double_lt(seconds_since(&t0), 4.5);
+}
+END_TEST
+
+/* A connection that sends nothing goes at the head deadline, unanswered. */
+START_TEST(silent_connection_goes)
+{
+	struct timeval t0;
+	int fd = dial();
+
+	gettimeofday(&t0, NULL);
+	ck_assert_uint_eq(read_all(fd, reply, sizeof(reply)), 0);
+	close(fd);
+	ck_assert_double_gt(seconds_since(&t0), 1.5);
+	ck_assert_double_lt(seconds_since(&t0), 4.5);
+}
+END_TEST
+
+/* A body below the minimum rate (200 bytes/s against 1000) is cut; one
+ * above it (4000 bytes/s for 3 s) is read whole, however long it takes. */
+START_TEST(body_below_minimum_rate)
+{
+	static char piece[400];
+	struct timeval t0;
+	int fd = dial(), i;
+
+	memset(piece, 'b', sizeof(piece));
+	send_str(fd, "POST /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	             "Content-Length: 12000\r\n\r\n");
+	gettimeofday(&t0, NULL);
+	for (i = 0; i < 30 && seconds_since(&t0) < 4; i++) {
+		if (send(fd, piece, 100, MSG_NOSIGNAL) != 100)
+			break;
+		usleep(500000);
+	}
+	read_all(fd, reply, sizeof(reply));
+	close(fd);
+	ck_assert_msg(strncmp(reply, "HTTP/1.1 408 ", 13) == 0, "%s", reply);
+	ck_assert_ptr_nonnull(strstr(reply, "body arrived too slowly"));
+
+	fd = dial();
+	send_str(fd, "POST /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	             "Content-Length: 12000\r\n\r\n");
+	for (i = 0; i < 30; i++) {
+		send_all(fd, piece, sizeof(piece));
+		usleep(100000);
+	}
+	read_all(fd, reply, sizeof(reply));
+	close(fd);
+	ck_assert_msg(strstr(reply, "\r\n\r\nbody 12000") != NULL, "%s", reply);
+}
+END_TEST
+
+/* Bodies held at once are bounded together (4 MiB here): four requests
+ * each part-way through a 1,000,000-byte body hold 3.6 MB; a fifth is
+ * refused with a 503 once its body would pass the bound, and the four
+ * are still served when their bodies end. */
+START_TEST(bodies_bounded_together)
+{
+	static char piece[900000];
+	int fds[5], i;
+
+	memset(piece, 'p', sizeof(piece));
+	for (i = 0; i < 5; i++) {
+		fds[i] = dial();
+		send_str(fds[i], "POST /body HTTP/1.1\r\nHost: x\r\n"
+		                 "Connection: close\r\n"
+		                 "Content-Length: 1000000\r\n\r\n");
+		send(fds[i], piece, sizeof(piece), MSG_NOSIGNAL);
+	}
+	read_all(fds[4], reply, sizeof(reply));
+	close(fds[4]);
+	ck_assert_msg(strncmp(reply, "HTTP/1.1 503 ", 13) == 0, "%s", reply);
+	ck_assert_ptr_nonnull(strstr(reply, "too many request bodies"));
+	for (i = 0; i < 4; i++) {
+		send_all(fds[i], piece, 100000);
+		read_all(fds[i], reply, sizeof(reply));
+		close(fds[i]);
+		ck_assert_msg(strstr(reply, "\r\n\r\nbody 1000000") != NULL,
+		              "%d: %s", i, reply);
+	}
+}
+END_TEST
+
 static Suite *httpd_suite(void)
 {
 	Suite *s = suite_create("httpd");
@@ -435,6 +552,10 @@ static Suite *httpd_suite(void)
 	tcase_add_test(tc, head_gets_headers_only);
 	tcase_add_test(tc, malformed_is_refused);
 	tcase_add_test(tc, deferred_head);
+	tcase_add_test(tc, trickled_head_is_cut);
+	tcase_add_test(tc, silent_connection_goes);
+	tcase_add_test(tc, body_below_minimum_rate);
+	tcase_add_test(tc, bodies_bounded_together);
 	suite_add_tcase(s, tc);
 	return s;
 }

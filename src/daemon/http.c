@@ -104,6 +104,10 @@ static int json_depth(const json_t *v, int limit)
 }
 
 #define PKXD_EXTRA_DEPTH 32
+/* Extra properties are kept with the export and sent back in every list
+ * of exports: 200 exports of 1 MiB each would make one GET of the list
+ * cost a gigabyte. */
+#define PKXD_EXTRA_BYTES 16384
 
 /* Splits an export body into its config and its extra properties. */
 static int parse_export_body(const json_t *body, pkx_config **cfg,
@@ -122,9 +126,13 @@ static int parse_export_body(const json_t *body, pkx_config **cfg,
 	if (check_status(json_object_get(body, "status"), err) != 0)
 		return -1;
 	if (json_object_get(body, "config") &&
-	    pkx_config_parse(json_object_get(body, "config"), cfg, err) !=
-	        PKX_OK)
+	    (pkx_config_parse(json_object_get(body, "config"), cfg, err) !=
+	         PKX_OK ||
+	     pkx_config_check_bounds(*cfg, err) != PKX_OK)) {
+		pkx_config_free(*cfg);
+		*cfg = NULL;
 		return -1;
+	}
 	*extra = json_object();
 	json_object_foreach((json_t *)body, key, v)
 	{
@@ -146,6 +154,17 @@ static int parse_export_body(const json_t *body, pkx_config **cfg,
 			}
 			json_object_set(*extra, key, v);
 		}
+	}
+	if (json_dumpb(*extra, NULL, 0, JSON_COMPACT) > PKXD_EXTRA_BYTES) {
+		pkx_fail(err, PKX_EINVAL,
+		         "the properties other than id, config and status take "
+		         "more than %d bytes (as compact JSON)",
+		         PKXD_EXTRA_BYTES);
+		json_decref(*extra);
+		*extra = NULL;
+		pkx_config_free(*cfg);
+		*cfg = NULL;
+		return -1;
 	}
 	return 0;
 }
@@ -813,12 +832,15 @@ store_service_of(const pkxd_daemon *d, const char *path, const char **rest)
 	return NULL;
 }
 
-/* Credentials good: an upload's body is set up before it is read. */
+/* Credentials good: an upload's body is set up before it is read, and
+ * the services' requests may bring more than the server's default (which
+ * is what a request that needs no credentials, such as a login, gets). */
 static int after_auth(pkxd_daemon *d, pkxh_req *req, const char *path)
 {
 	const char *rest;
 	const struct store_service *s = store_service_of(d, path, &rest);
 
+	pkxh_set_body_limit(req, PKXD_MAX_BODY);
 	return s && s->api == pkxd_files_api ? pkxd_files_head(d, req, rest)
 	                                     : 0;
 }
@@ -843,12 +865,12 @@ void pkxd_http_head(pkxh_req *req, void *arg)
 	/* What needs credentials: the exports, a user's own refresh
 	 * tokens, and the resources of the services on the data root.
 	 * A check that takes a thread defers the head. */
-	if ((is_export_api(path) ||
-	     (strncmp(path, "/api/mgmt.aaa/", 14) == 0 &&
-	      strstr(path, "/refresh_tokens")) ||
-	     store_service_of(d, path, &rest)) &&
+	if ((is_export_api(path) || store_service_of(d, path, &rest)) &&
 	    pkxd_auth_head(d, req) == 1)
 		after_auth(d, req, path);
+	else if (strncmp(path, "/api/mgmt.aaa/", 14) == 0 &&
+	         strstr(path, "/refresh_tokens"))
+		pkxd_auth_head(d, req);
 	free(path);
 }
 

@@ -35,6 +35,8 @@ typedef struct pkxh_conn pkxh_conn;
 
 struct pkxh_req {
 	pkxh_conn *conn; /* NULL once the connection went */
+	pkxh_server *srv;
+	size_t held; /* body bytes counted in srv->bodies */
 	pkxh_method method;
 	char method_name[16];
 	unsigned short major, minor;
@@ -89,6 +91,13 @@ struct pkxh_conn {
 	char peer[64];
 	int tls;      /* over TLS */
 	uint64_t seq; /* accept order: the oldest idle goes first */
+	/* The minimum-rate rules (monotonic ms; 0: not running): when the
+	 * head being read began, and when the body's clock last started,
+	 * with the body bytes seen then. */
+	uint64_t head_t0;
+	uint64_t linger_t0;
+	uint64_t body_t0;
+	uint64_t body_b0;
 	pkxh_conn *prev, *next;
 };
 
@@ -105,10 +114,12 @@ struct pkxh_server {
 	pkxh_listener listeners[PKXH_LISTENERS];
 	int n_listeners;
 	struct event *resume_ev; /* accepting again after EMFILE */
+	struct event *sweep_ev;  /* the minimum-rate rules, every second */
 	pkxh_handlers h;
 	pkxh_limits lim;
 	pkxh_conn *conns;
 	unsigned n_conns;
+	size_t bodies; /* body bytes held by every request */
 	uint64_t next_seq;
 	http_parser_settings settings;
 };
@@ -116,12 +127,28 @@ struct pkxh_server {
 static void conn_free(pkxh_conn *c);
 static void conn_parse(pkxh_conn *c);
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The body's clock (re)starts: now, from the bytes seen so far. */
+static void body_clock(pkxh_conn *c)
+{
+	c->body_t0 = now_ms();
+	c->body_b0 = c->req ? c->req->body_seen : 0;
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 static void req_free(pkxh_req *req)
 {
 	if (!req)
 		return;
+	req->srv->bodies -= req->held;
 	free(req->target);
 	if (req->uri)
 		evhttp_uri_free(req->uri);
@@ -142,6 +169,7 @@ static pkxh_req *req_new(pkxh_conn *c)
 	if (!req)
 		return NULL;
 	req->conn = c;
+	req->srv = c->srv;
 	TAILQ_INIT(&req->in);
 	TAILQ_INIT(&req->out);
 	req->body = evbuffer_new();
@@ -463,6 +491,7 @@ void pkxh_resume_body(pkxh_req *req)
 	if (!c || !c->paused)
 		return;
 	c->paused = 0;
+	body_clock(c);
 	bufferevent_enable(c->bev, EV_READ);
 	/* What was read before the pause is parsed on the loop, later. */
 	bufferevent_trigger(c->bev, EV_READ,
@@ -510,6 +539,9 @@ static int on_message_begin(http_parser *p)
 	c->req = req_new(c);
 	if (!c->req)
 		return -1;
+	if (!c->head_t0)
+		c->head_t0 = now_ms();
+	c->body_t0 = 0;
 	return 0;
 }
 
@@ -607,6 +639,7 @@ static int on_headers_complete(http_parser *p)
 	pkxh_req *req = c->req;
 	size_t i;
 
+	c->head_t0 = 0;
 	if (commit_header(c) != 0)
 		return -1;
 	if (c->refusing)
@@ -645,8 +678,17 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	if (req->body_seen + len > req->body_limit)
 		return refuse(c, 413, NULL);
 	req->body_seen += len;
-	if (!req->body_data)
+	if (!req->body_data) {
+		pkxh_server *s = c->srv;
+
+		if (s->lim.max_bodies && s->bodies + len > s->lim.max_bodies)
+			return refuse(c, 503,
+			              "too many request bodies at once: try "
+			              "again later");
+		s->bodies += len;
+		req->held += len;
 		return evbuffer_add(req->body, at, len);
+	}
 	if (req->body_data(req, at, len, req->body_arg) != 0) {
 		/* The service wants no more: it answers now. */
 		req->body_failed = 1;
@@ -661,6 +703,7 @@ static int on_message_complete(http_parser *p)
 {
 	pkxh_conn *c = conn_of(p);
 
+	c->body_t0 = 0;
 	c->with_service = 1;
 	http_parser_pause(p, 1);
 	return 0;
@@ -728,6 +771,11 @@ static void conn_refuse(pkxh_conn *c, int status, const char *why)
 	}
 	c->refusing = 1;
 	c->closing = 1;
+	/* Refused midway through what the client sends: what follows is
+	 * read and dropped a while after the answer, so that the close does
+	 * not reset the connection before the client reads the answer. */
+	if (!c->with_service)
+		c->answered_early = 1;
 	req->keep_alive = 0;
 	c->srv->h.refuse(req, status, why, c->srv->h.arg);
 	if (c->req == req) /* the service did not answer: be plain */
@@ -743,6 +791,7 @@ static void conn_linger(pkxh_conn *c)
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 
 	c->lingering = 1;
+	c->linger_t0 = now_ms();
 	if (fd >= 0)
 		shutdown(fd, SHUT_WR);
 	bufferevent_set_timeouts(c->bev, &two, NULL);
@@ -771,6 +820,7 @@ static int conn_after_head(pkxh_conn *c)
 	if (expect && c->req->minor >= 1)
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
 		                    "HTTP/1.1 100 Continue\r\n\r\n");
+	body_clock(c);
 	return 0;
 }
 
@@ -1014,6 +1064,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	c->srv = s;
 	c->seq = s->next_seq++;
+	c->head_t0 = now_ms();
 	format_peer(sa, c->peer, sizeof(c->peer));
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
@@ -1029,6 +1080,55 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_set_max_single_read(c->bev, PKXH_READ_MAX);
 	set_timeouts(c, 1);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* The minimum-rate rules, once a second: a head not whole within head_s,
+ * a body behind min_rate once grace_s have passed, end their connection
+ * with a 408. */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pkxh_server *s = arg;
+	uint64_t now = now_ms();
+	uint64_t head_ms = (uint64_t)s->lim.head_s * 1000u;
+	uint64_t grace_ms = (uint64_t)s->lim.grace_s * 1000u;
+	pkxh_conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->lingering && now - c->linger_t0 > 2000) {
+			conn_free(c); /* however it trickles */
+			continue;
+		}
+		if (c->with_service || c->closing || c->lingering ||
+		    c->refusing || c->deferring || c->paused)
+			continue;
+		if (head_ms && c->head_t0 && now - c->head_t0 > head_ms) {
+			c->head_t0 = 0;
+			if (!c->req) {
+				/* Not a byte of a request yet (or a TLS
+				 * handshake dragging on): nothing to answer. */
+				conn_free(c);
+				continue;
+			}
+			conn_refuse(c, 408,
+			            "the request head took too long to arrive");
+			continue;
+		}
+		if (s->lim.min_rate && c->body_t0 && c->req &&
+		    now - c->body_t0 > grace_ms) {
+			uint64_t due = (now - c->body_t0 - grace_ms) *
+			               s->lim.min_rate / 1000u;
+
+			if (c->req->body_seen - c->body_b0 < due) {
+				c->body_t0 = 0;
+				conn_refuse(
+				    c, 408,
+				    "the request body arrived too slowly");
+			}
+		}
+	}
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -1089,6 +1189,17 @@ pkxh_server *pkxh_server_new(struct event_base *base, const pkxh_handlers *h,
 	s->settings.on_body = on_body;
 	s->settings.on_message_complete = on_message_complete;
 	http_parser_set_max_header_size((uint32_t)lim->max_head);
+	if (lim->head_s || lim->min_rate) {
+		static const struct timeval second = {1, 0};
+
+		s->sweep_ev = event_new(base, -1, EV_PERSIST, sweep_cb, s);
+		if (!s->sweep_ev || event_add(s->sweep_ev, &second) != 0) {
+			if (s->sweep_ev)
+				event_free(s->sweep_ev);
+			free(s);
+			return NULL;
+		}
+	}
 	return s;
 }
 
@@ -1148,6 +1259,8 @@ void pkxh_server_free(pkxh_server *s)
 	if (!s)
 		return;
 	pkxh_server_close_listener(s);
+	if (s->sweep_ev)
+		event_free(s->sweep_ev);
 	while (s->conns)
 		conn_free(s->conns);
 	for (int i = 0; i < s->n_listeners; i++)

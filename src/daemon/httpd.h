@@ -55,8 +55,18 @@ typedef struct pkxh_handlers {
 typedef struct pkxh_limits {
 	unsigned max_connections; /* beyond it the oldest idle one goes */
 	size_t max_body;          /* default body limit of a request */
+	size_t max_bodies;        /* every body held, together (0: none) */
 	size_t max_head;          /* request line and headers */
 	unsigned timeout_s;       /* reading a request, writing a reply */
+	/* Minimum rates, so that a trickling sender cannot hold a
+	 * connection: a request head is whole within head_s of its first
+	 * byte (of the accept, for a connection's first request); a body
+	 * brings at least min_rate bytes a second on average once grace_s
+	 * have passed (time the service paused it does not count).  0: no
+	 * such rule. */
+	unsigned head_s;
+	unsigned min_rate;
+	unsigned grace_s;
 } pkxh_limits;
 
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */

@@ -543,7 +543,8 @@ int main(int argc, char **argv)
 	pkxd_daemon d;
 	const pkxh_handlers handlers = {pkxd_http_head, pkxd_http_handle,
 	                                pkxd_http_refuse, &d};
-	pkxh_limits limits = {0, PKXD_MAX_BODY, 64 * 1024, 120};
+	pkxh_limits limits = {
+	    0, PKXD_OPEN_BODY, PKXD_ALL_BODIES, 64 * 1024, 120, 30, 1024, 10};
 	char addr[256];
 	int port, c, rc = 1, broker;
 
@@ -559,6 +560,8 @@ int main(int argc, char **argv)
 	pkx_log_set_level(PKX_LOG_INFO);
 	pkx_log_set_style(getenv("JOURNAL_STREAM") ? PKX_LOG_PRIORITY
 	                                           : PKX_LOG_TIMESTAMP);
+	/* Clients cause most lines: a flood of them must not fill a disk. */
+	pkx_log_set_rate(10, 100);
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':

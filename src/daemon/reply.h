@@ -8,9 +8,14 @@
 #include "httpd.h"
 #include "pkx.h"
 
-#define PKXD_MAX_BODY  (1u << 20) /* request bodies, by default */
-#define PKXD_ESTATE    "EXPORT_STATE_CONFLICT"
-#define PKXD_ECONFLICT "RESOURCE_CONFLICT" /* exists, in use: 409 */
+#define PKXD_MAX_BODY (1u << 20) /* bodies of the services' requests */
+/* Bodies of requests that need no credentials (a login, a token): what
+ * anyone may make the daemon hold is small. */
+#define PKXD_OPEN_BODY (64u << 10)
+/* Every request body held at once, together (beyond it: 503). */
+#define PKXD_ALL_BODIES (64u << 20)
+#define PKXD_ESTATE     "EXPORT_STATE_CONFLICT"
+#define PKXD_ECONFLICT  "RESOURCE_CONFLICT" /* exists, in use: 409 */
 
 /* Answers with body (taken), "application/json". */
 void pkxd_reply_json(pkxh_req *req, int code, json_t *body);
