@@ -648,6 +648,59 @@ def test_shares(root, users):
             d.stop()
 
 
+def test_running_share(root, users):
+    """Downloads a user starts and never reads hold only that user's share
+    of the running exports (--max-user-running): that user's next one is
+    refused, and another user's POST and download go through at once
+    (issue 18, finding 6)."""
+    own = root + "-running"
+    os.makedirs(os.path.join(own, "fs"))
+    subprocess.run([sys.executable, os.environ["GENCAP"], os.path.join(own, "fs/big.pcap"),
+                    "--packets", "100000", "--seed", "9"], check=True)
+    d = Daemon(own, ["--users", users, "--max-user-running", "2"])
+    held = []
+    try:
+        dave, erin = basic("dave", "pw-d"), basic("erin", "pw-e")
+        cfg = {"config": {"path": "fs/big.pcap"}}
+        made = [d.request("POST", API + "/exports", cfg, headers=dave)[1] for _ in range(3)]
+        check("one user creates three exports", all("id" in e for e in made), made)
+        for e in made[:2]:
+            s = socket.create_connection((d.host, d.port), timeout=10)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(("GET %s/packets/items/%s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n\r\n"
+                       % (API, e["id"], dave["Authorization"])).encode())
+            held.append(s)
+        # Both are running (37 MB each, nobody reading) once the
+        # service says so for a third: a download, or a POST (whose
+        # checks run as a job too).
+        e = made[2]
+        third = None
+
+        def third_refused():
+            nonlocal third
+            r, data = d.request("GET", API + "/packets/items/" + e["id"], headers=dave, raw=True)
+            third = (r.status, data[:300])
+            return r.status == 503
+        check("a third download of the same user is refused while two stall",
+              wait_until(third_refused, 10) and b"dave" in third[1] and b"SERVICE_BUSY" in third[1], third)
+        st, doc, _ = d.request("POST", API + "/exports", cfg, headers=dave)
+        check("... and so is a new export of that user", st == 503 and is_error(doc, "SERVICE_BUSY"), (st, doc))
+        t0 = time.monotonic()
+        st, mine, _ = d.request("POST", API + "/exports", {"config": {"path": "fs/big.pcap",
+                                                                      "stop_rule": {"packet_limit": 1000}}},
+                                headers=erin)
+        r, data = d.request("GET", API + "/packets/items/" + mine.get("id", ""), headers=erin, raw=True)
+        took = time.monotonic() - t0
+        check("another user creates and downloads meanwhile (%.2f s)" % took,
+              st == 201 and r.status == 200 and len(data) > 1000 * 60 and took < 2, (st, r.status, took))
+    finally:
+        for s in held:
+            s.close()
+        if d.proc.poll() is None:
+            check("the service stops with downloads stalled", d.stop() == 0)
+        shutil.rmtree(own, ignore_errors=True)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="pktexport-auth-")
     root = os.path.join(tmp, "root")
@@ -670,6 +723,7 @@ def main():
             test_roles(d)
             test_oauth(d)
             test_throttle(d)
+            test_running_share(root, users)
             test_shares(root, users)
             if slow:
                 test_slow_hash_keeps_loop_free(d)

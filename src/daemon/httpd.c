@@ -769,6 +769,10 @@ static void conn_refuse(pkxh_conn *c, int status, const char *why)
 			return;
 		}
 	}
+	/* Its body, if any, is not needed any more. */
+	c->srv->bodies -= req->held;
+	req->held = 0;
+	evbuffer_drain(req->body, evbuffer_get_length(req->body));
 	c->refusing = 1;
 	c->closing = 1;
 	/* Refused midway through what the client sends: what follows is

@@ -84,6 +84,10 @@ struct pkxd_job {
 	int cancelled;
 	int stopped;       /* a live stream's client left */
 	int prepared_seen; /* job_prepared ran (loop only) */
+	/* Whose it is, among the running ones (loop only): a user's share
+	 * counts jobs still running for exports since deleted. */
+	char owner[64];
+	pkxd_job *next_running, **prev_running;
 };
 
 /* Downloads in progress, to recognise their requests (loop only). */
@@ -930,6 +934,8 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 		unlink(job->final_path); /* finished just as it was deleted */
 	pkxd_export_set_job(e, NULL);
 	d->n_jobs--;
+	if ((*job->prev_running = job->next_running))
+		job->next_running->prev_running = job->prev_running;
 	job_free(job);
 	if (remove)
 		pkxd_export_delete(e);
@@ -971,6 +977,22 @@ static pkx_result job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 		return pkx_fail(err, "SERVICE_BUSY",
 		                "%d exports are running: try again later",
 		                d->n_jobs);
+	if (d->auth && pkxd_export_owner(e)) {
+		/* A user's share of the running jobs: one user's stalled
+		 * downloads and compiles leave the others served. */
+		unsigned mine = 0;
+		const pkxd_job *j;
+
+		for (j = d->jobs; j; j = j->next_running)
+			mine += strcmp(j->owner, pkxd_export_owner(e)) == 0;
+		if (mine >= d->max_user_jobs)
+			return pkx_fail(
+			    err, "SERVICE_BUSY",
+			    "%u exports of %s are running, the most "
+			    "one user may run at once: try again "
+			    "when one is done",
+			    mine, pkxd_export_owner(e));
+	}
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
@@ -1013,6 +1035,12 @@ static pkx_result job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 	pthread_attr_destroy(&attr);
 	pkxd_export_set_job(e, job);
 	d->n_jobs++;
+	snprintf(job->owner, sizeof(job->owner), "%s",
+	         pkxd_export_owner(e) ? pkxd_export_owner(e) : "");
+	job->prev_running = &d->jobs;
+	if ((job->next_running = d->jobs))
+		d->jobs->prev_running = &job->next_running;
+	d->jobs = job;
 	return PKX_OK;
 }
 

@@ -57,6 +57,10 @@ static void usage(FILE *out)
 	        "  --max-user-exports N  of them, kept by one user of "
 	        "--users (default: a\n"
 	        "                    quarter of --max-exports)\n"
+	        "  --max-user-running N  exports one user of --users runs "
+	        "at once (compiles,\n"
+	        "                    downloads, spools; default 16 of the "
+	        "64 the service runs)\n"
 	        "  --stop-grace S    on SIGTERM, seconds to finish sending "
 	        "downloads whose\n"
 	        "                    export is done (default 30); the rest "
@@ -520,6 +524,7 @@ int main(int argc, char **argv)
 	    {"token-lifetime", required_argument, NULL, 't'},
 	    {"max-exports", required_argument, NULL, 'm'},
 	    {"max-user-exports", required_argument, NULL, 'M'},
+	    {"max-user-running", required_argument, NULL, 'J'},
 	    {"stop-grace", required_argument, NULL, 'g'},
 	    {"tls-cert", required_argument, NULL, 'C'},
 	    {"tls-key", required_argument, NULL, 'K'},
@@ -536,7 +541,7 @@ int main(int argc, char **argv)
 	char plain_addr[256];
 	int plain_fd = -1;
 	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS, grace = 30;
-	long max_user = 0;
+	long max_user = 0, max_user_jobs = PKXD_MAX_JOBS / 4;
 	struct sockaddr_storage ss;
 	int fd;
 	const char *plugin_dir = pkx_default_plugin_dir();
@@ -597,6 +602,17 @@ int main(int argc, char **argv)
 				fprintf(stderr,
 				        "pktexportd: --max-user-exports "
 				        "takes 1 to 1000000\n");
+				return 2;
+			}
+			break;
+		case 'J':
+			if ((max_user_jobs =
+			         parse_count(optarg, PKXD_MAX_JOBS)) < 0) {
+				fprintf(
+				    stderr,
+				    "pktexportd: --max-user-running takes 1 "
+				    "to %d\n",
+				    PKXD_MAX_JOBS);
 				return 2;
 			}
 			break;
@@ -672,6 +688,7 @@ int main(int argc, char **argv)
 		max_user = max_exports / 4 ? max_exports / 4 : 1;
 	d.max_user_exports =
 	    (unsigned)(max_user < max_exports ? max_user : max_exports);
+	d.max_user_jobs = (unsigned)max_user_jobs;
 	d.stop_grace = (unsigned)grace;
 	if (users && !(d.auth = pkxd_auth_load(users, (unsigned)lifetime)))
 		goto out;

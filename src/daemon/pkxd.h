@@ -49,6 +49,8 @@ struct pkxd_daemon {
 	unsigned max_exports;      /* kept at most; the oldest finished go */
 	unsigned max_user_exports; /* of them, by one user (with --users) */
 	int n_jobs;
+	unsigned max_user_jobs; /* running at once for one user (--users) */
+	pkxd_job *jobs;         /* running (loop only) */
 	int stopping;
 	unsigned stop_grace;     /* seconds to finish sending, stopping */
 	struct event *stop_wait; /* then reset what is left */

@@ -86,6 +86,8 @@ static const char *error_id_of_status(int code)
 	case 414:
 	case 431:
 		return "REQUEST_TOO_LARGE";
+	case 408:
+		return "REQUEST_TIMEOUT";
 	case 417:
 	case 505:
 		return PKX_EINVAL;
