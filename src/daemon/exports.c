@@ -197,25 +197,75 @@ json_t *pkxd_export_json(const pkxd_export *e)
 	return o;
 }
 
-/* Written through a temporary name, so a crash never leaves half a file. */
-void pkxd_export_save(const pkxd_export *e)
+int pkxd_write_durable(const char *path, const char *text, size_t len)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char tmp[PATH_MAX + 8], dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, dfd, ok, saved;
+	size_t done = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	          0600);
+	if (fd < 0)
+		return -1;
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			break;
+		}
+		done += (size_t)n;
+	}
+	ok = done == len && fsync(fd) == 0;
+	saved = errno;
+	ok = close(fd) == 0 && ok;
+	if (ok && rename(tmp, path) != 0)
+		ok = 0;
+	if (!ok) {
+		saved = errno ? errno : saved;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	/* The rename lasts once the folder is on disk too. */
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
+	         slash ? path : ".");
+	if ((dfd = open(dir[0] ? dir : "/",
+	                O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int pkxd_export_save(const pkxd_export *e)
+{
+	char path[PATH_MAX];
 	json_t *o = pkxd_export_json(e);
+	char *text;
+	int rc = -1;
 
 	/* The daemon's own bookkeeping, under a key of its own. */
 	json_object_set_new(o, PKXD_PRIVATE_KEY,
 	                    json_pack("{s:b, s:b}", "spooled", e->spooled,
 	                              "downloaded", e->downloaded));
 	state_path(e, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (json_dump_file(o, tmp, JSON_COMPACT) != 0 ||
-	    rename(tmp, path) != 0) {
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!text)
+		errno = ENOMEM;
+	else
+		rc = pkxd_write_durable(path, text, strlen(text));
+	free(text);
+	if (rc != 0)
 		pkx_log(PKX_LOG_ERROR, "pktexportd", "cannot save %s: %s", path,
 		        strerror(errno));
-		unlink(tmp);
-	}
-	json_decref(o);
+	return rc;
 }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -484,19 +534,19 @@ int pkxd_export_deleted(const pkxd_export *e)
 	return e->deleted;
 }
 
-int pkxd_export_downloaded(const pkxd_export *e)
-{
-	return e->downloaded;
-}
-
 void pkxd_export_clear_downloaded(pkxd_export *e)
 {
 	e->downloaded = 0;
 }
 
-void pkxd_export_set_downloaded(pkxd_export *e)
+void pkxd_export_set_downloaded(pkxd_export *e, int downloaded)
 {
-	e->downloaded = 1;
+	e->downloaded = downloaded;
+}
+
+int pkxd_export_downloaded(const pkxd_export *e)
+{
+	return e->downloaded;
 }
 
 int pkxd_export_spooled(const pkxd_export *e)

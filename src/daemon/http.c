@@ -384,7 +384,17 @@ static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 	            strcmp(pkxd_export_config(e)->mode, "STREAM_TO_FILE") == 0
 	        ? PKXD_RUNNING
 	        : PKXD_READY);
-	pkxd_export_save(e);
+	if (pkxd_export_save(e) != 0) {
+		int saved = errno;
+
+		/* An export the service cannot keep is not made. */
+		pkxd_export_delete(e);
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "the service cannot save the export's state "
+		                 "(%s): try again later",
+		                 strerror(saved));
+		return;
+	}
 	pkxd_export_arm_timer(e);
 	snprintf(location, sizeof(location), PKXD_API "/exports/items/%s",
 	         pkxd_export_id(e));
@@ -472,7 +482,20 @@ static void update_export(pkxd_export *e, pkxh_req *req)
 	}
 	pkxd_export_set_extra(e, extra);
 	extra = NULL;
-	pkxd_export_save(e);
+	if (pkxd_export_save(e) != 0) {
+		int saved = errno;
+
+		/* What is on disk is no longer what runs: the export goes
+		 * rather than come back different after a restart. */
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "the service cannot save the export's state "
+		                 "(%s): export %s is removed",
+		                 strerror(saved), pkxd_export_id(e));
+		pkxd_export_delete(e);
+		pkx_config_free(cfg);
+		json_decref(body);
+		return;
+	}
 	reply_export(req, 200, e);
 	pkx_config_free(cfg);
 	json_decref(body);
@@ -487,10 +510,23 @@ reject:
 	pkxd_reply_pkx_error(req, &err);
 }
 
+/* A download that did not start gives the export back as it was. */
+static void untake(pkxd_export *e, pkxd_state was, int was_downloaded)
+{
+	if (pkxd_export_state(e) == was &&
+	    pkxd_export_downloaded(e) == was_downloaded)
+		return;
+	pkxd_export_set_downloaded(e, was_downloaded);
+	pkxd_export_set_state(e, was);
+	pkxd_export_save(e);
+}
+
 static void download(pkxd_export *e, pkxh_req *req)
 {
 	pkx_error err = {"", ""};
 	pkxd_job_kind kind;
+	pkxd_state was;
+	int was_downloaded;
 
 	if (strcmp(pkxd_export_config(e)->mode, "STREAM_TO_FILE") == 0) {
 		pkxd_reply_error(req, 409, PKXD_ESTATE,
@@ -531,6 +567,27 @@ static void download(pkxd_export *e, pkxh_req *req)
 		                                        : "");
 		return;
 	}
+	/* A download takes the export: that is saved before a byte goes,
+	 * so an export whose taking cannot be saved is not sent (it would
+	 * come back READY after a restart and go out twice). */
+	was = pkxd_export_state(e);
+	was_downloaded = pkxd_export_downloaded(e);
+	if (pkxh_method_of(req) != PKXH_HEAD) {
+		pkxd_export_set_downloaded(e, 1);
+		if (was == PKXD_READY)
+			pkxd_export_set_state(e, PKXD_STREAMING);
+		if (pkxd_export_save(e) != 0) {
+			int saved = errno;
+
+			pkxd_export_set_downloaded(e, was_downloaded);
+			pkxd_export_set_state(e, was);
+			pkxd_reply_error(req, 503, "SERVICE_BUSY",
+			                 "the service cannot save the export's "
+			                 "state (%s): try again later",
+			                 strerror(saved));
+			return;
+		}
+	}
 	if (kind == PKXD_JOB_SEND_SPOOL) {
 		/* The spool's size is known: a length, a tag, ranges. */
 		char path[PATH_MAX], etag[64];
@@ -539,6 +596,7 @@ static void download(pkxd_export *e, pkxh_req *req)
 
 		pkxd_spool_path(e, path, sizeof(path));
 		if (stat(path, &sst) != 0) {
+			untake(e, was, was_downloaded);
 			pkxd_reply_error(req, 500, PKX_EINTERNAL,
 			                 "export %s: its spool file is gone",
 			                 pkxd_export_id(e));
@@ -550,8 +608,10 @@ static void download(pkxd_export *e, pkxh_req *req)
 		span.total = (uint64_t)sst.st_size;
 		span.status =
 		    pkxd_range(req, span.total, etag, &span.from, &span.len);
-		if (span.status == 416)
+		if (span.status == 416) {
+			untake(e, was, was_downloaded);
 			return;
+		}
 		if (pkxh_method_of(req) == PKXH_HEAD) {
 			pkxd_download_headers(req, e);
 			pkxh_reply_start_length(req, span.status, span.len);
@@ -559,18 +619,16 @@ static void download(pkxd_export *e, pkxh_req *req)
 			return;
 		}
 		if (pkxd_job_send_spool(e, req, &span, &err) != PKX_OK) {
+			untake(e, was, was_downloaded);
 			pkxd_reply_pkx_error(req, &err);
 			return;
 		}
 	} else if (pkxd_job_start(e, kind, req, NULL, &err) != PKX_OK) {
+		untake(e, was, was_downloaded);
 		pkxd_reply_pkx_error(req, &err);
 		return;
 	}
 	pkxd_export_disarm_timer(e);
-	pkxd_export_set_downloaded(e);
-	if (pkxd_export_state(e) == PKXD_READY)
-		pkxd_export_set_state(e, PKXD_STREAMING);
-	pkxd_export_save(e);
 }
 
 /* ---------------------------------------------------------------- routing */

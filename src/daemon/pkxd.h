@@ -94,7 +94,7 @@ void pkxd_export_set_owner(pkxd_export *e, const char *user);
 const char *pkxd_export_owner(const pkxd_export *e);
 int pkxd_export_deleted(const pkxd_export *e);
 int pkxd_export_downloaded(const pkxd_export *e);
-void pkxd_export_set_downloaded(pkxd_export *e);
+void pkxd_export_set_downloaded(pkxd_export *e, int downloaded);
 /* A download cut by its client: the export may be downloaded again. */
 void pkxd_export_clear_downloaded(pkxd_export *e);
 int pkxd_export_spooled(const pkxd_export *e);
@@ -113,7 +113,14 @@ void pkxd_export_disarm_timer(pkxd_export *e);
 void pkxd_exports_free_all(pkxd_daemon *d);
 void pkxd_export_set_state(pkxd_export *e, pkxd_state s);
 void pkxd_export_fail(pkxd_export *e, const pkx_error *err);
-void pkxd_export_save(const pkxd_export *e);
+/* Saves the export's state (written, flushed to disk, renamed, the folder
+ * flushed).  0, or -1 with errno set (the failure is logged): a request
+ * that needed the save fails with it. */
+int pkxd_export_save(const pkxd_export *e);
+/* path gets len bytes of text, durably: through a temporary name, flushed
+ * to disk before the rename and the folder after it.  0, or -1 with errno
+ * set (nothing is left under a temporary name). */
+int pkxd_write_durable(const char *path, const char *text, size_t len);
 void pkxd_export_arm_timer(pkxd_export *e);
 int pkxd_exports_load(pkxd_daemon *d);
 void pkxd_spool_path(const pkxd_export *e, char *buf, size_t len);

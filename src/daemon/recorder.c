@@ -137,25 +137,14 @@ static int capture_save(pkxd_capture *c)
 {
 	json_t *doc =
 	    json_pack("{s:i, s:o}", "version", 1, "jobs", jobs_json(c));
-	char tmp[PATH_MAX];
 	char *text;
-	int fd, ok = 0;
+	int ok;
 
 	if (c->vifgs)
 		json_object_set(doc, "vifgs", c->vifgs);
 	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(doc);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", c->file);
-	fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)
-	          : -1;
-	if (fd >= 0) {
-		size_t n = strlen(text);
-
-		ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
-		ok = close(fd) == 0 && ok && rename(tmp, c->file) == 0;
-		if (!ok)
-			unlink(tmp);
-	}
+	ok = text && pkxd_write_durable(c->file, text, strlen(text)) == 0;
 	free(text);
 	if (!ok)
 		pkx_log(PKX_LOG_ERROR, "pktexportd", "cannot save %s: %s",
