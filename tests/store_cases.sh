@@ -295,4 +295,25 @@ for bad in 1700000004.5 12x ''; do
 	check "locate '$bad': exit 2" test $? = 2
 	check "locate '$bad': says what it wants" grep -q "nanoseconds since the epoch" "$WORK/err"
 done
+# ---- what the command line writes never follows a symbolic link (issue
+# 18, finding 11): a capture linked from outside the root is read, its
+# index is written inside the root as a file of its own; a link planted
+# where the index goes is replaced, never written through; an index
+# folder that is a link is not written into.
+mkdir -p "$WORK/outside"
+cp "$WORK/a.pcap" "$WORK/outside/x.pcap"
+ln -s "$WORK/outside/x.pcap" "$WORK/fs/linked.pcap"
+echo victim >"$WORK/outside/victim"
+ln -s "$WORK/outside/victim" "$WORK/.index/fs/linked.pcap.idx"
+check "index a capture linked from outside the root" store index --root "$WORK" fs/linked.pcap
+check "the file linked to is untouched" cmp -s "$WORK/a.pcap" "$WORK/outside/x.pcap"
+check "the link planted at the index's name is not written through" test "$(cat "$WORK/outside/victim")" = victim
+check "the index is a file of its own inside the root" test -f "$WORK/.index/fs/linked.pcap.idx" -a ! -L "$WORK/.index/fs/linked.pcap.idx"
+mkdir -p "$WORK/elsewhere" "$WORK/linkroot/fs"
+cp "$WORK/a.pcap" "$WORK/linkroot/fs/y.pcap"
+ln -s "$WORK/elsewhere" "$WORK/linkroot/.index"
+store index --root "$WORK/linkroot" fs/y.pcap >/dev/null 2>&1
+check "an index folder that is a link is not written into" test -z "$(ls -A "$WORK/elsewhere")"
+check "and exports still work there" export_to "$WORK/y.out" --root "$WORK/linkroot" fs/y.pcap
+rm -rf "$WORK/outside" "$WORK/elsewhere" "$WORK/linkroot" "$WORK/fs/linked.pcap" "$WORK/.index/fs/linked.pcap.idx"
 finish
