@@ -443,6 +443,23 @@ static pkx_result open_spool(pkxd_job *job, pkx_error *err)
 	return PKX_OK;
 }
 
+/* The folder of path, flushed: a name just given lasts. */
+static void sync_folder(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (!slash)
+		return;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 /* Gives the finished file its name: never over an existing output. */
 static pkx_result commit_file(pkxd_job *job, pkx_error *err)
 {
@@ -456,12 +473,14 @@ static pkx_result commit_file(pkxd_job *job, pkx_error *err)
 			return PKX_ERROR;
 		}
 		unlink(job->tmp_path);
+		sync_folder(job->final_path);
 		return PKX_OK;
 	}
 	if (rename(job->tmp_path, job->final_path) != 0)
 		return pkx_fail(err, PKX_EIO,
 		                "cannot finish the spool file: %s",
 		                strerror(errno));
+	sync_folder(job->final_path);
 	return PKX_OK;
 }
 
@@ -480,9 +499,10 @@ static pkx_run_outcome run_into_file(pkxd_job *job)
 	if (ok && pkx_fd_sink_flush(&sink, &job->err) != PKX_OK)
 		ok = 0, outcome = PKX_RUN_FAILED;
 	pkx_fd_sink_release(&sink);
-	/* A STREAM_TO_FILE output is on disk before it has its name: a
-	 * power loss never leaves a named file shorter than its export. */
-	if (ok && job->kind == PKXD_JOB_TO_FILE && fsync(job->out_fd) != 0) {
+	/* A STREAM_TO_FILE output or a spool is on disk before it has its
+	 * name: a power loss never leaves a named file shorter than its
+	 * export. */
+	if (ok && fsync(job->out_fd) != 0) {
 		pkx_fail(&job->err, PKX_EIO, "writing the output: %s",
 		         strerror(errno));
 		ok = 0, outcome = PKX_RUN_FAILED;
