@@ -453,6 +453,13 @@ int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos)
 	 * non-packet blocks ahead of it, which the reader passes over. */
 	while (pos->offset < ix->sum.end_offset) {
 		rc = cf_next(r, &rec);
+		if (rc == 0 && cf_tell(r) == ix->sum.end_offset) {
+			/* Only blocks that are not packets were left (the
+			 * statistics block a pcapng ends with): no record is
+			 * at or after ts. */
+			pos->offset = ix->sum.end_offset;
+			break;
+		}
 		if (rc != 1 || rec.offset < pos->offset)
 			return -1;
 		if (rec.ts_ns >= ts)

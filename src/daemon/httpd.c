@@ -80,6 +80,7 @@ struct pkxh_conn {
 	int deferring;      /* the service holds the head (pkxh_defer_head) */
 	int answered_early; /* head() answered: the body is not read */
 	int closing;        /* close once the output is written */
+	int peer_done;      /* the client shut its side: nothing more comes */
 	int lingering;      /* answered and shut: read and drop, then close */
 	size_t lingered;
 	int refusing; /* the server refuses req (parse error and such) */
@@ -828,6 +829,24 @@ static int conn_after_head(pkxh_conn *c)
 	return 0;
 }
 
+/* The request being read will never be finished (the client shut its
+ * side): it goes as conn_free() lets it go. */
+static void conn_drop_partial(pkxh_conn *c)
+{
+	pkxh_req *req = c->req;
+
+	c->req = NULL;
+	if (!req)
+		return;
+	if (req->body_owned && !req->ended) {
+		req->conn = NULL;
+		if (req->close_cb)
+			req->close_cb(req, req->close_arg);
+	} else {
+		req_free(req);
+	}
+}
+
 /* Feeds what was read to the parser until a request is whole (or its
  * head needs the service). */
 static void conn_parse(pkxh_conn *c)
@@ -839,8 +858,20 @@ static void conn_parse(pkxh_conn *c)
 		size_t done;
 		enum http_errno e;
 
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			if (!c->peer_done)
+				return;
+			/* Everything the client sent is answered: close once
+			 * the answers are out.  A request it never finished
+			 * is dropped, as when it leaves. */
+			conn_drop_partial(c);
+			if (evbuffer_get_length(
+			        bufferevent_get_output(c->bev)) == 0)
+				conn_free(c);
+			else
+				c->closing = 1;
 			return;
+		}
 		done = http_parser_execute(&c->parser, &c->srv->settings,
 		                           v.iov_base, v.iov_len);
 		evbuffer_drain(in, done);
@@ -963,7 +994,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	/* Ready for the next request on this connection. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 	set_timeouts(c, 1);
-	bufferevent_enable(c->bev, EV_READ);
+	if (!c->peer_done)
+		bufferevent_enable(c->bev, EV_READ);
 	conn_parse(c);
 }
 
@@ -971,12 +1003,24 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	pkxh_conn *c = arg;
 
-	(void)bev;
 	if (what == BEV_EVENT_CONNECTED)
 		return; /* a TLS handshake done: requests follow */
-	/* An end of file (between requests or under one: the client left),
-	 * an error, a timeout: the connection goes, and a request the
-	 * service holds is told. */
+	/* An end of file with no request with the service is a client that
+	 * shut its side after its requests (a half-close, as `nc -N` does): the
+	 * answers already written, and those to requests still in the input,
+	 * go out before the connection closes, instead of being dropped. */
+	if ((what & BEV_EVENT_EOF) && !c->lingering &&
+	    (!c->req || (!c->with_service && !c->deferring && !c->paused))) {
+		c->peer_done = 1;
+		if (!c->closing)
+			conn_parse(c); /* closes at the end of the input */
+		else if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_free(c);
+		return; /* else write_cb closes once the answer is out */
+	}
+	/* An end of file under a request (the client left), an error, a
+	 * timeout: the connection goes, and a request the service holds is
+	 * told. */
 	conn_free(c);
 }
 
