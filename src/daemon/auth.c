@@ -32,12 +32,16 @@
 #include "codes.h"
 #include "pkxd.h"
 
-#define AUTH_TOKEN_BYTES   32 /* random bytes; tokens are their hex */
-#define AUTH_USER_ACCESS   64 /* access tokens per user; their oldest goes */
-#define AUTH_USER_REFRESH  PKX_CODES_PER_USER /* then refused */
-#define AUTH_MAX_CHECKS    4    /* password checks running at once */
-#define AUTH_MAX_QUEUED    64   /* logins waiting for one */
-#define AUTH_PER_PEER      2    /* logins running or waiting per address */
+#define AUTH_TOKEN_BYTES  32 /* random bytes; tokens are their hex */
+#define AUTH_USER_ACCESS  64 /* access tokens per user; their oldest goes */
+#define AUTH_USER_REFRESH PKX_CODES_PER_USER /* then refused */
+#define AUTH_MAX_CHECKS   4  /* password checks running at once */
+#define AUTH_MAX_QUEUED   64 /* logins waiting for one */
+#define AUTH_PER_PEER     2  /* logins running or waiting per address */
+/* Logins waiting per account (unknown names together): guesses at one
+ * account, from however many addresses, cannot fill the queue that every
+ * other account's logins go through. */
+#define AUTH_PER_ACCOUNT   4
 #define AUTH_FAIL_DELAY_MS 1000 /* a wrong password is answered this late */
 #define AUTH_PARTIAL       8    /* characters of a refresh token shown */
 #define AUTH_NAME_MAX      63
@@ -982,13 +986,25 @@ static void start_checks(pkxd_daemon *d)
 		pthread_t th;
 		int started = 0;
 
-		/* The first in order whose account may be checked now. */
-		for (p = &a->queue_head; (c = *p); p = &c->next) {
+		/* The first in order whose account may be checked now.  A
+		 * login whose client went away is dropped on the way, before
+		 * it takes its account's turn. */
+		for (p = &a->queue_head; (c = *p);) {
+			if (!pkxh_connected(c->req)) {
+				*p = c->next;
+				if (a->queue_tail == &c->next)
+					a->queue_tail = p;
+				a->queued--;
+				pkxh_abort(c->req);
+				check_finish(a, c);
+				continue;
+			}
 			gap = throttle_gap_ns(c->throttle, now);
 			if (!gap || c->throttle->not_before_ns <= now)
 				break;
 			if (!wake || c->throttle->not_before_ns < wake)
 				wake = c->throttle->not_before_ns;
+			p = &c->next;
 		}
 		if (!c)
 			break;
@@ -1120,6 +1136,17 @@ static int only_known(pkxh_req *req, json_t *body, const char *const *known,
  * its verdict is answered by verified() or refuse().  Answers 503 itself
  * when the address has too many logins in progress or the queue is
  * full.  0 when queued. */
+/* Logins of one account waiting in the queue (the connected ones). */
+static int account_waiting(const pkxd_auth *a, const auth_throttle *t)
+{
+	const auth_check *c;
+	int n = 0;
+
+	for (c = a->queue_head; c; c = c->next)
+		n += c->throttle == t && pkxh_connected(c->req);
+	return n;
+}
+
 static int queue_check(pkxd_daemon *d, pkxh_req *req, enum auth_kind kind,
                        const char *user, const char *password,
                        const char *state, int want_refresh,
@@ -1154,8 +1181,6 @@ static int queue_check(pkxd_daemon *d, pkxh_req *req, enum auth_kind kind,
 		return -1;
 	}
 	snprintf(c->user, sizeof(c->user), "%s", user);
-	c->password = strdup(password);
-	c->state = state ? strdup(state) : NULL;
 	/* An unknown user costs what the costliest known one does. */
 	c->hash = d->auth->stand_in;
 	c->throttle = &d->auth->unknown;
@@ -1165,6 +1190,17 @@ static int queue_check(pkxd_daemon *d, pkxh_req *req, enum auth_kind kind,
 			c->throttle = &d->auth->users[i].throttle;
 			c->known = 1;
 		}
+	if (account_waiting(d->auth, c->throttle) >= AUTH_PER_ACCOUNT) {
+		/* The same answer for a name known or not. */
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "%d logins as %.64s are waiting already; try "
+		                 "again later",
+		                 AUTH_PER_ACCOUNT, c->user);
+		check_free(c);
+		return -1;
+	}
+	c->password = strdup(password);
+	c->state = state ? strdup(state) : NULL;
 	c->done_ev = event_new(d->base, -1, 0, check_done, c);
 	if (!c->password || (state && !c->state) || !c->done_ev) {
 		check_free(c);
