@@ -7,8 +7,13 @@ every step timed.  Prints PASS/FAIL per item with its figures, then
 
   tests/abuse.py [--short] [--items 1,2,...]
 
---short is the CI form (the whole run well under 90 s); without it the
-sizes are those of the issue's "Must show" (5,000 connections for 30 s...).
+--short is the CI form (the whole run well under 90 s; tests/abuse_short.sh
+runs it in make check); without it the sizes are those of the issue's "Must
+show" (5,000 connections for 30 s, ...).  Every daemon gets a data root of
+its own and starts with a soft descriptor limit of 1024; item 1 runs once
+with a hard limit of 1024 too (the flood then passes any connection cap the
+daemon derives: its evictions are measured) and, in the full form, once with
+the hard limit this program has.
 Needs the environment `make check` gives (PKTEXPORTD, GENCAP, ...); item 9
 needs root (it mounts a 1 MiB tmpfs on the daemon's state folder) and is
 skipped otherwise.  Python 3 standard library only."""
@@ -29,7 +34,7 @@ import threading
 import time
 
 import checks
-from checks import check, summary, wait_until
+from checks import check, summary
 from daemon_api import API, Daemon
 from daemon_auth import AAA, crypt_hash, write_users
 
@@ -115,14 +120,16 @@ class AbuseDaemon(Daemon):
     def log_bytes(self):
         return os.fstat(self.errfile.fileno()).st_size
 
-    def cpu(self):
-        """Seconds of CPU used so far (utime + stime), None once gone."""
+    def cpu(self, split=False):
+        """Seconds of CPU used so far (utime + stime; with split, both),
+        None once gone."""
         try:
             with open("/proc/%d/stat" % self.pid) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / CLK
+            user, system = int(fields[11]) / CLK, int(fields[12]) / CLK
         except (OSError, IndexError, ValueError):
             return None
+        return (user, system) if split else user + system
 
     def rss(self):
         """VmRSS in bytes, None once gone."""
@@ -494,13 +501,13 @@ def flood1(ctx, n, seconds, period, fd_hard):
         good = Good(d)
         good.round()  # warm
         good.results = {op: [] for op in Good.OPS}
-        cpu0, log0, t0 = d.cpu(), d.log_bytes(), time.monotonic()
+        cpu0, log0, t0 = d.cpu(True), d.log_bytes(), time.monotonic()
         flood = Flood(d, n, period)
         flood.open_all()
         good.start()
         flood.run(seconds)
         took = time.monotonic() - t0
-        cpu1, log1 = d.cpu(), d.log_bytes()
+        cpu1, log1 = d.cpu(True), d.log_bytes()
         still_open = flood.open_now()
         good.verdict(1)
         nofile, fds = d.fd_limit(), d.fds()
@@ -512,9 +519,11 @@ def flood1(ctx, n, seconds, period, fd_hard):
         if cpu0 is None or cpu1 is None:
             ck("item 1: daemon alive to measure its CPU", False)
         else:
-            share = (cpu1 - cpu0) / took
+            used = sum(cpu1) - sum(cpu0)
+            share = used / took
             ck("item 1: daemon CPU under 5%% of a core over the %.0f s" % took, share < 0.05,
-               "%.1f%% (%.2f s of CPU)" % (100 * share, cpu1 - cpu0))
+               "%.1f%% (%.2f s of CPU: %.2f s user, %.2f s system)"
+               % (100 * share, used, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]))
         ck("item 1: daemon log under 100 KB over the %.0f s" % took, log1 - log0 < 100 * 1024,
            "%d bytes" % (log1 - log0))
         if not ctx.short and fd_hard is None:
@@ -718,7 +727,7 @@ def item4(ctx):
                "idle after %.2f s" % idle if idle is not None else "still busy 2 s after the answer")
             good.verdict(4)
         finally:
-            if d.alive() and cpu_rate(d, 0.2) > 0.5:
+            if d.alive() and (cpu_rate(d, 0.2) or 0) > 0.5:
                 d.kill()  # still compiling: no point waiting for it
                 say("  (daemon still busy compiling: killed)")
             else:
@@ -754,7 +763,7 @@ def item4(ctx):
             ck("item 4: its compile ends with it (CPU idle within 2 s of the DELETE)", idle is not None,
                "idle after %.2f s" % idle if idle is not None else "still busy 2 s after the DELETE")
     finally:
-        if d.alive() and cpu_rate(d, 0.2) > 0.5:
+        if d.alive() and (cpu_rate(d, 0.2) or 0) > 0.5:
             d.kill()
             say("  (daemon still busy compiling: killed)")
         else:
@@ -840,7 +849,9 @@ def item5(ctx):
 # ---------------------------------------------------------------- item 6
 
 def item6(ctx):
-    n, seconds = (30, 4) if ctx.short else (100, 10)
+    # More than the 64 downloads that held every slot in the probe, in
+    # both forms.  Bob being refused some of them (his share) is fine.
+    n, seconds = (80, 4) if ctx.short else (100, 10)
     say("item 6: one user holds %d stalled downloads and creates exports as fast as it can for %d s"
         % (n, seconds))
     d = ctx.daemon()
@@ -861,9 +872,8 @@ def item6(ctx):
             s.sendall(("GET %s/packets/items/%s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n\r\n"
                        % (API, doc["id"], bob["Authorization"])).encode())
             stalled.append(s)
-        say("  (bob: %d downloads requested and never read%s)" % (len(stalled),
+        say("  (bob: %d of %d downloads requested and never read%s)" % (len(stalled), n,
             "; POSTs refused: %s" % codes if codes else ""))
-        ck("item 6: bob holds %d stalled downloads" % n, len(stalled) == n, len(stalled))
         stop = threading.Event()
         made = {}
 
