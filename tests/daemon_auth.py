@@ -701,6 +701,53 @@ def test_running_share(root, users):
         shutil.rmtree(own, ignore_errors=True)
 
 
+def test_disk_share(root, users):
+    """Spools (PREPARE) of one user stay within --max-user-disk: a spool
+    that would pass it fails, leaving nothing behind; the others' spools
+    are not limited by it, and deleting one makes room again (issue 18,
+    per-user disk)."""
+    own = root + "-disk"
+    os.makedirs(os.path.join(own, "fs"))
+    subprocess.run([sys.executable, os.environ["GENCAP"], os.path.join(own, "fs/c.pcap"),
+                    "--packets", "20000", "--seed", "5"], check=True)
+    size = os.path.getsize(os.path.join(own, "fs/c.pcap"))
+    d = Daemon(own, ["--users", users, "--max-user-disk", "%d" % (size // 2)])
+    dave, erin = basic("dave", "pw-d"), basic("erin", "pw-e")
+
+    def prepare(who, limit=None):
+        cfg = {"path": "fs/c.pcap", "mode": "PREPARE", "output_format": "PCAP_US"}
+        if limit:
+            cfg["stop_rule"] = {"packet_limit": limit}
+        st, e, _ = d.request("POST", API + "/exports", {"config": cfg}, headers=who)
+        if st != 201:
+            return st, e
+        wait_until(lambda: d.request("GET", API + "/exports/items/" + e["id"], headers=who)[1]
+                   ["status"]["state"] not in ("RUNNING", "INITIALIZING"), 20)
+        return st, d.request("GET", API + "/exports/items/" + e["id"], headers=who)[1]
+    try:
+        st, e = prepare(dave)
+        err = e.get("status", {}).get("error", {}) if st == 201 else e
+        check("a spool past the user's share fails, saying so", st in (201, 503)
+              and "--max-user-disk" in json.dumps(err), (st, e))
+        spool = os.path.join(own, ".pktexport", "spool")
+        check("... leaving no part of it", not [f for f in os.listdir(spool) if f.endswith(".part")]
+              if os.path.isdir(spool) else True, os.listdir(spool) if os.path.isdir(spool) else None)
+        st, small = prepare(dave, 5000)
+        check("a spool within it is READY", st == 201 and small["status"]["state"] == "READY", small)
+        states = [prepare(dave, 5000)[1].get("status", {}).get("state") for _ in range(2)]
+        check("the user's spools stop at the share (%s)" % states, "READY" not in states[1:], states)
+        st, hers = prepare(erin, 5000)
+        check("another user's spools are not held back by it", st == 201 and hers["status"]["state"] == "READY",
+              hers)
+        d.request("DELETE", API + "/exports/items/" + small["id"], headers=dave)
+        st, again = prepare(dave, 5000)
+        check("deleting one makes room again", st == 201 and again["status"]["state"] == "READY", (st, again))
+    finally:
+        if d.proc.poll() is None:
+            check("the service stops", d.stop() == 0)
+        shutil.rmtree(own, ignore_errors=True)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="pktexport-auth-")
     root = os.path.join(tmp, "root")
@@ -724,6 +771,7 @@ def main():
             test_oauth(d)
             test_throttle(d)
             test_running_share(root, users)
+            test_disk_share(root, users)
             test_shares(root, users)
             if slow:
                 test_slow_hash_keeps_loop_free(d)

@@ -88,7 +88,102 @@ struct pkxd_job {
 	 * counts jobs still running for exports since deleted. */
 	char owner[64];
 	pkxd_job *next_running, **prev_running;
+	/* A spool or STREAM_TO_FILE output within its user's share of the
+	 * disk: the user's spools when it started, and what it wrote. */
+	struct pkxd_disk *disk;
+	uint64_t disk_base;
+	uint64_t disk_written;
 };
+
+/* What one user's running exports have written (workers add, atomically). */
+typedef struct pkxd_disk {
+	char user[64];
+	uint64_t written;
+	struct pkxd_disk *next;
+} pkxd_disk;
+
+/* The user's entry, made on first use (loop only).  NULL: out of memory. */
+static pkxd_disk *disk_of(pkxd_daemon *d, const char *user)
+{
+	pkxd_disk *k;
+
+	for (k = d->disks; k; k = k->next)
+		if (strcmp(k->user, user) == 0)
+			return k;
+	if (!(k = calloc(1, sizeof(*k))))
+		return NULL;
+	snprintf(k->user, sizeof(k->user), "%s", user);
+	k->next = d->disks;
+	d->disks = k;
+	return k;
+}
+
+void pkxd_disks_free(pkxd_daemon *d)
+{
+	pkxd_disk *k;
+
+	while ((k = d->disks)) {
+		d->disks = k->next;
+		free(k);
+	}
+}
+
+/* Bytes of the spools the user's exports keep now (loop only). */
+static uint64_t spools_of(pkxd_daemon *d, const char *user)
+{
+	const pkxd_export *e;
+	uint64_t sum = 0;
+
+	for (e = pkxd_export_first(d); e; e = pkxd_export_next(e)) {
+		char path[PATH_MAX];
+		struct stat sst;
+
+		if (!pkxd_export_spooled(e) || !pkxd_export_owner(e) ||
+		    strcmp(pkxd_export_owner(e), user) != 0)
+			continue;
+		pkxd_spool_path(e, path, sizeof(path));
+		if (stat(path, &sst) == 0)
+			sum += (uint64_t)sst.st_size;
+	}
+	return sum;
+}
+
+/* A sink that keeps a job's output within its user's share of the disk,
+ * writing through an fd sink. */
+typedef struct disk_sink {
+	pkx_sink sink;
+	pkx_fd_sink *out;
+	pkxd_job *job;
+} disk_sink;
+
+static pkx_result disk_write(pkx_sink *sink, const void *buf, size_t len,
+                             pkx_error *err)
+{
+	disk_sink *s = (disk_sink *)sink;
+	pkxd_job *job = s->job;
+	uint64_t all =
+	    __atomic_add_fetch(&job->disk->written, len, __ATOMIC_SEQ_CST);
+
+	if (job->disk_base + all > job->d->max_user_disk) {
+		__atomic_sub_fetch(&job->disk->written, len, __ATOMIC_SEQ_CST);
+		return pkx_fail(
+		    err, PKX_EIO,
+		    "%s's spools and outputs being written would "
+		    "pass %llu bytes, that user's share of the disk "
+		    "(--max-user-disk): delete prepared exports first",
+		    job->owner, (unsigned long long)job->d->max_user_disk);
+	}
+	job->disk_written += len;
+	return s->out->sink.write(&s->out->sink, buf, len, err);
+}
+
+static pkx_result disk_flush(pkx_sink *sink, pkx_error *err)
+{
+	disk_sink *s = (disk_sink *)sink;
+
+	return s->out->sink.flush ? s->out->sink.flush(&s->out->sink, err)
+	                          : PKX_OK;
+}
 
 /* Downloads in progress, to recognise their requests (loop only). */
 static pkxd_stream *live_streams;
@@ -492,9 +587,12 @@ static pkx_run_outcome run_into_file(pkxd_job *job)
 	pkx_run_outcome outcome;
 	int ok;
 
+	disk_sink bounded = {{disk_write, disk_flush}, &sink, job};
+
 	if (pkx_fd_sink_init(&sink, job->out_fd, 1u << 20, &job->err) != PKX_OK)
 		return PKX_RUN_FAILED;
-	outcome = pkx_run_execute(job->run, &sink.sink, &job->err);
+	outcome = pkx_run_execute(
+	    job->run, job->disk ? &bounded.sink : &sink.sink, &job->err);
 	ok = outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED;
 	if (ok && pkx_fd_sink_flush(&sink, &job->err) != PKX_OK)
 		ok = 0, outcome = PKX_RUN_FAILED;
@@ -954,6 +1052,11 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 		unlink(job->final_path); /* finished just as it was deleted */
 	pkxd_export_set_job(e, NULL);
 	d->n_jobs--;
+	/* What it wrote is a spool now (counted as one) or gone, or an
+	 * output in fs/, which no longer counts. */
+	if (job->disk)
+		__atomic_sub_fetch(&job->disk->written, job->disk_written,
+		                   __ATOMIC_SEQ_CST);
 	if ((*job->prev_running = job->next_running))
 		job->next_running->prev_running = job->prev_running;
 	job_free(job);
@@ -988,6 +1091,7 @@ static pkx_result job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 	pkxd_job *job;
 	pthread_attr_t attr;
 	pthread_t thread;
+	uint64_t used;
 
 	if (pkxd_export_job(e))
 		return pkx_fail(err, "EXPORT_STATE_CONFLICT",
@@ -1016,6 +1120,27 @@ static pkx_result job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	if ((kind == PKXD_JOB_SPOOL || kind == PKXD_JOB_TO_FILE) && d->auth &&
+	    d->max_user_disk && pkxd_export_owner(e)) {
+		job->disk = disk_of(d, pkxd_export_owner(e));
+		job->disk_base = spools_of(d, pkxd_export_owner(e));
+		if (!job->disk) {
+			free(job);
+			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+		}
+		used = job->disk_base +
+		       __atomic_load_n(&job->disk->written, __ATOMIC_SEQ_CST);
+		if (used >= d->max_user_disk) {
+			free(job);
+			return pkx_fail(
+			    err, "SERVICE_BUSY",
+			    "%s's spools and outputs being written take "
+			    "%llu bytes of the %llu that user may use "
+			    "(--max-user-disk): delete prepared exports first",
+			    pkxd_export_owner(e), (unsigned long long)used,
+			    (unsigned long long)d->max_user_disk);
+		}
+	}
 	job->kind = kind;
 	job->started_ns = pkx_now_ns();
 	job->e = e;

@@ -18,6 +18,7 @@
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -57,6 +58,12 @@ static void usage(FILE *out)
 	        "  --max-user-exports N  of them, kept by one user of "
 	        "--users (default: a\n"
 	        "                    quarter of --max-exports)\n"
+	        "  --max-user-disk BYTES  bytes of spools and STREAM_TO_FILE "
+	        "outputs being\n"
+	        "                    written one user of --users may have "
+	        "(K, M, G, T; 0: no\n"
+	        "                    bound; default a quarter of the data "
+	        "root's file system)\n"
 	        "  --max-user-running N  exports one user of --users runs "
 	        "at once (compiles,\n"
 	        "                    downloads, spools; default 16 of the "
@@ -212,6 +219,41 @@ static long parse_count(const char *arg, unsigned long max)
 	if (errno || *end || !*arg || arg[0] == '-' || v == 0 || v > max)
 		return -1;
 	return (long)v;
+}
+
+/* A size in bytes with an optional binary suffix (K, M, G, T). */
+static int parse_bytes(const char *arg, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || arg[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		shift = 10, end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20, end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30, end++;
+		break;
+	case 'T':
+	case 't':
+		shift = 40, end++;
+		break;
+	}
+	if (*end || (shift && v > (~0ull >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
 }
 
 /* Whether only this machine can reach the socket whose address is ss. */
@@ -376,6 +418,7 @@ static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 static void teardown(pkxd_daemon *d)
 {
 	pkxd_exports_free_all(d);
+	pkxd_disks_free(d);
 	pkxd_capture_free(d);
 	if (d->stop_wait)
 		event_free(d->stop_wait);
@@ -525,6 +568,7 @@ int main(int argc, char **argv)
 	    {"max-exports", required_argument, NULL, 'm'},
 	    {"max-user-exports", required_argument, NULL, 'M'},
 	    {"max-user-running", required_argument, NULL, 'J'},
+	    {"max-user-disk", required_argument, NULL, 'D'},
 	    {"stop-grace", required_argument, NULL, 'g'},
 	    {"tls-cert", required_argument, NULL, 'C'},
 	    {"tls-key", required_argument, NULL, 'K'},
@@ -542,6 +586,8 @@ int main(int argc, char **argv)
 	int plain_fd = -1;
 	long lifetime = 3600, max_exports = PKXD_MAX_EXPORTS, grace = 30;
 	long max_user = 0, max_user_jobs = PKXD_MAX_JOBS / 4;
+	uint64_t max_user_disk = 0;
+	int have_disk = 0;
 	struct sockaddr_storage ss;
 	int fd;
 	const char *plugin_dir = pkx_default_plugin_dir();
@@ -604,6 +650,17 @@ int main(int argc, char **argv)
 				        "takes 1 to 1000000\n");
 				return 2;
 			}
+			break;
+		case 'D':
+			if (parse_bytes(optarg, &max_user_disk) != 0) {
+				fprintf(
+				    stderr,
+				    "pktexportd: --max-user-disk takes bytes "
+				    "(a whole number, with K, M, G or T for "
+				    "KiB, MiB, GiB, TiB; 0: no bound)\n");
+				return 2;
+			}
+			have_disk = 1;
 			break;
 		case 'J':
 			if ((max_user_jobs =
@@ -689,6 +746,15 @@ int main(int argc, char **argv)
 	d.max_user_exports =
 	    (unsigned)(max_user < max_exports ? max_user : max_exports);
 	d.max_user_jobs = (unsigned)max_user_jobs;
+	if (!have_disk) {
+		/* A quarter of the data root's file system per user. */
+		struct statvfs vfs;
+
+		if (statvfs(root, &vfs) == 0)
+			max_user_disk =
+			    (uint64_t)vfs.f_blocks * vfs.f_frsize / 4;
+	}
+	d.max_user_disk = max_user_disk;
 	d.stop_grace = (unsigned)grace;
 	if (users && !(d.auth = pkxd_auth_load(users, (unsigned)lifetime)))
 		goto out;

@@ -50,7 +50,12 @@ struct pkxd_daemon {
 	unsigned max_user_exports; /* of them, by one user (with --users) */
 	int n_jobs;
 	unsigned max_user_jobs; /* running at once for one user (--users) */
-	pkxd_job *jobs;         /* running (loop only) */
+	/* With --users: bytes of spools and STREAM_TO_FILE outputs one user
+	 * may have on disk (0: no bound); what each user's running exports
+	 * have written so far (loop creates, workers add). */
+	uint64_t max_user_disk;
+	struct pkxd_disk *disks;
+	pkxd_job *jobs; /* running (loop only) */
 	int stopping;
 	unsigned stop_grace;     /* seconds to finish sending, stopping */
 	struct event *stop_wait; /* then reset what is left */
@@ -155,6 +160,8 @@ void pkxd_download_headers(pkxh_req *req, const pkxd_export *e);
  * failure to start, err is set. */
 pkx_result pkxd_job_start(pkxd_export *e, pkxd_job_kind kind, pkxh_req *req,
                           pkxd_answer_fn answer, pkx_error *err);
+/* Frees what the user's shares of the disk were counted in (at exit). */
+void pkxd_disks_free(pkxd_daemon *d);
 void pkxd_job_cancel(pkxd_job *job);
 /* Live stats and progress of a running job. */
 void pkxd_job_stats(pkxd_job *job, pkx_stats *st, double *progress);
