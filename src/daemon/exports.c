@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
 
 #include "pkxd.h"
 
@@ -133,6 +137,11 @@ void pkxd_export_release(pkxd_export *e)
 		free_export(e);
 }
 
+static int saver_queue(pkxd_daemon *d, const char *path, char *text,
+                       const char *id,
+                       void (*done)(pkxd_daemon *, const char *, int, void *),
+                       void *arg);
+
 void pkxd_export_delete(pkxd_export *e)
 {
 	pkxd_export **p;
@@ -148,8 +157,11 @@ void pkxd_export_delete(pkxd_export *e)
 	e->deleted = 1;
 	if (e->timer)
 		evtimer_del(e->timer);
+	/* In order after its saves still queued, which would bring it
+	 * back. */
 	state_path(e, path, sizeof(path));
-	unlink(path);
+	if (saver_queue(e->d, path, NULL, e->id, NULL, NULL) != 0)
+		unlink(path);
 	pkxd_spool_path(e, path, sizeof(path));
 	unlink(path);
 	if (e->job)
@@ -243,12 +255,169 @@ int pkxd_write_durable(const char *path, const char *text, size_t len)
 	return 0;
 }
 
-int pkxd_export_save(const pkxd_export *e)
+/* ------------------------------------------------------- the state saver */
+
+/* One save (text) or removal (text NULL) of a state file. */
+typedef struct save_item {
+	char path[PATH_MAX];
+	char *text;
+	char id[PKXD_ID_LEN + 1];
+	void (*done)(pkxd_daemon *d, const char *id, int err, void *arg);
+	void *arg;
+	int err;
+	struct save_item *next;
+} save_item;
+
+typedef struct pkxd_saver {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	save_item *todo, **todo_tail; /* for the thread, in order */
+	save_item *done, **done_tail; /* for the loop */
+	struct event *done_ev;
+	int stopping;
+} pkxd_saver;
+
+static void *saver_main(void *arg)
+{
+	pkxd_daemon *d = arg;
+	pkxd_saver *sv = d->saver;
+
+	pthread_mutex_lock(&sv->mu);
+	for (;;) {
+		save_item *it;
+
+		while (!sv->todo && !sv->stopping)
+			pthread_cond_wait(&sv->cv, &sv->mu);
+		if (!(it = sv->todo))
+			break; /* stopping, nothing left */
+		if (!(sv->todo = it->next))
+			sv->todo_tail = &sv->todo;
+		pthread_mutex_unlock(&sv->mu);
+		if (it->text) {
+			if (pkxd_write_durable(it->path, it->text,
+			                       strlen(it->text)) != 0) {
+				it->err = errno;
+				pkx_log(PKX_LOG_ERROR, "pktexportd",
+				        "cannot save %s: %s", it->path,
+				        strerror(it->err));
+			}
+		} else if (unlink(it->path) != 0 && errno != ENOENT) {
+			it->err = errno;
+		}
+		pthread_mutex_lock(&sv->mu);
+		it->next = NULL;
+		*sv->done_tail = it;
+		sv->done_tail = &it->next;
+		if (sv->done_ev)
+			event_active(sv->done_ev, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&sv->mu);
+	return NULL;
+}
+
+/* On the loop: the callbacks of what the thread has done, in order. */
+static void saver_deliver(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_daemon *d = arg;
+	pkxd_saver *sv = d->saver;
+	save_item *list, *it;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&sv->mu);
+	list = sv->done;
+	sv->done = NULL;
+	sv->done_tail = &sv->done;
+	pthread_mutex_unlock(&sv->mu);
+	while ((it = list)) {
+		list = it->next;
+		if (it->done)
+			it->done(d, it->id, it->err, it->arg);
+		free(it->text);
+		free(it);
+	}
+}
+
+int pkxd_saver_start(pkxd_daemon *d)
+{
+	pkxd_saver *sv = calloc(1, sizeof(*sv));
+
+	if (!sv)
+		return -1;
+	pthread_mutex_init(&sv->mu, NULL);
+	pthread_cond_init(&sv->cv, NULL);
+	sv->todo_tail = &sv->todo;
+	sv->done_tail = &sv->done;
+	sv->done_ev = event_new(d->base, -1, 0, saver_deliver, d);
+	d->saver = sv;
+	if (!sv->done_ev || pthread_create(&sv->thread, NULL, saver_main, d)) {
+		if (sv->done_ev)
+			event_free(sv->done_ev);
+		pthread_mutex_destroy(&sv->mu);
+		pthread_cond_destroy(&sv->cv);
+		free(sv);
+		d->saver = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void pkxd_saver_stop(pkxd_daemon *d)
+{
+	pkxd_saver *sv = d->saver;
+
+	if (!sv)
+		return;
+	pthread_mutex_lock(&sv->mu);
+	sv->stopping = 1;
+	pthread_cond_signal(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+	pthread_join(sv->thread, NULL);
+	saver_deliver(-1, 0, d); /* what finished after the loop's end */
+	event_free(sv->done_ev);
+	pthread_mutex_destroy(&sv->mu);
+	pthread_cond_destroy(&sv->cv);
+	free(sv);
+	d->saver = NULL;
+}
+
+/* Queues a save (text) or removal (NULL) of path; owns text. */
+static int saver_queue(pkxd_daemon *d, const char *path, char *text,
+                       const char *id,
+                       void (*done)(pkxd_daemon *, const char *, int, void *),
+                       void *arg)
+{
+	pkxd_saver *sv = d->saver;
+	save_item *it = calloc(1, sizeof(*it));
+
+	if (!it || !sv) {
+		free(it);
+		free(text);
+		errno = sv ? ENOMEM : EINVAL;
+		return -1;
+	}
+	snprintf(it->path, sizeof(it->path), "%s", path);
+	snprintf(it->id, sizeof(it->id), "%s", id);
+	it->text = text;
+	it->done = done;
+	it->arg = arg;
+	pthread_mutex_lock(&sv->mu);
+	*sv->todo_tail = it;
+	sv->todo_tail = &it->next;
+	pthread_cond_signal(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+	return 0;
+}
+
+int pkxd_export_save_then(const pkxd_export *e,
+                          void (*done)(pkxd_daemon *d, const char *id, int err,
+                                       void *arg),
+                          void *arg)
 {
 	char path[PATH_MAX];
 	json_t *o = pkxd_export_json(e);
 	char *text;
-	int rc = -1;
 
 	/* The daemon's own bookkeeping, under a key of its own. */
 	json_object_set_new(o, PKXD_PRIVATE_KEY,
@@ -257,15 +426,19 @@ int pkxd_export_save(const pkxd_export *e)
 	state_path(e, path, sizeof(path));
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	if (!text)
+	if (!text) {
 		errno = ENOMEM;
-	else
-		rc = pkxd_write_durable(path, text, strlen(text));
-	free(text);
-	if (rc != 0)
-		pkx_log(PKX_LOG_ERROR, "pktexportd", "cannot save %s: %s", path,
+		return -1;
+	}
+	return saver_queue(e->d, path, text, e->id, done, arg);
+}
+
+void pkxd_export_save(const pkxd_export *e)
+{
+	if (pkxd_export_save_then(e, NULL, NULL) != 0)
+		pkx_log(PKX_LOG_ERROR, "pktexportd",
+		        "cannot save the state of export %s: %s", e->id,
 		        strerror(errno));
-	return rc;
 }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)

@@ -357,10 +357,10 @@ reject:
 }
 
 /* The POST is answered once its validation job is over. */
+static void post_saved(pkxd_daemon *d, const char *id, int err, void *arg);
+
 static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 {
-	char location[128];
-
 	if (pkxd_export_deleted(e)) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "export %s was deleted before it was ready",
@@ -384,15 +384,31 @@ static void post_done(pkxd_export *e, pkxh_req *req, const pkx_error *err)
 	            strcmp(pkxd_export_config(e)->mode, "STREAM_TO_FILE") == 0
 	        ? PKXD_RUNNING
 	        : PKXD_READY);
-	if (pkxd_export_save(e) != 0) {
-		int saved = errno;
+	/* Answered once its state is on disk (saved off the loop). */
+	if (pkxd_export_save_then(e, post_saved, req) != 0)
+		post_saved(pkxd_export_daemon(e), pkxd_export_id(e), errno,
+		           req);
+}
 
+static void post_saved(pkxd_daemon *d, const char *id, int err, void *arg)
+{
+	pkxh_req *req = arg;
+	pkxd_export *e = pkxd_export_find(d, id);
+	char location[128];
+
+	if (!e) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "export %s was deleted before it was ready",
+		                 id);
+		return;
+	}
+	if (err) {
 		/* An export the service cannot keep is not made. */
 		pkxd_export_delete(e);
 		pkxd_reply_error(req, 503, "SERVICE_BUSY",
 		                 "the service cannot save the export's state "
 		                 "(%s): try again later",
-		                 strerror(saved));
+		                 strerror(err));
 		return;
 	}
 	pkxd_export_arm_timer(e);
@@ -416,6 +432,30 @@ static int same_but_mode(const json_t *a, const json_t *b)
 	json_decref(x);
 	json_decref(y);
 	return same;
+}
+
+/* A PUT's change is on disk, or could not be put there. */
+static void put_saved(pkxd_daemon *d, const char *id, int err, void *arg)
+{
+	pkxh_req *req = arg;
+	pkxd_export *e = pkxd_export_find(d, id);
+
+	if (!e) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "export %s was deleted meanwhile", id);
+		return;
+	}
+	if (err) {
+		/* What is on disk is no longer what runs: the export goes
+		 * rather than come back different after a restart. */
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "the service cannot save the export's state "
+		                 "(%s): export %s is removed",
+		                 strerror(err), id);
+		pkxd_export_delete(e);
+		return;
+	}
+	reply_export(req, 200, e);
 }
 
 static void update_export(pkxd_export *e, pkxh_req *req)
@@ -482,21 +522,9 @@ static void update_export(pkxd_export *e, pkxh_req *req)
 	}
 	pkxd_export_set_extra(e, extra);
 	extra = NULL;
-	if (pkxd_export_save(e) != 0) {
-		int saved = errno;
-
-		/* What is on disk is no longer what runs: the export goes
-		 * rather than come back different after a restart. */
-		pkxd_reply_error(req, 503, "SERVICE_BUSY",
-		                 "the service cannot save the export's state "
-		                 "(%s): export %s is removed",
-		                 strerror(saved), pkxd_export_id(e));
-		pkxd_export_delete(e);
-		pkx_config_free(cfg);
-		json_decref(body);
-		return;
-	}
-	reply_export(req, 200, e);
+	/* Answered once its state is on disk (saved off the loop). */
+	if (pkxd_export_save_then(e, put_saved, req) != 0)
+		put_saved(pkxd_export_daemon(e), pkxd_export_id(e), errno, req);
 	pkx_config_free(cfg);
 	json_decref(body);
 	return;
@@ -511,22 +539,64 @@ reject:
 }
 
 /* A download that did not start gives the export back as it was. */
-static void untake(pkxd_export *e, pkxd_state was, int was_downloaded)
+/* A download about to start: what it sends, and the export as it was
+ * before the download took it. */
+typedef struct download_ctx {
+	pkxh_req *req;
+	pkxd_job_kind kind;
+	pkxd_span span;
+	pkxd_state was;
+	int was_downloaded;
+} download_ctx;
+
+/* A download that did not start gives the export back as it was. */
+static void untake(pkxd_export *e, const download_ctx *dc, int save)
 {
-	if (pkxd_export_state(e) == was &&
-	    pkxd_export_downloaded(e) == was_downloaded)
-		return;
-	pkxd_export_set_downloaded(e, was_downloaded);
-	pkxd_export_set_state(e, was);
-	pkxd_export_save(e);
+	pkxd_export_set_downloaded(e, dc->was_downloaded);
+	pkxd_export_set_state(e, dc->was);
+	if (save)
+		pkxd_export_save(e);
+}
+
+/* The taking is on disk (or could not be put there): the download
+ * starts, unless the export or its client went meanwhile. */
+static void download_taken(pkxd_daemon *d, const char *id, int err, void *arg)
+{
+	download_ctx *dc = arg;
+	pkxh_req *req = dc->req;
+	pkxd_export *e = pkxd_export_find(d, id);
+	pkx_error perr = {"", ""};
+	pkx_result r;
+
+	if (!e) {
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "export %s was deleted meanwhile", id);
+	} else if (err) {
+		untake(e, dc, 0);
+		pkxd_reply_error(req, 503, "SERVICE_BUSY",
+		                 "the service cannot save the export's state "
+		                 "(%s): try again later",
+		                 strerror(err));
+	} else if (!pkxh_connected(req)) {
+		untake(e, dc, 1); /* its client left before a byte went */
+		pkxh_abort(req);
+	} else {
+		r = dc->kind == PKXD_JOB_SEND_SPOOL
+		        ? pkxd_job_send_spool(e, req, &dc->span, &perr)
+		        : pkxd_job_start(e, dc->kind, req, NULL, &perr);
+		if (r != PKX_OK) {
+			untake(e, dc, 1);
+			pkxd_reply_pkx_error(req, &perr);
+		} else {
+			pkxd_export_disarm_timer(e);
+		}
+	}
+	free(dc);
 }
 
 static void download(pkxd_export *e, pkxh_req *req)
 {
-	pkx_error err = {"", ""};
-	pkxd_job_kind kind;
-	pkxd_state was;
-	int was_downloaded;
+	download_ctx *dc;
 
 	if (strcmp(pkxd_export_config(e)->mode, "STREAM_TO_FILE") == 0) {
 		pkxd_reply_error(req, 409, PKXD_ESTATE,
@@ -543,21 +613,28 @@ static void download(pkxd_export *e, pkxh_req *req)
 		                 pkxd_state_name(pkxd_export_state(e)));
 		return;
 	}
+	if (!(dc = calloc(1, sizeof(*dc)))) {
+		pkxd_reply_error(req, 503, "SERVICE_BUSY", "out of memory");
+		return;
+	}
+	dc->req = req;
 	if (pkxd_export_spooled(e) && (pkxd_export_state(e) == PKXD_READY ||
 	                               pkxd_export_state(e) == PKXD_NODATA)) {
-		kind = PKXD_JOB_SEND_SPOOL;
+		dc->kind = PKXD_JOB_SEND_SPOOL;
 	} else if (pkxd_export_state(e) == PKXD_READY &&
 	           !pkxd_export_spooled(e)) {
-		kind = PKXD_JOB_STREAM;
+		dc->kind = PKXD_JOB_STREAM;
 		if (pkxh_method_of(req) == PKXH_HEAD) {
 			/* Its length is known once it has run: no
 			 * Content-Length, no ranges. */
+			free(dc);
 			pkxd_download_headers(req, e);
 			pkxh_reply_start(req, 200);
 			pkxh_reply_end(req, NULL, NULL);
 			return;
 		}
 	} else {
+		free(dc);
 		pkxd_reply_error(
 		    req, 409, PKXD_ESTATE, "export %s is %s%s%s",
 		    pkxd_export_id(e), pkxd_state_name(pkxd_export_state(e)),
@@ -567,36 +644,14 @@ static void download(pkxd_export *e, pkxh_req *req)
 		                                        : "");
 		return;
 	}
-	/* A download takes the export: that is saved before a byte goes,
-	 * so an export whose taking cannot be saved is not sent (it would
-	 * come back READY after a restart and go out twice). */
-	was = pkxd_export_state(e);
-	was_downloaded = pkxd_export_downloaded(e);
-	if (pkxh_method_of(req) != PKXH_HEAD) {
-		pkxd_export_set_downloaded(e, 1);
-		if (was == PKXD_READY)
-			pkxd_export_set_state(e, PKXD_STREAMING);
-		if (pkxd_export_save(e) != 0) {
-			int saved = errno;
-
-			pkxd_export_set_downloaded(e, was_downloaded);
-			pkxd_export_set_state(e, was);
-			pkxd_reply_error(req, 503, "SERVICE_BUSY",
-			                 "the service cannot save the export's "
-			                 "state (%s): try again later",
-			                 strerror(saved));
-			return;
-		}
-	}
-	if (kind == PKXD_JOB_SEND_SPOOL) {
+	if (dc->kind == PKXD_JOB_SEND_SPOOL) {
 		/* The spool's size is known: a length, a tag, ranges. */
 		char path[PATH_MAX], etag[64];
 		struct stat sst;
-		pkxd_span span;
 
 		pkxd_spool_path(e, path, sizeof(path));
 		if (stat(path, &sst) != 0) {
-			untake(e, was, was_downloaded);
+			free(dc);
 			pkxd_reply_error(req, 500, PKX_EINTERNAL,
 			                 "export %s: its spool file is gone",
 			                 pkxd_export_id(e));
@@ -605,30 +660,33 @@ static void download(pkxd_export *e, pkxh_req *req)
 		/* Output is the same for the same export: id and size. */
 		snprintf(etag, sizeof(etag), "\"%s-%llx\"", pkxd_export_id(e),
 		         (unsigned long long)sst.st_size);
-		span.total = (uint64_t)sst.st_size;
-		span.status =
-		    pkxd_range(req, span.total, etag, &span.from, &span.len);
-		if (span.status == 416) {
-			untake(e, was, was_downloaded);
+		dc->span.total = (uint64_t)sst.st_size;
+		dc->span.status = pkxd_range(req, dc->span.total, etag,
+		                             &dc->span.from, &dc->span.len);
+		if (dc->span.status == 416 ||
+		    pkxh_method_of(req) == PKXH_HEAD) {
+			if (dc->span.status != 416) {
+				pkxd_download_headers(req, e);
+				pkxh_reply_start_length(req, dc->span.status,
+				                        dc->span.len);
+				pkxh_reply_end(req, NULL, NULL);
+			}
+			free(dc);
 			return;
 		}
-		if (pkxh_method_of(req) == PKXH_HEAD) {
-			pkxd_download_headers(req, e);
-			pkxh_reply_start_length(req, span.status, span.len);
-			pkxh_reply_end(req, NULL, NULL);
-			return;
-		}
-		if (pkxd_job_send_spool(e, req, &span, &err) != PKX_OK) {
-			untake(e, was, was_downloaded);
-			pkxd_reply_pkx_error(req, &err);
-			return;
-		}
-	} else if (pkxd_job_start(e, kind, req, NULL, &err) != PKX_OK) {
-		untake(e, was, was_downloaded);
-		pkxd_reply_pkx_error(req, &err);
-		return;
 	}
-	pkxd_export_disarm_timer(e);
+	/* A download takes the export: that is saved (off the loop) before
+	 * a byte goes, so an export whose taking cannot be saved is not sent
+	 * (it would come back READY after a restart and go out twice).
+	 * Meanwhile a second download finds it taken. */
+	dc->was = pkxd_export_state(e);
+	dc->was_downloaded = pkxd_export_downloaded(e);
+	pkxd_export_set_downloaded(e, 1);
+	if (dc->was == PKXD_READY)
+		pkxd_export_set_state(e, PKXD_STREAMING);
+	if (pkxd_export_save_then(e, download_taken, dc) != 0)
+		download_taken(pkxd_export_daemon(e), pkxd_export_id(e), errno,
+		               dc);
 }
 
 /* ---------------------------------------------------------------- routing */

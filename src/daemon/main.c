@@ -417,6 +417,7 @@ static int setup(pkxd_daemon *d, const char *root, const char *plugin_dir)
 
 static void teardown(pkxd_daemon *d)
 {
+	pkxd_saver_stop(d); /* what is queued is written first */
 	pkxd_exports_free_all(d);
 	pkxd_disks_free(d);
 	pkxd_capture_free(d);
@@ -772,6 +773,10 @@ int main(int argc, char **argv)
 	if (!d.base)
 		goto out;
 	limits.max_connections = connection_cap();
+	if (pkxd_saver_start(&d) != 0) {
+		fprintf(stderr, "pktexportd: cannot start a thread\n");
+		goto out;
+	}
 	pkxd_exports_load(&d);
 	if (pkxd_capture_start(&d) != 0)
 		goto out;

@@ -55,7 +55,8 @@ struct pkxd_daemon {
 	 * have written so far (loop creates, workers add). */
 	uint64_t max_user_disk;
 	struct pkxd_disk *disks;
-	pkxd_job *jobs; /* running (loop only) */
+	struct pkxd_saver *saver; /* writes export states (exports.c) */
+	pkxd_job *jobs;           /* running (loop only) */
 	int stopping;
 	unsigned stop_grace;     /* seconds to finish sending, stopping */
 	struct event *stop_wait; /* then reset what is left */
@@ -118,10 +119,21 @@ void pkxd_export_disarm_timer(pkxd_export *e);
 void pkxd_exports_free_all(pkxd_daemon *d);
 void pkxd_export_set_state(pkxd_export *e, pkxd_state s);
 void pkxd_export_fail(pkxd_export *e, const pkx_error *err);
-/* Saves the export's state (written, flushed to disk, renamed, the folder
- * flushed).  0, or -1 with errno set (the failure is logged): a request
- * that needed the save fails with it. */
-int pkxd_export_save(const pkxd_export *e);
+/* Saves the export's state, off the loop, in order with every other save
+ * and removal of export states: written, flushed to disk, renamed, the
+ * folder flushed.  A failure is logged.  _then calls done on the loop
+ * once it is over, err 0 or an errno, with the export's id (the export
+ * may be gone by then: look it up).  Returns -1 (done not called) only
+ * when the save cannot even be queued, with errno set. */
+void pkxd_export_save(const pkxd_export *e);
+int pkxd_export_save_then(const pkxd_export *e,
+                          void (*done)(pkxd_daemon *d, const char *id, int err,
+                                       void *arg),
+                          void *arg);
+/* The thread that saves states: started once the loop exists; stopped
+ * (what is queued written, the callbacks run) before teardown. */
+int pkxd_saver_start(pkxd_daemon *d);
+void pkxd_saver_stop(pkxd_daemon *d);
 /* path gets len bytes of text, durably: through a temporary name, flushed
  * to disk before the rename and the folder after it.  0, or -1 with errno
  * set (nothing is left under a temporary name). */
