@@ -628,6 +628,18 @@ def test_connection_cap(tmp):
         for s in held[1:]:
             s.close()
         held = []
+        # Heads trickling in for over a second serve no one: at the cap
+        # the oldest of them goes for a new connection.
+        for _ in range(64):
+            s = socket.create_connection((d.host, d.port), timeout=10)
+            s.sendall(b"GET /api/common/1.0/ping HTTP/1.1\r\nX-Slow: a")
+            held.append(s)
+        time.sleep(1.5)  # their heads are over a second old
+        st, _, _ = d.request("GET", "/api/common/1.0/ping")
+        check("64 trickling heads at a cap of 64: a new request is served", st == 200, st)
+        for s in held:
+            s.close()
+        held = []
         check("and the service answers others once they go",
               wait_until(lambda: d.request("GET", "/api/common/1.0/ping")[0] == 200, 10))
     finally:

@@ -1038,20 +1038,33 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
 	snprintf(buf, len, "%s", host);
 }
 
-/* At the connection cap: the connection idle longest goes.  0 when none
- * is idle. */
+/* At the connection cap: a connection that serves no one goes to make
+ * room.  First the one idle longest (no request, nothing being written)
+ * or closing anyway (lingering after its answer); else the one whose
+ * request head has been arriving longest, over a second (a trickling
+ * sender, or a client too slow to be served while the service is full).
+ * 0 when there is none: every connection is busy. */
 static int close_oldest_idle(pkxh_server *s)
 {
-	pkxh_conn *c, *oldest = NULL;
+	pkxh_conn *c, *idle = NULL, *slow = NULL;
+	uint64_t now = now_ms();
 
-	for (c = s->conns; c; c = c->next)
-		if (!c->req && !c->sent && !c->lingering &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-		    (!oldest || c->seq < oldest->seq))
-			oldest = c;
-	if (!oldest)
+	for (c = s->conns; c; c = c->next) {
+		if (c->lingering || (!c->req && !c->sent &&
+		                     evbuffer_get_length(bufferevent_get_output(
+		                         c->bev)) == 0)) {
+			if (!idle || c->seq < idle->seq)
+				idle = c;
+		} else if (c->req && !c->with_service && !c->deferring &&
+		           !c->closing && !c->body_t0 && c->head_t0 &&
+		           now - c->head_t0 > 1000 &&
+		           (!slow || c->head_t0 < slow->head_t0)) {
+			slow = c;
+		}
+	}
+	if (!idle && !slow)
 		return 0;
-	conn_free(oldest);
+	conn_free(idle ? idle : slow);
 	return 1;
 }
 
