@@ -106,7 +106,11 @@ static void on_refuse(pkxh_req *req, int status, const char *why, void *arg)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const pkxh_handlers h = {on_head, on_request, on_refuse, NULL};
-	static const pkxh_limits lim = {16, MAX_BODY, MAX_HEAD, 5};
+	/* Named: the structure grows (rate rules), zero is "none". */
+	static const pkxh_limits lim = {.max_connections = 16,
+	                                .max_body = MAX_BODY,
+	                                .max_head = MAX_HEAD,
+	                                .timeout_s = 5};
 
 	(void)argc;
 	(void)argv;
