@@ -293,5 +293,9 @@ void pkxd_clips_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 int pkxd_files_head(pkxd_daemon *d, pkxh_req *req, const char *rest);
 void pkxd_files_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                     pkxh_method m);
+/* /api/pktexport/1.0/<rest>: the project's own service, the timeline of
+ * a source (timeline.c). */
+void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                       pkxh_method m);
 
 #endif /* PKXD_H */
