@@ -483,7 +483,7 @@ int sx_probe_open(int idxfd, const sx_summary *now, sx_probe *p)
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
-	p->block = UINT64_MAX;
+	memset(p->block, 0xff, sizeof(p->block));
 	if (fstat(idxfd, &ist) != 0 || ist.st_size < SX_HEADER ||
 	    read_full(idxfd, head, SX_HEADER, 0) != 0 ||
 	    memcmp(head, SX_MAGIC, 8) != 0 || get32(head + 8) != SX_VERSION)
@@ -509,23 +509,24 @@ int sx_probe_open(int idxfd, const sx_summary *now, sx_probe *p)
 int sx_probe_entry(sx_probe *p, uint64_t i, sx_entry *e)
 {
 	uint64_t block = i / SX_PROBE_BLOCK, first = block * SX_PROBE_BLOCK;
+	unsigned way = (unsigned)(block % SX_PROBE_WAYS);
 	const uint8_t *b;
 
 	if (i >= p->n)
 		return -1;
-	if (block != p->block) {
+	if (block != p->block[way]) {
 		uint64_t k = p->n - first < SX_PROBE_BLOCK ? p->n - first
 		                                           : SX_PROBE_BLOCK;
 
-		if (read_full(p->fd, p->buf, k * SX_ENTRY,
+		if (read_full(p->fd, p->buf[way], k * SX_ENTRY,
 		              (off_t)(SX_HEADER + first * SX_ENTRY)) != 0) {
-			p->block = UINT64_MAX;
+			p->block[way] = UINT64_MAX;
 			return -1;
 		}
-		p->block = block;
+		p->block[way] = block;
 		p->bytes_read += k * SX_ENTRY;
 	}
-	b = p->buf + (i - first) * SX_ENTRY;
+	b = p->buf[way] + (i - first) * SX_ENTRY;
 	*e = (sx_entry){get64(b), get64(b + 8), get64(b + 16), get64(b + 24)};
 	p->entries_read++;
 	/* An entry outside the file's counts is damage the hash would have

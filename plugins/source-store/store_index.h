@@ -114,14 +114,15 @@ int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos);
  * hash is not checked (that would read it whole), each entry read is
  * checked against the header's counts instead.  0, or -1: load it with
  * sx_store_index instead. */
-#define SX_PROBE_BLOCK 128
+#define SX_PROBE_BLOCK 128 /* entries a read */
+#define SX_PROBE_WAYS  8   /* blocks kept (direct-mapped) */
 typedef struct sx_probe {
 	int fd; /* not owned */
 	sx_summary sum;
 	uint64_t n; /* entries */
-	uint64_t block;
+	uint64_t block[SX_PROBE_WAYS];
 	uint64_t entries_read, bytes_read;
-	uint8_t buf[SX_PROBE_BLOCK * 32];
+	uint8_t buf[SX_PROBE_WAYS][SX_PROBE_BLOCK * 32];
 } sx_probe;
 int sx_probe_open(int idxfd, const sx_summary *now, sx_probe *p);
 /* Entry i; 0, or -1 when it cannot be read or is not sound. */
