@@ -9,8 +9,9 @@
  * b0 up to the position of b1: at most one stride (256 KiB of capture) of
  * records before an edge is counted in the bucket before it.  Finding a
  * position costs a binary search over the files' summaries (the catalog)
- * and a galloping search over one file's entries, read by pread a block
- * at a time: about intervals x log(entries), whatever the store's size. */
+ * and a search over one file's entries (interpolated, galloping, halving:
+ * see tl_in_file), read by pread a block at a time: at most about
+ * intervals x log(entries), whatever the store's size. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -152,32 +153,66 @@ static int tl_entry(tl_src *s, size_t i, uint64_t j, sx_entry *e)
 }
 
 /* The position of time b in file i, whose last record is at or after b:
- * its first entry at or after b (searched from the last answer on,
- * galloping, then by halves), or the file's end when none is. */
+ * its first entry at or after b, or the file's end when none is.  Every
+ * entry before `lo` is earlier than b (the last answer: answers only
+ * grow) and every one from `hi` on is not; a guess interpolated from the
+ * times (traffic is steady more often than not), a gallop from it to
+ * bracket the answer, then halving: a few entries, often of one block,
+ * and at worst about twice a binary search's. */
 static int tl_in_file(tl_src *s, size_t i, uint64_t b, tl_pos *pos)
 {
 	tl_file *f = &s->files[i];
-	uint64_t n, lo, hi, step = 1;
+	uint64_t n, lo, hi, g, step, lo_ts = 0, last = tl_sum(s, i)->last_ns;
 	sx_entry e;
 
 	if (tl_ready(s, i) != 0)
 		return -1;
 	n = tl_n_entries(s, i);
-	lo = f->hint; /* every entry before it is earlier than b */
-	hi = lo;
-	/* Gallop: find hi with entry hi at or after b (or n). */
-	for (;;) {
-		if (hi >= n) {
-			hi = n;
-			break;
-		}
-		if (tl_entry(s, i, hi, &e) != 0)
+	lo = f->hint;
+	hi = n;
+	if (lo < hi) {
+		if (tl_entry(s, i, lo, &e) != 0)
 			return -1;
 		if (e.ts >= b)
-			break;
-		lo = hi + 1;
-		hi += step;
-		step *= 2;
+			hi = lo;
+		else
+			lo_ts = e.ts, lo++;
+	}
+	if (lo < hi) {
+		g = lo + (uint64_t)((unsigned __int128)(b - lo_ts) * (hi - lo) /
+		                    (last > lo_ts ? last - lo_ts + 1 : 1));
+		if (g >= hi)
+			g = hi - 1;
+		if (tl_entry(s, i, g, &e) != 0)
+			return -1;
+		if (e.ts >= b) {
+			hi = g;
+			for (step = 1; hi > lo; step *= 2) {
+				uint64_t j = hi - lo > step ? hi - step : lo;
+
+				if (tl_entry(s, i, j, &e) != 0)
+					return -1;
+				if (e.ts < b) {
+					lo = j + 1;
+					break;
+				}
+				hi = j;
+			}
+		} else {
+			lo = g + 1;
+			for (step = 1; lo < hi; step *= 2) {
+				uint64_t j =
+				    hi - lo > step ? lo - 1 + step : hi - 1;
+
+				if (tl_entry(s, i, j, &e) != 0)
+					return -1;
+				if (e.ts >= b) {
+					hi = j;
+					break;
+				}
+				lo = j + 1;
+			}
+		}
 	}
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
