@@ -979,6 +979,10 @@ void pkxd_http_head(pkxh_req *req, void *arg)
 
 	if (!(path = serve_path(d, req)))
 		return;
+	if (pkxd_console_check(req, path)) {
+		free(path);
+		return;
+	}
 	/* What needs credentials: the exports, a user's own refresh
 	 * tokens, and the resources of the services on the data root.
 	 * A check that takes a thread defers the head. */
@@ -1001,7 +1005,9 @@ void pkxd_http_handle(pkxh_req *req, void *arg)
 
 	if (!(path = serve_path(d, req)))
 		return;
-	if (strcmp(path, "/api/common/1.0") == 0) {
+	if (pkxd_console_serve(d, req, path)) {
+		/* the console's files (console.c) */
+	} else if (strcmp(path, "/api/common/1.0") == 0) {
 		reply_service_def(req, "common", m);
 	} else if (strcmp(path, "/api/mgmt.aaa/2.0") == 0 && d->auth) {
 		/* Served (and listed) with access control only. */
