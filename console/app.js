@@ -375,9 +375,9 @@ async function validate(li) {
     showFilterError(li, '');
     return;
   }
-  const res = await api('POST', VALIDATE, {path: $('source').value, filters: [f]});
-  if (res.status === 404 && !(res.doc && /filter/i.test(res.doc.error_text || ''))) {
-    canValidate = false;
+  const res = await api('POST', VALIDATE, {path: $('source').value, filters: {items: [f]}});
+  if (res.status === 404 && /^no resource/.test(errText(res))) {
+    canValidate = false; // a service without the validation endpoint
     return;
   }
   if (filterOf(li).value !== f.value) return; // typed on meanwhile
@@ -402,7 +402,7 @@ $('export-form').addEventListener('submit', async (ev) => {
   if ($('start').value.trim()) cfg.start_time = $('start').value.trim();
   if ($('end').value.trim()) cfg.end_time = $('end').value.trim();
   const filters = [...$('filters').children].map(filterOf).filter((f) => f.value.trim());
-  if (filters.length) cfg.filters = filters;
+  if (filters.length) cfg.filters = {items: filters};
   const snap = parseInt($('snaplen').value, 10);
   if (snap > 0) cfg.snap_length = snap;
   const stop = {};
@@ -489,7 +489,7 @@ async function pollExports() {
     cell(tr, 0, c.path);
     cell(tr, 1, (c.start_time || '') + ' – ' + (c.end_time || ''));
     cell(tr, 2, st.state || '');
-    cell(tr, 3, Math.round((st.progress || 0) * 100) + '%');
+    cell(tr, 3, Math.round(st.progress || 0) + '%'); // 0 to 100
     cell(tr, 4, String(stats.exported_packets ?? stats.estimated_packets ?? ''));
     cell(tr, 5, String(stats.exported_bytes ?? stats.estimated_bytes ?? ''));
     cell(tr, 6, (st.error && st.error.error_text) || '');

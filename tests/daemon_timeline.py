@@ -4,7 +4,8 @@ interval of a store, a clip and an fs/ capture, checked against a
 reference computed here from the captures themselves (their records and
 where the 256 KiB index entries fall, doc/api.md "Timeline"), the bucket
 start times as nanosecond strings, the window's defaults, the limits, the
-sandbox and the credentials.  Prints "N passed, N failed"."""
+sandbox and the credentials; and POST /api/pktexport/1.0/filters/validate.
+Prints "N passed, N failed"."""
 import base64
 import json
 import os
@@ -201,6 +202,31 @@ def test_errors(d):
     check("another resource of the service: 404", st == 404, (st, doc))
 
 
+def test_validate(d):
+    V = "/api/pktexport/1.0/filters/validate"
+
+    def f(*items):
+        return {"items": [{"id": "f%d" % i, "type": t, "value": v}
+                          for i, (t, v) in enumerate(items, 1)]}
+    st, doc, _ = d.request("POST", V, body={"path": "jobs/core-1", "filters": f(("BPF", "tcp"))})
+    check("validate: a good BPF filter", st == 200 and doc == {"valid": True}, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/a.pcap",
+                                            "filters": f(("BPF", "tcp"), ("BPF", "tcp and and"))})
+    check("validate: a bad filter is 400 naming it", st == 400
+          and is_error(doc, "REQUEST_INVALID_INPUT") and '"f2"' in doc["error_text"], (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/a.pcap",
+                                            "filters": f(("BPF", "host " + "1" * 2000))})
+    check("validate: bounded as exports (a BPF value past 1024 bytes)", st == 400, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/missing.pcap", "filters": f()})
+    check("validate: a missing source is 404", st == 404, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "interfaces/lo", "filters": f()})
+    check("validate: not against a live source", st == 400, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/a.pcap", "filters": f(), "mode": "x"})
+    check("validate: unknown properties refused", st == 400, (st, doc))
+    st, doc, r = d.request("GET", V)
+    check("validate: GET is 405", st == 405 and r.getheader("Allow") == "POST", (st, doc))
+
+
 def test_users(root, tmp):
     users = os.path.join(tmp, "users")
     h = crypt_hash("secret", "saltsalt")
@@ -231,6 +257,7 @@ def main():
         try:
             test_counts(d, root, times)
             test_errors(d)
+            test_validate(d)
         finally:
             rc = d.stop()
             check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])

@@ -299,6 +299,8 @@ void pkxd_files_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
  * serve: its static files at / and /console/...; 1 when path was one. */
 int pkxd_console_check(pkxh_req *req, const char *path);
 int pkxd_console_serve(pkxd_daemon *d, pkxh_req *req, const char *path);
+/* POST /api/pktexport/1.0/filters/validate (validate.c). */
+void pkxd_validate_filters(pkxd_daemon *d, pkxh_req *req);
 /* --allowed-host NAME: 0, or -1 for a name that is none. */
 int pkxd_console_allow_host(const char *name);
 void pkxd_console_free(void);

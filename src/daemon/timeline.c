@@ -87,6 +87,13 @@ void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 	long intervals = TIMELINE_DEFAULT_INTERVALS;
 	char *end;
 
+	if (strcmp(rest, "filters/validate") == 0) {
+		if (m != PKXH_POST)
+			pkxd_reply_not_allowed(req, "POST");
+		else
+			pkxd_validate_filters(d, req);
+		return;
+	}
 	if (strcmp(rest, "timeline") != 0) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "no resource /api/pktexport/1.0/%.64s", rest);
