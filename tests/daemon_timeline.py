@@ -4,8 +4,10 @@ interval of a store, a clip and an fs/ capture, checked against a
 reference computed here from the captures themselves (their records and
 where the 256 KiB index entries fall, doc/api.md "Timeline"), the bucket
 start times as nanosecond strings, the window's defaults, the limits, the
-sandbox and the credentials; and POST /api/pktexport/1.0/filters/validate.
-Prints "N passed, N failed"."""
+sandbox and the credentials; POST /api/pktexport/1.0/filters/validate;
+and the web console's files and browser rules over plain HTTP (Host
+against DNS rebinding, Origin and JSON for a browser's state-changing
+requests, the security headers).  Prints "N passed, N failed"."""
 import base64
 import json
 import os
@@ -227,6 +229,57 @@ def test_validate(d):
     check("validate: GET is 405", st == 405 and r.getheader("Allow") == "POST", (st, doc))
 
 
+def test_console_http(d):
+    r, body = d.request("GET", "/", raw=True)
+    if r.status == 404 and not os.environ.get("PKTEXPORT_CONSOLE_DIR"):
+        return
+    csp = r.getheader("Content-Security-Policy") or ""
+    check("/ is the console's page", r.status == 200 and b"<html" in body
+          and r.getheader("Content-Type", "").startswith("text/html"), r.status)
+    check("the page's CSP: own scripts only, no frames",
+          "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+          and "default-src 'none'" in csp and "unsafe" not in csp, csp)
+    check("nosniff and DENY on the page", r.getheader("X-Content-Type-Options") == "nosniff"
+          and r.getheader("X-Frame-Options") == "DENY")
+    r, body = d.request("GET", "/console/app.js", raw=True)
+    check("the script, as JavaScript", r.status == 200
+          and r.getheader("Content-Type", "").startswith("text/javascript"), r.status)
+    for bad in ("/console/../../etc/passwd", "/console/.hidden.js", "/console/sub/x.js",
+                "/console/x.txt"):
+        r, _ = d.request("GET", bad, raw=True)
+        check("%s: 404" % bad, r.status == 404, r.status)
+    r, _ = d.request("POST", "/", body="{}", raw=True, headers={
+        "Content-Type": "application/json", "Origin": "http://%s:%d" % (d.host, d.port)})
+    check("POST /: 405", r.status == 405, r.status)
+    r, _ = d.request("GET", "/api/common/1.0/ping", raw=True)
+    check("nosniff on an API answer too", r.getheader("X-Content-Type-Options") == "nosniff")
+    # DNS rebinding: a browser's request naming another host.
+    for h in ({"Host": "attacker.example"}, {"Host": "attacker.example:8080",
+                                              "Sec-Fetch-Site": "same-origin"}):
+        st, doc, _ = d.request("GET", "/" if "Sec-Fetch-Site" not in h else
+                               TL + "?path=jobs/core-1", headers=h)
+        check("Host %s from a browser: 403" % h["Host"], st == 403
+              and is_error(doc, "AUTH_FORBIDDEN"), (st, doc))
+    st, _, _ = d.request("GET", TL + "?path=jobs/core-1",
+                         headers={"Host": "localhost:1", "Sec-Fetch-Site": "same-origin"})
+    check("Host localhost from a browser: served", st == 200, st)
+    st, _, _ = d.request("GET", TL + "?path=jobs/core-1", headers={"Host": "attacker.example"})
+    check("not a browser (no Origin, no Sec-Fetch-Site): any Host", st == 200, st)
+    own = "http://%s:%d" % (d.host, d.port)
+    body = {"path": "fs/a.pcap", "filters": {"items": []}}
+    V = "/api/pktexport/1.0/filters/validate"
+    for h, code in (({"Origin": "http://attacker.example"}, 403),
+                    ({"Origin": own, "Content-Type": "text/plain"}, 415),
+                    ({"Origin": own, "Content-Type": "application/x-www-form-urlencoded"}, 415),
+                    ({"Origin": own, "Content-Type": "application/json; charset=utf-8"}, 200),
+                    ({"Sec-Fetch-Site": "same-origin", "Content-Type": "application/json"}, 403)):
+        st, doc, _ = d.request("POST", V, body=json.dumps(body), headers=h)
+        check("a browser's POST with %s: %d" % (h, code), st == code, (st, doc))
+    st, doc, _ = d.request("DELETE", "/api/npm.packet_export/1.3/exports/items/" + "0" * 32,
+                           headers={"Origin": "http://attacker.example"})
+    check("a browser's DELETE from another origin: 403", st == 403, (st, doc))
+
+
 def test_users(root, tmp):
     users = os.path.join(tmp, "users")
     h = crypt_hash("secret", "saltsalt")
@@ -258,6 +311,7 @@ def main():
             test_counts(d, root, times)
             test_errors(d)
             test_validate(d)
+            test_console_http(d)
         finally:
             rc = d.stop()
             check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])
