@@ -493,8 +493,16 @@ async function pollExports() {
     cell(tr, 4, String(stats.exported_packets ?? stats.estimated_packets ?? ''));
     cell(tr, 5, String(stats.exported_bytes ?? stats.estimated_bytes ?? ''));
     cell(tr, 6, (st.error && st.error.error_text) || '');
-    const ready = st.state === 'READY' && c.mode !== 'STREAM_TO_FILE';
-    tr.querySelector('.download').hidden = !ready;
+    const dl = tr.querySelector('.download');
+    if (c.mode === 'STREAM_TO_FILE') {
+      // The file it wrote, through npm.filesystem, once it is whole.
+      dl.hidden = st.state !== 'DONE';
+      const href = '/api/npm.filesystem/1.0/fileop/download/' +
+        String(c.output_filename || '').split('/').map(encodeURIComponent).join('/');
+      if (dl.getAttribute('href') !== href) dl.setAttribute('href', href);
+    } else {
+      dl.hidden = st.state !== 'READY';
+    }
   }
   for (const [id, tr] of rows) {
     if (!seen.has(id)) {

@@ -170,6 +170,14 @@ def test_counts(d, root, times):
     ok, why = same(doc, ref, cs, ce, 10)
     check("clip: its window, counts equal the reference", st == 200 and ok
           and doc["start_time"] == ns_str(cs) and doc["end_time"] == ns_str(ce), (st, why))
+    # A capture changed behind the store's back (its mtime and ctime):
+    # its index is built again, the counts stay right.
+    f1 = store_files(root)[1]
+    st_ = os.stat(f1)
+    os.utime(f1, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
+    st, doc, _ = get(d, "jobs/core-1", start=ns_str(s), end=ns_str(e), intervals=40)
+    ok, why = same(doc, ref, s, e, 40)
+    check("a file touched since indexed: counts equal the reference", st == 200 and ok, (st, why))
     # By id, as the capture service names the store.
     _, jobs, _ = d.request("GET", "/api/npm.packet_capture/3.0/jobs")
     jid = jobs["items"][0]["id"]
