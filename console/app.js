@@ -334,6 +334,37 @@ function checkWindow() {
 $('start').addEventListener('input', checkWindow);
 $('end').addEventListener('input', checkWindow);
 
+// Several windows (config.time_intervals), kept as the strings typed.
+const intervals = [];
+function drawIntervals() {
+  const ul = $('intervals');
+  ul.textContent = '';
+  intervals.forEach((iv, i) => {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = 'Remove';
+    b.setAttribute('aria-label', 'Remove the window ' + iv.start_time + ' to ' + iv.end_time);
+    b.addEventListener('click', () => {
+      intervals.splice(i, 1);
+      drawIntervals();
+      $('add-interval').focus();
+    });
+    li.append(iv.start_time + ' – ' + iv.end_time + ' ', b);
+    ul.appendChild(li);
+  });
+}
+$('add-interval').addEventListener('click', () => {
+  const s = $('start').value.trim();
+  const e = $('end').value.trim();
+  if (!checkWindow() || !s || !e) {
+    $('window-error').textContent = 'A window needs a start and an end.';
+    return;
+  }
+  intervals.push({start_time: s, end_time: e});
+  drawIntervals();
+});
+
 let filterSeq = 0;
 function addFilter(type, value) {
   const li = $('filter-row').content.firstElementChild.cloneNode(true);
@@ -399,8 +430,12 @@ $('export-form').addEventListener('submit', async (ev) => {
     return;
   }
   const cfg = {path: $('source').value, output_format: $('format').value, mode: $('mode').value};
-  if ($('start').value.trim()) cfg.start_time = $('start').value.trim();
-  if ($('end').value.trim()) cfg.end_time = $('end').value.trim();
+  if (intervals.length) {
+    cfg.time_intervals = intervals.slice();
+  } else {
+    if ($('start').value.trim()) cfg.start_time = $('start').value.trim();
+    if ($('end').value.trim()) cfg.end_time = $('end').value.trim();
+  }
   const filters = [...$('filters').children].map(filterOf).filter((f) => f.value.trim());
   if (filters.length) cfg.filters = {items: filters};
   const snap = parseInt($('snaplen').value, 10);
@@ -408,8 +443,10 @@ $('export-form').addEventListener('submit', async (ev) => {
   const stop = {};
   const pl = parseInt($('packet-limit').value, 10);
   const sl = parseInt($('size-limit').value, 10);
+  const tl = parseInt($('time-limit').value, 10);
   if (pl > 0) stop.packet_limit = pl;
   if (sl > 0) stop.size_limit = sl;
+  if (tl > 0) stop.time_limit = tl;
   if (Object.keys(stop).length) cfg.stop_rule = stop;
   if (cfg.mode === 'STREAM_TO_FILE') cfg.output_filename = $('outname').value;
   const res = await api('POST', EXPORTS, {config: cfg});
@@ -487,7 +524,9 @@ async function pollExports() {
     const c = e.config;
     tr.dataset.state = st.state;
     cell(tr, 0, c.path);
-    cell(tr, 1, (c.start_time || '') + ' – ' + (c.end_time || ''));
+    cell(tr, 1, c.time_intervals && c.time_intervals.length
+      ? c.time_intervals.map((iv) => iv.start_time + ' – ' + iv.end_time).join(', ')
+      : (c.start_time || '') + ' – ' + (c.end_time || ''));
     cell(tr, 2, st.state || '');
     cell(tr, 3, Math.round(st.progress || 0) + '%'); // 0 to 100
     cell(tr, 4, String(stats.exported_packets ?? stats.estimated_packets ?? ''));

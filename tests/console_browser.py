@@ -19,6 +19,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 except ImportError:
     # Debian's python3-selenium is for the system's python3.
@@ -178,6 +179,47 @@ def run(driver, d, root, tmp, edge):
     # One packet 300 ns after the start edge is in; the one 200 ns before
     # it is out: a window off by a microsecond would differ.
     check("the export holds packets", len(got) > 24 + 16, len(got))
+
+    # By keyboard: two windows as intervals, the union exported.
+    for li in driver.find_elements(By.CSS_SELECTOR, "#filters .fremove"):
+        li.click()
+    wins = []
+    for first, count in ((10, 5), (150, 20)):
+        canvas.send_keys(Keys.HOME)
+        for _ in range(first):
+            canvas.send_keys(Keys.ARROW_RIGHT)
+        for _ in range(count - 1):
+            canvas.send_keys(Keys.SHIFT, Keys.ARROW_RIGHT)
+        wins.append((driver.find_element(By.ID, "start").get_attribute("value"),
+                     driver.find_element(By.ID, "end").get_attribute("value")))
+        driver.find_element(By.ID, "add-interval").click()
+    want_w = [(ns_str(T0 + 10 * D), ns_str(T0 + 15 * D)), (ns_str(T0 + 150 * D), ns_str(T0 + 170 * D))]
+    check("keyboard selections fill the window exactly", wins == want_w, (wins, want_w))
+    check("two intervals listed", len(driver.find_elements(By.CSS_SELECTOR, "#intervals li")) == 2)
+    before = {tr.get_attribute("data-id") for tr in driver.find_elements(By.CSS_SELECTOR, "#exports tbody tr")}
+    driver.find_element(By.ID, "create").click()
+
+    def new_ready():
+        for tr in driver.find_elements(By.CSS_SELECTOR, "#exports tbody tr"):
+            if tr.get_attribute("data-id") not in before and tr.get_attribute("data-state") == "READY":
+                return tr
+        return None
+    check("the intervals' export becomes READY", wait_until(lambda: new_ready() is not None, 30))
+    tr = new_ready()
+    if not tr:
+        return
+    for p in glob.glob(os.path.join(dl, "*")):
+        os.unlink(p)
+    tr.find_element(By.CSS_SELECTOR, ".download").click()
+    check("its download arrives", wait_until(lambda: downloaded() is not None, 30))
+    got = open(downloaded(), "rb").read() if downloaded() else b""
+    ref2 = os.path.join(tmp, "ref2.pcap")
+    rc = subprocess.run([os.environ["PKTEXPORT"], "export", "--root", root, "-o", ref2,
+                         "--interval", "%s,%s" % want_w[0], "--interval", "%s,%s" % want_w[1],
+                         "-F", "PCAP_NS", "jobs/core-1"], capture_output=True).returncode
+    want = open(ref2, "rb").read() if rc == 0 else None
+    check("the intervals' download equals pktexport export --interval, byte for byte",
+          got and got == want, (len(got), want and len(want), rc))
 
 
 def main():
