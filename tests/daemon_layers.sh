@@ -18,5 +18,7 @@ check "codes and task call no other daemon file" \
 	test -z "$(echo "$graph" | grep '^  \(codes\|task\) -> ')"
 check "files and capture never call http or main" \
 	test -z "$(echo "$graph" | grep '^  \(files\|capture\) -> \(http\|main\)$')"
+check "console, timeline and validate never call http or main" \
+	test -z "$(echo "$graph" | grep '^  \(console\|timeline\|validate\) -> \(http\|main\)$')"
 check "jobs never calls http or main" test -z "$(echo "$graph" | grep '^  jobs -> \(http\|main\)$')"
 finish

@@ -8,6 +8,7 @@ packages=(
 	tcpdump tshark wireshark-common
 	valgrind clang libclang-rt-14-dev
 	python3 curl wrk time openssl iproute2 procps
+	libjs-chart.js chromium chromium-driver python3-selenium
 	debhelper lintian dpkg-dev
 )
 if [ "$(id -u)" -ne 0 ]; then

@@ -20,6 +20,7 @@ plugins_source_store_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_source_store_la_LIBADD = $(JANSSON_LIBS)
 pktexport_store_SOURCES = plugins/source-store/store_cli.c \
 	plugins/source-store/store_list.c plugins/source-store/store_clip.c \
+	plugins/source-store/store_timeline.c \
 	plugins/source-store/source_store.h $(STORE_SHARED)
 pktexport_store_CPPFLAGS = $(AM_CPPFLAGS) $(JANSSON_CFLAGS) \
 	-I$(top_srcdir)/plugins/common

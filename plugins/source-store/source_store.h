@@ -28,4 +28,15 @@ int store_cmd_describe(const char *root, char **rels, int n);
 /* The folders and captures below fs/DIR (or fs), each described. */
 int store_cmd_tree(const char *root, const char *rel);
 
+/* rel ("DIR/NAME") opened under rootfd without following a link. */
+int store_open_rel(int rootfd, const char *rel, int *err_no);
+/* The clip clips/<id> of the data root rootfd; 0, or -1 with why set. */
+int store_clip_of(int rootfd, const char *id, ss_clip *clip, char *why,
+                  size_t len);
+/* pktexport-store timeline (store_timeline.c): packets and bytes per
+ * interval of a source, from its time indexes, as JSON.  The exit
+ * status. */
+int store_cmd_timeline(const char *root, const char *path, const char *start,
+                       const char *end, const char *intervals);
+
 #endif /* PKX_SOURCE_STORE_H */

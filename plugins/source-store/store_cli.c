@@ -29,6 +29,8 @@ static void usage(FILE *out)
 	        "       pktexport store list --root DIR\n"
 	        "       pktexport store describe --root DIR fs/FILE...\n"
 	        "       pktexport store tree --root DIR fs[/DIR]\n"
+	        "       pktexport store timeline --root DIR "
+	        "jobs/JOB|clips/ID|fs/FILE START END N\n"
 	        "\n"
 	        "A store is DIR/jobs/JOB: time-ordered capture files, their "
 	        "time indexes\nand a catalog (see doc/store.md).  import "
@@ -598,6 +600,9 @@ int main(int argc, char **argv)
 		return store_cmd_list(root);
 	if (strcmp(cmd, "tree") == 0 && argc == 1)
 		return store_cmd_tree(root, argv[0]);
+	if (strcmp(cmd, "timeline") == 0 && argc == 4)
+		return store_cmd_timeline(root, argv[0], argv[1], argv[2],
+		                          argv[3]);
 	if (strcmp(cmd, "describe") == 0 && argc >= 1)
 		return store_cmd_describe(root, argv, argc);
 	if (strcmp(cmd, "index") == 0 && argc >= 1) {

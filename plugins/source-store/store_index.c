@@ -471,3 +471,67 @@ int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos)
 	cf_seek(r, pos->offset);
 	return 0;
 }
+
+/* ------------------------------------------------------------- probing */
+
+int sx_probe_open(int idxfd, const sx_summary *now, sx_probe *p)
+{
+	uint8_t head[SX_HEADER];
+	struct stat ist;
+	sx_index h;
+	uint64_t n;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	memset(p->block, 0xff, sizeof(p->block));
+	if (fstat(idxfd, &ist) != 0 || ist.st_size < SX_HEADER ||
+	    read_full(idxfd, head, SX_HEADER, 0) != 0 ||
+	    memcmp(head, SX_MAGIC, 8) != 0 || get32(head + 8) != SX_VERSION)
+		return -1;
+	n = get64(head + 80);
+	if (n > SX_MAX_ENTRIES ||
+	    (uint64_t)ist.st_size != SX_HEADER + n * SX_ENTRY)
+		return -1;
+	sx_index_init(&h);
+	sx_header_unpack(&h, head);
+	if ((h.sum.flags & SX_GROWING) || h.sum.size != now->size ||
+	    h.sum.mtime_ns != now->mtime_ns ||
+	    h.sum.ctime_ns != now->ctime_ns || h.sum.dev != now->dev ||
+	    h.sum.ino != now->ino || (n == 0) != (h.sum.packets == 0))
+		return -1;
+	p->sum = h.sum;
+	p->n = n;
+	p->fd = idxfd;
+	p->bytes_read = SX_HEADER;
+	return 0;
+}
+
+int sx_probe_entry(sx_probe *p, uint64_t i, sx_entry *e)
+{
+	uint64_t block = i / SX_PROBE_BLOCK, first = block * SX_PROBE_BLOCK;
+	unsigned way = (unsigned)(block % SX_PROBE_WAYS);
+	const uint8_t *b;
+
+	if (i >= p->n)
+		return -1;
+	if (block != p->block[way]) {
+		uint64_t k = p->n - first < SX_PROBE_BLOCK ? p->n - first
+		                                           : SX_PROBE_BLOCK;
+
+		if (read_full(p->fd, p->buf[way], k * SX_ENTRY,
+		              (off_t)(SX_HEADER + first * SX_ENTRY)) != 0) {
+			p->block[way] = UINT64_MAX;
+			return -1;
+		}
+		p->block[way] = block;
+		p->bytes_read += k * SX_ENTRY;
+	}
+	b = p->buf[way] + (i - first) * SX_ENTRY;
+	*e = (sx_entry){get64(b), get64(b + 8), get64(b + 16), get64(b + 24)};
+	p->entries_read++;
+	/* An entry outside the file's counts is damage the hash would have
+	 * caught: refused rather than believed. */
+	if (e->packets >= p->sum.packets || e->bytes > p->sum.bytes)
+		return -1;
+	return 0;
+}

@@ -107,6 +107,27 @@ typedef struct sx_pos {
  * says. */
 int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos);
 
+/* Reading an index entry by entry (pread, one block of entries at a
+ * time) without loading it: the timeline's cost follows the entries it
+ * looks at, not the index's size.  Only a final (not growing) index whose
+ * header names exactly the capture `now` (sx_identity_set) is probed; its
+ * hash is not checked (that would read it whole), each entry read is
+ * checked against the header's counts instead.  0, or -1: load it with
+ * sx_store_index instead. */
+#define SX_PROBE_BLOCK 128 /* entries a read */
+#define SX_PROBE_WAYS  8   /* blocks kept (direct-mapped) */
+typedef struct sx_probe {
+	int fd; /* not owned */
+	sx_summary sum;
+	uint64_t n; /* entries */
+	uint64_t block[SX_PROBE_WAYS];
+	uint64_t entries_read, bytes_read;
+	uint8_t buf[SX_PROBE_WAYS][SX_PROBE_BLOCK * 32];
+} sx_probe;
+int sx_probe_open(int idxfd, const sx_summary *now, sx_probe *p);
+/* Entry i; 0, or -1 when it cannot be read or is not sound. */
+int sx_probe_entry(sx_probe *p, uint64_t i, sx_entry *e);
+
 /* ---------------------------------------------------------------- store */
 
 typedef struct sx_file {

@@ -500,3 +500,22 @@ int store_cmd_tree(const char *root, const char *rel)
 	close(rootfd);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
+
+int store_open_rel(int rootfd, const char *rel, int *err_no)
+{
+	return open_rel(rootfd, rel, err_no);
+}
+
+int store_clip_of(int rootfd, const char *id, ss_clip *clip, char *why,
+                  size_t len)
+{
+	pkx_error err;
+
+	memset(&err, 0, sizeof(err));
+	tool_root_fd = rootfd;
+	if (ss_clip_load(&tool_services, ".", id, clip, &err) != PKX_OK) {
+		snprintf(why, len, "%s", err.text);
+		return -1;
+	}
+	return 0;
+}

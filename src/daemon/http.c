@@ -927,6 +927,7 @@ static const struct store_service {
     {"npm.packet_capture", "/api/npm.packet_capture/3.0/", pkxd_capture_api},
     {"npm.clips", "/api/npm.clips/1.0/", pkxd_clips_api},
     {"npm.filesystem", "/api/npm.filesystem/1.0/", pkxd_files_api},
+    {"pktexport", "/api/pktexport/1.0/", pkxd_timeline_api},
 };
 #define N_STORE_SERVICES (sizeof(store_services) / sizeof(*store_services))
 
@@ -978,6 +979,10 @@ void pkxd_http_head(pkxh_req *req, void *arg)
 
 	if (!(path = serve_path(d, req)))
 		return;
+	if (pkxd_console_check(req, path)) {
+		free(path);
+		return;
+	}
 	/* What needs credentials: the exports, a user's own refresh
 	 * tokens, and the resources of the services on the data root.
 	 * A check that takes a thread defers the head. */
@@ -1000,7 +1005,9 @@ void pkxd_http_handle(pkxh_req *req, void *arg)
 
 	if (!(path = serve_path(d, req)))
 		return;
-	if (strcmp(path, "/api/common/1.0") == 0) {
+	if (pkxd_console_serve(d, req, path)) {
+		/* the console's files (console.c) */
+	} else if (strcmp(path, "/api/common/1.0") == 0) {
 		reply_service_def(req, "common", m);
 	} else if (strcmp(path, "/api/mgmt.aaa/2.0") == 0 && d->auth) {
 		/* Served (and listed) with access control only. */

@@ -78,6 +78,10 @@ static void usage(FILE *out)
 	        "SIGHUP)\n"
 	        "  --plain-listen A:P  plain HTTP as well, on a loopback "
 	        "address only\n"
+	        "  --allowed-host NAME  a name browsers may reach this "
+	        "service by, besides its\n"
+	        "                    addresses, localhost and the host's "
+	        "name (repeatable)\n"
 	        "  -v                log more\n");
 }
 
@@ -434,6 +438,7 @@ static void teardown(pkxd_daemon *d)
 		event_base_free(d->base);
 	pkx_registry_free(d->reg);
 	pkxd_auth_free(d->auth);
+	pkxd_console_free();
 	free(d->root);
 	free(d->state_dir);
 	free(d->spool_dir);
@@ -574,6 +579,7 @@ int main(int argc, char **argv)
 	    {"tls-cert", required_argument, NULL, 'C'},
 	    {"tls-key", required_argument, NULL, 'K'},
 	    {"plain-listen", required_argument, NULL, 'P'},
+	    {"allowed-host", required_argument, NULL, 'A'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -630,6 +636,13 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			plain_listen = optarg;
+			break;
+		case 'A':
+			if (pkxd_console_allow_host(optarg) != 0)
+				return bad_usage(
+				    "--allowed-host \"%s\" is not a "
+				    "host name (or too many)",
+				    optarg);
 			break;
 		case 'p':
 			plugin_dir = optarg;

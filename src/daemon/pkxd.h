@@ -293,5 +293,20 @@ void pkxd_clips_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 int pkxd_files_head(pkxd_daemon *d, pkxh_req *req, const char *rest);
 void pkxd_files_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                     pkxh_method m);
+/* The web console (console.c).  check: from a request's head, what a
+ * browser's request must show (a Host this service answers to; for a
+ * POST, PUT or DELETE its own Origin and JSON); 1 when it refused it.
+ * serve: its static files at / and /console/...; 1 when path was one. */
+int pkxd_console_check(pkxh_req *req, const char *path);
+int pkxd_console_serve(pkxd_daemon *d, pkxh_req *req, const char *path);
+/* POST /api/pktexport/1.0/filters/validate (validate.c). */
+void pkxd_validate_filters(pkxd_daemon *d, pkxh_req *req);
+/* --allowed-host NAME: 0, or -1 for a name that is none. */
+int pkxd_console_allow_host(const char *name);
+void pkxd_console_free(void);
+/* /api/pktexport/1.0/<rest>: the project's own service, the timeline of
+ * a source (timeline.c). */
+void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                       pkxh_method m);
 
 #endif /* PKXD_H */

@@ -1,0 +1,559 @@
+// pktexport's web console: log in, pick a source, look at its timeline,
+// select a window, export it, follow and download the exports.  Times are
+// nanoseconds as BigInt or as the API's strings ("SECONDS.NANOSECONDS"),
+// never JavaScript numbers, which cannot hold epoch nanoseconds.
+'use strict';
+
+const EXPORTS = '/api/npm.packet_export/1.3/exports';
+const PACKETS = '/api/npm.packet_export/1.3/packets/items/';
+const TIMELINE = '/api/pktexport/1.0/timeline';
+const VALIDATE = '/api/pktexport/1.0/filters/validate';
+const NS = 1000000000n;
+
+const $ = (id) => document.getElementById(id);
+
+// ------------------------------------------------------------- times
+
+// "1700000000.5" -> 1700000000500000000n; null when not such a time.
+function parseTime(text) {
+  const m = /^\s*(\d{1,11})(?:\.(\d{0,9}))?\s*$/.exec(text);
+  if (!m) return null;
+  return BigInt(m[1]) * NS + BigInt((m[2] || '').padEnd(9, '0') || '0');
+}
+
+function timeText(ns) {
+  return (ns / NS).toString() + '.' + (ns % NS).toString().padStart(9, '0');
+}
+
+// A short label for a bucket: the date and time to the precision the
+// timeline's span needs (computed from the string, no Number of epoch ns).
+function label(text, spanNs) {
+  const [sec, frac] = text.split('.');
+  const d = new Date(Number(sec) * 1000);
+  const hms = d.toISOString().slice(11, 19);
+  const digits = spanNs < 10n * NS ? (spanNs < 10000000n ? 9 : 6) : spanNs < 600n * NS ? 3 : 0;
+  return (spanNs > 86400n * NS ? d.toISOString().slice(5, 10) + ' ' : '') + hms +
+    (digits ? '.' + frac.slice(0, digits) : '');
+}
+
+// --------------------------------------------------------------- API
+
+async function api(method, path, body) {
+  const opts = {method, credentials: 'same-origin', headers: {Accept: 'application/json'}};
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  let r;
+  try {
+    r = await fetch(path, opts);
+  } catch (e) {
+    return {status: 0, doc: {error_text: 'the service cannot be reached'}};
+  }
+  const text = await r.text();
+  let doc = null;
+  try {
+    doc = text ? JSON.parse(text) : null;
+  } catch (e) {
+    doc = {error_text: text.slice(0, 200)};
+  }
+  if (r.status === 401 && path !== '/api/common/1.0/login') showLogin();
+  return {status: r.status, doc};
+}
+
+const errText = (res) => (res.doc && res.doc.error_text) || ('HTTP ' + res.status);
+
+// ------------------------------------------------------------- login
+
+function showLogin() {
+  stopPolling();
+  $('app-view').hidden = true;
+  $('login-view').hidden = false;
+  $('logout').hidden = true;
+  $('username').focus();
+}
+
+async function showApp() {
+  $('login-view').hidden = true;
+  $('app-view').hidden = false;
+  $('logout').hidden = false;
+  await loadSources();
+  startPolling();
+}
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  $('login-error').textContent = '';
+  const res = await api('POST', '/api/common/1.0/login',
+    {username: $('username').value, password: $('password').value});
+  $('password').value = '';
+  if (res.status !== 200) {
+    $('login-error').textContent = errText(res);
+    return;
+  }
+  $('who').textContent = $('username').value;
+  showApp();
+});
+
+$('logout').addEventListener('click', async () => {
+  await api('POST', '/api/common/1.0/logout', {});
+  $('who').textContent = '';
+  showLogin();
+});
+
+// ----------------------------------------------------------- sources
+
+async function loadSources() {
+  const sel = $('source');
+  const keep = sel.value;
+  const [jobs, clips, files] = await Promise.all([
+    api('GET', '/api/npm.packet_capture/3.0/jobs'),
+    api('GET', '/api/npm.clips/1.0/clips'),
+    api('GET', '/api/npm.filesystem/1.0/fs'),
+  ]);
+  sel.textContent = '';
+  const group = (name, items) => {
+    if (!items.length) return;
+    const g = document.createElement('optgroup');
+    g.label = name;
+    for (const [value, text] of items) {
+      const o = document.createElement('option');
+      o.value = value;
+      o.textContent = text;
+      g.appendChild(o);
+    }
+    sel.appendChild(g);
+  };
+  group('Stores', ((jobs.doc && jobs.doc.items) || []).map((j) => ['jobs/' + j.config.name, j.config.name]));
+  group('Clips', ((clips.doc && clips.doc.items) || []).map((c) => ['clips/' + c.id, c.id +
+    (c.config.description ? ' (' + c.config.description + ')' : '')]));
+  group('Files', ((files.doc && files.doc.items) || [])
+    .filter((f) => f.type === 'FILE' && f.file && /PCAP/.test(f.file.type))
+    .map((f) => ['fs' + f.id, f.id.replace(/^\//, '')]));
+  if (keep && [...sel.options].some((o) => o.value === keep)) sel.value = keep;
+  if (sel.value) {
+    view = {start: null, end: null};
+    loadTimeline();
+  } else {
+    $('source-info').textContent = 'No source under the data root.';
+  }
+}
+
+$('source').addEventListener('change', () => {
+  view = {start: null, end: null};
+  loadTimeline();
+});
+$('reload-sources').addEventListener('click', loadSources);
+
+// ---------------------------------------------------------- timeline
+
+let view = {start: null, end: null}; // BigInt ns, null: the source's
+let data = null;                      // the last timeline answer
+let chart = null;
+let sel = null;                       // [first, last] bucket, inclusive
+let cursor = 0;
+let loading = 0;
+
+async function loadTimeline() {
+  const path = $('source').value;
+  if (!path) return;
+  const q = new URLSearchParams({path, intervals: '200'});
+  if (view.start !== null) q.set('start', timeText(view.start));
+  if (view.end !== null) q.set('end', timeText(view.end));
+  const mine = ++loading;
+  $('timeline-info').textContent = 'Loading…';
+  const res = await api('GET', TIMELINE + '?' + q);
+  if (mine !== loading) return;
+  if (res.status !== 200) {
+    $('timeline-info').textContent = errText(res);
+    data = null;
+    drawChart();
+    return;
+  }
+  data = res.doc;
+  sel = null;
+  cursor = 0;
+  $('source-info').textContent = data.first_packet_time
+    ? 'Packets from ' + data.first_packet_time + ' to ' + data.last_packet_time + ' s.'
+    : 'No packets.';
+  $('timeline-info').textContent = data.start_time + ' to ' + data.end_time + ' s: ' +
+    data.packets + ' packets in ' + data.intervals + ' intervals (counted at index ' +
+    'entries, every 256 KiB of capture; ' + data.index_entries_read + ' entries read).';
+  drawChart();
+  showSelection();
+}
+
+function bucketEnd(i) {
+  return i + 1 < data.items.length ? data.items[i + 1].start_time : data.end_time;
+}
+
+function drawChart() {
+  const metric = $('metric').value;
+  const items = data ? data.items : [];
+  const span = data ? parseTime(data.end_time) - parseTime(data.start_time) : 0n;
+  const labels = items.map((it) => label(it.start_time, span));
+  const values = items.map((it) => it[metric]);
+  if (typeof Chart === 'undefined') {
+    $('timeline-info').textContent += ' (the chart library is not installed: libjs-chart.js)';
+    return;
+  }
+  if (!chart) {
+    chart = new Chart($('chart'), {
+      type: 'bar',
+      data: {labels, datasets: [{label: metric, data: values, backgroundColor: '#3b6ea5',
+        barPercentage: 1.0, categoryPercentage: 1.0}]},
+      options: {
+        animation: false, responsive: true, maintainAspectRatio: false,
+        plugins: {legend: {display: false}},
+        scales: {x: {ticks: {maxRotation: 0, autoSkip: true}}, y: {beginAtZero: true}},
+        events: ['mousemove', 'mouseout'],
+      },
+    });
+  } else {
+    chart.data.labels = labels;
+    chart.data.datasets[0].data = values;
+    chart.data.datasets[0].label = metric;
+    chart.update();
+  }
+}
+
+$('metric').addEventListener('change', drawChart);
+
+// The bucket under a pixel of the canvas.
+function bucketAt(clientX) {
+  const area = chart.chartArea;
+  const x = clientX - $('chart').getBoundingClientRect().left;
+  const n = data.items.length;
+  const i = Math.floor((x - area.left) / ((area.right - area.left) / n));
+  return Math.max(0, Math.min(n - 1, i));
+}
+
+function showSelection() {
+  const box = $('selection');
+  if (!sel || !chart || !data || !data.items.length) {
+    box.hidden = true;
+    return;
+  }
+  const area = chart.chartArea;
+  const w = (area.right - area.left) / data.items.length;
+  box.style.left = (area.left + sel[0] * w) + 'px';
+  box.style.width = Math.max(2, (sel[1] - sel[0] + 1) * w) + 'px';
+  box.style.top = area.top + 'px';
+  box.style.height = (area.bottom - area.top) + 'px';
+  box.hidden = false;
+}
+
+// A selection fills the export form's window with the buckets' exact
+// edges (strings from the service, never rounded).
+function select(a, b) {
+  if (!data || !data.items.length) return;
+  sel = [Math.min(a, b), Math.max(a, b)];
+  $('start').value = data.items[sel[0]].start_time;
+  $('end').value = bucketEnd(sel[1]);
+  checkWindow();
+  showSelection();
+  let p = 0;
+  for (let i = sel[0]; i <= sel[1]; i++) p += data.items[i].packets;
+  $('timeline-info').textContent = 'Selected ' + $('start').value + ' to ' + $('end').value +
+    ' s: about ' + p + ' packets.';
+}
+
+let dragFrom = null;
+$('chart').addEventListener('pointerdown', (ev) => {
+  if (!data || !chart || !data.items.length) return;
+  dragFrom = bucketAt(ev.clientX);
+  $('chart').setPointerCapture(ev.pointerId);
+  select(dragFrom, dragFrom);
+});
+$('chart').addEventListener('pointermove', (ev) => {
+  if (dragFrom !== null) select(dragFrom, bucketAt(ev.clientX));
+});
+$('chart').addEventListener('pointerup', (ev) => {
+  if (dragFrom === null) return;
+  select(dragFrom, bucketAt(ev.clientX));
+  cursor = bucketAt(ev.clientX);
+  dragFrom = null;
+});
+
+$('chart').addEventListener('keydown', (ev) => {
+  if (!data || !data.items.length) return;
+  const n = data.items.length;
+  const anchor = sel ? (cursor === sel[0] ? sel[1] : sel[0]) : cursor;
+  let next = cursor;
+  if (ev.key === 'ArrowLeft') next = Math.max(0, cursor - 1);
+  else if (ev.key === 'ArrowRight') next = Math.min(n - 1, cursor + 1);
+  else if (ev.key === 'Home') next = 0;
+  else if (ev.key === 'End') next = n - 1;
+  else if (ev.key === 'Enter') { zoomIn(); ev.preventDefault(); return; }
+  else if (ev.key === '-') { zoomOut(); ev.preventDefault(); return; }
+  else return;
+  ev.preventDefault();
+  cursor = next;
+  select(ev.shiftKey ? anchor : next, next);
+});
+
+function zoomIn() {
+  const s = parseTime($('start').value);
+  const e = parseTime($('end').value);
+  if (s === null || e === null || s >= e) return;
+  view = {start: s, end: e};
+  loadTimeline();
+}
+
+function zoomOut() {
+  if (!data) return;
+  const s = parseTime(data.start_time);
+  const e = parseTime(data.end_time);
+  const w = e - s;
+  view = {start: s > w / 2n ? s - w / 2n : 1n, end: e + w / 2n};
+  loadTimeline();
+}
+
+$('zoom-in').addEventListener('click', zoomIn);
+$('zoom-out').addEventListener('click', zoomOut);
+$('zoom-reset').addEventListener('click', () => {
+  view = {start: null, end: null};
+  loadTimeline();
+});
+window.addEventListener('resize', showSelection);
+
+// ------------------------------------------------------- export form
+
+function checkWindow() {
+  const s = $('start').value.trim();
+  const e = $('end').value.trim();
+  let msg = '';
+  if (s && parseTime(s) === null) msg = 'Start: seconds with up to 9 decimals.';
+  else if (e && parseTime(e) === null) msg = 'End: seconds with up to 9 decimals.';
+  else if (s && e && parseTime(s) >= parseTime(e)) msg = 'Start must be before end.';
+  $('window-error').textContent = msg;
+  $('start').setAttribute('aria-invalid', String(msg.startsWith('Start')));
+  $('end').setAttribute('aria-invalid', String(msg.startsWith('End')));
+  return !msg;
+}
+$('start').addEventListener('input', checkWindow);
+$('end').addEventListener('input', checkWindow);
+
+// Several windows (config.time_intervals), kept as the strings typed.
+const intervals = [];
+function drawIntervals() {
+  const ul = $('intervals');
+  ul.textContent = '';
+  intervals.forEach((iv, i) => {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = 'Remove';
+    b.setAttribute('aria-label', 'Remove the window ' + iv.start_time + ' to ' + iv.end_time);
+    b.addEventListener('click', () => {
+      intervals.splice(i, 1);
+      drawIntervals();
+      $('add-interval').focus();
+    });
+    li.append(iv.start_time + ' – ' + iv.end_time + ' ', b);
+    ul.appendChild(li);
+  });
+}
+$('add-interval').addEventListener('click', () => {
+  const s = $('start').value.trim();
+  const e = $('end').value.trim();
+  if (!checkWindow() || !s || !e) {
+    $('window-error').textContent = 'A window needs a start and an end.';
+    return;
+  }
+  intervals.push({start_time: s, end_time: e});
+  drawIntervals();
+});
+
+let filterSeq = 0;
+function addFilter(type, value) {
+  const li = $('filter-row').content.firstElementChild.cloneNode(true);
+  li.dataset.id = 'f' + (++filterSeq);
+  if (type) li.querySelector('.ftype').value = type;
+  if (value) li.querySelector('.fvalue').value = value;
+  li.querySelector('.fremove').addEventListener('click', () => {
+    li.remove();
+    $('add-filter').focus();
+  });
+  let timer = null;
+  const later = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => validate(li), 400);
+  };
+  li.querySelector('.fvalue').addEventListener('input', later);
+  li.querySelector('.ftype').addEventListener('change', later);
+  $('filters').appendChild(li);
+  li.querySelector('.fvalue').focus();
+  return li;
+}
+$('add-filter').addEventListener('click', () => addFilter());
+
+function filterOf(li) {
+  return {id: li.dataset.id, type: li.querySelector('.ftype').value,
+    value: li.querySelector('.fvalue').value};
+}
+
+function showFilterError(li, text) {
+  li.querySelector('.ferror').textContent = text;
+  li.querySelector('.fvalue').setAttribute('aria-invalid', String(!!text));
+}
+
+// Validation as one types, when the service offers it (debounced).
+let canValidate = true;
+async function validate(li) {
+  const f = filterOf(li);
+  if (!canValidate || !f.value.trim()) {
+    showFilterError(li, '');
+    return;
+  }
+  const res = await api('POST', VALIDATE, {path: $('source').value, filters: {items: [f]}});
+  if (res.status === 404 && /^no resource/.test(errText(res))) {
+    canValidate = false; // a service without the validation endpoint
+    return;
+  }
+  if (filterOf(li).value !== f.value) return; // typed on meanwhile
+  showFilterError(li, res.status === 200 ? '' : errText(res));
+}
+
+$('mode').addEventListener('change', () => {
+  const file = $('mode').value === 'STREAM_TO_FILE';
+  $('outname').hidden = !file;
+  $('outname-label').hidden = !file;
+});
+
+$('export-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  $('export-error').textContent = '';
+  for (const li of $('filters').children) showFilterError(li, '');
+  if (!checkWindow()) {
+    $('start').focus();
+    return;
+  }
+  const cfg = {path: $('source').value, output_format: $('format').value, mode: $('mode').value};
+  if (intervals.length) {
+    cfg.time_intervals = intervals.slice();
+  } else {
+    if ($('start').value.trim()) cfg.start_time = $('start').value.trim();
+    if ($('end').value.trim()) cfg.end_time = $('end').value.trim();
+  }
+  const filters = [...$('filters').children].map(filterOf).filter((f) => f.value.trim());
+  if (filters.length) cfg.filters = {items: filters};
+  const snap = parseInt($('snaplen').value, 10);
+  if (snap > 0) cfg.snap_length = snap;
+  const stop = {};
+  const pl = parseInt($('packet-limit').value, 10);
+  const sl = parseInt($('size-limit').value, 10);
+  const tl = parseInt($('time-limit').value, 10);
+  if (pl > 0) stop.packet_limit = pl;
+  if (sl > 0) stop.size_limit = sl;
+  if (tl > 0) stop.time_limit = tl;
+  if (Object.keys(stop).length) cfg.stop_rule = stop;
+  if (cfg.mode === 'STREAM_TO_FILE') cfg.output_filename = $('outname').value;
+  const res = await api('POST', EXPORTS, {config: cfg});
+  if (res.status === 201) {
+    pollExports();
+    return;
+  }
+  // The service's own message, at the filter it names when it names one.
+  const text = errText(res);
+  const li = [...$('filters').children].find((l) => text.includes(l.dataset.id));
+  if (li) {
+    showFilterError(li, text);
+    li.querySelector('.fvalue').focus();
+  } else {
+    $('export-error').textContent = text;
+  }
+});
+
+// ------------------------------------------------------- export list
+
+let pollTimer = null;
+function startPolling() {
+  stopPolling();
+  pollExports();
+  pollTimer = setInterval(pollExports, 1000);
+}
+function stopPolling() {
+  if (pollTimer) clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+const rows = new Map();
+
+function cell(tr, i, text) {
+  if (tr.cells[i].textContent !== text) tr.cells[i].textContent = text;
+}
+
+function newRow(id) {
+  const tr = document.createElement('tr');
+  tr.dataset.id = id;
+  for (let i = 0; i < 8; i++) tr.appendChild(document.createElement('td'));
+  const dl = document.createElement('a');
+  dl.textContent = 'Download';
+  dl.className = 'download';
+  dl.href = PACKETS + id;
+  dl.setAttribute('download', '');
+  const del = document.createElement('button');
+  del.type = 'button';
+  del.textContent = 'Delete';
+  del.className = 'delete';
+  del.addEventListener('click', async () => {
+    const res = await api('DELETE', EXPORTS + '/items/' + id);
+    if (res.status !== 204) alert(errText(res));
+    pollExports();
+  });
+  tr.cells[7].append(dl, ' ', del);
+  return tr;
+}
+
+async function pollExports() {
+  const res = await api('GET', EXPORTS);
+  if (res.status !== 200) return;
+  const tbody = $('exports').tBodies[0];
+  const seen = new Set();
+  for (const e of res.doc.items.slice().reverse()) {
+    seen.add(e.id);
+    let tr = rows.get(e.id);
+    if (!tr) {
+      tr = newRow(e.id);
+      rows.set(e.id, tr);
+    }
+    tbody.appendChild(tr); // newest first, kept in order
+    const st = e.status || {};
+    const stats = st.stats || {};
+    const c = e.config;
+    tr.dataset.state = st.state;
+    cell(tr, 0, c.path);
+    cell(tr, 1, c.time_intervals && c.time_intervals.length
+      ? c.time_intervals.map((iv) => iv.start_time + ' – ' + iv.end_time).join(', ')
+      : (c.start_time || '') + ' – ' + (c.end_time || ''));
+    cell(tr, 2, st.state || '');
+    cell(tr, 3, Math.round(st.progress || 0) + '%'); // 0 to 100
+    cell(tr, 4, String(stats.exported_packets ?? stats.estimated_packets ?? ''));
+    cell(tr, 5, String(stats.exported_bytes ?? stats.estimated_bytes ?? ''));
+    cell(tr, 6, (st.error && st.error.error_text) || '');
+    const dl = tr.querySelector('.download');
+    if (c.mode === 'STREAM_TO_FILE') {
+      // The file it wrote, through npm.filesystem, once it is whole.
+      dl.hidden = st.state !== 'DONE';
+      const href = '/api/npm.filesystem/1.0/fileop/download/' +
+        String(c.output_filename || '').split('/').map(encodeURIComponent).join('/');
+      if (dl.getAttribute('href') !== href) dl.setAttribute('href', href);
+    } else {
+      dl.hidden = st.state !== 'READY';
+    }
+  }
+  for (const [id, tr] of rows) {
+    if (!seen.has(id)) {
+      tr.remove();
+      rows.delete(id);
+    }
+  }
+}
+
+// -------------------------------------------------------------- start
+
+(async () => {
+  const res = await api('GET', EXPORTS);
+  if (res.status === 200) showApp();
+})();

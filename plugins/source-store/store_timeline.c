@@ -1,0 +1,529 @@
+/* pktexport-store timeline: packets and bytes per interval of a store, a
+ * clip or an fs/ capture, from the time indexes' cumulative counts
+ * (doc/store.md, "Index file"), for pktexportd's timeline endpoint.
+ *
+ * A count is taken at index-entry granularity: the position of a time b
+ * is the first index entry (over the source's files, in order) whose
+ * timestamp is at or after b, and the records before it are those
+ * "before b".  A bucket [b0, b1) counts the records from the position of
+ * b0 up to the position of b1: at most one stride (256 KiB of capture) of
+ * records before an edge is counted in the bucket before it.  Finding a
+ * position costs a binary search over the files' summaries (the catalog)
+ * and a search over one file's entries (interpolated, galloping, halving:
+ * see tl_in_file), read by pread a block at a time: at most about
+ * intervals x log(entries), whatever the store's size. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "source_store.h"
+#include "store_index.h"
+
+#define TL_MAX_INTERVALS 2000
+
+enum { TL_UNTRIED, TL_PROBE, TL_MEMORY, TL_FAILED };
+
+typedef struct tl_file {
+	int state;
+	sx_probe *probe;
+	const sx_index *ix; /* TL_MEMORY */
+	uint64_t hint;      /* the last answer: answers only grow */
+} tl_file;
+
+typedef struct tl_src {
+	sx_store st;
+	int have_store;
+	sx_index fix; /* an fs/ capture's sidecar index */
+	int have_fix;
+	size_t n;         /* files */
+	size_t *nonempty; /* the files holding packets, in order */
+	size_t n_nonempty;
+	tl_file *files;
+	int idxdir; /* the store's .index, -1 when none */
+	uint64_t entries_read, bytes_read, indexes_loaded;
+} tl_src;
+
+/* A position: the records of files before `file`, and `packets` and
+ * `bytes` of that file. */
+typedef struct tl_pos {
+	size_t file;
+	uint64_t packets, bytes;
+} tl_pos;
+
+static int out_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int out_error(int code, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	json_t *o;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	o = json_pack("{s:s, s:i}", "error", text, "code", code);
+	json_dumpf(o, stdout, JSON_COMPACT);
+	putchar('\n');
+	json_decref(o);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static const sx_summary *tl_sum(const tl_src *s, size_t i)
+{
+	return s->have_store ? &s->st.files[i].sum : &s->fix.sum;
+}
+
+static json_t *ns_text(uint64_t ns)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu.%09llu",
+	         (unsigned long long)(ns / 1000000000u),
+	         (unsigned long long)(ns % 1000000000u));
+	return json_string(buf);
+}
+
+/* Makes file i's entries readable: probed when its index is final and
+ * current, else loaded (built when stale) as an export would. */
+static int tl_ready(tl_src *s, size_t i)
+{
+	tl_file *f = &s->files[i];
+
+	if (f->state == TL_PROBE || f->state == TL_MEMORY)
+		return 0;
+	if (f->state == TL_FAILED)
+		return -1;
+	f->state = TL_FAILED;
+	if (s->have_fix) {
+		f->ix = &s->fix;
+		f->state = TL_MEMORY;
+		return 0;
+	}
+	if (s->idxdir >= 0) {
+		char name[512];
+		int fd;
+
+		snprintf(name, sizeof(name), "%s.idx", s->st.files[i].name);
+		fd = openat(s->idxdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		f->probe = malloc(sizeof(*f->probe));
+		if (fd >= 0 && f->probe &&
+		    sx_probe_open(fd, &s->st.files[i].now, f->probe) == 0 &&
+		    f->probe->sum.packets == s->st.files[i].sum.packets) {
+			f->state = TL_PROBE;
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		free(f->probe);
+		f->probe = NULL;
+	}
+	if (!(f->ix = sx_store_index(&s->st, i)))
+		return -1;
+	s->indexes_loaded++;
+	s->entries_read += f->ix->n_entries;
+	f->state = TL_MEMORY;
+	return 0;
+}
+
+static uint64_t tl_n_entries(const tl_src *s, size_t i)
+{
+	const tl_file *f = &s->files[i];
+
+	return f->state == TL_PROBE ? f->probe->n : f->ix->n_entries;
+}
+
+static int tl_entry(tl_src *s, size_t i, uint64_t j, sx_entry *e)
+{
+	tl_file *f = &s->files[i];
+
+	if (f->state == TL_PROBE)
+		return sx_probe_entry(f->probe, j, e);
+	if (j >= f->ix->n_entries)
+		return -1;
+	*e = f->ix->entries[j];
+	s->entries_read++;
+	return 0;
+}
+
+/* The position of time b in file i, whose last record is at or after b:
+ * its first entry at or after b, or the file's end when none is.  Every
+ * entry before `lo` is earlier than b (the last answer: answers only
+ * grow) and every one from `hi` on is not; a guess interpolated from the
+ * times (traffic is steady more often than not), a gallop from it to
+ * bracket the answer, then halving: a few entries, often of one block,
+ * and at worst about twice a binary search's. */
+static int tl_in_file(tl_src *s, size_t i, uint64_t b, tl_pos *pos)
+{
+	tl_file *f = &s->files[i];
+	uint64_t n, lo, hi, g, step, lo_ts = 0, last = tl_sum(s, i)->last_ns;
+	sx_entry e;
+
+	if (tl_ready(s, i) != 0)
+		return -1;
+	n = tl_n_entries(s, i);
+	lo = f->hint;
+	hi = n;
+	if (lo < hi) {
+		if (tl_entry(s, i, lo, &e) != 0)
+			return -1;
+		if (e.ts >= b)
+			hi = lo;
+		else
+			lo_ts = e.ts, lo++;
+	}
+	if (lo < hi) {
+		g = lo + (uint64_t)((unsigned __int128)(b - lo_ts) * (hi - lo) /
+		                    (last > lo_ts ? last - lo_ts + 1 : 1));
+		if (g >= hi)
+			g = hi - 1;
+		if (tl_entry(s, i, g, &e) != 0)
+			return -1;
+		if (e.ts >= b) {
+			hi = g;
+			for (step = 1; hi > lo; step *= 2) {
+				uint64_t j = hi - lo > step ? hi - step : lo;
+
+				if (tl_entry(s, i, j, &e) != 0)
+					return -1;
+				if (e.ts < b) {
+					lo = j + 1;
+					break;
+				}
+				hi = j;
+			}
+		} else {
+			lo = g + 1;
+			for (step = 1; lo < hi; step *= 2) {
+				uint64_t j =
+				    hi - lo > step ? lo - 1 + step : hi - 1;
+
+				if (tl_entry(s, i, j, &e) != 0)
+					return -1;
+				if (e.ts >= b) {
+					hi = j;
+					break;
+				}
+				lo = j + 1;
+			}
+		}
+	}
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (tl_entry(s, i, mid, &e) != 0)
+			return -1;
+		if (e.ts >= b)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	f->hint = lo;
+	pos->file = i;
+	if (lo == n) {
+		pos->packets = tl_sum(s, i)->packets;
+		pos->bytes = tl_sum(s, i)->bytes;
+	} else {
+		if (tl_entry(s, i, lo, &e) != 0)
+			return -1;
+		pos->packets = e.packets;
+		pos->bytes = e.bytes;
+	}
+	return 0;
+}
+
+/* The position of time b over the whole source. */
+static int tl_locate(tl_src *s, uint64_t b, tl_pos *pos)
+{
+	size_t lo = 0, hi = s->n_nonempty, k;
+
+	/* The first file holding packets whose last is at or after b. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tl_sum(s, s->nonempty[mid])->last_ns >= b)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo == s->n_nonempty) {
+		*pos = (tl_pos){s->n, 0, 0};
+		return 0;
+	}
+	k = s->nonempty[lo];
+	if (tl_sum(s, k)->first_ns >= b) {
+		*pos = (tl_pos){k, 0, 0};
+		return 0;
+	}
+	return tl_in_file(s, k, b, pos);
+}
+
+static int rel_ok(const char *rel)
+{
+	const char *p = rel;
+
+	if (strncmp(rel, "fs/", 3) != 0)
+		return 0;
+	for (p = rel + 3;;) {
+		size_t len = strcspn(p, "/");
+		size_t k;
+
+		if (len == 0 || p[0] == '.')
+			return 0;
+		for (k = 0; k < len; k++)
+			if ((unsigned char)p[k] < 0x20 || p[k] == 0x7f)
+				return 0;
+		if (!p[len])
+			return 1;
+		p += len + 1;
+	}
+}
+
+static int parse_u64(const char *t, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(t, &end, 10);
+	return errno || end == t || *end || t[0] == '-' ? -1 : 0;
+}
+
+/* Opens the source; 0, or the exit status after writing the error. */
+static int tl_open(tl_src *s, int rootfd, const char *root, const char *path,
+                   uint64_t *cstart, uint64_t *cend, int *failed)
+{
+	char name[256], rel[512], why[256];
+	int dirfd, flags = 0;
+
+	*failed = 1;
+	if (strncmp(path, "clips/", 6) == 0) {
+		ss_clip clip;
+
+		if (!path[6] || strchr(path + 6, '/') || path[6] == '.')
+			return out_error(404, "no clip %s", path);
+		if (store_clip_of(rootfd, path + 6, &clip, why, sizeof(why)) !=
+		    0)
+			return out_error(404, "%s: %s", path, why);
+		*cstart = clip.start;
+		*cend = clip.end;
+		snprintf(name, sizeof(name), "%s", clip.job);
+		if (strncmp(name, "jobs/", 5) == 0)
+			memmove(name, name + 5, strlen(name + 5) + 1);
+		path = NULL;
+	} else if (strncmp(path, "jobs/", 5) == 0) {
+		snprintf(name, sizeof(name), "%s", path + 5);
+		path = NULL;
+	}
+	if (!path) {
+		char found[256];
+
+		if (!name[0] || name[0] == '.' || strchr(name, '/') ||
+		    sx_job_find(rootfd, name, found, sizeof(found)) != 0)
+			return out_error(404, "no store %s", name);
+		snprintf(rel, sizeof(rel), "jobs/%s", found);
+		if ((dirfd = sx_open_dir(rootfd, rel, 0)) < 0)
+			return out_error(404, "%s: %s", rel, strerror(errno));
+		if (faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0)
+			flags = SX_OPEN_WRITABLE;
+		s->have_store = 1;
+		if (sx_store_open(&s->st, dirfd, flags) != 0)
+			return out_error(500, "%s: %s", rel, s->st.error);
+		if (!s->st.ordered)
+			return out_error(
+			    422, "%s is not time-ordered: no timeline", rel);
+		s->n = s->st.n_files;
+		s->idxdir = sx_open_dir(s->st.dirfd, SX_INDEX_DIR, 0);
+	} else {
+		int fd, e;
+
+		if (!rel_ok(path))
+			return out_error(
+			    400, "path must be jobs/NAME, clips/ID or fs/FILE");
+		if ((fd = store_open_rel(rootfd, path, &e)) < 0)
+			return out_error(e == ENOENT || e == ENOTDIR ? 404
+			                                             : 400,
+			                 "%s: %s", path, strerror(e));
+		if (sx_sidecar_index(root, path, fd, access(root, W_OK) == 0,
+		                     &s->fix, why, sizeof(why)) != 0) {
+			close(fd);
+			return out_error(422, "%s: %s", path, why);
+		}
+		close(fd);
+		s->have_fix = 1;
+		s->n = 1;
+		s->indexes_loaded = 1;
+		if (!(s->fix.sum.flags & SX_ORDERED))
+			return out_error(
+			    422, "%s is not time-ordered: no timeline", path);
+	}
+	*failed = 0;
+	return 0;
+}
+
+static void tl_close(tl_src *s)
+{
+	size_t i;
+
+	for (i = 0; s->files && i < s->n; i++) {
+		if (s->files[i].probe) {
+			close(s->files[i].probe->fd);
+			free(s->files[i].probe);
+		}
+	}
+	free(s->files);
+	free(s->nonempty);
+	if (s->idxdir >= 0)
+		close(s->idxdir);
+	if (s->have_store)
+		sx_store_close(&s->st);
+	if (s->have_fix)
+		sx_index_free(&s->fix);
+}
+
+int store_cmd_timeline(const char *root, const char *path, const char *start,
+                       const char *end, const char *intervals)
+{
+	uint64_t t0, t1, n, cstart = 0, cend = UINT64_MAX, first = 0, last = 0;
+	uint64_t *pk = NULL, *by = NULL, *bound = NULL, before_p, before_b;
+	tl_pos *pos = NULL;
+	json_t *o, *items;
+	tl_src s;
+	size_t i, k;
+	int rootfd, rc, failed;
+
+	memset(&s, 0, sizeof(s));
+	s.idxdir = -1;
+	if (parse_u64(start, &t0) || parse_u64(end, &t1) ||
+	    parse_u64(intervals, &n) || n < 1 || n > TL_MAX_INTERVALS) {
+		fprintf(stderr,
+		        "pktexport store timeline: START and END are "
+		        "nanoseconds (0: the source's), INTERVALS 1 to %d\n",
+		        TL_MAX_INTERVALS);
+		return 2;
+	}
+	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "pktexport store: data root %s: %s\n", root,
+		        strerror(errno));
+		return 1;
+	}
+	rc = tl_open(&s, rootfd, root, path, &cstart, &cend, &failed);
+	close(rootfd);
+	if (failed)
+		goto out;
+	s.files = calloc(s.n ? s.n : 1, sizeof(*s.files));
+	s.nonempty = calloc(s.n ? s.n : 1, sizeof(*s.nonempty));
+	if (!s.files || !s.nonempty) {
+		rc = out_error(500, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < s.n; i++) {
+		const sx_summary *sum = tl_sum(&s, i);
+
+		if (!sum->packets)
+			continue;
+		s.nonempty[s.n_nonempty++] = i;
+		if (!first || sum->first_ns < first)
+			first = sum->first_ns;
+		if (sum->last_ns > last)
+			last = sum->last_ns;
+	}
+	/* The window: as asked, else the source's packets (within a clip's
+	 * window for a clip). */
+	if (!t0)
+		t0 = first > cstart ? first : cstart;
+	if (!t1)
+		t1 = s.n_nonempty && last + 1 < cend ? last + 1 : cend;
+	if (t1 == UINT64_MAX && !s.n_nonempty)
+		t1 = t0;
+	if (t0 < cstart) /* a clip shows its own window only */
+		t0 = cstart;
+	if (t1 > cend)
+		t1 = cend;
+	if (t0 > t1 && (cstart || cend != UINT64_MAX))
+		t1 = t0;
+	if (t0 > t1) {
+		rc = out_error(400, "the window's start is after its end");
+		goto out;
+	}
+	if (t1 - t0 < n)
+		n = t1 - t0 ? t1 - t0 : 0; /* no bucket narrower than 1 ns */
+	bound = calloc(n + 1, sizeof(*bound));
+	pos = calloc(n + 1, sizeof(*pos));
+	pk = calloc(s.n + 1, sizeof(*pk));
+	by = calloc(s.n + 1, sizeof(*by));
+	if (!bound || !pos || !pk || !by) {
+		rc = out_error(500, "out of memory");
+		goto out;
+	}
+	for (k = 0; k <= n; k++) {
+		bound[k] = t0 + (uint64_t)((unsigned __int128)(t1 - t0) * k /
+		                           (n ? n : 1));
+		if (tl_locate(&s, bound[k], &pos[k]) != 0) {
+			rc = out_error(500, "%s: an index cannot be read%s%s",
+			               path, s.have_store ? ": " : "",
+			               s.have_store ? s.st.error : "");
+			goto out;
+		}
+	}
+	/* Records before each file: summed last, as loading an index may
+	 * have brought a file's figures up to date. */
+	for (i = 0, before_p = before_b = 0; i <= s.n; i++) {
+		pk[i] = before_p;
+		by[i] = before_b;
+		if (i < s.n) {
+			before_p += tl_sum(&s, i)->packets;
+			before_b += tl_sum(&s, i)->bytes;
+		}
+	}
+	items = json_array();
+	for (k = 0; k < n; k++) {
+		uint64_t p0 = pk[pos[k].file] + pos[k].packets,
+		         p1 = pk[pos[k + 1].file] + pos[k + 1].packets,
+		         b0 = by[pos[k].file] + pos[k].bytes,
+		         b1 = by[pos[k + 1].file] + pos[k + 1].bytes;
+
+		json_array_append_new(items,
+		                      json_pack("{s:o, s:I, s:I}", "start_time",
+		                                ns_text(bound[k]), "packets",
+		                                (json_int_t)(p1 - p0), "bytes",
+		                                (json_int_t)(b1 - b0)));
+	}
+	for (i = 0; i < s.n; i++)
+		if (s.files[i].probe) {
+			s.entries_read += s.files[i].probe->entries_read;
+			s.bytes_read += s.files[i].probe->bytes_read;
+		}
+	o = json_pack(
+	    "{s:s, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:o}",
+	    "path", path, "start_time", ns_text(t0), "end_time", ns_text(t1),
+	    "intervals", (json_int_t)n, "first_packet_time",
+	    s.n_nonempty ? ns_text(first) : json_null(), "last_packet_time",
+	    s.n_nonempty ? ns_text(last) : json_null(), "packets",
+	    (json_int_t)(pk[pos[n].file] + pos[n].packets - pk[pos[0].file] -
+	                 pos[0].packets),
+	    "bytes",
+	    (json_int_t)(by[pos[n].file] + pos[n].bytes - by[pos[0].file] -
+	                 pos[0].bytes),
+	    "granularity_bytes", (json_int_t)SX_STRIDE, "files",
+	    (json_int_t)s.n, "index_entries_read", (json_int_t)s.entries_read,
+	    "index_bytes_read", (json_int_t)s.bytes_read, "indexes_loaded",
+	    (json_int_t)s.indexes_loaded, "items", items);
+	json_dumpf(o, stdout, JSON_COMPACT);
+	putchar('\n');
+	json_decref(o);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	free(bound);
+	free(pos);
+	free(pk);
+	free(by);
+	tl_close(&s);
+	return rc;
+}

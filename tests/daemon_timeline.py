@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""GET /api/pktexport/1.0/timeline over HTTP: packets and bytes per
+interval of a store, a clip and an fs/ capture, checked against a
+reference computed here from the captures themselves (their records and
+where the 256 KiB index entries fall, doc/api.md "Timeline"), the bucket
+start times as nanosecond strings, the window's defaults, the limits, the
+sandbox and the credentials; POST /api/pktexport/1.0/filters/validate;
+and the web console's files and browser rules over plain HTTP (Host
+against DNS rebinding, Origin and JSON for a browser's state-changing
+requests, the security headers).  Prints "N passed, N failed"."""
+import base64
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+
+from checks import check, summary
+from daemon_api import Daemon, is_error
+from daemon_auth import crypt_hash, write_users
+
+TL = "/api/pktexport/1.0/timeline"
+STRIDE = 256 << 10
+T0 = 1700000000 * 10**9
+
+
+def records(path):
+    """(offset, ns, caplen) of each record of a pcap file, read here."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack_from("<I", data)[0]
+    scale = {0xA1B23C4D: 1, 0xA1B2C3D4: 1000}[magic]
+    off, out = 24, []
+    while off + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack_from("<IIII", data, off)
+        out.append((off, sec * 10**9 + frac * scale, incl))
+        off += 16 + incl
+    return out
+
+
+def entries(recs):
+    """Which records get an index entry: the first, then the first at or
+    past each further 256 KiB of the file."""
+    marks, mark = [], 0
+    for i, (off, _, _) in enumerate(recs):
+        if off >= mark:
+            marks.append(i)
+            mark = off + STRIDE
+    return marks
+
+
+class Reference:
+    """The timeline as doc/api.md defines it, from the capture files."""
+
+    def __init__(self, files):
+        self.points = []  # (ts of an entry, records before it, bytes before)
+        self.ts, before_p, before_b = [], 0, 0
+        for path in files:
+            recs = records(path)
+            cum_b = [0]
+            for r in recs:
+                cum_b.append(cum_b[-1] + r[2])
+            for i in entries(recs):
+                self.points.append((recs[i][1], before_p + i, before_b + cum_b[i]))
+            before_p += len(recs)
+            before_b += cum_b[-1]
+            self.ts += [r[1] for r in recs]
+        self.total = (before_p, before_b)
+
+    def position(self, b):
+        for ts, p, by in self.points:
+            if ts >= b:
+                return p, by
+        return self.total
+
+    def buckets(self, start, end, n):
+        bounds = [start + (end - start) * k // n for k in range(n + 1)]
+        pos = [self.position(b) for b in bounds]
+        return [(bounds[k], pos[k + 1][0] - pos[k][0], pos[k + 1][1] - pos[k][1])
+                for k in range(n)]
+
+
+def ns_str(ns):
+    return "%d.%09d" % (ns // 10**9, ns % 10**9)
+
+
+def get(d, path, headers=None, **q):
+    q["path"] = path
+    return d.request("GET", TL + "?" + urllib.parse.urlencode(q), headers=headers)
+
+
+def same(doc, ref, start, end, n):
+    want = ref.buckets(start, end, n)
+    got = [(it["start_time"], it["packets"], it["bytes"]) for it in doc.get("items", [])]
+    return got == [(ns_str(b), p, by) for b, p, by in want], (got[:5], want[:5])
+
+
+def make_root(tmp):
+    root = os.path.join(tmp, "root")
+    os.makedirs(os.path.join(root, "fs"))
+    os.makedirs(os.path.join(root, "clips"))
+    # 6000 packets 2 ms apart (about 3 MB: a dozen index entries per
+    # file), two of them 300 ns apart.
+    times = [T0 + i * 2000000 for i in range(6000)]
+    times[3001] = times[3000] + 300
+    cap = os.path.join(root, "fs", "a.pcap")
+    subprocess.run([sys.executable, os.environ["MKCAP"], cap, "--format", "pcap-ns",
+                    "--times", ",".join(map(str, times)), "--seed", "7"], check=True)
+    subprocess.run([os.environ["PKTEXPORT"], "store", "import", "--root", root,
+                    "--file-size", "1M", "core-1", cap], check=True, capture_output=True)
+    with open(os.path.join(root, "clips", "c1.json"), "w") as f:
+        json.dump({"id": "c1", "config": {"job_id": "core-1", "start_time": "1700000002.5",
+                                          "end_time": "1700000007.000000001"}}, f)
+    os.symlink(cap, os.path.join(root, "fs", "link.pcap"))
+    shutil.copy(cap, os.path.join(root, "fs", ".hidden.pcap"))
+    return root, times
+
+
+def store_files(root):
+    jd = os.path.join(root, "jobs", "core-1")
+    return [os.path.join(jd, n) for n in sorted(os.listdir(jd)) if n.endswith(".pcap")]
+
+
+def test_counts(d, root, times):
+    ref = Reference(store_files(root))
+    check("the store has several files", len(store_files(root)) >= 3, store_files(root))
+    first, last = times[0], max(times)
+    st, doc, _ = get(d, "jobs/core-1")
+    check("store, default window: 200", st == 200, doc)
+    check("default window: first packet to just after the last",
+          doc.get("start_time") == ns_str(first) and doc.get("end_time") == ns_str(last + 1), doc)
+    check("first and last packet times", doc.get("first_packet_time") == ns_str(first)
+          and doc.get("last_packet_time") == ns_str(last), doc)
+    check("default 200 intervals", doc.get("intervals") == 200 and len(doc["items"]) == 200)
+    ok, why = same(doc, ref, first, last + 1, 200)
+    check("store, default window: counts equal the reference", ok, why)
+    check("the whole span counts every packet exactly",
+          doc.get("packets") == len(times) and sum(i["packets"] for i in doc["items"]) == len(times),
+          doc.get("packets"))
+    check("index entries read reported, few", 0 < doc.get("index_entries_read", 0) < 200 * 12,
+          doc.get("index_entries_read"))
+    # A window with nanosecond edges, one of them between the two packets
+    # 300 ns apart.
+    s, e = times[1000] + 123456789, times[3000] + 150
+    for n in (1, 7, 300, 2000):
+        st, doc, _ = get(d, "jobs/core-1", start=ns_str(s), end=ns_str(e), intervals=n)
+        ok, why = same(doc, ref, s, e, n)
+        check("store, %d intervals of a ns window: counts equal the reference" % n,
+              st == 200 and ok, (st, why))
+    check("a bucket start keeps every nanosecond", doc["items"][0]["start_time"] == ns_str(s)
+          and doc["end_time"] == ns_str(e), doc["items"][0])
+    # Windows past either end, and finer than a stride.
+    for a, b in ((T0 - 10**9, T0 + 10**9), (last - 1000, last + 10**9), (last + 1, last + 10**12),
+                 (times[10], times[10] + 5)):
+        st, doc, _ = get(d, "jobs/core-1", start=ns_str(a), end=ns_str(b), intervals=5)
+        ok, why = same(doc, ref, a, b, min(5, b - a))
+        check("window %s..%s: counts equal the reference" % (ns_str(a), ns_str(b)), st == 200 and ok,
+              (st, why))
+    # The same capture as one fs/ file (its sidecar index).
+    fref = Reference([os.path.join(root, "fs", "a.pcap")])
+    st, doc, _ = get(d, "fs/a.pcap", start=ns_str(s), end=ns_str(e), intervals=50)
+    ok, why = same(doc, fref, s, e, 50)
+    check("fs/ capture: counts equal the reference", st == 200 and ok, (st, why))
+    # A clip: its own window.
+    cs, ce = 1700000002500000000, 1700000007000000001
+    st, doc, _ = get(d, "clips/c1", intervals=10)
+    ok, why = same(doc, ref, cs, ce, 10)
+    check("clip: its window, counts equal the reference", st == 200 and ok
+          and doc["start_time"] == ns_str(cs) and doc["end_time"] == ns_str(ce), (st, why))
+    # A capture changed behind the store's back (its mtime and ctime):
+    # its index is built again, the counts stay right.
+    f1 = store_files(root)[1]
+    st_ = os.stat(f1)
+    os.utime(f1, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
+    st, doc, _ = get(d, "jobs/core-1", start=ns_str(s), end=ns_str(e), intervals=40)
+    ok, why = same(doc, ref, s, e, 40)
+    check("a file touched since indexed: counts equal the reference", st == 200 and ok, (st, why))
+    # By id, as the capture service names the store.
+    _, jobs, _ = d.request("GET", "/api/npm.packet_capture/3.0/jobs")
+    jid = jobs["items"][0]["id"]
+    st, doc2, _ = get(d, "jobs/" + jid, intervals=10)
+    check("a store named by its id", st == 200 and doc2["packets"] == len(times), doc2)
+
+
+def test_errors(d):
+    for q, code, eid in (
+            ({"path": "jobs/core-1", "intervals": "2001"}, 400, "REQUEST_INVALID_INPUT"),
+            ({"path": "jobs/core-1", "intervals": "0"}, 400, "REQUEST_INVALID_INPUT"),
+            ({"path": "jobs/core-1", "start": "1700000005", "end": "1700000001"}, 400,
+             "REQUEST_INVALID_INPUT"),
+            ({"path": "jobs/core-1", "start": "17000x"}, 400, "REQUEST_INVALID_INPUT"),
+            ({"path": "jobs/core-1", "start": "1.0000000001"}, 400, "REQUEST_INVALID_INPUT"),
+            ({}, 400, "REQUEST_INVALID_INPUT"),
+            ({"path": "/etc/passwd"}, 400, "REQUEST_INVALID_INPUT"),
+            ({"path": "fs/../jobs/core-1/00000001.pcap"}, 400, "REQUEST_INVALID_INPUT"),
+            ({"path": "fs/.hidden.pcap"}, 400, "REQUEST_INVALID_INPUT"),
+            ({"path": "jobs/../fs"}, 404, "RESOURCE_NOT_FOUND"),
+            ({"path": "jobs/nope"}, 404, "RESOURCE_NOT_FOUND"),
+            ({"path": "clips/nope"}, 404, "RESOURCE_NOT_FOUND"),
+            ({"path": "fs/missing.pcap"}, 404, "RESOURCE_NOT_FOUND")):
+        st, doc, _ = d.request("GET", TL + "?" + urllib.parse.urlencode(q))
+        check("%s: %d %s" % (q, code, eid), st == code and is_error(doc, eid), (st, doc))
+    st, doc, _ = get(d, "fs/link.pcap")
+    check("a symbolic link is not followed", st in (400, 404) and "items" not in (doc or {}),
+          (st, doc))
+    st, doc, r = d.request("POST", TL + "?path=jobs/core-1", body={})
+    check("POST: 405 with Allow", st == 405 and r.getheader("Allow") == "GET", (st, doc))
+    st, doc, _ = d.request("GET", "/api/pktexport/1.0/other")
+    check("another resource of the service: 404", st == 404, (st, doc))
+
+
+def test_validate(d):
+    V = "/api/pktexport/1.0/filters/validate"
+
+    def f(*items):
+        return {"items": [{"id": "f%d" % i, "type": t, "value": v}
+                          for i, (t, v) in enumerate(items, 1)]}
+    st, doc, _ = d.request("POST", V, body={"path": "jobs/core-1", "filters": f(("BPF", "tcp"))})
+    check("validate: a good BPF filter", st == 200 and doc == {"valid": True}, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/a.pcap",
+                                            "filters": f(("BPF", "tcp"), ("BPF", "tcp and and"))})
+    check("validate: a bad filter is 400 naming it", st == 400
+          and is_error(doc, "REQUEST_INVALID_INPUT") and '"f2"' in doc["error_text"], (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/a.pcap",
+                                            "filters": f(("BPF", "host " + "1" * 2000))})
+    check("validate: bounded as exports (a BPF value past 1024 bytes)", st == 400, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/missing.pcap", "filters": f()})
+    check("validate: a missing source is 404", st == 404, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "interfaces/lo", "filters": f()})
+    check("validate: not against a live source", st == 400, (st, doc))
+    st, doc, _ = d.request("POST", V, body={"path": "fs/a.pcap", "filters": f(), "mode": "x"})
+    check("validate: unknown properties refused", st == 400, (st, doc))
+    st, doc, r = d.request("GET", V)
+    check("validate: GET is 405", st == 405 and r.getheader("Allow") == "POST", (st, doc))
+
+
+def test_console_http(d):
+    r, body = d.request("GET", "/", raw=True)
+    if r.status == 404 and not os.environ.get("PKTEXPORT_CONSOLE_DIR"):
+        return
+    csp = r.getheader("Content-Security-Policy") or ""
+    check("/ is the console's page", r.status == 200 and b"<html" in body
+          and r.getheader("Content-Type", "").startswith("text/html"), r.status)
+    check("the page's CSP: own scripts only, no frames",
+          "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+          and "default-src 'none'" in csp and "unsafe" not in csp, csp)
+    check("nosniff and DENY on the page", r.getheader("X-Content-Type-Options") == "nosniff"
+          and r.getheader("X-Frame-Options") == "DENY")
+    r, body = d.request("GET", "/console/app.js", raw=True)
+    check("the script, as JavaScript", r.status == 200
+          and r.getheader("Content-Type", "").startswith("text/javascript"), r.status)
+    for bad in ("/console/../../etc/passwd", "/console/.hidden.js", "/console/sub/x.js",
+                "/console/x.txt"):
+        r, _ = d.request("GET", bad, raw=True)
+        check("%s: 404" % bad, r.status == 404, r.status)
+    r, _ = d.request("POST", "/", body="{}", raw=True, headers={
+        "Content-Type": "application/json", "Origin": "http://%s:%d" % (d.host, d.port)})
+    check("POST /: 405", r.status == 405, r.status)
+    r, _ = d.request("GET", "/api/common/1.0/ping", raw=True)
+    check("nosniff on an API answer too", r.getheader("X-Content-Type-Options") == "nosniff")
+    # DNS rebinding: a browser's request naming another host.
+    for h in ({"Host": "attacker.example"}, {"Host": "attacker.example:8080",
+                                              "Sec-Fetch-Site": "same-origin"}):
+        st, doc, _ = d.request("GET", "/" if "Sec-Fetch-Site" not in h else
+                               TL + "?path=jobs/core-1", headers=h)
+        check("Host %s from a browser: 403" % h["Host"], st == 403
+              and is_error(doc, "AUTH_FORBIDDEN"), (st, doc))
+    st, _, _ = d.request("GET", TL + "?path=jobs/core-1",
+                         headers={"Host": "localhost:1", "Sec-Fetch-Site": "same-origin"})
+    check("Host localhost from a browser: served", st == 200, st)
+    st, _, _ = d.request("GET", TL + "?path=jobs/core-1", headers={"Host": "attacker.example"})
+    check("not a browser (no Origin, no Sec-Fetch-Site): any Host", st == 200, st)
+    own = "http://%s:%d" % (d.host, d.port)
+    body = {"path": "fs/a.pcap", "filters": {"items": []}}
+    V = "/api/pktexport/1.0/filters/validate"
+    for h, code in (({"Origin": "http://attacker.example"}, 403),
+                    ({"Origin": own, "Content-Type": "text/plain"}, 415),
+                    ({"Origin": own, "Content-Type": "application/x-www-form-urlencoded"}, 415),
+                    ({"Origin": own, "Content-Type": "application/json; charset=utf-8"}, 200),
+                    ({"Sec-Fetch-Site": "same-origin", "Content-Type": "application/json"}, 403)):
+        st, doc, _ = d.request("POST", V, body=json.dumps(body), headers=h)
+        check("a browser's POST with %s: %d" % (h, code), st == code, (st, doc))
+    st, doc, _ = d.request("DELETE", "/api/npm.packet_export/1.3/exports/items/" + "0" * 32,
+                           headers={"Origin": "http://attacker.example"})
+    check("a browser's DELETE from another origin: 403", st == 403, (st, doc))
+
+
+def test_users(root, tmp):
+    users = os.path.join(tmp, "users")
+    h = crypt_hash("secret", "saltsalt")
+    if not h:
+        return
+    write_users(users, "alice:%s:user\n" % h)
+    d = Daemon(root, ["--users", users])
+    try:
+        st, doc, _ = get(d, "jobs/core-1")
+        check("with --users, no credentials: 401", st == 401 and is_error(doc, "AUTH_REQUIRED"),
+              (st, doc))
+        basic = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
+        st, doc, _ = get(d, "jobs/core-1", headers=basic, intervals=3)
+        check("with --users, a user's credentials: 200", st == 200 and len(doc["items"]) == 3,
+              (st, doc))
+        bad = {"Authorization": "Basic " + base64.b64encode(b"alice:wrong").decode()}
+        st, doc, _ = get(d, "jobs/core-1", headers=bad)
+        check("with --users, a wrong password: 401", st == 401, (st, doc))
+    finally:
+        d.stop()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="pkx-timeline-")
+    try:
+        root, times = make_root(tmp)
+        d = Daemon(root)
+        try:
+            test_counts(d, root, times)
+            test_errors(d)
+            test_validate(d)
+            test_console_http(d)
+        finally:
+            rc = d.stop()
+            check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])
+        test_users(root, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
