@@ -578,7 +578,16 @@ static void download_taken(pkxd_daemon *d, const char *id, int err, void *arg)
 		                 "(%s): try again later",
 		                 strerror(err));
 	} else if (!pkxh_connected(req)) {
-		untake(e, dc, 1); /* its client left before a byte went */
+		/* Its client left before a byte went: a download may come
+		 * again, a live stream is over (as when its client leaves
+		 * later), with nothing sent. */
+		if (pkx_path_is_live(pkxd_export_config(e)->path)) {
+			pkxd_export_set_state(e, PKXD_NODATA);
+			pkxd_export_save(e);
+			pkxd_export_arm_timer(e);
+		} else {
+			untake(e, dc, 1);
+		}
 		pkxh_abort(req);
 	} else {
 		r = dc->kind == PKXD_JOB_SEND_SPOOL
