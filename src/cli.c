@@ -104,8 +104,8 @@ static void usage(FILE *out)
 	    "\n"
 	    "Exit status: 0 done, 2 refused (nothing written), 1 failed or "
 	    "damaged input,\n130 Ctrl-C and 143 SIGTERM (what was written "
-	    "is a valid capture), 141 the\nreader of the output went away "
-	    "(SIGPIPE, as tcpdump).\n");
+	    "is a valid capture).  When the\nreader of the output goes away "
+	    "(| head), pktexport ends quietly with 0, as\ntcpdump does.\n");
 }
 
 static void print_error(const char *id, const char *text)
@@ -1202,9 +1202,10 @@ static int cmd_export(int argc, char **argv)
 	        &err) != 0)
 		outcome = PKX_RUN_FAILED;
 	if (broken_pipe) {
-		signal(SIGPIPE, SIG_DFL);
-		raise(SIGPIPE);
-		rc = 128 + SIGPIPE;
+		/* tcpdump 4.99 -w - ends this way too: exit 0, no message. */
+		pkx_log(PKX_LOG_DEBUG, "pktexport",
+		        "the reader of the output went away");
+		rc = 0;
 		goto done;
 	}
 	if (a.stats)

@@ -751,6 +751,12 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 				break;
 			}
 			if (READ(run->stop)) {
+				/* A file holds nothing back: it ends now (the
+				 * command line's Ctrl-C). */
+				if (!run->live) {
+					outcome = PKX_RUN_STOPPED;
+					break;
+				}
 				if (!stop_by) {
 					stop_by = now + STOP_DRAIN_NS;
 				} else if (quiet || now >= stop_by) {

@@ -347,6 +347,13 @@ pkx_result pkx_time_parse_cli(const char *text, const char *flag,
 		return parse_calendar(text, flag, ns, err);
 	if (pkx_time_parse(text, flag, ns, err) == PKX_OK)
 		return PKX_OK;
+	if (strstr(err->text, "out of range") &&
+	    strspn(text, "0123456789") == strlen(text) && strlen(text) > 12)
+		return pkx_fail(err, PKX_EINVAL,
+		                "%s \"%s\" is out of range: times are seconds "
+		                "(in nanoseconds? write %.*s.%s)",
+		                flag, text, (int)(strlen(text) - 9), text,
+		                text + strlen(text) - 9);
 	if (strstr(err->text, "out of range") || strstr(err->text, "fraction"))
 		return PKX_ERROR;
 	return parse_calendar(text, flag, ns, err);
