@@ -1111,6 +1111,13 @@ static int cmd_export(int argc, char **argv)
 	size_t i;
 
 	json_errors = env && *env && strcmp(env, "0") != 0;
+	/* From the start: a Ctrl-C while filters compile ends the command
+	 * before anything is written, with the same status. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	if (parse_export_args(argc, argv, &a, &err) != 0) {
 		rc = reject(&err);
 		goto done;
@@ -1173,11 +1180,17 @@ static int cmd_export(int argc, char **argv)
 		goto done;
 	}
 	cli_running = run;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	if (cli_signal) {
+		/* before the first packet: nothing is kept */
+		cli_running = NULL;
+		pkx_fd_sink_release(&sink);
+		output_close(&out, 0, NULL);
+		say_error("EXPORT_CANCELLED",
+		          "interrupted before the export started: nothing "
+		          "written");
+		rc = 128 + cli_signal;
+		goto done;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	started = pkx_now_ns();
 	if (!a.quiet && isatty(STDERR_FILENO))

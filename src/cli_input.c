@@ -624,8 +624,13 @@ void ci_kind(int *pcapng, int *nanosecond)
 
 		if (!atomic_load(&ci[i].have_magic))
 			continue;
-		if (memcmp(mg, "\x0a\x0d\x0d\x0a", 4) == 0)
+		if (memcmp(mg, "\x0a\x0d\x0d\x0a", 4) == 0) {
 			*pcapng = 1;
+			/* Through a pipe libpcap reads it and says nothing
+			 * of its resolution: nanoseconds lose nothing. */
+			if (ci[i].has_feeder)
+				*nanosecond = 1;
+		}
 		else if (memcmp(mg, "\x4d\x3c\xb2\xa1", 4) == 0 ||
 		         memcmp(mg, "\xa1\xb2\x3c\x4d", 4) == 0)
 			*nanosecond = 1;
