@@ -63,7 +63,7 @@ near() { # near TEXT OFFSET: pktexport time TEXT is now + OFFSET seconds
 	got=$("$P" time "$1" | cut -d' ' -f2 | cut -d. -f1)
 	after=$(date +%s)
 	check "time '$1' is now$2 ($got, $before..$after)" \
-		test "$got" -ge $((before + $2)) -a "$got" -le $((after + $2))
+		test "$got" -ge $((before + $2 - 1)) -a "$got" -le $((after + $2))
 }
 near now +0
 near -10m -600
