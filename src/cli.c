@@ -772,16 +772,33 @@ static void input_kind(const cli_args *a, const pkx_run *run, int *container,
 }
 
 /* -F or the extension or the input: the one output format. */
-static int choose_format(const cli_args *a, const pkx_run *run,
-                         const char **name, pkx_error *err)
+static int choose_format(const cli_args *a, const pkx_registry *reg,
+                         const pkx_run *run, const char **name, pkx_error *err)
 {
 	int fc = 0, fr = 0, ec = extension_container(a->output), ic, ir;
+	static char plugin_format[40];
 
-	if (a->format && parse_format(a->format, &fc, &fr) != 0) {
+	if (a->format && parse_format(a->format, &fc, &fr) != 0 &&
+	    strlen(a->format) < sizeof(plugin_format)) {
+		/* A format a plugin adds (CSV_US of the example), any case:
+		 * its own name, whatever the file is called. */
+		size_t k;
+
+		for (k = 0; a->format[k]; k++)
+			plugin_format[k] =
+			    (char)toupper((unsigned char)a->format[k]);
+		plugin_format[k] = '\0';
+		if (pkx_api_name_ok(plugin_format) &&
+		    pkx_registry_format(reg, plugin_format)) {
+			*name = plugin_format;
+			return 0;
+		}
+	}
+	if (a->format && !fc) {
 		pkx_fail(err, PKX_EINVAL,
 		         "-F %s: no such format (pcap, nsecpcap, pcapng, "
 		         "nsecpcapng, or PCAP_US, PCAP_NS, PCAPNG_US, "
-		         "PCAPNG_NS; any case)",
+		         "PCAPNG_NS, or a plugin's; any case)",
 		         a->format);
 		return -1;
 	}
@@ -1165,7 +1182,7 @@ static int cmd_export(int argc, char **argv)
 	    json_object_get(obj, "output_format") &&
 	    !extension_container(a.output))
 		format = cfg->output_format;
-	else if (choose_format(&a, run, &format, &err) != 0 ||
+	else if (choose_format(&a, reg, run, &format, &err) != 0 ||
 	         pkx_run_set_format(run, reg, format, &err) != PKX_OK) {
 		rc = reject(&err);
 		goto done;
