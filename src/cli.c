@@ -1132,9 +1132,12 @@ static int cmd_export(int argc, char **argv)
 	 * before anything is written, with the same status. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART; /* a read of a pipe is not cut short */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* write errors say EPIPE: the feeders' and the output's */
+	signal(SIGPIPE, SIG_IGN);
 	if (parse_export_args(argc, argv, &a, &err) != 0) {
 		rc = reject(&err);
 		goto done;
@@ -1208,7 +1211,6 @@ static int cmd_export(int argc, char **argv)
 		rc = 128 + cli_signal;
 		goto done;
 	}
-	signal(SIGPIPE, SIG_IGN);
 	started = pkx_now_ns();
 	if (!a.quiet && isatty(STDERR_FILENO))
 		progress = progress_start(&prog, run);

@@ -44,10 +44,32 @@ for i in $(seq 1 20); do
 	sig=INT want=130 fmt=pcap
 	[ $((i % 4)) = 0 ] && sig=TERM want=143
 	[ $((i % 5)) = 0 ] && fmt=pcapng
-	delay=$(python3 -c 'import random, sys; print("%.3f" % random.uniform(0.005, 0.9 * int(sys.argv[1]) / 1000))' "$span")
 	rm -f out.$fmt
-	"$P" -r big.pcap -w out.$fmt not icmp 2>err &
-	pid=$!
+	if [ $((i % 2)) = 1 ]; then
+		# the file itself, a signal within the time an export takes
+		delay=$(python3 -c 'import random, sys; print("%.3f" % random.uniform(0.005, 0.9 * int(sys.argv[1]) / 1000))' "$span")
+		"$P" -r big.pcap -w out.$fmt not icmp 2>err &
+		pid=$!
+	else
+		# through a pipe fed at about 100 MB/s: a signal within its
+		# first second always meets the export running
+		delay=$(python3 -c 'import random; print("%.3f" % random.uniform(0.05, 0.9))')
+		"$P" -r - -w out.$fmt not icmp 2>err < <(python3 -c '
+import sys, time
+with open("big.pcap", "rb") as f:
+    while True:
+        b = f.read(1 << 20)
+        if not b:
+            break
+        try:
+            sys.stdout.buffer.write(b)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            break
+        time.sleep(0.01)
+') &
+		pid=$!
+	fi
 	sleep "$delay"
 	kill -$sig $pid 2>/dev/null
 	wait $pid
@@ -85,6 +107,20 @@ for i in $(seq 1 20); do
 done
 echo "$interrupted interrupted, $complete complete"
 check "most runs were interrupted ($interrupted of 20)" test "$interrupted" -ge 10
+
+# Ctrl-C at a terminal signals the whole group, the Wireshark helpers
+# too: the export still keeps what it wrote
+if "$P" plugins 2>/dev/null | grep -qw WIRESHARK; then
+	setsid "$P" -r big.pcap -Y 'tcp.port == 80' -w y.pcap 2>err &
+	pid=$!
+	sleep 1.5
+	kill -INT -- -$pid
+	wait $pid
+	rc=$?
+	check "-Y, the group interrupted: exit 130 (got $rc; $(cat err))" test "$rc" = 130
+	check "-Y, the group interrupted: a valid capture" tcpdump -r y.pcap -w /dev/null
+	check "-Y, the group interrupted: whole records" valid_pcap y.pcap
+fi
 
 # --stats after Ctrl-C says so too
 "$P" -r big.pcap --stats -w s.pcap 2>err &
