@@ -378,8 +378,13 @@ static volatile sig_atomic_t cli_signal;
 static void on_signal(int sig)
 {
 	cli_signal = sig;
-	if (cli_running)
+	/* A live source is stopped (its held packets still go out); any
+	 * other export is cancelled, which also wakes a filter waiting on a
+	 * helper, and keeps what it wrote (below). */
+	if (cli_running && cli_live)
 		pkx_run_stop(cli_running);
+	else if (cli_running)
+		pkx_run_cancel(cli_running);
 }
 
 enum {
@@ -1216,6 +1221,12 @@ static int cmd_export(int argc, char **argv)
 		progress = progress_start(&prog, run);
 	outcome = pkx_run_execute(run, &sink.sink, &err);
 	cli_running = NULL;
+	/* Cancelled by Ctrl-C or SIGTERM: between two packets, so the sink
+	 * holds whole records, a prefix of the complete export's. */
+	if (outcome == PKX_RUN_CANCELLED && cli_signal) {
+		outcome = PKX_RUN_STOPPED;
+		pkx_error_clear(&err);
+	}
 	if (outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED &&
 	    pkx_fd_sink_flush(&sink, &err) != PKX_OK)
 		outcome = PKX_RUN_FAILED;

@@ -111,9 +111,24 @@ check "most runs were interrupted ($interrupted of 20)" test "$interrupted" -ge 
 # Ctrl-C at a terminal signals the whole group, the Wireshark helpers
 # too: the export still keeps what it wrote
 if "$P" plugins 2>/dev/null | grep -qw WIRESHARK; then
-	setsid "$P" -r big.pcap -Y 'tcp.port == 80' -w y.pcap 2>err &
+	mkfifo slow.fifo
+	python3 -c '
+import sys, time
+with open("big.pcap", "rb") as f:
+    while True:
+        b = f.read(1 << 20)
+        if not b:
+            break
+        try:
+            sys.stdout.buffer.write(b)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            break
+        time.sleep(0.05)
+' >slow.fifo &
+	setsid "$P" -r - -Y 'tcp.port == 80' -w y.pcap 2>err <slow.fifo &
 	pid=$!
-	sleep 1.5
+	sleep 2
 	kill -INT -- -$pid
 	wait $pid
 	rc=$?
