@@ -292,7 +292,7 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		if (isatty(STDOUT_FILENO)) {
 			pkx_fail(err, PKX_EINVAL,
 			         "refusing to write a capture to a terminal: "
-			         "give -o FILE");
+			         "give -w FILE");
 			return -1;
 		}
 		o->fd = STDOUT_FILENO;
