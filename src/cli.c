@@ -444,6 +444,7 @@ typedef struct cli_args {
 	const char *root, *output, *config_file, *plugin_dir, *format;
 	const char *start, *end, *duration;
 	int stats, quiet, has_inputs, output_is_w;
+	int format_from_file; /* the config file names output_format */
 	json_t *flags;     /* config fields given as options */
 	json_t *intervals; /* --interval items, already API times */
 	cli_filter *filters;
@@ -939,6 +940,29 @@ static json_t *build_config(cli_args *a, pkx_error *err)
 	list = json_object_get(a->intervals, "time_intervals");
 	if (list)
 		json_object_set(cfg, "time_intervals", list);
+	/* The format is chosen once the input is open (choose_format); the
+	 * source is opened against one that holds any input, or against
+	 * -F's, so that a pcap asked for is checked as early as before. */
+	a->format_from_file =
+	    a->config_file && json_object_get(cfg, "output_format");
+	if (a->format || !a->format_from_file) {
+		int fc, fr;
+		char up[40] = "PCAPNG_NS";
+		size_t k;
+
+		if (a->format && parse_format(a->format, &fc, &fr) == 0)
+			snprintf(up, sizeof(up), "%s",
+			         format_name(fc, fr ? fr : 9));
+		else if (a->format && strlen(a->format) < sizeof(up)) {
+			for (k = 0; a->format[k]; k++)
+				up[k] =
+				    (char)toupper((unsigned char)a->format[k]);
+			up[k] = '\0';
+			if (!pkx_api_name_ok(up))
+				snprintf(up, sizeof(up), "PCAPNG_NS");
+		}
+		json_object_set_new(cfg, "output_format", json_string(up));
+	}
 	if (a->config_file && json_is_object(json_object_get(cfg, "config"))) {
 		pkx_fail(err, PKX_EINVAL,
 		         "%s holds an export ({\"config\": {...}}): give the "
@@ -1186,9 +1210,7 @@ static int cmd_export(int argc, char **argv)
 		goto done;
 	}
 	/* A config file's output_format holds, unless -F or -w say more. */
-	if (a.config_file && !a.format &&
-	    json_object_get(obj, "output_format") &&
-	    !extension_container(a.output))
+	if (a.format_from_file && !a.format && !extension_container(a.output))
 		format = cfg->output_format;
 	else if (choose_format(&a, reg, run, &format, &err) != 0 ||
 	         pkx_run_set_format(run, reg, format, &err) != PKX_OK) {
