@@ -445,8 +445,8 @@ typedef struct cli_args {
 	const char *start, *end, *duration;
 	int stats, quiet, has_inputs, output_is_w;
 	int format_from_file; /* the config file names output_format */
-	json_t *flags;     /* config fields given as options */
-	json_t *intervals; /* --interval items, already API times */
+	json_t *flags;        /* config fields given as options */
+	json_t *intervals;    /* --interval items, already API times */
 	cli_filter *filters;
 	size_t n_filters;
 	char *bpf_words; /* the words after the options, joined */
@@ -842,6 +842,16 @@ static void name_what_was_typed(const cli_args *a, pkx_error *err)
 	if (a->typed_count[0])
 		pairs[n].api = "config.stop_rule.packet_limit",
 		pairs[n++].typed = a->typed_count;
+	if (a->format && strlen(a->format) < 40) {
+		static char up[64];
+		size_t k;
+
+		snprintf(up, sizeof(up), "output format ");
+		for (k = 0; a->format[k]; k++)
+			up[14 + k] = (char)toupper((unsigned char)a->format[k]);
+		up[14 + k] = '\0';
+		pairs[n].api = up, pairs[n++].typed = a->typed_format;
+	}
 	for (i = 0; i < n; i++) {
 		char *at = strstr(err->text, pairs[i].api);
 

@@ -244,7 +244,7 @@ check "-F/extension clash: names both ($(cat err))" err_has "-F pcap writes pcap
 rc -r a.pcap -F pcapng -w clash.pcap
 check "-F pcapng -w X.pcap: refused" test "$RC" = 2 -a ! -e clash.pcap
 rc -r a.pcap -F pcpa -w x.pcap
-check "-F unknown: the names" err_has "-F pcpa: no such format"
+check "-F unknown: names -F as typed ($(cat err))" err_has "-F pcpa"
 "$P" -q -r a.pcap -w - >stdout.pcap
 check "-w -: standard output" cmp -s stdout.pcap ref-a.pcap
 "$P" -q -r a.pcap -o o-flag.pcap
