@@ -630,9 +630,8 @@ void ci_kind(int *pcapng, int *nanosecond)
 			 * of its resolution: nanoseconds lose nothing. */
 			if (ci[i].has_feeder)
 				*nanosecond = 1;
-		}
-		else if (memcmp(mg, "\x4d\x3c\xb2\xa1", 4) == 0 ||
-		         memcmp(mg, "\xa1\xb2\x3c\x4d", 4) == 0)
+		} else if (memcmp(mg, "\x4d\x3c\xb2\xa1", 4) == 0 ||
+		           memcmp(mg, "\xa1\xb2\x3c\x4d", 4) == 0)
 			*nanosecond = 1;
 	}
 }
