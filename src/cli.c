@@ -2,6 +2,7 @@
  * locally; its options map one to one onto the API's config object. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -10,12 +11,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pkx.h"
+#include "cli_input.h"
 #include "daemon/codes.h"
 #include "pkx_paths.h"
 
@@ -29,61 +33,79 @@ static void usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "usage: pktexport export [options] PATH\n"
-	    "       pktexport store import|index|info ... (pktexport "
+	    "usage: pktexport -r FILE [-r FILE...] [options] [BPF expression]\n"
+	    "       pktexport [export] --root DIR [options] PATH [BPF "
+	    "expression]\n"
+	    "       pktexport store import|index|info|locate ... (pktexport "
 	    "store --help)\n"
-	    "       pktexport capture --root DIR [options] JOB IFACE... "
-	    "(records;\n"
-	    "                         pktexport capture --help)\n"
+	    "       pktexport capture --root DIR [options] JOB IFACE...\n"
+	    "       pktexport time TIME...   (how pktexport reads a time)\n"
 	    "       pktexport plugins [--plugin-dir DIR]\n"
 	    "       pktexport access-code [--root DIR] USER|--list|--revoke "
 	    "PREFIX\n"
 	    "       pktexport --version\n"
 	    "\n"
-	    "PATH: fs/<file> (pcap, pcapng), jobs/<name> and clips/<id> "
-	    "(packet store),\n"
-	    "interfaces/<name> (live capture: ends at a stop rule, the "
-	    "end time or Ctrl-C,\n"
-	    "which keeps what was written).\n"
-	    "\n"
-	    "Export options (each sets one field of the API's config):\n"
-	    "  --root DIR             data root (default: .); PATH is "
-	    "relative to it\n"
-	    "  -o, --output FILE|-    where to write (default: standard "
+	    "Input:\n"
+	    "  -r, --read FILE        a capture (pcap, pcapng; gzip or zstd "
+	    "too), anywhere;\n"
+	    "                         repeat to merge by time; - is standard "
+	    "input\n"
+	    "      --root DIR         data root for PATH (fs/<file>, "
+	    "jobs/<name>,\n"
+	    "                         clips/<id>, interfaces/<name>); "
+	    "default .\n"
+	    "Output:\n"
+	    "  -w, -o FILE|-          where to write (default: standard "
 	    "output)\n"
-	    "  -F, --format FORMAT    PCAP_US (default), PCAP_NS, "
-	    "PCAPNG_US, PCAPNG_NS\n"
-	    "  -f, --filter TYPE:EXPR filter, repeatable, all must match "
-	    "(BPF, WIRESHARK, STEELFILTER)\n"
-	    "      --start T          first time, seconds since the epoch "
-	    "(up to 9 decimals)\n"
-	    "      --end T            end time (exclusive)\n"
+	    "  -F FORMAT              pcap, nsecpcap, pcapng, nsecpcapng "
+	    "(or PCAP_US,\n"
+	    "                         PCAP_NS, PCAPNG_US, PCAPNG_NS), any "
+	    "case; default:\n"
+	    "                         the file name's extension, else the "
+	    "input's format\n"
+	    "                         and resolution\n"
+	    "Packets:\n"
+	    "  BPF expression         the words after the options, as in "
+	    "tcpdump\n"
+	    "  -f, --filter [TYPE:]EXPR  a filter (BPF, WIRESHARK, "
+	    "STEELFILTER; any case);\n"
+	    "                         without TYPE: BPF; repeatable, all "
+	    "must match\n"
+	    "  -Y EXPR                a Wireshark display filter, as in "
+	    "tshark\n"
+	    "      --start TIME       first time (see TIMES)\n"
+	    "      --end TIME         end time (exclusive)\n"
+	    "      --duration D       end = start + D (30s, 250ms, 10m, 2h, "
+	    "1d)\n"
 	    "      --interval S,E     a time interval, repeatable (a "
 	    "union)\n"
-	    "  -s, --snaplen N        cut packets to N bytes (1-65535; 0 or "
-	    "absent: as\n"
-	    "                         captured)\n"
-	    "      --packet-limit N   export at most N packets\n"
-	    "      --size-limit BYTES export at most BYTES of packet data\n"
+	    "  -c, --count N          write at most N packets\n"
+	    "  -s, --snaplen N        cut packets to N bytes (0: as "
+	    "captured)\n"
+	    "      --size-limit BYTES at most BYTES of packet data\n"
 	    "      --time-limit S     stop after S seconds\n"
-	    "  -c, --config FILE      read the config object from FILE; "
-	    "-f adds to its\n"
-	    "                         filters (all must match), other "
-	    "options replace\n"
-	    "                         its fields (--interval: its "
-	    "time_intervals)\n"
-	    "      --follow           jobs/<name> being recorded: follow "
-	    "the recording\n"
-	    "                         until --end or a stop rule (the API's "
-	    "LIVE_STREAM)\n"
-	    "      --stats            print the final stats as JSON on "
-	    "standard error\n"
-	    "      --plugin-dir DIR   load plugins from DIR (DIR:DIR... for "
-	    "several)\n"
+	    "      --config FILE      the API's config object from FILE; "
+	    "options add to it\n"
+	    "      --follow           jobs/<name> being recorded: follow it "
+	    "(LIVE_STREAM)\n"
+	    "Messages:\n"
+	    "  -q, --quiet            no progress line and no summary\n"
+	    "      --stats, --json    the statistics as JSON on standard "
+	    "error\n"
+	    "      --json-errors      errors as the API's JSON (also "
+	    "PKTEXPORT_JSON_ERRORS=1)\n"
 	    "  -v, --verbose          log more\n"
+	    "      --plugin-dir DIR   load plugins from DIR (DIR:DIR...)\n"
 	    "\n"
-	    "Exit status: 0 done, 2 request rejected (nothing written), 1 "
-	    "failed while running.\n");
+	    "TIMES: 2023-11-14T22:13:21.123456789Z, 2023-11-14T23:13:21+01:00,"
+	    "\n'2023-11-14 22:13:21' (local time), 1700000001.5 (seconds "
+	    "since the epoch),\nnow, -10m (ago: s, m, h, d).  Exact to the "
+	    "nanosecond.\n"
+	    "\n"
+	    "Exit status: 0 done, 2 refused (nothing written), 1 failed or "
+	    "damaged input,\n130 Ctrl-C and 143 SIGTERM (what was written "
+	    "is a valid capture).  When the\nreader of the output goes away "
+	    "(| head), pktexport ends quietly with 0, as\ntcpdump does.\n");
 }
 
 static void print_error(const char *id, const char *text)
@@ -96,9 +118,20 @@ static void print_error(const char *id, const char *text)
 	json_decref(e);
 }
 
+static int json_errors;
+
+/* One line on stderr: the API's JSON (--json-errors), or for people. */
+static void say_error(const char *id, const char *text)
+{
+	if (json_errors)
+		print_error(id, text);
+	else
+		fprintf(stderr, "pktexport: %s\n", text);
+}
+
 static int reject(const pkx_error *err)
 {
-	print_error(err->id, err->text);
+	say_error(err->id, err->text);
 	return EXIT_REJECTED;
 }
 
@@ -132,93 +165,120 @@ static int set_number(json_t *obj, const char *key, const char *opt,
 	return 0;
 }
 
-static int add_filter(json_t *cfg, const char *arg, pkx_error *err)
+/* A time of the command line as the API writes it ("S.NNNNNNNNN"). */
+static json_t *api_time(uint64_t ns)
 {
-	const char *colon = strchr(arg, ':');
-	json_t *items =
-	    child(child(cfg, "filters", json_object), "items", json_array);
-	char id[32], type[32];
-	size_t n;
+	char buf[32];
 
-	if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof(type)) {
-		pkx_fail(err, PKX_EINVAL,
-		         "filter \"%s\" is not TYPE:EXPR (e.g. BPF:tcp)", arg);
-		return -1;
-	}
-	n = (size_t)(colon - arg);
-	memcpy(type, arg, n);
-	type[n] = '\0';
-	snprintf(id, sizeof(id), "cli-%zu", json_array_size(items) + 1);
-	json_array_append_new(items,
-	                      json_pack("{s:s, s:s, s:s}", "id", id, "type",
-	                                type, "value", colon + 1));
-	return 0;
+	pkx_time_format(ns, buf, sizeof(buf));
+	return json_string(buf);
 }
 
-static int add_interval(json_t *cfg, const char *arg, pkx_error *err)
+static int add_interval(json_t *cfg, const char *arg, uint64_t now,
+                        pkx_error *err)
 {
 	const char *comma = strchr(arg, ',');
 	json_t *list = child(cfg, "time_intervals", json_array);
+	uint64_t s, e;
 	char *start;
+	int rc;
 
 	if (!comma) {
-		pkx_fail(err, PKX_EINVAL, "interval \"%s\" is not START,END",
+		pkx_fail(err, PKX_EINVAL,
+		         "--interval \"%s\" is not START,END (two times and a "
+		         "comma)",
 		         arg);
 		return -1;
 	}
 	start = strndup(arg, (size_t)(comma - arg));
-	json_array_append_new(list, json_pack("{s:s, s:s}", "start_time", start,
-	                                      "end_time", comma + 1));
+	rc = pkx_time_parse_cli(start, "--interval (start)", now, &s, err) ==
+	                 PKX_OK &&
+	             pkx_time_parse_cli(comma + 1, "--interval (end)", now, &e,
+	                                err) == PKX_OK
+	         ? 0
+	         : -1;
 	free(start);
+	if (rc == 0 && s > e && e != 0) { /* 0: unbounded */
+		char a[48], b[48];
+
+		pkx_time_format_iso(s, a, sizeof(a));
+		pkx_time_format_iso(e, b, sizeof(b));
+		pkx_fail(err, PKX_EINVAL,
+		         "--interval \"%s\": its start (%s) is after its end "
+		         "(%s)",
+		         arg, a, b);
+		rc = -1;
+	}
+	if (rc == 0)
+		json_array_append_new(list, json_pack("{s:o, s:o}",
+		                                      "start_time", api_time(s),
+		                                      "end_time", api_time(e)));
+	return rc;
+}
+
+/* --start, --end and --duration, read against one "now". */
+static int set_times(json_t *flags, const char *start, const char *end,
+                     const char *duration, uint64_t now, pkx_error *err)
+{
+	uint64_t s = 0, e = 0, d = 0;
+
+	if (start && pkx_time_parse_cli(start, "--start", now, &s, err))
+		return -1;
+	if (end && pkx_time_parse_cli(end, "--end", now, &e, err))
+		return -1;
+	if (duration) {
+		if (pkx_duration_parse(duration, "--duration", &d, err))
+			return -1;
+		if (!start) {
+			pkx_fail(err, PKX_EINVAL,
+			         "--duration %s counts from --start: give "
+			         "--start too",
+			         duration);
+			return -1;
+		}
+		if (end) {
+			pkx_fail(err, PKX_EINVAL,
+			         "--duration %s and --end %s both say where "
+			         "the export ends: give one",
+			         duration, end);
+			return -1;
+		}
+		if (d > PKX_TIME_UNBOUNDED - 1 - s) {
+			pkx_fail(err, PKX_EINVAL,
+			         "--duration %s: the end is out of range",
+			         duration);
+			return -1;
+		}
+		e = s + d;
+		end = duration;
+	}
+	if (start && end && s > e && e != 0) { /* 0: unbounded */
+		char a[48], b[48];
+
+		pkx_time_format_iso(s, a, sizeof(a));
+		pkx_time_format_iso(e, b, sizeof(b));
+		pkx_fail(err, PKX_EINVAL,
+		         "--start \"%s\" (%s) is after --end \"%s\" (%s)",
+		         start, a, end, b);
+		return -1;
+	}
+	if (start)
+		json_object_set_new(flags, "start_time", api_time(s));
+	if (end)
+		json_object_set_new(flags, "end_time", api_time(e));
 	return 0;
 }
 
 /* Where the capture goes: a temporary file renamed into place at the end,
- * so a failed run never leaves a file looking complete. */
+ * so a failed run never leaves a file looking complete.  Nothing written
+ * follows a symbolic link: the rename replaces a link named -w with the
+ * file itself (a FIFO or device named -w is written into, unless it is
+ * reached through a link). */
 typedef struct cli_output {
 	const char *path; /* NULL: standard output */
 	char *tmp;        /* temporary name, or NULL when writing in place */
-	char *followed;   /* where a symbolic link -o named leads, owned */
 	int fd;
 } cli_output;
-
-/* Where the symbolic link `path` leads (whether or not that exists), or
- * NULL when path is not a link.  Writing goes there, as tcpdump -w does,
- * so the link stays a link.  Followed link by link: realpath() would fail
- * on a link to a file yet to be made. */
-static char *follow_link(const char *path)
-{
-	char target[PATH_MAX], *joined, *copy;
-	struct stat st;
-	ssize_t n;
-	int hops;
-
-	if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode))
-		return NULL;
-	joined = strdup(path);
-	for (hops = 0; joined && hops < 40; hops++) {
-		if (lstat(joined, &st) != 0 || !S_ISLNK(st.st_mode))
-			return joined;
-		n = readlink(joined, target, sizeof(target) - 1);
-		if (n < 0)
-			break;
-		target[n] = '\0';
-		if (target[0] == '/') {
-			free(joined);
-			joined = strdup(target);
-			continue;
-		}
-		copy = strdup(joined);
-		free(joined);
-		joined = NULL;
-		if (copy &&
-		    asprintf(&joined, "%s/%s", dirname(copy), target) < 0)
-			joined = NULL;
-		free(copy);
-	}
-	free(joined);
-	return NULL;
-}
 
 static int output_open(cli_output *o, const char *path, pkx_error *err)
 {
@@ -232,20 +292,24 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		if (isatty(STDOUT_FILENO)) {
 			pkx_fail(err, PKX_EINVAL,
 			         "refusing to write a capture to a terminal: "
-			         "give -o FILE");
+			         "give -w FILE");
 			return -1;
 		}
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
-	o->followed = follow_link(path);
-	if (o->followed)
-		path = o->followed;
 	o->path = path;
-	exists = stat(path, &st) == 0;
+	exists = lstat(path, &st) == 0;
+	if (exists && S_ISLNK(st.st_mode))
+		exists = 0; /* replaced by the file, not followed */
+	if (exists && S_ISDIR(st.st_mode)) {
+		pkx_fail(err, PKX_EINVAL, "-w %s is a folder: give a file name",
+		         path);
+		return -1;
+	}
 	if (exists && !S_ISREG(st.st_mode)) {
 		/* A device or FIFO: write straight into it. */
-		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		o->fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (o->fd < 0) {
 			pkx_fail(err, PKX_EIO, "cannot open %s: %s", path,
 			         strerror(errno));
@@ -281,8 +345,6 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 	}
 	return 0;
 fail:
-	free(o->followed);
-	o->followed = NULL;
 	return -1;
 }
 
@@ -305,16 +367,20 @@ static int output_close(cli_output *o, int keep, pkx_error *err)
 			unlink(o->tmp);
 		free(o->tmp);
 	}
-	free(o->followed);
-	o->followed = NULL;
 	return ok ? 0 : -1;
 }
 
-/* Ctrl-C abandons an export of a file (no output is left), but is how a
- * live capture is ended: that one stops and keeps what it wrote. */
+/* Ctrl-C and SIGTERM end any export as a stop rule would: what was
+ * written stays a valid capture, the summary says it was interrupted and
+ * the exit status is 128 + the signal, as a shell reports it. */
+static volatile sig_atomic_t cli_signal;
+
 static void on_signal(int sig)
 {
-	(void)sig;
+	cli_signal = sig;
+	/* A live source is stopped (its held packets still go out); any
+	 * other export is cancelled, which also wakes a filter waiting on a
+	 * helper, and keeps what it wrote (below). */
 	if (cli_running && cli_live)
 		pkx_run_stop(cli_running);
 	else if (cli_running)
@@ -325,6 +391,7 @@ enum {
 	OPT_ROOT = 256,
 	OPT_START,
 	OPT_END,
+	OPT_DURATION,
 	OPT_INTERVAL,
 	OPT_PACKET_LIMIT,
 	OPT_SIZE_LIMIT,
@@ -332,22 +399,32 @@ enum {
 	OPT_STATS,
 	OPT_PLUGIN_DIR,
 	OPT_FOLLOW,
+	OPT_CONFIG,
+	OPT_JSON_ERRORS,
 };
 
 static const struct option export_options[] = {
+    {"read", required_argument, NULL, 'r'},
     {"root", required_argument, NULL, OPT_ROOT},
+    {"write", required_argument, NULL, 'w'},
     {"output", required_argument, NULL, 'o'},
     {"format", required_argument, NULL, 'F'},
     {"filter", required_argument, NULL, 'f'},
+    {"display-filter", required_argument, NULL, 'Y'},
     {"start", required_argument, NULL, OPT_START},
     {"end", required_argument, NULL, OPT_END},
+    {"duration", required_argument, NULL, OPT_DURATION},
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"snaplen", required_argument, NULL, 's'},
+    {"count", required_argument, NULL, 'c'},
     {"packet-limit", required_argument, NULL, OPT_PACKET_LIMIT},
     {"size-limit", required_argument, NULL, OPT_SIZE_LIMIT},
     {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
-    {"config", required_argument, NULL, 'c'},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"stats", no_argument, NULL, OPT_STATS},
+    {"json", no_argument, NULL, OPT_STATS},
+    {"json-errors", no_argument, NULL, OPT_JSON_ERRORS},
+    {"quiet", no_argument, NULL, 'q'},
     {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
     {"follow", no_argument, NULL, OPT_FOLLOW},
     {"verbose", no_argument, NULL, 'v'},
@@ -355,56 +432,141 @@ static const struct option export_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* A filter as typed, kept until the registry can tell a TYPE: prefix
+ * from a BPF expression holding a colon. */
+typedef struct cli_filter {
+	char *type; /* NULL: decide from the text */
+	char *value;
+	char *typed; /* how the user wrote it, for messages */
+} cli_filter;
+
 typedef struct cli_args {
-	const char *root, *output, *config_file, *plugin_dir;
-	int stats;
+	const char *root, *output, *config_file, *plugin_dir, *format;
+	const char *start, *end, *duration;
+	int stats, quiet, has_inputs, output_is_w;
+	int format_from_file; /* the config file names output_format */
 	json_t *flags;        /* config fields given as options */
-	json_t *flag_filters; /* -f items, appended after the file's */
-	json_t *flag_intervals;
+	json_t *intervals;    /* --interval items, already API times */
+	cli_filter *filters;
+	size_t n_filters;
+	char *bpf_words; /* the words after the options, joined */
+	/* API names -> what the user typed, for messages */
+	char typed_start[300], typed_end[300], typed_format[300];
+	char typed_snap[64], typed_count[64];
 } cli_args;
+
+static void add_cli_filter(cli_args *a, const char *type, const char *value,
+                           const char *typed)
+{
+	cli_filter *f = realloc(a->filters, (a->n_filters + 1) * sizeof(*f));
+
+	if (!f)
+		abort();
+	a->filters = f;
+	f += a->n_filters++;
+	f->type = type ? strdup(type) : NULL;
+	f->value = strdup(value);
+	f->typed = strdup(typed);
+}
+
+static int set_count(json_t *stop, const char *text, pkx_error *err)
+{
+	const char *p = text;
+
+	for (; *p >= '0' && *p <= '9'; p++)
+		;
+	if (!*text || *p) {
+		pkx_fail(err, PKX_EINVAL,
+		         "-c %s: -c takes a packet count, as in tcpdump; the "
+		         "config file is given with --config %s",
+		         text, text);
+		return -1;
+	}
+	return set_number(stop, "packet_limit", "-c", text, err);
+}
 
 static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 {
 	json_t *stop = json_object();
+	char typed[4200];
 	int c, rc = 0;
+	size_t len = 0;
 
 	a->root = ".";
 	a->flags = json_object();
-	a->flag_filters = json_object();
-	a->flag_intervals = json_object();
+	a->intervals = json_object();
 	optind = 1;
-	while (rc == 0 && (c = getopt_long(argc, argv, "o:F:f:s:c:vh",
+	while (rc == 0 && (c = getopt_long(argc, argv, "r:w:o:F:f:Y:s:c:qvh",
 	                                   export_options, NULL)) != -1) {
 		switch (c) {
+		case 'r':
+			ci_add(optarg);
+			a->has_inputs = 1;
+			break;
 		case OPT_ROOT:
 			a->root = optarg;
 			break;
+		case 'w':
 		case 'o':
+			if (a->output) {
+				pkx_fail(
+				    err, PKX_EINVAL,
+				    "-%c %s: the output is already %s (one "
+				    "output per export)",
+				    c, optarg, a->output);
+				rc = -1;
+			}
 			a->output = optarg;
+			a->output_is_w = c == 'w';
 			break;
 		case 'F':
-			json_object_set_new(a->flags, "output_format",
-			                    json_string(optarg));
+			a->format = optarg;
+			snprintf(a->typed_format, sizeof(a->typed_format),
+			         "-F %s", optarg);
 			break;
 		case 'f':
-			rc = add_filter(a->flag_filters, optarg, err);
+			snprintf(typed, sizeof(typed), "-f '%s'", optarg);
+			add_cli_filter(a, NULL, optarg, typed);
+			break;
+		case 'Y':
+			snprintf(typed, sizeof(typed), "-Y '%s'", optarg);
+			add_cli_filter(a, "WIRESHARK", optarg, typed);
 			break;
 		case OPT_START:
-			json_object_set_new(a->flags, "start_time",
-			                    json_string(optarg));
+			a->start = optarg;
+			snprintf(a->typed_start, sizeof(a->typed_start),
+			         "--start '%s'", optarg);
 			break;
 		case OPT_END:
-			json_object_set_new(a->flags, "end_time",
-			                    json_string(optarg));
+			a->end = optarg;
+			snprintf(a->typed_end, sizeof(a->typed_end),
+			         "--end '%s'", optarg);
+			break;
+		case OPT_DURATION:
+			a->duration = optarg;
+			snprintf(a->typed_end, sizeof(a->typed_end),
+			         "--duration '%s'", optarg);
 			break;
 		case OPT_INTERVAL:
-			rc = add_interval(a->flag_intervals, optarg, err);
+			/* read after the options, against one "now" */
+			json_array_append_new(
+			    child(a->intervals, "typed", json_array),
+			    json_string(optarg));
 			break;
 		case 's':
-			rc = set_number(a->flags, "snap_length", "--snaplen",
-			                optarg, err);
+			snprintf(a->typed_snap, sizeof(a->typed_snap), "-s %s",
+			         optarg);
+			rc = set_number(a->flags, "snap_length", "-s", optarg,
+			                err);
+			break;
+		case 'c':
+			snprintf(a->typed_count, sizeof(a->typed_count),
+			         "-c %s", optarg);
+			rc = set_count(stop, optarg, err);
 			break;
 		case OPT_PACKET_LIMIT:
+			snprintf(a->typed_count, sizeof(a->typed_count),
+			         "--packet-limit %s", optarg);
 			rc = set_number(stop, "packet_limit", "--packet-limit",
 			                optarg, err);
 			break;
@@ -416,11 +578,17 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			rc = set_number(stop, "time_limit", "--time-limit",
 			                optarg, err);
 			break;
-		case 'c':
+		case OPT_CONFIG:
 			a->config_file = optarg;
 			break;
 		case OPT_STATS:
 			a->stats = 1;
+			break;
+		case OPT_JSON_ERRORS:
+			json_errors = 1;
+			break;
+		case 'q':
+			a->quiet = 1;
 			break;
 		case OPT_PLUGIN_DIR:
 			a->plugin_dir = optarg;
@@ -438,20 +606,29 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
+			fprintf(stderr, "pktexport: see pktexport --help, or "
+			                "man pktexport\n");
 			json_decref(stop);
 			exit(EXIT_REJECTED);
 		}
 	}
-	if (rc == 0 && optind < argc - 1) {
-		pkx_fail(err, PKX_EINVAL,
-		         "one source path expected, got \"%s\" and \"%s\"",
-		         argv[optind], argv[optind + 1]);
-		rc = -1;
-	}
-	if (rc == 0 && optind == argc - 1)
+	/* Without -r, the first word is the source path (the API's). */
+	if (rc == 0 && !a->has_inputs && optind < argc)
 		json_object_set_new(a->flags, "path",
-		                    json_string(argv[optind]));
+		                    json_string(argv[optind++]));
+	/* The other words: a BPF expression, as tcpdump takes it. */
+	for (; rc == 0 && optind < argc; optind++) {
+		size_t n = strlen(argv[optind]);
+		char *grown = realloc(a->bpf_words, len + n + 2);
+
+		if (!grown)
+			abort();
+		a->bpf_words = grown;
+		if (len)
+			a->bpf_words[len++] = ' ';
+		memcpy(a->bpf_words + len, argv[optind], n + 1);
+		len += n;
+	}
 	if (json_object_size(stop))
 		json_object_set_new(a->flags, "stop_rule", stop);
 	else
@@ -459,14 +636,265 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 	return rc;
 }
 
-/* The config file, then the options on top of it. */
-static json_t *build_config(const cli_args *a, pkx_error *err)
+/* The type names of -f in any case; a text whose prefix before ':' names
+ * no filter type is a BPF expression (which may hold colons: IPv6 and
+ * MAC addresses). */
+static int resolve_filters(cli_args *a, const pkx_registry *reg, pkx_error *err)
 {
-	json_t *cfg, *v, *list;
-	json_error_t jerr;
-	const char *key;
+	size_t i, k;
+
+	if (a->bpf_words) {
+		char typed[4200];
+
+		snprintf(typed, sizeof(typed), "the BPF expression '%s'",
+		         a->bpf_words);
+		add_cli_filter(a, "BPF", a->bpf_words, typed);
+	}
+	for (i = 0; i < a->n_filters; i++) {
+		cli_filter *f = &a->filters[i];
+		const char *colon;
+		char type[40];
+		size_t n;
+
+		if (f->type)
+			continue;
+		colon = strchr(f->value, ':');
+		n = colon ? (size_t)(colon - f->value) : 0;
+		if (colon && n > 0 && n < sizeof(type)) {
+			for (k = 0; k < n; k++)
+				type[k] =
+				    (char)toupper((unsigned char)f->value[k]);
+			type[n] = '\0';
+			if (pkx_api_name_ok(type) &&
+			    pkx_registry_filter(reg, type)) {
+				char *value = strdup(colon + 1);
+
+				f->type = strdup(type);
+				free(f->value);
+				f->value = value;
+				continue;
+			}
+			if (pkx_api_name_ok(type) && !strchr(colon + 1, ':') &&
+			    strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == n &&
+			    n > 4) {
+				pkx_fail(err, PKX_EINVAL,
+				         "%s: no filter type %s here (BPF, "
+				         "WIRESHARK, STEELFILTER; pktexport "
+				         "plugins lists them)",
+				         f->typed, type);
+				return -1;
+			}
+		}
+		f->type = strdup("BPF");
+	}
+	return 0;
+}
+
+/* -F in any case, the API's names and editcap's: pcap (microseconds),
+ * nsecpcap, pcapng, nsecpcapng.  *container: 1 pcap, 2 pcapng; *res: 0
+ * the input's, 6 or 9. */
+static int parse_format(const char *text, int *container, int *res)
+{
+	static const struct {
+		const char *name;
+		int container, res;
+	} names[] = {
+	    {"PCAP_US", 1, 6},   {"PCAP_NS", 1, 9},    {"PCAPNG_US", 2, 6},
+	    {"PCAPNG_NS", 2, 9}, {"pcap", 1, 6},       {"nsecpcap", 1, 9},
+	    {"pcapng", 2, 0},    {"nsecpcapng", 2, 9}, {"libpcap", 1, 6},
+	    {"usecpcap", 1, 6},  {"usecpcapng", 2, 6}, {"pcap-ns", 1, 9},
+	    {"pcapng-ns", 2, 9},
+	};
 	size_t i;
 
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (strcasecmp(text, names[i].name) == 0) {
+			*container = names[i].container;
+			*res = names[i].res;
+			return 0;
+		}
+	return -1;
+}
+
+/* The container a file name asks for: 1 .pcap, 2 .pcapng, 0 none. */
+static int extension_container(const char *path)
+{
+	const char *dot = path ? strrchr(path, '.') : NULL;
+
+	if (!dot || strchr(dot, '/'))
+		return 0;
+	if (strcasecmp(dot, ".pcap") == 0 || strcasecmp(dot, ".cap") == 0)
+		return 1;
+	if (strcasecmp(dot, ".pcapng") == 0 || strcasecmp(dot, ".ntar") == 0)
+		return 2;
+	return 0;
+}
+
+static const char *format_name(int container, int res)
+{
+	if (container == 2)
+		return res == 9 ? "PCAPNG_NS" : "PCAPNG_US";
+	return res == 9 ? "PCAP_NS" : "PCAP_US";
+}
+
+/* What the input is, once open: the container and the resolution. */
+static void input_kind(const cli_args *a, const pkx_run *run, int *container,
+                       int *res)
+{
+	const pkx_source_info *info = pkx_run_source_info(run);
+	size_t i;
+	int ng = 0, ns = 0;
+
+	if (a->has_inputs) {
+		ci_kind(&ng, &ns);
+	} else if (strncmp(pkx_run_path(run), "fs/", 3) == 0) {
+		/* A classic pcap file says its resolution in its magic. */
+		char base[PATH_MAX];
+		pkx_error ignored;
+		uint8_t m[4];
+		int fd;
+
+		snprintf(base, sizeof(base), "%s/fs", a->root);
+		fd = pkx_open_under(base, pkx_run_path(run) + 3, &ignored);
+		if (fd >= 0 && pread(fd, m, 4, 0) == 4 &&
+		    (memcmp(m, "\x4d\x3c\xb2\xa1", 4) == 0 ||
+		     memcmp(m, "\xa1\xb2\x3c\x4d", 4) == 0))
+			ns = 1;
+		if (fd >= 0)
+			close(fd);
+	}
+	for (i = 0; i < info->n_interfaces; i++) {
+		uint8_t r = info->interfaces[i].tsresol;
+
+		if (r != 0)
+			ng = 1; /* only pcapng describes a resolution */
+		if ((r & 0x80) ? (r & 0x7f) > 19 : r > 6)
+			ns = 1;
+	}
+	if (info->n_interfaces > 1)
+		ng = 1;
+	*container = ng ? 2 : 1;
+	*res = ns ? 9 : 6;
+}
+
+/* -F or the extension or the input: the one output format. */
+static int choose_format(const cli_args *a, const pkx_registry *reg,
+                         const pkx_run *run, const char **name, pkx_error *err)
+{
+	int fc = 0, fr = 0, ec = extension_container(a->output), ic, ir;
+	static char plugin_format[40];
+
+	if (a->format && parse_format(a->format, &fc, &fr) != 0 &&
+	    strlen(a->format) < sizeof(plugin_format)) {
+		/* A format a plugin adds (CSV_US of the example), any case:
+		 * its own name, whatever the file is called. */
+		size_t k;
+
+		for (k = 0; a->format[k]; k++)
+			plugin_format[k] =
+			    (char)toupper((unsigned char)a->format[k]);
+		plugin_format[k] = '\0';
+		if (pkx_api_name_ok(plugin_format) &&
+		    pkx_registry_format(reg, plugin_format)) {
+			*name = plugin_format;
+			return 0;
+		}
+	}
+	if (a->format && !fc) {
+		pkx_fail(err, PKX_EINVAL,
+		         "-F %s: no such format (pcap, nsecpcap, pcapng, "
+		         "nsecpcapng, or PCAP_US, PCAP_NS, PCAPNG_US, "
+		         "PCAPNG_NS, or a plugin's; any case)",
+		         a->format);
+		return -1;
+	}
+	if (fc && ec && fc != ec) {
+		pkx_fail(err, PKX_EINVAL,
+		         "-F %s writes %s, but the name %s says %s: change "
+		         "one of them",
+		         a->format, fc == 2 ? "pcapng" : "pcap", a->output,
+		         ec == 2 ? "pcapng" : "pcap");
+		return -1;
+	}
+	input_kind(a, run, &ic, &ir);
+	*name = format_name(fc ? fc : ec ? ec : ic, fr ? fr : ir);
+	return 0;
+}
+
+/* The API's names in a message become what the user typed. */
+static void name_what_was_typed(const cli_args *a, pkx_error *err)
+{
+	struct {
+		const char *api, *typed;
+	} pairs[8];
+	size_t n = 0, i;
+	char buf[sizeof(err->text)], key[64];
+
+	if (a->typed_start[0])
+		pairs[n].api = "config.start_time",
+		pairs[n++].typed = a->typed_start;
+	if (a->typed_end[0])
+		pairs[n].api = "config.end_time",
+		pairs[n++].typed = a->typed_end;
+	if (a->typed_snap[0])
+		pairs[n].api = "config.snap_length",
+		pairs[n++].typed = a->typed_snap;
+	if (a->typed_count[0])
+		pairs[n].api = "config.stop_rule.packet_limit",
+		pairs[n++].typed = a->typed_count;
+	if (a->format && strlen(a->format) < 40) {
+		static char up[64];
+		size_t k;
+
+		snprintf(up, sizeof(up), "output format ");
+		for (k = 0; a->format[k]; k++)
+			up[14 + k] = (char)toupper((unsigned char)a->format[k]);
+		up[14 + k] = '\0';
+		pairs[n].api = up, pairs[n++].typed = a->typed_format;
+	}
+	for (i = 0; i < n; i++) {
+		char *at = strstr(err->text, pairs[i].api);
+
+		if (!at)
+			continue;
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - err->text),
+		         err->text, pairs[i].typed, at + strlen(pairs[i].api));
+		snprintf(err->text, sizeof(err->text), "%s", buf);
+	}
+	for (i = 0; i < a->n_filters; i++) {
+		char *at;
+
+		snprintf(key, sizeof(key), "filter \"cli-%zu\" (%s)", i + 1,
+		         a->filters[i].type ? a->filters[i].type : "");
+		at = strstr(err->text, key);
+		if (!at && !a->config_file) {
+			snprintf(key, sizeof(key), "config.filters.items[%zu]",
+			         i);
+			at = strstr(err->text, key);
+		}
+		if (!at)
+			continue;
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - err->text),
+		         err->text, a->filters[i].typed, at + strlen(key));
+		snprintf(err->text, sizeof(err->text), "%s", buf);
+	}
+}
+
+/* The config file, then the options on top of it. */
+static json_t *build_config(cli_args *a, pkx_error *err)
+{
+	json_t *cfg, *v, *list, *items = NULL;
+	json_error_t jerr;
+	const char *key;
+	uint64_t now = pkx_wallclock_ns();
+	size_t i;
+
+	if (set_times(a->flags, a->start, a->end, a->duration, now, err) != 0)
+		return NULL;
+	json_array_foreach(json_object_get(a->intervals, "typed"), i,
+	                   v) if (add_interval(a->intervals,
+	                                       json_string_value(v), now,
+	                                       err) != 0) return NULL;
 	if (a->config_file) {
 		cfg = json_load_file(a->config_file, JSON_REJECT_DUPLICATES,
 		                     &jerr);
@@ -488,6 +916,8 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 	} else {
 		cfg = json_object();
 	}
+	if (a->has_inputs)
+		json_object_set_new(a->flags, "path", json_string(ci_path()));
 	json_object_foreach(a->flags, key, v)
 	{
 		if (strcmp(key, "stop_rule") == 0 &&
@@ -496,22 +926,53 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 		else
 			json_object_set(cfg, key, v);
 	}
-	list = json_object_get(a->flag_filters, "filters");
-	if (list) {
+	if (a->n_filters) {
 		json_t *have = json_object_get(cfg, "filters");
 
 		if (json_is_object(have) &&
-		    json_is_array(json_object_get(have, "items"))) {
-			json_array_foreach(json_object_get(list, "items"), i, v)
-			    json_array_append(json_object_get(have, "items"),
-			                      v);
-		} else {
-			json_object_set(cfg, "filters", list);
+		    json_is_array(json_object_get(have, "items")))
+			items = json_object_get(have, "items");
+		else {
+			items = json_array();
+			json_object_set_new(cfg, "filters",
+			                    json_pack("{s:o}", "items", items));
+		}
+		for (i = 0; i < a->n_filters; i++) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "cli-%zu", i + 1);
+			json_array_append_new(
+			    items, json_pack("{s:s, s:s, s:s}", "id", id,
+			                     "type", a->filters[i].type,
+			                     "value", a->filters[i].value));
 		}
 	}
-	list = json_object_get(a->flag_intervals, "time_intervals");
+	list = json_object_get(a->intervals, "time_intervals");
 	if (list)
 		json_object_set(cfg, "time_intervals", list);
+	/* The format is chosen once the input is open (choose_format); the
+	 * source is opened against one that holds any input, or against
+	 * -F's, so that a pcap asked for is checked as early as before. */
+	a->format_from_file =
+	    a->config_file && json_object_get(cfg, "output_format");
+	if (a->format || !a->format_from_file) {
+		int fc, fr;
+		char up[40] = "PCAPNG_NS";
+		size_t k;
+
+		if (a->format && parse_format(a->format, &fc, &fr) == 0)
+			snprintf(up, sizeof(up), "%s",
+			         format_name(fc, fr ? fr : 9));
+		else if (a->format && strlen(a->format) < sizeof(up)) {
+			for (k = 0; a->format[k]; k++)
+				up[k] =
+				    (char)toupper((unsigned char)a->format[k]);
+			up[k] = '\0';
+			if (!pkx_api_name_ok(up))
+				snprintf(up, sizeof(up), "PCAPNG_NS");
+		}
+		json_object_set_new(cfg, "output_format", json_string(up));
+	}
 	if (a->config_file && json_is_object(json_object_get(cfg, "config"))) {
 		pkx_fail(err, PKX_EINVAL,
 		         "%s holds an export ({\"config\": {...}}): give the "
@@ -522,7 +983,9 @@ static json_t *build_config(const cli_args *a, pkx_error *err)
 	}
 	if (!json_object_get(cfg, "path")) {
 		pkx_fail(err, PKX_EINVAL,
-		         "no source path: give PATH (e.g. fs/trace.pcap)");
+		         "nothing to read: give -r FILE (a capture anywhere), "
+		         "or --root DIR and a path under it such as "
+		         "fs/trace.pcap");
 		json_decref(cfg);
 		return NULL;
 	}
@@ -544,11 +1007,12 @@ static void warn_service_only(const cli_args *a, json_t *cfg)
 		if (json_object_get(cfg, service_only[k]))
 			pkx_log(PKX_LOG_WARN, "pktexport",
 			        "%s: %s applies to the service only; "
-			        "pktexport writes to -o",
+			        "pktexport writes to -w",
 			        a->config_file, service_only[k]);
 }
 
-static void print_stats(const pkx_run *run, const pkx_error *err)
+static void print_stats(const pkx_run *run, const pkx_error *err,
+                        int interrupted)
 {
 	pkx_stats st;
 	json_t *o;
@@ -556,6 +1020,8 @@ static void print_stats(const pkx_run *run, const pkx_error *err)
 
 	pkx_run_stats(run, &st);
 	o = pkx_stats_to_json(&st);
+	if (interrupted)
+		json_object_set_new(o, "interrupted", json_true());
 	if (err && err->id[0])
 		json_object_set_new(o, "error",
 		                    json_pack("{s:s, s:s}", "error_id", err->id,
@@ -566,6 +1032,122 @@ static void print_stats(const pkx_run *run, const pkx_error *err)
 	json_decref(o);
 }
 
+/* ------------------------------------------------------------ progress */
+
+typedef struct cli_progress {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	const pkx_run *run;
+	int done, shown;
+	uint64_t started;
+} cli_progress;
+
+static void human_bytes(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1000 && u < 4) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void progress_line(cli_progress *p)
+{
+	pkx_stats st;
+	double pct = pkx_run_progress(p->run), secs;
+	char read[32], out[32], rate[32], eta[48] = "";
+	uint64_t pos;
+
+	pkx_run_stats(p->run, &st);
+	secs = (double)(pkx_now_ns() - p->started) / 1e9;
+	pos = (uint64_t)(pct / 100.0 * (double)st.total_bytes);
+	human_bytes(pos, read, sizeof(read));
+	human_bytes(st.exported_bytes, out, sizeof(out));
+	human_bytes(secs > 0 ? (uint64_t)((double)pos / secs) : 0, rate,
+	            sizeof(rate));
+	if (st.total_bytes && pct > 0.5 && secs > 0)
+		snprintf(eta, sizeof(eta), " %4.1f%%, %.0f s left", pct,
+		         secs * (100.0 - pct) / pct);
+	fprintf(stderr,
+	        "\r\033[K%llu packets read (%s, %s/s), %llu written (%s)%s",
+	        (unsigned long long)st.processed_packets, read, rate,
+	        (unsigned long long)st.exported_packets, out, eta);
+	p->shown = 1;
+}
+
+static void *progress_thread(void *arg)
+{
+	cli_progress *p = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->done) {
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_nsec += 250000000;
+		if (at.tv_nsec >= 1000000000) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&p->wake, &p->lock, &at);
+		if (!p->done && pkx_now_ns() - p->started > 500000000u)
+			progress_line(p);
+	}
+	if (p->shown)
+		fprintf(stderr, "\r\033[K");
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static int progress_start(cli_progress *p, const pkx_run *run)
+{
+	memset(p, 0, sizeof(*p));
+	p->run = run;
+	p->started = pkx_now_ns();
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	return pthread_create(&p->thread, NULL, progress_thread, p) == 0;
+}
+
+static void progress_end(cli_progress *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->done = 1;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+}
+
+/* One line at the end, for people. */
+static void summary(const pkx_run *run, const char *format, const char *to,
+                    uint64_t ns, int sig, int outcome)
+{
+	pkx_stats st;
+	char bytes[32];
+	const char *how = "";
+
+	pkx_run_stats(run, &st);
+	human_bytes(st.exported_bytes, bytes, sizeof(bytes));
+	if (sig)
+		how = sig == SIGINT ? " (interrupted by Ctrl-C: a valid "
+		                      "capture of what came before)"
+		                    : " (interrupted by SIGTERM: a valid "
+		                      "capture of what came before)";
+	else if (outcome == PKX_RUN_STOPPED)
+		how = " (a limit ended it)";
+	else if (outcome == PKX_RUN_DAMAGED)
+		how = " (the input is damaged: everything before the damage)";
+	fprintf(stderr,
+	        "%llu of %llu packets written (%s) to %s as %s in %.2f s%s\n",
+	        (unsigned long long)st.exported_packets,
+	        (unsigned long long)st.processed_packets, bytes, to, format,
+	        (double)ns / 1e9, how);
+}
+
 static int cmd_export(int argc, char **argv)
 {
 	cli_args a = {0};
@@ -574,14 +1156,28 @@ static int cmd_export(int argc, char **argv)
 	pkx_config *cfg = NULL;
 	pkx_run *run = NULL;
 	json_t *obj = NULL;
+	const char *format = NULL, *env = getenv("PKTEXPORT_JSON_ERRORS");
 	cli_output out;
 	pkx_fd_sink sink;
 	pkx_run_outcome outcome;
-	int rc;
+	cli_progress prog;
+	int rc, progress = 0, broken_pipe = 0;
+	uint64_t started;
+	struct sigaction sa;
+	size_t i;
 
-	if (parse_export_args(argc, argv, &a, &err) != 0 ||
-	    !(obj = build_config(&a, &err)) ||
-	    pkx_config_parse(obj, &cfg, &err) != PKX_OK) {
+	json_errors = env && *env && strcmp(env, "0") != 0;
+	/* From the start: a Ctrl-C while filters compile ends the command
+	 * before anything is written, with the same status. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART; /* a read of a pipe is not cut short */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* write errors say EPIPE: the feeders' and the output's */
+	signal(SIGPIPE, SIG_IGN);
+	if (parse_export_args(argc, argv, &a, &err) != 0) {
 		rc = reject(&err);
 		goto done;
 	}
@@ -589,19 +1185,49 @@ static int cmd_export(int argc, char **argv)
 	if (!reg || pkx_registry_load_dir(
 	                reg, a.plugin_dir ? a.plugin_dir
 	                                  : pkx_default_plugin_dir()) <= 0) {
-		print_error(PKX_EINTERNAL, "cannot load the plugins");
+		say_error(PKX_EINTERNAL, "cannot load the plugins");
 		rc = EXIT_RUNTIME;
 		goto done;
 	}
-	if (pkx_config_check_live(cfg, 0, &err) != PKX_OK) {
+	if ((a.has_inputs && ci_register(reg, &err) != 0) ||
+	    resolve_filters(&a, reg, &err) != 0 ||
+	    !(obj = build_config(&a, &err))) {
+		rc = reject(&err);
+		goto done;
+	}
+	if (pkx_config_parse(obj, &cfg, &err) != PKX_OK ||
+	    pkx_config_check_live(cfg, 0, &err) != PKX_OK) {
+		name_what_was_typed(&a, &err);
 		rc = reject(&err);
 		goto done;
 	}
 	warn_service_only(&a, obj);
 	cli_live = pkx_path_is_live(cfg->path) ||
 	           strcmp(cfg->mode, "LIVE_STREAM") == 0;
-	if (pkx_run_prepare(reg, a.root, cfg, NULL, &run, &err) != PKX_OK ||
-	    output_open(&out, a.output, &err) != 0) {
+	if ((a.has_inputs && ci_open_all(&err) != 0) ||
+	    pkx_run_prepare(reg, a.root, cfg, NULL, &run, &err) != PKX_OK) {
+		name_what_was_typed(&a, &err);
+		if (a.bpf_words && strchr(a.bpf_words, '/') &&
+		    strstr(err.text, "the BPF expression")) {
+			size_t n = strlen(err.text);
+
+			snprintf(err.text + n, sizeof(err.text) - n,
+			         " (the words after the options are a BPF "
+			         "expression; to read several files give -r "
+			         "FILE -r FILE)");
+		}
+		rc = reject(&err);
+		goto done;
+	}
+	/* A config file's output_format holds, unless -F or -w say more. */
+	if (a.format_from_file && !a.format && !extension_container(a.output))
+		format = cfg->output_format;
+	else if (choose_format(&a, reg, run, &format, &err) != 0 ||
+	         pkx_run_set_format(run, reg, format, &err) != PKX_OK) {
+		rc = reject(&err);
+		goto done;
+	}
+	if (output_open(&out, a.output, &err) != 0) {
 		rc = reject(&err);
 		goto done;
 	}
@@ -611,39 +1237,86 @@ static int cmd_export(int argc, char **argv)
 		goto done;
 	}
 	cli_running = run;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	if (cli_signal) {
+		/* before the first packet: nothing is kept */
+		cli_running = NULL;
+		pkx_fd_sink_release(&sink);
+		output_close(&out, 0, NULL);
+		say_error("EXPORT_CANCELLED",
+		          "interrupted before the export started: nothing "
+		          "written");
+		rc = 128 + cli_signal;
+		goto done;
+	}
+	started = pkx_now_ns();
+	if (!a.quiet && isatty(STDERR_FILENO))
+		progress = progress_start(&prog, run);
 	outcome = pkx_run_execute(run, &sink.sink, &err);
 	cli_running = NULL;
+	/* Cancelled by Ctrl-C or SIGTERM: between two packets, so the sink
+	 * holds whole records, a prefix of the complete export's. */
+	if (outcome == PKX_RUN_CANCELLED && cli_signal) {
+		outcome = PKX_RUN_STOPPED;
+		pkx_error_clear(&err);
+	}
 	if (outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED &&
 	    pkx_fd_sink_flush(&sink, &err) != PKX_OK)
 		outcome = PKX_RUN_FAILED;
+	if (progress)
+		progress_end(&prog);
 	pkx_fd_sink_release(&sink);
+	/* A reader that went away (| head): quiet, as tcpdump is. */
+	if (outcome == PKX_RUN_FAILED && strstr(err.text, strerror(EPIPE)))
+		broken_pipe = 1;
 	if (outcome == PKX_RUN_CANCELLED)
 		pkx_fail(&err, "EXPORT_CANCELLED", "interrupted by a signal");
-	/* A damaged input still yields every packet before the damage. */
+	/* A damaged input still yields every packet before the damage, and
+	 * an interrupted export what it wrote before the signal. */
 	if (output_close(
 	        &out, outcome != PKX_RUN_FAILED && outcome != PKX_RUN_CANCELLED,
 	        &err) != 0)
 		outcome = PKX_RUN_FAILED;
+	if (broken_pipe) {
+		/* tcpdump 4.99 -w - ends this way too: exit 0, no message. */
+		pkx_log(PKX_LOG_DEBUG, "pktexport",
+		        "the reader of the output went away");
+		rc = 0;
+		goto done;
+	}
 	if (a.stats)
-		print_stats(run, &err);
+		print_stats(run, &err, cli_signal != 0);
+	else if (!a.quiet && outcome != PKX_RUN_FAILED &&
+	         outcome != PKX_RUN_CANCELLED)
+		summary(run, format,
+		        a.output && strcmp(a.output, "-") ? a.output
+		                                          : "standard output",
+		        pkx_now_ns() - started, cli_signal, outcome);
 	rc = 0;
 	if (outcome == PKX_RUN_FAILED || outcome == PKX_RUN_CANCELLED ||
 	    outcome == PKX_RUN_DAMAGED) {
-		if (!a.stats)
-			print_error(err.id, err.text);
+		if (!a.stats) {
+			name_what_was_typed(&a, &err);
+			say_error(err.id, err.text);
+		}
 		rc = EXIT_RUNTIME;
+	} else if (cli_signal && !cli_live) {
+		rc = 128 + cli_signal;
 	}
 done:
 	pkx_run_free(run);
 	pkx_config_free(cfg);
+	ci_close_all();
 	pkx_registry_free(reg);
 	json_decref(obj);
 	json_decref(a.flags);
-	json_decref(a.flag_filters);
-	json_decref(a.flag_intervals);
+	json_decref(a.intervals);
+	for (i = 0; i < a.n_filters; i++) {
+		free(a.filters[i].type);
+		free(a.filters[i].value);
+		free(a.filters[i].typed);
+	}
+	free(a.filters);
+	free(a.bpf_words);
 	return rc;
 }
 
@@ -849,21 +1522,75 @@ out:
 	return rc;
 }
 
+/* `pktexport time`: how the command line reads times. */
+static int cmd_time(int argc, char **argv)
+{
+	uint64_t now = pkx_wallclock_ns(), ns;
+	pkx_error err = {"", ""};
+	char iso[48], api[32];
+	int i, rc = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: pktexport time TIME...\n");
+		return EXIT_REJECTED;
+	}
+	for (i = 1; i < argc; i++) {
+		if (pkx_time_parse_cli(argv[i], "time", now, &ns, &err) !=
+		    PKX_OK) {
+			fprintf(stderr, "pktexport: %s\n", err.text);
+			rc = EXIT_REJECTED;
+			continue;
+		}
+		pkx_time_format_iso(ns, iso, sizeof(iso));
+		pkx_time_format(ns, api, sizeof(api));
+		printf("%s %s\n", iso, api);
+	}
+	return rc;
+}
+
+/* `pktexport store locate ... TIME`: the time in any form the command
+ * line takes, handed to the store tool in nanoseconds. */
+static int store_locate_time(int argc, char **argv, char *buf, size_t len)
+{
+	pkx_error err = {"", ""};
+	uint64_t ns;
+
+	if (argc < 3 || strcmp(argv[1], "locate") != 0 ||
+	    (argv[argc - 1][0] == '-' && argv[argc - 1][1] == '-'))
+		return 0;
+	if (pkx_time_parse_cli(argv[argc - 1], "store locate",
+	                       pkx_wallclock_ns(), &ns, &err) != PKX_OK) {
+		fprintf(stderr, "pktexport: %s\n", err.text);
+		return -1;
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)ns);
+	argv[argc - 1] = buf;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	char locate_ns[32];
+
 	if (argc >= 2 && strcmp(argv[1], "access-code") == 0)
 		return cmd_access_code(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "store") == 0)
+	if (argc >= 2 && strcmp(argv[1], "store") == 0) {
+		if (store_locate_time(argc - 1, argv + 1, locate_ns,
+		                      sizeof(locate_ns)) != 0)
+			return EXIT_REJECTED;
 		/* The store tool knows capture file formats the core does
 		 * not. */
 		return run_tool(argv + 1, "PKTEXPORT_STORE", PKX_STORE_PROGRAM,
 		                "pktexport-store");
+	}
 	if (argc >= 2 && strcmp(argv[1], "capture") == 0)
 		/* The recorder, the one program that captures. */
 		return run_tool(argv + 1, "PKTEXPORT_CAPTURE",
 		                PKX_CAPTURE_PROGRAM, "pktexport capture");
 	if (argc >= 2 && strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "time") == 0)
+		return cmd_time(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "plugins") == 0)
 		return cmd_plugins(argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -876,6 +1603,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* No subcommand: an export, as tcpdump -r reads. */
+	if (argc >= 2 && argv[1][0] == '-')
+		return cmd_export(argc, argv);
 	usage(stderr);
 	return EXIT_REJECTED;
 }

@@ -57,6 +57,19 @@ pkx_result pkx_time_from_json(const json_t *value, const char *field,
                               uint64_t *ns, pkx_error *err);
 /* "1700000000.123456789" (always 9 fraction digits); buf >= 32 bytes. */
 void pkx_time_format(uint64_t ns, char *buf, size_t len);
+/* The command line's times (pktexport(1), TIMES): ISO 8601 with a zone
+ * or Z, "YYYY-MM-DD HH:MM:SS[.fraction]" in local time, seconds since the
+ * epoch with up to 9 decimals, "now", and "-10m" (before now_ns; units s,
+ * m, h, d).  Integer arithmetic throughout: exact to the nanosecond.
+ * Errors name `flag` and the text. */
+pkx_result pkx_time_parse_cli(const char *text, const char *flag,
+                              uint64_t now_ns, uint64_t *ns, pkx_error *err);
+/* "30s", "1.5s", "250ms", "10m", "2h", "1d" (ns, us, ms, s, m, h, d; a
+ * bare number is seconds). */
+pkx_result pkx_duration_parse(const char *text, const char *flag, uint64_t *ns,
+                              pkx_error *err);
+/* "2023-11-14T22:13:20.000000000Z"; buf >= 40 bytes. */
+void pkx_time_format_iso(uint64_t ns, char *buf, size_t len);
 
 /* ---------------------------------------------------------------- config */
 
@@ -149,6 +162,10 @@ const pkx_format_plugin *pkx_registry_format(const pkx_registry *reg,
 void pkx_registry_each(const pkx_registry *reg,
                        void (*fn)(const pkx_plugin_header *h, void *data),
                        void *data);
+/* Adds a plugin linked into the program (the command line's -r inputs):
+ * checked as a module is, never unloaded. */
+pkx_result pkx_registry_add_builtin(pkx_registry *reg,
+                                    const pkx_plugin_header *h, pkx_error *err);
 /* The plugin directory: $PKTEXPORT_PLUGIN_DIR or the installed one. */
 const char *pkx_default_plugin_dir(void);
 /* Whether a request can name a plugin's claim: a filter type or an output
@@ -170,6 +187,12 @@ int pkx_open_under(const char *base, const char *rel, pkx_error *err);
  * "." or ".." component, no empty component, no NUL.  `field` names it. */
 pkx_result pkx_check_relpath(const char *rel, const char *field,
                              pkx_error *err);
+
+/* The command line's own inputs (-r): fn answers open_under_root for the
+ * paths it knows (a descriptor, or -1 with err set) and returns -2 for
+ * the others, which go to pkx_open_under.  NULL removes it. */
+void pkx_services_set_opener(int (*fn)(const char *root, const char *rel,
+                                       pkx_error *err));
 
 /* ------------------------------------------------------------------ sink */
 
@@ -240,5 +263,12 @@ void pkx_run_stop(pkx_run *run);
 void pkx_run_stats(const pkx_run *run, pkx_stats *out);
 double pkx_run_progress(const pkx_run *run); /* 0..100 */
 void pkx_run_free(pkx_run *run);
+/* What the source turned out to be, after prepare. */
+const pkx_source_info *pkx_run_source_info(const pkx_run *run);
+const char *pkx_run_path(const pkx_run *run);
+/* Another output format, checked against the source's interfaces as
+ * prepare checks cfg's (the command line picks it from the input). */
+pkx_result pkx_run_set_format(pkx_run *run, const pkx_registry *reg,
+                              const char *format, pkx_error *err);
 
 #endif /* PKX_CORE_H */

@@ -50,7 +50,8 @@ void pkx_registry_free(pkx_registry *reg)
 	for (i = reg->n; i-- > 0;) {
 		if (reg->modules[i].header->deinit)
 			reg->modules[i].header->deinit();
-		lt_dlclose(reg->modules[i].handle);
+		if (reg->modules[i].handle)
+			lt_dlclose(reg->modules[i].handle);
 	}
 	free(reg->modules);
 	free(reg);
@@ -392,6 +393,37 @@ int pkx_registry_load_dir(pkx_registry *reg, const char *dirs)
 		        "separated by ':') of source_file%s and the others",
 		        dirs, LT_MODULE_EXT);
 	return readable ? loaded : -1;
+}
+
+pkx_result pkx_registry_add_builtin(pkx_registry *reg,
+                                    const pkx_plugin_header *h, pkx_error *err)
+{
+	const char *const *c;
+	pkx_error why;
+
+	if (check_header(h, err) != PKX_OK)
+		return PKX_ERROR;
+	for (c = h->claims; *c; c++)
+		if (find_claim(reg, h->kind, *c))
+			return pkx_fail(err, PKX_EINTERNAL,
+			                "%s \"%s\" is already served", h->name,
+			                *c);
+	if (h->init && h->init(pkx_core_services(), &why) != PKX_OK)
+		return pkx_fail(err, PKX_EINTERNAL, "%s: init failed: %s",
+		                h->name, why.text);
+	if (reg->n == reg->cap) {
+		size_t cap = reg->cap ? reg->cap * 2 : 8;
+		pkx_module *m = realloc(reg->modules, cap * sizeof(*m));
+
+		if (!m)
+			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+		reg->modules = m;
+		reg->cap = cap;
+	}
+	reg->modules[reg->n].handle = NULL;
+	reg->modules[reg->n].header = h;
+	reg->n++;
+	return PKX_OK;
 }
 
 /* The source whose claim is the longest prefix of path: a vendor's

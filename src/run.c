@@ -396,6 +396,38 @@ pkx_result pkx_run_prepare(const pkx_registry *reg, const char *root,
 	return PKX_OK;
 }
 
+const char *pkx_run_path(const pkx_run *run)
+{
+	return run->cfg->path;
+}
+
+const pkx_source_info *pkx_run_source_info(const pkx_run *run)
+{
+	return run->info;
+}
+
+pkx_result pkx_run_set_format(pkx_run *run, const pkx_registry *reg,
+                              const char *format, pkx_error *err)
+{
+	pkx_config cfg = *run->cfg;
+	char *name = strdup(format);
+
+	if (!name)
+		return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	cfg.output_format = name;
+	if (check_format(run, reg, &cfg, err) != PKX_OK) {
+		pkx_error ignored;
+
+		free(name);
+		/* back to the format prepare accepted */
+		check_format(run, reg, run->cfg, &ignored);
+		return PKX_ERROR;
+	}
+	free(run->format_name);
+	run->format_name = name;
+	return PKX_OK;
+}
+
 void pkx_run_free(pkx_run *run)
 {
 	size_t i;
@@ -719,6 +751,12 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 				break;
 			}
 			if (READ(run->stop)) {
+				/* A file holds nothing back: it ends now (the
+				 * command line's Ctrl-C). */
+				if (!run->live) {
+					outcome = PKX_RUN_STOPPED;
+					break;
+				}
 				if (!stop_by) {
 					stop_by = now + STOP_DRAIN_NS;
 				} else if (quiet || now >= stop_by) {

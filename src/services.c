@@ -227,9 +227,21 @@ uint64_t pkx_wallclock_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int (*input_opener)(const char *root, const char *rel, pkx_error *err);
+
+void pkx_services_set_opener(int (*fn)(const char *root, const char *rel,
+                                       pkx_error *err))
+{
+	input_opener = fn;
+}
+
 static int svc_open_under_root(const char *root, const char *rel,
                                pkx_error *err)
 {
+	int fd;
+
+	if (input_opener && (fd = input_opener(root, rel, err)) != -2)
+		return fd;
 	return pkx_open_under(root, rel, err);
 }
 

@@ -20,7 +20,8 @@ for f in "$WORK"/fs/*; do
 		trc=$?
 		args=()
 		[ -n "$expr" ] && args=(-f "BPF:$expr")
-		"$PKTEXPORT" export --root "$WORK" -o "$out" "${args[@]}" "$name" 2>"$WORK/err"
+		# tcpdump -w writes microseconds whatever it reads
+		"$PKTEXPORT" export --root "$WORK" -F PCAP_US -o "$out" "${args[@]}" "$name" 2>"$WORK/err"
 		rc=$?
 		if grep -q "unknown file format\|bad dump file format\|unknown" "$WORK/tcpdump.err" && [ ! -s "$ref" ]; then
 			# libpcap refuses the file: a clear error, exit 2, no output.

@@ -63,32 +63,32 @@ EINVAL=REQUEST_INVALID_INPUT
 ENOTFOUND=RESOURCE_NOT_FOUND
 
 # --- unknown keys, wrong types, bad enums (config file and options)
-rejected $EINVAL bogus -c "$(config k1 '{"path":"fs/a.pcap","bogus":1}')"
+rejected $EINVAL bogus --config "$(config k1 '{"path":"fs/a.pcap","bogus":1}')"
 rejected $EINVAL byte_limit \
-	-c "$(config k2 '{"path":"fs/a.pcap","stop_rule":{"byte_limit":1}}')"
-rejected $EINVAL negate -c "$(config k3 '{"path":"fs/a.pcap","filters":{"items":[{"id":"a","type":"BPF","value":"tcp","negate":true}]}}')"
-rejected $EINVAL '"op"' -c "$(config k4 '{"path":"fs/a.pcap","filters":{"op":"and"}}')"
-rejected $EINVAL duration -c "$(config k5 '{"path":"fs/a.pcap","time_intervals":[{"start_time":"1","end_time":"2","duration":1}]}')"
+	--config "$(config k2 '{"path":"fs/a.pcap","stop_rule":{"byte_limit":1}}')"
+rejected $EINVAL negate --config "$(config k3 '{"path":"fs/a.pcap","filters":{"items":[{"id":"a","type":"BPF","value":"tcp","negate":true}]}}')"
+rejected $EINVAL '"op"' --config "$(config k4 '{"path":"fs/a.pcap","filters":{"op":"and"}}')"
+rejected $EINVAL duration --config "$(config k5 '{"path":"fs/a.pcap","time_intervals":[{"start_time":"1","end_time":"2","duration":1}]}')"
 rejected $EINVAL snap_length \
-	-c "$(config t1 '{"path":"fs/a.pcap","snap_length":"100"}')"
-rejected $EINVAL config.path -c "$(config t2 '{"path":["fs/a.pcap"]}')"
+	--config "$(config t1 '{"path":"fs/a.pcap","snap_length":"100"}')"
+rejected $EINVAL config.path --config "$(config t2 '{"path":["fs/a.pcap"]}')"
 rejected $EINVAL packet_limit \
-	-c "$(config t3 '{"path":"fs/a.pcap","stop_rule":{"packet_limit":1.5}}')"
-rejected $EINVAL start_time -c "$(config t4 '{"path":"fs/a.pcap","start_time":false}')"
-rejected $EINVAL FAST -c "$(config e1 '{"path":"fs/a.pcap","mode":"FAST"}')"
+	--config "$(config t3 '{"path":"fs/a.pcap","stop_rule":{"packet_limit":1.5}}')"
+rejected $EINVAL start_time --config "$(config t4 '{"path":"fs/a.pcap","start_time":false}')"
+rejected $EINVAL FAST --config "$(config e1 '{"path":"fs/a.pcap","mode":"FAST"}')"
 rejected $EINVAL PCAP_MS -F PCAP_MS fs/a.pcap
 rejected $EINVAL PCRE -f 'PCRE:x' fs/a.pcap
-rejected $EINVAL ALWAYS -c "$(config e2 '{"path":"fs/a.pcap","filters":{"items":[{"id":"a","type":"BPF","value":"tcp","context":"ALWAYS"}]}}')"
+rejected $EINVAL ALWAYS --config "$(config e2 '{"path":"fs/a.pcap","filters":{"items":[{"id":"a","type":"BPF","value":"tcp","context":"ALWAYS"}]}}')"
 rejected $EINVAL LIVE_STREAM \
-	-c "$(config e3 '{"path":"fs/a.pcap","mode":"LIVE_STREAM"}')"
-rejected $EINVAL end_time -c "$(config r1 '{"path":"fs/a.pcap","time_intervals":[{"start_time":"1"}]}')"
-rejected $EINVAL "path" -c "$(config r2 '{"mode":"PREPARE"}')"
+	--config "$(config e3 '{"path":"fs/a.pcap","mode":"LIVE_STREAM"}')"
+rejected $EINVAL end_time --config "$(config r1 '{"path":"fs/a.pcap","time_intervals":[{"start_time":"1"}]}')"
+rejected $EINVAL "path" --config "$(config r2 '{"mode":"PREPARE"}')"
 # An export's document ({"config": ...}) rather than its config: said so,
 # with or without a PATH.
-rejected $EINVAL "the config object itself" -c "$(config r3 '{"config":{"path":"fs/a.pcap"}}')"
-rejected $EINVAL "the config object itself" -c "$(config r4 '{"config":{"path":"fs/a.pcap"}}')" fs/a.pcap
+rejected $EINVAL "the config object itself" --config "$(config r3 '{"config":{"path":"fs/a.pcap"}}')"
+rejected $EINVAL "the config object itself" --config "$(config r4 '{"config":{"path":"fs/a.pcap"}}')" fs/a.pcap
 # The service's own fields: exported anyway, with a warning for each.
-export_to "$OUT" -c "$(config w1 '{"path":"fs/a.pcap","mode":"STREAM_TO_FILE","output_filename":"zz.pcap"}')"
+export_to "$OUT" --config "$(config w1 '{"path":"fs/a.pcap","mode":"STREAM_TO_FILE","output_filename":"zz.pcap"}')"
 check "service-only fields: exit 0 ($RC)" test "$RC" = 0
 check "service-only fields: mode warned of" grep -q 'mode applies to the service only' "$WORK/err"
 check "service-only fields: output_filename warned of" grep -q 'output_filename applies to the service only' "$WORK/err"
@@ -101,13 +101,14 @@ rejected $EINVAL '"-1"' -s -1 fs/a.pcap
 rejected $EINVAL abc --packet-limit abc fs/a.pcap
 rejected $EINVAL 4294967296 --time-limit 4294967296 fs/a.pcap
 rejected $EINVAL 12x --size-limit 12x fs/a.pcap
-rejected $EINVAL 65536 -c "$(config n1 '{"path":"fs/a.pcap","snap_length":65536}')"
+rejected $EINVAL 65536 --config "$(config n1 '{"path":"fs/a.pcap","snap_length":65536}')"
 
 # --- times
 rejected $EINVAL '"1e9"' --start 1e9 fs/a.pcap
 rejected $EINVAL '"12."' --end 12. fs/a.pcap
 rejected $EINVAL '" 1"' --start " 1" fs/a.pcap
-rejected $EINVAL '"-1"' --start -1 fs/a.pcap
+rejected $EINVAL '"-1x"' --start -1x fs/a.pcap
+rejected $EINVAL '"2023-02-29T00:00:00Z": no such day' --start 2023-02-29T00:00:00Z fs/a.pcap
 rejected $EINVAL 1700000000.1234567891 --end 1700000000.1234567891 fs/a.pcap
 rejected $EINVAL yesterday --interval yesterday,1700000001 fs/a.pcap
 rejected $EINVAL '"1700000001"' --interval 1700000001 fs/a.pcap
@@ -128,16 +129,18 @@ rejected $ENOTFOUND missing.pcap fs/missing.pcap
 rejected $EINVAL "not a regular file" fs/dir
 rejected $EINVAL fs/text.pcap fs/text.pcap
 rejected $EINVAL fs/empty.pcap fs/empty.pcap
-rejected $EINVAL "no source path" --start 1
-rejected $EINVAL "one source path" fs/a.pcap fs/in.pcap
+rejected $EINVAL "nothing to read" --start 1
+# the words after PATH are a BPF expression, as tcpdump's are
+rejected $EINVAL "the BPF expression 'fs/in.pcap'" fs/a.pcap fs/in.pcap
 rejected $ENOTFOUND nowhere --root "$WORK/nowhere" fs/a.pcap
 
 # --- filters
 rejected $EINVAL "syntax error" -f 'BPF:tcp port' fs/a.pcap
 rejected $EINVAL 99999 -f 'BPF:port 99999' fs/a.pcap
 rejected $EINVAL "syntax error" -f BPF:tcp -f 'BPF:udp and (' fs/a.pcap
-rejected $EINVAL TYPE:EXPR -f tcp fs/a.pcap
-rejected $EINVAL TYPE:EXPR -f :tcp fs/a.pcap
+# a text whose prefix names no filter type is BPF (-f tcp is BPF:tcp)
+rejected $EINVAL "-f ':tcp'" -f :tcp fs/a.pcap
+rejected $EINVAL "no filter type BOGUS" -f BOGUS:x fs/a.pcap
 for type in STEELFILTER WIRESHARK; do
 	if ! "$PKTEXPORT" plugins 2>/dev/null | grep -qw "$type"; then
 		rejected $EINVAL "$type" -f "$type:x" fs/a.pcap
@@ -145,11 +148,11 @@ for type in STEELFILTER WIRESHARK; do
 done
 
 # --- config files that are not configs
-rejected $EINVAL bad.json -c "$(config bad '{"path":"fs/a.pcap",}')"
-rejected $EINVAL "config object" -c "$(config arr '["fs/a.pcap"]')"
+rejected $EINVAL bad.json --config "$(config bad '{"path":"fs/a.pcap",}')"
+rejected $EINVAL "config object" --config "$(config arr '["fs/a.pcap"]')"
 rejected $EINVAL duplicate \
-	-c "$(config dup '{"path":"fs/a.pcap","path":"fs/in.pcap"}')"
-rejected $EINVAL nonexistent.json -c "$WORK/nonexistent.json"
+	--config "$(config dup '{"path":"fs/a.pcap","path":"fs/in.pcap"}')"
+rejected $EINVAL nonexistent.json --config "$WORK/nonexistent.json"
 
 # --- writing to standard output: nothing on it when refused
 "$PKTEXPORT" export --root "$ROOT" -f 'BPF:tcp port' fs/a.pcap \
@@ -166,7 +169,7 @@ check "unwritable output: EXPORT_IO_ERROR" error_is EXPORT_IO_ERROR "$WORK/err"
 # --- options override the config file
 tcpdump -r "$ROOT/fs/a.pcap" -w "$WORK/ref.pcap" 'tcp and port 80' 2>/dev/null
 file_cfg=$(config over '{"path":"fs/missing.pcap","output_format":"PCAP_US","snap_length":100,"filters":{"items":[{"id":"f","type":"BPF","value":"tcp"}]},"stop_rule":{"packet_limit":1}}')
-export_to "$OUT" -c "$file_cfg" -F PCAP_NS -s 0 -f 'BPF:port 80' \
+export_to "$OUT" --config "$file_cfg" -F PCAP_NS -s 0 -f 'BPF:port 80' \
 	--packet-limit 100000 fs/a.pcap
 check "override: exit 0 ($RC $(cat "$WORK/err"))" test "$RC" = 0
 check "override: format PCAP_NS" test "$(head -c 4 "$OUT" | od -An -tx4 | tr -d ' ')" = a1b23c4d
@@ -184,11 +187,11 @@ a, b = recs(sys.argv[1], 1), recs(sys.argv[2], 1000)
 sys.exit(0 if a == b and len(a) > 1 else 1)
 EOF
 check "override: filters ANDed, no snap, no limit: tcpdump's packets" test $? = 0
-export_to "$OUT" -c "$file_cfg" --size-limit 100000000 --stats fs/a.pcap
+export_to "$OUT" --config "$file_cfg" --size-limit 100000000 --stats fs/a.pcap
 check "override: stop rules merge (the file's packet_limit kept)" \
 	grep -q '"exported_packets":1,' "$WORK/err"
 file_cfg=$(config ivl '{"path":"fs/a.pcap","time_intervals":[{"start_time":"0","end_time":"1"}]}')
-export_to "$OUT" -c "$file_cfg" --interval 0,0 --stats
+export_to "$OUT" --config "$file_cfg" --interval 0,0 --stats
 check "override: --interval replaces the file's intervals" \
 	grep -q '"exported_packets":200,' "$WORK/err"
 
@@ -224,20 +227,24 @@ assert s["exported_packets"] == 199 and s["truncated"] is False, s
 ' "$WORK/err"
 check "damaged --stats: stats carry the error" test $? = 0
 
-# --- -o through a symbolic link writes its target, as tcpdump -w does; a
-# file replaced keeps its permissions
+# --- what the CLI writes never follows a symbolic link: -o naming a link
+# replaces the link with the capture, its target is left alone; a file
+# replaced keeps its permissions
 mkdir -p "$WORK/links"
 ln -s target.pcap "$WORK/links/dangling.pcap"
 export_to "$WORK/links/dangling.pcap" fs/a.pcap
 check "-o dangling link: exit 0" test "$RC" = 0
-check "-o dangling link: still a link" test -L "$WORK/links/dangling.pcap"
-check "-o dangling link: its target written" same_records "$WORK/links/target.pcap" "$ROOT/fs/a.pcap"
+check "-o dangling link: now a file" test -f "$WORK/links/dangling.pcap" -a ! -L "$WORK/links/dangling.pcap"
+check "-o dangling link: the capture" same_records "$WORK/links/dangling.pcap" "$ROOT/fs/a.pcap"
+check "-o dangling link: no target made" test ! -e "$WORK/links/target.pcap"
 printf x >"$WORK/links/kept.pcap"
 chmod 640 "$WORK/links/kept.pcap"
 ln -s kept.pcap "$WORK/links/to-kept.pcap"
 export_to "$WORK/links/to-kept.pcap" fs/a.pcap
-check "-o link to a file: still a link" test -L "$WORK/links/to-kept.pcap"
-check "-o link to a file: the file replaced" same_records "$WORK/links/kept.pcap" "$ROOT/fs/a.pcap"
+check "-o link to a file: replaced by the file" test -f "$WORK/links/to-kept.pcap" -a ! -L "$WORK/links/to-kept.pcap"
+check "-o link to a file: its target untouched" test "$(cat "$WORK/links/kept.pcap")" = x
+export_to "$WORK/links/kept.pcap" fs/a.pcap
+check "-o the file itself: replaced" same_records "$WORK/links/kept.pcap" "$ROOT/fs/a.pcap"
 check "-o replaced file keeps mode 640" test "$(stat -c %a "$WORK/links/kept.pcap")" = 640
 check "-o links: no temporary file left" test "$(ls -A "$WORK/links" | grep -c pktexport)" = 0
 

@@ -161,7 +161,7 @@ fi
 printf '{"path":"fs/ns.pcap","output_format":"PCAP_NS","start_time":"%s","time_intervals":[{"start_time":%s,"end_time":"%s"}]}\n' \
 	"$S" "$((T + 3)).5" "$B2" >"$WORK/cfg.json"
 tool select "$IN" "$WORK/want.pcap" "$S" 0 "$((T + 3)).5,$B2"
-run -c "$WORK/cfg.json"
+run --config "$WORK/cfg.json"
 check "config file windows" same_records "$OUT" "$WORK/want.pcap"
 
 # --- PCAP_NS keeps every nanosecond; PCAP_US truncates toward zero

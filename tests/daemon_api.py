@@ -111,8 +111,8 @@ def cli_args(cfg):
         a += ["--start", cfg["start_time"]]
     if "end_time" in cfg:
         a += ["--end", cfg["end_time"]]
-    if "output_format" in cfg:
-        a += ["-F", cfg["output_format"]]
+    # the API's default format; the command line's follows the input
+    a += ["-F", cfg.get("output_format", "PCAP_US")]
     if "snap_length" in cfg:
         a += ["-s", str(cfg["snap_length"])]
     for k in ("packet_limit", "size_limit"):
@@ -122,7 +122,7 @@ def cli_args(cfg):
 
 
 def reference(root, cfg, tmp):
-    out = os.path.join(tmp, "ref-%d.pcap" % time.monotonic_ns())
+    out = os.path.join(tmp, "ref-%d.out" % time.monotonic_ns())
     rc = cli(root, cli_args(cfg), out)
     data = open(out, "rb").read() if rc == 0 else None
     if rc == 0:

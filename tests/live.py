@@ -112,7 +112,7 @@ def main():
     cfg = os.path.join(root, "live.json")
     with open(cfg, "w") as f:
         json.dump({"path": "fs/none.pcap", "mode": "LIVE_STREAM"}, f)
-    r = cli(root, "-c", cfg, "-o", out, "fs/none.pcap")
+    r = cli(root, "--config", cfg, "-o", out, "fs/none.pcap")
     check("LIVE_STREAM of a file: exit 2", r.returncode == 2, r.stderr.decode())
     check("LIVE_STREAM of a file: says why", b"interfaces/" in r.stderr, r.stderr.decode())
 

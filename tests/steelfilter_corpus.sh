@@ -113,13 +113,13 @@ for f in "$WORK"/fs/*; do
 	while IFS= read -r sf; do
 		[ -n "$sf" ] || continue
 		sf=$(printf '%b' "$sf")
-		export_sf "$WORK/bpf.pcap" "$name" "$sf"
+		export_sf "$WORK/bpf.out" "$name" "$sf"
 		rc=$?
-		export_sf "$WORK/eval.pcap" "$name" "$sf" PKTEXPORT_STEELFILTER_EVALUATOR=1
+		export_sf "$WORK/eval.out" "$name" "$sf" PKTEXPORT_STEELFILTER_EVALUATOR=1
 		erc=$?
 		check "$name '$sf' same exit status on both paths ($rc, $erc)" test "$rc" = "$erc"
 		check "$name '$sf' evaluator gives the BPF path's records" \
-			cmp -s "$WORK/eval.pcap" "$WORK/bpf.pcap"
+			cmp -s "$WORK/eval.out" "$WORK/bpf.out"
 	done <<<"$(printf '%s\n' "$TABLE" | cut -d'@' -f1; printf '%s\n' "$EXTRA")"
 	SF_FORMAT=
 done

@@ -914,6 +914,10 @@ int main(int argc, char **argv)
 	}
 	ws_drop_privileges();
 	signal(SIGPIPE, SIG_IGN);
+	/* Ctrl-C at a terminal reaches the whole foreground group: it is the
+	 * command's to answer (pktexport keeps what it wrote), and the
+	 * plugin ends its helpers itself.  Inherited by every helper. */
+	signal(SIGINT, SIG_IGN);
 	ws_read_fault();
 	wtap_rec_init(&hp.rec);
 	ws_buffer_init(&hp.buf, 1514);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "source_store.h"
@@ -22,7 +24,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: pktexport store import --root DIR [--file-size BYTES] "
-	        "JOB FILE...\n"
+	        "[-q] JOB FILE...\n"
 	        "       pktexport store index --root DIR JOB|fs/FILE...\n"
 	        "       pktexport store info --root DIR JOB\n"
 	        "       pktexport store locate --root DIR fs/FILE NS\n"
@@ -35,7 +37,8 @@ static void usage(FILE *out)
 	        "A store is DIR/jobs/JOB: time-ordered capture files, their "
 	        "time indexes\nand a catalog (see doc/store.md).  import "
 	        "appends captures to it, in\nfiles of about BYTES each "
-	        "(default 1 GB); index builds every index again\n(for fs/ "
+	        "(default 1 GB; on a terminal a progress line, -q: none); "
+	        "index builds every index again\n(for fs/ "
 	        "files, the sidecar index under DIR/.index/).  list, "
 	        "describe and tree\nprint, as JSON, the jobs and clips of DIR, "
 	        "what each fs/FILE is, and the\nfolders and captures below "
@@ -104,7 +107,35 @@ typedef struct importer {
 	uint64_t pend;   /* input offset of bytes not copied yet */
 	int layout_seen; /* cf_layout_changed of the input so far */
 	int failed;
+	/* progress on a terminal (pktexport(1)): packets and bytes so far */
+	int progress;
+	uint64_t packets, done_bytes, all_bytes;
+	struct timespec started;
 } importer;
+
+static double imp_elapsed(const importer *im)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - im->started.tv_sec) +
+	       (double)(now.tv_nsec - im->started.tv_nsec) / 1e9;
+}
+
+/* The live line: packets, bytes read of all inputs, rate, time left. */
+static void imp_progress(const importer *im, uint64_t at)
+{
+	double secs = imp_elapsed(im), done = (double)(im->done_bytes + at);
+	double pct = im->all_bytes ? 100.0 * done / (double)im->all_bytes : 0;
+
+	fprintf(stderr,
+	        "\r\033[K%llu packets imported, %.1f of %.1f MB (%.1f%%), "
+	        "%.1f MB/s, %.0f s left",
+	        (unsigned long long)im->packets, done / 1e6,
+	        (double)im->all_bytes / 1e6, pct,
+	        secs > 0 ? done / 1e6 / secs : 0.0,
+	        pct > 0 ? secs * (100.0 - pct) / pct : 0.0);
+}
 
 static int copy_range(int in, uint64_t from, uint64_t to, int out)
 {
@@ -345,7 +376,10 @@ static int imp_capture(importer *im, const char *path)
 		im->last_ts = rec.ts_ns;
 		rc = imp_record(im, r, &rec, before, cf_tell(r));
 		before = cf_tell(r);
+		if (im->progress && (++im->packets & 0xffff) == 0)
+			imp_progress(im, before);
 	}
+	im->done_bytes += (uint64_t)sb.st_size;
 	if (rc == 0 && n < 0)
 		rc = fail("%s is damaged: %s; the packets before were "
 		          "imported",
@@ -370,6 +404,8 @@ static unsigned next_number(const sx_store *st)
 	}
 	return max ? max : 1;
 }
+
+static int quiet; /* -q: no progress line */
 
 static int cmd_import(const char *root, uint64_t file_size, const char *job,
                       char **files, int n)
@@ -400,8 +436,22 @@ static int cmd_import(const char *root, uint64_t file_size, const char *job,
 		    im.st.files[k].sum.last_ns > im.last_ts)
 			im.last_ts = im.st.files[k].sum.last_ns;
 	im.next_number = next_number(&im.st);
+	im.progress = isatty(STDERR_FILENO) && !quiet;
+	clock_gettime(CLOCK_MONOTONIC, &im.started);
+	for (i = 0; i < n; i++) {
+		struct stat sb;
+
+		if (stat(files[i], &sb) == 0)
+			im.all_bytes += (uint64_t)sb.st_size;
+	}
 	for (i = 0; i < n && rc == 0; i++)
 		rc = imp_capture(&im, files[i]);
+	if (im.progress)
+		fprintf(stderr,
+		        "\r\033[K%s: %d file(s), %.1f MB read into jobs/%s "
+		        "in %.1f s\n",
+		        rc == 0 ? "imported" : "stopped", i,
+		        (double)im.done_bytes / 1e6, job, imp_elapsed(&im));
 	if (imp_close(&im) != 0)
 		rc = 1;
 	sx_store_close(&im.st);
@@ -557,6 +607,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"root", required_argument, NULL, 'r'},
 	    {"file-size", required_argument, NULL, 's'},
+	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -571,11 +622,13 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	optind = 1;
-	while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc - 1, argv + 1, "hq", opts, NULL)) != -1) {
 		if (c == 'r')
 			root = optarg;
 		else if (c == 's' && parse_size(optarg, &file_size) == 0)
 			continue;
+		else if (c == 'q')
+			quiet = 1;
 		else if (c == 'h') {
 			usage(stdout);
 			return 0;
