@@ -289,6 +289,9 @@ def test_prepare(d, root, tmp):
                         raw=True)
     check("a range of a spool: 206", r.status == 206 and data == ref[:100]
           and r.getheader("Content-Range") == "bytes 0-99/%d" % len(ref), (r.status, len(data)))
+    # As below: the answer is whole for the client a moment before the
+    # worker has told the loop it is over.
+    wait_until(lambda: d.get(eid)[1]["status"]["state"] != "STREAMING", 5)
     st, doc, _ = d.get(eid)
     check("a range short of the end leaves it READY", doc["status"]["state"] == "READY",
           doc["status"])
