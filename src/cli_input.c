@@ -46,6 +46,10 @@ typedef struct ci_input {
 	atomic_int have_magic;
 	pthread_t feeder;
 	int has_feeder;
+	/* The feeder's buffers, kept here too: a command interrupted ends
+	 * with the feeder still blocked on the pipe, and what it holds is
+	 * then still reachable rather than lost. */
+	uint8_t *raw, *out;
 	char why[256]; /* the feeder's failure */
 	/* during a run */
 	void *inst;
@@ -107,6 +111,9 @@ static void *feeder(void *arg)
 	ci_input *in = arg;
 	uint8_t *raw = malloc(CI_CHUNK), *out = malloc(CI_CHUNK);
 	ssize_t n;
+
+	in->raw = raw;
+	in->out = out;
 
 	if (!raw || !out) {
 		snprintf(in->why, sizeof(in->why), "out of memory");
@@ -201,6 +208,7 @@ static void *feeder(void *arg)
 	}
 #endif
 done:
+	in->raw = in->out = NULL;
 	free(raw);
 	free(out);
 	close(in->wfd); /* the reader sees the end */

@@ -65,6 +65,19 @@ def ck(what, cond, figures=""):
     return check(what, cond, figures)
 
 
+# Under AddressSanitizer (CI's second pass sets ASAN_OPTIONS) freed memory
+# waits in its quarantine (256 MB) before reuse: the daemon's resident size
+# then says nothing about what it holds, and is not checked.
+ASAN = "ASAN_OPTIONS" in os.environ
+
+
+def ck_rss(what, cond, figures):
+    if ASAN:
+        say("  skip %s (under AddressSanitizer, whose quarantine keeps freed memory): %s" % (what, figures))
+        return True
+    return ck(what, cond, figures)
+
+
 # ---------------------------------------------------------------- the daemon
 
 class AbuseDaemon(Daemon):
@@ -707,7 +720,7 @@ def item3(ctx):
             c["sock"].close()
         sel.close()
         good.verdict(3)
-        ck("item 3: daemon RSS stays under idle + 64 MB", idle is not None and peak - idle < 64 << 20,
+        ck_rss("item 3: daemon RSS stays under idle + 64 MB", idle is not None and peak - idle < 64 << 20,
            "idle %.1f MB, peak %.1f MB (+%.1f MB); %.1f MB of bodies sent, %d connections closed by the daemon"
            % ((idle or 0) / 1e6, peak / 1e6, (peak - (idle or 0)) / 1e6, sent / 1e6,
               sum(c["done"] for c in conns)))
@@ -864,7 +877,7 @@ def item5(ctx):
         say("  (POSTs answered %s; GET /exports %s, %.1f MB in %.2f s)" % (codes, st, got / 1e6, took))
         ck("item 5: each POST accepted or refused for what it is (201, 400 or 413)",
            set(codes) <= {201, 400, 413}, codes)
-        ck("item 5: daemon RSS stays under idle + 100 MB (POSTs and GET /exports)",
+        ck_rss("item 5: daemon RSS stays under idle + 100 MB (POSTs and GET /exports)",
            idle is not None and peak - idle < 100 << 20,
            "idle %.1f MB, after the POSTs %.1f MB, peak %.1f MB (+%.1f MB)"
            % ((idle or 0) / 1e6, (after_posts or 0) / 1e6, peak / 1e6, (peak - (idle or 0)) / 1e6))

@@ -206,9 +206,22 @@ static void write_status(void)
 	              (json_int_t)R.snaplen, "interfaces", ifs);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	if (text)
-		sx_write_atomic(R.dirfd, RC_STATUS, text, strlen(text), NULL,
-		                0);
+	if (text && sx_write_atomic(R.dirfd, RC_STATUS, text, strlen(text),
+	                            NULL, 0) != 0) {
+		/* No room for a new file (a full disk, the very case the
+		 * status must tell): the old one is overwritten in place,
+		 * which takes no new block.  A reader may then meet it
+		 * half-written for an instant, and reads it again. */
+		int fd = openat(R.dirfd, RC_STATUS,
+		                O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		size_t n = strlen(text);
+
+		if (fd >= 0) {
+			if (pwrite(fd, text, n, 0) == (ssize_t)n)
+				(void)!ftruncate(fd, (off_t)n);
+			close(fd);
+		}
+	}
 	free(text);
 }
 
