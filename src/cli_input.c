@@ -46,9 +46,9 @@ typedef struct ci_input {
 	atomic_int have_magic;
 	pthread_t feeder;
 	int has_feeder;
-	/* The feeder's buffers, kept here too: a command interrupted ends
-	 * with the feeder still blocked on the pipe, and what it holds is
-	 * then still reachable rather than lost. */
+	/* The feeder's buffers, kept here too: a feeder cancelled while
+	 * blocked on a pipe (an interrupted command) cannot free them, and
+	 * ci_close_all() does. */
 	uint8_t *raw, *out;
 	char why[256]; /* the feeder's failure */
 	/* during a run */
@@ -337,6 +337,10 @@ void ci_close_all(void)
 		if (ci[i].has_feeder) {
 			pthread_cancel(ci[i].feeder);
 			pthread_join(ci[i].feeder, NULL);
+			/* A feeder cancelled in a read or a write left its
+			 * buffers (one that ended freed them: NULL). */
+			free(ci[i].raw);
+			free(ci[i].out);
 		}
 		if (ci[i].src >= 0)
 			close(ci[i].src);
