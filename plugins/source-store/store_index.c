@@ -361,22 +361,32 @@ static void sx_header_unpack(sx_index *ix, const uint8_t *h)
 	s->ino = get64(h + 240);
 }
 
+/* An index file's header, read and checked against the file: magic,
+ * version, and a length that matches its entry count (*n). */
+static int sx_read_header(int idxfd, uint8_t head[SX_HEADER], uint64_t *n)
+{
+	struct stat ist;
+
+	if (fstat(idxfd, &ist) != 0 || ist.st_size < SX_HEADER ||
+	    read_full(idxfd, head, SX_HEADER, 0) != 0 ||
+	    memcmp(head, SX_MAGIC, 8) != 0 || get32(head + 8) != SX_VERSION)
+		return -1;
+	*n = get64(head + 80);
+	if (*n > SX_MAX_ENTRIES ||
+	    (uint64_t)ist.st_size != SX_HEADER + *n * SX_ENTRY)
+		return -1;
+	return 0;
+}
+
 int sx_index_read(int idxfd, const struct stat *st, sx_index *ix)
 {
 	uint8_t head[SX_HEADER], *body = NULL;
-	struct stat ist;
 	uint64_t n, h;
 	size_t i;
 	int prefix = 0;
 
 	sx_index_init(ix);
-	if (fstat(idxfd, &ist) != 0 || ist.st_size < SX_HEADER ||
-	    read_full(idxfd, head, SX_HEADER, 0) != 0 ||
-	    memcmp(head, SX_MAGIC, 8) != 0 || get32(head + 8) != SX_VERSION)
-		return -1;
-	n = get64(head + 80);
-	if (n > SX_MAX_ENTRIES ||
-	    (uint64_t)ist.st_size != SX_HEADER + n * SX_ENTRY)
+	if (sx_read_header(idxfd, head, &n) != 0)
 		return -1;
 	sx_header_unpack(ix, head);
 	if ((ix->sum.flags & SX_GROWING) &&
@@ -477,20 +487,13 @@ int sx_index_locate(const sx_index *ix, cf_reader *r, uint64_t ts, sx_pos *pos)
 int sx_probe_open(int idxfd, const sx_summary *now, sx_probe *p)
 {
 	uint8_t head[SX_HEADER];
-	struct stat ist;
 	sx_index h;
 	uint64_t n;
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
 	memset(p->block, 0xff, sizeof(p->block));
-	if (fstat(idxfd, &ist) != 0 || ist.st_size < SX_HEADER ||
-	    read_full(idxfd, head, SX_HEADER, 0) != 0 ||
-	    memcmp(head, SX_MAGIC, 8) != 0 || get32(head + 8) != SX_VERSION)
-		return -1;
-	n = get64(head + 80);
-	if (n > SX_MAX_ENTRIES ||
-	    (uint64_t)ist.st_size != SX_HEADER + n * SX_ENTRY)
+	if (sx_read_header(idxfd, head, &n) != 0)
 		return -1;
 	sx_index_init(&h);
 	sx_header_unpack(&h, head);

@@ -211,9 +211,8 @@ json_t *pkxd_export_json(const pkxd_export *e)
 
 int pkxd_write_durable(const char *path, const char *text, size_t len)
 {
-	char tmp[PATH_MAX + 8], dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, dfd, ok, saved;
+	char tmp[PATH_MAX + 8];
+	int fd, ok, saved;
 	size_t done = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -244,15 +243,23 @@ int pkxd_write_durable(const char *path, const char *text, size_t len)
 		errno = saved;
 		return -1;
 	}
-	/* The rename lasts once the folder is on disk too. */
+	pkxd_sync_folder(path); /* the rename lasts once it is on disk */
+	return 0;
+}
+
+void pkxd_sync_folder(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
 	         slash ? path : ".");
-	if ((dfd = open(dir[0] ? dir : "/",
-	                O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
+	if ((fd = open(dir[0] ? dir : "/",
+	               O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
 	}
-	return 0;
 }
 
 /* ------------------------------------------------------- the state saver */

@@ -538,23 +538,6 @@ static pkx_result open_spool(pkxd_job *job, pkx_error *err)
 	return PKX_OK;
 }
 
-/* The folder of path, flushed: a name just given lasts. */
-static void sync_folder(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	if (!slash)
-		return;
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 /* Gives the finished file its name: never over an existing output. */
 static pkx_result commit_file(pkxd_job *job, pkx_error *err)
 {
@@ -568,14 +551,14 @@ static pkx_result commit_file(pkxd_job *job, pkx_error *err)
 			return PKX_ERROR;
 		}
 		unlink(job->tmp_path);
-		sync_folder(job->final_path);
+		pkxd_sync_folder(job->final_path);
 		return PKX_OK;
 	}
 	if (rename(job->tmp_path, job->final_path) != 0)
 		return pkx_fail(err, PKX_EIO,
 		                "cannot finish the spool file: %s",
 		                strerror(errno));
-	sync_folder(job->final_path);
+	pkxd_sync_folder(job->final_path);
 	return PKX_OK;
 }
 

@@ -138,6 +138,8 @@ void pkxd_saver_stop(pkxd_daemon *d);
  * to disk before the rename and the folder after it.  0, or -1 with errno
  * set (nothing is left under a temporary name). */
 int pkxd_write_durable(const char *path, const char *text, size_t len);
+/* The folder path is in, flushed to disk: a name just given lasts. */
+void pkxd_sync_folder(const char *path);
 void pkxd_export_arm_timer(pkxd_export *e);
 int pkxd_exports_load(pkxd_daemon *d);
 void pkxd_spool_path(const pkxd_export *e, char *buf, size_t len);
