@@ -13,6 +13,6 @@ check "the 1.4 module is loaded" grep -q '^source *demo-source' "$WORK/plugins"
 "$PKTEXPORT" export --plugin-dir "$dirs" --start 1700000000.010 --end 1700000000.020 \
 	-f 'BPF:udp port 5001' -o "$WORK/demo.pcap" demo/100 2>"$WORK/err"
 check "the 1.4 module exports (exit $?: $(cat "$WORK/err"))" test -s "$WORK/demo.pcap"
-n=$(tcpdump -r "$WORK/demo.pcap" 2>/dev/null | wc -l)
+n=$(tcpdump -n -r "$WORK/demo.pcap" 2>/dev/null | wc -l)
 check "10 packets of its 100 in the window ($n)" test "$n" = 10
 finish

@@ -21,7 +21,7 @@ tcpdump -r full.pcapng -w full-ng.pcap 2>/dev/null
 # signals fall within the time a complete export takes here
 span=$(((t1 - t0) / 1000000))
 echo "a complete export takes $span ms"
-full_n=$(tcpdump -r full.pcap 2>/dev/null | wc -l)
+full_n=$(tcpdump -n -r full.pcap 2>/dev/null | wc -l)
 check "the complete export has packets ($full_n)" test "$full_n" -gt 1000
 
 # whole records, nothing after the last: the file's length is the sum
@@ -156,7 +156,7 @@ check "| head -c 100: nothing on stderr ($(cat err))" test ! -s err
 rc=${PIPESTATUS[0]}
 check "| tcpdump -r - -c 1: exit 0 (got $rc)" test "$rc" = 0
 check "| tcpdump -r - -c 1: nothing on stderr" test ! -s err
-check "| tcpdump -r - -c 1: tcpdump got its packet" test "$(tcpdump -r one.pcap 2>/dev/null | wc -l)" = 1
+check "| tcpdump -r - -c 1: tcpdump got its packet" test "$(tcpdump -n -r one.pcap 2>/dev/null | wc -l)" = 1
 tcpdump -r big.pcap -w - 2>/dev/null | head -c 100 >/dev/null
 check "(tcpdump itself exits 0 there: ${PIPESTATUS[0]})" test "${PIPESTATUS[0]}" = 0
 

@@ -26,7 +26,7 @@ err_has() { grep -qF -- "$1" err; }
 one_line() { test "$(wc -l <err)" = 1; }
 not_json() { ! grep -q '^{' err; }
 magic() { od -An -tx1 -N4 "$1" | tr -d ' \n'; }
-count() { tcpdump -r "$1" 2>/dev/null | wc -l; }
+count() { tcpdump -n -r "$1" 2>/dev/null | wc -l; }
 caplens() { # the largest caplen of a classic pcap file
 	python3 -c 'import struct,sys
 d=open(sys.argv[1],"rb").read(); o=24; m=0
@@ -196,7 +196,7 @@ rc -q -r a.pcap -r b.pcap -w merged.pcap
 check "-r A -r B: exit 0" test "$RC" = 0
 check "-r A -r B: every packet" test "$(count merged.pcap)" = 5000
 check "-r A -r B: in time order" cmp -s \
-	<(tcpdump -tt -r merged.pcap 2>/dev/null | cut -d' ' -f1) \
+	<(tcpdump -n -tt -r merged.pcap 2>/dev/null | cut -d' ' -f1) \
 	<(tcpdump -tt -r merged.pcap 2>/dev/null | cut -d' ' -f1 | sort -s -n)
 if command -v mergecap >/dev/null; then
 	mergecap -F pcap -w ref-m.pcap a.pcap b.pcap
