@@ -1219,11 +1219,26 @@ static int cmd_export(int argc, char **argv)
 		rc = reject(&err);
 		goto done;
 	}
-	/* A config file's output_format holds, unless -F or -w say more. */
-	if (a.format_from_file && !a.format && !extension_container(a.output))
+	/* A config file's output_format holds unless -F says otherwise; an
+	 * output name saying another container is a clash, as with -F. */
+	if (a.format_from_file && !a.format) {
+		int fc = 0, fr = 0, ec = extension_container(a.output);
+
+		if (parse_format(cfg->output_format, &fc, &fr) != 0)
+			fc = 0; /* a plugin's format: neither container */
+		if (ec && fc != ec) {
+			pkx_fail(&err, PKX_EINVAL,
+			         "the --config file's output_format %s is not "
+			         "%s, but the name %s says so: change one of "
+			         "them (or give -F)",
+			         cfg->output_format,
+			         ec == 2 ? "pcapng" : "pcap", a.output);
+			rc = reject(&err);
+			goto done;
+		}
 		format = cfg->output_format;
-	else if (choose_format(&a, reg, run, &format, &err) != 0 ||
-	         pkx_run_set_format(run, reg, format, &err) != PKX_OK) {
+	} else if (choose_format(&a, reg, run, &format, &err) != 0 ||
+	           pkx_run_set_format(run, reg, format, &err) != PKX_OK) {
 		rc = reject(&err);
 		goto done;
 	}

@@ -261,6 +261,16 @@ check "-c FILE: exit 2" test "$RC" = 2 -a ! -e x.pcap
 check "-c FILE: names --config ($(cat err))" err_has "the config file is given with --config cfg.json"
 rc -q -r a.pcap --config cfg.json -w cfg.pcap
 check "--config: read" test "$(caplens cfg.pcap)" -le 60
+# a config file's output_format against the output's name
+echo '{"output_format": "PCAPNG_NS"}' >cfg-ng.json
+rc -q -r a.pcap --config cfg-ng.json -w cfg-ng.pcap
+check "--config PCAPNG_NS, -w x.pcap: exit 2, nothing written" test "$RC" = 2 -a ! -e cfg-ng.pcap
+check "--config PCAPNG_NS, -w x.pcap: says the clash ($(cat err))" \
+	err_has "output_format PCAPNG_NS is not pcap, but the name cfg-ng.pcap says so"
+rc -q -r a.pcap --config cfg-ng.json -w cfg-ng.pcapng
+check "--config PCAPNG_NS, -w x.pcapng: pcapng" test "$RC" = 0 -a "$(magic cfg-ng.pcapng)" = 0a0d0d0a
+rc -q -r a.pcap --config cfg-ng.json -F pcap -w cfg-f.pcap
+check "--config PCAPNG_NS, -F pcap: -F wins" test "$RC" = 0 -a "$(magic cfg-f.pcap)" = d4c3b2a1
 rc -q -r a.pcap -s 64 -w s64.pcap
 check "-s 64: nothing longer than 64 bytes" test "$(caplens s64.pcap)" = 64
 if command -v editcap >/dev/null; then
