@@ -345,7 +345,7 @@ static int send_request(remote *r, const char *method, const char *path,
 	char url[4096], errbuf[CURL_ERROR_SIZE] = "", auth[600];
 	char *text = NULL;
 	CURLcode code;
-	struct curl_slist *h = headers;
+	struct curl_slist *h = NULL, *c;
 
 	snprintf(url, sizeof(url), "%s%s", r->base, path);
 	curl_easy_reset(r->curl);
@@ -372,6 +372,8 @@ static int send_request(remote *r, const char *method, const char *path,
 		curl_easy_setopt(r->curl, CURLOPT_NOBODY, 1L);
 	else if (strcmp(method, "GET") != 0)
 		curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
+	for (c = headers; c; c = c->next) /* the caller's, then ours */
+		h = curl_slist_append(h, c->data);
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT);
 		curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, text);
