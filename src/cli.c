@@ -1428,40 +1428,53 @@ done:
 int cli_export_request_parse(int argc, char **argv, cli_export_request *r,
                              pkx_error *err)
 {
-	cli_args a = {0};
-	int rc = -1;
+	cli_args *a = calloc(1, sizeof(*a));
 
 	memset(r, 0, sizeof(*r));
-	a.remote = 1;
-	if (parse_export_args(argc, argv, &a, err) != 0)
-		goto done;
-	if (a.has_inputs) {
+	if (!a)
+		abort();
+	r->args = a;
+	a->remote = 1;
+	if (parse_export_args(argc, argv, a, err) != 0)
+		return -1;
+	if (a->has_inputs) {
 		pkx_fail(err, PKX_EINVAL,
 		         "-r reads a file here; the server reads its own: "
 		         "give the source's path on the server (fs/FILE, "
 		         "jobs/NAME, clips/ID)");
-		goto done;
+		return -1;
 	}
-	if (a.root_given) {
+	if (a->root_given) {
 		pkx_fail(err, PKX_EINVAL,
 		         "--root and --plugin-dir are the server's to choose "
 		         "(pktexportd --root): leave them out");
-		goto done;
+		return -1;
 	}
-	if (resolve_filters(&a, NULL, err) != 0 ||
-	    !(r->config = build_config(&a, err))) {
-		name_what_was_typed(&a, err);
-		goto done;
+	if (resolve_filters(a, NULL, err) != 0 ||
+	    !(r->config = build_config(a, err))) {
+		name_what_was_typed(a, err);
+		return -1;
 	}
-	r->output = a.output;
-	r->quiet = a.quiet;
-	r->json = a.stats;
-	r->download = a.download;
+	r->output = a->output;
+	r->quiet = a->quiet;
+	r->json = a->stats;
+	r->download = a->download;
 	r->mode_given = json_object_get(r->config, "mode") != NULL;
-	rc = 0;
-done:
-	free_args(&a);
-	return rc;
+	return 0;
+}
+
+void cli_export_request_name(const cli_export_request *r, pkx_error *err)
+{
+	name_what_was_typed(r->args, err);
+}
+
+void cli_export_request_free(cli_export_request *r)
+{
+	if (r->args)
+		free_args(r->args);
+	free(r->args);
+	json_decref(r->config);
+	memset(r, 0, sizeof(*r));
 }
 
 static void print_plugin(const pkx_plugin_header *h, void *data)

@@ -32,10 +32,14 @@ typedef struct cli_export_request {
 	int json;           /* --json, --stats */
 	int download;       /* --download */
 	int mode_given;     /* the config names a mode (--follow, --config) */
+	void *args;         /* the options as typed */
 } cli_export_request;
 
 int cli_export_request_parse(int argc, char **argv, cli_export_request *r,
                              pkx_error *err);
+/* The API's names in a message (the server's) become what was typed. */
+void cli_export_request_name(const cli_export_request *r, pkx_error *err);
+void cli_export_request_free(cli_export_request *r);
 
 /* The remote client: `pktexport --server URL ...` (cli_remote.c). */
 int cli_is_remote(int argc, char **argv);

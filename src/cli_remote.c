@@ -33,11 +33,13 @@
 typedef struct remote {
 	char *base; /* the server's URL without a trailing slash */
 	const char *user, *cacert, *password_file, *token_file;
-	char *token; /* bearer token, once logged in */
+	char *token;   /* bearer token, once logged in */
+	int logged_in; /* authenticate() ran */
 	CURL *curl;
 	int verbose;
 	long long limit_rate; /* bytes a second a download may take */
-	char what[256];       /* what the user typed, for messages */
+	const cli_export_request *request; /* create's, for messages */
+	char what[256]; /* what the user typed, for messages */
 } remote;
 
 /* One answer: its status and headers, its body in memory (JSON, errors)
@@ -109,12 +111,20 @@ static int http_error(const remote *r, const reply *rep)
 	    json_string_value(json_object_get(doc, "error_text"));
 	const char *hint = "";
 	char fallback[64];
+	pkx_error named;
 
 	if (!id || !text) {
 		snprintf(fallback, sizeof(fallback), "HTTP status %ld",
 		         rep->status);
 		id = "HTTP_ERROR";
 		text = fallback;
+	}
+	if (r->request) {
+		/* config.start_time -> --start '...' */
+		snprintf(named.id, sizeof(named.id), "%s", id);
+		snprintf(named.text, sizeof(named.text), "%s", text);
+		cli_export_request_name(r->request, &named);
+		text = named.text;
 	}
 	if (rep->status == 401 && !r->user && !r->token)
 		hint = "; the server asks for a login: give --user NAME";
@@ -337,6 +347,8 @@ static void reply_free(reply *rep)
 	free(rep->body);
 }
 
+static int authenticate(remote *r);
+
 /* One request: 0 once the server answered (whatever its status), else
  * the exit status of a transport failure, said. */
 static int send_request(remote *r, const char *method, const char *path,
@@ -347,6 +359,13 @@ static int send_request(remote *r, const char *method, const char *path,
 	CURLcode code;
 	struct curl_slist *h = NULL, *c;
 
+	if (!r->logged_in) {
+		int rc;
+
+		r->logged_in = 1;
+		if ((rc = authenticate(r)) != 0)
+			return rc;
+	}
 	snprintf(url, sizeof(url), "%s%s", r->base, path);
 	curl_easy_reset(r->curl);
 	curl_easy_setopt(r->curl, CURLOPT_URL, url);
@@ -1069,35 +1088,35 @@ static int cmd_create(remote *r, int argc, char **argv)
 	pkx_error err = {"", ""};
 	json_t *body, *doc = NULL;
 	const char *id;
-	int rc;
+	int rc = EXIT_REJECTED;
 
 	if (cli_export_request_parse(argc, argv, &q, &err) != 0) {
 		cli_say_error(err.id, err.text);
-		return EXIT_REJECTED;
+		goto done;
 	}
 	if (q.output && !q.download) {
-		json_decref(q.config);
 		fail(PKX_EINVAL,
 		     "%s: -w goes with --download (or: pktexport "
 		     "--server URL download ID -w FILE)",
 		     r->what);
-		return EXIT_REJECTED;
+		goto done;
 	}
 	/* Made at once, then downloaded from its spool: it can be
 	 * followed, and a cut download resumed. */
 	if (!q.mode_given)
 		json_object_set_new(q.config, "mode", json_string("PREPARE"));
-	body = json_pack("{s:o}", "config", q.config);
+	body = json_pack("{s:O}", "config", q.config);
+	r->request = &q;
 	rc = call(r, "POST", API "/exports", body, &doc);
+	r->request = NULL;
 	json_decref(body);
 	if (rc != 0)
-		return rc;
-	id = json_string_value(json_object_get(doc, "id"));
-	if (!id) {
+		goto done;
+	if (!(id = json_string_value(json_object_get(doc, "id")))) {
 		fail("HTTP_ERROR", "%s: %s answered no export id", r->what,
 		     r->base);
-		json_decref(doc);
-		return EXIT_RUNTIME;
+		rc = EXIT_RUNTIME;
+		goto done;
 	}
 	if (q.json)
 		print_json(doc);
@@ -1109,7 +1128,9 @@ static int cmd_create(remote *r, int argc, char **argv)
 		if (rc == 0)
 			rc = download(r, id, q.output, q.quiet, 0);
 	}
+done:
 	json_decref(doc);
+	cli_export_request_free(&q);
 	return rc;
 }
 
@@ -1296,10 +1317,9 @@ int cli_remote_main(int argc, char **argv)
 		free(r.base);
 		return EXIT_RUNTIME;
 	}
-	/* create reads its options itself, after its own name. */
-	rc = authenticate(&r);
-	if (rc == 0)
-		rc = subs[s].run(&r, argc - i, argv + i);
+	/* create reads its options itself, after its own name; the login
+	 * comes with the first request. */
+	rc = subs[s].run(&r, argc - i, argv + i);
 	if (r.token) {
 		explicit_bzero(r.token, strlen(r.token));
 		free(r.token);
