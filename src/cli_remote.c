@@ -709,7 +709,15 @@ typedef struct sub_opts {
 	long long limit_rate;
 } sub_opts;
 
-static int parse_sub(int argc, char **argv, const char *letters,
+/* "show" becomes "show ID" for messages. */
+static void name_target(remote *r, const char *word)
+{
+	size_t n = strlen(r->what);
+
+	snprintf(r->what + n, sizeof(r->what) - n, " %s", word);
+}
+
+static int parse_sub(remote *r, int argc, char **argv, const char *letters,
                      const char *usage_line, sub_opts *o, int want_words)
 {
 	static const struct option opts[] = {
@@ -757,8 +765,11 @@ static int parse_sub(int argc, char **argv, const char *letters,
 			}
 		}
 	}
-	if (argc - optind == want_words)
+	if (argc - optind == want_words) {
+		if (want_words)
+			name_target(r, argv[optind]);
 		return optind;
+	}
 bad:
 	fail(PKX_EINVAL, "usage: pktexport --server URL %s", usage_line);
 	return -1;
@@ -772,8 +783,8 @@ static int cmd_list(remote *r, int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if (parse_sub(argc, argv, "jp", "list [--json] [--path PATH]", &o, 0) <
-	    0)
+	if (parse_sub(r, argc, argv, "jp", "list [--json] [--path PATH]", &o,
+	              0) < 0)
 		return EXIT_REJECTED;
 	if (o.path) {
 		char *esc = curl_easy_escape(r->curl, o.path, 0);
@@ -809,7 +820,7 @@ static int cmd_show(remote *r, int argc, char **argv)
 	json_t *doc;
 	int rc, at;
 
-	if ((at = parse_sub(argc, argv, "j", "show [--json] ID", &o, 1)) < 0)
+	if ((at = parse_sub(r, argc, argv, "j", "show [--json] ID", &o, 1)) < 0)
 		return EXIT_REJECTED;
 	if ((rc = export_call(r, "GET", argv[at], &doc)) != 0)
 		return rc;
@@ -824,7 +835,7 @@ static int cmd_show(remote *r, int argc, char **argv)
 static int cmd_delete(remote *r, int argc, char **argv)
 {
 	sub_opts o;
-	int at = parse_sub(argc, argv, "", "delete ID", &o, 1);
+	int at = parse_sub(r, argc, argv, "", "delete ID", &o, 1);
 
 	return at < 0 ? EXIT_REJECTED
 	              : export_call(r, "DELETE", argv[at], NULL);
@@ -832,7 +843,7 @@ static int cmd_delete(remote *r, int argc, char **argv)
 
 /* Follows an export until nothing more happens without a download:
  * READY, DONE, NODATA or ERRORS.  0, or 1 for ERRORS (said). */
-static int watch(remote *r, const char *id, int quiet, json_t **last)
+static int watch(remote *r, const char *id, int quiet)
 {
 	int tty = !quiet && isatty(STDERR_FILENO), shown = 0, rc;
 	struct timespec pause = {0, 100000000};
@@ -898,10 +909,7 @@ static int watch(remote *r, const char *id, int quiet, json_t **last)
 		        state, (long long)stat_of(e, "exported_packets"),
 		        (long long)stat_of(e, "processed_packets"), bytes);
 	}
-	if (last)
-		*last = e;
-	else
-		json_decref(e);
+	json_decref(e);
 	return rc;
 }
 
@@ -910,9 +918,9 @@ static int cmd_watch(remote *r, int argc, char **argv)
 	sub_opts o;
 	int at;
 
-	if ((at = parse_sub(argc, argv, "q", "watch [-q] ID", &o, 1)) < 0)
+	if ((at = parse_sub(r, argc, argv, "q", "watch [-q] ID", &o, 1)) < 0)
 		return EXIT_REJECTED;
-	return watch(r, argv[at], o.quiet, NULL);
+	return watch(r, argv[at], o.quiet);
 }
 
 /* ------------------------------------------------------------- download */
@@ -1072,13 +1080,24 @@ done:
 static int cmd_download(remote *r, int argc, char **argv)
 {
 	sub_opts o;
-	int at;
+	json_t *e;
+	const char *state;
+	int at, rc, busy;
 
-	if ((at = parse_sub(argc, argv, "qwL",
+	if ((at = parse_sub(r, argc, argv, "qwL",
 	                    "download [-q] [--limit-rate BYTES] "
 	                    "[-w FILE|-] ID",
 	                    &o, 1)) < 0)
 		return EXIT_REJECTED;
+	/* An export still being made is waited for, quietly. */
+	if ((rc = export_call(r, "GET", argv[at], &e)) != 0)
+		return rc;
+	state = state_of(e);
+	busy =
+	    strcmp(state, "INITIALIZING") == 0 || strcmp(state, "RUNNING") == 0;
+	json_decref(e);
+	if (busy && (rc = watch(r, argv[at], 1)) != 0)
+		return rc;
 	return download(r, argv[at], o.output, o.quiet, o.limit_rate);
 }
 
@@ -1094,6 +1113,7 @@ static int cmd_create(remote *r, int argc, char **argv)
 		cli_say_error(err.id, err.text);
 		goto done;
 	}
+	name_target(r, json_string_value(json_object_get(q.config, "path")));
 	if (q.output && !q.download) {
 		fail(PKX_EINVAL,
 		     "%s: -w goes with --download (or: pktexport "
@@ -1124,7 +1144,7 @@ static int cmd_create(remote *r, int argc, char **argv)
 		printf("%s\n", id);
 	fflush(stdout);
 	if (q.download) {
-		rc = watch(r, id, q.quiet, NULL);
+		rc = watch(r, id, q.quiet);
 		if (rc == 0)
 			rc = download(r, id, q.output, q.quiet, 0);
 	}
@@ -1184,18 +1204,40 @@ static void remote_usage(FILE *out)
 static const char *const remote_commands[] = {
     "create", "list", "show", "watch", "download", "delete", NULL};
 
+/* The client's options that take a value (no local export has them). */
+static const char *const client_options[] = {
+    "--server", "--user", "--cacert", "--password-file", "--token-file",
+};
+#define N_CLIENT_OPTIONS (sizeof(client_options) / sizeof(*client_options))
+
+static int flag_option(const char *arg)
+{
+	return strcmp(arg, "--json-errors") == 0 || strcmp(arg, "-v") == 0 ||
+	       strcmp(arg, "--verbose") == 0;
+}
+
+/* A client's command line: a client option first (after --json-errors
+ * or -v), or a subcommand of the client (PKTEXPORT_SERVER names the
+ * server). */
 int cli_is_remote(int argc, char **argv)
 {
 	const char *const *c;
+	size_t k, n;
 	int i;
 
-	for (i = 1; i < argc && argv[i][0] == '-'; i++)
-		if (strcmp(argv[i], "--server") == 0 ||
-		    strncmp(argv[i], "--server=", 9) == 0)
-			return 1;
-	for (c = remote_commands; argc >= 2 && *c; c++)
-		if (strcmp(argv[1], *c) == 0)
-			return 1;
+	for (i = 1; i < argc; i++) {
+		for (k = 0; k < N_CLIENT_OPTIONS; k++) {
+			n = strlen(client_options[k]);
+			if (strncmp(argv[i], client_options[k], n) == 0 &&
+			    (argv[i][n] == '\0' || argv[i][n] == '='))
+				return 1;
+		}
+		for (c = remote_commands; *c; c++)
+			if (strcmp(argv[i], *c) == 0)
+				return 1;
+		if (!flag_option(argv[i]))
+			return 0;
+	}
 	return 0;
 }
 
@@ -1240,15 +1282,10 @@ int cli_remote_main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	cli_set_json_errors(cli_json_errors_from_env());
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		const struct {
-			const char *name, **to;
-		} vals[] = {
-		    {"--server", &server},
-		    {"--user", &r.user},
-		    {"--cacert", &r.cacert},
-		    {"--password-file", &r.password_file},
-		    {"--token-file", &r.token_file},
-		};
+		/* in the order of client_options */
+		const char **to[N_CLIENT_OPTIONS] = {
+		    &server, &r.user, &r.cacert, &r.password_file,
+		    &r.token_file};
 
 		if (strcmp(argv[i], "--json-errors") == 0) {
 			cli_set_json_errors(1);
@@ -1264,10 +1301,11 @@ int cli_remote_main(int argc, char **argv)
 			remote_usage(stdout);
 			return 0;
 		}
-		for (k = 0, got = 0; !got && k < 5; k++) {
-			got = global_option(argc, argv, &i, vals[k].name, &v);
+		for (k = 0, got = 0; !got && k < (int)N_CLIENT_OPTIONS; k++) {
+			got = global_option(argc, argv, &i, client_options[k],
+			                    &v);
 			if (got > 0)
-				*vals[k].to = v;
+				*to[k] = v;
 		}
 		if (got < 0)
 			return EXIT_REJECTED;
@@ -1298,10 +1336,8 @@ int cli_remote_main(int argc, char **argv)
 		     argv[i]);
 		return EXIT_REJECTED;
 	}
-	/* What was typed, for messages: "show 1234". */
-	for (k = i, n = 0; k < argc && k < i + 2 && n < sizeof(r.what); k++)
-		n += (size_t)snprintf(r.what + n, sizeof(r.what) - n, "%s%s",
-		                      k > i ? " " : "", argv[k]);
+	/* What was typed, for messages: "show 1234" once the id is read. */
+	snprintf(r.what, sizeof(r.what), "%s", argv[i]);
 	r.base = strdup(server);
 	for (n = strlen(r.base); n > 0 && r.base[n - 1] == '/'; n--)
 		r.base[n - 1] = '\0';
