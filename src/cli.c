@@ -19,12 +19,10 @@
 #include <unistd.h>
 
 #include "pkx.h"
+#include "cli.h"
 #include "cli_input.h"
 #include "daemon/codes.h"
 #include "pkx_paths.h"
-
-#define EXIT_REJECTED 2
-#define EXIT_RUNTIME  1
 
 static pkx_run *volatile cli_running;
 static volatile sig_atomic_t cli_live;
@@ -121,7 +119,7 @@ static void print_error(const char *id, const char *text)
 static int json_errors;
 
 /* One line on stderr: the API's JSON (--json-errors), or for people. */
-static void say_error(const char *id, const char *text)
+void cli_say_error(const char *id, const char *text)
 {
 	if (json_errors)
 		print_error(id, text);
@@ -129,9 +127,26 @@ static void say_error(const char *id, const char *text)
 		fprintf(stderr, "pktexport: %s\n", text);
 }
 
+int cli_json_errors(void)
+{
+	return json_errors;
+}
+
+void cli_set_json_errors(int on)
+{
+	json_errors = on;
+}
+
+int cli_json_errors_from_env(void)
+{
+	const char *env = getenv("PKTEXPORT_JSON_ERRORS");
+
+	return env && *env && strcmp(env, "0") != 0;
+}
+
 static int reject(const pkx_error *err)
 {
-	say_error(err->id, err->text);
+	cli_say_error(err->id, err->text);
 	return EXIT_REJECTED;
 }
 
@@ -401,6 +416,7 @@ enum {
 	OPT_FOLLOW,
 	OPT_CONFIG,
 	OPT_JSON_ERRORS,
+	OPT_DOWNLOAD,
 };
 
 static const struct option export_options[] = {
@@ -427,6 +443,7 @@ static const struct option export_options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
     {"follow", no_argument, NULL, OPT_FOLLOW},
+    {"download", no_argument, NULL, OPT_DOWNLOAD},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -444,6 +461,9 @@ typedef struct cli_args {
 	const char *root, *output, *config_file, *plugin_dir, *format;
 	const char *start, *end, *duration;
 	int stats, quiet, has_inputs, output_is_w;
+	int remote;           /* for a server (cli_remote.c): no local input */
+	int download;         /* remote create --download */
+	int root_given;       /* --root or --plugin-dir: local only */
 	int format_from_file; /* the config file names output_format */
 	json_t *flags;        /* config fields given as options */
 	json_t *intervals;    /* --interval items, already API times */
@@ -467,6 +487,21 @@ static void add_cli_filter(cli_args *a, const char *type, const char *value,
 	f->type = type ? strdup(type) : NULL;
 	f->value = strdup(value);
 	f->typed = strdup(typed);
+}
+
+static void free_args(cli_args *a)
+{
+	size_t i;
+
+	json_decref(a->flags);
+	json_decref(a->intervals);
+	for (i = 0; i < a->n_filters; i++) {
+		free(a->filters[i].type);
+		free(a->filters[i].value);
+		free(a->filters[i].typed);
+	}
+	free(a->filters);
+	free(a->bpf_words);
 }
 
 static int set_count(json_t *stop, const char *text, pkx_error *err)
@@ -505,6 +540,7 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			break;
 		case OPT_ROOT:
 			a->root = optarg;
+			a->root_given = 1;
 			break;
 		case 'w':
 		case 'o':
@@ -592,6 +628,10 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			break;
 		case OPT_PLUGIN_DIR:
 			a->plugin_dir = optarg;
+			a->root_given = 1;
+			break;
+		case OPT_DOWNLOAD:
+			a->download = 1;
 			break;
 		case OPT_FOLLOW:
 			/* The API's LIVE_STREAM: a store being recorded is
@@ -638,7 +678,16 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 
 /* The type names of -f in any case; a text whose prefix before ':' names
  * no filter type is a BPF expression (which may hold colons: IPv6 and
- * MAC addresses). */
+ * MAC addresses).  Without a registry (an export for a server, whose
+ * plugins are not ours to know) the built-in types are known, and a
+ * prefix that could only be a type is sent as one for the server to
+ * judge. */
+static int builtin_filter_type(const char *type)
+{
+	return strcmp(type, "BPF") == 0 || strcmp(type, "WIRESHARK") == 0 ||
+	       strcmp(type, "STEELFILTER") == 0;
+}
+
 static int resolve_filters(cli_args *a, const pkx_registry *reg, pkx_error *err)
 {
 	size_t i, k;
@@ -655,6 +704,7 @@ static int resolve_filters(cli_args *a, const pkx_registry *reg, pkx_error *err)
 		const char *colon;
 		char type[40];
 		size_t n;
+		int only_type;
 
 		if (f->type)
 			continue;
@@ -665,8 +715,14 @@ static int resolve_filters(cli_args *a, const pkx_registry *reg, pkx_error *err)
 				type[k] =
 				    (char)toupper((unsigned char)f->value[k]);
 			type[n] = '\0';
+			/* Only a type could look like this (no BPF does). */
+			only_type =
+			    pkx_api_name_ok(type) && !strchr(colon + 1, ':') &&
+			    strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == n &&
+			    n > 4;
 			if (pkx_api_name_ok(type) &&
-			    pkx_registry_filter(reg, type)) {
+			    (reg ? pkx_registry_filter(reg, type) != NULL
+			         : builtin_filter_type(type) || only_type)) {
 				char *value = strdup(colon + 1);
 
 				f->type = strdup(type);
@@ -674,9 +730,7 @@ static int resolve_filters(cli_args *a, const pkx_registry *reg, pkx_error *err)
 				f->value = value;
 				continue;
 			}
-			if (pkx_api_name_ok(type) && !strchr(colon + 1, ':') &&
-			    strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == n &&
-			    n > 4) {
+			if (only_type) {
 				pkx_fail(err, PKX_EINVAL,
 				         "%s: no filter type %s here (BPF, "
 				         "WIRESHARK, STEELFILTER; pktexport "
@@ -777,6 +831,29 @@ static void input_kind(const cli_args *a, const pkx_run *run, int *container,
 	*res = ns ? 9 : 6;
 }
 
+static int format_unknown(const cli_args *a, pkx_error *err)
+{
+	pkx_fail(err, PKX_EINVAL,
+	         "-F %s: no such format (pcap, nsecpcap, pcapng, nsecpcapng, "
+	         "or PCAP_US, PCAP_NS, PCAPNG_US, PCAPNG_NS, or a plugin's; "
+	         "any case)",
+	         a->format);
+	return -1;
+}
+
+/* -F's container (fc) against the one -w's name says (ec). */
+static int format_conflict(const cli_args *a, int fc, int ec, pkx_error *err)
+{
+	if (!fc || !ec || fc == ec)
+		return 0;
+	pkx_fail(err, PKX_EINVAL,
+	         "-F %s writes %s, but the name %s says %s: change one of "
+	         "them",
+	         a->format, fc == 2 ? "pcapng" : "pcap", a->output,
+	         ec == 2 ? "pcapng" : "pcap");
+	return -1;
+}
+
 /* -F or the extension or the input: the one output format. */
 static int choose_format(const cli_args *a, const pkx_registry *reg,
                          const pkx_run *run, const char **name, pkx_error *err)
@@ -800,24 +877,42 @@ static int choose_format(const cli_args *a, const pkx_registry *reg,
 			return 0;
 		}
 	}
-	if (a->format && !fc) {
-		pkx_fail(err, PKX_EINVAL,
-		         "-F %s: no such format (pcap, nsecpcap, pcapng, "
-		         "nsecpcapng, or PCAP_US, PCAP_NS, PCAPNG_US, "
-		         "PCAPNG_NS, or a plugin's; any case)",
-		         a->format);
+	if (a->format && !fc)
+		return format_unknown(a, err);
+	if (format_conflict(a, fc, ec, err) != 0)
 		return -1;
-	}
-	if (fc && ec && fc != ec) {
-		pkx_fail(err, PKX_EINVAL,
-		         "-F %s writes %s, but the name %s says %s: change "
-		         "one of them",
-		         a->format, fc == 2 ? "pcapng" : "pcap", a->output,
-		         ec == 2 ? "pcapng" : "pcap");
-		return -1;
-	}
 	input_kind(a, run, &ic, &ir);
 	*name = format_name(fc ? fc : ec ? ec : ic, fr ? fr : ir);
+	return 0;
+}
+
+/* The output format of an export made by a server, which alone knows its
+ * input: -F, else -w's extension (with --download), else the config
+ * file's, else the API's default (PCAP_US).  A resolution left open (-F
+ * pcapng) is the API's, microseconds. */
+static int remote_format(const cli_args *a, json_t *cfg, pkx_error *err)
+{
+	int fc = 0, fr = 0, ec = extension_container(a->output);
+	char up[40];
+	size_t k;
+
+	if (a->format && parse_format(a->format, &fc, &fr) != 0) {
+		for (k = 0; a->format[k] && k + 1 < sizeof(up); k++)
+			up[k] = (char)toupper((unsigned char)a->format[k]);
+		up[k] = '\0';
+		if (a->format[k] || !pkx_api_name_ok(up)) {
+			return format_unknown(a, err);
+		}
+		/* a plugin's, for the server to judge */
+		json_object_set_new(cfg, "output_format", json_string(up));
+		return 0;
+	}
+	if (format_conflict(a, fc, ec, err) != 0)
+		return -1;
+	if (fc || (ec && !a->format_from_file))
+		json_object_set_new(
+		    cfg, "output_format",
+		    json_string(format_name(fc ? fc : ec, fr ? fr : 6)));
 	return 0;
 }
 
@@ -955,7 +1050,12 @@ static json_t *build_config(cli_args *a, pkx_error *err)
 	 * -F's, so that a pcap asked for is checked as early as before. */
 	a->format_from_file =
 	    a->config_file && json_object_get(cfg, "output_format");
-	if (a->format || !a->format_from_file) {
+	if (a->remote) {
+		if (remote_format(a, cfg, err) != 0) {
+			json_decref(cfg);
+			return NULL;
+		}
+	} else if (a->format || !a->format_from_file) {
 		int fc, fr;
 		char up[40] = "PCAPNG_NS";
 		size_t k;
@@ -978,6 +1078,13 @@ static json_t *build_config(cli_args *a, pkx_error *err)
 		         "%s holds an export ({\"config\": {...}}): give the "
 		         "config object itself",
 		         a->config_file);
+		json_decref(cfg);
+		return NULL;
+	}
+	if (!json_object_get(cfg, "path") && a->remote) {
+		pkx_fail(err, PKX_EINVAL,
+		         "nothing to read: give the source's path on the "
+		         "server, such as fs/trace.pcap");
 		json_decref(cfg);
 		return NULL;
 	}
@@ -1043,7 +1150,7 @@ typedef struct cli_progress {
 	uint64_t started;
 } cli_progress;
 
-static void human_bytes(uint64_t n, char *buf, size_t len)
+void cli_human_bytes(uint64_t n, char *buf, size_t len)
 {
 	static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
 	double v = (double)n;
@@ -1066,10 +1173,10 @@ static void progress_line(cli_progress *p)
 	pkx_run_stats(p->run, &st);
 	secs = (double)(pkx_now_ns() - p->started) / 1e9;
 	pos = (uint64_t)(pct / 100.0 * (double)st.total_bytes);
-	human_bytes(pos, read, sizeof(read));
-	human_bytes(st.exported_bytes, out, sizeof(out));
-	human_bytes(secs > 0 ? (uint64_t)((double)pos / secs) : 0, rate,
-	            sizeof(rate));
+	cli_human_bytes(pos, read, sizeof(read));
+	cli_human_bytes(st.exported_bytes, out, sizeof(out));
+	cli_human_bytes(secs > 0 ? (uint64_t)((double)pos / secs) : 0, rate,
+	                sizeof(rate));
 	if (st.total_bytes && pct > 0.5 && secs > 0)
 		snprintf(eta, sizeof(eta), " %4.1f%%, %.0f s left", pct,
 		         secs * (100.0 - pct) / pct);
@@ -1131,7 +1238,7 @@ static void summary(const pkx_run *run, const char *format, const char *to,
 	const char *how = "";
 
 	pkx_run_stats(run, &st);
-	human_bytes(st.exported_bytes, bytes, sizeof(bytes));
+	cli_human_bytes(st.exported_bytes, bytes, sizeof(bytes));
 	if (sig)
 		how = sig == SIGINT ? " (interrupted by Ctrl-C: a valid "
 		                      "capture of what came before)"
@@ -1156,7 +1263,7 @@ static int cmd_export(int argc, char **argv)
 	pkx_config *cfg = NULL;
 	pkx_run *run = NULL;
 	json_t *obj = NULL;
-	const char *format = NULL, *env = getenv("PKTEXPORT_JSON_ERRORS");
+	const char *format = NULL;
 	cli_output out;
 	pkx_fd_sink sink;
 	pkx_run_outcome outcome;
@@ -1164,9 +1271,8 @@ static int cmd_export(int argc, char **argv)
 	int rc, progress = 0, broken_pipe = 0;
 	uint64_t started;
 	struct sigaction sa;
-	size_t i;
 
-	json_errors = env && *env && strcmp(env, "0") != 0;
+	json_errors = cli_json_errors_from_env();
 	/* From the start: a Ctrl-C while filters compile ends the command
 	 * before anything is written, with the same status. */
 	memset(&sa, 0, sizeof(sa));
@@ -1181,11 +1287,18 @@ static int cmd_export(int argc, char **argv)
 		rc = reject(&err);
 		goto done;
 	}
+	if (a.download) {
+		pkx_fail(&err, PKX_EINVAL,
+		         "--download goes with an export made by a server: "
+		         "pktexport --server URL create --download ...");
+		rc = reject(&err);
+		goto done;
+	}
 	reg = pkx_registry_new();
 	if (!reg || pkx_registry_load_dir(
 	                reg, a.plugin_dir ? a.plugin_dir
 	                                  : pkx_default_plugin_dir()) <= 0) {
-		say_error(PKX_EINTERNAL, "cannot load the plugins");
+		cli_say_error(PKX_EINTERNAL, "cannot load the plugins");
 		rc = EXIT_RUNTIME;
 		goto done;
 	}
@@ -1257,9 +1370,9 @@ static int cmd_export(int argc, char **argv)
 		cli_running = NULL;
 		pkx_fd_sink_release(&sink);
 		output_close(&out, 0, NULL);
-		say_error("EXPORT_CANCELLED",
-		          "interrupted before the export started: nothing "
-		          "written");
+		cli_say_error("EXPORT_CANCELLED",
+		              "interrupted before the export started: nothing "
+		              "written");
 		rc = 128 + cli_signal;
 		goto done;
 	}
@@ -1311,7 +1424,7 @@ static int cmd_export(int argc, char **argv)
 	    outcome == PKX_RUN_DAMAGED) {
 		if (!a.stats) {
 			name_what_was_typed(&a, &err);
-			say_error(err.id, err.text);
+			cli_say_error(err.id, err.text);
 		}
 		rc = EXIT_RUNTIME;
 	} else if (cli_signal && !cli_live) {
@@ -1323,16 +1436,60 @@ done:
 	ci_close_all();
 	pkx_registry_free(reg);
 	json_decref(obj);
-	json_decref(a.flags);
-	json_decref(a.intervals);
-	for (i = 0; i < a.n_filters; i++) {
-		free(a.filters[i].type);
-		free(a.filters[i].value);
-		free(a.filters[i].typed);
-	}
-	free(a.filters);
-	free(a.bpf_words);
+	free_args(&a);
 	return rc;
+}
+
+int cli_export_request_parse(int argc, char **argv, cli_export_request *r,
+                             pkx_error *err)
+{
+	cli_args *a = calloc(1, sizeof(*a));
+
+	memset(r, 0, sizeof(*r));
+	if (!a)
+		abort();
+	r->args = a;
+	a->remote = 1;
+	if (parse_export_args(argc, argv, a, err) != 0)
+		return -1;
+	if (a->has_inputs) {
+		pkx_fail(err, PKX_EINVAL,
+		         "-r reads a file here; the server reads its own: "
+		         "give the source's path on the server (fs/FILE, "
+		         "jobs/NAME, clips/ID)");
+		return -1;
+	}
+	if (a->root_given) {
+		pkx_fail(err, PKX_EINVAL,
+		         "--root and --plugin-dir are the server's to choose "
+		         "(pktexportd --root): leave them out");
+		return -1;
+	}
+	if (resolve_filters(a, NULL, err) != 0 ||
+	    !(r->config = build_config(a, err))) {
+		name_what_was_typed(a, err);
+		return -1;
+	}
+	r->output = a->output;
+	r->quiet = a->quiet;
+	r->json = a->stats;
+	r->download = a->download;
+	r->mode_given = json_object_get(r->config, "mode") != NULL;
+	return 0;
+}
+
+void cli_export_request_name(const cli_export_request *r, pkx_error *err)
+{
+	name_what_was_typed(r->args, err);
+}
+
+void cli_export_request_free(cli_export_request *r)
+{
+	if (r->args)
+		free_args(r->args);
+	free(r->args);
+	json_decref(r->config);
+	memset(r, 0, sizeof(*r));
 }
 
 static void print_plugin(const pkx_plugin_header *h, void *data)
@@ -1618,6 +1775,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* The client of a server: --server first, or a subcommand of it. */
+	if (cli_is_remote(argc, argv))
+		return cli_remote_main(argc, argv);
 	/* No subcommand: an export, as tcpdump -r reads. */
 	if (argc >= 2 && argv[1][0] == '-')
 		return cmd_export(argc, argv);

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	libpcap-dev zlib1g-dev libzstd-dev bash-completion libltdl-dev libjansson-dev libevent-dev libhttp-parser-dev libcrypt-dev libssl-dev check
+	libpcap-dev zlib1g-dev libzstd-dev bash-completion libltdl-dev libjansson-dev libevent-dev libhttp-parser-dev libcrypt-dev libssl-dev libcurl4-openssl-dev check
 	libwireshark-dev libwiretap-dev libglib2.0-dev
 	tcpdump tshark wireshark-common
 	valgrind clang libclang-rt-14-dev
