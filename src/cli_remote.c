@@ -511,11 +511,17 @@ static int prompt_password(const remote *r, char *buf, size_t cap)
 	}
 	snprintf(prompt, sizeof(prompt), "Password for %s at %s: ", r->user,
 	         r->base);
-	ok = write(fd, prompt, strlen(prompt)) > 0 && tcgetattr(fd, &old) == 0;
+	/* Echo off (dropping what was typed before the question) and only
+	 * then the question: an answer typed once it shows is kept. */
+	ok = tcgetattr(fd, &old) == 0;
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	if (ok)
 		ok = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+	if (ok && write(fd, prompt, strlen(prompt)) <= 0) {
+		tcsetattr(fd, TCSAFLUSH, &old);
+		ok = 0;
+	}
 	n = ok ? read(fd, buf, cap - 1) : -1;
 	if (ok) {
 		tcsetattr(fd, TCSAFLUSH, &old);

@@ -366,7 +366,13 @@ def test_prompt(server):
             if not chunk:
                 break
             rest += chunk
-    _, status = os.waitpid(pid, 0)
+    done, status = os.waitpid(pid, os.WNOHANG)
+    while not done and time.monotonic() < end + 10:
+        select.select([], [], [], 0.05)
+        done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:  # still waiting for its answer: a failure, not a hang
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
     os.close(fd)
     check("the password typed logs in", os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
           (status, rest))
