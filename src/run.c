@@ -17,7 +17,7 @@ typedef struct run_filter {
 
 /* Packets held for filters that answer many at once (match_batch).  They
  * are copies: a source lends a packet only until its next call. */
-#define BATCH_PACKETS 256
+#define BATCH_PACKETS 1024
 #define BATCH_BYTES   (1u << 20)
 
 typedef struct run_batch {
@@ -31,6 +31,12 @@ typedef struct run_batch {
 	uint8_t verdicts[BATCH_PACKETS];
 	uint8_t *data;
 	size_t used, cap;
+	/* In flight (submitted to the last filter, ABI 1.7): how many
+	 * packets it was asked about, whether the submit failed, the first
+	 * packet not answered by the filters before it, and the failure. */
+	size_t m, upto;
+	int submit_failed;
+	pkx_error failure;
 } run_batch;
 
 /* The counters of one execution. */
@@ -45,6 +51,11 @@ struct pkx_run {
 	run_filter *filters;
 	size_t n_filters;
 	run_batch *batch; /* NULL when no filter answers in batches */
+	/* When the last filter takes batches in two halves (ABI 1.7
+	 * batch_submit and batch_collect): the batch it is answering, NULL
+	 * when none, and the buffer that is neither (the two swap). */
+	int pipelined;
+	run_batch *flight, *spare;
 	const pkx_format_plugin *format;
 	char *format_name;
 	pkx_window *windows;
@@ -102,6 +113,14 @@ static void handle_count(const pkx_export_handle *h, pkx_counter which,
 static int filter_batches(const pkx_filter_plugin *p)
 {
 	return p->header.abi_minor >= 1 && p->match_batch;
+}
+
+/* batch_submit and batch_collect are read only from modules built for ABI
+ * 1.7 or later. */
+static int filter_submits(const pkx_filter_plugin *p)
+{
+	return filter_batches(p) && p->header.abi_minor >= 7 &&
+	       p->batch_submit && p->batch_collect;
 }
 
 /* Compiles filter i of the config for the source's interfaces as they
@@ -190,6 +209,14 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 		if (filter_batches(p) && !run->batch &&
 		    !(run->batch = calloc(1, sizeof(*run->batch))))
 			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	}
+	/* The last filter answering in the background, the core reads the
+	 * next packets and writes out the last ones meanwhile. */
+	if (run->n_filters > 0 &&
+	    filter_submits(run->filters[run->n_filters - 1].plugin)) {
+		if (!(run->spare = calloc(1, sizeof(*run->spare))))
+			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+		run->pipelined = 1;
 	}
 	return PKX_OK;
 }
@@ -440,6 +467,12 @@ void pkx_run_free(pkx_run *run)
 	if (run->batch)
 		free(run->batch->data);
 	free(run->batch);
+	if (run->spare)
+		free(run->spare->data);
+	free(run->spare);
+	if (run->flight)
+		free(run->flight->data);
+	free(run->flight);
 	if (run->source_inst)
 		run->source->close(run->source_inst);
 	free(run->windows);
@@ -610,59 +643,84 @@ static pkx_result batch_add(run_batch *b, const pkx_packet *pkt,
 	return PKX_OK;
 }
 
-/* Runs the filters over the held packets, one filter after the other, so
- * each sees the packets match() would have shown it, in the same order;
- * then sends those that passed down the pipeline.  A filter that fails at
- * a packet ends the export there: the packets before it still go out, and
- * a stop rule met first wins, exactly as packet by packet. */
-static pkx_run_outcome batch_flush(pkx_run *run, void *fmt, run_counts *c,
-                                   pkx_error *err)
+/* The packets of b below upto still alive, in b->ask for one filter:
+ * how many. */
+static size_t batch_ask(run_batch *b, size_t upto)
 {
-	run_batch *b = run->batch;
-	pkx_run_outcome out = PKX_RUN_DONE;
-	size_t upto = b->n, i, f;
-	pkx_error failure;
+	size_t m = 0, i;
 
-	pkx_error_clear(&failure);
+	for (i = 0; i < upto; i++)
+		if (b->alive[i]) {
+			b->ask_index[m] = i;
+			b->ask[m++] = b->pkts[i];
+		}
+	return m;
+}
+
+/* A filter's got verdicts of the m packets asked: the new upto. */
+static size_t batch_answered(run_batch *b, size_t m, size_t got, size_t upto)
+{
+	size_t i;
+
+	if (got > m)
+		got = m;
+	for (i = 0; i < got; i++)
+		b->alive[b->ask_index[i]] = b->verdicts[i] != 0;
+	return got < m ? b->ask_index[got] : upto;
+}
+
+/* Runs the first nf filters over the held packets, one filter after the
+ * other, so each sees the packets match() would have shown it, in the same
+ * order.  Returns how many leading packets have all their answers (the
+ * first failure's in *failure). */
+static size_t batch_filter(pkx_run *run, run_batch *b, size_t nf,
+                           pkx_error *failure)
+{
+	size_t upto = b->n, f;
+
 	memset(b->alive, 1, b->n);
-	for (f = 0; f < run->n_filters && upto > 0; f++) {
+	for (f = 0; f < nf && upto > 0; f++) {
 		const pkx_filter_plugin *p = run->filters[f].plugin;
 		void *prog = run->filters[f].program;
-		size_t m = 0, got;
+		size_t m = batch_ask(b, upto), got;
 
-		for (i = 0; i < upto; i++)
-			if (b->alive[i]) {
-				b->ask_index[m] = i;
-				b->ask[m++] = b->pkts[i];
-			}
 		if (m == 0)
 			break;
 		if (filter_batches(p)) {
 			got = p->match_batch(prog, b->ask, m, b->verdicts,
-			                     &failure);
-			if (got > m)
-				got = m;
+			                     failure);
 		} else {
 			for (got = 0; got < m; got++) {
-				int r = p->match(prog, &b->ask[got], &failure);
+				int r = p->match(prog, &b->ask[got], failure);
 
 				if (r < 0)
 					break;
 				b->verdicts[got] = r > 0;
 			}
 		}
-		for (i = 0; i < got; i++)
-			b->alive[b->ask_index[i]] = b->verdicts[i] != 0;
-		if (got < m)
-			upto = b->ask_index[got];
+		upto = batch_answered(b, m, got, upto);
 	}
+	return upto;
+}
+
+/* Sends the packets of b that passed every filter down the pipeline.  A
+ * filter that failed at packet upto ends the export there: the packets
+ * before it still go out, and a stop rule met first wins, exactly as
+ * packet by packet.  Empties b. */
+static pkx_run_outcome batch_emit(pkx_run *run, void *fmt, run_batch *b,
+                                  size_t upto, const pkx_error *failure,
+                                  run_counts *c, pkx_error *err)
+{
+	pkx_run_outcome out = PKX_RUN_DONE;
+	size_t i;
+
 	for (i = 0; i < upto && out == PKX_RUN_DONE; i++)
 		if (b->alive[i])
 			out = emit(run, fmt, &b->pkts[i], c, err);
 	if (out != PKX_RUN_DONE) {
 		c->processed = b->read_at[i - 1];
 	} else if (upto < b->n) {
-		pkx_fail_from(err, &failure, PKX_EINTERNAL, NULL);
+		pkx_fail_from(err, failure, PKX_EINTERNAL, NULL);
 		c->processed = b->read_at[upto];
 		out = PKX_RUN_FAILED;
 	}
@@ -671,13 +729,130 @@ static pkx_run_outcome batch_flush(pkx_run *run, void *fmt, run_counts *c,
 	return out;
 }
 
+/* Runs the filters over the held packets, then sends those that passed
+ * down the pipeline. */
+static pkx_run_outcome batch_flush(pkx_run *run, void *fmt, run_counts *c,
+                                   pkx_error *err)
+{
+	run_batch *b = run->batch;
+	pkx_error failure;
+	size_t upto;
+
+	pkx_error_clear(&failure);
+	upto = batch_filter(run, b, run->n_filters, &failure);
+	return batch_emit(run, fmt, b, upto, &failure, c, err);
+}
+
+/* Pipelined: the held packets go to the filters, the last one answering
+ * in the background; the held buffer becomes the spare one (which is
+ * empty, or holds the batch answered last, still to be written out). */
+static void batch_launch(pkx_run *run)
+{
+	run_batch *b = run->batch;
+	const run_filter *last = &run->filters[run->n_filters - 1];
+
+	pkx_error_clear(&b->failure);
+	b->submit_failed = 0;
+	b->upto = batch_filter(run, b, run->n_filters - 1, &b->failure);
+	b->m = batch_ask(b, b->upto);
+	if (b->m > 0 && last->plugin->batch_submit(last->program, b->ask, b->m,
+	                                           &b->failure) != PKX_OK)
+		b->submit_failed = 1;
+	run->flight = b;
+	run->batch = run->spare;
+	run->spare = NULL;
+}
+
+/* Pipelined: waits for the answers to the batch in flight, which becomes
+ * the spare buffer (its packets still to be written out).  NULL when
+ * none was in flight. */
+static run_batch *batch_collect(pkx_run *run)
+{
+	run_batch *b = run->flight;
+	const run_filter *last = &run->filters[run->n_filters - 1];
+	size_t got = 0;
+
+	if (!b)
+		return NULL;
+	if (b->m > 0) {
+		if (!b->submit_failed)
+			got = last->plugin->batch_collect(
+			    last->program, b->verdicts, &b->failure);
+		b->upto = batch_answered(b, b->m, got, b->upto);
+	}
+	run->flight = NULL;
+	run->spare = b;
+	return b;
+}
+
+/* Pipelined: the batch in flight is not wanted (the export ended before
+ * it): its answers are waited for and its packets dropped. */
+static void batch_drop_flight(pkx_run *run)
+{
+	run_batch *b = batch_collect(run);
+
+	if (b)
+		b->n = b->used = 0;
+}
+
+/* Pipelined, the held packets filling the buffer: the batch in flight is
+ * answered, the held one takes off, and only then is the answered one
+ * written out, so the filter works while the core writes and reads. */
+static pkx_run_outcome batch_cycle(pkx_run *run, void *fmt, run_counts *c,
+                                   pkx_error *err)
+{
+	run_batch *done = batch_collect(run);
+	pkx_run_outcome out;
+
+	if (done && done->upto < done->n) {
+		/* It failed: nothing after it is asked. */
+		out = batch_emit(run, fmt, done, done->upto, &done->failure, c,
+		                 err);
+		run->batch->n = run->batch->used = 0;
+		return out;
+	}
+	if (!done) {
+		/* The first batch: the spare buffer is empty, and held. */
+		batch_launch(run);
+		return PKX_RUN_DONE;
+	}
+	/* done is written out while the held packets are answered, then
+	 * holds the next ones. */
+	run->spare = NULL;
+	batch_launch(run);
+	run->batch = done;
+	out = batch_emit(run, fmt, done, done->upto, &done->failure, c, err);
+	if (out != PKX_RUN_DONE)
+		batch_drop_flight(run); /* read after the end: never sent */
+	return out;
+}
+
 /* Answers the packets held for a batching filter, if any. */
 static pkx_run_outcome flush_held(pkx_run *run, void *fmt, run_counts *c,
                                   pkx_error *err)
 {
-	if (!run->batch || run->batch->n == 0)
+	pkx_run_outcome out;
+	run_batch *done;
+
+	if (!run->batch)
 		return PKX_RUN_DONE;
-	return batch_flush(run, fmt, c, err);
+	if (!run->pipelined)
+		return run->batch->n == 0 ? PKX_RUN_DONE
+		                          : batch_flush(run, fmt, c, err);
+	/* In order: the batch in flight, then the held one. */
+	if ((done = batch_collect(run)) != NULL) {
+		out = batch_emit(run, fmt, done, done->upto, &done->failure, c,
+		                 err);
+		if (out != PKX_RUN_DONE) {
+			run->batch->n = run->batch->used = 0;
+			return out;
+		}
+	}
+	if (run->batch->n == 0)
+		return PKX_RUN_DONE;
+	batch_launch(run);
+	done = batch_collect(run);
+	return batch_emit(run, fmt, done, done->upto, &done->failure, c, err);
 }
 
 /* A live export: held packets answered and the sink's buffer handed on,
@@ -815,11 +990,14 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 			continue;
 		}
 		if (batch) {
-			if (batch_full(batch, &pkt) &&
-			    (outcome = batch_flush(run, fmt, &c, err)) !=
+			/* run->batch: pipelined, the buffers swap */
+			if (batch_full(run->batch, &pkt) &&
+			    (outcome = run->pipelined
+			                   ? batch_cycle(run, fmt, &c, err)
+			                   : batch_flush(run, fmt, &c, err)) !=
 			        PKX_RUN_DONE)
 				break;
-			if (batch_add(batch, &pkt, c.processed, err) !=
+			if (batch_add(run->batch, &pkt, c.processed, err) !=
 			    PKX_OK) {
 				outcome = PKX_RUN_FAILED;
 				break;
@@ -843,6 +1021,8 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 
 		if (o != PKX_RUN_DONE)
 			outcome = o;
+	} else if (run->flight) {
+		batch_drop_flight(run);
 	}
 	/* A filter that gave up because the export was cancelled (ABI 1.4
 	 * watch_cancel) failed on purpose. */

@@ -36,7 +36,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 6
+#define PKX_ABI_MINOR 7
 
 /* The minor a module declares: this header's, unless the module defines
  * PKX_PLUGIN_ABI_MINOR (before including this header) to load in older
@@ -390,7 +390,23 @@ typedef struct pkx_filter_plugin {
 	/* Optional, ABI 1.5.  Called once after each compile, before any
 	 * match: the export the program works for (see pkx_export_handle). */
 	void (*bind_export)(void *program, const pkx_export_handle *export);
-	void *reserved[4];
+	/* Optional, ABI 1.7, both or neither (and match_batch too): the two
+	 * halves of match_batch, for a filter whose answers are computed
+	 * elsewhere (another process), so the core reads the next packets
+	 * and writes the last ones out meanwhile.  batch_submit takes n
+	 * packets (borrowed for the call: copy what is needed) and returns
+	 * without waiting for their answers; batch_collect waits for them,
+	 * sets verdicts[0..n) and returns what match_batch would have (n, or
+	 * how many leading verdicts are set, err set).  One batch at most is
+	 * submitted and not collected; every submit is collected before any
+	 * other call on the program but free.  A submit that fails reports
+	 * it at its collect (returning PKX_ERROR is the same as a collect
+	 * answering 0). */
+	pkx_result (*batch_submit)(void *program, const pkx_packet *pkts,
+	                           size_t n, pkx_error *err);
+	size_t (*batch_collect)(void *program, uint8_t *verdicts,
+	                        pkx_error *err);
+	void *reserved[2];
 } pkx_filter_plugin;
 
 /* ---------------------------------------------------------------- format */

@@ -68,6 +68,17 @@ typedef struct wsx_program {
 	 * the verdicts, kept here because the page goes with the helper. */
 	uint32_t asked[WSP_BATCH_MAX], frames[WSP_BATCH_MAX];
 	uint8_t verdicts[WSP_BATCH_MAX];
+	/* What the frame history needs of each packet asked: the caller's
+	 * packets are gone by the time a submitted batch is collected. */
+	uint64_t asked_ns[WSP_BATCH_MAX];
+	uint32_t asked_wirelen[WSP_BATCH_MAX];
+	/* A batch submitted and not yet collected (ABI 1.7): its verdicts,
+	 * how many packets it had, where it failed (n: it did not) and why,
+	 * and how many packets the helper still has to answer. */
+	uint8_t *pend_verdicts;
+	size_t pend_cap, pend_n, pend_fail;
+	uint32_t pend_k;
+	pkx_error pend_err;
 	/* Frame history, kept here so a fresh helper continues it. */
 	uint32_t frame_num;
 	wsp_state st;
@@ -891,19 +902,19 @@ static int wsx_maybe_recycle(wsx_program *p, pkx_error *err)
 
 /* Bookkeeping for a packet the helper answered: the frame history a
  * fresh helper would need. */
-static void wsx_answered(wsx_program *p, uint32_t frame, const pkx_packet *pkt,
-                         int yes)
+static void wsx_answered(wsx_program *p, uint32_t frame, uint64_t ts_ns,
+                         uint32_t wirelen, int yes)
 {
 	if (!p->st.ref_num) {
 		p->st.ref_num = frame;
-		p->st.ref_ns = pkt->ts_ns;
+		p->st.ref_ns = ts_ns;
 	}
 	p->st.prev_cap_num = frame;
-	p->st.prev_cap_ns = pkt->ts_ns;
+	p->st.prev_cap_ns = ts_ns;
 	if (yes) {
 		p->st.prev_dis_num = frame;
-		p->st.prev_dis_ns = pkt->ts_ns;
-		p->st.cum_bytes += pkt->wirelen;
+		p->st.prev_dis_ns = ts_ns;
+		p->st.cum_bytes += wirelen;
 	}
 }
 
@@ -986,21 +997,26 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	return done < n ? done : n - 1;
 }
 
-/* Asks the helper about the `n` packets pkts[asked[0..n)] (frame numbers
- * frames[0..n)), in order, and sets their verdicts.  Returns n, or how many
- * leading ones it answered before failing. */
-static uint32_t wsx_ask(wsx_program *p, const pkx_packet *pkts, uint32_t n,
-                        uint8_t *verdicts, pkx_error *err)
+/* Hands the helper the `n` packets pkts[asked[0..n)] (frame numbers
+ * frames[0..n)), in order, without waiting: 0, or -1 with the failure
+ * recorded (no verdict). */
+static int wsx_ask_send(wsx_program *p, const pkx_packet *pkts, uint32_t n,
+                        pkx_error *err)
 {
 	wsp_request req = {.type = WSP_BATCH, .arg = n};
-	uint32_t i, got;
+	uint32_t i;
 
-	for (i = 0; i < n; i++)
-		if (wsx_stream_packet(p, &pkts[p->asked[i]]) != 0) {
+	for (i = 0; i < n; i++) {
+		const pkx_packet *pkt = &pkts[p->asked[i]];
+
+		p->asked_ns[i] = pkt->ts_ns;
+		p->asked_wirelen[i] = pkt->wirelen;
+		if (wsx_stream_packet(p, pkt) != 0) {
 			wsx_fail(p, err, "writing the packet stream: %s",
 			         strerror(errno));
-			return 0;
+			return -1;
 		}
+	}
 	memcpy(p->shared->frames, p->frames, n * sizeof(p->frames[0]));
 	__atomic_store_n(&p->shared->done, 0, __ATOMIC_RELEASE);
 	if (wsx_send(p, &req, sizeof(req)) != 0) {
@@ -1008,15 +1024,25 @@ static uint32_t wsx_ask(wsx_program *p, const pkx_packet *pkts, uint32_t n,
 
 		wsx_stop(p, how, sizeof(how));
 		wsx_fail(p, err, "the Wireshark helper failed (%s)", how);
-		return 0;
+		return -1;
 	}
-	got = wsx_wait(p, n, err);
+	return 0;
+}
+
+/* Waits for the answers to the n packets sent last and sets
+ * verdicts[asked[i]].  Returns n, or how many leading ones it answered
+ * before failing. */
+static uint32_t wsx_ask_end(wsx_program *p, uint32_t n, uint8_t *verdicts,
+                            pkx_error *err)
+{
+	uint32_t i, got = wsx_wait(p, n, err);
+
 	for (i = 0; i < got; i++) {
-		const pkx_packet *pkt = &pkts[p->asked[i]];
 		int yes = p->verdicts[i] == WSP_YES;
 
 		verdicts[p->asked[i]] = (uint8_t)yes;
-		wsx_answered(p, p->frames[i], pkt, yes);
+		wsx_answered(p, p->frames[i], p->asked_ns[i],
+		             p->asked_wirelen[i], yes);
 	}
 	p->sent += got;
 	wsx_punch(p);
@@ -1059,6 +1085,7 @@ static void wsx_free(void *program)
 		    (unsigned long long)wsx_status_kb(getpid(), "VmHWM:"));
 	}
 	wsf_free(p->pre);
+	free(p->pend_verdicts);
 	free(p->wbuf);
 	free(p->ifs);
 	free(p->expr);
@@ -1120,13 +1147,15 @@ static pkx_result wsx_compile(const char *type, const char *expr,
 }
 
 /* Verdicts for n packets: the pre-filter answers those it can prove do not
- * match; the helper the others, up to WSP_BATCH_MAX at a time. */
-static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
-                              uint8_t *verdicts, pkx_error *err)
+ * match; the helper the others, up to WSP_BATCH_MAX at a time.  The last
+ * request is left running (pend_k packets): wsx_collect waits for it.
+ * Returns n, or where it failed (err set), all verdicts before it set. */
+static size_t wsx_submit_verdicts(wsx_program *p, const pkx_packet *pkts,
+                                  size_t n, uint8_t *verdicts, pkx_error *err)
 {
-	wsx_program *p = program;
 	size_t i = 0;
 
+	p->pend_k = 0;
 	if (p->failure[0]) {
 		wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure);
 		return 0;
@@ -1158,7 +1187,13 @@ static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
 			p->frames[k] = p->frame_num;
 			p->asked[k++] = (uint32_t)i;
 		}
-		if (k > 0 && (got = wsx_ask(p, pkts, k, verdicts, err)) < k)
+		if (k > 0 && wsx_ask_send(p, pkts, k, err) != 0)
+			return p->asked[0];
+		if (k > 0 && i == n && bad == n) {
+			p->pend_k = k; /* the last request: answered later */
+			return n;
+		}
+		if (k > 0 && (got = wsx_ask_end(p, k, verdicts, err)) < k)
 			return p->asked[got];
 		if (bad < n) {
 			wsx_svc->fail(err, "INTERNAL_ERROR",
@@ -1168,6 +1203,69 @@ static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
 		}
 	}
 	return n;
+}
+
+/* ABI 1.7: the helper dissects while the core reads and writes. */
+static pkx_result wsx_submit(void *program, const pkx_packet *pkts, size_t n,
+                             pkx_error *err)
+{
+	wsx_program *p = program;
+
+	(void)err; /* failures are told by wsx_collect */
+	if (n > p->pend_cap) {
+		uint8_t *v = realloc(p->pend_verdicts, n);
+
+		if (!v) {
+			p->pend_n = n;
+			p->pend_fail = 0;
+			p->pend_k = 0;
+			wsx_svc->fail(&p->pend_err, "INTERNAL_ERROR",
+			              "out of memory");
+			return PKX_OK;
+		}
+		p->pend_verdicts = v;
+		p->pend_cap = n;
+	}
+	memset(&p->pend_err, 0, sizeof(p->pend_err));
+	p->pend_n = n;
+	p->pend_fail =
+	    wsx_submit_verdicts(p, pkts, n, p->pend_verdicts, &p->pend_err);
+	return PKX_OK;
+}
+
+static size_t wsx_collect(void *program, uint8_t *verdicts, pkx_error *err)
+{
+	wsx_program *p = program;
+	size_t upto = p->pend_fail;
+
+	if (p->pend_k > 0) {
+		uint32_t got =
+		    wsx_ask_end(p, p->pend_k, p->pend_verdicts, &p->pend_err);
+
+		if (got < p->pend_k && p->asked[got] < upto)
+			upto = p->asked[got];
+		p->pend_k = 0;
+	}
+	memcpy(verdicts, p->pend_verdicts, upto);
+	if (upto < p->pend_n)
+		*err = p->pend_err;
+	return upto;
+}
+
+static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
+                              uint8_t *verdicts, pkx_error *err)
+{
+	wsx_program *p = program;
+	size_t upto = wsx_submit_verdicts(p, pkts, n, verdicts, err);
+
+	if (p->pend_k > 0) {
+		uint32_t got = wsx_ask_end(p, p->pend_k, verdicts, err);
+
+		if (got < p->pend_k)
+			upto = p->asked[got];
+		p->pend_k = 0;
+	}
+	return upto;
 }
 
 /* The source met new interfaces (ABI 1.3): they join the stream the
@@ -1234,6 +1332,8 @@ static const pkx_filter_plugin wsx_plugin = {
     .match_batch = wsx_match_batch,
     .add_interfaces = wsx_add_interfaces,
     .watch_cancel = wsx_watch_cancel,
+    .batch_submit = wsx_submit,
+    .batch_collect = wsx_collect,
 };
 
 const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)

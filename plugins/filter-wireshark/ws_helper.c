@@ -38,6 +38,10 @@
 #include <wsutil/filesystem.h>
 #include <wsutil/privileges.h>
 #include <wsutil/report_message.h>
+#if __has_include(<wsutil/wslog.h>)
+#include <wsutil/wslog.h>
+#define WS_HAVE_WSLOG 1
+#endif
 
 #include "ws_protocol.h"
 #include "ws_tvb.h"
@@ -139,6 +143,14 @@ static void ws_write_failure(const char *in, const char *out, int err,
 	(void)t;
 	ws_cfile_failure(out, err, info);
 }
+
+#ifdef WS_HAVE_WSLOG
+static void ws_log_setup_error(const char *fmt, va_list ap)
+{
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+#endif
 
 static const struct report_message_routines ws_report_routines = {
     ws_vreport,       ws_vreport,       ws_open_failure, ws_rw_failure,
@@ -291,6 +303,14 @@ static int ws_init_epan(const char *argv0)
 
 	/* The order is tshark's, so preferences, plugins and decode-as
 	 * settings are those `tshark -r` uses. */
+#ifdef WS_HAVE_WSLOG
+	/* As tshark does first.  Without it libwireshark's log level is
+	 * "everything": each debug message of wiretap and the dissectors is
+	 * formatted and written to a stderr that is /dev/null (eight per
+	 * packet read from a pcapng stream, which made it several times
+	 * slower).  WIRESHARK_LOG_LEVEL and friends count as for tshark. */
+	ws_log_init("pktexport-wireshark-helper", ws_log_setup_error);
+#endif
 	init_process_policies();
 	why = configuration_init(argv0, NULL);
 	g_free(why);
@@ -787,7 +807,7 @@ static int ws_serve(const char *argv0, int *code)
 	sigset_t chld;
 	uint64_t stamp = 0;
 	const char *broken = NULL;
-	int retired = 0;
+	int retired = 0, shed = 0;
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -802,11 +822,17 @@ static int ws_serve(const char *argv0, int *code)
 		                      : "libwireshark failed to initialise";
 	else {
 		stamp = ws_stamp;
-		ws_shed_startup_memory();
+		/* The heap start-up freed goes back now; the pages it only
+		 * read go once the server has been idle for a second (below):
+		 * paged out here, before the first fork, they were read back
+		 * from the disk by that helper as it dissected (0.06 s more to
+		 * start the command line's one export). */
+		malloc_trim(0);
+		shed = 1;
 	}
 	*code = 0;
 	for (;;) {
-		int fds[4], r, pidfd;
+		int fds[4], r, pidfd, n;
 		pid_t pid;
 
 		/* Retired (the settings changed): no more forks, but the
@@ -815,11 +841,17 @@ static int ws_serve(const char *argv0, int *code)
 		 * died): the helpers left are killed, a hung one included. */
 		if ((pfd[0].fd < 0 || retired) && ws_n_children == 0)
 			return 1;
-		if (poll(pfd, 2, -1) < 0) {
+		n = poll(pfd, 2, shed ? 1000 : -1);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			*code = 1;
 			return 1;
+		}
+		if (n == 0) {
+			ws_shed_startup_memory();
+			shed = 0;
+			continue;
 		}
 		if (pfd[1].revents) {
 			struct signalfd_siginfo si;

@@ -66,7 +66,7 @@ typedef struct wsp_answer {
  * the frame at fault.  The answer on the socket is one byte: WSP_YES when
  * all are done, or WSP_ERROR followed by a wsp_answer and its message (a
  * record wiretap could not read: frames[done]). */
-#define WSP_BATCH_MAX 256
+#define WSP_BATCH_MAX 1024
 
 typedef struct wsp_shared {
 	uint32_t frames[WSP_BATCH_MAX];
