@@ -538,3 +538,173 @@ int sx_probe_entry(sx_probe *p, uint64_t i, sx_entry *e)
 		return -1;
 	return 0;
 }
+
+/* -------------------------------------------------------------- rollup */
+
+#define SX_ROLL_MAGIC   "PKXROLUP"
+#define SX_ROLL_VERSION 1
+
+uint32_t sx_roll_every(void)
+{
+	const char *e = getenv("PKTEXPORT_ROLLUP_EVERY");
+	unsigned long v = e ? strtoul(e, NULL, 10) : 0;
+
+	return v >= 1 && v <= SX_MAX_ENTRIES ? (uint32_t)v : SX_ROLL_EVERY;
+}
+
+static void sx_roll_pack(const sx_rollup *h, uint8_t *b)
+{
+	memset(b, 0, SX_HEADER);
+	memcpy(b, SX_ROLL_MAGIC, 8);
+	put32(b + 8, SX_ROLL_VERSION);
+	put32(b + 12, h->flags);
+	put32(b + 16, h->every);
+	put64(b + 24, h->n_points);
+	put64(b + 32, h->first);
+	put64(b + 40, h->files);
+	put64(b + 48, h->next_seq);
+	put64(b + 56, h->base_packets);
+	put64(b + 64, h->base_bytes);
+	put64(b + 72, h->packets);
+	put64(b + 80, h->bytes);
+	put64(b + 88, h->first_ns);
+	put64(b + 96, h->last_ns);
+	put64(b + 104, h->dev);
+	put64(b + 112, h->ino);
+	put64(b + 120, h->mtime_ns);
+	put64(b + 128, h->ctime_ns);
+	memcpy(b + 136, h->last_name, sizeof(h->last_name) - 1);
+	put64(b + 200, h->last_size);
+	put64(b + 208, h->last_ino);
+	put64(b + SX_HEADER - 8, sx_hash(SX_HASH_SEED, b, SX_HEADER - 8));
+}
+
+int sx_rollup_read(int fd, sx_rollup *h)
+{
+	uint8_t b[SX_HEADER];
+	struct stat sb;
+
+	memset(h, 0, sizeof(*h));
+	if (fstat(fd, &sb) != 0 || sb.st_size < SX_HEADER ||
+	    read_full(fd, b, SX_HEADER, 0) != 0 ||
+	    memcmp(b, SX_ROLL_MAGIC, 8) != 0 ||
+	    get32(b + 8) != SX_ROLL_VERSION ||
+	    get64(b + SX_HEADER - 8) != sx_hash(SX_HASH_SEED, b, SX_HEADER - 8))
+		return -1;
+	h->flags = get32(b + 12);
+	h->every = get32(b + 16);
+	h->n_points = get64(b + 24);
+	h->first = get64(b + 32);
+	h->files = get64(b + 40);
+	h->next_seq = get64(b + 48);
+	h->base_packets = get64(b + 56);
+	h->base_bytes = get64(b + 64);
+	h->packets = get64(b + 72);
+	h->bytes = get64(b + 80);
+	h->first_ns = get64(b + 88);
+	h->last_ns = get64(b + 96);
+	h->dev = get64(b + 104);
+	h->ino = get64(b + 112);
+	h->mtime_ns = get64(b + 120);
+	h->ctime_ns = get64(b + 128);
+	memcpy(h->last_name, b + 136, sizeof(h->last_name) - 1);
+	h->last_size = get64(b + 200);
+	h->last_ino = get64(b + 208);
+	/* Points past the header's count may be there (appended before a
+	 * crash could update it); fewer may not. */
+	if (h->every == 0 || h->first > h->n_points ||
+	    h->n_points > ((uint64_t)sb.st_size - SX_HEADER) / SX_ENTRY ||
+	    h->base_packets > h->packets || h->base_bytes > h->bytes ||
+	    (h->first == h->n_points) != (h->packets == h->base_packets))
+		return -1;
+	return 0;
+}
+
+int sx_rollup_put_header(int fd, const sx_rollup *h)
+{
+	uint8_t b[SX_HEADER];
+
+	sx_roll_pack(h, b);
+	return pwrite(fd, b, SX_HEADER, 0) == SX_HEADER ? 0 : -1;
+}
+
+int sx_rollup_put_points(int fd, uint64_t at, const sx_point *p, size_t n)
+{
+	uint8_t buf[64 * SX_ENTRY];
+
+	while (n) {
+		size_t k = n < 64 ? n : 64, i;
+
+		for (i = 0; i < k; i++) {
+			put64(buf + i * SX_ENTRY, p[i].ts);
+			put64(buf + i * SX_ENTRY + 8, p[i].seq);
+			put64(buf + i * SX_ENTRY + 16, p[i].packets);
+			put64(buf + i * SX_ENTRY + 24, p[i].bytes);
+		}
+		if (pwrite(fd, buf, k * SX_ENTRY,
+		           (off_t)(SX_HEADER + at * SX_ENTRY)) !=
+		    (ssize_t)(k * SX_ENTRY))
+			return -1;
+		p += k;
+		at += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int sx_rollup_get_point(int fd, uint64_t i, sx_point *p)
+{
+	uint8_t b[SX_ENTRY];
+
+	if (read_full(fd, b, SX_ENTRY, (off_t)(SX_HEADER + i * SX_ENTRY)) != 0)
+		return -1;
+	*p = (sx_point){get64(b), get64(b + 8), get64(b + 16), get64(b + 24)};
+	return 0;
+}
+
+int sx_rollup_stamp(int jobfd, sx_rollup *h)
+{
+	struct stat sb;
+	sx_summary s;
+
+	if (fstat(jobfd, &sb) != 0)
+		return -1;
+	sx_identity_set(&s, &sb);
+	h->dev = s.dev;
+	h->ino = s.ino;
+	h->mtime_ns = s.mtime_ns;
+	h->ctime_ns = s.ctime_ns;
+	return 0;
+}
+
+int sx_rollup_current(int jobfd, const sx_rollup *h)
+{
+	struct stat sb;
+	sx_rollup now;
+
+	if (sx_rollup_stamp(jobfd, &now) != 0 || now.dev != h->dev ||
+	    now.ino != h->ino || now.mtime_ns != h->mtime_ns ||
+	    now.ctime_ns != h->ctime_ns)
+		return 0;
+	if (!h->files)
+		return 1;
+	return memchr(h->last_name, '\0', sizeof(h->last_name)) &&
+	       h->last_name[0] && h->last_name[0] != '.' &&
+	       !strchr(h->last_name, '/') &&
+	       fstatat(jobfd, h->last_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(sb.st_mode) && (uint64_t)sb.st_ino == h->last_ino &&
+	       (uint64_t)sb.st_size >= h->last_size;
+}
+
+void sx_rollup_probe(int fd, const sx_rollup *h, sx_probe *p)
+{
+	memset(p, 0, sizeof(*p));
+	memset(p->block, 0xff, sizeof(p->block));
+	p->fd = fd;
+	p->n = h->n_points;
+	p->sum.packets = h->packets;
+	p->sum.bytes = h->bytes;
+	p->sum.first_ns = h->first_ns;
+	p->sum.last_ns = h->last_ns;
+	p->bytes_read = SX_HEADER;
+}
