@@ -341,6 +341,54 @@ def test_retention(tmp):
           == [r[3] for r in store_records(root, "ret")])
 
 
+def test_rollup_retention(tmp):
+    """The recorder keeps the store's rollup (every index entry a point:
+    PKTEXPORT_ROLLUP_EVERY=1) as it writes and as retention removes files:
+    a long timeline after it is answered from the rollup with the counts
+    of the files that remain, during the recording and after it."""
+    from daemon_timeline import Reference
+    root = os.path.join(tmp, "rollret")
+    os.environ["PKTEXPORT_ROLLUP_EVERY"] = "1"
+    try:
+        rec = recorder(root, "rr", [IF[0]], "--file-size", "64k", "--max-size", str(2 << 20),
+                       "--snaplen", "2048", "--flush-ms", "50")
+    finally:
+        del os.environ["PKTEXPORT_ROLLUP_EVERY"]
+    store = os.environ["PKTEXPORT_STORE"]
+
+    def timeline(n):
+        r = subprocess.run([store, "timeline", "--root", root, "jobs/rr", "0", "0", str(n)],
+                           capture_output=True, text=True)
+        return json.loads(r.stdout) if r.stdout else {}
+    gen(PEER[0], 20000, 8000)
+    check("the recording reached the end",
+          wait_until(lambda: status(root, "rr").get("packets_written", 0) >= 8000, 20))
+    time.sleep(0.3)
+    doc = timeline(2)
+    check("while recording, a long timeline comes from the rollup",
+          doc.get("granularity") == "rollup" and doc.get("files", 0) > 8, doc.get("granularity"))
+    rc, err = stop(rec)
+    check("recorder stopped cleanly", rc == 0, err)
+    check("retention removed files", status(root, "rr").get("files_removed", 0) > 10,
+          status(root, "rr"))
+    files = job_files(root, "rr")
+    ref = Reference(files)
+    for n in (1, 2, len(files) // 8):
+        doc = timeline(n)
+        b0 = int(doc.get("start_time", "0").replace(".", ""))
+        b1 = int(doc.get("end_time", "0").replace(".", ""))
+        got = [(it["packets"], it["bytes"]) for it in doc.get("items", [])]
+        want = [(p, b) for _, p, b in ref.buckets(b0, b1, n)]
+        check("after retention, %d intervals from the rollup equal the remaining files" % n,
+              doc.get("granularity") == "rollup" and got == want
+              and doc.get("packets") == len(ref.ts) and b0 == min(ref.ts),
+              (doc.get("granularity"), got[:3], want[:3]))
+    os.unlink(os.path.join(root, "jobs", "rr", ".index", "rollup"))
+    doc = timeline(2)
+    check("without the rollup: the same totals from the files' indexes",
+          doc.get("granularity") == "index" and doc.get("packets") == len(ref.ts), doc.get("packets"))
+
+
 def growing(idx):
     try:
         with open(idx, "rb") as f:
@@ -639,6 +687,7 @@ def test_rest(tmp):
 
 
 TESTS = [test_equal_to_tcpdump, test_last_10s, test_follow_cli, test_retention,
+         test_rollup_retention,
          test_two_interfaces, test_disk_full, test_rest, test_kill9]
 
 

@@ -53,9 +53,11 @@ def entries(recs):
 
 
 class Reference:
-    """The timeline as doc/api.md defines it, from the capture files."""
+    """The timeline as doc/api.md defines it, from the capture files; with
+    `every` > 1, as the store's rollup answers it: from every `every`-th
+    index entry of each file only."""
 
-    def __init__(self, files):
+    def __init__(self, files, every=1):
         self.points = []  # (ts of an entry, records before it, bytes before)
         self.ts, before_p, before_b = [], 0, 0
         for path in files:
@@ -63,7 +65,7 @@ class Reference:
             cum_b = [0]
             for r in recs:
                 cum_b.append(cum_b[-1] + r[2])
-            for i in entries(recs):
+            for i in entries(recs)[::every]:
                 self.points.append((recs[i][1], before_p + i, before_b + cum_b[i]))
             before_p += len(recs)
             before_b += cum_b[-1]
@@ -183,6 +185,101 @@ def test_counts(d, root, times):
     jid = jobs["items"][0]["id"]
     st, doc2, _ = get(d, "jobs/" + jid, intervals=10)
     check("a store named by its id", st == 200 and doc2["packets"] == len(times), doc2)
+
+
+def tool_timeline(root, path, n, start=0, end=0):
+    r = subprocess.run([os.environ["PKTEXPORT_STORE"], "timeline", "--root", root, path,
+                        str(start), str(end), str(n)], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.stdout else {"error": r.stderr}
+
+
+def test_rollup(tmp):
+    """A store whose rollup holds every 2nd index entry of each file
+    (PKTEXPORT_ROLLUP_EVERY=2 when imported): long windows are answered
+    from it, at its granularity; short ones, a store without one, and a
+    folder changed since it was written, from the files' indexes."""
+    root = os.path.join(tmp, "roll")
+    os.makedirs(root)
+    cap = os.path.join(tmp, "roll.pcap")  # 30000 packets, about 15 MB
+    subprocess.run([sys.executable, os.environ["MKCAP"], cap, "--format", "pcap-ns",
+                    "--packets", "30000", "--start", str(T0), "--seed", "11"], check=True)
+    times = [r[1] for r in records(cap)]
+    env = dict(os.environ, PKTEXPORT_ROLLUP_EVERY="2")
+    subprocess.run([os.environ["PKTEXPORT"], "store", "import", "--root", root,
+                    "--file-size", "4M", "big", cap], check=True, capture_output=True, env=env)
+    jd = os.path.join(root, "jobs", "big")
+    files = [os.path.join(jd, n) for n in sorted(os.listdir(jd)) if n.endswith(".pcap")]
+    fine, coarse = Reference(files), Reference(files, every=2)
+    npoints = len(coarse.points)
+    check("the rollup store: several files, about 30 points", len(files) >= 3
+          and 24 <= npoints <= 40, (len(files), npoints))
+    first, last = times[0], times[-1]
+    d2 = Daemon(root)
+    try:
+        for n in (1, 2, npoints // 8):
+            st, doc, _ = get(d2, "jobs/big", intervals=n)
+            ok, why = same(doc, coarse, first, last + 1, n)
+            check("%d intervals of the whole span: from the rollup, its counts" % n,
+                  st == 200 and ok and doc.get("granularity") == "rollup"
+                  and doc.get("granularity_bytes") == 2 * STRIDE, (st, why, doc.get("granularity")))
+            check("%d intervals from the rollup: every packet, points read only" % n,
+                  doc.get("packets") == len(times) and doc.get("files") == len(files)
+                  and 0 <= doc.get("index_entries_read", -1) <= npoints
+                  and (n == 1 or doc["index_entries_read"] > 0), doc.get("index_entries_read"))
+        # A window inside the span, still 8 points an interval.
+        s, e = times[2000] + 777, times[27000] + 1
+        st, doc, _ = get(d2, "jobs/big", start=ns_str(s), end=ns_str(e), intervals=2)
+        ok, why = same(doc, coarse, s, e, 2)
+        check("a long inner window: from the rollup, its counts", st == 200 and ok
+              and doc.get("granularity") == "rollup", (st, why))
+        check("the rollup's answer is not the fine one here (the test can tell)",
+              not same(doc, fine, s, e, 2)[0])
+        # Fewer than 8 points an interval: the files' indexes.
+        n = npoints // 8 + 1
+        st, doc, _ = get(d2, "jobs/big", intervals=n)
+        ok, why = same(doc, fine, first, last + 1, n)
+        check("%d intervals: from the files' indexes, exact at entries" % n,
+              st == 200 and ok and doc.get("granularity") == "index"
+              and doc.get("granularity_bytes") == STRIDE, (st, why))
+        # A file added to the folder behind the rollup's back: not trusted.
+        open(os.path.join(jd, "notes.txt"), "w").close()
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        ok, why = same(doc, fine, first, last + 1, 2)
+        check("the folder changed since the rollup: the files' indexes", st == 200 and ok
+              and doc.get("granularity") == "index", (st, why, doc.get("granularity")))
+        r = subprocess.run([os.environ["PKTEXPORT"], "store", "index", "--root", root, "big"],
+                           capture_output=True, env=env)
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        ok, why = same(doc, coarse, first, last + 1, 2)
+        check("store index writes the rollup again", r.returncode == 0 and st == 200 and ok
+              and doc.get("granularity") == "rollup", (r.stderr, st, why))
+        # An old store: no rollup at all.
+        os.unlink(os.path.join(jd, ".index", "rollup"))
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        ok, why = same(doc, fine, first, last + 1, 2)
+        check("a store without a rollup: the files' indexes, exact at entries", st == 200 and ok
+              and doc.get("granularity") == "index", (st, why))
+        # A damaged rollup (a byte of its header changed): not believed.
+        subprocess.run([os.environ["PKTEXPORT"], "store", "index", "--root", root, "big"],
+                       capture_output=True, env=env, check=True)
+        with open(os.path.join(jd, ".index", "rollup"), "r+b") as f:
+            f.seek(72)
+            f.write(b"\x01")
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        check("a rollup whose header hash fails: the files' indexes", st == 200
+              and doc.get("granularity") == "index" and doc.get("packets") == len(times),
+              (doc.get("granularity"), doc.get("packets")))
+        subprocess.run([os.environ["PKTEXPORT"], "store", "index", "--root", root, "big"],
+                       capture_output=True, env=env, check=True)
+        # The newest file shorter than the rollup says (a power loss),
+        # the folder unchanged: not trusted.
+        with open(files[-1], "r+b") as f:
+            f.truncate(os.path.getsize(files[-1]) - 100)
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        check("the newest file shorter than noted: the files' indexes",
+              st == 200 and doc.get("granularity") == "index", doc.get("granularity"))
+    finally:
+        d2.stop()
 
 
 def test_errors(d):
@@ -320,6 +417,7 @@ def main():
             test_errors(d)
             test_validate(d)
             test_console_http(d)
+            test_rollup(tmp)
         finally:
             rc = d.stop()
             check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])
