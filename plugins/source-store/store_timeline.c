@@ -11,7 +11,12 @@
  * position costs a binary search over the files' summaries (the catalog)
  * and a search over one file's entries (interpolated, galloping, halving:
  * see tl_in_file), read by pread a block at a time: at most about
- * intervals x log(entries), whatever the store's size. */
+ * intervals x log(entries), whatever the store's size.
+ *
+ * A store's rollup (doc/store.md, "Rollup") answers instead, without the
+ * folder being listed, when it is current and the window holds
+ * TL_ROLL_MIN of its points per interval: the same search over its
+ * points, the counts then exact at points (about 1 GiB apart). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
