@@ -9,10 +9,11 @@
  * The traffic is 1024-byte records (16-byte header, 1008 captured bytes)
  * back to back at RATE: an index entry every 256 records.  The store's
  * rollup (.index/rollup) is written too, a point every SX_ROLL_EVERY
- * entries of each file.  With `rollup-only`, only the newest capture
- * file (sparse), its index and the catalog line of it are written, and
- * the rollup describing all FILES: what a timeline over the whole span
- * reads (the rollup, the folder's stamp, the newest file's stat). */
+ * entries of each file, with its coarser levels (rollup2, rollup3: every
+ * SX_ROLL_STEP-th point of the level below).  With `rollup-only`, only the
+ * newest capture file (sparse), its index and the catalog line of it are
+ * written, and the rollup describing all FILES: what a timeline over the whole
+ * span reads (the rollup, the folder's stamp, the newest file's stat). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +43,9 @@ int main(int argc, char **argv)
 	FILE *cat;
 	char *catbuf = NULL;
 	size_t catlen = 0;
-	int dir, idx, only, rfd;
-	char rtmp[256];
+	int dir, idx, only, rfd[SX_ROLL_LEVELS];
+	char rtmp[SX_ROLL_LEVELS][256];
+	uint32_t step = sx_roll_step();
 	sx_rollup roll;
 	sx_point pts[4096];
 	size_t npts = 0;
@@ -69,10 +71,13 @@ int main(int argc, char **argv)
 	only = argc == 7;
 	memset(&roll, 0, sizeof(roll));
 	roll.every = sx_roll_every();
-	sx_temp_name(rtmp, sizeof(rtmp), SX_ROLLUP);
-	rfd = openat(idx, rtmp, O_RDWR | O_CREAT | O_EXCL, 0644);
-	if (rfd < 0)
-		return die(rtmp);
+	roll.step = 1;
+	for (int k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_temp_name(rtmp[k], sizeof(rtmp[k]), sx_roll_name(k));
+		rfd[k] = openat(idx, rtmp[k], O_RDWR | O_CREAT | O_EXCL, 0644);
+		if (rfd[k] < 0)
+			return die(rtmp[k]);
+	}
 	cat = open_memstream(&catbuf, &catlen);
 	fputs("pktexport-catalog 3\n", cat);
 	for (unsigned long long f = 0; f < files; f++) {
@@ -94,8 +99,9 @@ int main(int argc, char **argv)
 			                                 1000000000ull / rate),
 			    f, r, r * (REC - 16)};
 			if (npts == sizeof(pts) / sizeof(pts[0])) {
-				if (sx_rollup_put_points(rfd, roll.n_points,
-				                         pts, npts) != 0)
+				if (sx_rollup_put_levels(rfd, step,
+				                         roll.n_points, pts,
+				                         npts) != 0)
 					return die("rollup");
 				roll.n_points += npts;
 				npts = 0;
@@ -176,7 +182,8 @@ int main(int argc, char **argv)
 	}
 	free(catbuf);
 	/* The rollup last, stamped with the folder as it now is. */
-	if (npts && sx_rollup_put_points(rfd, roll.n_points, pts, npts) != 0)
+	if (npts &&
+	    sx_rollup_put_levels(rfd, step, roll.n_points, pts, npts) != 0)
 		return die("rollup");
 	roll.n_points += npts;
 	roll.files = roll.next_seq = files;
@@ -184,12 +191,19 @@ int main(int argc, char **argv)
 	roll.bytes = t_before * (REC - 16);
 	roll.first_ns = start;
 	if (sx_rollup_stamp(dir, &roll) != 0 ||
-	    sx_rollup_put_header(rfd, &roll) != 0 || close(rfd) != 0 ||
-	    renameat(idx, rtmp, idx, SX_ROLLUP) != 0)
+	    sx_rollup_put_headers(rfd, step, &roll) != 0)
 		return die("rollup");
-	printf("%llu rollup points (%llu bytes)\n",
-	       (unsigned long long)roll.n_points,
-	       (unsigned long long)(256 + roll.n_points * 32));
+	for (int k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_rollup hk;
+
+		if (close(rfd[k]) != 0 ||
+		    renameat(idx, rtmp[k], idx, sx_roll_name(k)) != 0)
+			return die(sx_roll_name(k));
+		sx_rollup_level(&roll, step, k, &hk);
+		printf("%s: %llu points (%llu bytes)\n", sx_roll_name(k),
+		       (unsigned long long)hk.n_points,
+		       (unsigned long long)(256 + hk.n_points * 32));
+	}
 	printf("%llu files, %llu bytes of capture, %llu index entries\n", files,
 	       files * size, files * ((size - HDR) / REC + 255) / 256);
 	return 0;

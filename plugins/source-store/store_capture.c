@@ -116,14 +116,15 @@ static struct rc {
 	/* The rollup (.index/rollup): points of closed files as built at
 	 * start or written at their close; those of the file being written
 	 * appended at each status write, which also rewrites the header. */
-	int rfd;
-	sx_rollup roll;
+	int rfd[SX_ROLL_LEVELS]; /* each level's file; rfd[0] < 0: none */
+	uint32_t rstep;          /* first-level points a level-2 point */
+	sx_rollup roll;          /* the first level's header */
 	uint64_t cur_first, cur_npts, cur_base_p, cur_base_b;
 	/* totals */
 	uint64_t written, bytes;
 	uint64_t started_ns;
 	char state[16], reason[256];
-} R = {.fd = -1, .dirfd = -1, .idxfd = -1, .rfd = -1};
+} R = {.fd = -1, .dirfd = -1, .idxfd = -1, .rfd = {-1, -1, -1}};
 
 static volatile sig_atomic_t stop_signal;
 
@@ -178,17 +179,21 @@ static void halt(const char *fmt, ...)
 
 /* ------------------------------------------------------------- rollup */
 
-/* Without the rollup, readers take the path that lists the folder. */
+/* Without the rollup, readers take the path that lists the folder: every
+ * level is closed and removed. */
 static void roll_drop(const char *why)
 {
-	if (R.rfd < 0)
-		return;
+	int k;
+
 	say("the rollup is dropped (%s): long timelines will read every "
 	    "file's index until the next start",
 	    why);
-	close(R.rfd);
-	R.rfd = -1;
-	unlinkat(R.idxfd, SX_ROLLUP, 0);
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		if (R.rfd[k] >= 0)
+			close(R.rfd[k]);
+		R.rfd[k] = -1;
+		unlinkat(R.idxfd, sx_roll_name(k), 0);
+	}
 }
 
 /* The points of the file being written that are not in the rollup yet,
@@ -197,14 +202,14 @@ static void roll_points(void)
 {
 	uint32_t every = R.roll.every;
 
-	while (R.rfd >= 0 && R.cur_npts * every < R.ix.n_entries) {
+	while (R.rfd[0] >= 0 && R.cur_npts * every < R.ix.n_entries) {
 		const sx_entry *e = &R.ix.entries[R.cur_npts * every];
 		sx_point p = {e->ts, R.roll.next_seq - 1,
 		              R.cur_base_p + e->packets,
 		              R.cur_base_b + e->bytes};
 
-		if (sx_rollup_put_points(R.rfd, R.cur_first + R.cur_npts, &p,
-		                         1) != 0) {
+		if (sx_rollup_put_levels(
+		        R.rfd, R.rstep, R.cur_first + R.cur_npts, &p, 1) != 0) {
 			roll_drop(strerror(errno));
 			return;
 		}
@@ -226,7 +231,7 @@ static void roll_sync(void)
 {
 	struct stat sb;
 
-	if (R.rfd < 0)
+	if (R.rfd[0] < 0)
 		return;
 	if (R.fd >= 0) {
 		roll_points();
@@ -239,8 +244,9 @@ static void roll_sync(void)
 	}
 	if (R.late)
 		R.roll.flags |= SX_ROLL_UNORDERED;
-	if (R.rfd >= 0 && (sx_rollup_stamp(R.dirfd, &R.roll) != 0 ||
-	                   sx_rollup_put_header(R.rfd, &R.roll) != 0))
+	if (R.rfd[0] >= 0 &&
+	    (sx_rollup_stamp(R.dirfd, &R.roll) != 0 ||
+	     sx_rollup_put_headers(R.rfd, R.rstep, &R.roll) != 0))
 		roll_drop(strerror(errno));
 }
 
@@ -499,7 +505,7 @@ static uint64_t store_bytes(uint64_t active)
 	return R.closed_bytes + R.n_files * index_bytes(0) +
 	       R.closed_bytes / SX_STRIDE * 32 + active +
 	       index_bytes(R.file_size) + RC_META_BYTES +
-	       (R.rfd >= 0 ? 256 + R.roll.n_points * 32 : 0);
+	       (R.rfd[0] >= 0 ? sx_rollup_bytes(&R.roll, R.rstep) : 0);
 }
 
 static void remove_oldest(void)
@@ -513,9 +519,10 @@ static void remove_oldest(void)
 		say("cannot remove %s: %s", R.files[0].name, strerror(errno));
 	unlinkat(R.idxfd, idx, 0);
 	R.closed_bytes -= R.files[0].size;
-	if (R.rfd >= 0) {
-		/* Its points are no longer live (they stay in the file until
-		 * the next start writes the rollup afresh). */
+	if (R.rfd[0] >= 0) {
+		/* Its points are no longer live (they stay in the files until
+		 * the next start writes the rollup afresh); a coarser level's
+		 * first live point follows (sx_rollup_level). */
 		sx_point p;
 
 		R.roll.first += R.files[0].points;
@@ -524,7 +531,8 @@ static void remove_oldest(void)
 		R.roll.files--;
 		R.roll.first_ns = 0;
 		if (R.roll.first < R.roll.n_points) {
-			if (sx_rollup_get_point(R.rfd, R.roll.first, &p) == 0)
+			if (sx_rollup_get_point(R.rfd[0], R.roll.first, &p) ==
+			    0)
 				R.roll.first_ns = p.ts;
 			else
 				roll_drop(strerror(errno));
@@ -930,9 +938,19 @@ static int open_store(void)
 	/* The rollup afresh (its points from every file's index): what a
 	 * crash or an earlier run left is not trusted. */
 	pts = calloc(st.n_files + 1, sizeof(*pts));
-	if (pts && sx_rollup_build(&st, pts, &R.roll) == 0)
-		R.rfd =
-		    openat(R.idxfd, SX_ROLLUP, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	R.rstep = sx_roll_step();
+	if (pts && sx_rollup_build(&st, pts, &R.roll) == 0) {
+		int k;
+
+		for (k = 0; k < SX_ROLL_LEVELS; k++)
+			R.rfd[k] = openat(R.idxfd, sx_roll_name(k),
+			                  O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		for (k = 0; k < SX_ROLL_LEVELS; k++)
+			if (R.rfd[k] < 0) {
+				roll_drop(strerror(errno));
+				break;
+			}
+	}
 	for (i = 0; i < st.n_files; i++) {
 		const sx_file *f = &st.files[i];
 		unsigned num;

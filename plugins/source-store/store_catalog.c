@@ -443,8 +443,8 @@ int sx_store_open(sx_store *st, int dirfd, int flags)
  * at a time where the index is final and current, else from the index
  * loaded (or built) whole. */
 static int sx_roll_file(sx_store *st, size_t i, int idxdir, uint32_t every,
-                        uint64_t seq, uint64_t before_p, uint64_t before_b,
-                        int out, uint64_t *at)
+                        uint32_t step, uint64_t seq, uint64_t before_p,
+                        uint64_t before_b, const int *out, uint64_t *at)
 {
 	sx_point buf[256];
 	size_t nb = 0;
@@ -476,7 +476,7 @@ static int sx_roll_file(sx_store *st, size_t i, int idxdir, uint32_t every,
 		buf[nb++] = (sx_point){e.ts, seq, before_p + e.packets,
 		                       before_b + e.bytes};
 		if (nb == sizeof(buf) / sizeof(buf[0]) || j + every >= n) {
-			if (sx_rollup_put_points(out, *at, buf, nb) != 0)
+			if (sx_rollup_put_levels(out, step, *at, buf, nb) != 0)
 				goto out;
 			*at += nb;
 			nb = 0;
@@ -490,12 +490,23 @@ out:
 	return rc;
 }
 
+/* Removes every level of the rollup from the store's .index. */
+static void sx_rollup_unlink(int idx)
+{
+	int k;
+
+	for (k = 0; k < SX_ROLL_LEVELS; k++)
+		unlinkat(idx, sx_roll_name(k), 0);
+}
+
 int sx_rollup_build(sx_store *st, uint64_t *points, sx_rollup *out)
 {
-	char tmp[256];
+	char tmp[SX_ROLL_LEVELS][256];
+	int fds[SX_ROLL_LEVELS];
+	uint32_t step = sx_roll_step();
 	sx_rollup h;
 	uint64_t p = 0, b = 0;
-	int idx, fd, rc = -1;
+	int idx, k, rc = -1;
 	size_t i;
 
 	if (!st->writable ||
@@ -503,24 +514,28 @@ int sx_rollup_build(sx_store *st, uint64_t *points, sx_rollup *out)
 		return -1;
 	sx_check_order(st);
 	if (!st->ordered) {
-		unlinkat(idx, SX_ROLLUP, 0);
+		sx_rollup_unlink(idx);
 		close(idx);
 		return 1;
 	}
 	memset(&h, 0, sizeof(h));
 	h.every = sx_roll_every();
-	sx_temp_name(tmp, sizeof(tmp), SX_ROLLUP);
-	fd = openat(idx, tmp,
-	            O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		close(idx);
-		return -1;
+	h.step = 1;
+	for (k = 0; k < SX_ROLL_LEVELS; k++)
+		fds[k] = -1;
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_temp_name(tmp[k], sizeof(tmp[k]), sx_roll_name(k));
+		fds[k] = openat(
+		    idx, tmp[k],
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fds[k] < 0)
+			goto out;
 	}
 	for (i = 0; i < st->n_files; i++) {
 		uint64_t at = h.n_points;
 		const sx_summary *s;
 
-		if (sx_roll_file(st, i, idx, h.every, i, p, b, fd,
+		if (sx_roll_file(st, i, idx, h.every, step, i, p, b, fds,
 		                 &h.n_points) != 0)
 			goto out;
 		s = &st->files[i].sum; /* as loading may have updated it */
@@ -554,22 +569,34 @@ int sx_rollup_build(sx_store *st, uint64_t *points, sx_rollup *out)
 		h.last_size = f->now.size;
 		h.last_ino = f->now.ino;
 	}
-	if (sx_rollup_put_header(fd, &h) == 0 && close(fd) == 0) {
-		fd = -1;
-		if (renameat(idx, tmp, idx, SX_ROLLUP) == 0) {
-			rc = 0;
-			if (out)
-				*out = h;
-		}
+	if (sx_rollup_put_headers(fds, step, &h) != 0)
+		goto out;
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		int e = close(fds[k]);
+
+		fds[k] = -1;
+		if (e != 0)
+			goto out;
 	}
+	/* No old level is left beside the new ones: a crash between the
+	 * renames leaves levels missing (their readers go finer), never
+	 * levels of two builds. */
+	sx_rollup_unlink(idx);
+	for (k = 0; k < SX_ROLL_LEVELS; k++)
+		if (renameat(idx, tmp[k], idx, sx_roll_name(k)) != 0)
+			goto out;
+	rc = 0;
+	if (out)
+		*out = h;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0) {
-		/* Whatever was there before may not describe the store. */
-		unlinkat(idx, tmp, 0);
-		unlinkat(idx, SX_ROLLUP, 0);
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		if (fds[k] >= 0)
+			close(fds[k]);
+		if (rc != 0)
+			unlinkat(idx, tmp[k], 0);
 	}
+	if (rc != 0) /* whatever was there may not describe the store */
+		sx_rollup_unlink(idx);
 	close(idx);
 	return rc;
 }

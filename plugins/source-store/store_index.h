@@ -139,8 +139,14 @@ int sx_probe_entry(sx_probe *p, uint64_t i, sx_entry *e);
 #define SX_ROLLUP         "rollup"
 #define SX_ROLL_EVERY     4096 /* index entries a point: about 1 GiB */
 #define SX_ROLL_UNORDERED 1u   /* a packet went back in time: not used */
+/* Coarser levels (.index/rollup2, rollup3): every SX_ROLL_STEP-th point
+ * of the level below (about 64 GiB and 4 TiB of capture a point), each a
+ * file of the same format, header and trust rule as the first level. */
+#define SX_ROLL_LEVELS 3
+#define SX_ROLL_STEP   64
 typedef struct sx_rollup {
 	uint32_t flags, every;
+	uint32_t step; /* points of the first level a point: 1, 64, 4096 */
 	uint64_t n_points, first;          /* written; the first live one */
 	uint64_t files, next_seq;          /* live capture files; next seq */
 	uint64_t base_packets, base_bytes; /* before the first live file */
@@ -161,8 +167,26 @@ typedef struct sx_point {
 	uint64_t ts, seq, packets, bytes;
 } sx_point;
 /* The `every` builders use: SX_ROLL_EVERY, or PKTEXPORT_ROLLUP_EVERY (for
- * tests: a finer rollup of small stores). */
+ * tests: a finer rollup of small stores); and the step between levels:
+ * SX_ROLL_STEP, or PKTEXPORT_ROLLUP_STEP (2 to 1024). */
 uint32_t sx_roll_every(void);
+uint32_t sx_roll_step(void);
+/* The file of level k (0: the first, "rollup"; 1: "rollup2"...). */
+const char *sx_roll_name(int level);
+/* Level k's header from the first level's h1: its points are the first
+ * level's points 0, s, 2s... (s = step^k), so it counts ceil(n/s) of
+ * them and its first live one is ceil(first/s); the rest is h1's. */
+void sx_rollup_level(const sx_rollup *h1, uint32_t step, int k, sx_rollup *hk);
+/* Every level's header (fds[k] < 0: level k skipped); 0 or -1. */
+int sx_rollup_put_headers(const int *fds, uint32_t step, const sx_rollup *h1);
+/* First-level points p[0..n), the first at index `at`, into fds[0], and
+ * those whose index is a multiple of step^k into fds[k]; 0 or -1. */
+int sx_rollup_put_levels(const int *fds, uint32_t step, uint64_t at,
+                         const sx_point *p, size_t n);
+/* The levels' size on disk, headers included. */
+uint64_t sx_rollup_bytes(const sx_rollup *h1, uint32_t step);
+/* Points i to i+n-1, read with one pread (as index entries). */
+int sx_rollup_get_range(int fd, uint64_t i, uint64_t n, sx_entry *out);
 /* Header read and checked (magic, version, hash, length); 0 or -1. */
 int sx_rollup_read(int fd, sx_rollup *h);
 int sx_rollup_put_header(int fd, const sx_rollup *h);
@@ -211,9 +235,10 @@ const sx_index *sx_store_index(sx_store *st, size_t i);
 /* Opens file i for reading; -1 with st->error set. */
 int sx_store_open_file(sx_store *st, size_t i);
 void sx_store_close(sx_store *st);
-/* Writes .index/rollup afresh from the files' indexes (read a point at a
- * time where current, else loaded or built), stamped with the folder as
- * it was before sx_store_open listed it; an unordered store gets none.
+/* Writes .index/rollup and its coarser levels afresh from the files'
+ * indexes (read a point at a time where current, else loaded or built),
+ * stamped with the folder as it was before sx_store_open listed it; an
+ * unordered store gets none.
  * points[i] (when not NULL) receives file i's count of points.  0, 1
  * when the store is not ordered (no rollup), -1 on failure. */
 int sx_rollup_build(sx_store *st, uint64_t *points, sx_rollup *out);

@@ -14,9 +14,11 @@
  * intervals x log(entries), whatever the store's size.
  *
  * A store's rollup (doc/store.md, "Rollup") answers instead, without the
- * folder being listed, when it is current and the window holds
- * TL_ROLL_MIN of its points per interval: the same search over its
- * points, the counts then exact at points (about 1 GiB apart). */
+ * folder being listed, when a level of it is current and the window
+ * holds TL_ROLL_MIN of that level's points per interval: the coarsest
+ * such level, its points in the window read with one pread, then the
+ * same search over them, the counts then exact at that level's points
+ * (about 1 GiB, 64 GiB or 4 TiB apart). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +37,9 @@
 /* The rollup answers only when the window holds at least this many of
  * its points per interval (doc/api.md, "Timeline"). */
 #define TL_ROLL_MIN 8
+/* The window's points of the level that answers are read with one pread
+ * when they take at most this (else a block at a time, as indexes). */
+#define TL_ROLL_WHOLE (32u << 20)
 
 enum { TL_UNTRIED, TL_PROBE, TL_MEMORY, TL_FAILED };
 
@@ -43,6 +48,8 @@ typedef struct tl_file {
 	sx_probe *probe;
 	const sx_index *ix; /* TL_MEMORY */
 	uint64_t hint;      /* the last answer: answers only grow */
+	uint64_t lim;       /* has_lim: no answer is past it */
+	int has_lim;
 } tl_file;
 
 typedef struct tl_src {
@@ -60,10 +67,12 @@ typedef struct tl_src {
 	const char *rel;
 	/* Answering from the rollup: one pseudo-file whose entries are its
 	 * live points, counts taken from the first live file on. */
-	int rollup, rollfd;
+	int rollup, rollfd, level;
 	sx_rollup rh;
 	sx_probe *rp;
 	sx_summary rsum;
+	sx_entry *rbuf; /* live points rbuf_at.. read whole, or NULL */
+	uint64_t rbuf_at, rbuf_n;
 } tl_src;
 
 /* A position: the records of files before `file`, and `packets` and
@@ -169,8 +178,15 @@ static int tl_entry(tl_src *s, size_t i, uint64_t j, sx_entry *e)
 	tl_file *f = &s->files[i];
 
 	if (s->rollup) {
-		if (sx_probe_entry(f->probe, s->rh.first + j, e) != 0 ||
-		    e->packets < s->rh.base_packets ||
+		if (s->rbuf && j >= s->rbuf_at && j - s->rbuf_at < s->rbuf_n) {
+			*e = s->rbuf[j - s->rbuf_at];
+			/* As sx_probe_entry: outside the counts is damage. */
+			if (e->packets >= s->rh.packets ||
+			    e->bytes > s->rh.bytes)
+				return -1;
+		} else if (sx_probe_entry(f->probe, s->rh.first + j, e) != 0)
+			return -1;
+		if (e->packets < s->rh.base_packets ||
 		    e->bytes < s->rh.base_bytes)
 			return -1;
 		e->packets -= s->rh.base_packets;
@@ -203,7 +219,7 @@ static int tl_in_file(tl_src *s, size_t i, uint64_t b, tl_pos *pos)
 		return -1;
 	n = tl_n_entries(s, i);
 	lo = f->hint;
-	hi = n;
+	hi = f->has_lim && f->lim < n ? f->lim : n;
 	if (lo < hi) {
 		if (tl_entry(s, i, lo, &e) != 0)
 			return -1;
@@ -418,14 +434,15 @@ static int tl_open_store(tl_src *s, int *failed)
 	return 0;
 }
 
-/* The store's rollup, when it is there and current: 0, else -1. */
-static int tl_open_rollup(tl_src *s)
+/* Level `level` of the store's rollup, when it is there and current: 0,
+ * else -1. */
+static int tl_open_rollup(tl_src *s, int level)
 {
 	int idx = sx_open_dir(s->jobfd, SX_INDEX_DIR, 0);
 
-	s->rollfd =
-	    idx >= 0 ? openat(idx, SX_ROLLUP, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-	             : -1;
+	s->rollfd = idx >= 0 ? openat(idx, sx_roll_name(level),
+	                              O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+	                     : -1;
 	if (idx >= 0)
 		close(idx);
 	if (s->rollfd < 0 || sx_rollup_read(s->rollfd, &s->rh) != 0 ||
@@ -445,6 +462,7 @@ static int tl_open_rollup(tl_src *s)
 	s->rsum.first_ns = s->rh.first_ns;
 	s->rsum.last_ns = s->rh.last_ns;
 	s->rollup = 1;
+	s->level = level;
 	s->n = 1;
 	return 0;
 }
@@ -458,6 +476,8 @@ static void tl_drop_rollup(tl_src *s)
 	s->rollfd = -1;
 	free(s->rp);
 	s->rp = NULL;
+	free(s->rbuf);
+	s->rbuf = NULL;
 	s->rollup = 0;
 	s->n = 0;
 	free(s->files);
@@ -483,6 +503,43 @@ static int tl_rank(tl_src *s, uint64_t b, uint64_t *r)
 		return -1;
 	*r = s->files[0].hint;
 	s->files[0].hint = 0;
+	return 0;
+}
+
+/* The rollup answers for the window whose edges have ranks r0 and r1:
+ * every answer lies in [r0, r1], so the searches are kept there and those
+ * points (the one at r1 included, when there is one) are read with one
+ * pread when they are not too many.  0, or -1 when the points read are
+ * not in order (damage the header's hash does not cover). */
+static int tl_roll_window(tl_src *s, uint64_t r0, uint64_t r1)
+{
+	uint64_t n = tl_n_entries(s, 0), k, j;
+	const sx_entry *e;
+
+	s->files[0].hint = r0;
+	s->files[0].lim = r1;
+	s->files[0].has_lim = 1;
+	if (r0 >= n)
+		return 0;
+	k = (r1 < n ? r1 + 1 : n) - r0;
+	if (k * sizeof(sx_entry) > TL_ROLL_WHOLE ||
+	    !(s->rbuf = malloc(k * sizeof(sx_entry))))
+		return 0;
+	if (sx_rollup_get_range(s->rollfd, s->rh.first + r0, k, s->rbuf) != 0) {
+		free(s->rbuf);
+		s->rbuf = NULL;
+		return 0;
+	}
+	s->rbuf_at = r0;
+	s->rbuf_n = k;
+	s->entries_read += k;
+	s->bytes_read += k * sizeof(sx_entry);
+	for (j = 0, e = s->rbuf; j < k; j++, e++)
+		if (e->packets < s->rh.base_packets ||
+		    e->packets >= s->rh.packets || e->bytes > s->rh.bytes ||
+		    (j && (e->ts < e[-1].ts || e->packets <= e[-1].packets ||
+		           e->bytes < e[-1].bytes)))
+			return -1;
 	return 0;
 }
 
@@ -572,7 +629,7 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 	json_t *o, *items;
 	tl_src s;
 	size_t i, k;
-	int rootfd, rc, failed;
+	int rootfd, rc, failed, lv;
 	uint64_t gran;
 
 	memset(&s, 0, sizeof(s));
@@ -597,11 +654,14 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 	req_t0 = t0;
 	req_t1 = t1;
 	req_n = n;
-	if (s.jobfd >= 0 && tl_open_rollup(&s) == 0) {
+	/* The coarsest level of the rollup whose window spans TL_ROLL_MIN
+	 * of its points per interval or more, on average, answers. */
+	for (lv = SX_ROLL_LEVELS - 1; s.jobfd >= 0 && lv >= 0 && !s.rollup;
+	     lv--) {
 		uint64_t r0, r1;
 
-		/* The rollup answers when each interval spans TL_ROLL_MIN of
-		 * its points or more, on average. */
+		if (tl_open_rollup(&s, lv) != 0)
+			continue;
 		if (tl_prepare(&s, &first, &last) != 0) {
 			rc = out_error(500, "out of memory");
 			goto out;
@@ -611,6 +671,13 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 		    tl_rank(&s, t0, &r0) != 0 || tl_rank(&s, t1, &r1) != 0 ||
 		    r1 - r0 < TL_ROLL_MIN * n || n == 0) {
 			tl_drop_rollup(&s);
+			t0 = req_t0;
+			t1 = req_t1;
+			n = req_n;
+			continue;
+		}
+		if (tl_roll_window(&s, r0, r1) != 0) {
+			tl_drop_rollup(&s); /* a finer level may do */
 			t0 = req_t0;
 			t1 = req_t1;
 			n = req_n;
@@ -674,12 +741,18 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 		                                (json_int_t)(p1 - p0), "bytes",
 		                                (json_int_t)(b1 - b0)));
 	}
-	for (i = 0; i < s.n; i++)
+	for (i = 0; i < s.n && !s.rollup; i++)
 		if (s.files[i].probe) {
 			s.entries_read += s.files[i].probe->entries_read;
 			s.bytes_read += s.files[i].probe->bytes_read;
 		}
-	gran = s.rollup ? (uint64_t)SX_STRIDE * s.rh.every : SX_STRIDE;
+	if (s.rollup) { /* its searches' and header's reads, counted once */
+		s.entries_read += s.rp->entries_read;
+		s.bytes_read += s.rp->bytes_read;
+		s.rp->entries_read = s.rp->bytes_read = 0;
+	}
+	gran =
+	    s.rollup ? (uint64_t)SX_STRIDE * s.rh.every * s.rh.step : SX_STRIDE;
 	o = json_pack(
 	    "{s:s, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:s, s:I, s:I, "
 	    "s:I, s:I, s:o}",
@@ -693,7 +766,7 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 	    (json_int_t)(by[pos[n].file] + pos[n].bytes - by[pos[0].file] -
 	                 pos[0].bytes),
 	    "granularity_bytes", (json_int_t)gran, "granularity",
-	    s.rollup ? "rollup" : "index", "files",
+	    s.rollup ? sx_roll_name(s.level) : "index", "files",
 	    (json_int_t)(s.rollup ? s.rh.files : s.n), "index_entries_read",
 	    (json_int_t)s.entries_read, "index_bytes_read",
 	    (json_int_t)s.bytes_read, "indexes_loaded",
