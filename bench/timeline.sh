@@ -17,7 +17,8 @@
 #         (3.67 million points, 117 MB) and the newest file with its
 #         index; the other files and their 1.5e10 index entries (480 GB)
 #         are not written (see doc/benchmarks.md)
-# Each store gets its rollup (.index/rollup, a point every 4096 entries).
+# Each store gets its rollup (.index/rollup, a point every 4096 entries)
+# and its coarser levels (rollup2, rollup3: every 64th and 4096th point).
 #
 # For each store: the whole span with 2000 and 200 intervals, RUNS times
 # each; "cold" runs first drop the index files from the page cache
