@@ -4,9 +4,16 @@
  * have (doc/store.md), written with the store's own index code.
  *
  *   mkstore DIR/jobs/NAME FILES FILE_BYTES RATE_BITS_PER_SECOND START_NS
+ *           [rollup-only]
  *
  * The traffic is 1024-byte records (16-byte header, 1008 captured bytes)
- * back to back at RATE: an index entry every 256 records. */
+ * back to back at RATE: an index entry every 256 records.  The store's
+ * rollup (.index/rollup) is written too, a point every SX_ROLL_EVERY
+ * entries of each file, with its coarser levels (rollup2, rollup3: every
+ * SX_ROLL_STEP-th point of the level below).  With `rollup-only`, only the
+ * newest capture file (sparse), its index and the catalog line of it are
+ * written, and the rollup describing all FILES: what a timeline over the whole
+ * span reads (the rollup, the folder's stamp, the newest file's stat). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -36,11 +43,16 @@ int main(int argc, char **argv)
 	FILE *cat;
 	char *catbuf = NULL;
 	size_t catlen = 0;
-	int dir, idx;
+	int dir, idx, only, rfd[SX_ROLL_LEVELS];
+	char rtmp[SX_ROLL_LEVELS][256];
+	uint32_t step = sx_roll_step();
+	sx_rollup roll;
+	sx_point pts[4096];
+	size_t npts = 0;
 
-	if (argc != 6) {
+	if (argc != 6 && !(argc == 7 && !strcmp(argv[6], "rollup-only"))) {
 		fprintf(stderr, "usage: mkstore JOBDIR FILES FILE_BYTES "
-		                "RATE_BPS START_NS\n");
+		                "RATE_BPS START_NS [rollup-only]\n");
 		return 2;
 	}
 	files = strtoull(argv[2], NULL, 10);
@@ -56,6 +68,16 @@ int main(int argc, char **argv)
 		return die(SX_INDEX_DIR);
 	if ((idx = openat(dir, SX_INDEX_DIR, O_RDONLY | O_DIRECTORY)) < 0)
 		return die(SX_INDEX_DIR);
+	only = argc == 7;
+	memset(&roll, 0, sizeof(roll));
+	roll.every = sx_roll_every();
+	roll.step = 1;
+	for (int k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_temp_name(rtmp[k], sizeof(rtmp[k]), sx_roll_name(k));
+		rfd[k] = openat(idx, rtmp[k], O_RDWR | O_CREAT | O_EXCL, 0644);
+		if (rfd[k] < 0)
+			return die(rtmp[k]);
+	}
 	cat = open_memstream(&catbuf, &catlen);
 	fputs("pktexport-catalog 3\n", cat);
 	for (unsigned long long f = 0; f < files; f++) {
@@ -66,6 +88,29 @@ int main(int argc, char **argv)
 		int fd;
 
 		snprintf(name, sizeof(name), "%08llu.pcap", f + 1);
+		/* The rollup's points of this file: entries 0, every, ... */
+		for (unsigned long long j = 0; j < (recs + 255) / 256;
+		     j += roll.every) {
+			unsigned long long r = t_before + j * 256;
+
+			pts[npts++] = (sx_point){
+			    start + (unsigned long long)((unsigned __int128)r *
+			                                 REC * 8 *
+			                                 1000000000ull / rate),
+			    f, r, r * (REC - 16)};
+			if (npts == sizeof(pts) / sizeof(pts[0])) {
+				if (sx_rollup_put_levels(rfd, step,
+				                         roll.n_points, pts,
+				                         npts) != 0)
+					return die("rollup");
+				roll.n_points += npts;
+				npts = 0;
+			}
+		}
+		if (only && f + 1 < files) {
+			t_before += recs;
+			continue;
+		}
 		fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0 || write(fd, pcap_ns, HDR) != HDR ||
 		    ftruncate(fd, (off_t)size) != 0 || fstat(fd, &st) != 0)
@@ -100,6 +145,10 @@ int main(int argc, char **argv)
 		                                             1) *
 		                         REC * 8 * 1000000000ull / rate);
 		sx_identity_set(&ix.sum, &st);
+		snprintf(roll.last_name, sizeof(roll.last_name), "%s", name);
+		roll.last_size = (uint64_t)st.st_size;
+		roll.last_ino = (uint64_t)st.st_ino;
+		roll.last_ns = ix.sum.last_ns;
 		snprintf(iname, sizeof(iname), "%s.idx", name);
 		if (sx_index_write(idx, iname, &ix) != 0)
 			return die(iname);
@@ -132,6 +181,29 @@ int main(int argc, char **argv)
 			return die("catalog");
 	}
 	free(catbuf);
+	/* The rollup last, stamped with the folder as it now is. */
+	if (npts &&
+	    sx_rollup_put_levels(rfd, step, roll.n_points, pts, npts) != 0)
+		return die("rollup");
+	roll.n_points += npts;
+	roll.files = roll.next_seq = files;
+	roll.packets = t_before;
+	roll.bytes = t_before * (REC - 16);
+	roll.first_ns = start;
+	if (sx_rollup_stamp(dir, &roll) != 0 ||
+	    sx_rollup_put_headers(rfd, step, &roll) != 0)
+		return die("rollup");
+	for (int k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_rollup hk;
+
+		if (close(rfd[k]) != 0 ||
+		    renameat(idx, rtmp[k], idx, sx_roll_name(k)) != 0)
+			return die(sx_roll_name(k));
+		sx_rollup_level(&roll, step, k, &hk);
+		printf("%s: %llu points (%llu bytes)\n", sx_roll_name(k),
+		       (unsigned long long)hk.n_points,
+		       (unsigned long long)(256 + hk.n_points * 32));
+	}
 	printf("%llu files, %llu bytes of capture, %llu index entries\n", files,
 	       files * size, files * ((size - HDR) / REC + 255) / 256);
 	return 0;

@@ -341,6 +341,70 @@ def test_retention(tmp):
           == [r[3] for r in store_records(root, "ret")])
 
 
+def test_rollup_retention(tmp):
+    """The recorder keeps the store's rollup (every index entry a point:
+    PKTEXPORT_ROLLUP_EVERY=1; levels 2 and 3 every 2nd and 4th point:
+    PKTEXPORT_ROLLUP_STEP=2) as it writes and as retention removes files:
+    a long timeline after it is answered from the coarsest level holding 8
+    points an interval, with the counts of the files that remain at that
+    level's points, during the recording and after it."""
+    import struct
+    from daemon_timeline import Reference
+    root = os.path.join(tmp, "rollret")
+    os.environ["PKTEXPORT_ROLLUP_EVERY"] = "1"
+    os.environ["PKTEXPORT_ROLLUP_STEP"] = "2"
+    try:
+        rec = recorder(root, "rr", [IF[0]], "--file-size", "64k", "--max-size", str(2 << 20),
+                       "--snaplen", "2048", "--flush-ms", "50")
+    finally:
+        del os.environ["PKTEXPORT_ROLLUP_EVERY"]
+        del os.environ["PKTEXPORT_ROLLUP_STEP"]
+    store = os.environ["PKTEXPORT_STORE"]
+
+    def timeline(n):
+        r = subprocess.run([store, "timeline", "--root", root, "jobs/rr", "0", "0", str(n)],
+                           capture_output=True, text=True)
+        return json.loads(r.stdout) if r.stdout else {}
+    gen(PEER[0], 20000, 8000)
+    check("the recording reached the end",
+          wait_until(lambda: status(root, "rr").get("packets_written", 0) >= 8000, 20))
+    time.sleep(0.3)
+    doc = timeline(2)
+    check("while recording, a long timeline comes from the rollup",
+          doc.get("granularity", "").startswith("rollup") and doc.get("files", 0) > 8,
+          doc.get("granularity"))
+    rc, err = stop(rec)
+    check("recorder stopped cleanly", rc == 0, err)
+    check("retention removed files", status(root, "rr").get("files_removed", 0) > 10,
+          status(root, "rr"))
+    files = job_files(root, "rr")
+    ref = Reference(files)
+    with open(os.path.join(root, "jobs", "rr", ".index", "rollup"), "rb") as f:
+        first = struct.unpack_from("<Q", f.read(256), 32)[0]  # the first live point
+    levels = [Reference(files, step=2 ** k, first=first) for k in range(3)]
+    names = ["rollup", "rollup2", "rollup3"]
+    seen = set()
+    for n in (1, 2, len(files) // 8):
+        k = next((k for k in (2, 1, 0) if len(levels[k].points) >= 8 * n), 0)
+        seen.add(k)
+        doc = timeline(n)
+        b0 = int(doc.get("start_time", "0").replace(".", ""))
+        b1 = int(doc.get("end_time", "0").replace(".", ""))
+        got = [(it["packets"], it["bytes"]) for it in doc.get("items", [])]
+        want = [(p, b) for _, p, b in levels[k].buckets(b0, b1, n)]
+        check("after retention, %d intervals from %s equal the remaining files at its points"
+              % (n, names[k]),
+              doc.get("granularity") == names[k] and got == want
+              and doc.get("packets") == len(ref.ts) and b0 == min(ref.ts),
+              (doc.get("granularity"), got[:3], want[:3]))
+    check("after retention, a coarser level answered too", seen - {0}, seen)
+    for name in names:
+        os.unlink(os.path.join(root, "jobs", "rr", ".index", name))
+    doc = timeline(2)
+    check("without the rollup: the same totals from the files' indexes",
+          doc.get("granularity") == "index" and doc.get("packets") == len(ref.ts), doc.get("packets"))
+
+
 def growing(idx):
     try:
         with open(idx, "rb") as f:
@@ -639,6 +703,7 @@ def test_rest(tmp):
 
 
 TESTS = [test_equal_to_tcpdump, test_last_10s, test_follow_cli, test_retention,
+         test_rollup_retention,
          test_two_interfaces, test_disk_full, test_rest, test_kill9]
 
 

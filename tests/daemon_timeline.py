@@ -53,9 +53,14 @@ def entries(recs):
 
 
 class Reference:
-    """The timeline as doc/api.md defines it, from the capture files."""
+    """The timeline as doc/api.md defines it, from the capture files; with
+    `every` > 1, as the store's rollup answers it: from every `every`-th
+    index entry of each file only; with `step` > 1, as a coarser level of
+    the rollup answers it: from those points whose number (counted from
+    `first`, the number of the first one here) is a multiple of `step`,
+    the start of the records standing for a point (doc/store.md)."""
 
-    def __init__(self, files):
+    def __init__(self, files, every=1, step=1, first=0):
         self.points = []  # (ts of an entry, records before it, bytes before)
         self.ts, before_p, before_b = [], 0, 0
         for path in files:
@@ -63,14 +68,17 @@ class Reference:
             cum_b = [0]
             for r in recs:
                 cum_b.append(cum_b[-1] + r[2])
-            for i in entries(recs):
+            for i in entries(recs)[::every]:
                 self.points.append((recs[i][1], before_p + i, before_b + cum_b[i]))
             before_p += len(recs)
             before_b += cum_b[-1]
             self.ts += [r[1] for r in recs]
         self.total = (before_p, before_b)
+        self.points = [pt for g, pt in enumerate(self.points, first) if g % step == 0]
 
     def position(self, b):
+        if self.ts and b <= min(self.ts):
+            return 0, 0
         for ts, p, by in self.points:
             if ts >= b:
                 return p, by
@@ -183,6 +191,185 @@ def test_counts(d, root, times):
     jid = jobs["items"][0]["id"]
     st, doc2, _ = get(d, "jobs/" + jid, intervals=10)
     check("a store named by its id", st == 200 and doc2["packets"] == len(times), doc2)
+
+
+def tool_timeline(root, path, n, start=0, end=0):
+    r = subprocess.run([os.environ["PKTEXPORT_STORE"], "timeline", "--root", root, path,
+                        str(start), str(end), str(n)], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.stdout else {"error": r.stderr}
+
+
+def import_store(tmp, name, job, seed, env):
+    """30000 packets (about 15 MB) imported as `job` in files of 4 MB with
+    env's rollup knobs: the root, job folder, capture files and times."""
+    root = os.path.join(tmp, name)
+    os.makedirs(root)
+    cap = os.path.join(tmp, name + ".pcap")
+    subprocess.run([sys.executable, os.environ["MKCAP"], cap, "--format", "pcap-ns",
+                    "--packets", "30000", "--start", str(T0), "--seed", str(seed)], check=True)
+    subprocess.run([os.environ["PKTEXPORT"], "store", "import", "--root", root,
+                    "--file-size", "4M", job, cap], check=True, capture_output=True, env=env)
+    jd = os.path.join(root, "jobs", job)
+    files = [os.path.join(jd, n) for n in sorted(os.listdir(jd)) if n.endswith(".pcap")]
+    return root, jd, files, [r[1] for r in records(cap)]
+
+
+def test_rollup(tmp):
+    """A store whose rollup holds every 2nd index entry of each file
+    (PKTEXPORT_ROLLUP_EVERY=2 when imported): long windows are answered
+    from it, at its granularity; short ones, a store without one, and a
+    folder changed since it was written, from the files' indexes."""
+    env = dict(os.environ, PKTEXPORT_ROLLUP_EVERY="2")
+    root, jd, files, times = import_store(tmp, "roll", "big", 11, env)
+    fine, coarse = Reference(files), Reference(files, every=2)
+    npoints = len(coarse.points)
+    check("the rollup store: several files, about 30 points", len(files) >= 3
+          and 24 <= npoints <= 40, (len(files), npoints))
+    first, last = times[0], times[-1]
+    d2 = Daemon(root)
+    try:
+        for n in (1, 2, npoints // 8):
+            st, doc, _ = get(d2, "jobs/big", intervals=n)
+            ok, why = same(doc, coarse, first, last + 1, n)
+            check("%d intervals of the whole span: from the rollup, its counts" % n,
+                  st == 200 and ok and doc.get("granularity") == "rollup"
+                  and doc.get("granularity_bytes") == 2 * STRIDE, (st, why, doc.get("granularity")))
+            check("%d intervals from the rollup: every packet, points read only" % n,
+                  doc.get("packets") == len(times) and doc.get("files") == len(files)
+                  and 0 <= doc.get("index_entries_read", -1) <= npoints
+                  and (n == 1 or doc["index_entries_read"] > 0), doc.get("index_entries_read"))
+        # A window inside the span, still 8 points an interval.
+        s, e = times[2000] + 777, times[27000] + 1
+        st, doc, _ = get(d2, "jobs/big", start=ns_str(s), end=ns_str(e), intervals=2)
+        ok, why = same(doc, coarse, s, e, 2)
+        check("a long inner window: from the rollup, its counts", st == 200 and ok
+              and doc.get("granularity") == "rollup", (st, why))
+        check("the rollup's answer is not the fine one here (the test can tell)",
+              not same(doc, fine, s, e, 2)[0])
+        # Fewer than 8 points an interval: the files' indexes.
+        n = npoints // 8 + 1
+        st, doc, _ = get(d2, "jobs/big", intervals=n)
+        ok, why = same(doc, fine, first, last + 1, n)
+        check("%d intervals: from the files' indexes, exact at entries" % n,
+              st == 200 and ok and doc.get("granularity") == "index"
+              and doc.get("granularity_bytes") == STRIDE, (st, why))
+        # A file added to the folder behind the rollup's back: not trusted.
+        open(os.path.join(jd, "notes.txt"), "w").close()
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        ok, why = same(doc, fine, first, last + 1, 2)
+        check("the folder changed since the rollup: the files' indexes", st == 200 and ok
+              and doc.get("granularity") == "index", (st, why, doc.get("granularity")))
+        r = subprocess.run([os.environ["PKTEXPORT"], "store", "index", "--root", root, "big"],
+                           capture_output=True, env=env)
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        ok, why = same(doc, coarse, first, last + 1, 2)
+        check("store index writes the rollup again", r.returncode == 0 and st == 200 and ok
+              and doc.get("granularity") == "rollup", (r.stderr, st, why))
+        # An old store: no rollup at all.
+        os.unlink(os.path.join(jd, ".index", "rollup"))
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        ok, why = same(doc, fine, first, last + 1, 2)
+        check("a store without a rollup: the files' indexes, exact at entries", st == 200 and ok
+              and doc.get("granularity") == "index", (st, why))
+        # A damaged rollup (a byte of its header changed): not believed.
+        subprocess.run([os.environ["PKTEXPORT"], "store", "index", "--root", root, "big"],
+                       capture_output=True, env=env, check=True)
+        with open(os.path.join(jd, ".index", "rollup"), "r+b") as f:
+            f.seek(72)
+            f.write(b"\x01")
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        check("a rollup whose header hash fails: the files' indexes", st == 200
+              and doc.get("granularity") == "index" and doc.get("packets") == len(times),
+              (doc.get("granularity"), doc.get("packets")))
+        subprocess.run([os.environ["PKTEXPORT"], "store", "index", "--root", root, "big"],
+                       capture_output=True, env=env, check=True)
+        # The newest file shorter than the rollup says (a power loss),
+        # the folder unchanged: not trusted.
+        with open(files[-1], "r+b") as f:
+            f.truncate(os.path.getsize(files[-1]) - 100)
+        st, doc, _ = get(d2, "jobs/big", intervals=2)
+        check("the newest file shorter than noted: the files' indexes",
+              st == 200 and doc.get("granularity") == "index", doc.get("granularity"))
+    finally:
+        d2.stop()
+
+
+def test_levels(tmp):
+    """A store whose rollup has a point at every index entry and levels 2
+    and 3 at every 2nd and 4th of them (PKTEXPORT_ROLLUP_EVERY=1,
+    PKTEXPORT_ROLLUP_STEP=2 when imported): each window is answered by the
+    coarsest level holding 8 points an interval, at its granularity (the
+    counts of a reference at that level's points), and a window too fine
+    for every level by the files' indexes."""
+    env = dict(os.environ, PKTEXPORT_ROLLUP_EVERY="1", PKTEXPORT_ROLLUP_STEP="2")
+    root, jd, files, times = import_store(tmp, "levels", "lv", 13, env)
+    names = ["rollup", "rollup2", "rollup3"]
+    refs = [Reference(files, step=2 ** k) for k in range(3)]
+    counts = [len(r.points) for r in refs]
+    check("the levels' files: 1, 2 and 4 entries a point",
+          all(os.path.getsize(os.path.join(jd, ".index", names[k])) >= 256 + 32 * counts[k]
+              for k in range(3)) and counts[2] >= 10 and counts[0] >= 4 * counts[2] - 4,
+          counts)
+    first, last = times[0], times[-1]
+    d2 = Daemon(root)
+    try:
+        seen = set()
+        for n in sorted({1, 2, counts[2] // 8, counts[2] // 8 + 1, counts[1] // 8,
+                         counts[1] // 8 + 1,
+                         counts[0] // 8, counts[0] // 8 + 1} - {0}):
+            # The coarsest level with 8 points an interval over the span.
+            k = next((k for k in (2, 1, 0) if counts[k] >= 8 * n), None)
+            st, doc, _ = get(d2, "jobs/lv", intervals=n)
+            want = names[k] if k is not None else "index"
+            seen.add(want)
+            ok, why = same(doc, refs[k if k is not None else 0], first, last + 1, n)
+            check("%d intervals of the span: from %s, at its points" % (n, want),
+                  st == 200 and ok and doc.get("granularity") == want
+                  and doc.get("granularity_bytes") == STRIDE * (2 ** k if k is not None else 1)
+                  and doc.get("packets") == len(times), (st, why, doc.get("granularity")))
+        check("every level answered some window", seen == set(names + ["index"]), seen)
+        # Inner windows: the level is chosen on the points in the window.
+        s, e = times[1000] + 333, times[28000] + 1
+        inside = [sum(1 for ts, _, _ in r.points if s <= ts < e) for r in refs]
+        for n in (1, 2, 3):
+            k = next((k for k in (2, 1, 0) if inside[k] >= 8 * n), None)
+            if k is None:
+                continue
+            st, doc, _ = get(d2, "jobs/lv", start=ns_str(s), end=ns_str(e), intervals=n)
+            ok, why = same(doc, refs[k], s, e, n)
+            check("an inner window, %d intervals: from %s, at its points" % (n, names[k]),
+                  st == 200 and ok and doc.get("granularity") == names[k], (st, why))
+            if k:
+                check("%s's answer is not the finer level's here (the test can tell)" % names[k],
+                      not same(doc, refs[k - 1], s, e, n)[0])
+        # A coarse level damaged: the next finer one answers.
+        with open(os.path.join(jd, ".index", "rollup3"), "r+b") as f:
+            f.seek(72)
+            f.write(b"\x01")
+        st, doc, _ = get(d2, "jobs/lv", intervals=1)
+        ok, why = same(doc, refs[1], first, last + 1, 1)
+        check("rollup3 whose header hash fails: rollup2 answers", st == 200 and ok
+              and doc.get("granularity") == "rollup2", (st, why, doc.get("granularity")))
+        # A level missing: the next finer one answers.
+        os.unlink(os.path.join(jd, ".index", "rollup2"))
+        st, doc, _ = get(d2, "jobs/lv", intervals=1)
+        ok, why = same(doc, refs[0], first, last + 1, 1)
+        check("without rollup2 nor a sound rollup3: rollup answers", st == 200 and ok
+              and doc.get("granularity") == "rollup", (st, why, doc.get("granularity")))
+        r = subprocess.run([os.environ["PKTEXPORT"], "store", "index", "--root", root, "lv"],
+                           capture_output=True, env=env)
+        st, doc, _ = get(d2, "jobs/lv", intervals=1)
+        ok, why = same(doc, refs[2], first, last + 1, 1)
+        check("store index writes every level again", r.returncode == 0 and st == 200 and ok
+              and doc.get("granularity") == "rollup3", (r.stderr, st, why))
+        # The folder changed since: no level is believed.
+        open(os.path.join(jd, "notes.txt"), "w").close()
+        st, doc, _ = get(d2, "jobs/lv", intervals=1)
+        check("the folder changed since the levels: the files' indexes",
+              st == 200 and doc.get("granularity") == "index"
+              and doc.get("packets") == len(times), doc.get("granularity"))
+    finally:
+        d2.stop()
 
 
 def test_errors(d):
@@ -320,6 +507,8 @@ def main():
             test_errors(d)
             test_validate(d)
             test_console_http(d)
+            test_rollup(tmp)
+            test_levels(tmp)
         finally:
             rc = d.stop()
             check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])

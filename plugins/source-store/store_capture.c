@@ -72,6 +72,7 @@ typedef struct rc_pkt {
 typedef struct rc_file {
 	char name[32];
 	uint64_t size, last_ns;
+	uint64_t points, packets, bytes; /* in the rollup */
 } rc_file;
 
 static struct rc {
@@ -112,11 +113,18 @@ static struct rc {
 	int failed; /* a write failed: the index is rebuilt from the file */
 	sx_index ix;
 	uint64_t last_ts, late;
+	/* The rollup (.index/rollup): points of closed files as built at
+	 * start or written at their close; those of the file being written
+	 * appended at each status write, which also rewrites the header. */
+	int rfd[SX_ROLL_LEVELS]; /* each level's file; rfd[0] < 0: none */
+	uint32_t rstep;          /* first-level points a level-2 point */
+	sx_rollup roll;          /* the first level's header */
+	uint64_t cur_first, cur_npts, cur_base_p, cur_base_b;
 	/* totals */
 	uint64_t written, bytes;
 	uint64_t started_ns;
 	char state[16], reason[256];
-} R = {.fd = -1, .dirfd = -1, .idxfd = -1};
+} R = {.fd = -1, .dirfd = -1, .idxfd = -1, .rfd = {-1, -1, -1}};
 
 static volatile sig_atomic_t stop_signal;
 
@@ -167,6 +175,79 @@ static void halt(const char *fmt, ...)
 	vsnprintf(R.reason, sizeof(R.reason), fmt, ap);
 	va_end(ap);
 	say("stopping: %s", R.reason);
+}
+
+/* ------------------------------------------------------------- rollup */
+
+/* Without the rollup, readers take the path that lists the folder: every
+ * level is closed and removed. */
+static void roll_drop(const char *why)
+{
+	int k;
+
+	say("the rollup is dropped (%s): long timelines will read every "
+	    "file's index until the next start",
+	    why);
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		if (R.rfd[k] >= 0)
+			close(R.rfd[k]);
+		R.rfd[k] = -1;
+		unlinkat(R.idxfd, sx_roll_name(k), 0);
+	}
+}
+
+/* The points of the file being written that are not in the rollup yet,
+ * and the totals up to its last record. */
+static void roll_points(void)
+{
+	uint32_t every = R.roll.every;
+
+	while (R.rfd[0] >= 0 && R.cur_npts * every < R.ix.n_entries) {
+		const sx_entry *e = &R.ix.entries[R.cur_npts * every];
+		sx_point p = {e->ts, R.roll.next_seq - 1,
+		              R.cur_base_p + e->packets,
+		              R.cur_base_b + e->bytes};
+
+		if (sx_rollup_put_levels(
+		        R.rfd, R.rstep, R.cur_first + R.cur_npts, &p, 1) != 0) {
+			roll_drop(strerror(errno));
+			return;
+		}
+		if (R.cur_first + R.cur_npts == R.roll.first)
+			R.roll.first_ns = e->ts;
+		R.cur_npts++;
+	}
+	R.roll.n_points = R.cur_first + R.cur_npts;
+	R.roll.packets = R.cur_base_p + R.ix.sum.packets;
+	R.roll.bytes = R.cur_base_b + R.ix.sum.bytes;
+	if (R.ix.sum.packets && R.ix.sum.last_ns > R.roll.last_ns)
+		R.roll.last_ns = R.ix.sum.last_ns;
+}
+
+/* The header, after the points it counts, stamped with the folder as it
+ * is now: called after every change the recorder makes to the folder
+ * (the status file's rename is one). */
+static void roll_sync(void)
+{
+	struct stat sb;
+
+	if (R.rfd[0] < 0)
+		return;
+	if (R.fd >= 0) {
+		roll_points();
+		if (fstat(R.fd, &sb) == 0) {
+			snprintf(R.roll.last_name, sizeof(R.roll.last_name),
+			         "%s", R.name);
+			R.roll.last_size = R.off;
+			R.roll.last_ino = (uint64_t)sb.st_ino;
+		}
+	}
+	if (R.late)
+		R.roll.flags |= SX_ROLL_UNORDERED;
+	if (R.rfd[0] >= 0 &&
+	    (sx_rollup_stamp(R.dirfd, &R.roll) != 0 ||
+	     sx_rollup_put_headers(R.rfd, R.rstep, &R.roll) != 0))
+		roll_drop(strerror(errno));
 }
 
 /* ------------------------------------------------------------- status */
@@ -223,6 +304,7 @@ static void write_status(void)
 		}
 	}
 	free(text);
+	roll_sync();
 }
 
 static void update_drops(void)
@@ -343,7 +425,8 @@ static int flush_file(int sync)
 	return 0;
 }
 
-static int add_closed(const char *name, uint64_t size, uint64_t last_ns)
+static int add_closed(const char *name, uint64_t size, uint64_t last_ns,
+                      uint64_t points, uint64_t packets, uint64_t bytes)
 {
 	if (R.n_files == R.files_cap) {
 		size_t ncap = R.files_cap ? R.files_cap * 2 : 64;
@@ -357,6 +440,9 @@ static int add_closed(const char *name, uint64_t size, uint64_t last_ns)
 	snprintf(R.files[R.n_files].name, sizeof(R.files[0].name), "%s", name);
 	R.files[R.n_files].size = size;
 	R.files[R.n_files].last_ns = last_ns;
+	R.files[R.n_files].points = points;
+	R.files[R.n_files].packets = packets;
+	R.files[R.n_files].bytes = bytes;
 	R.n_files++;
 	R.closed_bytes += size;
 	return 0;
@@ -386,8 +472,18 @@ static void close_file(void)
 			sx_index_free(&ix);
 		}
 	}
-	if (fstat(R.fd, &sb) == 0)
-		add_closed(R.name, (uint64_t)sb.st_size, R.ix.sum.last_ns);
+	/* Its points again from its final index (which a failed write may
+	 * have made anew). */
+	R.cur_npts = 0;
+	roll_points();
+	if (fstat(R.fd, &sb) == 0) {
+		snprintf(R.roll.last_name, sizeof(R.roll.last_name), "%s",
+		         R.name);
+		R.roll.last_size = (uint64_t)sb.st_size;
+		R.roll.last_ino = (uint64_t)sb.st_ino;
+		add_closed(R.name, (uint64_t)sb.st_size, R.ix.sum.last_ns,
+		           R.cur_npts, R.ix.sum.packets, R.ix.sum.bytes);
+	}
 	close(R.fd);
 	R.fd = -1;
 	sx_index_free(&R.ix);
@@ -408,7 +504,8 @@ static uint64_t store_bytes(uint64_t active)
 {
 	return R.closed_bytes + R.n_files * index_bytes(0) +
 	       R.closed_bytes / SX_STRIDE * 32 + active +
-	       index_bytes(R.file_size) + RC_META_BYTES;
+	       index_bytes(R.file_size) + RC_META_BYTES +
+	       (R.rfd[0] >= 0 ? sx_rollup_bytes(&R.roll, R.rstep) : 0);
 }
 
 static void remove_oldest(void)
@@ -422,6 +519,25 @@ static void remove_oldest(void)
 		say("cannot remove %s: %s", R.files[0].name, strerror(errno));
 	unlinkat(R.idxfd, idx, 0);
 	R.closed_bytes -= R.files[0].size;
+	if (R.rfd[0] >= 0) {
+		/* Its points are no longer live (they stay in the files until
+		 * the next start writes the rollup afresh); a coarser level's
+		 * first live point follows (sx_rollup_level). */
+		sx_point p;
+
+		R.roll.first += R.files[0].points;
+		R.roll.base_packets += R.files[0].packets;
+		R.roll.base_bytes += R.files[0].bytes;
+		R.roll.files--;
+		R.roll.first_ns = 0;
+		if (R.roll.first < R.roll.n_points) {
+			if (sx_rollup_get_point(R.rfd[0], R.roll.first, &p) ==
+			    0)
+				R.roll.first_ns = p.ts;
+			else
+				roll_drop(strerror(errno));
+		}
+	}
 	R.removed_files++;
 	R.removed_bytes += R.files[0].size;
 	memmove(R.files, R.files + 1, (R.n_files - 1) * sizeof(*R.files));
@@ -548,6 +664,12 @@ static int open_file(void)
 		halt("cannot name %s: %s", R.name, strerror(errno));
 		goto bad;
 	}
+	R.cur_first = R.roll.n_points;
+	R.cur_npts = 0;
+	R.cur_base_p = R.roll.packets;
+	R.cur_base_b = R.roll.bytes;
+	R.roll.next_seq++;
+	R.roll.files++;
 	return 0;
 bad:
 	close(R.fd);
@@ -766,6 +888,7 @@ static int open_store(void)
 	char rel[512];
 	int rootfd, jobsfd;
 	sx_store st;
+	uint64_t *pts = NULL;
 	size_t i;
 
 	rootfd = open(R.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -812,6 +935,22 @@ static int open_store(void)
 			return -1;
 		}
 	}
+	/* The rollup afresh (its points from every file's index): what a
+	 * crash or an earlier run left is not trusted. */
+	pts = calloc(st.n_files + 1, sizeof(*pts));
+	R.rstep = sx_roll_step();
+	if (pts && sx_rollup_build(&st, pts, &R.roll) == 0) {
+		int k;
+
+		for (k = 0; k < SX_ROLL_LEVELS; k++)
+			R.rfd[k] = openat(R.idxfd, sx_roll_name(k),
+			                  O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		for (k = 0; k < SX_ROLL_LEVELS; k++)
+			if (R.rfd[k] < 0) {
+				roll_drop(strerror(errno));
+				break;
+			}
+	}
 	for (i = 0; i < st.n_files; i++) {
 		const sx_file *f = &st.files[i];
 		unsigned num;
@@ -819,13 +958,15 @@ static int open_store(void)
 
 		if (!sx_store_index(&st, i))
 			continue;
-		add_closed(f->name, f->sum.size, f->sum.last_ns);
+		add_closed(f->name, f->sum.size, f->sum.last_ns,
+		           pts ? pts[i] : 0, f->sum.packets, f->sum.bytes);
 		if (sscanf(f->name, "%8u.%15s", &num, tail) == 2 &&
 		    num >= R.next_number)
 			R.next_number = num + 1;
 	}
 	sx_store_save_catalog(&st);
 	sx_store_close(&st);
+	free(pts);
 	if (!R.next_number)
 		R.next_number = 1;
 	return 0;

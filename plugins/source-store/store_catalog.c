@@ -421,6 +421,11 @@ int sx_store_open(sx_store *st, int dirfd, int flags)
 	st->dirfd = dirfd;
 	st->writable = !!(flags & SX_OPEN_WRITABLE);
 	st->rebuild = !!(flags & SX_OPEN_REBUILD);
+	/* Before listing: a rollup stamped with it is not trusted past any
+	 * change made while the folder was being listed. */
+	if (fstat(dirfd, &st->dir_at_open) != 0)
+		return sx_fail(st, "cannot stat the job folder: %s",
+		               strerror(errno));
 	if (sx_list(st) != 0)
 		return -1;
 	if (!st->rebuild)
@@ -432,6 +437,168 @@ int sx_store_open(sx_store *st, int dirfd, int flags)
 	if (st->writable)
 		sx_store_save_catalog(st); /* a cache: best effort */
 	return 0;
+}
+
+/* File i's points: entries 0, every, 2 every... of its index, read one
+ * at a time where the index is final and current, else from the index
+ * loaded (or built) whole. */
+static int sx_roll_file(sx_store *st, size_t i, int idxdir, uint32_t every,
+                        uint32_t step, uint64_t seq, uint64_t before_p,
+                        uint64_t before_b, const int *out, uint64_t *at)
+{
+	sx_point buf[256];
+	size_t nb = 0;
+	sx_probe *pr = malloc(sizeof(*pr));
+	const sx_index *ix = NULL;
+	char name[512];
+	uint64_t n, j;
+	int fd = -1, rc = -1;
+
+	snprintf(name, sizeof(name), "%s.idx", st->files[i].name);
+	if (pr && idxdir >= 0 &&
+	    (fd = openat(idxdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >=
+	        0 &&
+	    sx_probe_open(fd, &st->files[i].now, pr) == 0 &&
+	    pr->sum.packets == st->files[i].sum.packets) {
+		n = pr->n;
+	} else {
+		if (!(ix = sx_store_index(st, i)))
+			goto out;
+		n = ix->n_entries;
+	}
+	for (j = 0; j < n; j += every) {
+		sx_entry e;
+
+		if (ix)
+			e = ix->entries[j];
+		else if (sx_probe_entry(pr, j, &e) != 0)
+			goto out;
+		buf[nb++] = (sx_point){e.ts, seq, before_p + e.packets,
+		                       before_b + e.bytes};
+		if (nb == sizeof(buf) / sizeof(buf[0]) || j + every >= n) {
+			if (sx_rollup_put_levels(out, step, *at, buf, nb) != 0)
+				goto out;
+			*at += nb;
+			nb = 0;
+		}
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(pr);
+	return rc;
+}
+
+/* Removes every level of the rollup from the store's .index. */
+static void sx_rollup_unlink(int idx)
+{
+	int k;
+
+	for (k = 0; k < SX_ROLL_LEVELS; k++)
+		unlinkat(idx, sx_roll_name(k), 0);
+}
+
+int sx_rollup_build(sx_store *st, uint64_t *points, sx_rollup *out)
+{
+	char tmp[SX_ROLL_LEVELS][256];
+	int fds[SX_ROLL_LEVELS];
+	uint32_t step = sx_roll_step();
+	sx_rollup h;
+	uint64_t p = 0, b = 0;
+	int idx, k, rc = -1;
+	size_t i;
+
+	if (!st->writable ||
+	    (idx = sx_open_dir(st->dirfd, SX_INDEX_DIR, 1)) < 0)
+		return -1;
+	sx_check_order(st);
+	if (!st->ordered) {
+		sx_rollup_unlink(idx);
+		close(idx);
+		return 1;
+	}
+	memset(&h, 0, sizeof(h));
+	h.every = sx_roll_every();
+	h.step = 1;
+	for (k = 0; k < SX_ROLL_LEVELS; k++)
+		fds[k] = -1;
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_temp_name(tmp[k], sizeof(tmp[k]), sx_roll_name(k));
+		fds[k] = openat(
+		    idx, tmp[k],
+		    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fds[k] < 0)
+			goto out;
+	}
+	for (i = 0; i < st->n_files; i++) {
+		uint64_t at = h.n_points;
+		const sx_summary *s;
+
+		if (sx_roll_file(st, i, idx, h.every, step, i, p, b, fds,
+		                 &h.n_points) != 0)
+			goto out;
+		s = &st->files[i].sum; /* as loading may have updated it */
+		if (points)
+			points[i] = h.n_points - at;
+		if (s->packets && (!h.first_ns || s->first_ns < h.first_ns))
+			h.first_ns = s->first_ns;
+		if (s->packets && s->last_ns > h.last_ns)
+			h.last_ns = s->last_ns;
+		p += s->packets;
+		b += s->bytes;
+	}
+	h.files = h.next_seq = st->n_files;
+	h.packets = p;
+	h.bytes = b;
+	{
+		sx_summary d;
+
+		sx_identity_set(&d, &st->dir_at_open);
+		h.dev = d.dev;
+		h.ino = d.ino;
+		h.mtime_ns = d.mtime_ns;
+		h.ctime_ns = d.ctime_ns;
+	}
+	if (st->n_files) {
+		const sx_file *f = &st->files[st->n_files - 1];
+
+		if (strlen(f->name) >= sizeof(h.last_name))
+			goto out; /* a name too long to note: no rollup */
+		snprintf(h.last_name, sizeof(h.last_name), "%s", f->name);
+		h.last_size = f->now.size;
+		h.last_ino = f->now.ino;
+	}
+	if (sx_rollup_put_headers(fds, step, &h) != 0)
+		goto out;
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		int e = close(fds[k]);
+
+		fds[k] = -1;
+		if (e != 0)
+			goto out;
+	}
+	/* No old level is left beside the new ones: a crash between the
+	 * renames leaves levels missing (their readers go finer), never
+	 * levels of two builds. */
+	sx_rollup_unlink(idx);
+	for (k = 0; k < SX_ROLL_LEVELS; k++)
+		if (renameat(idx, tmp[k], idx, sx_roll_name(k)) != 0)
+			goto out;
+	rc = 0;
+	if (out)
+		*out = h;
+out:
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		if (fds[k] >= 0)
+			close(fds[k]);
+		if (rc != 0)
+			unlinkat(idx, tmp[k], 0);
+	}
+	if (rc != 0) /* whatever was there may not describe the store */
+		sx_rollup_unlink(idx);
+	close(idx);
+	return rc;
 }
 
 void sx_store_close(sx_store *st)

@@ -459,6 +459,8 @@ static int cmd_import(const char *root, uint64_t file_size, const char *job,
 	dirfd = open_job(root, job, 0);
 	if (dirfd < 0 || sx_store_open(&im.st, dirfd, SX_OPEN_WRITABLE) != 0)
 		rc = fail("jobs/%s: cannot update the catalog", job);
+	else if (sx_rollup_build(&im.st, NULL, NULL) < 0)
+		rc = fail("jobs/%s: cannot write the rollup", job);
 	sx_store_close(&im.st);
 	return rc ? 1 : 0;
 }
@@ -484,6 +486,8 @@ static int index_job(const char *root, const char *job)
 		}
 	if (rc == 0 && st.catalog_dirty)
 		rc = fail("jobs/%s: cannot write the catalog", job);
+	if (rc == 0 && sx_rollup_build(&st, NULL, NULL) < 0)
+		rc = fail("jobs/%s: cannot write the rollup", job);
 	if (rc == 0)
 		printf("jobs/%s: %zu files indexed\n", job, st.n_files);
 	sx_store_close(&st);

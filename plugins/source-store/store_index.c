@@ -3,6 +3,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,29 +199,78 @@ static uint32_t get32(const uint8_t *p)
 	return le32toh(v);
 }
 
+/* A header's numeric fields: where each stands in the header, its width
+ * (4 or 8 bytes) and where it is in the struct.  Index and rollup
+ * headers are both packed and unpacked from such a table. */
+typedef struct sx_field {
+	uint16_t at, width, off;
+} sx_field;
+
+static void sx_put_fields(uint8_t *b, const sx_field *f, size_t n,
+                          const void *obj)
+{
+	const uint8_t *o = obj;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (f[i].width == 4) {
+			uint32_t v;
+
+			memcpy(&v, o + f[i].off, 4);
+			put32(b + f[i].at, v);
+		} else {
+			uint64_t v;
+
+			memcpy(&v, o + f[i].off, 8);
+			put64(b + f[i].at, v);
+		}
+	}
+}
+
+static void sx_get_fields(const uint8_t *b, const sx_field *f, size_t n,
+                          void *obj)
+{
+	uint8_t *o = obj;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (f[i].width == 4) {
+			uint32_t v = get32(b + f[i].at);
+
+			memcpy(o + f[i].off, &v, 4);
+		} else {
+			uint64_t v = get64(b + f[i].at);
+
+			memcpy(o + f[i].off, &v, 8);
+		}
+	}
+}
+
+/* clang-format off */
+#define SX_F32(at, type, m) {at, 4, offsetof(type, m)}
+#define SX_F64(at, type, m) {at, 8, offsetof(type, m)}
+/* clang-format on */
+#define SX_NFIELDS(t) (sizeof(t) / sizeof((t)[0]))
+
+static const sx_field sx_index_fields[] = {
+    SX_F32(12, sx_summary, flags),      SX_F64(16, sx_summary, size),
+    SX_F64(24, sx_summary, mtime_ns),   SX_F64(32, sx_summary, data_offset),
+    SX_F64(40, sx_summary, end_offset), SX_F64(48, sx_summary, packets),
+    SX_F64(56, sx_summary, bytes),      SX_F64(64, sx_summary, first_ns),
+    SX_F64(72, sx_summary, last_ns),    SX_F32(92, sx_summary, format),
+    SX_F64(224, sx_summary, ctime_ns),  SX_F64(232, sx_summary, dev),
+    SX_F64(240, sx_summary, ino)};
+
 static void sx_header_pack(const sx_index *ix, uint8_t *h)
 {
-	const sx_summary *s = &ix->sum;
-
 	memset(h, 0, SX_HEADER);
 	memcpy(h, SX_MAGIC, 8);
 	put32(h + 8, SX_VERSION);
-	put32(h + 12, s->flags);
-	put64(h + 16, s->size);
-	put64(h + 24, s->mtime_ns);
-	put64(h + 32, s->data_offset);
-	put64(h + 40, s->end_offset);
-	put64(h + 48, s->packets);
-	put64(h + 56, s->bytes);
-	put64(h + 64, s->first_ns);
-	put64(h + 72, s->last_ns);
+	sx_put_fields(h, sx_index_fields, SX_NFIELDS(sx_index_fields),
+	              &ix->sum);
 	put64(h + 80, ix->n_entries);
 	put32(h + 88, SX_STRIDE);
-	put32(h + 92, s->format);
 	memcpy(h + 96, ix->damage, sizeof(ix->damage) - 1);
-	put64(h + 224, s->ctime_ns);
-	put64(h + 232, s->dev);
-	put64(h + 240, s->ino);
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -342,23 +392,10 @@ static int sx_entries_sound(const sx_index *ix)
 
 static void sx_header_unpack(sx_index *ix, const uint8_t *h)
 {
-	sx_summary *s = &ix->sum;
-
-	s->flags = get32(h + 12);
-	s->size = get64(h + 16);
-	s->mtime_ns = get64(h + 24);
-	s->data_offset = get64(h + 32);
-	s->end_offset = get64(h + 40);
-	s->packets = get64(h + 48);
-	s->bytes = get64(h + 56);
-	s->first_ns = get64(h + 64);
-	s->last_ns = get64(h + 72);
-	s->format = get32(h + 92);
+	sx_get_fields(h, sx_index_fields, SX_NFIELDS(sx_index_fields),
+	              &ix->sum);
 	memcpy(ix->damage, h + 96, sizeof(ix->damage) - 1);
 	ix->damage[sizeof(ix->damage) - 1] = '\0';
-	s->ctime_ns = get64(h + 224);
-	s->dev = get64(h + 232);
-	s->ino = get64(h + 240);
 }
 
 /* An index file's header, read and checked against the file: magic,
@@ -537,4 +574,264 @@ int sx_probe_entry(sx_probe *p, uint64_t i, sx_entry *e)
 	if (e->packets >= p->sum.packets || e->bytes > p->sum.bytes)
 		return -1;
 	return 0;
+}
+
+/* -------------------------------------------------------------- rollup */
+
+#define SX_ROLL_MAGIC "PKXROLUP"
+/* 2: levels (the points of the first level a point, at 20). */
+#define SX_ROLL_VERSION 2
+
+static uint32_t sx_env_u32(const char *name, unsigned long lo, unsigned long hi,
+                           uint32_t dflt)
+{
+	const char *e = getenv(name);
+	unsigned long v = e ? strtoul(e, NULL, 10) : 0;
+
+	return v >= lo && v <= hi ? (uint32_t)v : dflt;
+}
+
+uint32_t sx_roll_every(void)
+{
+	return sx_env_u32("PKTEXPORT_ROLLUP_EVERY", 1, SX_MAX_ENTRIES,
+	                  SX_ROLL_EVERY);
+}
+
+uint32_t sx_roll_step(void)
+{
+	return sx_env_u32("PKTEXPORT_ROLLUP_STEP", 2, 1024, SX_ROLL_STEP);
+}
+
+const char *sx_roll_name(int level)
+{
+	static const char *const names[SX_ROLL_LEVELS] = {SX_ROLLUP, "rollup2",
+	                                                  "rollup3"};
+
+	return names[level];
+}
+
+static const sx_field sx_roll_fields[] = {
+    SX_F32(12, sx_rollup, flags),      SX_F32(16, sx_rollup, every),
+    SX_F32(20, sx_rollup, step),       SX_F64(24, sx_rollup, n_points),
+    SX_F64(32, sx_rollup, first),      SX_F64(40, sx_rollup, files),
+    SX_F64(48, sx_rollup, next_seq),   SX_F64(56, sx_rollup, base_packets),
+    SX_F64(64, sx_rollup, base_bytes), SX_F64(72, sx_rollup, packets),
+    SX_F64(80, sx_rollup, bytes),      SX_F64(88, sx_rollup, first_ns),
+    SX_F64(96, sx_rollup, last_ns),    SX_F64(104, sx_rollup, dev),
+    SX_F64(112, sx_rollup, ino),       SX_F64(120, sx_rollup, mtime_ns),
+    SX_F64(128, sx_rollup, ctime_ns),  SX_F64(200, sx_rollup, last_size),
+    SX_F64(208, sx_rollup, last_ino)};
+
+static void sx_roll_pack(const sx_rollup *h, uint8_t *b)
+{
+	memset(b, 0, SX_HEADER);
+	memcpy(b, SX_ROLL_MAGIC, 8);
+	put32(b + 8, SX_ROLL_VERSION);
+	sx_put_fields(b, sx_roll_fields, SX_NFIELDS(sx_roll_fields), h);
+	memcpy(b + 136, h->last_name, sizeof(h->last_name) - 1);
+	put64(b + SX_HEADER - 8, sx_hash(SX_HASH_SEED, b, SX_HEADER - 8));
+}
+
+int sx_rollup_read(int fd, sx_rollup *h)
+{
+	uint8_t b[SX_HEADER];
+	struct stat sb;
+
+	memset(h, 0, sizeof(*h));
+	if (fstat(fd, &sb) != 0 || sb.st_size < SX_HEADER ||
+	    read_full(fd, b, SX_HEADER, 0) != 0 ||
+	    memcmp(b, SX_ROLL_MAGIC, 8) != 0 ||
+	    get32(b + 8) != SX_ROLL_VERSION ||
+	    get64(b + SX_HEADER - 8) != sx_hash(SX_HASH_SEED, b, SX_HEADER - 8))
+		return -1;
+	sx_get_fields(b, sx_roll_fields, SX_NFIELDS(sx_roll_fields), h);
+	memcpy(h->last_name, b + 136, sizeof(h->last_name) - 1);
+	/* Points past the header's count may be there (appended before a
+	 * crash could update it); fewer may not.  The first level has a
+	 * live point where it has live records (each file's first record is
+	 * one); a coarser level may have none. */
+	if (h->every == 0 || h->step == 0 || h->first > h->n_points ||
+	    h->n_points > ((uint64_t)sb.st_size - SX_HEADER) / SX_ENTRY ||
+	    h->base_packets > h->packets || h->base_bytes > h->bytes ||
+	    (h->packets == h->base_packets && h->first != h->n_points) ||
+	    (h->step == 1 && h->first == h->n_points &&
+	     h->packets != h->base_packets))
+		return -1;
+	return 0;
+}
+
+int sx_rollup_put_header(int fd, const sx_rollup *h)
+{
+	uint8_t b[SX_HEADER];
+
+	sx_roll_pack(h, b);
+	return pwrite(fd, b, SX_HEADER, 0) == SX_HEADER ? 0 : -1;
+}
+
+/* First-level points a point of level k (0: the first). */
+static uint64_t sx_roll_span(uint32_t step, int k)
+{
+	uint64_t s = 1;
+
+	while (k-- > 0)
+		s *= step;
+	return s;
+}
+
+void sx_rollup_level(const sx_rollup *h1, uint32_t step, int k, sx_rollup *hk)
+{
+	uint64_t s = sx_roll_span(step, k);
+
+	*hk = *h1;
+	hk->step = (uint32_t)s;
+	hk->n_points = (h1->n_points + s - 1) / s;
+	hk->first = (h1->first + s - 1) / s;
+}
+
+int sx_rollup_put_headers(const int *fds, uint32_t step, const sx_rollup *h1)
+{
+	int k;
+
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_rollup hk;
+
+		sx_rollup_level(h1, step, k, &hk);
+		if (fds[k] >= 0 && sx_rollup_put_header(fds[k], &hk) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int sx_rollup_put_levels(const int *fds, uint32_t step, uint64_t at,
+                         const sx_point *p, size_t n)
+{
+	int k;
+
+	if (sx_rollup_put_points(fds[0], at, p, n) != 0)
+		return -1;
+	for (k = 1; k < SX_ROLL_LEVELS; k++) {
+		uint64_t s = sx_roll_span(step, k), i;
+
+		if (fds[k] < 0)
+			continue;
+		for (i = (at + s - 1) / s * s; i < at + n; i += s)
+			if (sx_rollup_put_points(fds[k], i / s, p + (i - at),
+			                         1) != 0)
+				return -1;
+	}
+	return 0;
+}
+
+uint64_t sx_rollup_bytes(const sx_rollup *h1, uint32_t step)
+{
+	uint64_t b = 0;
+	int k;
+
+	for (k = 0; k < SX_ROLL_LEVELS; k++) {
+		sx_rollup hk;
+
+		sx_rollup_level(h1, step, k, &hk);
+		b += SX_HEADER + hk.n_points * SX_ENTRY;
+	}
+	return b;
+}
+
+int sx_rollup_put_points(int fd, uint64_t at, const sx_point *p, size_t n)
+{
+	uint8_t buf[64 * SX_ENTRY];
+
+	while (n) {
+		size_t k = n < 64 ? n : 64, i;
+
+		for (i = 0; i < k; i++) {
+			put64(buf + i * SX_ENTRY, p[i].ts);
+			put64(buf + i * SX_ENTRY + 8, p[i].seq);
+			put64(buf + i * SX_ENTRY + 16, p[i].packets);
+			put64(buf + i * SX_ENTRY + 24, p[i].bytes);
+		}
+		if (pwrite(fd, buf, k * SX_ENTRY,
+		           (off_t)(SX_HEADER + at * SX_ENTRY)) !=
+		    (ssize_t)(k * SX_ENTRY))
+			return -1;
+		p += k;
+		at += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int sx_rollup_get_point(int fd, uint64_t i, sx_point *p)
+{
+	uint8_t b[SX_ENTRY];
+
+	if (read_full(fd, b, SX_ENTRY, (off_t)(SX_HEADER + i * SX_ENTRY)) != 0)
+		return -1;
+	*p = (sx_point){get64(b), get64(b + 8), get64(b + 16), get64(b + 24)};
+	return 0;
+}
+
+int sx_rollup_stamp(int jobfd, sx_rollup *h)
+{
+	struct stat sb;
+	sx_summary s;
+
+	if (fstat(jobfd, &sb) != 0)
+		return -1;
+	sx_identity_set(&s, &sb);
+	h->dev = s.dev;
+	h->ino = s.ino;
+	h->mtime_ns = s.mtime_ns;
+	h->ctime_ns = s.ctime_ns;
+	return 0;
+}
+
+int sx_rollup_current(int jobfd, const sx_rollup *h)
+{
+	struct stat sb;
+	sx_rollup now;
+
+	if (sx_rollup_stamp(jobfd, &now) != 0 || now.dev != h->dev ||
+	    now.ino != h->ino || now.mtime_ns != h->mtime_ns ||
+	    now.ctime_ns != h->ctime_ns)
+		return 0;
+	if (!h->files)
+		return 1;
+	return memchr(h->last_name, '\0', sizeof(h->last_name)) &&
+	       h->last_name[0] && h->last_name[0] != '.' &&
+	       !strchr(h->last_name, '/') &&
+	       fstatat(jobfd, h->last_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(sb.st_mode) && (uint64_t)sb.st_ino == h->last_ino &&
+	       (uint64_t)sb.st_size >= h->last_size;
+}
+
+int sx_rollup_get_range(int fd, uint64_t i, uint64_t n, sx_entry *out)
+{
+	uint8_t *b = (uint8_t *)out;
+	uint64_t j;
+
+	_Static_assert(sizeof(sx_entry) == SX_ENTRY, "a point, an entry");
+	/* Read in place: a point's bytes are where its sx_entry lies. */
+	if (read_full(fd, b, n * SX_ENTRY, (off_t)(SX_HEADER + i * SX_ENTRY)) !=
+	    0)
+		return -1;
+	for (j = 0; j < n; j++) {
+		const uint8_t *e = b + j * SX_ENTRY;
+
+		out[j] = (sx_entry){get64(e), get64(e + 8), get64(e + 16),
+		                    get64(e + 24)};
+	}
+	return 0;
+}
+
+void sx_rollup_probe(int fd, const sx_rollup *h, sx_probe *p)
+{
+	memset(p, 0, sizeof(*p));
+	memset(p->block, 0xff, sizeof(p->block));
+	p->fd = fd;
+	p->n = h->n_points;
+	p->sum.packets = h->packets;
+	p->sum.bytes = h->bytes;
+	p->sum.first_ns = h->first_ns;
+	p->sum.last_ns = h->last_ns;
+	p->bytes_read = SX_HEADER;
 }

@@ -128,6 +128,78 @@ int sx_probe_open(int idxfd, const sx_summary *now, sx_probe *p);
 /* Entry i; 0, or -1 when it cannot be read or is not sound. */
 int sx_probe_entry(sx_probe *p, uint64_t i, sx_entry *e);
 
+/* --------------------------------------------------------------- rollup */
+
+/* The store's coarse level (.index/rollup, doc/store.md "Rollup"): a
+ * 256-byte header, then 32-byte points, one at every `every`-th index
+ * entry of each file (its first entry included), with the records and
+ * captured bytes before it counted over the whole store since the
+ * rollup was written.  Long spans are answered from it alone, without
+ * listing the folder or reading any capture's index. */
+#define SX_ROLLUP         "rollup"
+#define SX_ROLL_EVERY     4096 /* index entries a point: about 1 GiB */
+#define SX_ROLL_UNORDERED 1u   /* a packet went back in time: not used */
+/* Coarser levels (.index/rollup2, rollup3): every SX_ROLL_STEP-th point
+ * of the level below (about 64 GiB and 4 TiB of capture a point), each a
+ * file of the same format, header and trust rule as the first level. */
+#define SX_ROLL_LEVELS 3
+#define SX_ROLL_STEP   64
+typedef struct sx_rollup {
+	uint32_t flags, every;
+	uint32_t step; /* points of the first level a point: 1, 64, 4096 */
+	uint64_t n_points, first;          /* written; the first live one */
+	uint64_t files, next_seq;          /* live capture files; next seq */
+	uint64_t base_packets, base_bytes; /* before the first live file */
+	uint64_t packets, bytes;           /* up to the end of the newest */
+	uint64_t first_ns, last_ns;        /* of the live records */
+	/* The job folder as it was when this was written: any file added,
+	 * removed or renamed since changes its mtime and ctime. */
+	uint64_t dev, ino, mtime_ns, ctime_ns;
+	/* The newest capture: it must still be there, that inode, at least
+	 * that long (a power loss that shortened it is seen). */
+	char last_name[64];
+	uint64_t last_size, last_ino;
+} sx_rollup;
+/* A point: time of the record, the file's sequence number, and the
+ * records and captured bytes before it (the layout of an index entry
+ * with the offset's place holding the sequence number). */
+typedef struct sx_point {
+	uint64_t ts, seq, packets, bytes;
+} sx_point;
+/* The `every` builders use: SX_ROLL_EVERY, or PKTEXPORT_ROLLUP_EVERY (for
+ * tests: a finer rollup of small stores); and the step between levels:
+ * SX_ROLL_STEP, or PKTEXPORT_ROLLUP_STEP (2 to 1024). */
+uint32_t sx_roll_every(void);
+uint32_t sx_roll_step(void);
+/* The file of level k (0: the first, "rollup"; 1: "rollup2"...). */
+const char *sx_roll_name(int level);
+/* Level k's header from the first level's h1: its points are the first
+ * level's points 0, s, 2s... (s = step^k), so it counts ceil(n/s) of
+ * them and its first live one is ceil(first/s); the rest is h1's. */
+void sx_rollup_level(const sx_rollup *h1, uint32_t step, int k, sx_rollup *hk);
+/* Every level's header (fds[k] < 0: level k skipped); 0 or -1. */
+int sx_rollup_put_headers(const int *fds, uint32_t step, const sx_rollup *h1);
+/* First-level points p[0..n), the first at index `at`, into fds[0], and
+ * those whose index is a multiple of step^k into fds[k]; 0 or -1. */
+int sx_rollup_put_levels(const int *fds, uint32_t step, uint64_t at,
+                         const sx_point *p, size_t n);
+/* The levels' size on disk, headers included. */
+uint64_t sx_rollup_bytes(const sx_rollup *h1, uint32_t step);
+/* Points i to i+n-1, read with one pread (as index entries). */
+int sx_rollup_get_range(int fd, uint64_t i, uint64_t n, sx_entry *out);
+/* Header read and checked (magic, version, hash, length); 0 or -1. */
+int sx_rollup_read(int fd, sx_rollup *h);
+int sx_rollup_put_header(int fd, const sx_rollup *h);
+int sx_rollup_put_points(int fd, uint64_t at, const sx_point *p, size_t n);
+int sx_rollup_get_point(int fd, uint64_t i, sx_point *p);
+/* Notes the folder's identity in h. */
+int sx_rollup_stamp(int jobfd, sx_rollup *h);
+/* Whether h still describes the job folder jobfd: the stamp and the
+ * newest file as above. */
+int sx_rollup_current(int jobfd, const sx_rollup *h);
+/* Points read as index entries (sx_probe_entry; offset = seq). */
+void sx_rollup_probe(int fd, const sx_rollup *h, sx_probe *p);
+
 /* ---------------------------------------------------------------- store */
 
 typedef struct sx_file {
@@ -146,7 +218,8 @@ typedef struct sx_store {
 	size_t n_files;
 	int ordered; /* every file ordered, each ending before the next */
 	int catalog_dirty;
-	int rebuilt; /* indexes built by this process */
+	int rebuilt;             /* indexes built by this process */
+	struct stat dir_at_open; /* the folder before it was listed */
 	char error[256];
 } sx_store;
 
@@ -162,6 +235,13 @@ const sx_index *sx_store_index(sx_store *st, size_t i);
 /* Opens file i for reading; -1 with st->error set. */
 int sx_store_open_file(sx_store *st, size_t i);
 void sx_store_close(sx_store *st);
+/* Writes .index/rollup and its coarser levels afresh from the files'
+ * indexes (read a point at a time where current, else loaded or built),
+ * stamped with the folder as it was before sx_store_open listed it; an
+ * unordered store gets none.
+ * points[i] (when not NULL) receives file i's count of points.  0, 1
+ * when the store is not ordered (no rollup), -1 on failure. */
+int sx_rollup_build(sx_store *st, uint64_t *points, sx_rollup *out);
 /* Rewrites the catalog when it changed (writable stores). */
 int sx_store_save_catalog(sx_store *st);
 /* The capture file of the job folder dirfd that comes first after the

@@ -11,7 +11,14 @@
  * position costs a binary search over the files' summaries (the catalog)
  * and a search over one file's entries (interpolated, galloping, halving:
  * see tl_in_file), read by pread a block at a time: at most about
- * intervals x log(entries), whatever the store's size. */
+ * intervals x log(entries), whatever the store's size.
+ *
+ * A store's rollup (doc/store.md, "Rollup") answers instead, without the
+ * folder being listed, when a level of it is current and the window
+ * holds TL_ROLL_MIN of that level's points per interval: the coarsest
+ * such level, its points in the window read with one pread, then the
+ * same search over them, the counts then exact at that level's points
+ * (about 1 GiB, 64 GiB or 4 TiB apart). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +34,12 @@
 #include "store_index.h"
 
 #define TL_MAX_INTERVALS 2000
+/* The rollup answers only when the window holds at least this many of
+ * its points per interval (doc/api.md, "Timeline"). */
+#define TL_ROLL_MIN 8
+/* The window's points of the level that answers are read with one pread
+ * when they take at most this (else a block at a time, as indexes). */
+#define TL_ROLL_WHOLE (32u << 20)
 
 enum { TL_UNTRIED, TL_PROBE, TL_MEMORY, TL_FAILED };
 
@@ -35,6 +48,8 @@ typedef struct tl_file {
 	sx_probe *probe;
 	const sx_index *ix; /* TL_MEMORY */
 	uint64_t hint;      /* the last answer: answers only grow */
+	uint64_t lim;       /* has_lim: no answer is past it */
+	int has_lim;
 } tl_file;
 
 typedef struct tl_src {
@@ -48,6 +63,16 @@ typedef struct tl_src {
 	tl_file *files;
 	int idxdir; /* the store's .index, -1 when none */
 	uint64_t entries_read, bytes_read, indexes_loaded;
+	int jobfd, flags; /* a store not opened yet (tl_open_store) */
+	const char *rel;
+	/* Answering from the rollup: one pseudo-file whose entries are its
+	 * live points, counts taken from the first live file on. */
+	int rollup, rollfd, level;
+	sx_rollup rh;
+	sx_probe *rp;
+	sx_summary rsum;
+	sx_entry *rbuf; /* live points rbuf_at.. read whole, or NULL */
+	uint64_t rbuf_at, rbuf_n;
 } tl_src;
 
 /* A position: the records of files before `file`, and `packets` and
@@ -77,6 +102,8 @@ static int out_error(int code, const char *fmt, ...)
 
 static const sx_summary *tl_sum(const tl_src *s, size_t i)
 {
+	if (s->rollup)
+		return &s->rsum;
 	return s->have_store ? &s->st.files[i].sum : &s->fix.sum;
 }
 
@@ -101,6 +128,11 @@ static int tl_ready(tl_src *s, size_t i)
 	if (f->state == TL_FAILED)
 		return -1;
 	f->state = TL_FAILED;
+	if (s->rollup) {
+		f->probe = s->rp;
+		f->state = TL_PROBE;
+		return 0;
+	}
 	if (s->have_fix) {
 		f->ix = &s->fix;
 		f->state = TL_MEMORY;
@@ -136,6 +168,8 @@ static uint64_t tl_n_entries(const tl_src *s, size_t i)
 {
 	const tl_file *f = &s->files[i];
 
+	if (s->rollup)
+		return s->rh.n_points - s->rh.first;
 	return f->state == TL_PROBE ? f->probe->n : f->ix->n_entries;
 }
 
@@ -143,6 +177,22 @@ static int tl_entry(tl_src *s, size_t i, uint64_t j, sx_entry *e)
 {
 	tl_file *f = &s->files[i];
 
+	if (s->rollup) {
+		if (s->rbuf && j >= s->rbuf_at && j - s->rbuf_at < s->rbuf_n) {
+			*e = s->rbuf[j - s->rbuf_at];
+			/* As sx_probe_entry: outside the counts is damage. */
+			if (e->packets >= s->rh.packets ||
+			    e->bytes > s->rh.bytes)
+				return -1;
+		} else if (sx_probe_entry(f->probe, s->rh.first + j, e) != 0)
+			return -1;
+		if (e->packets < s->rh.base_packets ||
+		    e->bytes < s->rh.base_bytes)
+			return -1;
+		e->packets -= s->rh.base_packets;
+		e->bytes -= s->rh.base_bytes;
+		return 0;
+	}
 	if (f->state == TL_PROBE)
 		return sx_probe_entry(f->probe, j, e);
 	if (j >= f->ix->n_entries)
@@ -169,7 +219,7 @@ static int tl_in_file(tl_src *s, size_t i, uint64_t b, tl_pos *pos)
 		return -1;
 	n = tl_n_entries(s, i);
 	lo = f->hint;
-	hi = n;
+	hi = f->has_lim && f->lim < n ? f->lim : n;
 	if (lo < hi) {
 		if (tl_entry(s, i, lo, &e) != 0)
 			return -1;
@@ -331,14 +381,12 @@ static int tl_open(tl_src *s, int rootfd, const char *root, const char *path,
 			return out_error(404, "%s: %s", rel, strerror(errno));
 		if (faccessat(dirfd, ".", W_OK, AT_EACCESS) == 0)
 			flags = SX_OPEN_WRITABLE;
-		s->have_store = 1;
-		if (sx_store_open(&s->st, dirfd, flags) != 0)
-			return out_error(500, "%s: %s", rel, s->st.error);
-		if (!s->st.ordered)
-			return out_error(
-			    422, "%s is not time-ordered: no timeline", rel);
-		s->n = s->st.n_files;
-		s->idxdir = sx_open_dir(s->st.dirfd, SX_INDEX_DIR, 0);
+		/* Opened (listed) only when the rollup cannot answer. */
+		s->jobfd = dirfd;
+		s->flags = flags;
+		s->rel = strdup(rel);
+		if (!s->rel)
+			return out_error(500, "out of memory");
 	} else {
 		int fd, e;
 
@@ -366,10 +414,195 @@ static int tl_open(tl_src *s, int rootfd, const char *root, const char *path,
 	return 0;
 }
 
+/* The store listed, with its catalog: the path the rollup does not take;
+ * 0, or the exit status after writing the error (*failed set). */
+static int tl_open_store(tl_src *s, int *failed)
+{
+	int dirfd = s->jobfd;
+
+	*failed = 1;
+	s->jobfd = -1;
+	s->have_store = 1;
+	if (sx_store_open(&s->st, dirfd, s->flags) != 0)
+		return out_error(500, "%s: %s", s->rel, s->st.error);
+	if (!s->st.ordered)
+		return out_error(422, "%s is not time-ordered: no timeline",
+		                 s->rel);
+	s->n = s->st.n_files;
+	s->idxdir = sx_open_dir(s->st.dirfd, SX_INDEX_DIR, 0);
+	*failed = 0;
+	return 0;
+}
+
+/* Level `level` of the store's rollup, when it is there and current: 0,
+ * else -1. */
+static int tl_open_rollup(tl_src *s, int level)
+{
+	int idx = sx_open_dir(s->jobfd, SX_INDEX_DIR, 0);
+
+	s->rollfd = idx >= 0 ? openat(idx, sx_roll_name(level),
+	                              O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+	                     : -1;
+	if (idx >= 0)
+		close(idx);
+	if (s->rollfd < 0 || sx_rollup_read(s->rollfd, &s->rh) != 0 ||
+	    (s->rh.flags & SX_ROLL_UNORDERED) ||
+	    !sx_rollup_current(s->jobfd, &s->rh) ||
+	    !(s->rp = malloc(sizeof(*s->rp)))) {
+		if (s->rollfd >= 0)
+			close(s->rollfd);
+		s->rollfd = -1;
+		return -1;
+	}
+	sx_rollup_probe(s->rollfd, &s->rh, s->rp);
+	memset(&s->rsum, 0, sizeof(s->rsum));
+	s->rsum.flags = SX_ORDERED;
+	s->rsum.packets = s->rh.packets - s->rh.base_packets;
+	s->rsum.bytes = s->rh.bytes - s->rh.base_bytes;
+	s->rsum.first_ns = s->rh.first_ns;
+	s->rsum.last_ns = s->rh.last_ns;
+	s->rollup = 1;
+	s->level = level;
+	s->n = 1;
+	return 0;
+}
+
+/* Puts the rollup aside (its reads stay counted). */
+static void tl_drop_rollup(tl_src *s)
+{
+	s->entries_read += s->rp->entries_read;
+	s->bytes_read += s->rp->bytes_read;
+	close(s->rollfd);
+	s->rollfd = -1;
+	free(s->rp);
+	s->rp = NULL;
+	free(s->rbuf);
+	s->rbuf = NULL;
+	s->rollup = 0;
+	s->n = 0;
+	free(s->files);
+	free(s->nonempty);
+	s->files = NULL;
+	s->nonempty = NULL;
+	s->n_nonempty = 0;
+}
+
+/* How many of the rollup's points are earlier than b. */
+static int tl_rank(tl_src *s, uint64_t b, uint64_t *r)
+{
+	tl_pos p;
+
+	*r = 0;
+	if (!s->n_nonempty || b <= s->rsum.first_ns)
+		return 0;
+	*r = tl_n_entries(s, 0);
+	if (b > s->rsum.last_ns)
+		return 0;
+	s->files[0].hint = 0;
+	if (tl_in_file(s, 0, b, &p) != 0)
+		return -1;
+	*r = s->files[0].hint;
+	s->files[0].hint = 0;
+	return 0;
+}
+
+/* The rollup answers for the window whose edges have ranks r0 and r1:
+ * every answer lies in [r0, r1], so the searches are kept there and those
+ * points (the one at r1 included, when there is one) are read with one
+ * pread when they are not too many.  0, or -1 when the points read are
+ * not in order (damage the header's hash does not cover). */
+static int tl_roll_window(tl_src *s, uint64_t r0, uint64_t r1)
+{
+	uint64_t n = tl_n_entries(s, 0), k, j;
+	const sx_entry *e;
+
+	s->files[0].hint = r0;
+	s->files[0].lim = r1;
+	s->files[0].has_lim = 1;
+	if (r0 >= n)
+		return 0;
+	k = (r1 < n ? r1 + 1 : n) - r0;
+	if (k * sizeof(sx_entry) > TL_ROLL_WHOLE ||
+	    !(s->rbuf = malloc(k * sizeof(sx_entry))))
+		return 0;
+	if (sx_rollup_get_range(s->rollfd, s->rh.first + r0, k, s->rbuf) != 0) {
+		free(s->rbuf);
+		s->rbuf = NULL;
+		return 0;
+	}
+	s->rbuf_at = r0;
+	s->rbuf_n = k;
+	s->entries_read += k;
+	s->bytes_read += k * sizeof(sx_entry);
+	for (j = 0, e = s->rbuf; j < k; j++, e++)
+		if (e->packets < s->rh.base_packets ||
+		    e->packets >= s->rh.packets || e->bytes > s->rh.bytes ||
+		    (j && (e->ts < e[-1].ts || e->packets <= e[-1].packets ||
+		           e->bytes < e[-1].bytes)))
+			return -1;
+	return 0;
+}
+
+/* The files' (or the rollup's) summaries: which hold packets, and the
+ * first and last packet times.  0, or -1 out of memory. */
+static int tl_prepare(tl_src *s, uint64_t *first, uint64_t *last)
+{
+	size_t i;
+
+	*first = *last = 0;
+	s->files = calloc(s->n ? s->n : 1, sizeof(*s->files));
+	s->nonempty = calloc(s->n ? s->n : 1, sizeof(*s->nonempty));
+	if (!s->files || !s->nonempty)
+		return -1;
+	for (i = 0; i < s->n; i++) {
+		const sx_summary *sum = tl_sum(s, i);
+
+		if (!sum->packets)
+			continue;
+		s->nonempty[s->n_nonempty++] = i;
+		if (!*first || sum->first_ns < *first)
+			*first = sum->first_ns;
+		if (sum->last_ns > *last)
+			*last = sum->last_ns;
+	}
+	return 0;
+}
+
+/* The window: as asked, else the source's packets (within a clip's
+ * window for a clip); 0, or -1 when it starts after its end. */
+static int tl_window(const tl_src *s, uint64_t *t0, uint64_t *t1, uint64_t *n,
+                     uint64_t first, uint64_t last, uint64_t cstart,
+                     uint64_t cend)
+{
+	if (!*t0)
+		*t0 = first > cstart ? first : cstart;
+	if (!*t1)
+		*t1 = s->n_nonempty && last + 1 < cend ? last + 1 : cend;
+	if (*t1 == UINT64_MAX && !s->n_nonempty)
+		*t1 = *t0;
+	if (*t0 < cstart) /* a clip shows its own window only */
+		*t0 = cstart;
+	if (*t1 > cend)
+		*t1 = cend;
+	if (*t0 > *t1 && (cstart || cend != UINT64_MAX))
+		*t1 = *t0;
+	if (*t0 > *t1)
+		return -1;
+	if (*t1 - *t0 < *n)
+		*n = *t1 - *t0 ? *t1 - *t0
+		               : 0; /* no bucket narrower than 1 ns */
+	return 0;
+}
+
 static void tl_close(tl_src *s)
 {
 	size_t i;
 
+	if (s->rollup)
+		tl_drop_rollup(s);
+	if (s->jobfd >= 0)
+		close(s->jobfd);
+	free((char *)s->rel);
 	for (i = 0; s->files && i < s->n; i++) {
 		if (s->files[i].probe) {
 			close(s->files[i].probe->fd);
@@ -391,14 +624,16 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 {
 	uint64_t t0, t1, n, cstart = 0, cend = UINT64_MAX, first = 0, last = 0;
 	uint64_t *pk = NULL, *by = NULL, *bound = NULL, before_p, before_b;
+	uint64_t req_t0, req_t1, req_n;
 	tl_pos *pos = NULL;
 	json_t *o, *items;
 	tl_src s;
 	size_t i, k;
-	int rootfd, rc, failed;
+	int rootfd, rc, failed, lv;
+	uint64_t gran;
 
 	memset(&s, 0, sizeof(s));
-	s.idxdir = -1;
+	s.idxdir = s.jobfd = s.rollfd = -1;
 	if (parse_u64(start, &t0) || parse_u64(end, &t1) ||
 	    parse_u64(intervals, &n) || n < 1 || n > TL_MAX_INTERVALS) {
 		fprintf(stderr,
@@ -416,43 +651,55 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 	close(rootfd);
 	if (failed)
 		goto out;
-	s.files = calloc(s.n ? s.n : 1, sizeof(*s.files));
-	s.nonempty = calloc(s.n ? s.n : 1, sizeof(*s.nonempty));
-	if (!s.files || !s.nonempty) {
-		rc = out_error(500, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < s.n; i++) {
-		const sx_summary *sum = tl_sum(&s, i);
+	req_t0 = t0;
+	req_t1 = t1;
+	req_n = n;
+	/* The coarsest level of the rollup whose window spans TL_ROLL_MIN
+	 * of its points per interval or more, on average, answers. */
+	for (lv = SX_ROLL_LEVELS - 1; s.jobfd >= 0 && lv >= 0 && !s.rollup;
+	     lv--) {
+		uint64_t r0, r1;
 
-		if (!sum->packets)
+		if (tl_open_rollup(&s, lv) != 0)
 			continue;
-		s.nonempty[s.n_nonempty++] = i;
-		if (!first || sum->first_ns < first)
-			first = sum->first_ns;
-		if (sum->last_ns > last)
-			last = sum->last_ns;
+		if (tl_prepare(&s, &first, &last) != 0) {
+			rc = out_error(500, "out of memory");
+			goto out;
+		}
+		if (tl_window(&s, &t0, &t1, &n, first, last, cstart, cend) !=
+		        0 ||
+		    tl_rank(&s, t0, &r0) != 0 || tl_rank(&s, t1, &r1) != 0 ||
+		    r1 - r0 < TL_ROLL_MIN * n || n == 0) {
+			tl_drop_rollup(&s);
+			t0 = req_t0;
+			t1 = req_t1;
+			n = req_n;
+			continue;
+		}
+		if (tl_roll_window(&s, r0, r1) != 0) {
+			tl_drop_rollup(&s); /* a finer level may do */
+			t0 = req_t0;
+			t1 = req_t1;
+			n = req_n;
+		}
 	}
-	/* The window: as asked, else the source's packets (within a clip's
-	 * window for a clip). */
-	if (!t0)
-		t0 = first > cstart ? first : cstart;
-	if (!t1)
-		t1 = s.n_nonempty && last + 1 < cend ? last + 1 : cend;
-	if (t1 == UINT64_MAX && !s.n_nonempty)
-		t1 = t0;
-	if (t0 < cstart) /* a clip shows its own window only */
-		t0 = cstart;
-	if (t1 > cend)
-		t1 = cend;
-	if (t0 > t1 && (cstart || cend != UINT64_MAX))
-		t1 = t0;
-	if (t0 > t1) {
-		rc = out_error(400, "the window's start is after its end");
-		goto out;
+	if (!s.rollup) {
+		if (s.jobfd >= 0) {
+			rc = tl_open_store(&s, &failed);
+			if (failed)
+				goto out;
+		}
+		if (tl_prepare(&s, &first, &last) != 0) {
+			rc = out_error(500, "out of memory");
+			goto out;
+		}
+		if (tl_window(&s, &t0, &t1, &n, first, last, cstart, cend) !=
+		    0) {
+			rc = out_error(400,
+			               "the window's start is after its end");
+			goto out;
+		}
 	}
-	if (t1 - t0 < n)
-		n = t1 - t0 ? t1 - t0 : 0; /* no bucket narrower than 1 ns */
 	bound = calloc(n + 1, sizeof(*bound));
 	pos = calloc(n + 1, sizeof(*pos));
 	pk = calloc(s.n + 1, sizeof(*pk));
@@ -494,14 +741,21 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 		                                (json_int_t)(p1 - p0), "bytes",
 		                                (json_int_t)(b1 - b0)));
 	}
-	for (i = 0; i < s.n; i++)
+	for (i = 0; i < s.n && !s.rollup; i++)
 		if (s.files[i].probe) {
 			s.entries_read += s.files[i].probe->entries_read;
 			s.bytes_read += s.files[i].probe->bytes_read;
 		}
+	if (s.rollup) { /* its searches' and header's reads, counted once */
+		s.entries_read += s.rp->entries_read;
+		s.bytes_read += s.rp->bytes_read;
+		s.rp->entries_read = s.rp->bytes_read = 0;
+	}
+	gran =
+	    s.rollup ? (uint64_t)SX_STRIDE * s.rh.every * s.rh.step : SX_STRIDE;
 	o = json_pack(
-	    "{s:s, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:o}",
+	    "{s:s, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:s, s:I, s:I, "
+	    "s:I, s:I, s:o}",
 	    "path", path, "start_time", ns_text(t0), "end_time", ns_text(t1),
 	    "intervals", (json_int_t)n, "first_packet_time",
 	    s.n_nonempty ? ns_text(first) : json_null(), "last_packet_time",
@@ -511,9 +765,11 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 	    "bytes",
 	    (json_int_t)(by[pos[n].file] + pos[n].bytes - by[pos[0].file] -
 	                 pos[0].bytes),
-	    "granularity_bytes", (json_int_t)SX_STRIDE, "files",
-	    (json_int_t)s.n, "index_entries_read", (json_int_t)s.entries_read,
-	    "index_bytes_read", (json_int_t)s.bytes_read, "indexes_loaded",
+	    "granularity_bytes", (json_int_t)gran, "granularity",
+	    s.rollup ? sx_roll_name(s.level) : "index", "files",
+	    (json_int_t)(s.rollup ? s.rh.files : s.n), "index_entries_read",
+	    (json_int_t)s.entries_read, "index_bytes_read",
+	    (json_int_t)s.bytes_read, "indexes_loaded",
 	    (json_int_t)s.indexes_loaded, "items", items);
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
