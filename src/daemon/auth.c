@@ -959,6 +959,9 @@ static void check_done(evutil_socket_t fd, short what, void *arg)
 		verified(d, c);
 		check_finish(a, c);
 	} else if (d->stopping ||
+	           /* the second counts from now, not from the loop's
+	            * cached time, which can be this pass's start */
+	           event_base_update_cache_time(d->base) != 0 ||
 	           !(c->delay_ev = evtimer_new(d->base, delay_done, c)) ||
 	           evtimer_add(c->delay_ev, &later) != 0) {
 		refuse(c);

@@ -782,7 +782,19 @@ int main(int argc, char **argv)
 		if (pkxd_auth_keep_codes(d.auth, codes) != 0)
 			goto out;
 	}
-	d.base = event_base_new();
+	/* Precise timers: libevent's default coarse clock ticks in
+	 * milliseconds, and a delay promised to be a second (a wrong
+	 * password's) must not end a few of them early. */
+	{
+		struct event_config *ec = event_config_new();
+
+		if (ec) {
+			event_config_set_flag(ec,
+			                      EVENT_BASE_FLAG_PRECISE_TIMER);
+			d.base = event_base_new_with_config(ec);
+			event_config_free(ec);
+		}
+	}
 	if (!d.base)
 		goto out;
 	limits.max_connections = connection_cap();
