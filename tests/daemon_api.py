@@ -310,6 +310,28 @@ def test_prepare(d, root, tmp):
     check("PREPARE DONE once its end was sent", doc["status"]["state"] == "DONE", doc["status"])
     r, data = d.download(eid)
     check("then a download is 409", r.status == 409, r.status)
+    # Its last bytes may have been sent and never arrived: for a while
+    # a range of the spool is still sent, and changes nothing.
+    r, data = d.request("GET", API + "/packets/items/" + eid,
+                        headers={"Range": "bytes=200-", "If-Range": etag}, raw=True)
+    check("DONE: a resumed range of the kept spool is 206", r.status == 206
+          and data == ref[200:] and r.getheader("Content-Range")
+          == "bytes 200-%d/%d" % (len(ref) - 1, len(ref)), (r.status, len(data)))
+    wait_until(lambda: d.get(eid)[1]["status"]["state"] != "STREAMING", 5)
+    st, doc, _ = d.get(eid)
+    check("and it stays DONE", doc["status"]["state"] == "DONE", doc["status"])
+    r, data = d.request("GET", API + "/packets/items/" + eid,
+                        headers={"Range": "bytes=0-", "If-Range": '"other"'}, raw=True)
+    check("DONE: a range whose If-Range is another tag (the whole again) is 409",
+          r.status == 409, r.status)
+    r, data = d.request("GET", API + "/packets/items/" + eid,
+                        headers={"Range": "bytes=%d-" % len(ref)}, raw=True)
+    check("DONE: a range past the end is 416", r.status == 416, r.status)
+    spool = os.path.join(root, ".pktexport", "spool", eid)
+    check("DONE: the spool is kept a while", os.path.exists(spool), spool)
+    st, _, _ = d.request("DELETE", API + "/exports/items/" + eid)
+    check("DELETE of a DONE export with a kept spool: its spool goes", st == 204
+          and not os.path.exists(spool), (st, spool))
     # A READY export switched to PREPARE with PUT.
     cfg2 = {"path": "fs/sample.pcap", "filters": {"items": [{"id": "t", "type": "BPF", "value": "tcp port 80"}]}}
     st, doc, _ = d.post(cfg2)

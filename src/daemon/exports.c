@@ -36,9 +36,12 @@ struct pkxd_export {
 	uint64_t created_ns; /* since the epoch */
 	pkx_stats stats;     /* last known; live ones come from the job */
 	double progress;
-	pkx_error error;     /* error.id[0] when there is one */
-	int spooled;         /* PREPARE output sits in the spool file */
-	int downloaded;      /* a download has started */
+	pkx_error error; /* error.id[0] when there is one */
+	int spooled;     /* PREPARE output sits in the spool file */
+	int downloaded;  /* a download has started */
+	/* DONE, its spool kept a while for a resumed download whose last
+	 * bytes were sent but not received (pkxd_export_keep_spool). */
+	struct event *resume_timer;
 	int deleted;         /* removed from the table, waiting on its job */
 	pkxd_job *job;       /* running work, or NULL */
 	struct event *timer; /* connection or handle timeout */
@@ -126,6 +129,8 @@ static void free_export(pkxd_export *e)
 {
 	if (e->timer)
 		event_free(e->timer);
+	if (e->resume_timer)
+		event_free(e->resume_timer);
 	pkx_config_free(e->cfg);
 	json_decref(e->extra);
 	free(e);
@@ -157,6 +162,8 @@ void pkxd_export_delete(pkxd_export *e)
 	e->deleted = 1;
 	if (e->timer)
 		evtimer_del(e->timer);
+	if (e->resume_timer)
+		evtimer_del(e->resume_timer);
 	/* In order after its saves still queued, which would bring it
 	 * back. */
 	state_path(e, path, sizeof(path));
@@ -606,6 +613,8 @@ static void settle_after_restart(pkxd_export *e)
 		e->spooled = 0;
 		unlink(spool);
 	}
+	if (!e->spooled)
+		unlink(spool); /* one kept for a resume: not past a restart */
 	if (e->spooled && access(spool, R_OK) != 0) {
 		e->state = PKXD_ERRORS;
 		pkx_fail(&e->error, PKX_EINTERNAL,
@@ -737,6 +746,47 @@ int pkxd_export_spooled(const pkxd_export *e)
 void pkxd_export_set_spooled(pkxd_export *e, int spooled)
 {
 	e->spooled = spooled;
+}
+
+static void resume_over(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_export *e = arg;
+	char path[PATH_MAX];
+
+	(void)fd;
+	(void)what;
+	if (e->job)
+		return; /* a resumed range is being sent: it ends the wait */
+	pkxd_spool_path(e, path, sizeof(path));
+	unlink(path);
+	event_free(e->resume_timer);
+	e->resume_timer = NULL;
+}
+
+void pkxd_export_keep_spool(pkxd_export *e)
+{
+	struct timeval tv = {PKXD_RESUME_KEEP_S, 0};
+
+	e->spooled = 0;
+	if (!e->resume_timer)
+		e->resume_timer = evtimer_new(e->d->base, resume_over, e);
+	if (!e->resume_timer || evtimer_add(e->resume_timer, &tv) != 0) {
+		char path[PATH_MAX];
+
+		pkxd_spool_path(e, path, sizeof(path));
+		unlink(path);
+	}
+}
+
+int pkxd_export_spool_kept(const pkxd_export *e)
+{
+	return e->resume_timer != NULL && e->state == PKXD_DONE;
+}
+
+void pkxd_export_spool_resent(pkxd_export *e)
+{
+	if (e->resume_timer && !evtimer_pending(e->resume_timer, NULL))
+		resume_over(-1, 0, e); /* its time ran out meanwhile */
 }
 
 pkxd_job *pkxd_export_job(const pkxd_export *e)

@@ -603,6 +603,46 @@ static void download_taken(pkxd_daemon *d, const char *id, int err, void *arg)
 	free(dc);
 }
 
+/* A spool's strong tag: the same output for the same export, id and
+ * size. */
+static void spool_etag(const pkxd_export *e, uint64_t size, char *etag,
+                       size_t cap)
+{
+	snprintf(etag, cap, "\"%s-%llx\"", pkxd_export_id(e),
+	         (unsigned long long)size);
+}
+
+/* A Range request on a DONE export whose spool is still kept (its last
+ * bytes were sent, maybe never received): the range is sent, nothing
+ * else changes.  Returns 0 when it is not such a request. */
+static int late_range(pkxd_export *e, pkxh_req *req)
+{
+	char path[PATH_MAX], etag[64];
+	const char *if_range = pkxh_header(req, "If-Range");
+	struct stat sst;
+	pkxd_span span = {.late = 1};
+	pkx_error perr = {"", ""};
+
+	if (!pkxd_export_spool_kept(e) || pkxd_export_job(e) ||
+	    pkxh_method_of(req) != PKXH_GET || !pkxh_header(req, "Range"))
+		return 0;
+	pkxd_spool_path(e, path, sizeof(path));
+	if (stat(path, &sst) != 0)
+		return 0;
+	spool_etag(e, (uint64_t)sst.st_size, etag, sizeof(etag));
+	if (if_range && strcmp(if_range, etag) != 0)
+		return 0; /* asks for the whole again: that was done */
+	span.total = (uint64_t)sst.st_size;
+	span.status = pkxd_range(req, span.total, etag, &span.from, &span.len);
+	if (span.status == 416)
+		return 1;
+	if (span.status != 206)
+		return 0;
+	if (pkxd_job_send_spool(e, req, &span, &perr) != PKX_OK)
+		pkxd_reply_pkx_error(req, &perr);
+	return 1;
+}
+
 static void download(pkxd_export *e, pkxh_req *req)
 {
 	download_ctx *dc;
@@ -615,6 +655,8 @@ static void download(pkxd_export *e, pkxh_req *req)
 		                 pkxd_export_config(e)->output_filename);
 		return;
 	}
+	if (late_range(e, req))
+		return;
 	if (pkxd_export_downloaded(e) || pkxd_export_state(e) == PKXD_DONE) {
 		pkxd_reply_error(req, 409, PKXD_ESTATE,
 		                 "export %s was already downloaded (%s)",
@@ -666,9 +708,7 @@ static void download(pkxd_export *e, pkxh_req *req)
 			                 pkxd_export_id(e));
 			return;
 		}
-		/* Output is the same for the same export: id and size. */
-		snprintf(etag, sizeof(etag), "\"%s-%llx\"", pkxd_export_id(e),
-		         (unsigned long long)sst.st_size);
+		spool_etag(e, (uint64_t)sst.st_size, etag, sizeof(etag));
 		dc->span.total = (uint64_t)sst.st_size;
 		dc->span.status = pkxd_range(req, dc->span.total, etag,
 		                             &dc->span.from, &dc->span.len);

@@ -879,6 +879,12 @@ static void settle_export(pkxd_job *job, pkxd_export *e)
 	         job->outcome == PKX_RUN_STOPPED ||
 	         job->outcome == PKX_RUN_DAMAGED;
 
+	/* A resumed range of a DONE export's kept spool: the export was
+	 * done before and stays as it is, whatever became of the range. */
+	if (job->kind == PKXD_JOB_SEND_SPOOL && job->span.late) {
+		pkxd_export_spool_resent(e);
+		return;
+	}
 	/* A live stream ends when its client leaves: not an error. */
 	if (job->stream && job_is_live(job) && job->outcome == PKX_RUN_FAILED &&
 	    strcmp(job->err.id, "CLIENT_DISCONNECTED") == 0) {
@@ -923,13 +929,17 @@ static void settle_export(pkxd_job *job, pkxd_export *e)
 		if (pkxd_export_state(e) == PKXD_STREAMING)
 			pkxd_export_set_state(e, PKXD_READY);
 	} else if (job->kind == PKXD_JOB_SEND_SPOOL) {
-		char path[PATH_MAX];
-
-		pkxd_spool_path(e, path, sizeof(path));
-		unlink(path);
-		pkxd_export_set_spooled(e, 0);
 		if (pkxd_export_state(e) != PKXD_NODATA)
 			pkxd_export_set_state(e, PKXD_DONE);
+		if (pkxd_export_state(e) == PKXD_DONE) {
+			pkxd_export_keep_spool(e);
+		} else {
+			char path[PATH_MAX];
+
+			pkxd_spool_path(e, path, sizeof(path));
+			unlink(path);
+			pkxd_export_set_spooled(e, 0);
+		}
 	} else {
 		pkxd_export_set_state(e, pkxd_export_stats(e)->exported_packets
 		                             ? PKXD_DONE

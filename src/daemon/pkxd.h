@@ -105,6 +105,15 @@ void pkxd_export_set_downloaded(pkxd_export *e, int downloaded);
 void pkxd_export_clear_downloaded(pkxd_export *e);
 int pkxd_export_spooled(const pkxd_export *e);
 void pkxd_export_set_spooled(pkxd_export *e, int spooled);
+/* The download that sent a spool's last byte made the export DONE: the
+ * spool is kept PKXD_RESUME_KEEP_S more seconds, for a Range request
+ * resuming a download whose last bytes were sent but never arrived. */
+#define PKXD_RESUME_KEEP_S 300
+void pkxd_export_keep_spool(pkxd_export *e);
+int pkxd_export_spool_kept(const pkxd_export *e);
+/* A resumed range of a kept spool is over: the spool goes if its time
+ * ran out while it was being sent. */
+void pkxd_export_spool_resent(pkxd_export *e);
 pkxd_job *pkxd_export_job(const pkxd_export *e);
 void pkxd_export_set_job(pkxd_export *e, pkxd_job *job);
 /* The stats and progress kept once its job is over. */
@@ -162,6 +171,7 @@ typedef void (*pkxd_answer_fn)(pkxd_export *e, pkxh_req *req,
  * total bytes, answered with status (200 or 206) and a Content-Length. */
 typedef struct pkxd_span {
 	int status;
+	int late; /* a range of a DONE export's kept spool: changes nothing */
 	uint64_t from, len, total;
 } pkxd_span;
 pkx_result pkxd_job_send_spool(pkxd_export *e, pkxh_req *req,
