@@ -37,6 +37,6 @@ int store_clip_of(int rootfd, const char *id, ss_clip *clip, char *why,
  * interval of a source, from its time indexes, as JSON.  The exit
  * status. */
 int store_cmd_timeline(const char *root, const char *path, const char *start,
-                       const char *end, const char *intervals);
+                       const char *end, const char *intervals, int spread);
 
 #endif /* PKX_SOURCE_STORE_H */

@@ -31,7 +31,7 @@ static void usage(FILE *out)
 	        "       pktexport store list --root DIR\n"
 	        "       pktexport store describe --root DIR fs/FILE...\n"
 	        "       pktexport store tree --root DIR fs[/DIR]\n"
-	        "       pktexport store timeline --root DIR "
+	        "       pktexport store timeline --root DIR [--spread] "
 	        "jobs/JOB|clips/ID|fs/FILE START END N\n"
 	        "\n"
 	        "A store is DIR/jobs/JOB: time-ordered capture files, their "
@@ -612,12 +612,13 @@ int main(int argc, char **argv)
 	    {"root", required_argument, NULL, 'r'},
 	    {"file-size", required_argument, NULL, 's'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"spread", no_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *root = ".", *cmd;
 	uint64_t file_size = DEFAULT_FILE_SIZE;
-	int c, i, rc = 0;
+	int c, i, rc = 0, spread = 0;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0) {
@@ -633,6 +634,8 @@ int main(int argc, char **argv)
 			continue;
 		else if (c == 'q')
 			quiet = 1;
+		else if (c == 'S' && strcmp(cmd, "timeline") == 0)
+			spread = 1;
 		else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -659,7 +662,7 @@ int main(int argc, char **argv)
 		return store_cmd_tree(root, argv[0]);
 	if (strcmp(cmd, "timeline") == 0 && argc == 4)
 		return store_cmd_timeline(root, argv[0], argv[1], argv[2],
-		                          argv[3]);
+		                          argv[3], spread);
 	if (strcmp(cmd, "describe") == 0 && argc >= 1)
 		return store_cmd_describe(root, argv, argc);
 	if (strcmp(cmd, "index") == 0 && argc >= 1) {

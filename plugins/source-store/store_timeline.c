@@ -18,7 +18,16 @@
  * holds TL_ROLL_MIN of that level's points per interval: the coarsest
  * such level, its points in the window read with one pread, then the
  * same search over them, the counts then exact at that level's points
- * (about 1 GiB, 64 GiB or 4 TiB apart). */
+ * (about 1 GiB, 64 GiB or 4 TiB apart).
+ *
+ * With --spread (the endpoint's `spread=1`), a position inside the span
+ * of an index entry (or of a level's point) is interpolated linearly in
+ * time between the entry before it and the entry at or after it, the
+ * first record and just after the last record of a file (of the rollup)
+ * standing for entries at its ends: cumulative packets and bytes are
+ * piecewise linear between entries, rounded down, so the counts are
+ * estimates, exact at entries, never negative, and the buckets still sum
+ * to the window's counts (tl_spread). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +73,7 @@ typedef struct tl_src {
 	int idxdir; /* the store's .index, -1 when none */
 	uint64_t entries_read, bytes_read, indexes_loaded;
 	int jobfd, flags; /* a store not opened yet (tl_open_store) */
+	int spread;       /* positions interpolated inside entries */
 	const char *rel;
 	/* Answering from the rollup: one pseudo-file whose entries are its
 	 * live points, counts taken from the first live file on. */
@@ -288,6 +298,55 @@ static int tl_in_file(tl_src *s, size_t i, uint64_t b, tl_pos *pos)
 	return 0;
 }
 
+/* With --spread: pos, the position tl_in_file found for b in file i (the
+ * file's entry `hint`, the first at or after b, or its end), moved back
+ * inside the span of the entry before it.  Between that entry (or the
+ * file's first record, with no records before it) at time t0 with
+ * cumulative counts c0, and the entry at or after b (or just after the
+ * file's last record, with all its records before it) at t1 with c1, the
+ * records before b are taken as c0 + (c1 - c0) (b - t0) / (t1 - t0),
+ * rounded down: exact at t0 and t1, never decreasing as b grows, so the
+ * buckets (differences of positions) are never negative and sum to the
+ * difference of the window's edges.  0, or -1 when an entry cannot be
+ * read or the counts go backwards. */
+static int tl_spread(tl_src *s, size_t i, uint64_t b, tl_pos *pos)
+{
+	const sx_summary *sum = tl_sum(s, i);
+	uint64_t j = s->files[i].hint, n = tl_n_entries(s, i);
+	unsigned __int128 dt, span;
+	sx_entry prev, next;
+
+	if (j == 0)
+		prev = (sx_entry){.ts = sum->first_ns};
+	else if (tl_entry(s, i, j - 1, &prev) != 0)
+		return -1;
+	if (j < n) {
+		if (tl_entry(s, i, j, &next) != 0)
+			return -1;
+	} else {
+		next = (sx_entry){.ts = sum->last_ns < UINT64_MAX
+		                            ? sum->last_ns + 1
+		                            : UINT64_MAX,
+		                  .packets = sum->packets,
+		                  .bytes = sum->bytes};
+	}
+	if (next.packets < prev.packets || next.bytes < prev.bytes ||
+	    next.packets != pos->packets || next.bytes != pos->bytes)
+		return -1;
+	if (prev.ts >= b || next.ts <= b)
+		return 0; /* on an entry (or before the first): exact */
+	dt = b - prev.ts;
+	span = next.ts - prev.ts;
+	pos->packets =
+	    prev.packets +
+	    (uint64_t)((unsigned __int128)(next.packets - prev.packets) * dt /
+	               span);
+	pos->bytes = prev.bytes +
+	             (uint64_t)((unsigned __int128)(next.bytes - prev.bytes) *
+	                        dt / span);
+	return 0;
+}
+
 /* The position of time b over the whole source. */
 static int tl_locate(tl_src *s, uint64_t b, tl_pos *pos)
 {
@@ -311,7 +370,9 @@ static int tl_locate(tl_src *s, uint64_t b, tl_pos *pos)
 		*pos = (tl_pos){k, 0, 0};
 		return 0;
 	}
-	return tl_in_file(s, k, b, pos);
+	if (tl_in_file(s, k, b, pos) != 0)
+		return -1;
+	return s->spread ? tl_spread(s, k, b, pos) : 0;
 }
 
 static int rel_ok(const char *rel)
@@ -620,7 +681,7 @@ static void tl_close(tl_src *s)
 }
 
 int store_cmd_timeline(const char *root, const char *path, const char *start,
-                       const char *end, const char *intervals)
+                       const char *end, const char *intervals, int spread)
 {
 	uint64_t t0, t1, n, cstart = 0, cend = UINT64_MAX, first = 0, last = 0;
 	uint64_t *pk = NULL, *by = NULL, *bound = NULL, before_p, before_b;
@@ -634,6 +695,7 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 
 	memset(&s, 0, sizeof(s));
 	s.idxdir = s.jobfd = s.rollfd = -1;
+	s.spread = spread;
 	if (parse_u64(start, &t0) || parse_u64(end, &t1) ||
 	    parse_u64(intervals, &n) || n < 1 || n > TL_MAX_INTERVALS) {
 		fprintf(stderr,
@@ -754,8 +816,8 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 	gran =
 	    s.rollup ? (uint64_t)SX_STRIDE * s.rh.every * s.rh.step : SX_STRIDE;
 	o = json_pack(
-	    "{s:s, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:s, s:I, s:I, "
-	    "s:I, s:I, s:o}",
+	    "{s:s, s:o, s:o, s:I, s:o, s:o, s:I, s:I, s:I, s:s, s:b, s:I, "
+	    "s:I, s:I, s:I, s:o}",
 	    "path", path, "start_time", ns_text(t0), "end_time", ns_text(t1),
 	    "intervals", (json_int_t)n, "first_packet_time",
 	    s.n_nonempty ? ns_text(first) : json_null(), "last_packet_time",
@@ -766,10 +828,10 @@ int store_cmd_timeline(const char *root, const char *path, const char *start,
 	    (json_int_t)(by[pos[n].file] + pos[n].bytes - by[pos[0].file] -
 	                 pos[0].bytes),
 	    "granularity_bytes", (json_int_t)gran, "granularity",
-	    s.rollup ? sx_roll_name(s.level) : "index", "files",
-	    (json_int_t)(s.rollup ? s.rh.files : s.n), "index_entries_read",
-	    (json_int_t)s.entries_read, "index_bytes_read",
-	    (json_int_t)s.bytes_read, "indexes_loaded",
+	    s.rollup ? sx_roll_name(s.level) : "index", "spread", s.spread,
+	    "files", (json_int_t)(s.rollup ? s.rh.files : s.n),
+	    "index_entries_read", (json_int_t)s.entries_read,
+	    "index_bytes_read", (json_int_t)s.bytes_read, "indexes_loaded",
 	    (json_int_t)s.indexes_loaded, "items", items);
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');

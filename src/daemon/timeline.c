@@ -21,6 +21,7 @@ typedef struct timeline {
 	const pkxd_daemon *d;
 	pkxh_req *req;
 	char path[4200], start[24], end[24], intervals[8];
+	int spread; /* spread=1: counts interpolated inside index entries */
 	json_t *out;
 	pkx_error err;
 } timeline;
@@ -30,8 +31,11 @@ static void timeline_work(void *arg)
 	timeline *t = arg;
 	const char *args[] = {"timeline", t->path,      t->start,
 	                      t->end,     t->intervals, NULL};
+	const char *spread_args[] = {"timeline", "--spread", t->path,
+	                             t->start,   t->end,     t->intervals,
+	                             NULL};
 
-	t->out = pkxd_store_tool(t->d, args, &t->err);
+	t->out = pkxd_store_tool(t->d, t->spread ? spread_args : args, &t->err);
 }
 
 static void timeline_done(pkxd_daemon *d, void *arg)
@@ -81,7 +85,8 @@ static int query_time(pkxh_req *req, const struct evkeyvalq *q,
 void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                        pkxh_method m)
 {
-	const char *query = evhttp_uri_get_query(pkxh_uri(req)), *path, *n;
+	const char *query = evhttp_uri_get_query(pkxh_uri(req)), *path, *n,
+	           *spread;
 	struct evkeyvalq q;
 	timeline *t = NULL;
 	long intervals = TIMELINE_DEFAULT_INTERVALS;
@@ -110,6 +115,13 @@ void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 	}
 	path = evhttp_find_header(&q, "path");
 	n = evhttp_find_header(&q, "intervals");
+	spread = evhttp_find_header(&q, "spread");
+	if (spread && strcmp(spread, "0") != 0 && strcmp(spread, "1") != 0 &&
+	    strcmp(spread, "false") != 0 && strcmp(spread, "true") != 0) {
+		pkxd_reply_error(req, 400, PKX_EINVAL,
+		                 "spread must be 1 (or true) or 0 (or false)");
+		goto out;
+	}
 	if (n) {
 		intervals = strtol(n, &end, 10);
 		if (*end || end == n || intervals < 1 ||
@@ -137,6 +149,7 @@ void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 	t->req = req;
 	snprintf(t->path, sizeof(t->path), "%s", path);
 	snprintf(t->intervals, sizeof(t->intervals), "%ld", intervals);
+	t->spread = spread && (!strcmp(spread, "1") || !strcmp(spread, "true"));
 	if (query_time(req, &q, "start", t->start, sizeof(t->start)) != 0 ||
 	    query_time(req, &q, "end", t->end, sizeof(t->end)) != 0)
 		goto out;
