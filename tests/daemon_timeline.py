@@ -4,7 +4,8 @@ interval of a store, a clip and an fs/ capture, checked against a
 reference computed here from the captures themselves (their records and
 where the 256 KiB index entries fall, doc/api.md "Timeline"), the bucket
 start times as nanosecond strings, the window's defaults, the limits, the
-sandbox and the credentials; POST /api/pktexport/1.0/filters/validate;
+sandbox and the credentials; with spread=1, the counts interpolated
+inside each entry's span (against the same reference, interpolated); POST /api/pktexport/1.0/filters/validate;
 and the web console's files and browser rules over plain HTTP (Host
 against DNS rebinding, Origin and JSON for a browser's state-changing
 requests, the security headers).  Prints "N passed, N failed"."""
@@ -58,11 +59,20 @@ class Reference:
     index entry of each file only; with `step` > 1, as a coarser level of
     the rollup answers it: from those points whose number (counted from
     `first`, the number of the first one here) is a multiple of `step`,
-    the start of the records standing for a point (doc/store.md)."""
+    the start of the records standing for a point (doc/store.md).
 
-    def __init__(self, files, every=1, step=1, first=0):
+    With spread (doc/api.md, "Timeline", spread=1), the cumulative counts
+    are piecewise linear between knots, rounded down: from the files'
+    indexes, each file's entries and just after its last record (the
+    time of the position's file); from the rollup (`rollup`, or `every`
+    or `step` > 1), the first record, the level's points and just after
+    the last record, as one."""
+
+    def __init__(self, files, every=1, step=1, first=0, rollup=False):
         self.points = []  # (ts of an entry, records before it, bytes before)
         self.ts, before_p, before_b = [], 0, 0
+        # With spread: (first ts, last ts, counts before, knots) of each file.
+        self.groups = []
         for path in files:
             recs = records(path)
             cum_b = [0]
@@ -70,11 +80,30 @@ class Reference:
                 cum_b.append(cum_b[-1] + r[2])
             for i in entries(recs)[::every]:
                 self.points.append((recs[i][1], before_p + i, before_b + cum_b[i]))
+            if recs:
+                last = max(r[1] for r in recs)
+                knots = [(recs[i][1], before_p + i, before_b + cum_b[i]) for i in entries(recs)]
+                knots.append((last + 1, before_p + len(recs), before_b + cum_b[-1]))
+                self.groups.append((recs[0][1], last, (before_p, before_b), knots))
             before_p += len(recs)
             before_b += cum_b[-1]
             self.ts += [r[1] for r in recs]
         self.total = (before_p, before_b)
         self.points = [pt for g, pt in enumerate(self.points, first) if g % step == 0]
+        if (rollup or every > 1 or step > 1) and self.ts:
+            lo, hi = min(self.ts), max(self.ts)
+            self.groups = [(lo, hi, (0, 0), [(lo, 0, 0)] + self.points + [(hi + 1,) + self.total])]
+
+    def spread_position(self, b):
+        for first, last, base, knots in self.groups:
+            if last < b:
+                continue
+            if first >= b:
+                return base
+            j = next(j for j, k in enumerate(knots) if k[0] >= b)
+            (t0, p0, b0), (t1, p1, b1) = knots[j - 1], knots[j]
+            return p0 + (p1 - p0) * (b - t0) // (t1 - t0), b0 + (b1 - b0) * (b - t0) // (t1 - t0)
+        return self.total
 
     def position(self, b):
         if self.ts and b <= min(self.ts):
@@ -84,9 +113,9 @@ class Reference:
                 return p, by
         return self.total
 
-    def buckets(self, start, end, n):
+    def buckets(self, start, end, n, spread=False):
         bounds = [start + (end - start) * k // n for k in range(n + 1)]
-        pos = [self.position(b) for b in bounds]
+        pos = [(self.spread_position if spread else self.position)(b) for b in bounds]
         return [(bounds[k], pos[k + 1][0] - pos[k][0], pos[k + 1][1] - pos[k][1])
                 for k in range(n)]
 
@@ -100,8 +129,8 @@ def get(d, path, headers=None, **q):
     return d.request("GET", TL + "?" + urllib.parse.urlencode(q), headers=headers)
 
 
-def same(doc, ref, start, end, n):
-    want = ref.buckets(start, end, n)
+def same(doc, ref, start, end, n, spread=False):
+    want = ref.buckets(start, end, n, spread)
     got = [(it["start_time"], it["packets"], it["bytes"]) for it in doc.get("items", [])]
     return got == [(ns_str(b), p, by) for b, p, by in want], (got[:5], want[:5])
 
@@ -193,6 +222,83 @@ def test_counts(d, root, times):
     check("a store named by its id", st == 200 and doc2["packets"] == len(times), doc2)
 
 
+def test_spread(d, root, times):
+    """spread=1: each entry's records spread linearly over its span, the
+    counts rounded down at each edge (the interpolated reference); exact
+    at entries and over the whole span, never negative; without it (or
+    spread=0), the answer is unchanged."""
+    ref = Reference(store_files(root))
+    first, last = times[0], max(times)
+    st, doc, _ = get(d, "jobs/core-1", spread=1)
+    ok, why = same(doc, ref, first, last + 1, 200, spread=True)
+    check("spread=1, default window: counts equal the interpolated reference",
+          st == 200 and ok and doc.get("spread") is True, (st, why, doc.get("spread")))
+    items = doc.get("items", [])
+    check("spread=1, the whole span: the buckets sum to every packet and byte exactly",
+          doc.get("packets") == len(times) == sum(i["packets"] for i in items)
+          and doc.get("bytes") == ref.total[1] == sum(i["bytes"] for i in items),
+          (doc.get("packets"), doc.get("bytes"), ref.total))
+    st, plain, _ = get(d, "jobs/core-1")
+    st0, zero, _ = get(d, "jobs/core-1", spread=0)
+    ok, why = same(plain, ref, first, last + 1, 200)
+    check("without spread (or spread=0): the exact-at-entries counts, unchanged", st == st0 == 200
+          and ok and plain.get("spread") is False and zero == plain, (why, plain.get("spread")))
+    empty = sum(1 for i in plain["items"] if not i["packets"])
+    check("spread=1: no empty bucket where the plain answer has %d" % empty,
+          empty > 100 and all(i["packets"] > 0 for i in items), [i["packets"] for i in items][:20])
+    # Narrow windows (finer than the entries) with nanosecond edges.
+    s, e = times[1000] + 123456789, times[3000] + 150
+    for n in (1, 7, 300, 2000):
+        st, doc, _ = get(d, "jobs/core-1", start=ns_str(s), end=ns_str(e), intervals=n, spread=1)
+        ok, why = same(doc, ref, s, e, n, spread=True)
+        check("spread=1, %d intervals of a ns window: the interpolated reference" % n,
+              st == 200 and ok, (st, why))
+        check("spread=1, %d intervals: no negative count, the buckets sum to the window's" % n,
+              all(i["packets"] >= 0 and i["bytes"] >= 0 for i in doc.get("items", [{"packets": -1}]))
+              and sum(i["packets"] for i in doc["items"]) == doc["packets"]
+              and sum(i["bytes"] for i in doc["items"]) == doc["bytes"], doc.get("packets"))
+    # A window inside one entry's span: its share of the entry's records,
+    # in proportion to the time it covers (the plain answer: 0).
+    t0, p0, b0 = ref.groups[1][3][2]
+    t1, p1, b1 = ref.groups[1][3][3]
+    a, b = t0 + (t1 - t0) // 4, t0 + 3 * (t1 - t0) // 4
+    st, doc, _ = get(d, "jobs/core-1", start=ns_str(a), end=ns_str(b), intervals=1, spread=1)
+    want_p = (p1 - p0) * (b - t0) // (t1 - t0) - (p1 - p0) * (a - t0) // (t1 - t0)
+    want_b = (b1 - b0) * (b - t0) // (t1 - t0) - (b1 - b0) * (a - t0) // (t1 - t0)
+    check("spread=1, half of one entry's span: half its records and bytes, rounded at the edges",
+          st == 200 and doc["items"][0]["packets"] == want_p and doc["items"][0]["bytes"] == want_b
+          and abs(want_p - (p1 - p0) / 2) <= 1 and want_p > 100,
+          (doc.get("items"), want_p, want_b, p1 - p0))
+    st, doc, _ = get(d, "jobs/core-1", start=ns_str(a), end=ns_str(b), intervals=1)
+    check("the same window without spread: 0 (the test can tell)",
+          st == 200 and doc["items"][0]["packets"] == 0, doc.get("items"))
+    # Edges on entries (of different files): the exact count of the
+    # packets stamped in the window, whatever the buckets between.
+    ta, tb = ref.groups[0][3][1][0], ref.groups[2][3][2][0]
+    exact = sum(1 for t in times if ta <= t < tb)
+    for n in (1, 3, 50):
+        st, doc, _ = get(d, "jobs/core-1", start=ns_str(ta), end=ns_str(tb), intervals=n,
+                         spread=1)
+        ok, why = same(doc, ref, ta, tb, n, spread=True)
+        check("spread=1, edges on entries, %d intervals: exactly the %d packets in it" % (n, exact),
+              st == 200 and ok and doc["packets"] == exact
+              and sum(i["packets"] for i in doc["items"]) == exact, (doc.get("packets"), why))
+    # An fs/ capture (its sidecar index) and a clip.
+    fref = Reference([os.path.join(root, "fs", "a.pcap")])
+    st, doc, _ = get(d, "fs/a.pcap", start=ns_str(s), end=ns_str(e), intervals=50, spread=1)
+    ok, why = same(doc, fref, s, e, 50, spread=True)
+    check("spread=1, fs/ capture: the interpolated reference", st == 200 and ok, (st, why))
+    cs, ce = 1700000002500000000, 1700000007000000001
+    st, doc, _ = get(d, "clips/c1", intervals=10, spread="true")
+    ok, why = same(doc, ref, cs, ce, 10, spread=True)
+    check("spread=true, clip: its window, the interpolated reference",
+          st == 200 and ok and doc.get("spread") is True, (st, why))
+    for bad in ("2", "yes", ""):
+        st, doc, _ = get(d, "jobs/core-1", spread=bad)
+        check("spread=%r: 400" % bad, st == 400 and is_error(doc, "REQUEST_INVALID_INPUT"),
+              (st, doc))
+
+
 def tool_timeline(root, path, n, start=0, end=0):
     r = subprocess.run([os.environ["PKTEXPORT_STORE"], "timeline", "--root", root, path,
                         str(start), str(end), str(n)], capture_output=True, text=True)
@@ -238,6 +344,23 @@ def test_rollup(tmp):
                   doc.get("packets") == len(times) and doc.get("files") == len(files)
                   and 0 <= doc.get("index_entries_read", -1) <= npoints
                   and (n == 1 or doc["index_entries_read"] > 0), doc.get("index_entries_read"))
+        # spread=1 from the rollup: interpolated between its points (the
+        # first record and just after the last standing for points), as
+        # one, over the files.
+        for n in (1, 2, npoints // 8):
+            st, doc, _ = get(d2, "jobs/big", intervals=n, spread=1)
+            ok, why = same(doc, coarse, first, last + 1, n, spread=True)
+            check("spread=1, %d intervals of the whole span: from the rollup, interpolated" % n,
+                  st == 200 and ok and doc.get("granularity") == "rollup"
+                  and doc.get("spread") is True and doc.get("packets") == len(times)
+                  and sum(i["packets"] for i in doc["items"]) == len(times)
+                  and all(i["packets"] >= 0 for i in doc["items"]),
+                  (st, why, doc.get("granularity"), doc.get("packets")))
+        n = npoints // 8
+        st, doc, _ = get(d2, "jobs/big", intervals=n, spread=1)
+        check("spread=1 from the rollup is not the plain rollup nor the fine spread answer "
+              "(the test can tell)", not same(doc, coarse, first, last + 1, n)[0]
+              and not same(doc, fine, first, last + 1, n, spread=True)[0])
         # A window inside the span, still 8 points an interval.
         s, e = times[2000] + 777, times[27000] + 1
         st, doc, _ = get(d2, "jobs/big", start=ns_str(s), end=ns_str(e), intervals=2)
@@ -305,6 +428,7 @@ def test_levels(tmp):
     root, jd, files, times = import_store(tmp, "levels", "lv", 13, env)
     names = ["rollup", "rollup2", "rollup3"]
     refs = [Reference(files, step=2 ** k) for k in range(3)]
+    spread_refs = [Reference(files, step=2 ** k, rollup=True) for k in range(3)]
     counts = [len(r.points) for r in refs]
     check("the levels' files: 1, 2 and 4 entries a point",
           all(os.path.getsize(os.path.join(jd, ".index", names[k])) >= 256 + 32 * counts[k]
@@ -327,6 +451,15 @@ def test_levels(tmp):
                   st == 200 and ok and doc.get("granularity") == want
                   and doc.get("granularity_bytes") == STRIDE * (2 ** k if k is not None else 1)
                   and doc.get("packets") == len(times), (st, why, doc.get("granularity")))
+            st, doc, _ = get(d2, "jobs/lv", intervals=n, spread=1)
+            ok, why = same(doc, spread_refs[k] if k is not None else refs[0], first, last + 1, n,
+                           spread=True)
+            check("spread=1, %d intervals of the span: from %s, interpolated" % (n, want),
+                  st == 200 and ok and doc.get("granularity") == want
+                  and doc.get("spread") is True and doc.get("packets") == len(times)
+                  and sum(i["packets"] for i in doc["items"]) == len(times)
+                  and all(i["packets"] >= 0 for i in doc["items"]),
+                  (st, why, doc.get("granularity")))
         check("every level answered some window", seen == set(names + ["index"]), seen)
         # Inner windows: the level is chosen on the points in the window.
         s, e = times[1000] + 333, times[28000] + 1
@@ -504,6 +637,7 @@ def main():
         d = Daemon(root)
         try:
             test_counts(d, root, times)
+            test_spread(d, root, times)
             test_errors(d)
             test_validate(d)
             test_console_http(d)
