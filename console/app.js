@@ -157,7 +157,10 @@ let loading = 0;
 async function loadTimeline() {
   const path = $('source').value;
   if (!path) return;
-  const q = new URLSearchParams({path, intervals: '200'});
+  // spread: each index entry's packets spread over its time span, so
+  // intervals finer than the entries show traffic, not spikes and zeros
+  // (estimates, exact at entries; doc/api.md, "Timeline").
+  const q = new URLSearchParams({path, intervals: '200', spread: '1'});
   if (view.start !== null) q.set('start', timeText(view.start));
   if (view.end !== null) q.set('end', timeText(view.end));
   const mine = ++loading;
@@ -178,7 +181,9 @@ async function loadTimeline() {
     : 'No packets.';
   $('timeline-info').textContent = data.start_time + ' to ' + data.end_time + ' s: ' +
     data.packets + ' packets in ' + data.intervals + ' intervals (counted at index ' +
-    'entries, every 256 KiB of capture; ' + data.index_entries_read + ' entries read).';
+    'entries, every 256 KiB of capture' +
+    (data.spread ? ', spread evenly between them' : '') + '; ' +
+    data.index_entries_read + ' entries read).';
   drawChart();
   showSelection();
 }
@@ -254,6 +259,8 @@ function select(a, b) {
   showSelection();
   let p = 0;
   for (let i = sel[0]; i <= sel[1]; i++) p += data.items[i].packets;
+  // With spread, a sum of estimates (exact when the edges are on index
+  // entries); the export itself is exact.
   $('timeline-info').textContent = 'Selected ' + $('start').value + ' to ' + $('end').value +
     ' s: about ' + p + ' packets.';
 }

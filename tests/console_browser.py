@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The web console end to end in a real headless browser (Debian's
 chromium, chromium-driver and python3-selenium): log in, open a store,
-drag a window on the timeline whose start edge falls between two packets
-500 ns apart, add a BPF and a WIRESHARK filter (and see a bad filter's
+see its timeline drawn with spread counts (no empty bar), drag a window
+on the timeline whose start edge falls between two packets 500 ns apart, add a BPF and a WIRESHARK filter (and see a bad filter's
 error where it was typed), create the export, watch it become ready,
 download it, and compare the file byte for byte with `pktexport export`
 of the same window and filters.  Exit 77 (skipped) without the browser.
@@ -99,6 +99,12 @@ def run(driver, d, root, tmp, edge):
     check("the timeline loads", wait_until(lambda: "intervals" in info.text, 10), info.text)
     n = driver.execute_script("return data.items.length")
     check("200 intervals", n == 200, n)
+    # The chart asks for spread counts: 10 s of steady traffic, its index
+    # entries (one a file here) farther apart than the buckets, shows no
+    # empty bar (counted at entries alone, most bars would be 0).
+    spread, bars = driver.execute_script("return [data.spread, data.items.map((i) => i.packets)]")
+    check("the chart's counts are spread within index entries: no empty bar",
+          spread is True and all(p > 0 for p in bars), (spread, bars[:12]))
 
     # Drag from bucket 50 to bucket 119.
     area = driver.execute_script(
