@@ -527,7 +527,7 @@ END_TEST
 /* The same with a filter taking batches in two halves (ABI 1.7/1.8),
  * two in flight: the collect of the batch holding packet 3000 (when the
  * fifth batch is full) waits for the cancel; the batch in flight behind
- * it is collected and dropped. */
+ * it is collected and dropped.  Then a cancel between batches. */
 START_TEST(pipeline_cancel_interrupts_collect)
 {
 	pkx_stats st;
@@ -537,6 +537,10 @@ START_TEST(pipeline_cancel_interrupts_collect)
 	/* Packets 1 to 2048 were written out; nothing after 2999. */
 	ck_assert_uint_ge(st.exported_packets, 2048);
 	ck_assert_uint_lt(st.exported_packets, 3000);
+	assert_async_kept_rules(2);
+	/* Cancelled between batches (seen at a check of the flags): the
+	 * batches in flight are collected and dropped all the same. */
+	cancel_waiting_filter("SEQ_ASYNC", "1/0/0/0/5", 4096, UINT64_MAX);
 	assert_async_kept_rules(2);
 }
 END_TEST
