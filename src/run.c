@@ -52,10 +52,14 @@ struct pkx_run {
 	size_t n_filters;
 	run_batch *batch; /* NULL when no filter answers in batches */
 	/* When the last filter takes batches in two halves (ABI 1.7
-	 * batch_submit and batch_collect): the batch it is answering, NULL
-	 * when none, and the buffer that is neither (the two swap). */
+	 * batch_submit and batch_collect): the batches it is answering,
+	 * oldest first (depth at most, ABI 1.8 batches_in_flight), and the
+	 * buffers that are neither held nor in flight.  depth + 1 buffers in
+	 * all, which change roles. */
 	int pipelined;
-	run_batch *flight, *spare;
+	size_t depth, n_flight, n_spare;
+	run_batch *flight[PKX_BATCHES_IN_FLIGHT_MAX];
+	run_batch *spare[PKX_BATCHES_IN_FLIGHT_MAX];
 	const pkx_format_plugin *format;
 	char *format_name;
 	pkx_window *windows;
@@ -116,11 +120,18 @@ static int filter_batches(const pkx_filter_plugin *p)
 }
 
 /* batch_submit and batch_collect are read only from modules built for ABI
- * 1.7 or later. */
-static int filter_submits(const pkx_filter_plugin *p)
+ * 1.7 or later, batches_in_flight from 1.8 on.  How many batches the core
+ * keeps in flight: 0 when the filter does not take them in two halves. */
+static size_t filter_submits(const pkx_filter_plugin *p)
 {
-	return filter_batches(p) && p->header.abi_minor >= 7 &&
-	       p->batch_submit && p->batch_collect;
+	if (!filter_batches(p) || p->header.abi_minor < 7 || !p->batch_submit ||
+	    !p->batch_collect)
+		return 0;
+	if (p->header.abi_minor < 8 || p->batches_in_flight <= 1)
+		return 1;
+	return p->batches_in_flight < PKX_BATCHES_IN_FLIGHT_MAX
+	           ? p->batches_in_flight
+	           : PKX_BATCHES_IN_FLIGHT_MAX;
 }
 
 /* Compiles filter i of the config for the source's interfaces as they
@@ -213,9 +224,13 @@ static pkx_result open_filters(pkx_run *run, const pkx_registry *reg,
 	/* The last filter answering in the background, the core reads the
 	 * next packets and writes out the last ones meanwhile. */
 	if (run->n_filters > 0 &&
-	    filter_submits(run->filters[run->n_filters - 1].plugin)) {
-		if (!(run->spare = calloc(1, sizeof(*run->spare))))
-			return pkx_fail(err, PKX_EINTERNAL, "out of memory");
+	    (run->depth =
+	         filter_submits(run->filters[run->n_filters - 1].plugin))) {
+		for (; run->n_spare < run->depth; run->n_spare++)
+			if (!(run->spare[run->n_spare] =
+			          calloc(1, sizeof(run_batch))))
+				return pkx_fail(err, PKX_EINTERNAL,
+				                "out of memory");
 		run->pipelined = 1;
 	}
 	return PKX_OK;
@@ -467,12 +482,14 @@ void pkx_run_free(pkx_run *run)
 	if (run->batch)
 		free(run->batch->data);
 	free(run->batch);
-	if (run->spare)
-		free(run->spare->data);
-	free(run->spare);
-	if (run->flight)
-		free(run->flight->data);
-	free(run->flight);
+	for (i = 0; i < run->n_spare; i++) {
+		free(run->spare[i]->data);
+		free(run->spare[i]);
+	}
+	for (i = 0; i < run->n_flight; i++) {
+		free(run->flight[i]->data);
+		free(run->flight[i]);
+	}
 	if (run->source_inst)
 		run->source->close(run->source_inst);
 	free(run->windows);
@@ -744,8 +761,8 @@ static pkx_run_outcome batch_flush(pkx_run *run, void *fmt, run_counts *c,
 }
 
 /* Pipelined: the held packets go to the filters, the last one answering
- * in the background; the held buffer becomes the spare one (which is
- * empty, or holds the batch answered last, still to be written out). */
+ * in the background, behind the batches already in flight (fewer than
+ * depth).  The caller gives run->batch a buffer for the next packets. */
 static void batch_launch(pkx_run *run)
 {
 	run_batch *b = run->batch;
@@ -758,67 +775,81 @@ static void batch_launch(pkx_run *run)
 	if (b->m > 0 && last->plugin->batch_submit(last->program, b->ask, b->m,
 	                                           &b->failure) != PKX_OK)
 		b->submit_failed = 1;
-	run->flight = b;
-	run->batch = run->spare;
-	run->spare = NULL;
+	run->flight[run->n_flight++] = b;
+	run->batch = NULL;
 }
 
-/* Pipelined: waits for the answers to the batch in flight, which becomes
- * the spare buffer (its packets still to be written out).  NULL when
- * none was in flight. */
+/* Pipelined: waits for the answers to the oldest batch in flight and
+ * returns it (its packets still to be written out; the caller gives the
+ * buffer a role).  NULL when none was in flight. */
 static run_batch *batch_collect(pkx_run *run)
 {
-	run_batch *b = run->flight;
+	run_batch *b;
 	const run_filter *last = &run->filters[run->n_filters - 1];
-	size_t got = 0;
+	size_t got = 0, i;
 
-	if (!b)
+	if (run->n_flight == 0)
 		return NULL;
+	b = run->flight[0];
+	for (i = 1; i < run->n_flight; i++)
+		run->flight[i - 1] = run->flight[i];
+	run->n_flight--;
 	if (b->m > 0) {
 		if (!b->submit_failed)
 			got = last->plugin->batch_collect(
 			    last->program, b->verdicts, &b->failure);
 		b->upto = batch_answered(b, b->m, got, b->upto);
 	}
-	run->flight = NULL;
-	run->spare = b;
 	return b;
 }
 
-/* Pipelined: the batch in flight is not wanted (the export ended before
- * it): its answers are waited for and its packets dropped. */
-static void batch_drop_flight(pkx_run *run)
+static void batch_spare(pkx_run *run, run_batch *b)
 {
-	run_batch *b = batch_collect(run);
-
-	if (b)
-		b->n = b->used = 0;
+	b->n = b->used = 0;
+	run->spare[run->n_spare++] = b;
 }
 
-/* Pipelined, the held packets filling the buffer: the batch in flight is
- * answered, the held one takes off, and only then is the answered one
- * written out, so the filter works while the core writes and reads. */
+/* Pipelined: the batches in flight are not wanted (the export ended
+ * before them): their answers are waited for, in order, and their packets
+ * dropped. */
+static void batch_drop_flight(pkx_run *run)
+{
+	run_batch *b;
+
+	while ((b = batch_collect(run)) != NULL)
+		batch_spare(run, b);
+}
+
+/* Pipelined, the held packets filling the buffer: the oldest batch in
+ * flight is answered, the held one takes off, and only then is the
+ * answered one written out, so the filter works while the core writes and
+ * reads (with two in flight, it has the next batch already while the core
+ * collects the one before). */
 static pkx_run_outcome batch_cycle(pkx_run *run, void *fmt, run_counts *c,
                                    pkx_error *err)
 {
-	run_batch *done = batch_collect(run);
+	run_batch *done;
 	pkx_run_outcome out;
 
-	if (done && done->upto < done->n) {
-		/* It failed: nothing after it is asked. */
+	if (run->n_flight < run->depth) {
+		/* The first batches: a spare buffer takes the next ones. */
+		batch_launch(run);
+		run->batch = run->spare[--run->n_spare];
+		return PKX_RUN_DONE;
+	}
+	done = batch_collect(run);
+	if (done->upto < done->n) {
+		/* It failed: nothing after it is asked, and what is in
+		 * flight was read after the failure. */
 		out = batch_emit(run, fmt, done, done->upto, &done->failure, c,
 		                 err);
+		batch_spare(run, done);
+		batch_drop_flight(run);
 		run->batch->n = run->batch->used = 0;
 		return out;
 	}
-	if (!done) {
-		/* The first batch: the spare buffer is empty, and held. */
-		batch_launch(run);
-		return PKX_RUN_DONE;
-	}
 	/* done is written out while the held packets are answered, then
 	 * holds the next ones. */
-	run->spare = NULL;
 	batch_launch(run);
 	run->batch = done;
 	out = batch_emit(run, fmt, done, done->upto, &done->failure, c, err);
@@ -839,11 +870,13 @@ static pkx_run_outcome flush_held(pkx_run *run, void *fmt, run_counts *c,
 	if (!run->pipelined)
 		return run->batch->n == 0 ? PKX_RUN_DONE
 		                          : batch_flush(run, fmt, c, err);
-	/* In order: the batch in flight, then the held one. */
-	if ((done = batch_collect(run)) != NULL) {
+	/* In order: the batches in flight, then the held one. */
+	while ((done = batch_collect(run)) != NULL) {
 		out = batch_emit(run, fmt, done, done->upto, &done->failure, c,
 		                 err);
+		batch_spare(run, done);
 		if (out != PKX_RUN_DONE) {
+			batch_drop_flight(run);
 			run->batch->n = run->batch->used = 0;
 			return out;
 		}
@@ -852,6 +885,7 @@ static pkx_run_outcome flush_held(pkx_run *run, void *fmt, run_counts *c,
 		return PKX_RUN_DONE;
 	batch_launch(run);
 	done = batch_collect(run);
+	run->batch = done;
 	return batch_emit(run, fmt, done, done->upto, &done->failure, c, err);
 }
 
@@ -1021,7 +1055,7 @@ pkx_run_outcome pkx_run_execute(pkx_run *run, pkx_sink *sink, pkx_error *err)
 
 		if (o != PKX_RUN_DONE)
 			outcome = o;
-	} else if (run->flight) {
+	} else if (run->n_flight) {
 		batch_drop_flight(run);
 	}
 	/* A filter that gave up because the export was cancelled (ABI 1.4

@@ -42,7 +42,8 @@ pkx_registry *hx_registry(void)
 	const char *mods = getenv("TEST_MODULE_DIR");
 	pkx_registry *registry = pkx_registry_new();
 	static const char *const modules[] = {"test_source", "test_filter",
-	                                      "test_filter_batch"};
+	                                      "test_filter_batch",
+	                                      "test_filter_async"};
 	pkx_error err = {"", ""};
 	char *path;
 	size_t i;

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -371,6 +372,48 @@ START_TEST(pipeline_cancel_before_execute)
 }
 END_TEST
 
+/* What the core did with SEQ_ASYNC programs (tests/modules/test_filter.c,
+ * TF_ASYNC): read from the module loaded by the registry. */
+typedef struct tf_async_counts {
+	unsigned long submits, collects, max_in_flight, broken;
+	char why[200];
+} tf_async_counts;
+
+static tf_async_counts async_counts(int reset)
+{
+	const char *mods = getenv("TEST_MODULE_DIR");
+	char *path = hx_path(mods, "test_filter_async.so");
+	void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+	void (*stats)(tf_async_counts *, int);
+	tf_async_counts c;
+
+	ck_assert_msg(h != NULL, "%s is not loaded", path);
+	*(void **)&stats = dlsym(h, "tf_async_stats");
+	ck_assert_ptr_nonnull(stats);
+	stats(&c, reset);
+	dlclose(h);
+	free(path);
+	return c;
+}
+
+/* Every batch submitted was collected, no rule was broken, and as many
+ * batches were in flight at once as expected (0: not checked). */
+static void assert_async_kept_rules(unsigned long in_flight)
+{
+	tf_async_counts c = async_counts(1);
+
+	ck_assert_msg(c.broken == 0, "SEQ_ASYNC: %lu rules broken: %s",
+	              c.broken, c.why);
+	ck_assert_msg(c.submits == c.collects,
+	              "SEQ_ASYNC: %lu batches submitted, %lu collected",
+	              c.submits, c.collects);
+	if (in_flight)
+		ck_assert_msg(c.max_in_flight == in_flight,
+		              "SEQ_ASYNC: %lu batches in flight at most, "
+		              "not %lu",
+		              c.max_in_flight, in_flight);
+}
+
 typedef struct cancel_job {
 	pkx_run *run;
 	pkx_run_outcome outcome;
@@ -441,22 +484,24 @@ END_TEST
 /* A filter that waits on something else (ABI 1.4 watch_cancel: another
  * process, a device) gives up when the export is cancelled: the run ends
  * CANCELLED at once, not when the filter's own 10 s wait runs out. */
-START_TEST(pipeline_cancel_interrupts_waiting_filter)
+/* Runs test/endless through the filter, cancels it once `started`
+ * packets were read and checks that the cancel took effect at once, as a
+ * cancel (not the filter's own error), before packet `before`. */
+static pkx_stats cancel_waiting_filter(const char *type, const char *value,
+                                       uint64_t started, uint64_t before)
 {
 	pkx_config *cfg = hx_config(
 	    "{\"path\":\"test/endless\",\"filters\":{\"items\":[{\"id\":"
-	    "\"w\",\"type\":\"SEQ_BATCH\",\"value\":\"1/0/0/1100\"}]}}");
+	    "\"w\",\"type\":\"%s\",\"value\":\"%s\"}]}}",
+	    type, value);
 	cancel_job job = {0};
 	pthread_t th;
 	pkx_stats st;
 	uint64_t t0;
 
 	job_start(&job, &th, cfg);
-	/* Published at the check after packet 1023; the batch holding the
-	 * 1100th is answered before the next check (after packet 2047), so
-	 * the filter is waiting, or about to, when the cancel comes. */
-	st = job_wait(&job, 1023, 1);
-	ck_assert_uint_ge(st.processed_packets, 1023);
+	st = job_wait(&job, started, 1);
+	ck_assert_uint_ge(st.processed_packets, started);
 	t0 = pkx_now_ns();
 	job_cancel(&job, th);
 	ck_assert_msg(pkx_now_ns() - t0 < 5 * NS, "the cancel took %.1f s",
@@ -464,9 +509,39 @@ START_TEST(pipeline_cancel_interrupts_waiting_filter)
 	/* The filter's failure was the cancel, not an error of its own. */
 	ck_assert_str_eq(job.err.id, "");
 	pkx_run_stats(job.run, &st);
-	ck_assert_uint_lt(st.processed_packets, 2048);
+	ck_assert_uint_lt(st.processed_packets, before);
 	pkx_run_free(job.run);
 	pkx_config_free(cfg);
+	return st;
+}
+
+START_TEST(pipeline_cancel_interrupts_waiting_filter)
+{
+	/* Published at the check after packet 1023; the batch holding the
+	 * 1100th is answered before the next check (after packet 2047), so
+	 * the filter is waiting, or about to, when the cancel comes. */
+	cancel_waiting_filter("SEQ_BATCH", "1/0/0/1100", 1023, 2048);
+}
+END_TEST
+
+/* The same with a filter taking batches in two halves (ABI 1.7/1.8),
+ * two in flight: the collect of the batch holding packet 3000 (when the
+ * fifth batch is full) waits for the cancel; the batch in flight behind
+ * it is collected and dropped.  Then a cancel between batches. */
+START_TEST(pipeline_cancel_interrupts_collect)
+{
+	pkx_stats st;
+
+	async_counts(1);
+	st = cancel_waiting_filter("SEQ_ASYNC", "1/0/0/3000/5", 4096, 6144);
+	/* Packets 1 to 2048 were written out; nothing after 2999. */
+	ck_assert_uint_ge(st.exported_packets, 2048);
+	ck_assert_uint_lt(st.exported_packets, 3000);
+	assert_async_kept_rules(2);
+	/* Cancelled between batches (seen at a check of the flags): the
+	 * batches in flight are collected and dropped all the same. */
+	cancel_waiting_filter("SEQ_ASYNC", "1/0/0/0/5", 4096, UINT64_MAX);
+	assert_async_kept_rules(2);
 }
 END_TEST
 
@@ -747,59 +822,90 @@ END_TEST
  * filter answering one packet at a time (test/modules/test_filter.c): the SEQ
  * filters' verdicts depend on the order and number of packets they are shown,
  * so any difference in what the batched pipeline shows them changes the output.
- * Each case also states what it must give. */
+ * Each case also states what it must give.  The third run asks SEQ_ASYNC,
+ * which takes batches in two halves, two in flight (ABI 1.7 submit and
+ * collect, 1.8 batches_in_flight), its answers ready a DELAY after the
+ * submit: on c.pcap (5000 packets, five batches) two are in flight when
+ * the stop rule or the failure is met. */
 static const struct batch_case {
 	const char *path;
 	const char *filters; /* of type SEQ (the second run: SEQ_BATCH) */
 	const char *stop;
 	pkx_run_outcome outcome;
 	long exported, processed; /* -1: not stated */
+	unsigned long in_flight;  /* SEQ_ASYNC's most, 0: not stated */
 } batch_cases[] = {
     {"fs/b.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/1\"}", "",
-     PKX_RUN_DONE, 667, 2000},
+     PKX_RUN_DONE, 667, 2000, 0},
     {"fs/b.pcap",
      "{\"id\":\"b\",\"type\":\"BPF\",\"value\":\"tcp\"},"
      "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"2/0\"}",
-     "", PKX_RUN_DONE, -1, 2000},
+     "", PKX_RUN_DONE, -1, 2000, 0},
     {"fs/b.pcap",
      "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"2/0\"},"
      "{\"id\":\"b\",\"type\":\"BPF\",\"value\":\"udp\"},"
      "{\"id\":\"t\",\"type\":\"SEQ\",\"value\":\"3/0\"}",
-     "", PKX_RUN_DONE, -1, 2000},
+     "", PKX_RUN_DONE, -1, 2000, 0},
     {"fs/b.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/1\"}",
-     ",\"stop_rule\":{\"packet_limit\":100}", PKX_RUN_STOPPED, 100, 301},
+     ",\"stop_rule\":{\"packet_limit\":100}", PKX_RUN_STOPPED, 100, 301, 0},
     {"fs/b.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/1\"}",
-     ",\"stop_rule\":{\"size_limit\":20000}", PKX_RUN_STOPPED, -1, -1},
+     ",\"stop_rule\":{\"size_limit\":20000}", PKX_RUN_STOPPED, -1, -1, 0},
     {"fs/b.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"4/1/900\"}", "",
-     PKX_RUN_FAILED, 225, 900},
+     PKX_RUN_FAILED, 225, 900, 0},
     {"fs/b.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"4/1/900\"}",
-     ",\"stop_rule\":{\"packet_limit\":100}", PKX_RUN_STOPPED, 100, 401},
+     ",\"stop_rule\":{\"packet_limit\":100}", PKX_RUN_STOPPED, 100, 401, 0},
     {"fs/b.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"5/0/1\"}", "",
-     PKX_RUN_FAILED, 0, 1},
+     PKX_RUN_FAILED, 0, 1, 0},
     {"fs/b.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"1/0/2000\"}", "",
-     PKX_RUN_FAILED, 1999, 2000},
+     PKX_RUN_FAILED, 1999, 2000, 0},
     {"test/fail-after/700", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/0\"}",
-     "", PKX_RUN_DAMAGED, 233, 700},
+     "", PKX_RUN_DAMAGED, 233, 700, 0},
     {"test/fail-after/700", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/0\"}",
-     ",\"stop_rule\":{\"packet_limit\":50}", PKX_RUN_STOPPED, 50, 153},
+     ",\"stop_rule\":{\"packet_limit\":50}", PKX_RUN_STOPPED, 50, 153, 0},
     {"test/grow-same", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"2/1\"}", "",
-     PKX_RUN_DONE, 2, 4},
+     PKX_RUN_DONE, 2, 4, 0},
+    /* Two batches in flight: the whole file, in order. */
+    {"fs/c.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/1/0/0/20\"}",
+     "", PKX_RUN_DONE, 1667, 5000, 2},
+    /* The limit ends the export at the 401st match, packet 1201, of batch
+     * 2, written out when batch 4 is full: batches 3 and 4, in flight,
+     * are dropped. */
+    {"fs/c.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/1/0/0/20\"}",
+     ",\"stop_rule\":{\"packet_limit\":400}", PKX_RUN_STOPPED, 400, 1201, 2},
+    /* The limit met in the last batch of the file, flushed at its end. */
+    {"fs/c.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"3/1\"}",
+     ",\"stop_rule\":{\"packet_limit\":1600}", PKX_RUN_STOPPED, 1600, 4801, 2},
+    /* A failure at packet 1100 (batch 2) is collected with batches 3 and
+     * 4 in flight; at packet 2500 (batch 3) when the file ends. */
+    {"fs/c.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"4/1/1100/0/20\"}",
+     "", PKX_RUN_FAILED, 275, 1100, 2},
+    {"fs/c.pcap", "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"4/1/2500\"}", "",
+     PKX_RUN_FAILED, 625, 2500, 2},
+    /* A filter before the last one fails: the batch it failed in is still
+     * submitted up to there. */
+    {"fs/c.pcap",
+     "{\"id\":\"t\",\"type\":\"SEQ\",\"value\":\"1/0/3100\"},"
+     "{\"id\":\"s\",\"type\":\"SEQ\",\"value\":\"2/1\"}",
+     "", PKX_RUN_FAILED, 1550, 3100, 2},
 };
 
 START_TEST(pipeline_batched_filters)
 {
 	const struct batch_case *bc = &batch_cases[_i];
-	static const char *const types[] = {"SEQ", "SEQ_BATCH"};
-	hx_mem_sink sink[2];
-	hx_result res[2];
+	static const char *const types[] = {"SEQ", "SEQ_BATCH", "SEQ_ASYNC"};
+	hx_mem_sink sink[3];
+	hx_result res[3];
 	size_t t, f;
 
 	hx_mkcap(root, "b.pcap", "--packets 2000 --seed 3");
-	for (t = 0; t < 2; t++) {
+	hx_mkcap(root, "c.pcap", "--packets 5000 --seed 4");
+	async_counts(1);
+	for (t = 0; t < 3; t++) {
 		char filters[512];
 		pkx_config *cfg;
 
-		/* The cases name SEQ; the second run asks SEQ_BATCH. */
+		/* The cases name SEQ; the next runs ask SEQ_BATCH, then
+		 * SEQ_ASYNC. */
 		snprintf(filters, sizeof(filters), "%s", bc->filters);
 		cfg = hx_config("{\"path\":\"%s\",\"filters\":{\"items\":[%s]}"
 		                "%s}",
@@ -819,26 +925,34 @@ START_TEST(pipeline_batched_filters)
 			ck_assert_uint_eq(res[t].stats.exported_packets,
 			                  (uint64_t)bc->exported);
 		if (bc->processed >= 0)
-			ck_assert_uint_eq(res[t].stats.processed_packets,
-			                  (uint64_t)bc->processed);
+			ck_assert_msg(
+			    res[t].stats.processed_packets ==
+			        (uint64_t)bc->processed,
+			    "%s: %llu processed", types[t],
+			    (unsigned long long)res[t].stats.processed_packets);
 		pkx_config_free(cfg);
 	}
+	assert_async_kept_rules(bc->in_flight);
 	ck_assert_uint_gt(res[0].stats.processed_packets, 0);
-	ck_assert_uint_eq(res[1].stats.processed_packets,
-	                  res[0].stats.processed_packets);
-	ck_assert_uint_eq(res[1].stats.exported_packets,
-	                  res[0].stats.exported_packets);
-	ck_assert_uint_eq(res[1].stats.exported_bytes,
-	                  res[0].stats.exported_bytes);
-	ck_assert_int_eq(res[1].stats.truncated, res[0].stats.truncated);
-	ck_assert_str_eq(res[1].err.id, res[0].err.id);
-	ck_assert_str_eq(res[1].err.text, res[0].err.text);
-	if (bc->outcome == PKX_RUN_FAILED)
-		assert_contains(res[1].err.text, "failed at packet");
-	ck_assert_uint_eq(sink[1].buf.len, sink[0].buf.len);
-	ck_assert_mem_eq(sink[1].buf.data, sink[0].buf.data, sink[0].buf.len);
-	hx_buf_free(&sink[0].buf);
-	hx_buf_free(&sink[1].buf);
+	for (t = 1; t < 3; t++) {
+		ck_assert_uint_eq(res[t].stats.processed_packets,
+		                  res[0].stats.processed_packets);
+		ck_assert_uint_eq(res[t].stats.exported_packets,
+		                  res[0].stats.exported_packets);
+		ck_assert_uint_eq(res[t].stats.exported_bytes,
+		                  res[0].stats.exported_bytes);
+		ck_assert_int_eq(res[t].stats.truncated,
+		                 res[0].stats.truncated);
+		ck_assert_str_eq(res[t].err.id, res[0].err.id);
+		ck_assert_str_eq(res[t].err.text, res[0].err.text);
+		if (bc->outcome == PKX_RUN_FAILED)
+			assert_contains(res[t].err.text, "failed at packet");
+		ck_assert_uint_eq(sink[t].buf.len, sink[0].buf.len);
+		ck_assert_mem_eq(sink[t].buf.data, sink[0].buf.data,
+		                 sink[0].buf.len);
+	}
+	for (t = 0; t < 3; t++)
+		hx_buf_free(&sink[t].buf);
 }
 END_TEST
 
@@ -848,11 +962,12 @@ END_TEST
  * program has seen. */
 START_TEST(pipeline_filter_keeps_state_on_new_interface)
 {
-	static const char *const types[] = {"SEQ", "SEQ_BATCH"};
-	static const uint64_t want[] = {0, 1};
+	static const char *const types[] = {"SEQ", "SEQ_BATCH", "SEQ_ASYNC"};
+	static const uint64_t want[] = {0, 1, 1};
 	size_t t;
 
-	for (t = 0; t < 2; t++) {
+	async_counts(1);
+	for (t = 0; t < 3; t++) {
 		hx_mem_sink sink;
 		hx_result res;
 		pkx_config *cfg =
@@ -872,6 +987,7 @@ START_TEST(pipeline_filter_keeps_state_on_new_interface)
 		hx_buf_free(&sink.buf);
 		pkx_config_free(cfg);
 	}
+	assert_async_kept_rules(1);
 }
 END_TEST
 
@@ -966,6 +1082,7 @@ Suite *pipeline_suite(void)
 	tcase_add_test(tc, pipeline_cancel_before_execute);
 	tcase_add_test(tc, pipeline_cancel_from_another_thread);
 	tcase_add_test(tc, pipeline_cancel_interrupts_waiting_filter);
+	tcase_add_test(tc, pipeline_cancel_interrupts_collect);
 	tcase_add_test(tc, pipeline_idle_source);
 	tcase_add_test(tc, pipeline_quiet_source_flushes_batch);
 	tcase_add_test(tc, pipeline_stop_drains_source);

@@ -36,7 +36,7 @@ extern "C" {
  * newer.  Adding a callback at the end of a descriptor (taking a reserved
  * slot) bumps the minor; changing anything else bumps the major. */
 #define PKX_ABI_MAJOR 1
-#define PKX_ABI_MINOR 7
+#define PKX_ABI_MINOR 8
 
 /* The minor a module declares: this header's, unless the module defines
  * PKX_PLUGIN_ABI_MINOR (before including this header) to load in older
@@ -341,6 +341,9 @@ typedef struct pkx_source_plugin {
 /* Every call on a program comes from its export's thread, one at a time,
  * and may block (a compile may take seconds: it never runs on the
  * daemon's event loop, and neither does free). */
+/* The most batches the core keeps in flight (ABI 1.8 batches_in_flight). */
+#define PKX_BATCHES_IN_FLIGHT_MAX 2
+
 typedef struct pkx_filter_plugin {
 	pkx_plugin_header header;
 	/* Mandatory.  Compiles `expr` for the given interfaces (a program may
@@ -397,16 +400,24 @@ typedef struct pkx_filter_plugin {
 	 * packets (borrowed for the call: copy what is needed) and returns
 	 * without waiting for their answers; batch_collect waits for them,
 	 * sets verdicts[0..n) and returns what match_batch would have (n, or
-	 * how many leading verdicts are set, err set).  One batch at most is
-	 * submitted and not collected; every submit is collected before any
-	 * other call on the program but free.  A submit that fails reports
-	 * it at its collect (returning PKX_ERROR is the same as a collect
-	 * answering 0). */
+	 * how many leading verdicts are set, err set).  Batches are
+	 * collected in the order they were submitted; at most
+	 * batches_in_flight (below; one before ABI 1.8) are submitted and not
+	 * collected, and every submit is collected before any other call on
+	 * the program but free.  A submit that fails reports it at its
+	 * collect (returning PKX_ERROR is the same as a collect answering
+	 * 0). */
 	pkx_result (*batch_submit)(void *program, const pkx_packet *pkts,
 	                           size_t n, pkx_error *err);
 	size_t (*batch_collect)(void *program, uint8_t *verdicts,
 	                        pkx_error *err);
-	void *reserved[2];
+	/* Optional, ABI 1.8, with batch_submit: how many batches the filter
+	 * takes submitted and not yet collected (0 or 1: one).  With 2 the
+	 * core submits the next batch before it has collected the last one,
+	 * so the filter is never left waiting for the core between batches.
+	 * The core keeps no more than PKX_BATCHES_IN_FLIGHT_MAX. */
+	size_t batches_in_flight;
+	void *reserved[1];
 } pkx_filter_plugin;
 
 /* ---------------------------------------------------------------- format */

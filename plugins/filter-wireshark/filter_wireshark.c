@@ -43,6 +43,32 @@ extern char **environ;
 
 static const pkx_services *wsx_svc;
 
+/* A request the helper is answering, in slot `slot` of the shared page: k
+ * packets, each with its index in the caller's batch, frame number and
+ * what the frame history needs of it (the caller's packets are gone by the
+ * time it is answered); where its records end in the stream; and where its
+ * answers go: verdicts[asked[i]], *upto lowered to the first packet not
+ * answered, with *err saying why. */
+typedef struct wsx_req {
+	uint32_t asked[WSP_BATCH_MAX], frames[WSP_BATCH_MAX];
+	uint64_t ns[WSP_BATCH_MAX];
+	uint32_t wirelen[WSP_BATCH_MAX];
+	uint8_t got[WSP_BATCH_MAX]; /* the slot's verdicts, copied */
+	uint32_t k, slot;
+	uint64_t end;
+	uint8_t *verdicts;
+	size_t *upto;
+	pkx_error *err;
+} wsx_req;
+
+/* A batch submitted and not yet collected (ABI 1.7): its verdicts, how
+ * many packets it had, the first not answered (n: all were) and why. */
+typedef struct wsx_pend {
+	uint8_t *verdicts;
+	size_t cap, n, upto;
+	pkx_error err;
+} wsx_pend;
+
 typedef struct wsx_program {
 	char *expr;
 	pkx_interface *ifs;
@@ -64,21 +90,14 @@ typedef struct wsx_program {
 	 * rather than two to four per packet. */
 	uint8_t *wbuf;
 	size_t wlen;
-	/* The batch asked: index in the caller's batch, frame number, and
-	 * the verdicts, kept here because the page goes with the helper. */
-	uint32_t asked[WSP_BATCH_MAX], frames[WSP_BATCH_MAX];
-	uint8_t verdicts[WSP_BATCH_MAX];
-	/* What the frame history needs of each packet asked: the caller's
-	 * packets are gone by the time a submitted batch is collected. */
-	uint64_t asked_ns[WSP_BATCH_MAX];
-	uint32_t asked_wirelen[WSP_BATCH_MAX];
-	/* A batch submitted and not yet collected (ABI 1.7): its verdicts,
-	 * how many packets it had, where it failed (n: it did not) and why,
-	 * and how many packets the helper still has to answer. */
-	uint8_t *pend_verdicts;
-	size_t pend_cap, pend_n, pend_fail;
-	uint32_t pend_k;
-	pkx_error pend_err;
+	/* Requests sent and not answered yet, oldest first from req_head
+	 * (one per slot of the shared page), and how many were ever sent
+	 * to this helper (which slot comes next). */
+	wsx_req req[WSP_SLOTS];
+	unsigned req_head, n_req, req_seq;
+	/* Batches submitted and not collected (ABI 1.7/1.8), oldest first. */
+	wsx_pend pend[WSP_SLOTS];
+	unsigned pend_head, n_pend;
 	/* Frame history, kept here so a fresh helper continues it. */
 	uint32_t frame_num;
 	wsp_state st;
@@ -324,10 +343,11 @@ static int wsx_stream_packet(wsx_program *p, const pkx_packet *pkt)
 	}
 }
 
-/* Give back the memory of records the helper has read. */
-static void wsx_punch(wsx_program *p)
+/* Give back the memory of records the helper has read: those before
+ * offset `end` of the stream. */
+static void wsx_punch(wsx_program *p, uint64_t end)
 {
-	uint64_t upto = p->written & ~(uint64_t)4095;
+	uint64_t upto = end & ~(uint64_t)4095;
 
 	if (upto - p->punched < WSX_PUNCH_EVERY)
 		return;
@@ -764,6 +784,7 @@ static int wsx_spawn(wsx_program *p, pkx_error *err)
 	p->sock = sv[0];
 	p->status = status[0];
 	p->written = p->punched = p->sent = 0;
+	p->req_seq = 0;
 	p->wlen = 0; /* anything held was for the previous helper's stream */
 	p->next_check = WSX_CHECK_EVERY;
 	if (wsx_stream_header(p) != 0)
@@ -869,37 +890,6 @@ static uint64_t wsx_rss_kb(pid_t pid)
 	return resident * ((uint64_t)sysconf(_SC_PAGESIZE) / 1024u);
 }
 
-/* A fresh helper bounds memory.  For a frame-only filter nothing is lost;
- * otherwise dissection state (reassembly, conversations) starts over, so
- * this happens only past the memory ceiling, and is logged. */
-static int wsx_maybe_recycle(wsx_program *p, pkx_error *err)
-{
-	int stateless = (p->flags & WSP_FRAME_ONLY) != 0;
-	uint64_t rss;
-
-	if (p->sent == 0)
-		return 0;
-	if (!(stateless && p->sent >= p->recycle_every)) {
-		if (p->sent < p->next_check)
-			return 0;
-		p->next_check = p->sent + WSX_CHECK_EVERY;
-		rss = wsx_rss_kb(p->pid);
-		if (rss <= p->max_rss_kb)
-			return 0;
-		if (!stateless)
-			wsx_svc->log(PKX_LOG_WARN, WSX_NAME,
-			             "filter \"%s\": the Wireshark helper "
-			             "reached %llu MB at packet %u and is "
-			             "restarted; reassembly and conversation "
-			             "state start over",
-			             p->expr, (unsigned long long)(rss / 1024),
-			             p->frame_num);
-	}
-	wsx_stop(p, NULL, 0);
-	p->recycled++;
-	return wsx_start(p, err);
-}
-
 /* Bookkeeping for a packet the helper answered: the frame history a
  * fresh helper would need. */
 static void wsx_answered(wsx_program *p, uint32_t frame, uint64_t ts_ns,
@@ -918,13 +908,14 @@ static void wsx_answered(wsx_program *p, uint32_t frame, uint64_t ts_ns,
 	}
 }
 
-/* Waits for the helper to end a batch of n.  The per-packet timeout runs
+/* Waits for the helper to end request q.  The per-packet timeout runs
  * from the last verdict it published, so a long batch of quick packets
- * is not a hang.  Returns how many verdicts are valid: n, or fewer with
- * the failure recorded. */
-static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
+ * is not a hang.  Returns how many verdicts are valid (in q->got): k, or
+ * fewer with the failure recorded. */
+static uint32_t wsx_wait(wsx_program *p, wsx_req *q, pkx_error *err)
 {
-	uint32_t done = 0, now;
+	wsp_slot *sl = &p->shared->slot[q->slot];
+	uint32_t done = 0, now, n = q->k;
 	char how[128];
 	uint8_t answer;
 	uint64_t progress = wsx_svc->now_ns(); /* when done last moved */
@@ -936,7 +927,7 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	 * cancel is seen within one. */
 	for (;;) {
 		r = wsx_recv(p, &answer, 1, slice);
-		now = __atomic_load_n(&p->shared->done, __ATOMIC_ACQUIRE);
+		now = __atomic_load_n(&sl->done, __ATOMIC_ACQUIRE);
 		if (r == -2 && now < n && p->cancelled &&
 		    __atomic_load_n(p->cancelled, __ATOMIC_RELAXED)) {
 			cancelled = 1;
@@ -955,7 +946,7 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 		break;
 	}
 	done = now > n ? n : now;
-	memcpy(p->verdicts, p->shared->verdicts, done);
+	memcpy(q->got, sl->verdicts, done);
 	if (cancelled) {
 		/* The export is over: the rest of the batch is not wanted,
 		 * and the helper may be stuck. */
@@ -979,7 +970,7 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 		}
 	}
 	{
-		uint32_t frame = done < n ? p->frames[done] : 0;
+		uint32_t frame = done < n ? q->frames[done] : 0;
 
 		wsx_stop(p, how, sizeof(how));
 		if (r == -2)
@@ -997,56 +988,214 @@ static uint32_t wsx_wait(wsx_program *p, uint32_t n, pkx_error *err)
 	return done < n ? done : n - 1;
 }
 
-/* Hands the helper the `n` packets pkts[asked[0..n)] (frame numbers
- * frames[0..n)), in order, without waiting: 0, or -1 with the failure
- * recorded (no verdict). */
-static int wsx_ask_send(wsx_program *p, const pkx_packet *pkts, uint32_t n,
+/* Waits for the answers to the oldest request and sets its verdicts (or
+ * lowers its *upto, with the failure).  A helper that failed answers no
+ * more: the requests behind the failure get its message. */
+static void wsx_req_end(wsx_program *p)
+{
+	wsx_req *q = &p->req[p->req_head];
+	uint32_t i, got = 0;
+
+	p->req_head = (p->req_head + 1) % WSP_SLOTS;
+	p->n_req--;
+	if (p->failure[0] || p->pid < 0 || !p->shared)
+		wsx_svc->fail(q->err, "INTERNAL_ERROR", "%s",
+		              p->failure[0] ? p->failure
+		                            : "the Wireshark helper stopped");
+	else
+		got = wsx_wait(p, q, q->err);
+	for (i = 0; i < got; i++) {
+		int yes = q->got[i] == WSP_YES;
+
+		q->verdicts[q->asked[i]] = (uint8_t)yes;
+		wsx_answered(p, q->frames[i], q->ns[i], q->wirelen[i], yes);
+	}
+	p->sent += got;
+	if (got < q->k && q->asked[got] < *q->upto)
+		*q->upto = q->asked[got];
+	if (got == q->k && p->records >= 0)
+		wsx_punch(p, q->end);
+}
+
+/* Waits for every request sent. */
+static void wsx_drain(wsx_program *p)
+{
+	while (p->n_req > 0)
+		wsx_req_end(p);
+}
+
+/* A fresh helper bounds memory.  For a frame-only filter nothing is lost;
+ * otherwise dissection state (reassembly, conversations) starts over, so
+ * this happens only past the memory ceiling, and is logged.  The requests
+ * the old helper has are answered first (the new one is told the frame
+ * history they make). */
+static int wsx_maybe_recycle(wsx_program *p, pkx_error *err)
+{
+	int stateless = (p->flags & WSP_FRAME_ONLY) != 0;
+	uint64_t rss;
+
+	if (p->sent == 0)
+		return 0;
+	if (!(stateless && p->sent >= p->recycle_every)) {
+		if (p->sent < p->next_check)
+			return 0;
+		p->next_check = p->sent + WSX_CHECK_EVERY;
+		rss = wsx_rss_kb(p->pid);
+		if (rss <= p->max_rss_kb)
+			return 0;
+		if (!stateless)
+			wsx_svc->log(PKX_LOG_WARN, WSX_NAME,
+			             "filter \"%s\": the Wireshark helper "
+			             "reached %llu MB at packet %u and is "
+			             "restarted; reassembly and conversation "
+			             "state start over",
+			             p->expr, (unsigned long long)(rss / 1024),
+			             p->frame_num);
+	}
+	wsx_drain(p);
+	if (p->failure[0])
+		return wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure),
+		       -1;
+	wsx_stop(p, NULL, 0);
+	p->recycled++;
+	return wsx_start(p, err);
+}
+
+/* A helper to send the next request to: started when there is none,
+ * replaced when it is due (see wsx_maybe_recycle). */
+static int wsx_ready(wsx_program *p, pkx_error *err)
+{
+	if (p->pid >= 0)
+		return wsx_maybe_recycle(p, err);
+	wsx_drain(p);
+	if (p->failure[0])
+		return wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure),
+		       -1;
+	return wsx_start(p, err);
+}
+
+/* A request to fill: the slot after the newest one sent, once its last
+ * batch was answered. */
+static wsx_req *wsx_req_new(wsx_program *p)
+{
+	wsx_req *q;
+
+	if (p->n_req == WSP_SLOTS)
+		wsx_req_end(p);
+	q = &p->req[(p->req_head + p->n_req) % WSP_SLOTS];
+	q->slot = p->req_seq % WSP_SLOTS;
+	q->k = 0;
+	return q;
+}
+
+/* Hands the helper the q->k packets pkts[q->asked[..]], in order, without
+ * waiting: 0 (q is then answered by wsx_req_end), or -1 with the failure
+ * recorded. */
+static int wsx_req_send(wsx_program *p, wsx_req *q, const pkx_packet *pkts,
                         pkx_error *err)
 {
-	wsp_request req = {.type = WSP_BATCH, .arg = n};
+	wsp_request req = {.type = WSP_BATCH,
+	                   .arg = q->k | q->slot << WSP_SLOT_SHIFT};
+	wsp_slot *sl;
 	uint32_t i;
 
-	for (i = 0; i < n; i++) {
-		const pkx_packet *pkt = &pkts[p->asked[i]];
-
-		p->asked_ns[i] = pkt->ts_ns;
-		p->asked_wirelen[i] = pkt->wirelen;
-		if (wsx_stream_packet(p, pkt) != 0) {
-			wsx_fail(p, err, "writing the packet stream: %s",
-			         strerror(errno));
-			return -1;
-		}
-	}
-	memcpy(p->shared->frames, p->frames, n * sizeof(p->frames[0]));
-	__atomic_store_n(&p->shared->done, 0, __ATOMIC_RELEASE);
+	if (p->failure[0] || p->pid < 0 || !p->shared)
+		return wsx_svc->fail(err, "INTERNAL_ERROR", "%s",
+		                     p->failure[0]
+		                         ? p->failure
+		                         : "the Wireshark helper stopped"),
+		       -1;
+	sl = &p->shared->slot[q->slot];
+	for (i = 0; i < q->k; i++)
+		if (wsx_stream_packet(p, &pkts[q->asked[i]]) != 0)
+			return wsx_fail(p, err, "writing the packet stream: %s",
+			                strerror(errno));
+	memcpy(sl->frames, q->frames, q->k * sizeof(q->frames[0]));
+	__atomic_store_n(&sl->done, 0, __ATOMIC_RELEASE);
 	if (wsx_send(p, &req, sizeof(req)) != 0) {
 		char how[128];
 
 		wsx_stop(p, how, sizeof(how));
-		wsx_fail(p, err, "the Wireshark helper failed (%s)", how);
-		return -1;
+		return wsx_fail(p, err, "the Wireshark helper failed (%s)",
+		                how);
 	}
+	q->end = p->written;
+	p->req_seq++;
+	p->n_req++;
 	return 0;
 }
 
-/* Waits for the answers to the n packets sent last and sets
- * verdicts[asked[i]].  Returns n, or how many leading ones it answered
- * before failing. */
-static uint32_t wsx_ask_end(wsx_program *p, uint32_t n, uint8_t *verdicts,
-                            pkx_error *err)
+/* Verdicts for n packets: the pre-filter answers those it can prove do
+ * not match; the helper the others, in requests of up to WSP_BATCH_MAX
+ * sent without waiting for their answers (wsx_req_end sets them; a
+ * third request waits for the oldest).  *upto becomes n, or the first
+ * packet not answered (err set), and the requests lower it if they
+ * fail. */
+static void wsx_submit_verdicts(wsx_program *p, const pkx_packet *pkts,
+                                size_t n, uint8_t *verdicts, size_t *upto,
+                                pkx_error *err)
 {
-	uint32_t i, got = wsx_wait(p, n, err);
+	size_t i = 0;
 
-	for (i = 0; i < got; i++) {
-		int yes = p->verdicts[i] == WSP_YES;
-
-		verdicts[p->asked[i]] = (uint8_t)yes;
-		wsx_answered(p, p->frames[i], p->asked_ns[i],
-		             p->asked_wirelen[i], yes);
+	*upto = n;
+	if (p->failure[0]) {
+		wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure);
+		*upto = 0;
+		return;
 	}
-	p->sent += got;
-	wsx_punch(p);
-	return got;
+	while (i < n) {
+		size_t bad = n;
+		wsx_req *q = NULL;
+
+		for (; i < n && (!q || q->k < WSP_BATCH_MAX); i++) {
+			const pkx_packet *pkt = &pkts[i];
+
+			if (pkt->ifindex >= p->n_ifs) {
+				bad = i;
+				break;
+			}
+			p->frame_num++;
+			if (p->pre &&
+			    p->ifs[pkt->ifindex].linktype ==
+			        LINKTYPE_ETHERNET &&
+			    !wsf_may_match(p->pre, &p->carrier_sets, pkt->data,
+			                   pkt->caplen)) {
+				p->skipped++;
+				verdicts[i] = 0;
+				continue;
+			}
+			if (!q) {
+				if (wsx_ready(p, err) != 0) {
+					*upto = i;
+					return;
+				}
+				q = wsx_req_new(p);
+			}
+			q->frames[q->k] = p->frame_num;
+			q->ns[q->k] = pkt->ts_ns;
+			q->wirelen[q->k] = pkt->wirelen;
+			q->asked[q->k++] = (uint32_t)i;
+		}
+		if (q) {
+			q->verdicts = verdicts;
+			q->upto = upto;
+			q->err = err;
+			if (wsx_req_send(p, q, pkts, err) != 0) {
+				if (q->asked[0] < *upto)
+					*upto = q->asked[0];
+				return;
+			}
+		}
+		if (bad < n) {
+			if (bad < *upto) {
+				wsx_svc->fail(err, "INTERNAL_ERROR",
+				              "packet on unknown interface %u",
+				              pkts[bad].ifindex);
+				*upto = bad;
+			}
+			return;
+		}
+	}
 }
 
 /* ------------------------------------------------------------ the plugin */
@@ -1054,6 +1203,7 @@ static uint32_t wsx_ask_end(wsx_program *p, uint32_t n, uint8_t *verdicts,
 static void wsx_free(void *program)
 {
 	wsx_program *p = program;
+	unsigned i;
 
 	if (!p)
 		return;
@@ -1085,7 +1235,8 @@ static void wsx_free(void *program)
 		    (unsigned long long)wsx_status_kb(getpid(), "VmHWM:"));
 	}
 	wsf_free(p->pre);
-	free(p->pend_verdicts);
+	for (i = 0; i < WSP_SLOTS; i++)
+		free(p->pend[i].verdicts);
 	free(p->wbuf);
 	free(p->ifs);
 	free(p->expr);
@@ -1146,125 +1297,66 @@ static pkx_result wsx_compile(const char *type, const char *expr,
 	return PKX_OK;
 }
 
-/* Verdicts for n packets: the pre-filter answers those it can prove do not
- * match; the helper the others, up to WSP_BATCH_MAX at a time.  The last
- * request is left running (pend_k packets): wsx_collect waits for it.
- * Returns n, or where it failed (err set), all verdicts before it set. */
-static size_t wsx_submit_verdicts(wsx_program *p, const pkx_packet *pkts,
-                                  size_t n, uint8_t *verdicts, pkx_error *err)
-{
-	size_t i = 0;
-
-	p->pend_k = 0;
-	if (p->failure[0]) {
-		wsx_svc->fail(err, "INTERNAL_ERROR", "%s", p->failure);
-		return 0;
-	}
-	while (i < n) {
-		size_t bad = n;
-		uint32_t k = 0, got;
-
-		for (; i < n && k < WSP_BATCH_MAX; i++) {
-			const pkx_packet *pkt = &pkts[i];
-
-			if (pkt->ifindex >= p->n_ifs) {
-				bad = i;
-				break;
-			}
-			p->frame_num++;
-			if (p->pre &&
-			    p->ifs[pkt->ifindex].linktype ==
-			        LINKTYPE_ETHERNET &&
-			    !wsf_may_match(p->pre, &p->carrier_sets, pkt->data,
-			                   pkt->caplen)) {
-				p->skipped++;
-				verdicts[i] = 0;
-				continue;
-			}
-			if (k == 0 && ((p->pid < 0 && wsx_start(p, err) != 0) ||
-			               wsx_maybe_recycle(p, err) != 0))
-				return i;
-			p->frames[k] = p->frame_num;
-			p->asked[k++] = (uint32_t)i;
-		}
-		if (k > 0 && wsx_ask_send(p, pkts, k, err) != 0)
-			return p->asked[0];
-		if (k > 0 && i == n && bad == n) {
-			p->pend_k = k; /* the last request: answered later */
-			return n;
-		}
-		if (k > 0 && (got = wsx_ask_end(p, k, verdicts, err)) < k)
-			return p->asked[got];
-		if (bad < n) {
-			wsx_svc->fail(err, "INTERNAL_ERROR",
-			              "packet on unknown interface %u",
-			              pkts[bad].ifindex);
-			return bad;
-		}
-	}
-	return n;
-}
-
-/* ABI 1.7: the helper dissects while the core reads and writes. */
+/* ABI 1.7: the helper dissects while the core reads and writes; 1.8: the
+ * core submits the next batch before it collects the last one, so the
+ * helper finds it waiting when it is done with one. */
 static pkx_result wsx_submit(void *program, const pkx_packet *pkts, size_t n,
                              pkx_error *err)
 {
 	wsx_program *p = program;
+	wsx_pend *d;
 
-	(void)err; /* failures are told by wsx_collect */
-	if (n > p->pend_cap) {
-		uint8_t *v = realloc(p->pend_verdicts, n);
+	if (p->n_pend == WSP_SLOTS)
+		return wsx_svc->fail(err, "INTERNAL_ERROR",
+		                     "more than %d batches submitted",
+		                     WSP_SLOTS);
+	d = &p->pend[(p->pend_head + p->n_pend++) % WSP_SLOTS];
+	memset(&d->err, 0, sizeof(d->err));
+	d->n = n;
+	if (n > d->cap) {
+		uint8_t *v = realloc(d->verdicts, n);
 
 		if (!v) {
-			p->pend_n = n;
-			p->pend_fail = 0;
-			p->pend_k = 0;
-			wsx_svc->fail(&p->pend_err, "INTERNAL_ERROR",
+			d->upto = 0;
+			wsx_svc->fail(&d->err, "INTERNAL_ERROR",
 			              "out of memory");
-			return PKX_OK;
+			return PKX_OK; /* told by wsx_collect */
 		}
-		p->pend_verdicts = v;
-		p->pend_cap = n;
+		d->verdicts = v;
+		d->cap = n;
 	}
-	memset(&p->pend_err, 0, sizeof(p->pend_err));
-	p->pend_n = n;
-	p->pend_fail =
-	    wsx_submit_verdicts(p, pkts, n, p->pend_verdicts, &p->pend_err);
+	wsx_submit_verdicts(p, pkts, n, d->verdicts, &d->upto, &d->err);
 	return PKX_OK;
 }
 
 static size_t wsx_collect(void *program, uint8_t *verdicts, pkx_error *err)
 {
 	wsx_program *p = program;
-	size_t upto = p->pend_fail;
+	wsx_pend *d = &p->pend[p->pend_head];
 
-	if (p->pend_k > 0) {
-		uint32_t got =
-		    wsx_ask_end(p, p->pend_k, p->pend_verdicts, &p->pend_err);
-
-		if (got < p->pend_k && p->asked[got] < upto)
-			upto = p->asked[got];
-		p->pend_k = 0;
+	if (p->n_pend == 0) {
+		wsx_svc->fail(err, "INTERNAL_ERROR", "no batch submitted");
+		return 0;
 	}
-	memcpy(verdicts, p->pend_verdicts, upto);
-	if (upto < p->pend_n)
-		*err = p->pend_err;
-	return upto;
+	/* Its requests are the oldest ones. */
+	while (p->n_req > 0 && p->req[p->req_head].upto == &d->upto)
+		wsx_req_end(p);
+	p->pend_head = (p->pend_head + 1) % WSP_SLOTS;
+	p->n_pend--;
+	memcpy(verdicts, d->verdicts, d->upto);
+	if (d->upto < d->n)
+		*err = d->err;
+	return d->upto;
 }
 
 static size_t wsx_match_batch(void *program, const pkx_packet *pkts, size_t n,
                               uint8_t *verdicts, pkx_error *err)
 {
 	wsx_program *p = program;
-	size_t upto = wsx_submit_verdicts(p, pkts, n, verdicts, err);
+	size_t upto;
 
-	if (p->pend_k > 0) {
-		uint32_t got = wsx_ask_end(p, p->pend_k, verdicts, err);
-
-		if (got < p->pend_k)
-			upto = p->asked[got];
-		p->pend_k = 0;
-	}
+	wsx_submit_verdicts(p, pkts, n, verdicts, &upto, err);
+	wsx_drain(p);
 	return upto;
 }
 
@@ -1334,6 +1426,7 @@ static const pkx_filter_plugin wsx_plugin = {
     .watch_cancel = wsx_watch_cancel,
     .batch_submit = wsx_submit,
     .batch_collect = wsx_collect,
+    .batches_in_flight = WSP_SLOTS,
 };
 
 const pkx_plugin_header *PKX_PLUGIN_ENTRY(void)

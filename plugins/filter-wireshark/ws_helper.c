@@ -537,15 +537,19 @@ static int ws_packet(guint32 num)
 	return passed ? 1 : 0;
 }
 
-/* BATCH: n records, in order, each verdict published as soon as known. */
-static int ws_batch(uint32_t n)
+/* BATCH: n records, in order, each verdict published as soon as known
+ * in the slot the request names. */
+static int ws_batch(uint32_t arg)
 {
-	wsp_shared *sh = hp.shared;
+	uint32_t n = arg & ((1u << WSP_SLOT_SHIFT) - 1u);
+	uint32_t s = arg >> WSP_SLOT_SHIFT;
+	wsp_slot *sh;
 	uint8_t answer = WSP_YES;
 	uint32_t i;
 
-	if (n == 0 || n > WSP_BATCH_MAX)
+	if (n == 0 || n > WSP_BATCH_MAX || s >= WSP_SLOTS)
 		return -1;
+	sh = &hp.shared->slot[s];
 	__atomic_store_n(&sh->done, 0, __ATOMIC_RELEASE);
 	for (i = 0; i < n; i++) {
 		int v = ws_packet(sh->frames[i]);

@@ -16,8 +16,9 @@
 enum wsp_type {
 	WSP_COMPILE = 'C', /* arg: length of a wsp_compile + filter text */
 	WSP_STATE = 'S',   /* arg: sizeof(wsp_state) */
-	WSP_BATCH = 'B',   /* arg: how many records; frame numbers in
-	                      wsp_shared.frames */
+	WSP_BATCH = 'B',   /* arg: how many records, plus the slot of
+	                      wsp_shared holding their frame numbers times
+	                      WSP_SLOT_SHIFT */
 };
 
 typedef struct wsp_request {
@@ -60,18 +61,27 @@ typedef struct wsp_answer {
 #define WSP_PORT_BITMAP (65536 / 8)
 
 /* A batch: the plugin has appended the records and written their frame
- * numbers; the helper dissects them in order, and after each one sets its
- * verdict (WSP_NO or WSP_YES) then `done` (a release store), so when a
- * dissector crashes or hangs the plugin knows the verdicts before it and
- * the frame at fault.  The answer on the socket is one byte: WSP_YES when
- * all are done, or WSP_ERROR followed by a wsp_answer and its message (a
- * record wiretap could not read: frames[done]). */
-#define WSP_BATCH_MAX 1024
+ * numbers in a slot; the helper dissects them in order, and after each one
+ * sets its verdict (WSP_NO or WSP_YES) then `done` (a release store), so
+ * when a dissector crashes or hangs the plugin knows the verdicts before
+ * it and the frame at fault.  The answer on the socket is one byte:
+ * WSP_YES when all are done, or WSP_ERROR followed by a wsp_answer and its
+ * message (a record wiretap could not read: frames[done]).  Two slots, so
+ * the plugin can send the next batch while the helper answers one: the
+ * helper takes requests in order and answers them in order, and a slot is
+ * written again only once its batch was answered. */
+#define WSP_BATCH_MAX  1024
+#define WSP_SLOTS      2
+#define WSP_SLOT_SHIFT 16 /* WSP_BATCH's arg: n | slot << WSP_SLOT_SHIFT */
 
-typedef struct wsp_shared {
+typedef struct wsp_slot {
 	uint32_t frames[WSP_BATCH_MAX];
 	uint8_t verdicts[WSP_BATCH_MAX];
 	uint32_t done;
+} wsp_slot;
+
+typedef struct wsp_shared {
+	wsp_slot slot[WSP_SLOTS];
 } wsp_shared;
 
 #define WSP_NO    0
