@@ -1114,8 +1114,21 @@ static int wsx_req_send(wsx_program *p, wsx_req *q, const pkx_packet *pkts,
 	__atomic_store_n(&sl->done, 0, __ATOMIC_RELEASE);
 	if (wsx_send(p, &req, sizeof(req)) != 0) {
 		char how[128];
+		const wsx_req *old = p->n_req ? &p->req[p->req_head] : NULL;
+		uint32_t at =
+		    old ? __atomic_load_n(&p->shared->slot[old->slot].done,
+		                          __ATOMIC_ACQUIRE)
+		        : 0;
 
 		wsx_stop(p, how, sizeof(how));
+		/* It died on a batch still in flight: the packet it was on
+		 * is the one to name, as that batch's collect would. */
+		if (old && at < old->k)
+			return wsx_fail(p, err,
+			                "the Wireshark helper failed while "
+			                "dissecting packet %u (%s); the export "
+			                "ends here",
+			                old->frames[at], how);
 		return wsx_fail(p, err, "the Wireshark helper failed (%s)",
 		                how);
 	}
