@@ -861,6 +861,28 @@ def slow_download(d, eid):
     return s, first
 
 
+def test_download_waits(d, root, tmp):
+    """A download that finds another one of its export under way waits a
+    while for it to end instead of being refused at once: a client asking
+    again right after its own download was cut (or was whole for it a
+    moment before the service's worker said so) is served."""
+    cfg = {"path": "fs/big.pcap"}
+    st, doc, _ = d.post(cfg)
+    eid = doc["id"]
+    s, first = slow_download(d, eid)
+    check("waits: a slow download started", first.startswith(b"HTTP/1.1 200"), first[:40])
+    t0 = time.monotonic()
+    r, data = d.download(eid)
+    took = time.monotonic() - t0
+    check("a second download while one is under way: 409 once it has waited a while",
+          r.status == 409 and b"another download" in data and 1.5 <= took < 10,
+          (r.status, took, data[:200]))
+    s.close()
+    r, data = d.download(eid)  # at once: the cut one may not have ended yet
+    check("asked again at once after a cut: 200, the whole output",
+          r.status == 200 and data == reference(root, cfg, tmp), (r.status, len(data)))
+
+
 def test_disconnect_and_delete(d, root):
     st, doc, _ = d.post({"path": "fs/big.pcap"})
     eid = doc["id"]
@@ -1109,6 +1131,7 @@ def main():
         test_timeouts(d)
         test_concurrent(d, root, tmp)
         test_create_then_download_at_once(d)
+        test_download_waits(d, root, tmp)
         test_disconnect_and_delete(d, root)
         test_restart(d, root, tmp)
         test_max_exports(tmp)

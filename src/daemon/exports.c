@@ -42,6 +42,10 @@ struct pkxd_export {
 	/* DONE, its spool kept a while for a resumed download whose last
 	 * bytes were sent but not received (pkxd_export_keep_spool). */
 	struct event *resume_timer;
+	/* A download that came while another was ending (pkxd_export_park) */
+	pkxh_req *waiter;
+	void (*again)(pkxd_export *e, pkxh_req *req, int timed_out);
+	struct event *wait_timer;
 	int deleted;         /* removed from the table, waiting on its job */
 	pkxd_job *job;       /* running work, or NULL */
 	struct event *timer; /* connection or handle timeout */
@@ -131,6 +135,8 @@ static void free_export(pkxd_export *e)
 		event_free(e->timer);
 	if (e->resume_timer)
 		event_free(e->resume_timer);
+	if (e->wait_timer)
+		event_free(e->wait_timer);
 	pkx_config_free(e->cfg);
 	json_decref(e->extra);
 	free(e);
@@ -164,6 +170,14 @@ void pkxd_export_delete(pkxd_export *e)
 		evtimer_del(e->timer);
 	if (e->resume_timer)
 		evtimer_del(e->resume_timer);
+	if (e->waiter) {
+		pkxh_req *w = e->waiter;
+
+		e->waiter = NULL;
+		evtimer_del(e->wait_timer);
+		pkxd_reply_error(w, 404, PKX_ENOTFOUND,
+		                 "export %s was deleted meanwhile", e->id);
+	}
 	/* In order after its saves still queued, which would bring it
 	 * back. */
 	state_path(e, path, sizeof(path));
@@ -746,6 +760,46 @@ int pkxd_export_spooled(const pkxd_export *e)
 void pkxd_export_set_spooled(pkxd_export *e, int spooled)
 {
 	e->spooled = spooled;
+}
+
+static void wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	pkxd_export *e = arg;
+	pkxh_req *w = e->waiter;
+
+	(void)fd;
+	(void)what;
+	e->waiter = NULL;
+	if (w)
+		e->again(e, w, 1);
+}
+
+int pkxd_export_park(pkxd_export *e, pkxh_req *req,
+                     void (*again)(pkxd_export *, pkxh_req *, int), unsigned ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000),
+	                     (suseconds_t)(ms % 1000) * 1000};
+
+	if (e->waiter || e->d->stopping || !e->job)
+		return -1;
+	if (!e->wait_timer)
+		e->wait_timer = evtimer_new(e->d->base, wait_over, e);
+	if (!e->wait_timer || evtimer_add(e->wait_timer, &tv) != 0)
+		return -1;
+	e->waiter = req;
+	e->again = again;
+	return 0;
+}
+
+void pkxd_export_unpark(pkxd_export *e)
+{
+	pkxh_req *w = e->waiter;
+
+	if (!w)
+		return;
+	e->waiter = NULL;
+	evtimer_del(e->wait_timer);
+	e->again(e, w, e->d->stopping);
 }
 
 static void resume_over(evutil_socket_t fd, short what, void *arg)

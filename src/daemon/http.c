@@ -643,6 +643,21 @@ static int late_range(pkxd_export *e, pkxh_req *req)
 	return 1;
 }
 
+static void download(pkxd_export *e, pkxh_req *req);
+
+/* A download that waited for the one before to end. */
+static void download_again(pkxd_export *e, pkxh_req *req, int timed_out)
+{
+	if (timed_out)
+		pkxd_reply_error(req, 409, PKXD_ESTATE,
+		                 "export %s is %s: another download of it is "
+		                 "under way",
+		                 pkxd_export_id(e),
+		                 pkxd_state_name(pkxd_export_state(e)));
+	else
+		download(e, req);
+}
+
 static void download(pkxd_export *e, pkxh_req *req)
 {
 	download_ctx *dc;
@@ -656,6 +671,14 @@ static void download(pkxd_export *e, pkxh_req *req)
 		return;
 	}
 	if (late_range(e, req))
+		return;
+	/* Another download is under way, or ending: a client that got a
+	 * whole answer may ask again before the worker has told the loop it
+	 * is over (or a cut one may retry at once).  It waits for that
+	 * download's end, a while, rather than being refused at once. */
+	if (pkxd_export_state(e) == PKXD_STREAMING && pkxd_export_job(e) &&
+	    pkxd_export_park(e, req, download_again, PKXD_DOWNLOAD_WAIT_MS) ==
+	        0)
 		return;
 	if (pkxd_export_downloaded(e) || pkxd_export_state(e) == PKXD_DONE) {
 		pkxd_reply_error(req, 409, PKXD_ESTATE,

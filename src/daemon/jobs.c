@@ -1053,10 +1053,13 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	if ((*job->prev_running = job->next_running))
 		job->next_running->prev_running = job->prev_running;
 	job_free(job);
-	if (remove)
+	if (remove) {
 		pkxd_export_delete(e);
-	else
+	} else {
+		if (!pkxd_export_deleted(e))
+			pkxd_export_unpark(e);
 		pkxd_export_release(e);
+	}
 	pkxd_idle(d);
 }
 

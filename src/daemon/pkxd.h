@@ -109,7 +109,18 @@ void pkxd_export_set_spooled(pkxd_export *e, int spooled);
  * spool is kept PKXD_RESUME_KEEP_S more seconds, for a Range request
  * resuming a download whose last bytes were sent but never arrived. */
 #define PKXD_RESUME_KEEP_S 300
+/* How long a download waits for another of the same export to end. */
+#define PKXD_DOWNLOAD_WAIT_MS 2000
 void pkxd_export_keep_spool(pkxd_export *e);
+/* A download that finds another one of e under way waits (at most ms) for
+ * its job to end: again(e, req, 0) then, as if it came just after, or
+ * again(e, req, 1) when the time ran out or the service stops.  One
+ * waits at a time; -1 when it cannot wait. */
+int pkxd_export_park(pkxd_export *e, pkxh_req *req,
+                     void (*again)(pkxd_export *, pkxh_req *, int),
+                     unsigned ms);
+/* e's job has ended: the download waiting on it goes on. */
+void pkxd_export_unpark(pkxd_export *e);
 int pkxd_export_spool_kept(const pkxd_export *e);
 /* A resumed range of a kept spool is over: the spool goes if its time
  * ran out while it was being sent. */
