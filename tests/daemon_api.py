@@ -877,6 +877,21 @@ def test_download_waits(d, root, tmp):
     check("a second download while one is under way: 409 once it has waited a while",
           r.status == 409 and b"another download" in data and 1.5 <= took < 10,
           (r.status, took, data[:200]))
+    # One deleted while a download waits on it: the waiting one is told.
+    st, doc, _ = d.post(cfg)
+    other = doc["id"]
+    s2, first = slow_download(d, other)
+    got = {}
+    waiting = threading.Thread(target=lambda: got.update(r=d.download(other)[0]))
+    waiting.start()
+    t1 = time.monotonic()
+    d.request("DELETE", API + "/exports/items/" + other)
+    waiting.join(10)
+    r2 = got.get("r")
+    check("a download waiting on (or coming after) an export deleted: 404 at once",
+          r2 is not None and r2.status == 404 and time.monotonic() - t1 < 1.5,
+          (r2 and r2.status, time.monotonic() - t1))
+    s2.close()
     s.close()
     r, data = d.download(eid)  # at once: the cut one may not have ended yet
     check("asked again at once after a cut: 200, the whole output",

@@ -175,8 +175,7 @@ void pkxd_export_delete(pkxd_export *e)
 
 		e->waiter = NULL;
 		evtimer_del(e->wait_timer);
-		pkxd_reply_error(w, 404, PKX_ENOTFOUND,
-		                 "export %s was deleted meanwhile", e->id);
+		e->again(e, w, PKXD_PARK_DELETED);
 	}
 	/* In order after its saves still queued, which would bring it
 	 * back. */
@@ -771,7 +770,7 @@ static void wait_over(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	e->waiter = NULL;
 	if (w)
-		e->again(e, w, 1);
+		e->again(e, w, PKXD_PARK_TIMEOUT);
 }
 
 int pkxd_export_park(pkxd_export *e, pkxh_req *req,
@@ -799,7 +798,7 @@ void pkxd_export_unpark(pkxd_export *e)
 		return;
 	e->waiter = NULL;
 	evtimer_del(e->wait_timer);
-	e->again(e, w, e->d->stopping);
+	e->again(e, w, e->d->stopping ? PKXD_PARK_TIMEOUT : PKXD_PARK_GO);
 }
 
 static void resume_over(evutil_socket_t fd, short what, void *arg)

@@ -646,9 +646,13 @@ static int late_range(pkxd_export *e, pkxh_req *req)
 static void download(pkxd_export *e, pkxh_req *req);
 
 /* A download that waited for the one before to end. */
-static void download_again(pkxd_export *e, pkxh_req *req, int timed_out)
+static void download_again(pkxd_export *e, pkxh_req *req, int why)
 {
-	if (timed_out)
+	if (why == PKXD_PARK_DELETED)
+		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
+		                 "export %s was deleted meanwhile",
+		                 pkxd_export_id(e));
+	else if (why == PKXD_PARK_TIMEOUT)
 		pkxd_reply_error(req, 409, PKXD_ESTATE,
 		                 "export %s is %s: another download of it is "
 		                 "under way",

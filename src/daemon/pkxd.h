@@ -113,9 +113,11 @@ void pkxd_export_set_spooled(pkxd_export *e, int spooled);
 #define PKXD_DOWNLOAD_WAIT_MS 2000
 void pkxd_export_keep_spool(pkxd_export *e);
 /* A download that finds another one of e under way waits (at most ms) for
- * its job to end: again(e, req, 0) then, as if it came just after, or
- * again(e, req, 1) when the time ran out or the service stops.  One
+ * its job to end: again(e, req, PKXD_PARK_GO) then, as if it came just
+ * after; PKXD_PARK_TIMEOUT when the time ran out or the service stops;
+ * PKXD_PARK_DELETED when e is being deleted (e still readable).  One
  * waits at a time; -1 when it cannot wait. */
+enum { PKXD_PARK_GO, PKXD_PARK_TIMEOUT, PKXD_PARK_DELETED };
 int pkxd_export_park(pkxd_export *e, pkxh_req *req,
                      void (*again)(pkxd_export *, pkxh_req *, int),
                      unsigned ms);
