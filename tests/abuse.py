@@ -560,7 +560,11 @@ def flood1(ctx, n, seconds, period, fd_hard):
         else:
             used = sum(cpu1) - sum(cpu0)
             share = used / took
-            ck("item 1: daemon CPU under 5%% of a core over the %.0f s" % took, share < 0.05,
+            # AddressSanitizer's checks cost the daemon about twice its
+            # CPU: under it the bound is three times as wide.
+            bound = 0.15 if ASAN else 0.05
+            ck("item 1: daemon CPU under %.0f%% of a core over the %.0f s" % (100 * bound, took),
+               share < bound,
                "%.1f%% (%.2f s of CPU: %.2f s user, %.2f s system)"
                % (100 * share, used, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]))
         ck("item 1: daemon log under 100 KB over the %.0f s" % took, log1 - log0 < 100 * 1024,
