@@ -603,13 +603,21 @@ static void download_taken(pkxd_daemon *d, const char *id, int err, void *arg)
 	free(dc);
 }
 
-/* A spool's strong tag: the same output for the same export, id and
- * size. */
-static void spool_etag(const pkxd_export *e, uint64_t size, char *etag,
-                       size_t cap)
+/* A spool's size and strong tag (the same output for the same export:
+ * id and size); -1 when the spool is not there. */
+static int spool_stat(const pkxd_export *e, uint64_t *size, char *etag,
+                      size_t cap)
 {
+	char path[PATH_MAX];
+	struct stat sst;
+
+	pkxd_spool_path(e, path, sizeof(path));
+	if (stat(path, &sst) != 0)
+		return -1;
+	*size = (uint64_t)sst.st_size;
 	snprintf(etag, cap, "\"%s-%llx\"", pkxd_export_id(e),
-	         (unsigned long long)size);
+	         (unsigned long long)*size);
+	return 0;
 }
 
 /* A Range request on a DONE export whose spool is still kept (its last
@@ -617,22 +625,18 @@ static void spool_etag(const pkxd_export *e, uint64_t size, char *etag,
  * else changes.  Returns 0 when it is not such a request. */
 static int late_range(pkxd_export *e, pkxh_req *req)
 {
-	char path[PATH_MAX], etag[64];
+	char etag[64];
 	const char *if_range = pkxh_header(req, "If-Range");
-	struct stat sst;
 	pkxd_span span = {.late = 1};
 	pkx_error perr = {"", ""};
 
 	if (!pkxd_export_spool_kept(e) || pkxd_export_job(e) ||
 	    pkxh_method_of(req) != PKXH_GET || !pkxh_header(req, "Range"))
 		return 0;
-	pkxd_spool_path(e, path, sizeof(path));
-	if (stat(path, &sst) != 0)
+	if (spool_stat(e, &span.total, etag, sizeof(etag)) != 0)
 		return 0;
-	spool_etag(e, (uint64_t)sst.st_size, etag, sizeof(etag));
 	if (if_range && strcmp(if_range, etag) != 0)
 		return 0; /* asks for the whole again: that was done */
-	span.total = (uint64_t)sst.st_size;
 	span.status = pkxd_range(req, span.total, etag, &span.from, &span.len);
 	if (span.status == 416)
 		return 1;
@@ -724,19 +728,15 @@ static void download(pkxd_export *e, pkxh_req *req)
 	}
 	if (dc->kind == PKXD_JOB_SEND_SPOOL) {
 		/* The spool's size is known: a length, a tag, ranges. */
-		char path[PATH_MAX], etag[64];
-		struct stat sst;
+		char etag[64];
 
-		pkxd_spool_path(e, path, sizeof(path));
-		if (stat(path, &sst) != 0) {
+		if (spool_stat(e, &dc->span.total, etag, sizeof(etag)) != 0) {
 			free(dc);
 			pkxd_reply_error(req, 500, PKX_EINTERNAL,
 			                 "export %s: its spool file is gone",
 			                 pkxd_export_id(e));
 			return;
 		}
-		spool_etag(e, (uint64_t)sst.st_size, etag, sizeof(etag));
-		dc->span.total = (uint64_t)sst.st_size;
 		dc->span.status = pkxd_range(req, dc->span.total, etag,
 		                             &dc->span.from, &dc->span.len);
 		if (dc->span.status == 416 ||
