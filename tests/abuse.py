@@ -306,9 +306,14 @@ class Good:
             keep = out.fileno()
             os.closerange(3, keep)
             os.closerange(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-            while not self.stopping.is_set():
+            # At least one round, however late this process starts: an
+            # item whose attack is short (item 4 answers in milliseconds)
+            # could otherwise stop it before its first round on a loaded
+            # machine, and be judged on no round at all.
+            while True:
                 self.round()
-                self.stopping.wait(self.pause)
+                if self.stopping.wait(self.pause):
+                    break
             out.send(self.results)
         self.thread = ctx.Process(target=run, daemon=True)
         self.thread.start()

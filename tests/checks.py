@@ -5,6 +5,7 @@ import time
 
 passed = 0
 failed = 0
+failures = []  # (what, detail): repeated at the end, where a log's tail shows them
 
 
 def check(what, cond, detail=""):
@@ -13,6 +14,7 @@ def check(what, cond, detail=""):
         passed += 1
     else:
         failed += 1
+        failures.append((what, detail))
         print("FAIL: %s %s" % (what, detail), file=sys.stderr)
     return cond
 
@@ -29,6 +31,9 @@ def wait_until(pred, seconds=10.0):
 
 
 def summary():
-    """Prints the totals; the exit status for them."""
+    """Prints the failed checks again and the totals; the exit status for
+    them."""
+    for what, detail in failures:
+        print("failed: %s %s" % (what, str(detail)[:2000]))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
