@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -593,6 +594,24 @@ def test_console_http(d):
     check("Host localhost from a browser: served", st == 200, st)
     st, _, _ = d.request("GET", TL + "?path=jobs/core-1", headers={"Host": "attacker.example"})
     check("not a browser (no Origin, no Sec-Fetch-Site): any Host", st == 200, st)
+    # A Host that only starts like an allowed one is none of them.
+    for host in ("127.0.0.1:%d@attacker.example" % d.port, "localhost:abc", "localhost:1:2",
+                 "[::1]:80x", "local_host", "localhost:123456"):
+        st, doc, _ = d.request("GET", "/", headers={"Host": host})
+        check("Host %r from a browser: 403" % host, st == 403
+              and is_error(doc, "AUTH_FORBIDDEN"), (st, doc))
+    for host in ("[::1]:8080", "localhost.", "LOCALHOST:80"):
+        st, _, _ = d.request("GET", "/", headers={"Host": host})
+        check("Host %r from a browser: served" % host, st == 200, st)
+    with socket.create_connection((d.host, d.port), timeout=5) as s:
+        s.sendall(b"GET /api/common/1.0/ping HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Host: attacker.example\r\n\r\n")
+        head = s.recv(4096)
+    check("two Host headers: 400", head.startswith(b"HTTP/1.1 400") and b"Host" in head, head[:200])
+    # A missing console file names no folder of the machine.
+    r, body = d.request("GET", "/console/nope.js", raw=True)
+    check("a missing console file: 404 naming no folder", r.status == 404
+          and b"/" not in json.loads(body)["error_text"].encode(), (r.status, body))
     own = "http://%s:%d" % (d.host, d.port)
     body = {"path": "fs/a.pcap", "filters": {"items": []}}
     V = "/api/pktexport/1.0/filters/validate"
@@ -606,6 +625,24 @@ def test_console_http(d):
     st, doc, _ = d.request("DELETE", "/api/npm.packet_export/1.3/exports/items/" + "0" * 32,
                            headers={"Origin": "http://attacker.example"})
     check("a browser's DELETE from another origin: 403", st == 403, (st, doc))
+
+
+def test_no_fs(tmp):
+    """A data root with stores only (no fs/): the file tree is empty, not
+    an error, and the console's session resource answers."""
+    root = os.path.join(tmp, "nofs")
+    os.makedirs(root)
+    d = Daemon(root)
+    try:
+        st, doc, _ = d.request("GET", "/api/npm.filesystem/1.0/fs")
+        check("no fs/ folder: the tree is empty", st == 200 and doc["items"][0]["id"] == "/"
+              and doc["items"][0]["files"]["items"] == []
+              and doc["items"][0]["dirs"]["items"] == [], (st, doc))
+        st, doc, _ = d.request("GET", "/api/pktexport/1.0/session")
+        check("session without --users: no access control, no user shown",
+              st == 200 and doc == {"access_control": False}, (st, doc))
+    finally:
+        d.stop()
 
 
 def test_users(root, tmp):
@@ -623,6 +660,11 @@ def test_users(root, tmp):
         st, doc, _ = get(d, "jobs/core-1", headers=basic, intervals=3)
         check("with --users, a user's credentials: 200", st == 200 and len(doc["items"]) == 3,
               (st, doc))
+        st, doc, _ = d.request("GET", "/api/pktexport/1.0/session", headers=basic)
+        check("session with --users: the caller's name", st == 200
+              and doc == {"access_control": True, "user": "alice"}, (st, doc))
+        st, doc, _ = d.request("GET", "/api/pktexport/1.0/session")
+        check("session with --users, no credentials: 401", st == 401, (st, doc))
         bad = {"Authorization": "Basic " + base64.b64encode(b"alice:wrong").decode()}
         st, doc, _ = get(d, "jobs/core-1", headers=bad)
         check("with --users, a wrong password: 401", st == 401, (st, doc))
@@ -647,6 +689,7 @@ def main():
             rc = d.stop()
             check("SIGTERM exits 0", rc == 0, d.stderr[-2000:])
         test_users(root, tmp)
+        test_no_fs(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return summary()

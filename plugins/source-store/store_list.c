@@ -478,6 +478,12 @@ int store_cmd_tree(const char *root, const char *rel)
 		return 2;
 	}
 	dirfd = sx_open_dir(rootfd, rel, 0);
+	if (dirfd < 0 && errno == ENOENT && strcmp(rel, "fs") == 0) {
+		/* A data root without fs/ (only stores): nothing to list. */
+		close(rootfd);
+		puts("{\"path\":\"fs\",\"dirs\":[],\"files\":[]}");
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	if (dirfd < 0) {
 		fprintf(stderr, "pktexport store: %s: %s\n", rel,
 		        strerror(errno));

@@ -42,6 +42,14 @@ void pkxd_console_free(void)
 		free(allowed_hosts[--n_allowed_hosts]);
 }
 
+/* A Host header's port: 1 to 5 digits, nothing after. */
+static int good_port(const char *p)
+{
+	size_t n = strspn(p, "0123456789");
+
+	return n >= 1 && n <= 5 && !p[n];
+}
+
 /* The Host header's name (without its port): an address, localhost,
  * this machine's name or one given with --allowed-host.  A name an
  * attacker's DNS points at us is none of those. */
@@ -60,7 +68,7 @@ static int host_allowed(const char *host)
 		const char *end = strchr(host, ']');
 
 		if (!end || (size_t)(end - host - 1) >= sizeof(name) ||
-		    (end[1] && end[1] != ':'))
+		    (end[1] && (end[1] != ':' || !good_port(end + 2))))
 			return 0;
 		memcpy(name, host + 1, (size_t)(end - host - 1));
 		name[end - host - 1] = '\0';
@@ -68,7 +76,11 @@ static int host_allowed(const char *host)
 	}
 	colon = strchr(host, ':');
 	len = colon ? (size_t)(colon - host) : strlen(host);
-	if (len == 0 || len >= sizeof(name))
+	if (len == 0 || len >= sizeof(name) || (colon && !good_port(colon + 1)))
+		return 0;
+	/* A host name's letters only: "127.0.0.1:80@evil.com" is none. */
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyz"
+	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != len)
 		return 0;
 	memcpy(name, host, len);
 	name[len] = '\0';
@@ -154,6 +166,7 @@ typedef struct console_file {
 	const char *type;
 	struct evbuffer *body;
 	int status;
+	int needed; /* 1: index.html, 2: the chart library, 0: others */
 } console_file;
 
 static const char *dir_of(const char *env, const char *dflt)
@@ -200,9 +213,18 @@ static void file_done(pkxd_daemon *d, void *arg)
 
 	(void)d;
 	if (cf->status != 200) {
-		pkxd_reply_error(cf->req, 404, PKX_ENOTFOUND,
-		                 "the console is not installed here (%s)",
-		                 cf->path);
+		/* The folder goes to the log, not to whoever asked. */
+		if (cf->needed == 1)
+			pkx_log(PKX_LOG_WARN, "pktexportd",
+			        "the console is not installed: cannot read %s",
+			        cf->path);
+		pkxd_reply_error(
+		    cf->req, 404, PKX_ENOTFOUND, "%s",
+		    cf->needed == 1   ? "the console is not installed on this "
+		                        "service"
+		    : cf->needed == 2 ? "the chart library (Debian's "
+		                        "libjs-chart.js) is not installed"
+		                      : "no such console file");
 	} else {
 		evhttp_add_header(out, "Content-Type", cf->type);
 		evhttp_add_header(out, "Cache-Control", "no-cache");
@@ -277,6 +299,9 @@ int pkxd_console_serve(pkxd_daemon *d, pkxh_req *req, const char *path)
 	}
 	cf->req = req;
 	cf->type = type_of(name);
+	cf->needed = strcmp(name, "index.html") == 0     ? 1
+	             : strcmp(name, "chart.min.js") == 0 ? 2
+	                                                 : 0;
 	snprintf(cf->path, sizeof(cf->path), "%s/%s", dir, name);
 	if (pkxd_tasks_busy() >= PKXD_MAX_LISTINGS ||
 	    pkxd_task_start(d, file_work, file_done, cf) != 0) {

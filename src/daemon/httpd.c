@@ -634,6 +634,19 @@ static const struct {
     {HTTP_PUT, PKXH_PUT}, {HTTP_DELETE, PKXH_DELETE},
 };
 
+/* RFC 9112 3.2: a request with two Host headers is refused (which one
+ * a proxy before us read is anyone's guess). */
+static int host_headers(const pkxh_req *req)
+{
+	const struct evkeyval *h;
+	int n = 0;
+
+	TAILQ_FOREACH(h, &req->in, next)
+	if (strcasecmp(h->key, "Host") == 0)
+		n++;
+	return n;
+}
+
 static int on_headers_complete(http_parser *p)
 {
 	pkxh_conn *c = conn_of(p);
@@ -656,6 +669,8 @@ static int on_headers_complete(http_parser *p)
 			req->method = methods[i].ours;
 	if (p->http_major != 1)
 		return refuse(c, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+	if (host_headers(req) > 1)
+		return refuse(c, 400, "more than one Host header");
 	if (p->method == HTTP_CONNECT || p->upgrade)
 		return refuse(c, 405,
 		              "CONNECT and protocol upgrades are not "

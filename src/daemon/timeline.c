@@ -99,6 +99,20 @@ void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 			pkxd_validate_filters(d, req);
 		return;
 	}
+	if (strcmp(rest, "session") == 0) {
+		/* Who the console is logged in as (none shown without
+		 * access control: everyone is the same "admin" there). */
+		if (m != PKXH_GET && m != PKXH_HEAD) {
+			pkxd_reply_not_allowed(req, "GET");
+			return;
+		}
+		pkxd_reply_json(req, 200,
+		                d->auth
+		                    ? json_pack("{s:b, s:s?}", "access_control",
+		                                1, "user", pkxh_user(req))
+		                    : json_pack("{s:b}", "access_control", 0));
+		return;
+	}
 	if (strcmp(rest, "timeline") != 0) {
 		pkxd_reply_error(req, 404, PKX_ENOTFOUND,
 		                 "no resource /api/pktexport/1.0/%.64s", rest);
