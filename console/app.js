@@ -7,6 +7,7 @@
 const EXPORTS = '/api/npm.packet_export/1.3/exports';
 const PACKETS = '/api/npm.packet_export/1.3/packets/items/';
 const TIMELINE = '/api/pktexport/1.0/timeline';
+const SESSION = '/api/pktexport/1.0/session';
 const VALIDATE = '/api/pktexport/1.0/filters/validate';
 const NS = 1000000000n;
 
@@ -16,7 +17,7 @@ const $ = (id) => document.getElementById(id);
 
 // "1700000000.5" -> 1700000000500000000n; null when not such a time.
 function parseTime(text) {
-  const m = /^\s*(\d{1,11})(?:\.(\d{0,9}))?\s*$/.exec(text);
+  const m = /^\s*(\d{1,11})(?:\.(\d{1,9}))?\s*$/.exec(text);
   if (!m) return null;
   return BigInt(m[1]) * NS + BigInt((m[2] || '').padEnd(9, '0') || '0');
 }
@@ -38,11 +39,19 @@ function label(text, spanNs) {
 
 // --------------------------------------------------------------- API
 
+// JSON text of a value whose BigInts are written as exact integers (the
+// API's 64-bit limits do not fit a JavaScript number).
+function jsonText(value) {
+  const mark = 'bigint-' + Math.random().toString(36).slice(2) + ':';
+  const text = JSON.stringify(value, (k, v) => (typeof v === 'bigint' ? mark + v.toString() : v));
+  return text.split('"' + mark).map((part, i) => (i ? part.replace(/^(\d+)"/, '$1') : part)).join('');
+}
+
 async function api(method, path, body) {
   const opts = {method, credentials: 'same-origin', headers: {Accept: 'application/json'}};
   if (body !== undefined) {
     opts.headers['Content-Type'] = 'application/json';
-    opts.body = JSON.stringify(body);
+    opts.body = jsonText(body);
   }
   let r;
   try {
@@ -57,7 +66,10 @@ async function api(method, path, body) {
   } catch (e) {
     doc = {error_text: text.slice(0, 200)};
   }
-  if (r.status === 401 && path !== '/api/common/1.0/login') showLogin();
+  if (r.status === 401 && path !== '/api/common/1.0/login') {
+    // A session that ended (expired, or the service restarted): say so.
+    showLogin($('app-view').hidden ? '' : (doc && doc.error_text) || 'Your session has ended.');
+  }
   return {status: r.status, doc};
 }
 
@@ -65,18 +77,45 @@ const errText = (res) => (res.doc && res.doc.error_text) || ('HTTP ' + res.statu
 
 // ------------------------------------------------------------- login
 
-function showLogin() {
+// Back to the login form, with nothing of the last user's left on the
+// page (sources, timeline, exports, the form's filters and windows).
+function showLogin(message) {
   stopPolling();
   $('app-view').hidden = true;
   $('login-view').hidden = false;
   $('logout').hidden = true;
+  $('who').textContent = '';
+  $('login-error').textContent = message || '';
+  clearApp();
   $('username').focus();
+}
+
+function clearApp() {
+  for (const tr of rows.values()) tr.remove();
+  rows.clear();
+  $('source').textContent = '';
+  $('source-info').textContent = '';
+  data = null;
+  sel = null;
+  drawChart();
+  showSelection();
+  $('timeline-info').textContent = '';
+  $('filters').textContent = '';
+  intervals.length = 0;
+  drawIntervals();
+  $('export-error').textContent = '';
 }
 
 async function showApp() {
   $('login-view').hidden = true;
   $('app-view').hidden = false;
-  $('logout').hidden = false;
+  // Who is logged in (also after a reload); without access control
+  // there is nobody to show and nothing to log out of.
+  const who = await api('GET', SESSION);
+  const ac = who.status !== 200 || who.doc.access_control;
+  $('who').textContent = (who.status === 200 && who.doc.user) || '';
+  $('logout').hidden = !ac;
+  $('source').focus();
   await loadSources();
   startPolling();
 }
@@ -91,13 +130,11 @@ $('login-form').addEventListener('submit', async (ev) => {
     $('login-error').textContent = errText(res);
     return;
   }
-  $('who').textContent = $('username').value;
   showApp();
 });
 
 $('logout').addEventListener('click', async () => {
   await api('POST', '/api/common/1.0/logout', {});
-  $('who').textContent = '';
   showLogin();
 });
 
@@ -127,9 +164,15 @@ async function loadSources() {
   group('Stores', ((jobs.doc && jobs.doc.items) || []).map((j) => ['jobs/' + j.config.name, j.config.name]));
   group('Clips', ((clips.doc && clips.doc.items) || []).map((c) => ['clips/' + c.id, c.id +
     (c.config.description ? ' (' + c.config.description + ')' : '')]));
-  group('Files', ((files.doc && files.doc.items) || [])
-    .filter((f) => f.type === 'FILE' && f.file && /PCAP/.test(f.file.type))
-    .map((f) => ['fs' + f.id, f.id.replace(/^\//, '')]));
+  // npm.filesystem's tree: the captures of fs/ and of every folder below.
+  const captures = (dir, out) => {
+    for (const f of (dir && dir.files && dir.files.items) || []) {
+      if (f.type === 'PCAP_FILE' || f.type === 'PCAPNG_FILE') out.push(['fs' + f.id, f.id.replace(/^\//, '')]);
+    }
+    for (const sub of (dir && dir.dirs && dir.dirs.items) || []) captures(sub, out);
+    return out;
+  };
+  group('Files', captures(files.status === 200 && files.doc.items && files.doc.items[0], []));
   if (keep && [...sel.options].some((o) => o.value === keep)) sel.value = keep;
   if (sel.value) {
     view = {start: null, end: null};
@@ -141,6 +184,10 @@ async function loadSources() {
 
 $('source').addEventListener('change', () => {
   view = {start: null, end: null};
+  // The windows and the filters' checks were for the last source.
+  intervals.length = 0;
+  drawIntervals();
+  for (const li of $('filters').children) validate(li);
   loadTimeline();
 });
 $('reload-sources').addEventListener('click', loadSources);
@@ -179,7 +226,8 @@ async function loadTimeline() {
   $('source-info').textContent = data.first_packet_time
     ? 'Packets from ' + data.first_packet_time + ' to ' + data.last_packet_time + ' s.'
     : 'No packets.';
-  $('timeline-info').textContent = data.start_time + ' to ' + data.end_time + ' s: ' +
+  $('timeline-info').textContent = !data.items.length ? 'No packets in this source.'
+    : data.start_time + ' to ' + data.end_time + ' s (UTC on the axis): ' +
     data.packets + ' packets in ' + data.intervals + ' intervals (counted at index ' +
     'entries, every 256 KiB of capture' +
     (data.spread ? ', spread evenly between them' : '') + '; ' +
@@ -198,8 +246,10 @@ function drawChart() {
   const span = data ? parseTime(data.end_time) - parseTime(data.start_time) : 0n;
   const labels = items.map((it) => label(it.start_time, span));
   const values = items.map((it) => it[metric]);
+  $('chart').setAttribute('aria-label', (metric === 'bytes' ? 'Bytes' : 'Packets') +
+    ' per interval. Drag, or use the arrow keys with Shift, to select a window; Enter zooms in, - zooms out.');
   if (typeof Chart === 'undefined') {
-    $('timeline-info').textContent += ' (the chart library is not installed: libjs-chart.js)';
+    $('chart-missing').hidden = false; // the chart library is not installed
     return;
   }
   if (!chart) {
@@ -210,7 +260,8 @@ function drawChart() {
       options: {
         animation: false, responsive: true, maintainAspectRatio: false,
         plugins: {legend: {display: false}},
-        scales: {x: {ticks: {maxRotation: 0, autoSkip: true}}, y: {beginAtZero: true}},
+        scales: {x: {ticks: {maxRotation: 0, autoSkip: true}, title: {display: true, text: 'UTC'}},
+          y: {beginAtZero: true}},
         events: ['mousemove', 'mouseout'],
       },
     });
@@ -311,8 +362,9 @@ function zoomOut() {
   if (!data) return;
   const s = parseTime(data.start_time);
   const e = parseTime(data.end_time);
-  const w = e - s;
-  view = {start: s > w / 2n ? s - w / 2n : 1n, end: e + w / 2n};
+  // Twice as wide, and always wider (a window of 1 ns included).
+  const half = (e - s) / 2n > 0n ? (e - s) / 2n : 1n;
+  view = {start: s > half ? s - half : 0n, end: e + half};
   loadTimeline();
 }
 
@@ -346,6 +398,10 @@ const intervals = [];
 function drawIntervals() {
   const ul = $('intervals');
   ul.textContent = '';
+  $('intervals-note').hidden = !intervals.length;
+  $('intervals-note').textContent = intervals.length === 1
+    ? 'The export takes the window listed here, not Start and End.'
+    : 'The export takes the ' + intervals.length + ' windows listed here, not Start and End.';
   intervals.forEach((iv, i) => {
     const li = document.createElement('li');
     const b = document.createElement('button');
@@ -422,6 +478,35 @@ async function validate(li) {
   showFilterError(li, res.status === 200 ? '' : errText(res));
 }
 
+// The whole numbers of the form, checked as typed and sent exactly (as
+// BigInt: a 64-bit limit does not fit a JavaScript number).  Empty or 0:
+// not set.
+const NUMBERS = {
+  'snaplen': ['Snap length', 65535n],
+  'packet-limit': ['Packet limit', 18446744073709551615n],
+  'size-limit': ['Size limit', 18446744073709551615n],
+  'time-limit': ['Time limit', 18446744073709551615n],
+};
+function numberOf(id) {
+  const text = $(id).value.trim();
+  if (!/^\d*$/.test(text)) return null;
+  const v = text ? BigInt(text) : 0n;
+  return v <= NUMBERS[id][1] ? v : null;
+}
+function checkNumbers() {
+  let msg = '';
+  for (const id of Object.keys(NUMBERS)) {
+    const bad = numberOf(id) === null;
+    $(id).setAttribute('aria-invalid', String(bad));
+    if (bad && !msg) {
+      msg = NUMBERS[id][0] + ': a whole number from 0 to ' + NUMBERS[id][1] + ' (0: none).';
+    }
+  }
+  $('numbers-error').textContent = msg;
+  return !msg;
+}
+for (const id of Object.keys(NUMBERS)) $(id).addEventListener('input', checkNumbers);
+
 $('mode').addEventListener('change', () => {
   const file = $('mode').value === 'STREAM_TO_FILE';
   $('outname').hidden = !file;
@@ -436,6 +521,10 @@ $('export-form').addEventListener('submit', async (ev) => {
     $('start').focus();
     return;
   }
+  if (!checkNumbers()) {
+    $(Object.keys(NUMBERS).find((id) => numberOf(id) === null)).focus();
+    return;
+  }
   const cfg = {path: $('source').value, output_format: $('format').value, mode: $('mode').value};
   if (intervals.length) {
     cfg.time_intervals = intervals.slice();
@@ -443,17 +532,13 @@ $('export-form').addEventListener('submit', async (ev) => {
     if ($('start').value.trim()) cfg.start_time = $('start').value.trim();
     if ($('end').value.trim()) cfg.end_time = $('end').value.trim();
   }
-  const filters = [...$('filters').children].map(filterOf).filter((f) => f.value.trim());
-  if (filters.length) cfg.filters = {items: filters};
-  const snap = parseInt($('snaplen').value, 10);
-  if (snap > 0) cfg.snap_length = snap;
+  const sent = [...$('filters').children].filter((li) => filterOf(li).value.trim());
+  if (sent.length) cfg.filters = {items: sent.map(filterOf)};
+  if (numberOf('snaplen') > 0n) cfg.snap_length = numberOf('snaplen');
   const stop = {};
-  const pl = parseInt($('packet-limit').value, 10);
-  const sl = parseInt($('size-limit').value, 10);
-  const tl = parseInt($('time-limit').value, 10);
-  if (pl > 0) stop.packet_limit = pl;
-  if (sl > 0) stop.size_limit = sl;
-  if (tl > 0) stop.time_limit = tl;
+  if (numberOf('packet-limit') > 0n) stop.packet_limit = numberOf('packet-limit');
+  if (numberOf('size-limit') > 0n) stop.size_limit = numberOf('size-limit');
+  if (numberOf('time-limit') > 0n) stop.time_limit = numberOf('time-limit');
   if (Object.keys(stop).length) cfg.stop_rule = stop;
   if (cfg.mode === 'STREAM_TO_FILE') cfg.output_filename = $('outname').value;
   const res = await api('POST', EXPORTS, {config: cfg});
@@ -461,9 +546,12 @@ $('export-form').addEventListener('submit', async (ev) => {
     pollExports();
     return;
   }
-  // The service's own message, at the filter it names when it names one.
+  // The service's own message, at the filter it names when it names one:
+  // by its id in quotes (filter "f1"; never f1 inside "f10") or by its
+  // place in the request (config.filters.items[N]).
   const text = errText(res);
-  const li = [...$('filters').children].find((l) => text.includes(l.dataset.id));
+  const at = /config\.filters\.items\[(\d+)\]/.exec(text);
+  const li = at ? sent[Number(at[1])] : sent.find((l) => text.includes('"' + l.dataset.id + '"'));
   if (li) {
     showFilterError(li, text);
     li.querySelector('.fvalue').focus();
@@ -474,14 +562,24 @@ $('export-form').addEventListener('submit', async (ev) => {
 
 // ------------------------------------------------------- export list
 
+// One poll at a time: the next starts a second after the last ended (or
+// four times as long as it took, when the list is long).
 let pollTimer = null;
+let pollRound = 0;
 function startPolling() {
   stopPolling();
-  pollExports();
-  pollTimer = setInterval(pollExports, 1000);
+  const round = pollRound;
+  const next = async () => {
+    const t0 = performance.now();
+    await pollExports();
+    if (round !== pollRound) return;
+    pollTimer = setTimeout(next, Math.max(1000, 4 * (performance.now() - t0)));
+  };
+  next();
 }
 function stopPolling() {
-  if (pollTimer) clearInterval(pollTimer);
+  pollRound++;
+  if (pollTimer) clearTimeout(pollTimer);
   pollTimer = null;
 }
 
@@ -494,7 +592,12 @@ function cell(tr, i, text) {
 function newRow(id) {
   const tr = document.createElement('tr');
   tr.dataset.id = id;
-  for (let i = 0; i < 8; i++) tr.appendChild(document.createElement('td'));
+  const heads = $('exports').tHead.rows[0].cells;
+  for (let i = 0; i < 8; i++) {
+    const td = document.createElement('td');
+    td.dataset.label = heads[i].textContent; // shown before it in a narrow window
+    tr.appendChild(td);
+  }
   const dl = document.createElement('a');
   dl.textContent = 'Download';
   dl.className = 'download';
@@ -506,7 +609,16 @@ function newRow(id) {
   del.className = 'delete';
   del.addEventListener('click', async () => {
     const res = await api('DELETE', EXPORTS + '/items/' + id);
-    if (res.status !== 204) alert(errText(res));
+    if (res.status !== 204 && res.status !== 404) {
+      $('list-error').textContent = errText(res);
+      return;
+    }
+    $('list-error').textContent = '';
+    // The keyboard's place: the next row's Delete, else the list.
+    const after = tr.nextElementSibling || tr.previousElementSibling;
+    tr.remove();
+    rows.delete(id);
+    (after ? after.querySelector('.delete') : $('list-title')).focus();
     pollExports();
   });
   tr.cells[7].append(dl, ' ', del);
@@ -515,17 +627,27 @@ function newRow(id) {
 
 async function pollExports() {
   const res = await api('GET', EXPORTS);
-  if (res.status !== 200) return;
+  if (res.status !== 200 || $('app-view').hidden) return; // or logged out meanwhile
   const tbody = $('exports').tBodies[0];
-  const seen = new Set();
-  for (const e of res.doc.items.slice().reverse()) {
-    seen.add(e.id);
+  const items = res.doc.items.slice().reverse();
+  const seen = new Set(items.map((e) => e.id));
+  for (const [id, tr] of rows) {
+    if (!seen.has(id)) {
+      tr.remove();
+      rows.delete(id);
+    }
+  }
+  let place = 0;
+  for (const e of items) {
     let tr = rows.get(e.id);
     if (!tr) {
       tr = newRow(e.id);
       rows.set(e.id, tr);
     }
-    tbody.appendChild(tr); // newest first, kept in order
+    // Newest first.  A row already in its place is not moved: moving it
+    // would take the keyboard's focus off its link or button.
+    if (tbody.rows[place] !== tr) tbody.insertBefore(tr, tbody.rows[place] || null);
+    place++;
     const st = e.status || {};
     const stats = st.stats || {};
     const c = e.config;
@@ -533,7 +655,8 @@ async function pollExports() {
     cell(tr, 0, c.path);
     cell(tr, 1, c.time_intervals && c.time_intervals.length
       ? c.time_intervals.map((iv) => iv.start_time + ' – ' + iv.end_time).join(', ')
-      : (c.start_time || '') + ' – ' + (c.end_time || ''));
+      : c.start_time || c.end_time ? (c.start_time || 'start') + ' – ' + (c.end_time || 'end')
+        : 'the whole source');
     cell(tr, 2, st.state || '');
     cell(tr, 3, Math.round(st.progress || 0) + '%'); // 0 to 100
     cell(tr, 4, String(stats.exported_packets ?? stats.estimated_packets ?? ''));
@@ -548,12 +671,6 @@ async function pollExports() {
       if (dl.getAttribute('href') !== href) dl.setAttribute('href', href);
     } else {
       dl.hidden = st.state !== 'READY';
-    }
-  }
-  for (const [id, tr] of rows) {
-    if (!seen.has(id)) {
-      tr.remove();
-      rows.delete(id);
     }
   }
 }

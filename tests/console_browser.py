@@ -67,6 +67,10 @@ def make_root(tmp):
                     "--times", ",".join(map(str, times)), "--seed", "11"], check=True)
     subprocess.run([os.environ["PKTEXPORT"], "store", "import", "--root", root,
                     "--file-size", "256k", "core-1", cap], check=True, capture_output=True)
+    # Captures under fs/, one in a folder below: sources too.
+    os.makedirs(os.path.join(root, "fs", "sub"))
+    shutil.copy(cap, os.path.join(root, "fs", "a.pcap"))
+    shutil.copy(cap, os.path.join(root, "fs", "sub", "b.pcap"))
     return root, edge
 
 
@@ -228,6 +232,124 @@ def run(driver, d, root, tmp, edge):
           got and got == want, (len(got), want and len(want), rc))
 
 
+def run_more(driver, d, root, tmp):
+    """After a reload: the sources of fs/, who is logged in, the keyboard's
+    focus kept across polls, a filter's error at the filter it names (f10,
+    not f1), numbers checked as typed and sent exactly, zooming out of a
+    1 ns window, a narrow window (200% zoom) without sideways scrolling,
+    and logging out leaving nothing of the user's on the page."""
+    driver.refresh()
+    app = driver.find_element(By.ID, "app-view")
+    check("after a reload: still logged in", wait_until(lambda: app.is_displayed(), 10))
+    who = driver.find_element(By.ID, "who")
+    check("after a reload: the user's name shows", wait_until(lambda: who.text == "alice", 10),
+          who.text)
+    values = [o.get_attribute("value") for o in
+              driver.find_elements(By.CSS_SELECTOR, "#source option")]
+    check("the captures of fs/ and of its folders are sources",
+          "fs/a.pcap" in values and "fs/sub/b.pcap" in values and "jobs/core-1" in values,
+          values)
+    info = driver.find_element(By.ID, "timeline-info")
+    Select(driver.find_element(By.ID, "source")).select_by_value("fs/sub/b.pcap")
+    check("a file's timeline loads", wait_until(lambda: "intervals" in info.text
+                                                and data_path(driver) == "fs/sub/b.pcap", 10),
+          info.text)
+
+    # Ten filters, the tenth bad: the error goes to f10, not f1.
+    add = driver.find_element(By.ID, "add-filter")
+    for i in range(10):
+        add.click()
+    rows = driver.find_elements(By.CSS_SELECTOR, "#filters .filter")
+    for i, li in enumerate(rows):
+        li.find_element(By.CSS_SELECTOR, ".fvalue").send_keys("tcp and and" if i == 9 else "tcp")
+    # Validation as typed would also mark f10: wait for it, clear both
+    # marks, and look at what Create shows.
+    wait_until(lambda: rows[9].find_element(By.CSS_SELECTOR, ".ferror").text != "", 10)
+    driver.find_element(By.ID, "create").click()
+    errs = lambda: [li.find_element(By.CSS_SELECTOR, ".ferror").text for li in rows]
+    check("creating: the error of filter f10 shows at f10, and only there",
+          wait_until(lambda: '"f10"' in errs()[9] and not any(errs()[:9]), 10), errs())
+    for li in driver.find_elements(By.CSS_SELECTOR, "#filters .fremove"):
+        li.click()
+
+    # Numbers: refused as typed, then sent exactly.
+    before = len(driver.find_elements(By.CSS_SELECTOR, "#exports tbody tr"))
+    snap = driver.find_element(By.ID, "snaplen")
+    snap.clear()
+    snap.send_keys("1e3")
+    nerr = driver.find_element(By.ID, "numbers-error")
+    check("snap length 1e3: refused as typed", "Snap length" in nerr.text
+          and snap.get_attribute("aria-invalid") == "true", nerr.text)
+    driver.find_element(By.ID, "create").click()
+    check("and not sent", driver.execute_script("return document.activeElement.id") == "snaplen"
+          and len(driver.find_elements(By.CSS_SELECTOR, "#exports tbody tr")) == before)
+    snap.clear()
+    snap.send_keys("0")
+    size = driver.find_element(By.ID, "size-limit")
+    size.clear()
+    size.send_keys("9007199254740993")
+    check("a size limit past 2^53: taken", nerr.text == "", nerr.text)
+    Select(driver.find_element(By.ID, "mode")).select_by_value("PREPARE")
+    ids = {tr.get_attribute("data-id") for tr in
+           driver.find_elements(By.CSS_SELECTOR, "#exports tbody tr")}
+    driver.find_element(By.ID, "create").click()
+
+    def new_id():
+        for tr in driver.find_elements(By.CSS_SELECTOR, "#exports tbody tr"):
+            if tr.get_attribute("data-id") not in ids:
+                return tr.get_attribute("data-id")
+        return None
+    check("the export with it is created", wait_until(lambda: new_id() is not None, 10))
+    eid = new_id()
+    if eid:
+        raw = driver.execute_async_script(
+            "fetch(arguments[0]).then((r) => r.text()).then(arguments[arguments.length - 1])",
+            "/api/npm.packet_export/1.3/exports/items/" + eid)
+        check("its size limit is sent exactly (9007199254740993, not ...992)",
+              '"size_limit":9007199254740993' in raw.replace(" ", ""), raw[:300])
+    size.clear()
+    size.send_keys("0")
+
+    # The keyboard's focus on a row's Delete stays there across polls.
+    btn = driver.find_element(By.CSS_SELECTOR, "#exports tbody tr .delete")
+    driver.execute_script("arguments[0].focus()", btn)
+    driver.execute_async_script("pollExports().then(() => pollExports())"
+                                ".then(arguments[arguments.length - 1])")
+    check("a focused Delete keeps the focus across polls",
+          driver.execute_script("return document.activeElement === arguments[0]", btn))
+
+    # Zooming out of a 1 ns window widens it.
+    driver.execute_script("view = {start: %dn, end: %dn}; loadTimeline();" % (T0 + 7, T0 + 8))
+    wait_until(lambda: driver.execute_script("return data && data.start_time") == ns_str(T0 + 7), 10)
+    driver.execute_script("zoomOut()")
+    check("zoom out of a 1 ns window widens it",
+          wait_until(lambda: driver.execute_script(
+              "return data && parseTime(data.end_time) - parseTime(data.start_time) > 1n"), 10),
+          driver.execute_script("return data && [data.start_time, data.end_time]"))
+
+    # 200% zoom of a 1280-pixel window: 640 CSS pixels, no sideways scroll.
+    driver.set_window_size(640, 900)
+    wide = driver.execute_script("return [document.documentElement.scrollWidth,"
+                                 " document.documentElement.clientWidth]")
+    check("640 pixels wide (200% zoom): nothing off the side", wide[0] <= wide[1], wide)
+    driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "list-title"))
+    shot(driver, "console-narrow.png")
+    driver.set_window_size(1100, 900)
+
+    # Logging out leaves nothing of the user's on the page.
+    driver.find_element(By.ID, "logout").click()
+    user = driver.find_element(By.ID, "username")
+    check("logged out: the login form", wait_until(lambda: user.is_displayed(), 10))
+    left = driver.execute_script(
+        "return [document.querySelectorAll('#exports tbody tr').length,"
+        " document.querySelectorAll('#source option').length, document.getElementById('who').textContent]")
+    check("logged out: no export, source or name left on the page", left == [0, 0, ""], left)
+
+
+def data_path(driver):
+    return driver.execute_script("return document.getElementById('source').value")
+
+
 def main():
     chrome, driver_path = browser_paths()
     if not chrome or not driver_path:
@@ -253,6 +375,7 @@ def main():
         drv = webdriver.Chrome(service=Service(driver_path), options=opts)
         drv.set_page_load_timeout(30)
         run(drv, d, root, tmp, edge)
+        run_more(drv, d, root, tmp)
         # Answers the test provoked (401 before logging in, the bad
         # filter's 400) are network entries; a script error or a CSP
         # refusal is not.
