@@ -483,9 +483,9 @@ async function validate(li) {
 // not set.
 const NUMBERS = {
   'snaplen': ['Snap length', 65535n],
-  'packet-limit': ['Packet limit', 18446744073709551615n],
-  'size-limit': ['Size limit', 18446744073709551615n],
-  'time-limit': ['Time limit', 18446744073709551615n],
+  'packet-limit': ['Packet limit', 9223372036854775807n], // the service's 2^63-1
+  'size-limit': ['Size limit', 9223372036854775807n],
+  'time-limit': ['Time limit', 4294967295n],
 };
 function numberOf(id) {
   const text = $(id).value.trim();
