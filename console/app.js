@@ -8,6 +8,7 @@ const EXPORTS = '/api/npm.packet_export/1.3/exports';
 const PACKETS = '/api/npm.packet_export/1.3/packets/items/';
 const TIMELINE = '/api/pktexport/1.0/timeline';
 const SESSION = '/api/pktexport/1.0/session';
+const PLUGINS = '/api/pktexport/1.0/plugins';
 const VALIDATE = '/api/pktexport/1.0/filters/validate';
 const NS = 1000000000n;
 
@@ -116,7 +117,7 @@ async function showApp() {
   $('who').textContent = (who.status === 200 && who.doc.user) || '';
   $('logout').hidden = !ac;
   $('source').focus();
-  await loadSources();
+  await Promise.all([loadSources(), loadChoices()]);
   startPolling();
 }
 
@@ -137,6 +138,28 @@ $('logout').addEventListener('click', async () => {
   await api('POST', '/api/common/1.0/logout', {});
   showLogin();
 });
+
+// The filter types and output formats of the service's plugins (a
+// vendor's own among them); the page's list stays when it cannot say.
+async function loadChoices() {
+  const res = await api('GET', PLUGINS);
+  if (res.status !== 200) return;
+  const fill = (select, names) => {
+    if (!names || !names.length) return;
+    const keep = select.value;
+    select.textContent = '';
+    for (const n of names) {
+      const o = document.createElement('option');
+      o.value = n;
+      o.textContent = n;
+      select.appendChild(o);
+    }
+    if (names.includes(keep)) select.value = keep;
+  };
+  fill($('format'), res.doc.output_formats);
+  fill($('filter-row').content.querySelector('.ftype'), res.doc.filter_types);
+  for (const li of $('filters').children) fill(li.querySelector('.ftype'), res.doc.filter_types);
+}
 
 // ----------------------------------------------------------- sources
 

@@ -638,6 +638,11 @@ def test_no_fs(tmp):
         check("no fs/ folder: the tree is empty", st == 200 and doc["items"][0]["id"] == "/"
               and doc["items"][0]["files"]["items"] == []
               and doc["items"][0]["dirs"]["items"] == [], (st, doc))
+        st, doc, _ = d.request("GET", "/api/pktexport/1.0/plugins")
+        check("plugins: the loaded filter types and output formats", st == 200
+              and {"BPF", "WIRESHARK", "STEELFILTER"} <= set(doc["filter_types"])
+              and {"PCAP_US", "PCAP_NS", "PCAPNG_US", "PCAPNG_NS"} <= set(doc["output_formats"]),
+              (st, doc))
         st, doc, _ = d.request("GET", "/api/pktexport/1.0/session")
         check("session without --users: no access control, no user shown",
               st == 200 and doc == {"access_control": False}, (st, doc))

@@ -82,6 +82,20 @@ static int query_time(pkxh_req *req, const struct evkeyvalq *q,
 	return 0;
 }
 
+/* GET plugins: the filter types and output formats the loaded plugins
+ * claim, for the console's choices (a vendor's plugin shows there). */
+static void add_claims(const pkx_plugin_header *h, void *data)
+{
+	json_t *list = json_object_get(
+	    data, h->kind == PKX_KIND_FILTER   ? "filter_types"
+	          : h->kind == PKX_KIND_FORMAT ? "output_formats"
+	                                       : "");
+	const char *const *c;
+
+	for (c = h->claims; list && *c; c++)
+		json_array_append_new(list, json_string(*c));
+}
+
 void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
                        pkxh_method m)
 {
@@ -97,6 +111,19 @@ void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 			pkxd_reply_not_allowed(req, "POST");
 		else
 			pkxd_validate_filters(d, req);
+		return;
+	}
+	if (strcmp(rest, "plugins") == 0) {
+		json_t *kinds =
+		    json_pack("{s:[], s:[]}", "filter_types", "output_formats");
+
+		if (m != PKXH_GET && m != PKXH_HEAD) {
+			json_decref(kinds);
+			pkxd_reply_not_allowed(req, "GET");
+			return;
+		}
+		pkx_registry_each(d->reg, add_claims, kinds);
+		pkxd_reply_json(req, 200, kinds);
 		return;
 	}
 	if (strcmp(rest, "session") == 0) {
