@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_ZLIB
 #include <zlib.h>
@@ -46,6 +47,7 @@ typedef struct ci_input {
 	atomic_int have_magic;
 	pthread_t feeder;
 	int has_feeder;
+	atomic_int fed; /* the feeder has ended (no cancel needed) */
 	/* The feeder's buffers, kept here too: a feeder cancelled while
 	 * blocked on a pipe (an interrupted command) cannot free them, and
 	 * ci_close_all() does. */
@@ -208,11 +210,16 @@ static void *feeder(void *arg)
 	}
 #endif
 done:
+	/* From here on the feeder ends by itself: a cancel now would unwind
+	 * it from close() with its frame still marked (AddressSanitizer then
+	 * reports the thread's own exit), and would gain nothing. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	in->raw = in->out = NULL;
 	free(raw);
 	free(out);
 	close(in->wfd); /* the reader sees the end */
 	in->wfd = -1;
+	atomic_store(&in->fed, 1);
 	return NULL;
 }
 
@@ -332,11 +339,25 @@ void ci_close_all(void)
 	for (i = 0; i < ci_n; i++) {
 		if (ci[i].fd >= 0)
 			close(ci[i].fd);
-		/* A feeder still waiting for its input (a pipe that stays
-		 * open) is not waited for. */
+		/* A feeder that ended, or ends now that its pipe's reader has
+		 * gone (its write fails), is joined; one still waiting for its
+		 * input (a pipe that stays open) is cancelled. */
 		if (ci[i].has_feeder) {
-			pthread_cancel(ci[i].feeder);
-			pthread_join(ci[i].feeder, NULL);
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 200000000;
+			if (until.tv_nsec >= 1000000000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000;
+			}
+			if (atomic_load(&ci[i].fed)) {
+				pthread_join(ci[i].feeder, NULL);
+			} else if (pthread_timedjoin_np(ci[i].feeder, NULL,
+			                                &until) != 0) {
+				pthread_cancel(ci[i].feeder);
+				pthread_join(ci[i].feeder, NULL);
+			}
 			/* A feeder cancelled in a read or a write left its
 			 * buffers (one that ended freed them: NULL). */
 			free(ci[i].raw);

@@ -21,6 +21,12 @@ ln -s elsewhere/far.pcap link.pcap
 rc() { # rc ARGS...: runs pktexport, sets RC, stdout in out.bin, stderr in err
 	"$P" "$@" >out.bin 2>err
 	RC=$?
+	# Killed by a signal it did not expect (a sanitizer's abort): the
+	# report into the log, where the failed check alone would not say.
+	if [ "$RC" -gt 128 ] && [ "$RC" != 130 ] && [ "$RC" != 143 ]; then
+		echo "pktexport $* ended with $RC; its stderr:"
+		tail -n 60 err
+	fi
 }
 err_has() { grep -qF -- "$1" err; }
 one_line() { test "$(wc -l <err)" = 1; }
