@@ -285,15 +285,49 @@ static int set_times(json_t *flags, const char *start, const char *end,
 }
 
 /* Where the capture goes: a temporary file renamed into place at the end,
- * so a failed run never leaves a file looking complete.  Nothing written
- * follows a symbolic link: the rename replaces a link named -w with the
- * file itself (a FIFO or device named -w is written into, unless it is
- * reached through a link). */
+ * so a failed run never leaves a file looking complete.  No file is
+ * written through a symbolic link: the rename replaces a link named -w
+ * (to a file, or to nothing) with the file itself.  A FIFO, a device or
+ * a socket named -w is written into, also through a link (/dev/stdout,
+ * /dev/fd/N, a shell's >(...)): there is no file there to replace. */
 typedef struct cli_output {
 	const char *path; /* NULL: standard output */
 	char *tmp;        /* temporary name, or NULL when writing in place */
 	int fd;
 } cli_output;
+
+/* The descriptor a path names, as /dev/stdout, /dev/fd/N or
+ * /proc/self/fd/N do (also through a link of one's own to them); -1 for
+ * any other path. */
+static int fd_named(const char *path, int depth)
+{
+	static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/"};
+	char to[PATH_MAX];
+	ssize_t n;
+	size_t i;
+
+	if (strcmp(path, "/dev/stdout") == 0)
+		return STDOUT_FILENO;
+	if (strcmp(path, "/dev/stderr") == 0)
+		return STDERR_FILENO;
+	for (i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
+		size_t len = strlen(dirs[i]);
+		char *end;
+		long fd;
+
+		if (strncmp(path, dirs[i], len) != 0 || !path[len])
+			continue;
+		fd = strtol(path + len, &end, 10);
+		if (!*end && fd >= 0 && fd < INT_MAX &&
+		    fcntl((int)fd, F_GETFD) >= 0)
+			return (int)fd;
+	}
+	n = depth < 8 ? readlink(path, to, sizeof(to) - 1) : -1;
+	if (n <= 0)
+		return -1;
+	to[n] = '\0';
+	return fd_named(to, depth + 1);
+}
 
 static int output_open(cli_output *o, const char *path, pkx_error *err)
 {
@@ -314,9 +348,36 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 		return 0;
 	}
 	o->path = path;
+	if ((o->fd = fd_named(path, 0)) >= 0) {
+		/* An open descriptor of ours (-w /dev/stdout, a shell's
+		 * >(...)): written through a copy of it, as "-w -" writes to
+		 * standard output; what it leads to is the caller's, never
+		 * replaced. */
+		int fd = o->fd;
+
+		o->fd = isatty(fd) ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (o->fd < 0) {
+			pkx_fail(err, PKX_EINVAL, "-w %s %s", path,
+			         isatty(fd)
+			             ? "is a terminal: refusing to write "
+			               "a capture there; give -w FILE"
+			             : "cannot be written");
+			return -1;
+		}
+		return 0;
+	}
 	exists = lstat(path, &st) == 0;
-	if (exists && S_ISLNK(st.st_mode))
-		exists = 0; /* replaced by the file, not followed */
+	if (exists && S_ISLNK(st.st_mode)) {
+		struct stat to;
+
+		/* A link to a pipe or a device is followed; one to a file (or
+		 * to nothing) is replaced by the file, not followed. */
+		if (stat(path, &to) == 0 && !S_ISREG(to.st_mode) &&
+		    !S_ISDIR(to.st_mode))
+			st = to;
+		else
+			exists = 0;
+	}
 	if (exists && S_ISDIR(st.st_mode)) {
 		pkx_fail(err, PKX_EINVAL, "-w %s is a folder: give a file name",
 		         path);
@@ -324,10 +385,19 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 	}
 	if (exists && !S_ISREG(st.st_mode)) {
 		/* A device or FIFO: write straight into it. */
-		o->fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (o->fd < 0) {
 			pkx_fail(err, PKX_EIO, "cannot open %s: %s", path,
 			         strerror(errno));
+			goto fail;
+		}
+		if (isatty(o->fd)) {
+			close(o->fd);
+			o->fd = -1;
+			pkx_fail(err, PKX_EINVAL,
+			         "-w %s is a terminal: refusing to write a "
+			         "capture there; give -w FILE",
+			         path);
 			goto fail;
 		}
 		return 0;

@@ -423,10 +423,22 @@ static void ci_explain(size_t i, const pkx_error *why, pkx_error *err)
 		         text);
 }
 
+/* Whether one of in's first n interfaces is merged interface k. */
+static int ci_maps_to(const ci_input *in, size_t n, size_t k)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		if (in->map[j] == k)
+			return 1;
+	return 0;
+}
+
 /* Maps input i's interfaces not mapped yet: one merged interface per
- * link type and name (so two pcap files of one link type stay one
- * interface, as mergecap makes them), the largest snap length and the
- * finest resolution. */
+ * link type and name across inputs (so two pcap files of one link type
+ * stay one interface, as mergecap makes them), the largest snap length
+ * and the finest resolution.  The interfaces of one input never merge:
+ * interface i of a single -r file is interface i of the output. */
 static int ci_sync(ci_merge *m, size_t i)
 {
 	const pkx_source_info *info = ci_inner->info(ci[i].inst);
@@ -447,7 +459,8 @@ static int ci_sync(ci_merge *m, size_t i)
 
 		for (k = 0; k < m->n_ifs; k++)
 			if (m->ifs[k].linktype == f->linktype &&
-			    strcmp(m->ifs[k].name, f->name) == 0)
+			    strcmp(m->ifs[k].name, f->name) == 0 &&
+			    !ci_maps_to(&ci[i], j, k))
 				break;
 		if (k == m->n_ifs) {
 			if (m->n_ifs == m->cap) {

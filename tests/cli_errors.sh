@@ -247,6 +247,17 @@ export_to "$WORK/links/kept.pcap" fs/a.pcap
 check "-o the file itself: replaced" same_records "$WORK/links/kept.pcap" "$ROOT/fs/a.pcap"
 check "-o replaced file keeps mode 640" test "$(stat -c %a "$WORK/links/kept.pcap")" = 640
 check "-o links: no temporary file left" test "$(ls -A "$WORK/links" | grep -c pktexport)" = 0
+# A link to a pipe or a device is written through (there is no file to
+# replace): /dev/stdout, /dev/fd/N, a link of one's own to them.
+"$PKTEXPORT" export --root "$ROOT" -q -o /dev/stdout fs/a.pcap 2>"$WORK/err" >"$WORK/links/via-stdout.pcap"
+check "-o /dev/stdout: the capture on standard output" same_records "$WORK/links/via-stdout.pcap" "$ROOT/fs/a.pcap"
+check "-o /dev/stdout: still a link" test -L /dev/stdout
+"$PKTEXPORT" export --root "$ROOT" -q -o /dev/fd/1 fs/a.pcap 2>"$WORK/err" | cat >"$WORK/links/via-fd.pcap"
+check "-o /dev/fd/1 into a pipe: the capture" same_records "$WORK/links/via-fd.pcap" "$ROOT/fs/a.pcap"
+ln -s /dev/fd/1 "$WORK/links/to-stdout"
+"$PKTEXPORT" export --root "$ROOT" -q -o "$WORK/links/to-stdout" fs/a.pcap 2>"$WORK/err" | cat >"$WORK/links/via-own.pcap"
+check "-o a link to /dev/fd/1: written through" same_records "$WORK/links/via-own.pcap" "$ROOT/fs/a.pcap"
+check "-o a link to /dev/fd/1: the link kept" test -L "$WORK/links/to-stdout"
 
 # --- a packet stamped past 2106 fits no pcap record: PCAP_* refuse it with
 # an error naming it and PCAPNG_*, keeping no file; PCAPNG_* keep its time

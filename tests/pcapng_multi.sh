@@ -106,4 +106,18 @@ for f in "$WORK"/fs/*.pcapng; do
 		check "$c -> PCAP_NS leaves no file" test ! -e "$WORK/refused.pcap"
 	fi
 done
+
+# -r of one file keeps its interfaces as they are, two alike included
+# (merging them would mix two links' packets); a second -r merges into
+# one of them, as mergecap does.
+cp "$CORPUS/bfd-multihop.pcap" "$WORK/twin1.pcap"
+cp "$CORPUS/bfd-multihop.pcap" "$WORK/twin2.pcap"
+mergecap -I none -F pcapng -w "$WORK/twins.pcapng" "$WORK/twin1.pcap" "$WORK/twin2.pcap" 2>/dev/null
+"$PKTEXPORT" -q -r "$WORK/twins.pcapng" -w "$WORK/twins-out.pcapng" 2>"$WORK/err"
+check "-r a file of two alike interfaces: exit 0" test $? = 0
+check "-r a file of two alike interfaces: both kept, each packet on its own" \
+	cmp -s <(tshark -r "$WORK/twins.pcapng" -T fields -e frame.interface_id 2>/dev/null) \
+	<(tshark -r "$WORK/twins-out.pcapng" -T fields -e frame.interface_id 2>/dev/null)
+check "(the input has two interfaces)" test "$(tshark -r "$WORK/twins.pcapng" -T fields \
+	-e frame.interface_id 2>/dev/null | sort -u | wc -l)" = 2
 finish
