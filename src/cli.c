@@ -101,9 +101,10 @@ static void usage(FILE *out)
 	    "nanosecond.\n"
 	    "\n"
 	    "Exit status: 0 done, 2 refused (nothing written), 1 failed or "
-	    "damaged input,\n130 Ctrl-C and 143 SIGTERM (what was written "
-	    "is a valid capture).  When the\nreader of the output goes away "
-	    "(| head), pktexport ends quietly with 0, as\ntcpdump does.\n");
+	    "damaged input,\n130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (what was "
+	    "written is a valid capture).\nWhen the reader of the output goes "
+	    "away (| head), pktexport ends quietly\nwith 0, as tcpdump "
+	    "does.\n");
 }
 
 static void print_error(const char *id, const char *text)
@@ -578,6 +579,12 @@ static int set_count(json_t *stop, const char *text, pkx_error *err)
 {
 	const char *p = text;
 
+	if (*p == '-' && p[1] >= '0' && p[1] <= '9') {
+		pkx_fail(err, PKX_EINVAL,
+		         "-c %s: a packet count is at least 1, as in tcpdump",
+		         text);
+		return -1;
+	}
 	for (; *p >= '0' && *p <= '9'; p++)
 		;
 	if (!*text || *p) {
@@ -585,6 +592,14 @@ static int set_count(json_t *stop, const char *text, pkx_error *err)
 		         "-c %s: -c takes a packet count, as in tcpdump; the "
 		         "config file is given with --config %s",
 		         text, text);
+		return -1;
+	}
+	if (strspn(text, "0") == strlen(text)) {
+		/* The API's packet_limit 0 is "no limit": -c 0 would write
+		 * everything, which nobody asking for 0 packets means. */
+		pkx_fail(err, PKX_EINVAL,
+		         "-c %s: a packet count is at least 1, as in tcpdump",
+		         text);
 		return -1;
 	}
 	return set_number(stop, "packet_limit", "-c", text, err);
@@ -838,6 +853,26 @@ static int parse_format(const char *text, int *container, int *res)
 			return 0;
 		}
 	return -1;
+}
+
+/* A name that says compressed (.gz, .zst...): pktexport writes no
+ * compressed capture, and never one that only looks so by its name.
+ * The tool that makes such a file, or NULL. */
+static const char *compressor_of(const char *path)
+{
+	static const char *const ends[][2] = {
+	    {".gz", "gzip"},  {".zst", "zstd"},  {".zstd", "zstd"},
+	    {".xz", "xz"},    {".bz2", "bzip2"}, {".lz4", "lz4"},
+	    {".lzma", "lzma"}};
+	const char *dot = path ? strrchr(path, '.') : NULL;
+	size_t i;
+
+	if (!dot || strchr(dot, '/'))
+		return NULL;
+	for (i = 0; i < sizeof(ends) / sizeof(*ends); i++)
+		if (strcasecmp(dot, ends[i][0]) == 0)
+			return ends[i][1];
+	return NULL;
 }
 
 /* The container a file name asks for: 1 .pcap, 2 .pcapng, 0 none. */
@@ -1310,10 +1345,13 @@ static void summary(const pkx_run *run, const char *format, const char *to,
 	pkx_run_stats(run, &st);
 	cli_human_bytes(st.exported_bytes, bytes, sizeof(bytes));
 	if (sig)
-		how = sig == SIGINT ? " (interrupted by Ctrl-C: a valid "
-		                      "capture of what came before)"
-		                    : " (interrupted by SIGTERM: a valid "
-		                      "capture of what came before)";
+		how = sig == SIGINT   ? " (interrupted by Ctrl-C: a valid "
+		                        "capture of what came before)"
+		      : sig == SIGHUP ? " (interrupted by SIGHUP, the "
+		                        "terminal closing: a valid capture of "
+		                        "what came before)"
+		                      : " (interrupted by SIGTERM: a valid "
+		                        "capture of what came before)";
 	else if (outcome == PKX_RUN_STOPPED)
 		how = " (a limit ended it)";
 	else if (outcome == PKX_RUN_DAMAGED)
@@ -1351,6 +1389,15 @@ static int cmd_export(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* The terminal or the ssh session closing ends it as SIGTERM does,
+	 * unless it was started to outlive them (nohup: SIGHUP ignored). */
+	{
+		struct sigaction old;
+
+		if (sigaction(SIGHUP, NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(SIGHUP, &sa, NULL);
+	}
 	/* write errors say EPIPE: the feeders' and the output's */
 	signal(SIGPIPE, SIG_IGN);
 	if (parse_export_args(argc, argv, &a, &err) != 0) {
@@ -1399,6 +1446,15 @@ static int cmd_export(int argc, char **argv)
 			         "expression; to read several files give -r "
 			         "FILE -r FILE)");
 		}
+		rc = reject(&err);
+		goto done;
+	}
+	if (compressor_of(a.output)) {
+		pkx_fail(&err, PKX_EINVAL,
+		         "-w %s: pktexport does not compress what it writes "
+		         "(the file would hold a plain capture); compress "
+		         "through a pipe: -w - | %s > %s",
+		         a.output, compressor_of(a.output), a.output);
 		rc = reject(&err);
 		goto done;
 	}

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Ctrl-C and SIGTERM at random moments of an export keep what was written:
-# every time the output is a valid capture (whole records), it is a prefix
-# of the complete export's, the exit status is 130 (143), and the summary
+# Ctrl-C, SIGTERM and SIGHUP at random moments of an export keep what was
+# written: every time the output is a valid capture (whole records), it is
+# a prefix of the complete export's, the exit status is 130 (143, 129), the summary
 # says it was interrupted.  A reader that goes away (| head -c 100,
 # | tcpdump -r - -c 1) ends the export quietly with 0, as tcpdump's.
 . "${TOP_SRCDIR}/tests/lib.sh"
@@ -42,6 +42,7 @@ EOF
 interrupted=0 complete=0
 for i in $(seq 1 20); do
 	sig=INT want=130 fmt=pcap
+	[ $((i % 3)) = 0 ] && sig=HUP want=129
 	[ $((i % 4)) = 0 ] && sig=TERM want=143
 	[ $((i % 5)) = 0 ] && fmt=pcapng
 	rm -f out.$fmt
@@ -107,6 +108,20 @@ with open("big.pcap", "rb") as f:
 done
 echo "$interrupted interrupted, $complete complete"
 check "most runs were interrupted ($interrupted of 20)" test "$interrupted" -ge 10
+
+# Started to outlive its terminal (nohup: SIGHUP ignored), the export goes
+# on to its end.
+(
+	trap '' HUP
+	exec "$P" -q -r big.pcap -w nohup.pcap not icmp 2>err
+) &
+pid=$!
+sleep 0.05
+kill -HUP $pid 2>/dev/null
+wait $pid
+rc=$?
+check "SIGHUP ignored (nohup): the export completes (exit $rc)" test "$rc" = 0
+check "SIGHUP ignored (nohup): the whole export" cmp -s nohup.pcap full.pcap
 
 # Ctrl-C at a terminal signals the whole group, the Wireshark helpers
 # too: the export still keeps what it wrote
