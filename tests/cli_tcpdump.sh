@@ -265,6 +265,17 @@ echo '{"snap_length": 60}' >cfg.json
 rc -r a.pcap -c cfg.json -w x.pcap
 check "-c FILE: exit 2" test "$RC" = 2 -a ! -e x.pcap
 check "-c FILE: names --config ($(cat err))" err_has "the config file is given with --config cfg.json"
+for n in 0 -1; do
+	rm -f x.pcap
+	rc -r a.pcap -c "$n" -w x.pcap
+	check "-c $n: refused, as tcpdump does (exit $RC)" test "$RC" = 2 -a ! -e x.pcap
+	check "-c $n: says why ($(cat err))" err_has "at least 1"
+done
+for z in gz zst xz; do
+	rc -r a.pcap -w "x.pcap.$z"
+	check "-w x.pcap.$z: refused, no file ($(cat err))" test "$RC" = 2 -a ! -e "x.pcap.$z"
+	check "-w x.pcap.$z: names the pipe to use" err_has "| "
+done
 rc -q -r a.pcap --config cfg.json -w cfg.pcap
 check "--config: read" test "$(caplens cfg.pcap)" -le 60
 # a config file's output_format against the output's name
