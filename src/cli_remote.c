@@ -40,6 +40,9 @@ typedef struct remote {
 	long long limit_rate; /* bytes a second a download may take */
 	const cli_export_request *request; /* create's, for messages */
 	char what[256]; /* what the user typed, for messages */
+	/* An export that ended with an error but holds what came before it
+	 * (a damaged source): said once its packets are written. */
+	char partial_id[64], partial[768];
 } remote;
 
 /* One answer: its status and headers, its body in memory (JSON, errors)
@@ -847,6 +850,34 @@ static int cmd_delete(remote *r, int argc, char **argv)
 	              : export_call(r, "DELETE", argv[at], NULL);
 }
 
+/* Notes an export's error when its state is not ERRORS (a damaged
+ * source: the packets before the damage were exported). */
+static void note_partial(remote *r, const char *id, json_t *e)
+{
+	json_t *err = json_object_get(json_object_get(e, "status"), "error");
+	const char *eid = json_string_value(json_object_get(err, "error_id"));
+	const char *text =
+	    json_string_value(json_object_get(err, "error_text"));
+
+	if (!err || strcmp(state_of(e), "ERRORS") == 0 || (!eid && !text))
+		return;
+	snprintf(r->partial_id, sizeof(r->partial_id), "%s",
+	         eid ? eid : "EXPORT_FAILED");
+	snprintf(r->partial, sizeof(r->partial),
+	         "%s: export %s holds what came before an error: %s (%s)",
+	         r->what, id, text ? text : "no reason given", r->partial_id);
+}
+
+/* After the packets are out: an export with such an error fails the
+ * command (1), as a local export of a damaged input does. */
+static int said_partial(remote *r, int rc)
+{
+	if (rc != 0 || !r->partial[0])
+		return rc;
+	cli_say_error(r->partial_id, r->partial);
+	return EXIT_RUNTIME;
+}
+
 /* Follows an export until nothing more happens without a download:
  * READY, DONE, NODATA or ERRORS.  0, or 1 for ERRORS (said). */
 static int watch(remote *r, const char *id, int quiet)
@@ -906,7 +937,10 @@ static int watch(remote *r, const char *id, int quiet)
 			     text ? text : "no reason given",
 			     eid ? eid : "ERRORS");
 		rc = EXIT_RUNTIME;
-	} else if (!quiet) {
+	} else {
+		note_partial(r, id, e);
+	}
+	if (rc == 0 && !quiet) {
 		char bytes[32];
 
 		cli_human_bytes((uint64_t)stat_of(e, "exported_bytes"), bytes,
@@ -926,7 +960,7 @@ static int cmd_watch(remote *r, int argc, char **argv)
 
 	if ((at = parse_sub(r, argc, argv, "q", "watch [-q] ID", &o, 1)) < 0)
 		return EXIT_REJECTED;
-	return watch(r, argv[at], o.quiet);
+	return said_partial(r, watch(r, argv[at], o.quiet));
 }
 
 /* ------------------------------------------------------------- download */
@@ -1101,10 +1135,13 @@ static int cmd_download(remote *r, int argc, char **argv)
 	state = state_of(e);
 	busy =
 	    strcmp(state, "INITIALIZING") == 0 || strcmp(state, "RUNNING") == 0;
+	if (!busy)
+		note_partial(r, argv[at], e);
 	json_decref(e);
 	if (busy && (rc = watch(r, argv[at], 1)) != 0)
 		return rc;
-	return download(r, argv[at], o.output, o.quiet, o.limit_rate);
+	return said_partial(
+	    r, download(r, argv[at], o.output, o.quiet, o.limit_rate));
 }
 
 static int cmd_create(remote *r, int argc, char **argv)
@@ -1152,7 +1189,8 @@ static int cmd_create(remote *r, int argc, char **argv)
 	if (q.download) {
 		rc = watch(r, id, q.quiet);
 		if (rc == 0)
-			rc = download(r, id, q.output, q.quiet, 0);
+			rc = said_partial(
+			    r, download(r, id, q.output, q.quiet, 0));
 	}
 done:
 	json_decref(doc);
@@ -1340,6 +1378,14 @@ int cli_remote_main(int argc, char **argv)
 		     "%s: no such command (create, list, show, watch, "
 		     "download, delete)",
 		     argv[i]);
+		return EXIT_REJECTED;
+	}
+	if (strncasecmp(server, "http://", 7) != 0 &&
+	    strncasecmp(server, "https://", 8) != 0) {
+		fail(PKX_EINVAL,
+		     "--server %s: give the service's URL, http://HOST:PORT "
+		     "or https://HOST:PORT",
+		     server);
 		return EXIT_REJECTED;
 	}
 	/* What was typed, for messages: "show 1234" once the id is read. */

@@ -166,6 +166,48 @@ def test_plain(d, root, tmp):
           and same_file(got, want), (p.returncode, p.stderr))
 
     test_resume(d, server, root, tmp)
+    test_damaged(server, root, tmp)
+    test_scheme()
+
+
+def test_scheme():
+    for url in ("ftp://127.0.0.1:1", "127.0.0.1:8080", "file:///etc"):
+        p = remote(url, "list")
+        check("--server %s: refused (exit 2), asking for http:// or https://" % url,
+              p.returncode == 2 and "http://HOST:PORT" in p.stderr and one_line(p.stderr),
+              (p.returncode, p.stderr))
+
+
+def test_damaged(server, root, tmp):
+    """An export of a damaged source holds what came before the damage;
+    the remote commands write it and exit 1 saying so, as a local export
+    of the file does."""
+    with open(os.path.join(root, "fs", "a.pcap"), "rb") as f:
+        data = f.read(300000)
+    cut = os.path.join(root, "fs", "cut.pcap")
+    with open(cut, "wb") as f:
+        f.write(data[:-7])  # the last record cut short
+    want = os.path.join(tmp, "cut-local.pcap")
+    lp = local(["-r", cut], want)
+    check("(a local export of the cut file: exit 1, packets kept)",
+          lp.returncode == 1 and os.path.getsize(want) > 24, (lp.returncode, lp.stderr))
+    got = os.path.join(tmp, "cut-remote.pcap")
+    p = remote(server, "create", "--download", "-w", got, "fs/cut.pcap")
+    eid = p.stdout.strip()
+    check("create --download of a damaged source: exit 1", p.returncode == 1,
+          (p.returncode, p.stderr))
+    check("... saying the export holds what came before an error",
+          "holds what came before" in p.stderr.splitlines()[-1], p.stderr)
+    check("... the packets before the damage written, as locally",
+          os.path.exists(got) and same_file(got, want), p.stderr)
+    p = remote(server, "watch", "-q", eid)
+    check("watch of it: exit 1, saying so", p.returncode == 1
+          and "holds what came before" in p.stderr, (p.returncode, p.stderr))
+    got2 = os.path.join(tmp, "cut-remote2.pcap")
+    eid2 = made(remote(server, "create", "fs/cut.pcap"))
+    p = remote(server, "download", "-q", "-w", got2, eid2 or "none")
+    check("download of it: exit 1, the packets written", p.returncode == 1
+          and os.path.exists(got2) and same_file(got2, want), (p.returncode, p.stderr))
 
 
 def range_get(d, eid, last):
