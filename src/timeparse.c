@@ -74,10 +74,23 @@ pkx_result pkx_time_from_json(const json_t *value, const char *field,
 	if (json_is_real(value)) {
 		double v = json_real_value(value), whole;
 		double frac;
+		char text[64];
+		int d;
 
 		if (!(v >= 0) || v >= (double)PKX_TIME_MAX_SEC)
 			return pkx_fail(err, PKX_EINVAL,
 			                "%s %.17g is out of range", field, v);
+		/* The number as it was most likely written: the shortest
+		 * decimal (9 places at most) that gives the same double.
+		 * 1700000000.1 is 1700000000.099999904... as a double; read
+		 * nearest, a packet at exactly .1 would fall the wrong side
+		 * of the edge.  A double holds about 16 digits: at today's
+		 * times microseconds, so nanoseconds come as strings. */
+		for (d = 0; d <= 9; d++) {
+			snprintf(text, sizeof(text), "%.*f", d, v);
+			if (strtod(text, NULL) == v)
+				return pkx_time_parse(text, field, ns, err);
+		}
 		/* Split first: v - floor(v) is exact, so only the fraction
 		 * is rounded. */
 		whole = floor(v);

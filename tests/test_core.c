@@ -166,9 +166,13 @@ START_TEST(time_json_real_fraction_is_rounded_not_truncated)
 	pkx_error err;
 
 	ck_assert_int_eq(pkx_time_from_json(j, "t", &ns, &err), PKX_OK);
-	/* A double near 1.7e9 holds about 7 fraction digits. */
-	ck_assert_uint_ge(ns, 1700000000 * NS + 299999000);
-	ck_assert_uint_le(ns, 1700000000 * NS + 300001000);
+	/* The shortest decimal giving that double, exactly: 1700000000.3
+	 * (nearest-rounded it was 1700000000.299999952). */
+	ck_assert_uint_eq(ns, 1700000000 * NS + 300000000);
+	json_decref(j);
+	j = json_real(1700000000.123456);
+	ck_assert_int_eq(pkx_time_from_json(j, "t", &ns, &err), PKX_OK);
+	ck_assert_uint_eq(ns, 1700000000 * NS + 123456000);
 	json_decref(j);
 	j = json_real(0.3);
 	ck_assert_int_eq(pkx_time_from_json(j, "t", &ns, &err), PKX_OK);
