@@ -415,7 +415,19 @@ static void ci_explain(size_t i, const pkx_error *why, pkx_error *err)
 		         why->text, ci[i].shown, at + strlen(inner));
 	else
 		snprintf(text, sizeof(text), "%s: %s", ci[i].shown, why->text);
-	if (ci[i].why[0])
+	if (ci[i].has_feeder &&
+	    strstr(why->text, "different from the type of the first "
+	                      "interface"))
+		/* libpcap's limit, not damage: a stream it reads keeps the
+		 * first interface's link type. */
+		pkx_fail(err, PKX_EINVAL,
+		         "-r %s: this pcapng holds interfaces of several link "
+		         "types, which pktexport reads from a plain file only "
+		         "(a compressed file or a pipe is read by libpcap, "
+		         "which takes one link type): decompress it to a file "
+		         "first",
+		         ci[i].shown);
+	else if (ci[i].why[0])
 		pkx_fail(err, why->id[0] ? why->id : "SOURCE_DAMAGED",
 		         "-r %s: %s", ci[i].shown, ci[i].why);
 	else

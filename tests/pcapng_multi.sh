@@ -120,4 +120,11 @@ check "-r a file of two alike interfaces: both kept, each packet on its own" \
 	<(tshark -r "$WORK/twins-out.pcapng" -T fields -e frame.interface_id 2>/dev/null)
 check "(the input has two interfaces)" test "$(tshark -r "$WORK/twins.pcapng" -T fields \
 	-e frame.interface_id 2>/dev/null | sort -u | wc -l)" = 2
+
+# Several link types through a pipe (libpcap reads those, one link type at
+# most): said as that, with what to do, not as damage.
+"$PKTEXPORT" -q -r - -w "$WORK/piped.pcapng" <"$WORK/fs/mixed.pcapng" 2>"$WORK/err"
+check "mixed link types through a pipe: exit 1" test $? = 1
+check "mixed link types through a pipe: says why and what to do ($(cat "$WORK/err"))" \
+	grep -q "several link types.*decompress it to a file first" "$WORK/err"
 finish
