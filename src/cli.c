@@ -544,6 +544,8 @@ typedef struct cli_args {
 	/* API names -> what the user typed, for messages */
 	char typed_start[300], typed_end[300], typed_format[300];
 	char typed_snap[64], typed_count[64];
+	int follow;     /* --follow */
+	int stdin_read; /* -r - given */
 } cli_args;
 
 static void add_cli_filter(cli_args *a, const char *type, const char *value,
@@ -575,40 +577,55 @@ static void free_args(cli_args *a)
 	free(a->bpf_words);
 }
 
-static int set_count(json_t *stop, const char *text, pkx_error *err)
+/* The option just read as the user spelled it: "--snaplen" or "-s". */
+static const char *typed_flag(char **argv, const char *short_name, char *buf,
+                              size_t len)
+{
+	const char *tok = optarg && optind >= 2 && argv[optind - 1] == optarg
+	                      ? argv[optind - 2]
+	                      : argv[optind - 1];
+
+	if (strncmp(tok, "--", 2) != 0)
+		return short_name;
+	snprintf(buf, len, "%.*s", (int)strcspn(tok, "="), tok);
+	return buf;
+}
+
+static int set_count(json_t *stop, const char *flag, const char *text,
+                     pkx_error *err)
 {
 	const char *p = text;
 
 	if (*p == '-' && p[1] >= '0' && p[1] <= '9') {
 		pkx_fail(err, PKX_EINVAL,
-		         "-c %s: a packet count is at least 1, as in tcpdump",
-		         text);
+		         "%s %s: a packet count is at least 1, as in tcpdump",
+		         flag, text);
 		return -1;
 	}
 	for (; *p >= '0' && *p <= '9'; p++)
 		;
 	if (!*text || *p) {
 		pkx_fail(err, PKX_EINVAL,
-		         "-c %s: -c takes a packet count, as in tcpdump; the "
+		         "%s %s: %s takes a packet count, as in tcpdump; the "
 		         "config file is given with --config %s",
-		         text, text);
+		         flag, text, flag, text);
 		return -1;
 	}
 	if (strspn(text, "0") == strlen(text)) {
 		/* The API's packet_limit 0 is "no limit": -c 0 would write
 		 * everything, which nobody asking for 0 packets means. */
 		pkx_fail(err, PKX_EINVAL,
-		         "-c %s: a packet count is at least 1, as in tcpdump",
-		         text);
+		         "%s %s: a packet count is at least 1, as in tcpdump",
+		         flag, text);
 		return -1;
 	}
-	return set_number(stop, "packet_limit", "-c", text, err);
+	return set_number(stop, "packet_limit", flag, text, err);
 }
 
 static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 {
 	json_t *stop = json_object();
-	char typed[4200];
+	char typed[4200], flag[64];
 	int c, rc = 0;
 	size_t len = 0;
 
@@ -620,6 +637,13 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 	                                   export_options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
+			if (strcmp(optarg, "-") == 0 && a->stdin_read++) {
+				pkx_fail(err, PKX_EINVAL,
+				         "-r - is given twice: standard input "
+				         "can be read once");
+				rc = -1;
+				break;
+			}
 			ci_add(optarg);
 			a->has_inputs = 1;
 			break;
@@ -642,15 +666,18 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			break;
 		case 'F':
 			a->format = optarg;
-			snprintf(a->typed_format, sizeof(a->typed_format),
-			         "-F %s", optarg);
+			snprintf(
+			    a->typed_format, sizeof(a->typed_format), "%s %s",
+			    typed_flag(argv, "-F", flag, sizeof(flag)), optarg);
 			break;
 		case 'f':
 			snprintf(typed, sizeof(typed), "-f '%s'", optarg);
 			add_cli_filter(a, NULL, optarg, typed);
 			break;
 		case 'Y':
-			snprintf(typed, sizeof(typed), "-Y '%s'", optarg);
+			snprintf(typed, sizeof(typed), "%s '%s'",
+			         typed_flag(argv, "-Y", flag, sizeof(flag)),
+			         optarg);
 			add_cli_filter(a, "WIRESHARK", optarg, typed);
 			break;
 		case OPT_START:
@@ -675,19 +702,20 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			    json_string(optarg));
 			break;
 		case 's':
-			snprintf(a->typed_snap, sizeof(a->typed_snap), "-s %s",
-			         optarg);
-			rc = set_number(a->flags, "snap_length", "-s", optarg,
-			                err);
+			/* The API's messages say the value after the name. */
+			snprintf(a->typed_snap, sizeof(a->typed_snap), "%s",
+			         typed_flag(argv, "-s", flag, sizeof(flag)));
+			rc = set_number(a->flags, "snap_length", a->typed_snap,
+			                optarg, err);
 			break;
 		case 'c':
-			snprintf(a->typed_count, sizeof(a->typed_count),
-			         "-c %s", optarg);
-			rc = set_count(stop, optarg, err);
+			snprintf(a->typed_count, sizeof(a->typed_count), "%s",
+			         typed_flag(argv, "-c", flag, sizeof(flag)));
+			rc = set_count(stop, a->typed_count, optarg, err);
 			break;
 		case OPT_PACKET_LIMIT:
 			snprintf(a->typed_count, sizeof(a->typed_count),
-			         "--packet-limit %s", optarg);
+			         "--packet-limit");
 			rc = set_number(stop, "packet_limit", "--packet-limit",
 			                optarg, err);
 			break;
@@ -719,6 +747,7 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			a->download = 1;
 			break;
 		case OPT_FOLLOW:
+			a->follow = 1;
 			/* The API's LIVE_STREAM: a store being recorded is
 			 * followed until the end time (or a stop rule). */
 			json_object_set_new(a->flags, "mode",
@@ -939,10 +968,10 @@ static void input_kind(const cli_args *a, const pkx_run *run, int *container,
 static int format_unknown(const cli_args *a, pkx_error *err)
 {
 	pkx_fail(err, PKX_EINVAL,
-	         "-F %s: no such format (pcap, nsecpcap, pcapng, nsecpcapng, "
+	         "%s: no such format (pcap, nsecpcap, pcapng, nsecpcapng, "
 	         "or PCAP_US, PCAP_NS, PCAPNG_US, PCAPNG_NS, or a plugin's; "
 	         "any case)",
-	         a->format);
+	         a->typed_format);
 	return -1;
 }
 
@@ -952,9 +981,9 @@ static int format_conflict(const cli_args *a, int fc, int ec, pkx_error *err)
 	if (!fc || !ec || fc == ec)
 		return 0;
 	pkx_fail(err, PKX_EINVAL,
-	         "-F %s writes %s, but the name %s says %s: change one of "
+	         "%s writes %s, but the name %s says %s: change one of "
 	         "them",
-	         a->format, fc == 2 ? "pcapng" : "pcap", a->output,
+	         a->typed_format, fc == 2 ? "pcapng" : "pcap", a->output,
 	         ec == 2 ? "pcapng" : "pcap");
 	return -1;
 }
@@ -1425,6 +1454,14 @@ static int cmd_export(int argc, char **argv)
 		rc = reject(&err);
 		goto done;
 	}
+	if (a.has_inputs && a.follow) {
+		pkx_fail(&err, PKX_EINVAL,
+		         "--follow follows a live source or a store being "
+		         "recorded (interfaces/NAME, jobs/NAME under --root); "
+		         "-r files are read to their end");
+		rc = reject(&err);
+		goto done;
+	}
 	if (pkx_config_parse(obj, &cfg, &err) != PKX_OK ||
 	    pkx_config_check_live(cfg, 0, &err) != PKX_OK) {
 		name_what_was_typed(&a, &err);
@@ -1437,6 +1474,16 @@ static int cmd_export(int argc, char **argv)
 	if ((a.has_inputs && ci_open_all(&err) != 0) ||
 	    pkx_run_prepare(reg, a.root, cfg, NULL, &run, &err) != PKX_OK) {
 		name_what_was_typed(&a, &err);
+		if (!a.has_inputs && strstr(err.text, "names no source") &&
+		    access(cfg->path, R_OK) == 0) {
+			/* A file of the current folder, not an API path:
+			 * tcpdump's -r was forgotten. */
+			size_t n = strlen(err.text);
+
+			snprintf(err.text + n, sizeof(err.text) - n,
+			         "; to read the file %s, give -r %s", cfg->path,
+			         cfg->path);
+		}
 		if (a.bpf_words && strchr(a.bpf_words, '/') &&
 		    strstr(err.text, "the BPF expression")) {
 			size_t n = strlen(err.text);

@@ -405,7 +405,7 @@ static int ci_opener(const char *root, const char *rel, pkx_error *err)
  * the feeder's reason, when it failed first). */
 static void ci_explain(size_t i, const pkx_error *why, pkx_error *err)
 {
-	char inner[32], text[sizeof(err->text) + 256];
+	char inner[32], text[sizeof(err->text) + 256], *svc;
 	const char *at;
 
 	snprintf(inner, sizeof(inner), "fs/%zu", i);
@@ -415,6 +415,15 @@ static void ci_explain(size_t i, const pkx_error *why, pkx_error *err)
 		         why->text, ci[i].shown, at + strlen(inner));
 	else
 		snprintf(text, sizeof(text), "%s: %s", ci[i].shown, why->text);
+	/* The plugin speaks for the daemon; here it is this command. */
+	if ((svc = strstr(text, " this service can read")) != NULL) {
+		char tail[sizeof(text)];
+
+		snprintf(tail, sizeof(tail), "%s",
+		         svc + strlen(" this service"));
+		snprintf(svc, sizeof(text) - (size_t)(svc - text),
+		         " pktexport%s", tail);
+	}
 	if (ci[i].has_feeder &&
 	    strstr(why->text, "different from the type of the first "
 	                      "interface"))

@@ -271,6 +271,23 @@ for n in 0 -1; do
 	check "-c $n: refused, as tcpdump does (exit $RC)" test "$RC" = 2 -a ! -e x.pcap
 	check "-c $n: says why ($(cat err))" err_has "at least 1"
 done
+# Errors name the option as it was typed, its value once.
+rc -r a.pcap --snaplen 70000 -w x.pcap
+check "--snaplen 70000: named as typed, the value once ($(cat err))" err_has "--snaplen 70000 is out"
+rc -r a.pcap --format pcapng -w x.pcap
+check "--format pcapng -w x.pcap: named as typed ($(cat err))" err_has "--format pcapng writes pcapng"
+rc -r a.pcap --count 0 -w x.pcap
+check "--count 0: named as typed ($(cat err))" err_has "--count 0:"
+rc -r a.pcap --follow -w x.pcap
+check "-r with --follow: refused (exit $RC)" test "$RC" = 2
+check "-r with --follow: says -r files are read to their end ($(cat err))" err_has "read to their end"
+cat a.pcap | "$P" -r - -r - -w x.pcap >out.bin 2>err
+check "-r - twice: refused ($(cat err))" err_has "standard input can be read once"
+rc -w x.pcap a.pcap
+check "a file named without -r: the hint to give -r ($(cat err))" err_has "give -r a.pcap"
+printf 'not a capture\n' >text.txt
+rc -r text.txt -w x.pcap
+check "-r a text file: not a capture pktexport can read ($(cat err))" err_has "not a capture pktexport can read"
 for z in gz zst xz; do
 	rc -r a.pcap -w "x.pcap.$z"
 	check "-w x.pcap.$z: refused, no file ($(cat err))" test "$RC" = 2 -a ! -e "x.pcap.$z"
