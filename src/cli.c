@@ -1306,7 +1306,7 @@ static void progress_line(cli_progress *p)
 
 	pkx_run_stats(p->run, &st);
 	secs = (double)(pkx_now_ns() - p->started) / 1e9;
-	pos = (uint64_t)(pct / 100.0 * (double)st.total_bytes);
+	pos = pkx_run_position(p->run);
 	cli_human_bytes(pos, read, sizeof(read));
 	cli_human_bytes(st.exported_bytes, out, sizeof(out));
 	cli_human_bytes(secs > 0 ? (uint64_t)((double)pos / secs) : 0, rate,

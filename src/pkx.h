@@ -262,6 +262,9 @@ void pkx_run_cancel(pkx_run *run);
 void pkx_run_stop(pkx_run *run);
 void pkx_run_stats(const pkx_run *run, pkx_stats *out);
 double pkx_run_progress(const pkx_run *run); /* 0..100 */
+/* Bytes of the source read so far (also when its size is not known: a
+ * pipe, a compressed file). */
+uint64_t pkx_run_position(const pkx_run *run);
 void pkx_run_free(pkx_run *run);
 /* What the source turned out to be, after prepare. */
 const pkx_source_info *pkx_run_source_info(const pkx_run *run);

@@ -1119,6 +1119,11 @@ void pkx_run_stats(const pkx_run *run, pkx_stats *out)
 	}
 }
 
+uint64_t pkx_run_position(const pkx_run *run)
+{
+	return READ(run->position);
+}
+
 double pkx_run_progress(const pkx_run *run)
 {
 	uint64_t total = run->info->total_bytes;
