@@ -622,6 +622,18 @@ static int set_count(json_t *stop, const char *flag, const char *text,
 	return set_number(stop, "packet_limit", flag, text, err);
 }
 
+/* Whether --json-errors is among the options (read before getopt says
+ * anything of the others). */
+static int json_errors_in(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json-errors") == 0)
+			return 1;
+	return 0;
+}
+
 static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 {
 	json_t *stop = json_object();
@@ -633,7 +645,10 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 	a->flags = json_object();
 	a->intervals = json_object();
 	optind = 1;
-	while (rc == 0 && (c = getopt_long(argc, argv, "r:w:o:F:f:Y:s:c:qvh",
+	/* For scripts (--json-errors), one JSON error and nothing else. */
+	if (json_errors_in(argc, argv))
+		json_errors = 1;
+	while (rc == 0 && (c = getopt_long(argc, argv, ":r:w:o:F:f:Y:s:c:qvh",
 	                                   export_options, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -759,11 +774,31 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 		case 'h':
 			usage(stdout);
 			exit(0);
-		default:
-			fprintf(stderr, "pktexport: see pktexport --help, or "
-			                "man pktexport\n");
+		default: {
+			/* getopt says nothing (the ':' leading its letters):
+			 * one line of ours, JSON for scripts. */
+			const char *tok = argv[optind - 1];
+			char text[512];
+
+			if (c == ':')
+				snprintf(text, sizeof(text),
+				         "%s needs a value; see pktexport "
+				         "--help, or man pktexport",
+				         tok);
+			else if (optopt > 0 && optopt < 128)
+				snprintf(text, sizeof(text),
+				         "-%c: no such option; see pktexport "
+				         "--help, or man pktexport",
+				         optopt);
+			else
+				snprintf(text, sizeof(text),
+				         "%s: no such option; see pktexport "
+				         "--help, or man pktexport",
+				         tok);
+			cli_say_error(PKX_EINVAL, text);
 			json_decref(stop);
 			exit(EXIT_REJECTED);
+		}
 		}
 	}
 	/* Without -r, the first word is the source path (the API's). */
@@ -1409,7 +1444,7 @@ static int cmd_export(int argc, char **argv)
 	uint64_t started;
 	struct sigaction sa;
 
-	json_errors = cli_json_errors_from_env();
+	json_errors = json_errors || cli_json_errors_from_env();
 	/* From the start: a Ctrl-C while filters compile ends the command
 	 * before anything is written, with the same status. */
 	memset(&sa, 0, sizeof(sa));
@@ -1882,7 +1917,7 @@ static int cmd_time(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (pkx_time_parse_cli(argv[i], "time", now, &ns, &err) !=
 		    PKX_OK) {
-			fprintf(stderr, "pktexport: %s\n", err.text);
+			cli_say_error(err.id, err.text);
 			rc = EXIT_REJECTED;
 			continue;
 		}
@@ -1917,6 +1952,16 @@ int main(int argc, char **argv)
 {
 	char locate_ns[32];
 
+	if (cli_json_errors_from_env())
+		cli_set_json_errors(1);
+	/* --json-errors before a subcommand holds for it ("pktexport
+	 * --json-errors time X"). */
+	while (argc >= 2 && strcmp(argv[1], "--json-errors") == 0) {
+		cli_set_json_errors(1);
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	if (argc >= 2 && strcmp(argv[1], "access-code") == 0)
 		return cmd_access_code(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "store") == 0) {

@@ -1324,7 +1324,7 @@ int cli_remote_main(int argc, char **argv)
 	struct sigaction sa;
 
 	memset(&r, 0, sizeof(r));
-	cli_set_json_errors(cli_json_errors_from_env());
+	cli_set_json_errors(cli_json_errors() || cli_json_errors_from_env());
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		/* in the order of client_options */
 		const char **to[N_CLIENT_OPTIONS] = {

@@ -288,6 +288,22 @@ check "a file named without -r: the hint to give -r ($(cat err))" err_has "give 
 printf 'not a capture\n' >text.txt
 rc -r text.txt -w x.pcap
 check "-r a text file: not a capture pktexport can read ($(cat err))" err_has "not a capture pktexport can read"
+# Option errors: one line naming the option; JSON for scripts, wherever
+# --json-errors stands (a subcommand's words included).
+rc -r a.pcap --bogus -w x.pcap
+check "--bogus: one line naming it (exit $RC: $(cat err))" test "$RC" = 2
+check "--bogus: the line names it" one_line
+check "--bogus: says no such option" err_has "--bogus: no such option"
+rc -r a.pcap -w
+check "-w without a value: says so ($(cat err))" err_has "-w needs a value"
+rc --json-errors -r a.pcap --bogus
+check "--json-errors, --bogus: a JSON error ($(cat err))" grep -q '^{"error_id":"REQUEST_INVALID_INPUT".*--bogus' err
+check "--json-errors, --bogus: one line" one_line
+rc --json-errors time bogus
+check "--json-errors time bogus: a JSON error about the time ($(cat err))" \
+	grep -q '^{"error_id".*time \\"bogus\\" is not a time' err
+PKTEXPORT_JSON_ERRORS=1 "$P" time bogus >out.bin 2>err
+check "PKTEXPORT_JSON_ERRORS=1 time bogus: JSON ($(cat err))" grep -q '^{"error_id"' err
 for z in gz zst xz; do
 	rc -r a.pcap -w "x.pcap.$z"
 	check "-w x.pcap.$z: refused, no file ($(cat err))" test "$RC" = 2 -a ! -e "x.pcap.$z"
