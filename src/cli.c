@@ -622,6 +622,34 @@ static int set_count(json_t *stop, const char *flag, const char *text,
 	return set_number(stop, "packet_limit", flag, text, err);
 }
 
+/* A plugin folder the user named (--plugin-dir, PKTEXPORT_PLUGIN_DIR)
+ * none of whose ':'-separated folders exists: a mistyped name, said in
+ * one line (the installed folder missing is the registry's to explain). */
+static int plugin_dir_missing(const char *opt, pkx_error *err)
+{
+	const char *env = getenv("PKTEXPORT_PLUGIN_DIR");
+	const char *dirs = opt ? opt : env && *env ? env : NULL;
+	const char *p = dirs;
+	struct stat st;
+	char one[PATH_MAX];
+
+	while (p && *p) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(one, sizeof(one), "%.*s", (int)n, p);
+		if (n && stat(one, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+		p += n + (p[n] == ':');
+	}
+	if (!dirs)
+		return 0;
+	pkx_fail(err, PKX_EINVAL,
+	         "%s %s: no such folder (it names the folder of "
+	         "source_file.so and the other plugins)",
+	         opt ? "--plugin-dir" : "PKTEXPORT_PLUGIN_DIR", dirs);
+	return 1;
+}
+
 /* Whether --json-errors is among the options (read before getopt says
  * anything of the others). */
 static int json_errors_in(int argc, char **argv)
@@ -1472,6 +1500,10 @@ static int cmd_export(int argc, char **argv)
 		pkx_fail(&err, PKX_EINVAL,
 		         "--download goes with an export made by a server: "
 		         "pktexport --server URL create --download ...");
+		rc = reject(&err);
+		goto done;
+	}
+	if (plugin_dir_missing(a.plugin_dir, &err)) {
 		rc = reject(&err);
 		goto done;
 	}

@@ -304,6 +304,10 @@ check "--json-errors time bogus: a JSON error about the time ($(cat err))" \
 	grep -q '^{"error_id".*time \\"bogus\\" is not a time' err
 PKTEXPORT_JSON_ERRORS=1 "$P" time bogus >out.bin 2>err
 check "PKTEXPORT_JSON_ERRORS=1 time bogus: JSON ($(cat err))" grep -q '^{"error_id"' err
+rc --plugin-dir "$WORK/no-such-folder" -r a.pcap -w x.pcap
+check "--plugin-dir of no folder: refused in one line (exit $RC: $(cat err))" test "$RC" = 2
+check "--plugin-dir of no folder: one line" one_line
+check "--plugin-dir of no folder: says so" err_has "no such folder"
 for z in gz zst xz; do
 	rc -r a.pcap -w "x.pcap.$z"
 	check "-w x.pcap.$z: refused, no file ($(cat err))" test "$RC" = 2 -a ! -e "x.pcap.$z"
