@@ -27,7 +27,7 @@ static void usage(FILE *out)
 	        "[-q] JOB FILE...\n"
 	        "       pktexport store index --root DIR JOB|fs/FILE...\n"
 	        "       pktexport store info --root DIR JOB\n"
-	        "       pktexport store locate --root DIR fs/FILE NS\n"
+	        "       pktexport store locate --root DIR fs/FILE TIME\n"
 	        "       pktexport store list --root DIR\n"
 	        "       pktexport store describe --root DIR fs/FILE...\n"
 	        "       pktexport store tree --root DIR fs[/DIR]\n"
@@ -42,7 +42,10 @@ static void usage(FILE *out)
 	        "files, the sidecar index under DIR/.index/).  list, "
 	        "describe and tree\nprint, as JSON, the jobs and clips of DIR, "
 	        "what each fs/FILE is, and the\nfolders and captures below "
-	        "fs/DIR.\n");
+	        "fs/DIR.  locate prints the offset of fs/FILE's first record "
+	        "at or after\nTIME: any form pktexport time takes (run "
+	        "alone, pktexport-store takes\nnanoseconds since the "
+	        "epoch).\n");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
