@@ -42,10 +42,9 @@ static void usage(FILE *out)
 	        "files, the sidecar index under DIR/.index/).  list, "
 	        "describe and tree\nprint, as JSON, the jobs and clips of DIR, "
 	        "what each fs/FILE is, and the\nfolders and captures below "
-	        "fs/DIR.  locate prints the offset of fs/FILE's first record "
-	        "at or after\nTIME: any form pktexport time takes (run "
-	        "alone, pktexport-store takes\nnanoseconds since the "
-	        "epoch).\n");
+	        "fs/DIR.  locate prints the offset of fs/FILE's first\nrecord "
+	        "at or after TIME: any form pktexport time takes (run alone,\n"
+	        "pktexport-store takes nanoseconds since the epoch).\n");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
