@@ -950,7 +950,7 @@ static int parse_format(const char *text, int *container, int *res)
 /* A name that says compressed (.gz, .zst...): pktexport writes no
  * compressed capture, and never one that only looks so by its name.
  * The tool that makes such a file, or NULL. */
-static const char *compressor_of(const char *path)
+const char *cli_compressor_of(const char *path)
 {
 	static const char *const ends[][2] = {
 	    {".gz", "gzip"},  {".zst", "zstd"},  {".zstd", "zstd"},
@@ -1563,12 +1563,12 @@ static int cmd_export(int argc, char **argv)
 		rc = reject(&err);
 		goto done;
 	}
-	if (compressor_of(a.output)) {
+	if (cli_compressor_of(a.output)) {
 		pkx_fail(&err, PKX_EINVAL,
 		         "-w %s: pktexport does not compress what it writes "
 		         "(the file would hold a plain capture); compress "
 		         "through a pipe: -w - | %s > %s",
-		         a.output, compressor_of(a.output), a.output);
+		         a.output, cli_compressor_of(a.output), a.output);
 		rc = reject(&err);
 		goto done;
 	}

@@ -21,6 +21,9 @@ int cli_json_errors(void);
 int cli_json_errors_from_env(void);
 
 void cli_human_bytes(uint64_t n, char *buf, size_t len);
+/* The tool that compresses what a file name says is compressed (".gz":
+ * "gzip"), or NULL: such a -w is refused, nothing here compresses. */
+const char *cli_compressor_of(const char *path);
 
 /* The export's options of the remote `create`, read as the local export
  * reads them into the API's config object.  -r is refused (a server

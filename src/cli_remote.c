@@ -1117,6 +1117,20 @@ done:
 	return rc;
 }
 
+/* -w NAME.gz and the like: refused before anything is asked of the
+ * server, as a local export refuses them. */
+static int refuse_compressed(remote *r, const char *output)
+{
+	if (!output || !cli_compressor_of(output))
+		return 0;
+	fail(PKX_EINVAL,
+	     "%s: -w %s: pktexport does not compress what it writes (the "
+	     "file would hold a plain capture); compress through a pipe: -w "
+	     "- | %s > %s",
+	     r->what, output, cli_compressor_of(output), output);
+	return 1;
+}
+
 static int cmd_download(remote *r, int argc, char **argv)
 {
 	sub_opts o;
@@ -1128,6 +1142,8 @@ static int cmd_download(remote *r, int argc, char **argv)
 	                    "download [-q] [--limit-rate BYTES] "
 	                    "[-w FILE|-] ID",
 	                    &o, 1)) < 0)
+		return EXIT_REJECTED;
+	if (refuse_compressed(r, o.output))
 		return EXIT_REJECTED;
 	/* An export still being made is waited for, quietly. */
 	if ((rc = export_call(r, "GET", argv[at], &e)) != 0)
@@ -1157,6 +1173,8 @@ static int cmd_create(remote *r, int argc, char **argv)
 		goto done;
 	}
 	name_target(r, json_string_value(json_object_get(q.config, "path")));
+	if (refuse_compressed(r, q.output))
+		goto done;
 	if (q.output && !q.download) {
 		fail(PKX_EINVAL,
 		     "%s: -w goes with --download (or: pktexport "

@@ -167,7 +167,21 @@ def test_plain(d, root, tmp):
 
     test_resume(d, server, root, tmp)
     test_damaged(server, root, tmp)
+    test_compressed_name(server, tmp)
     test_scheme()
+
+
+def test_compressed_name(server, tmp):
+    before = remote(server, "list", "--json").stdout
+    out = os.path.join(tmp, "x.pcap.gz")
+    p = remote(server, "create", "--download", "-w", out, "fs/a.pcap")
+    check("create --download -w NAME.gz: refused (exit 2), naming the pipe",
+          p.returncode == 2 and "| gzip >" in p.stderr and not os.path.exists(out),
+          (p.returncode, p.stderr))
+    check("... and no export made on the server", remote(server, "list", "--json").stdout == before)
+    p = remote(server, "download", "-w", out, "0" * 32)
+    check("download -w NAME.gz: refused (exit 2)", p.returncode == 2 and "gzip" in p.stderr,
+          (p.returncode, p.stderr))
 
 
 def test_scheme():
