@@ -329,8 +329,12 @@ def run_more(driver, d, root, tmp):
 
     # 200% zoom of a 1280-pixel window: 640 CSS pixels, no sideways scroll.
     driver.set_window_size(640, 900)
-    wide = driver.execute_script("return [document.documentElement.scrollWidth,"
-                                 " document.documentElement.clientWidth]")
+    # The chart follows the new width when its resize observer runs, a
+    # frame or so later: the page settles, then nothing is off the side.
+    widths = lambda: driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    wait_until(lambda: widths()[0] <= widths()[1], 10)
+    wide = widths()
     check("640 pixels wide (200% zoom): nothing off the side", wide[0] <= wide[1], wide)
     driver.execute_script("arguments[0].scrollIntoView()", driver.find_element(By.ID, "list-title"))
     shot(driver, "console-narrow.png")
