@@ -123,10 +123,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (json_is_real(j)) {
 				long double v = json_real_value(j);
 				long double d = (long double)ns - v * 1e9L;
+				char back[32];
 
-				/* half a ns of rounding, and the long
-				 * double's own (2^64 ns needs 64 bits) */
-				if (fabsl(d) > 3)
+				/* The decimal read makes the same double
+				 * (the shortest that does), or, when none of
+				 * 9 places does, the nearest nanosecond: half
+				 * a ns of rounding, and the long double's own
+				 * (2^64 ns needs 64 bits). */
+				snprintf(
+				    back, sizeof(back), "%llu.%09llu",
+				    (unsigned long long)(ns / 1000000000u),
+				    (unsigned long long)(ns % 1000000000u));
+				if (strtod(back, NULL) != json_real_value(j) &&
+				    fabsl(d) > 3)
 					abort();
 			}
 			check_round_trip(ns);
