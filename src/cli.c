@@ -947,10 +947,9 @@ static int parse_format(const char *text, int *container, int *res)
 	return -1;
 }
 
-/* A name that says compressed (.gz, .zst...): pktexport writes no
- * compressed capture, and never one that only looks so by its name.
- * The tool that makes such a file, or NULL. */
-const char *cli_compressor_of(const char *path)
+/* The tool that makes what a file name says is compressed (".gz":
+ * "gzip"), or NULL. */
+static const char *compressor_of(const char *path)
 {
 	static const char *const ends[][2] = {
 	    {".gz", "gzip"},  {".zst", "zstd"},  {".zstd", "zstd"},
@@ -965,6 +964,20 @@ const char *cli_compressor_of(const char *path)
 		if (strcasecmp(dot, ends[i][0]) == 0)
 			return ends[i][1];
 	return NULL;
+}
+
+int cli_compressed_output(const char *output, pkx_error *err)
+{
+	const char *tool = output ? compressor_of(output) : NULL;
+
+	if (!tool)
+		return 0;
+	pkx_fail(err, PKX_EINVAL,
+	         "-w %s: pktexport does not compress what it writes (the file "
+	         "would hold a plain capture); compress through a pipe: -w - "
+	         "| %s > %s",
+	         output, tool, output);
+	return 1;
 }
 
 /* The container a file name asks for: 1 .pcap, 2 .pcapng, 0 none. */
@@ -1472,7 +1485,6 @@ static int cmd_export(int argc, char **argv)
 	uint64_t started;
 	struct sigaction sa;
 
-	json_errors = json_errors || cli_json_errors_from_env();
 	/* From the start: a Ctrl-C while filters compile ends the command
 	 * before anything is written, with the same status. */
 	memset(&sa, 0, sizeof(sa));
@@ -1503,7 +1515,9 @@ static int cmd_export(int argc, char **argv)
 		rc = reject(&err);
 		goto done;
 	}
-	if (plugin_dir_missing(a.plugin_dir, &err)) {
+	/* Refusals by the options alone, before any plugin is loaded. */
+	if (cli_compressed_output(a.output, &err) ||
+	    plugin_dir_missing(a.plugin_dir, &err)) {
 		rc = reject(&err);
 		goto done;
 	}
@@ -1560,15 +1574,6 @@ static int cmd_export(int argc, char **argv)
 			         "expression; to read several files give -r "
 			         "FILE -r FILE)");
 		}
-		rc = reject(&err);
-		goto done;
-	}
-	if (cli_compressor_of(a.output)) {
-		pkx_fail(&err, PKX_EINVAL,
-		         "-w %s: pktexport does not compress what it writes "
-		         "(the file would hold a plain capture); compress "
-		         "through a pipe: -w - | %s > %s",
-		         a.output, cli_compressor_of(a.output), a.output);
 		rc = reject(&err);
 		goto done;
 	}

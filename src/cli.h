@@ -21,9 +21,10 @@ int cli_json_errors(void);
 int cli_json_errors_from_env(void);
 
 void cli_human_bytes(uint64_t n, char *buf, size_t len);
-/* The tool that compresses what a file name says is compressed (".gz":
- * "gzip"), or NULL: such a -w is refused, nothing here compresses. */
-const char *cli_compressor_of(const char *path);
+/* -w NAME.gz and the like: 1 with err saying why and the pipe to use
+ * (nothing here compresses, and a plain capture under such a name would
+ * lie), 0 for any other name or none. */
+int cli_compressed_output(const char *output, pkx_error *err);
 
 /* The export's options of the remote `create`, read as the local export
  * reads them into the API's config object.  -r is refused (a server

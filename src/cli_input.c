@@ -342,7 +342,9 @@ void ci_close_all(void)
 		/* A feeder that ended, or ends now that its pipe's reader has
 		 * gone (its write fails), is joined; one still waiting for its
 		 * input (a pipe that stays open) is cancelled. */
-		if (ci[i].has_feeder) {
+		if (ci[i].has_feeder && atomic_load(&ci[i].fed)) {
+			pthread_join(ci[i].feeder, NULL);
+		} else if (ci[i].has_feeder) {
 			struct timespec until;
 
 			clock_gettime(CLOCK_REALTIME, &until);
@@ -351,10 +353,8 @@ void ci_close_all(void)
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000;
 			}
-			if (atomic_load(&ci[i].fed)) {
-				pthread_join(ci[i].feeder, NULL);
-			} else if (pthread_timedjoin_np(ci[i].feeder, NULL,
-			                                &until) != 0) {
+			if (pthread_timedjoin_np(ci[i].feeder, NULL, &until) !=
+			    0) {
 				pthread_cancel(ci[i].feeder);
 				pthread_join(ci[i].feeder, NULL);
 			}

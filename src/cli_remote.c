@@ -850,14 +850,23 @@ static int cmd_delete(remote *r, int argc, char **argv)
 	              : export_call(r, "DELETE", argv[at], NULL);
 }
 
+/* An export's status.error: its object (NULL without one), id and text
+ * (NULL when absent). */
+static json_t *error_of(json_t *e, const char **eid, const char **text)
+{
+	json_t *err = json_object_get(json_object_get(e, "status"), "error");
+
+	*eid = json_string_value(json_object_get(err, "error_id"));
+	*text = json_string_value(json_object_get(err, "error_text"));
+	return err;
+}
+
 /* Notes an export's error when its state is not ERRORS (a damaged
  * source: the packets before the damage were exported). */
 static void note_partial(remote *r, const char *id, json_t *e)
 {
-	json_t *err = json_object_get(json_object_get(e, "status"), "error");
-	const char *eid = json_string_value(json_object_get(err, "error_id"));
-	const char *text =
-	    json_string_value(json_object_get(err, "error_text"));
+	const char *eid, *text;
+	json_t *err = error_of(e, &eid, &text);
 
 	if (!err || strcmp(state_of(e), "ERRORS") == 0 || (!eid && !text))
 		return;
@@ -921,13 +930,9 @@ static int watch(remote *r, const char *id, int quiet)
 	if (rc != 0)
 		return rc;
 	if (strcmp(state, "ERRORS") == 0) {
-		json_t *err =
-		    json_object_get(json_object_get(e, "status"), "error");
-		const char *eid =
-		    json_string_value(json_object_get(err, "error_id"));
-		const char *text =
-		    json_string_value(json_object_get(err, "error_text"));
+		const char *eid, *text;
 
+		error_of(e, &eid, &text);
 		if (cli_json_errors())
 			cli_say_error(eid ? eid : "EXPORT_FAILED",
 			              text ? text : "the export failed");
@@ -1121,13 +1126,11 @@ done:
  * server, as a local export refuses them. */
 static int refuse_compressed(remote *r, const char *output)
 {
-	if (!output || !cli_compressor_of(output))
+	pkx_error err = {"", ""};
+
+	if (!cli_compressed_output(output, &err))
 		return 0;
-	fail(PKX_EINVAL,
-	     "%s: -w %s: pktexport does not compress what it writes (the "
-	     "file would hold a plain capture); compress through a pipe: -w "
-	     "- | %s > %s",
-	     r->what, output, cli_compressor_of(output), output);
+	fail(err.id, "%s: %s", r->what, err.text);
 	return 1;
 }
 
@@ -1342,7 +1345,6 @@ int cli_remote_main(int argc, char **argv)
 	struct sigaction sa;
 
 	memset(&r, 0, sizeof(r));
-	cli_set_json_errors(cli_json_errors() || cli_json_errors_from_env());
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		/* in the order of client_options */
 		const char **to[N_CLIENT_OPTIONS] = {
