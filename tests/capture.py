@@ -368,11 +368,19 @@ def test_rollup_retention(tmp):
     gen(PEER[0], 20000, 8000)
     check("the recording reached the end",
           wait_until(lambda: status(root, "rr").get("packets_written", 0) >= 8000, 20))
-    time.sleep(0.3)
-    doc = timeline(2)
+    doc = {}
+
+    def from_rollup():
+        doc.update(timeline(2))
+        return doc.get("granularity", "").startswith("rollup")
     check("while recording, a long timeline comes from the rollup",
-          doc.get("granularity", "").startswith("rollup") and doc.get("files", 0) > 8,
-          doc.get("granularity"))
+          wait_until(from_rollup, 10) and doc.get("files", 0) > 8, doc.get("granularity"))
+    # The recorder renames its status file every 50 ms and stamps the
+    # rollup just after: a reader in between waits for the stamp rather
+    # than read every file's index (1 in 300 did before it waited).
+    got = [timeline(2).get("granularity", "") for _ in range(100)]
+    check("while the recorder flushes, 100 timelines of 100 come from the rollup",
+          all(g.startswith("rollup") for g in got), got)
     rc, err = stop(rec)
     check("recorder stopped cleanly", rc == 0, err)
     check("retention removed files", status(root, "rr").get("files_removed", 0) > 10,

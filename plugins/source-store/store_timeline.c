@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "source_store.h"
@@ -49,6 +50,11 @@
 /* The window's points of the level that answers are read with one pread
  * when they take at most this (else a block at a time, as indexes). */
 #define TL_ROLL_WHOLE (32u << 20)
+/* A stale rollup is read again TL_ROLL_TRIES times, TL_ROLL_WAIT_NS
+ * apart, when the folder changed in the last TL_ROLL_FRESH_NS. */
+#define TL_ROLL_TRIES    10
+#define TL_ROLL_WAIT_NS  2000000L
+#define TL_ROLL_FRESH_NS 2000000000ull
 
 enum { TL_UNTRIED, TL_PROBE, TL_MEMORY, TL_FAILED };
 
@@ -78,6 +84,7 @@ typedef struct tl_src {
 	/* Answering from the rollup: one pseudo-file whose entries are its
 	 * live points, counts taken from the first live file on. */
 	int rollup, rollfd, level;
+	int roll_waited; /* a stale level was waited for: the next is not */
 	sx_rollup rh;
 	sx_probe *rp;
 	sx_summary rsum;
@@ -495,6 +502,44 @@ static int tl_open_store(tl_src *s, int *failed)
 	return 0;
 }
 
+/* Whether the job's folder changed less than TL_ROLL_FRESH_NS ago: a
+ * recorder at work, which stamps the rollup right after each change. */
+static int tl_folder_busy(int jobfd)
+{
+	struct timespec now;
+	sx_rollup st;
+	uint64_t t;
+
+	if (sx_rollup_stamp(jobfd, &st) != 0 ||
+	    clock_gettime(CLOCK_REALTIME, &now) != 0)
+		return 0;
+	t = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	return st.ctime_ns + TL_ROLL_FRESH_NS > t;
+}
+
+/* The rollup's header, read again while it is stale and the folder busy:
+ * a recorder renames its status file (every flush) and then stamps the
+ * rollup, so a reader between the two finds it stale for an instant.  A
+ * few short waits spare it the path through every file's index. */
+static int tl_rollup_current(tl_src *s)
+{
+	const struct timespec pause = {0, TL_ROLL_WAIT_NS};
+	int i;
+
+	for (i = 0;; i++) {
+		if (sx_rollup_read(s->rollfd, &s->rh) != 0)
+			return 0;
+		if (sx_rollup_current(s->jobfd, &s->rh))
+			return 1;
+		if (i == TL_ROLL_TRIES || s->roll_waited ||
+		    !tl_folder_busy(s->jobfd)) {
+			s->roll_waited = 1;
+			return 0;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
 /* Level `level` of the store's rollup, when it is there and current: 0,
  * else -1. */
 static int tl_open_rollup(tl_src *s, int level)
@@ -506,9 +551,8 @@ static int tl_open_rollup(tl_src *s, int level)
 	                     : -1;
 	if (idx >= 0)
 		close(idx);
-	if (s->rollfd < 0 || sx_rollup_read(s->rollfd, &s->rh) != 0 ||
+	if (s->rollfd < 0 || !tl_rollup_current(s) ||
 	    (s->rh.flags & SX_ROLL_UNORDERED) ||
-	    !sx_rollup_current(s->jobfd, &s->rh) ||
 	    !(s->rp = malloc(sizeof(*s->rp)))) {
 		if (s->rollfd >= 0)
 			close(s->rollfd);
