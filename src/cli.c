@@ -23,6 +23,7 @@
 #include "cli_input.h"
 #include "daemon/codes.h"
 #include "pkx_paths.h"
+#include "size_arg.h"
 
 static pkx_run *volatile cli_running;
 static volatile sig_atomic_t cli_live;
@@ -80,7 +81,8 @@ static void usage(FILE *out)
 	    "  -c, --count N          write at most N packets\n"
 	    "  -s, --snaplen N        cut packets to N bytes (0: as "
 	    "captured)\n"
-	    "      --size-limit BYTES at most BYTES of packet data\n"
+	    "      --size-limit BYTES at most BYTES of packet data (64k, "
+	    "500M)\n"
 	    "      --time-limit S     stop after S seconds\n"
 	    "      --config FILE      the API's config object from FILE; "
 	    "options add to it\n"
@@ -175,6 +177,23 @@ static int set_number(json_t *obj, const char *key, const char *opt,
 	if (!*text || *end || text[0] == '-' || errno || v > LLONG_MAX) {
 		pkx_fail(err, PKX_EINVAL, "%s \"%s\" is not a number", opt,
 		         text);
+		return -1;
+	}
+	json_object_set_new(obj, key, json_integer((json_int_t)v));
+	return 0;
+}
+
+/* A size of the command line ("500M", "64k": powers of 1024). */
+static int set_size(json_t *obj, const char *key, const char *opt,
+                    const char *text, pkx_error *err)
+{
+	uint64_t v;
+
+	if (size_arg(text, LLONG_MAX, &v) != 0) {
+		pkx_fail(err, PKX_EINVAL,
+		         "%s \"%s\" is not a size in bytes (65536, 64k, 500M, "
+		         "2G: k, M, G, T are powers of 1024)",
+		         opt, text);
 		return -1;
 	}
 	json_object_set_new(obj, key, json_integer((json_int_t)v));
@@ -763,8 +782,8 @@ static int parse_export_args(int argc, char **argv, cli_args *a, pkx_error *err)
 			                optarg, err);
 			break;
 		case OPT_SIZE_LIMIT:
-			rc = set_number(stop, "size_limit", "--size-limit",
-			                optarg, err);
+			rc = set_size(stop, "size_limit", "--size-limit",
+			              optarg, err);
 			break;
 		case OPT_TIME_LIMIT:
 			rc = set_number(stop, "time_limit", "--time-limit",

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "size_arg.h"
 
 /* Exit statuses past the local export's 0, 1 and 2. */
 #define EXIT_CONNECT   3 /* the server cannot be reached */
@@ -739,7 +740,6 @@ static int parse_sub(remote *r, int argc, char **argv, const char *letters,
 	    {"json-errors", no_argument, NULL, 'J'},
 	    {NULL, 0, NULL, 0},
 	};
-	char *end;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -760,18 +760,19 @@ static int parse_sub(remote *r, int argc, char **argv, const char *letters,
 		else if (c == 'p')
 			o->path = optarg;
 		else if (c == 'L') {
-			o->limit_rate = strtoll(optarg, &end, 10);
-			if (*end == 'k' || *end == 'K')
-				o->limit_rate *= 1000, end++;
-			else if (*end == 'm' || *end == 'M')
-				o->limit_rate *= 1000000, end++;
-			if (*end || o->limit_rate <= 0) {
+			uint64_t rate;
+
+			/* As curl's --limit-rate: k and M are powers of 1024.
+			 */
+			if (size_arg(optarg, LLONG_MAX, &rate) != 0 ||
+			    rate == 0) {
 				fail(PKX_EINVAL,
 				     "--limit-rate %s is not a rate in bytes "
 				     "a second (200k, 5M)",
 				     optarg);
 				return -1;
 			}
+			o->limit_rate = (long long)rate;
 		}
 	}
 	if (argc - optind == want_words) {

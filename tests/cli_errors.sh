@@ -101,6 +101,12 @@ rejected $EINVAL '"-1"' -s -1 fs/a.pcap
 rejected $EINVAL abc --packet-limit abc fs/a.pcap
 rejected $EINVAL 4294967296 --time-limit 4294967296 fs/a.pcap
 rejected $EINVAL 12x --size-limit 12x fs/a.pcap
+rejected $EINVAL 12ki --size-limit 12ki fs/a.pcap
+rejected $EINVAL 2kk --size-limit 2kk fs/a.pcap
+rejected $EINVAL '" k"' --size-limit ' k' fs/a.pcap
+# Past 2^63 - 1, in digits or through the unit: refused, never wrapped.
+rejected $EINVAL 9223372036854775808 --size-limit 9223372036854775808 fs/a.pcap
+rejected $EINVAL 8388608T --size-limit 8388608T fs/a.pcap
 rejected $EINVAL 65536 --config "$(config n1 '{"path":"fs/a.pcap","snap_length":65536}')"
 
 # --- times

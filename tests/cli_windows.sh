@@ -210,6 +210,13 @@ stop "packet_limit 1" 1 "$FIRST" true --packet-limit 1
 stop "size_limit = all bytes" "$M" "$B" false --size-limit "$B"
 stop "size_limit one byte short" $((M - 1)) $((B - LAST)) true --size-limit $((B - 1))
 stop "time_limit far away" "$M" "$B" false --time-limit 3600
+# Sizes take k, M, G, T (powers of 1024), with B or iB after them or not.
+read -r KN KB < <(tool prefix "$WORK/tcp.pcap" 2048)
+check "2 KiB holds some, not all, of the tcp packets" test "$KN" -gt 0 -a "$KN" -lt "$M"
+for size in 2k 2K 2kB 2KiB 2048B; do
+	stop "size_limit $size (2048 bytes)" "$KN" "$KB" true --size-limit "$size"
+done
+stop "size_limit 1M (more than all)" "$M" "$B" false --size-limit 1M
 run --stats fs/a.pcap
 check "stats: processed every packet" stat_is "$WORK/err" processed_packets 1000
 check "stats: total_bytes is the file size" stat_is "$WORK/err" total_bytes \

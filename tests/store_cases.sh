@@ -35,6 +35,35 @@ store_ref.write_pcap(sys.argv[1], [r for r in recs if a <= r[0] < b])" "$@"
 }
 check "import" store import --root "$WORK" --file-size 100000 s "$WORK/a.pcap" "$WORK/b.pcap"
 files=("$WORK"/jobs/s/*.pcap)
+# --file-size takes units (powers of 1024); a wrong or huge one is refused
+# before anything is written.
+check "import --file-size 64KiB" store import --root "$WORK" -q --file-size 64KiB units "$WORK/a.pcap"
+check "  makes files of about 64 KiB" python3 -c "
+import os, sys
+s = [os.path.getsize(os.path.join(sys.argv[1], n)) for n in os.listdir(sys.argv[1]) if n.endswith('.pcap')]
+sys.exit(not (len(s) > 1 and all(x < 2 * 65536 for x in s) and max(s) >= 65536 - 4096))" "$WORK/jobs/units"
+for bad in 64ki 1k 2097152G 99999999999999999999; do
+	store import --root "$WORK" --file-size "$bad" units2 "$WORK/a.pcap" 2>"$WORK/err"
+	check "import --file-size $bad: exit 2" test $? = 2
+	check "import --file-size $bad: says so ($(head -1 "$WORK/err"))" grep -q -- "--file-size \"$bad\"" "$WORK/err"
+	check "import --file-size $bad: no job made" test ! -e "$WORK/jobs/units2"
+done
+# pktexport capture says which option and what it takes (no capture
+# starts: the options are read first).
+capture_refuses() { # OPTION VALUE WANTED
+	"$PKTEXPORT" capture --root "$WORK" "$1" "$2" cj lo 2>"$WORK/err"
+	check "capture $1 $2: exit 2" test $? = 2
+	check "capture $1 $2: $3 ($(cat "$WORK/err"))" grep -q -- "$1 \"$2\": should be $3" "$WORK/err"
+}
+if [ -x "$PKTEXPORT_CAPTURE" ]; then
+	capture_refuses --snaplen 1k "a number from 1 to 262144"
+	capture_refuses --file-size 1k "a size of 64k or more"
+	capture_refuses --max-size 16777216T "a size"
+	capture_refuses --buffer 3G "a size from 1M to 2G"
+	capture_refuses --flush-ms 5 "milliseconds from 10 to 60000"
+	capture_refuses --count 0 "a number of packets"
+	check "no capture job made" test ! -e "$WORK/jobs/cj"
+fi
 
 # ---- import keeps time order; damaged input keeps what came before it.
 python3 "$MKCAP" "$WORK/old.pcap" --packets 10 --seed 23 --format pcap-ns --start $((base + 10 * 10**9))

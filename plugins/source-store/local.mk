@@ -1,7 +1,7 @@
 # plugins/source-store: jobs/ and clips/ sources, and pktexport-store (the
 # `pktexport store` command), which share the index and catalog code.
 STORE_SHARED = plugins/source-store/capfile.c plugins/source-store/capfile.h \
-	plugins/common/job_id.h \
+	plugins/common/job_id.h plugins/common/size_arg.h \
 	plugins/source-store/store_index.c plugins/source-store/store_catalog.c \
 	plugins/source-store/store_index.h
 if PLUGIN_SOURCE_STORE

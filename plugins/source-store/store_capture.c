@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "pcap_linktype.h"
+#include "size_arg.h"
 #include "store_index.h"
 
 #define RC_PROG       "pktexport-capture"
@@ -1188,36 +1189,6 @@ out:
 
 /* ------------------------------------------------------------ options */
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -1;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v <<= 10, end++;
-		break;
-	case 'M':
-		v <<= 20, end++;
-		break;
-	case 'G':
-		v <<= 30, end++;
-		break;
-	case 'T':
-		v <<= 40, end++;
-		break;
-	}
-	if (*end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(
@@ -1284,7 +1255,7 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0}};
 	struct sigaction sa;
 	uint64_t v;
-	int c, i;
+	int c, i, li = 0;
 
 	R.file_size = 256u << 20;
 	R.buffer = 64u << 20;
@@ -1292,41 +1263,48 @@ int main(int argc, char **argv)
 	R.flush_ms = 200;
 	R.sync_ns = 1000ull * 1000000u;
 	R.promisc = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		int bad = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+		const char *bad = NULL; /* what the value should be */
 
 		switch (c) {
 		case 'r':
 			R.root = optarg;
 			break;
 		case 's':
-			bad = parse_size(optarg, &R.file_size) ||
-			      R.file_size < 65536;
+			if (size_arg(optarg, UINT64_MAX, &R.file_size) ||
+			    R.file_size < 65536)
+				bad = "a size of 64k or more (256M, 1G)";
 			break;
 		case 'm':
-			bad = parse_size(optarg, &R.max_size);
+			if (size_arg(optarg, UINT64_MAX, &R.max_size))
+				bad = "a size (500M, 20G)";
 			break;
 		case 'a':
-			bad = parse_size(optarg, &v) || v > UINT32_MAX;
+			if (num_arg(optarg, UINT32_MAX, &v))
+				bad = "seconds, up to 4294967295";
 			R.max_age_ns = v * 1000000000ull;
 			break;
 		case 'f':
 			R.filter = optarg;
 			break;
 		case 'n':
-			bad = parse_size(optarg, &v) || v == 0 || v > 262144;
+			if (num_arg(optarg, 262144, &v) || v == 0)
+				bad = "a number from 1 to 262144";
 			R.snaplen = (uint32_t)v;
 			break;
 		case 'b':
-			bad = parse_size(optarg, &R.buffer) ||
-			      R.buffer < (1u << 20) || R.buffer > (1ull << 31);
+			if (size_arg(optarg, 1ull << 31, &R.buffer) ||
+			    R.buffer < (1u << 20))
+				bad = "a size from 1M to 2G";
 			break;
 		case 'F':
-			bad = parse_size(optarg, &v) || v < 10 || v > 60000;
+			if (num_arg(optarg, 60000, &v) || v < 10)
+				bad = "milliseconds from 10 to 60000";
 			R.flush_ms = (unsigned)v;
 			break;
 		case 'S':
-			bad = parse_size(optarg, &v) || v > 3600000;
+			if (num_arg(optarg, 3600000, &v))
+				bad = "milliseconds from 0 to 3600000";
 			R.sync_ns = v * 1000000ull;
 			break;
 		case 'P':
@@ -1336,11 +1314,13 @@ int main(int argc, char **argv)
 			R.stream = 1;
 			break;
 		case 'c':
-			bad = parse_size(optarg, &R.count) || R.count == 0;
+			if (num_arg(optarg, UINT64_MAX, &R.count) ||
+			    R.count == 0)
+				bad = "a number of packets, 1 or more";
 			break;
 		case 'd':
-			bad =
-			    parse_size(optarg, &v) || v == 0 || v > UINT32_MAX;
+			if (num_arg(optarg, UINT32_MAX, &v) || v == 0)
+				bad = "seconds from 1 to 4294967295";
 			R.duration_ns = v * 1000000000ull;
 			break;
 		case 'h':
@@ -1351,8 +1331,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		if (bad) {
-			fprintf(stderr, RC_PROG ": bad value \"%s\" for %s\n",
-			        optarg, argv[optind - 1]);
+			fprintf(stderr, RC_PROG ": --%s \"%s\": should be %s\n",
+			        opts[li].name, optarg, bad);
 			return EXIT_USAGE;
 		}
 	}

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "size_arg.h"
 #include "source_store.h"
 #include "store_index.h"
 
@@ -589,25 +590,6 @@ static int cmd_info(const char *root, const char *job)
 	return 0;
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-' || v > (1ull << 50))
-		return -1;
-	if (*end == 'k' || *end == 'K')
-		v <<= 10, end++;
-	else if (*end == 'M')
-		v <<= 20, end++;
-	else if (*end == 'G')
-		v <<= 30, end++;
-	*out = v;
-	return *end || v < 4096 ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -632,7 +614,9 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc - 1, argv + 1, "hq", opts, NULL)) != -1) {
 		if (c == 'r')
 			root = optarg;
-		else if (c == 's' && parse_size(optarg, &file_size) == 0)
+		else if (c == 's' &&
+		         size_arg(optarg, 1ull << 50, &file_size) == 0 &&
+		         file_size >= 4096)
 			continue;
 		else if (c == 'q')
 			quiet = 1;
