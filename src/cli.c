@@ -318,7 +318,8 @@ typedef struct cli_output {
 
 /* The descriptor a path names, as /dev/stdout, /dev/fd/N or
  * /proc/self/fd/N do (also through a link of one's own to them); -1 for
- * any other path. */
+ * any other path (a link to a descriptor not open is a link to nothing);
+ * -2 - N when the path itself names descriptor N and it is not open. */
 static int fd_named(const char *path, int depth)
 {
 	static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/"};
@@ -338,9 +339,10 @@ static int fd_named(const char *path, int depth)
 		if (strncmp(path, dirs[i], len) != 0 || !path[len])
 			continue;
 		fd = strtol(path + len, &end, 10);
-		if (!*end && fd >= 0 && fd < INT_MAX &&
-		    fcntl((int)fd, F_GETFD) >= 0)
-			return (int)fd;
+		if (!*end && fd >= 0 && fd < INT_MAX)
+			return fcntl((int)fd, F_GETFD) >= 0 ? (int)fd
+			       : depth                      ? -1
+			                                    : -2 - (int)fd;
 	}
 	n = depth < 8 ? readlink(path, to, sizeof(to) - 1) : -1;
 	if (n <= 0)
@@ -364,27 +366,46 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 			         "give -w FILE");
 			return -1;
 		}
+		if ((fcntl(STDOUT_FILENO, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+			pkx_fail(err, PKX_EINVAL,
+			         "standard output is closed or open for "
+			         "reading only: give -w FILE");
+			return -1;
+		}
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
 	o->path = path;
-	if ((o->fd = fd_named(path, 0)) >= 0) {
+	if ((o->fd = fd_named(path, 0)) < -1) {
+		pkx_fail(err, PKX_EINVAL,
+		         "-w %s: descriptor %d is not open (a shell opens it "
+		         "with %d>FILE)",
+		         path, -2 - o->fd, -2 - o->fd);
+		o->fd = -1;
+		return -1;
+	}
+	if (o->fd >= 0) {
 		/* An open descriptor of ours (-w /dev/stdout, a shell's
 		 * >(...)): written through a copy of it, as "-w -" writes to
 		 * standard output; what it leads to is the caller's, never
 		 * replaced. */
-		int fd = o->fd;
+		int fd = o->fd, fl = fcntl(fd, F_GETFL);
 
-		o->fd = isatty(fd) ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
-		if (o->fd < 0) {
-			pkx_fail(err, PKX_EINVAL, "-w %s %s", path,
-			         isatty(fd)
-			             ? "is a terminal: refusing to write "
-			               "a capture there; give -w FILE"
-			             : "cannot be written");
-			return -1;
-		}
-		return 0;
+		o->fd = -1;
+		if (isatty(fd))
+			pkx_fail(err, PKX_EINVAL,
+			         "-w %s is a terminal: refusing to write a "
+			         "capture there; give -w FILE",
+			         path);
+		else if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+			pkx_fail(err, PKX_EINVAL,
+			         "-w %s: descriptor %d is open for reading "
+			         "only",
+			         path, fd);
+		else if ((o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+			pkx_fail(err, PKX_EIO, "-w %s: %s", path,
+			         strerror(errno));
+		return o->fd >= 0 ? 0 : -1;
 	}
 	exists = lstat(path, &st) == 0;
 	if (exists && S_ISLNK(st.st_mode)) {
@@ -2007,7 +2028,15 @@ static int store_locate_time(int argc, char **argv, char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	char locate_ns[32];
+	int fd;
 
+	/* A standard descriptor the caller closed (">&-") gets /dev/null,
+	 * read-only: a file opened later cannot take its number, so an
+	 * input is never written as "standard output", and a write there
+	 * fails with a message instead. */
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDONLY) != fd)
+			return EXIT_FAILURE;
 	if (cli_json_errors_from_env())
 		cli_set_json_errors(1);
 	/* --json-errors before a subcommand holds for it ("pktexport

@@ -264,6 +264,24 @@ ln -s /dev/fd/1 "$WORK/links/to-stdout"
 "$PKTEXPORT" export --root "$ROOT" -q -o "$WORK/links/to-stdout" fs/a.pcap 2>"$WORK/err" | cat >"$WORK/links/via-own.pcap"
 check "-o a link to /dev/fd/1: written through" same_records "$WORK/links/via-own.pcap" "$ROOT/fs/a.pcap"
 check "-o a link to /dev/fd/1: the link kept" test -L "$WORK/links/to-stdout"
+# A descriptor that is not open, or not for writing, is named as such,
+# exit 2, and nothing is made; standard output closed (">&-") is not
+# written into whatever file took its number.
+"$PKTEXPORT" export --root "$ROOT" -q -o /dev/fd/9 fs/a.pcap 2>"$WORK/err"
+check "-o /dev/fd/9 not open: exit 2 ($?)" test $? = 2
+check "-o /dev/fd/9 not open: says so ($(cat "$WORK/err"))" grep -q "descriptor 9 is not open" "$WORK/err"
+"$PKTEXPORT" export --root "$ROOT" -q -o /dev/fd/9 fs/a.pcap 2>"$WORK/err" 9>"$WORK/links/nine.pcap"
+check "-o /dev/fd/9 open: the capture" same_records "$WORK/links/nine.pcap" "$ROOT/fs/a.pcap"
+cp "$ROOT/fs/a.pcap" "$WORK/links/a-before.pcap"
+"$PKTEXPORT" export --root "$ROOT" -q -o /dev/fd/0 fs/a.pcap 2>"$WORK/err" <"$ROOT/fs/a.pcap"
+check "-o /dev/fd/0 read-only: exit 2 ($?)" test $? = 2
+check "-o /dev/fd/0 read-only: says so ($(cat "$WORK/err"))" grep -q "descriptor 0 is open for reading only" "$WORK/err"
+check "-o /dev/fd/0 read-only: the input untouched" cmp -s "$ROOT/fs/a.pcap" "$WORK/links/a-before.pcap"
+for w in - /dev/stdout; do
+	"$PKTEXPORT" export --root "$ROOT" -q -o "$w" fs/a.pcap 2>"$WORK/err" >&-
+	check "-o $w, standard output closed: exit 2 ($?)" test $? = 2
+	check "-o $w, standard output closed: says so ($(cat "$WORK/err"))" grep -q "reading only" "$WORK/err"
+done
 
 # --- a packet stamped past 2106 fits no pcap record: PCAP_* refuse it with
 # an error naming it and PCAPNG_*, keeping no file; PCAPNG_* keep its time
