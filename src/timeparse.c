@@ -225,6 +225,16 @@ pkx_result pkx_duration_parse(const char *text, const char *flag, uint64_t *ns,
 	return PKX_OK;
 }
 
+/* "+01:00", "-03:30": a zone's offset from UTC as ISO 8601 writes it. */
+static const char *zone_offset(char buf[8], long off)
+{
+	long a = off < 0 ? -off : off;
+
+	snprintf(buf, 8, "%c%02ld:%02ld", off < 0 ? '-' : '+', a / 3600 % 100,
+	         a / 60 % 60);
+	return buf;
+}
+
 /* YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|+HH:MM|-HH:MM|+HHMM|+HH]. */
 static pkx_result parse_calendar(const char *text, const char *flag,
                                  uint64_t *ns, pkx_error *err)
@@ -311,6 +321,38 @@ static pkx_result parse_calendar(const char *text, const char *flag,
 			                "time zone (a daylight saving gap?): "
 			                "give a zone, such as Z or +01:00",
 			                flag, text);
+		/* A time the clocks show twice (as daylight saving ends) is
+		 * refused rather than taken as one of the two. */
+		tm = (struct tm){.tm_year = (int)y - 1900,
+		                 .tm_mon = (int)mo - 1,
+		                 .tm_mday = (int)d,
+		                 .tm_hour = (int)h,
+		                 .tm_min = (int)mi,
+		                 .tm_sec = (int)s,
+		                 .tm_isdst = !back.tm_isdst};
+		{
+			struct tm other;
+			time_t t2 = mktime(&tm);
+
+			if (t2 != (time_t)-1 && t2 != t &&
+			    localtime_r(&t2, &other) && other.tm_hour == h &&
+			    other.tm_min == mi && other.tm_mday == d &&
+			    other.tm_isdst != back.tm_isdst) {
+				const struct tm *a = t < t2 ? &back : &other;
+				const struct tm *b = t < t2 ? &other : &back;
+				char za[8], zb[8];
+
+				return pkx_fail(
+				    err, PKX_EINVAL,
+				    "%s \"%s\" happens twice in the local time "
+				    "zone (as daylight saving ends): give its "
+				    "zone, %s (%s, the first) or %s (%s, the "
+				    "second)",
+				    flag, text, zone_offset(za, a->tm_gmtoff),
+				    a->tm_zone, zone_offset(zb, b->tm_gmtoff),
+				    b->tm_zone);
+			}
+		}
 		secs = (int64_t)t;
 	}
 	if (secs < 0 || (uint64_t)secs >= PKX_TIME_MAX_SEC)
