@@ -1003,7 +1003,7 @@ static const struct store_service {
     {"npm.packet_capture", "/api/npm.packet_capture/3.0/", pkxd_capture_api},
     {"npm.clips", "/api/npm.clips/1.0/", pkxd_clips_api},
     {"npm.filesystem", "/api/npm.filesystem/1.0/", pkxd_files_api},
-    {"pktexport", "/api/pktexport/1.0/", pkxd_timeline_api},
+    {"pktexport", "/api/pktexport/1.0/", pkxd_own_api},
 };
 #define N_STORE_SERVICES (sizeof(store_services) / sizeof(*store_services))
 

@@ -329,9 +329,11 @@ void pkxd_validate_filters(pkxd_daemon *d, pkxh_req *req);
 /* --allowed-host NAME: 0, or -1 for a name that is none. */
 int pkxd_console_allow_host(const char *name);
 void pkxd_console_free(void);
-/* /api/pktexport/1.0/<rest>: the project's own service, the timeline of
- * a source (timeline.c). */
-void pkxd_timeline_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
-                       pkxh_method m);
+/* /api/pktexport/1.0/<rest>: the project's own resources (own_api.c):
+ * timeline, filters/validate, plugins, session. */
+void pkxd_own_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
+                  pkxh_method m);
+/* GET timeline: packets and bytes per interval of a source (timeline.c). */
+void pkxd_timeline(pkxd_daemon *d, pkxh_req *req, pkxh_method m);
 
 #endif /* PKXD_H */
