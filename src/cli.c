@@ -351,48 +351,41 @@ static int fd_named(const char *path, int depth)
 	return fd_named(to, depth + 1);
 }
 
-static int output_open(cli_output *o, const char *path, pkx_error *err)
+int cli_output_stream(const char *path, int *fd, pkx_error *err)
 {
-	struct stat st;
-	char *copy, *dir;
-	int exists;
+	struct stat st, to;
+	int named;
 
-	memset(o, 0, sizeof(*o));
-	o->fd = -1;
+	*fd = -1;
 	if (!path || strcmp(path, "-") == 0) {
-		if (isatty(STDOUT_FILENO)) {
+		if (isatty(STDOUT_FILENO))
 			pkx_fail(err, PKX_EINVAL,
 			         "refusing to write a capture to a terminal: "
 			         "give -w FILE");
-			return -1;
-		}
-		if ((fcntl(STDOUT_FILENO, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+		else if ((fcntl(STDOUT_FILENO, F_GETFL) & O_ACCMODE) ==
+		         O_RDONLY)
 			pkx_fail(err, PKX_EINVAL,
 			         "standard output is closed or open for "
 			         "reading only: give -w FILE");
-			return -1;
-		}
-		o->fd = STDOUT_FILENO;
-		return 0;
+		else
+			*fd = STDOUT_FILENO;
+		return *fd >= 0 ? 1 : -1;
 	}
-	o->path = path;
-	if ((o->fd = fd_named(path, 0)) < -1) {
+	if ((named = fd_named(path, 0)) < -1) {
 		pkx_fail(err, PKX_EINVAL,
 		         "-w %s: descriptor %d is not open (a shell opens it "
 		         "with %d>FILE)",
-		         path, -2 - o->fd, -2 - o->fd);
-		o->fd = -1;
+		         path, -2 - named, -2 - named);
 		return -1;
 	}
-	if (o->fd >= 0) {
+	if (named >= 0) {
 		/* An open descriptor of ours (-w /dev/stdout, a shell's
 		 * >(...)): written through a copy of it, as "-w -" writes to
 		 * standard output; what it leads to is the caller's, never
 		 * replaced. */
-		int fd = o->fd, fl = fcntl(fd, F_GETFL);
+		int fl = fcntl(named, F_GETFL);
 
-		o->fd = -1;
-		if (isatty(fd))
+		if (isatty(named))
 			pkx_fail(err, PKX_EINVAL,
 			         "-w %s is a terminal: refusing to write a "
 			         "capture there; give -w FILE",
@@ -401,48 +394,62 @@ static int output_open(cli_output *o, const char *path, pkx_error *err)
 			pkx_fail(err, PKX_EINVAL,
 			         "-w %s: descriptor %d is open for reading "
 			         "only",
-			         path, fd);
-		else if ((o->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+			         path, named);
+		else if ((*fd = fcntl(named, F_DUPFD_CLOEXEC, 3)) < 0)
 			pkx_fail(err, PKX_EIO, "-w %s: %s", path,
 			         strerror(errno));
-		return o->fd >= 0 ? 0 : -1;
+		return *fd >= 0 ? 1 : -1;
 	}
-	exists = lstat(path, &st) == 0;
-	if (exists && S_ISLNK(st.st_mode)) {
-		struct stat to;
-
-		/* A link to a pipe or a device is followed; one to a file (or
-		 * to nothing) is replaced by the file, not followed. */
-		if (stat(path, &to) == 0 && !S_ISREG(to.st_mode) &&
-		    !S_ISDIR(to.st_mode))
-			st = to;
-		else
-			exists = 0;
-	}
-	if (exists && S_ISDIR(st.st_mode)) {
+	if (lstat(path, &st) != 0)
+		return 0;
+	/* A link to a pipe or a device is followed; one to a file (or to
+	 * nothing) is replaced by the file, not followed. */
+	if (S_ISLNK(st.st_mode) && (stat(path, &to) != 0 ||
+	                            S_ISREG(to.st_mode) || S_ISDIR(to.st_mode)))
+		return 0;
+	if (S_ISLNK(st.st_mode))
+		st = to;
+	if (S_ISDIR(st.st_mode)) {
 		pkx_fail(err, PKX_EINVAL, "-w %s is a folder: give a file name",
 		         path);
 		return -1;
 	}
-	if (exists && !S_ISREG(st.st_mode)) {
-		/* A device or FIFO: write straight into it. */
-		o->fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (o->fd < 0) {
-			pkx_fail(err, PKX_EIO, "cannot open %s: %s", path,
-			         strerror(errno));
-			goto fail;
-		}
-		if (isatty(o->fd)) {
-			close(o->fd);
-			o->fd = -1;
-			pkx_fail(err, PKX_EINVAL,
-			         "-w %s is a terminal: refusing to write a "
-			         "capture there; give -w FILE",
-			         path);
-			goto fail;
-		}
+	if (S_ISREG(st.st_mode))
 		return 0;
+	/* A device or FIFO: written straight into. */
+	if ((*fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+		pkx_fail(err, PKX_EIO, "cannot open %s: %s", path,
+		         strerror(errno));
+		return -1;
 	}
+	if (isatty(*fd)) {
+		close(*fd);
+		*fd = -1;
+		pkx_fail(err, PKX_EINVAL,
+		         "-w %s is a terminal: refusing to write a capture "
+		         "there; give -w FILE",
+		         path);
+		return -1;
+	}
+	return 1;
+}
+
+static int output_open(cli_output *o, const char *path, pkx_error *err)
+{
+	struct stat st;
+	char *copy, *dir;
+	int exists, rc;
+
+	memset(o, 0, sizeof(*o));
+	if ((rc = cli_output_stream(path, &o->fd, err)) != 0) {
+		if (o->fd != STDOUT_FILENO)
+			o->path = path;
+		return rc > 0 ? 0 : -1;
+	}
+	o->path = path;
+	/* A file to make, or one to replace (a link is replaced, never
+	 * written through). */
+	exists = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 	copy = strdup(path);
 	dir = dirname(copy);
 	o->tmp = malloc(strlen(dir) + strlen(path) + 32);

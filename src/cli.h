@@ -25,6 +25,14 @@ void cli_human_bytes(uint64_t n, char *buf, size_t len);
  * (nothing here compresses, and a plain capture under such a name would
  * lie), 0 for any other name or none. */
 int cli_compressed_output(const char *output, pkx_error *err);
+/* -w PATH when it is a stream rather than a file to make: "-" (or none),
+ * a descriptor named (/dev/stdout, /dev/fd/N, /proc/self/fd/N, a link to
+ * one) or a FIFO or device (also through a link).  1 with *fd open for
+ * writing (STDOUT_FILENO for "-", else the caller's to close); 0 when
+ * PATH names a file to make or replace (a link to a file or to nothing is
+ * replaced, never followed); -1 with err when refused (a terminal, a
+ * folder, a descriptor not open or open for reading only). */
+int cli_output_stream(const char *path, int *fd, pkx_error *err);
 
 /* The export's options of the remote `create`, read as the local export
  * reads them into the API's config object.  -r is refused (a server

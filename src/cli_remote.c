@@ -984,32 +984,28 @@ static int download(remote *r, const char *id, const char *output, int quiet,
 	struct curl_slist *h = NULL;
 	struct stat st;
 	reply x;
-	int rc, fd = -1, asked_range = 0;
-	int to_stdout = !output || strcmp(output, "-") == 0;
+	int rc, fd = -1, asked_range = 0, stream;
 	uint64_t started = pkx_now_ns();
+	pkx_error err = {{0}, {0}};
 	FILE *f;
 
 	reply_init(&x, r);
 	x.progress = !quiet && isatty(STDERR_FILENO);
-	if (to_stdout) {
-		if (isatty(STDOUT_FILENO)) {
-			fail(PKX_EINVAL,
-			     "%s: refusing to write a capture to "
-			     "a terminal: give -w FILE",
-			     r->what);
-			free(path);
-			return EXIT_REJECTED;
-		}
-		x.fd = STDOUT_FILENO;
+	/* Standard output, a descriptor, a FIFO or a device is written
+	 * straight into (nothing to resume there); a file is downloaded
+	 * into FILE.part. */
+	stream = cli_output_stream(output, &fd, &err);
+	if (stream < 0) {
+		fail(err.id, "%s: %s", r->what, err.text);
+		free(path);
+		reply_free(&x);
+		return EXIT_REJECTED;
+	}
+	if (stream) {
+		x.fd = fd;
+		if (fd == STDOUT_FILENO)
+			fd = -1; /* not ours to close */
 	} else {
-		if (stat(output, &st) == 0 && S_ISDIR(st.st_mode)) {
-			fail(PKX_EINVAL,
-			     "%s: -w %s is a folder: give a file "
-			     "name",
-			     r->what, output);
-			free(path);
-			return EXIT_REJECTED;
-		}
 		if (asprintf(&part, "%s.part", output) < 0 ||
 		    asprintf(&tagfile, "%s.part.etag", output) < 0)
 			abort();
@@ -1077,8 +1073,8 @@ static int download(remote *r, const char *id, const char *output, int quiet,
 		rc = EXIT_RUNTIME;
 	}
 	if (fd >= 0 && close(fd) != 0 && rc == 0) {
-		fail("EXPORT_IO_ERROR", "%s: %s: %s", r->what, part,
-		     strerror(errno));
+		fail("EXPORT_IO_ERROR", "%s: %s: %s", r->what,
+		     part ? part : output, strerror(errno));
 		rc = EXIT_RUNTIME;
 	}
 	fd = -1;
@@ -1109,7 +1105,7 @@ static int download(remote *r, const char *id, const char *output, int quiet,
 
 		cli_human_bytes(x.resume_at + x.written, bytes, sizeof(bytes));
 		fprintf(stderr, "%s downloaded to %s in %.2f s\n", bytes,
-		        part ? output : "standard output",
+		        x.fd == STDOUT_FILENO ? "standard output" : output,
 		        (double)(pkx_now_ns() - started) / 1e9);
 	}
 done:

@@ -14,9 +14,11 @@ import re
 import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from checks import check, summary, wait_until
@@ -168,6 +170,7 @@ def test_plain(d, root, tmp):
     test_resume(d, server, root, tmp)
     test_damaged(server, root, tmp)
     test_compressed_name(server, tmp)
+    test_streams(server, root, tmp)
     test_scheme()
 
 
@@ -181,6 +184,47 @@ def test_compressed_name(server, tmp):
     check("... and no export made on the server", remote(server, "list", "--json").stdout == before)
     p = remote(server, "download", "-w", out, "0" * 32)
     check("download -w NAME.gz: refused (exit 2)", p.returncode == 2 and "gzip" in p.stderr,
+          (p.returncode, p.stderr))
+
+
+def test_streams(server, root, tmp):
+    """download -w into a FIFO, /dev/stdout or /dev/fd/N writes into it
+    (no .part beside it, nothing replaced), as the local -w does."""
+    want = os.path.join(tmp, "streams-local.pcap")
+    local(["-r", os.path.join(root, "fs", "a.pcap"), "udp"], want)
+
+    def new_export():
+        p = remote(server, "create", "fs/a.pcap", "udp")
+        eid = made(p)
+        remote(server, "watch", eid or "none")
+        return eid or "none"
+    fifo = os.path.join(tmp, "stream.fifo")
+    os.mkfifo(fifo)
+    got = {}
+
+    def drain():
+        with open(fifo, "rb") as f:
+            got["data"] = f.read()
+    th = threading.Thread(target=drain, daemon=True)
+    th.start()
+    p = remote(server, "download", "-q", "-w", fifo, new_export())
+    th.join(60)
+    check("download -w FIFO: exit 0, the reader gets the export", p.returncode == 0
+          and len(got.get("data", b"")) > 1000
+          and got.get("data") == open(want, "rb").read(), (p.returncode, p.stderr))
+    check("... the FIFO is still one, no .part beside it",
+          stat.S_ISFIFO(os.lstat(fifo).st_mode) and not os.path.exists(fifo + ".part"))
+    eid = new_export()
+    r = subprocess.run([PKTEXPORT, "--server", server, "download", "-w", "/dev/stdout", eid],
+                       capture_output=True, env=clean_env(), timeout=120, start_new_session=True)
+    check("download -w /dev/stdout into a pipe: the export, /dev/stdout still a link",
+          r.returncode == 0 and r.stdout == open(want, "rb").read()
+          and os.path.islink("/dev/stdout") and not os.path.exists("/dev/stdout.part"),
+          (r.returncode, r.stderr))
+    check("... the summary names /dev/stdout", b"to /dev/stdout" in r.stderr, r.stderr)
+    p = remote(server, "download", "-w", "/dev/fd/9", eid)
+    check("download -w /dev/fd/9 not open: exit 2, says so",
+          p.returncode == 2 and "descriptor 9 is not open" in p.stderr and one_line(p.stderr),
           (p.returncode, p.stderr))
 
 
