@@ -39,6 +39,22 @@ while o < len(d):
 EOF
 }
 
+# Waits (bounded) until process PID catches signal SIG, as its SigCgt in
+# /proc says: a signal sent sooner meets the program before its handlers
+# exist (exec, the loader, a sanitizer's start), where the default action
+# kills it.  1 when PID ended first.
+catching() { # PID SIG
+	local bit i mask
+	bit=$(($(kill -l "$2") - 1))
+	for i in $(seq 1 1000); do
+		mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+		[ -n "$mask" ] || return 1
+		[ $(((16#$mask >> bit) & 1)) = 1 ] && return 0
+		sleep 0.005
+	done
+	return 1
+}
+
 interrupted=0 complete=0
 for i in $(seq 1 20); do
 	sig=INT want=130 fmt=pcap
@@ -71,6 +87,8 @@ with open("big.pcap", "rb") as f:
 ') &
 		pid=$!
 	fi
+	# the random moment counts from when the program handles the signal
+	catching $pid $sig
 	sleep "$delay"
 	kill -$sig $pid 2>/dev/null
 	wait $pid
