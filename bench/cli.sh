@@ -25,15 +25,26 @@ A=$((first + 10))
 B=$((A + 10))
 ISO=$(date -u -d "@$A" +%Y-%m-%dT%H:%M:%SZ)
 
-# case NAME RUNS 'OTHER CMD' 'PKTEXPORT CMD' COMPARE: times both (alternating)
+# case NAME RUNS 'OTHER CMD' 'PKTEXPORT CMD' COMPARE: times both,
+# alternating which goes first; each timed run starts with nothing waiting
+# to be written back (sync), else the one timed second writes while the
+# first's output, hundreds of MB, is being written.  Neither tool syncs
+# its output: both are timed into the page cache.
 case_() {
-	local name=$1 runs=$2 other=$3 ours=$4 compare=$5 os=() ps=() t p
-	for _ in $(seq "$runs"); do
+	local name=$1 runs=$2 other=$3 ours=$4 compare=$5 os=() ps=() t p k
+	for k in $(seq "$runs"); do
 		rm -f "$OUT/ref.pcap" "$OUT/out.pcap"
-		timed t bash -c "$other"
+		sync
+		if [ $((k % 2)) = 1 ]; then
+			timed t bash -c "$other"
+			sync
+			timed p bash -c "$ours"
+		else
+			timed p bash -c "$ours"
+			sync
+			timed t bash -c "$other"
+		fi
 		os+=("${t% *}")
-		rm -f "$OUT/out.pcap"
-		timed p bash -c "$ours"
 		ps+=("${p% *}")
 	done
 	local same
