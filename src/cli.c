@@ -316,6 +316,26 @@ typedef struct cli_output {
 	int fd;
 } cli_output;
 
+/* The descriptors the caller gave (a shell's 9>FILE or >(...)), as they
+ * were when main began, before any of ours: -w /dev/fd/N names only
+ * these, never our own input, socket or helper's pipe that took a free
+ * number since.  Descriptors 0 to 1023. */
+static uint64_t cli_given[1024 / 64];
+
+static void note_given_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			cli_given[fd / 64] |= 1ull << (fd % 64);
+}
+
+static int fd_given(long fd)
+{
+	return fd >= 0 && fd < 1024 && (cli_given[fd / 64] >> (fd % 64)) & 1;
+}
+
 /* The descriptor a path names, as /dev/stdout, /dev/fd/N or
  * /proc/self/fd/N do (also through a link of one's own to them); -1 for
  * any other path (a link to a descriptor not open is a link to nothing);
@@ -340,9 +360,10 @@ static int fd_named(const char *path, int depth)
 			continue;
 		fd = strtol(path + len, &end, 10);
 		if (!*end && fd >= 0 && fd < INT_MAX)
-			return fcntl((int)fd, F_GETFD) >= 0 ? (int)fd
-			       : depth                      ? -1
-			                                    : -2 - (int)fd;
+			return fd_given(fd) && fcntl((int)fd, F_GETFD) >= 0
+			           ? (int)fd
+			       : depth ? -1
+			               : -2 - (int)fd;
 	}
 	n = depth < 8 ? readlink(path, to, sizeof(to) - 1) : -1;
 	if (n <= 0)
@@ -403,9 +424,10 @@ int cli_output_stream(const char *path, int *fd, pkx_error *err)
 	if (lstat(path, &st) != 0)
 		return 0;
 	/* A link to a pipe or a device is followed; one to a file (or to
-	 * nothing) is replaced by the file, not followed. */
-	if (S_ISLNK(st.st_mode) && (stat(path, &to) != 0 ||
-	                            S_ISREG(to.st_mode) || S_ISDIR(to.st_mode)))
+	 * nothing) is replaced by the file, not followed; one to a folder
+	 * is refused as the folder is. */
+	if (S_ISLNK(st.st_mode) &&
+	    (stat(path, &to) != 0 || S_ISREG(to.st_mode)))
 		return 0;
 	if (S_ISLNK(st.st_mode))
 		st = to;
@@ -2044,6 +2066,7 @@ int main(int argc, char **argv)
 	for (fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDONLY) != fd)
 			return EXIT_FAILURE;
+	note_given_fds();
 	if (cli_json_errors_from_env())
 		cli_set_json_errors(1);
 	/* --json-errors before a subcommand holds for it ("pktexport

@@ -635,12 +635,17 @@ static json_int_t stat_of(json_t *e, const char *key)
 	    json_object_get(json_object_get(e, "status"), "stats"), key));
 }
 
-static void print_json(json_t *doc)
+static void print_json_to(FILE *out, json_t *doc)
 {
 	char *s = json_dumps(doc, JSON_INDENT(2));
 
-	printf("%s\n", s ? s : "null");
+	fprintf(out, "%s\n", s ? s : "null");
 	free(s);
+}
+
+static void print_json(json_t *doc)
+{
+	print_json_to(stdout, doc);
 }
 
 /* An id in a path: escaped, so that whatever was typed stays one
@@ -976,17 +981,49 @@ static int cmd_watch(remote *r, int argc, char **argv)
  * rest of the same bytes or, when its tag differs (another export,
  * another spool), the whole from the start.  Renamed to FILE once whole;
  * a cut download leaves the .part for the next run. */
-static int download(remote *r, const char *id, const char *output, int quiet,
-                    long long limit_rate)
+/* -w's target opened before anything is asked of the server: *fd the
+ * stream to write into (standard output, a descriptor, a FIFO, a device),
+ * or -1 for a file, downloaded into FILE.part.  -1 when refused (said). */
+static int open_output(remote *r, const char *output, int *fd)
+{
+	pkx_error err = {"", ""};
+
+	if (cli_output_stream(output, fd, &err) < 0) {
+		fail(err.id, "%s: %s", r->what, err.text);
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether descriptor fd writes where standard output does. */
+static int is_stdout(int fd)
+{
+	struct stat a, b;
+
+	return fd == STDOUT_FILENO ||
+	       (fd >= 0 && fstat(fd, &a) == 0 &&
+	        fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev &&
+	        a.st_ino == b.st_ino);
+}
+
+static void close_output(int fd)
+{
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* The export's capture into `stream` (from open_output, closed here) or,
+ * when it is -1, into the file `output`. */
+static int download(remote *r, const char *id, const char *output, int stream,
+                    int quiet, long long limit_rate)
 {
 	char *path = item_path(r, "packets", id), *part = NULL, *tagfile = NULL,
 	     range[64], ifrange[200], tag[160] = "";
 	struct curl_slist *h = NULL;
 	struct stat st;
 	reply x;
-	int rc, fd = -1, asked_range = 0, stream;
+	int rc, fd = -1, asked_range = 0;
 	uint64_t started = pkx_now_ns();
-	pkx_error err = {{0}, {0}};
 	FILE *f;
 
 	reply_init(&x, r);
@@ -994,17 +1031,10 @@ static int download(remote *r, const char *id, const char *output, int quiet,
 	/* Standard output, a descriptor, a FIFO or a device is written
 	 * straight into (nothing to resume there); a file is downloaded
 	 * into FILE.part. */
-	stream = cli_output_stream(output, &fd, &err);
-	if (stream < 0) {
-		fail(err.id, "%s: %s", r->what, err.text);
-		free(path);
-		reply_free(&x);
-		return EXIT_REJECTED;
-	}
-	if (stream) {
-		x.fd = fd;
-		if (fd == STDOUT_FILENO)
-			fd = -1; /* not ours to close */
+	if (stream >= 0) {
+		x.fd = stream;
+		if (stream > STDERR_FILENO)
+			fd = stream; /* ours to close */
 	} else {
 		if (asprintf(&part, "%s.part", output) < 0 ||
 		    asprintf(&tagfile, "%s.part.etag", output) < 0)
@@ -1050,7 +1080,7 @@ static int download(remote *r, const char *id, const char *output, int quiet,
 			reply_free(&x);
 			close(fd);
 			unlink(part);
-			rc = download(r, id, output, quiet, limit_rate);
+			rc = download(r, id, output, -1, quiet, limit_rate);
 			free(part);
 			free(tagfile);
 			free(path);
@@ -1136,28 +1166,32 @@ static int cmd_download(remote *r, int argc, char **argv)
 	sub_opts o;
 	json_t *e;
 	const char *state;
-	int at, rc, busy;
+	int at, rc, busy, out;
 
 	if ((at = parse_sub(r, argc, argv, "qwL",
 	                    "download [-q] [--limit-rate BYTES] "
 	                    "[-w FILE|-] ID",
 	                    &o, 1)) < 0)
 		return EXIT_REJECTED;
-	if (refuse_compressed(r, o.output))
+	if (refuse_compressed(r, o.output) || open_output(r, o.output, &out))
 		return EXIT_REJECTED;
 	/* An export still being made is waited for, quietly. */
-	if ((rc = export_call(r, "GET", argv[at], &e)) != 0)
+	if ((rc = export_call(r, "GET", argv[at], &e)) != 0) {
+		close_output(out);
 		return rc;
+	}
 	state = state_of(e);
 	busy =
 	    strcmp(state, "INITIALIZING") == 0 || strcmp(state, "RUNNING") == 0;
 	if (!busy)
 		note_partial(r, argv[at], e);
 	json_decref(e);
-	if (busy && (rc = watch(r, argv[at], 1)) != 0)
+	if (busy && (rc = watch(r, argv[at], 1)) != 0) {
+		close_output(out);
 		return rc;
+	}
 	return said_partial(
-	    r, download(r, argv[at], o.output, o.quiet, o.limit_rate));
+	    r, download(r, argv[at], o.output, out, o.quiet, o.limit_rate));
 }
 
 static int cmd_create(remote *r, int argc, char **argv)
@@ -1166,7 +1200,8 @@ static int cmd_create(remote *r, int argc, char **argv)
 	pkx_error err = {"", ""};
 	json_t *body, *doc = NULL;
 	const char *id;
-	int rc = EXIT_REJECTED;
+	int rc = EXIT_REJECTED, out = -1;
+	FILE *said;
 
 	if (cli_export_request_parse(argc, argv, &q, &err) != 0) {
 		cli_say_error(err.id, err.text);
@@ -1182,6 +1217,9 @@ static int cmd_create(remote *r, int argc, char **argv)
 		     r->what);
 		goto done;
 	}
+	/* Where the capture goes is checked before the export is made. */
+	if (q.download && open_output(r, q.output, &out) != 0)
+		goto done;
 	/* Made at once, then downloaded from its spool: it can be
 	 * followed, and a cut download resumed. */
 	if (!q.mode_given)
@@ -1199,18 +1237,24 @@ static int cmd_create(remote *r, int argc, char **argv)
 		rc = EXIT_RUNTIME;
 		goto done;
 	}
+	/* The id on standard output, unless the capture goes there. */
+	said = q.download && is_stdout(out) ? stderr : stdout;
 	if (q.json)
-		print_json(doc);
+		print_json_to(said, doc);
 	else
-		printf("%s\n", id);
-	fflush(stdout);
+		fprintf(said, "%s\n", id);
+	fflush(said);
 	if (q.download) {
 		rc = watch(r, id, q.quiet);
 		if (rc == 0)
 			rc = said_partial(
-			    r, download(r, id, q.output, q.quiet, 0));
+			    r, download(r, id, q.output, out, q.quiet, 0));
+		else
+			close_output(out);
+		out = -1; /* closed by download, or above */
 	}
 done:
+	close_output(out);
 	json_decref(doc);
 	cli_export_request_free(&q);
 	return rc;

@@ -321,36 +321,48 @@ static pkx_result parse_calendar(const char *text, const char *flag,
 			                "time zone (a daylight saving gap?): "
 			                "give a zone, such as Z or +01:00",
 			                flag, text);
-		/* A time the clocks show twice (as daylight saving ends) is
-		 * refused rather than taken as one of the two. */
-		tm = (struct tm){.tm_year = (int)y - 1900,
-		                 .tm_mon = (int)mo - 1,
-		                 .tm_mday = (int)d,
-		                 .tm_hour = (int)h,
-		                 .tm_min = (int)mi,
-		                 .tm_sec = (int)s,
-		                 .tm_isdst = !back.tm_isdst};
+		/* A time the clocks show twice (they go back as daylight
+		 * saving ends, or as a zone moves its offset) is refused
+		 * rather than taken as one of the two.  The other reading,
+		 * if any, is at the offset in force a day before or after. */
 		{
-			struct tm other;
-			time_t t2 = mktime(&tm);
+			int64_t wall = (int64_t)t + back.tm_gmtoff;
+			time_t near[2] = {t - 86400, t + 86400};
+			int k;
 
-			if (t2 != (time_t)-1 && t2 != t &&
-			    localtime_r(&t2, &other) && other.tm_hour == h &&
-			    other.tm_min == mi && other.tm_mday == d &&
-			    other.tm_isdst != back.tm_isdst) {
-				const struct tm *a = t < t2 ? &back : &other;
-				const struct tm *b = t < t2 ? &other : &back;
-				char za[8], zb[8];
+			for (k = 0; k < 2; k++) {
+				struct tm o, other;
+				time_t t2;
 
-				return pkx_fail(
-				    err, PKX_EINVAL,
-				    "%s \"%s\" happens twice in the local time "
-				    "zone (as daylight saving ends): give its "
-				    "zone, %s (%s, the first) or %s (%s, the "
-				    "second)",
-				    flag, text, zone_offset(za, a->tm_gmtoff),
-				    a->tm_zone, zone_offset(zb, b->tm_gmtoff),
-				    b->tm_zone);
+				if (!localtime_r(&near[k], &o) ||
+				    o.tm_gmtoff == back.tm_gmtoff)
+					continue;
+				t2 = (time_t)(wall - o.tm_gmtoff);
+				if (!localtime_r(&t2, &other) ||
+				    other.tm_gmtoff != o.tm_gmtoff ||
+				    other.tm_hour != h || other.tm_min != mi ||
+				    other.tm_sec != s || other.tm_mday != d) {
+					continue;
+				} else {
+					const struct tm *a =
+					    t < t2 ? &back : &other;
+					const struct tm *b =
+					    t < t2 ? &other : &back;
+					char za[8], zb[8];
+
+					return pkx_fail(
+					    err, PKX_EINVAL,
+					    "%s \"%s\" happens twice in the "
+					    "local time zone (the clocks go "
+					    "back then): give its zone, %s "
+					    "(%s, the first) or %s (%s, the "
+					    "second)",
+					    flag, text,
+					    zone_offset(za, a->tm_gmtoff),
+					    a->tm_zone,
+					    zone_offset(zb, b->tm_gmtoff),
+					    b->tm_zone);
+				}
 			}
 		}
 		secs = (int64_t)t;

@@ -277,6 +277,19 @@ cp "$ROOT/fs/a.pcap" "$WORK/links/a-before.pcap"
 check "-o /dev/fd/0 read-only: exit 2 ($?)" test $? = 2
 check "-o /dev/fd/0 read-only: says so ($(cat "$WORK/err"))" grep -q "descriptor 0 is open for reading only" "$WORK/err"
 check "-o /dev/fd/0 read-only: the input untouched" cmp -s "$ROOT/fs/a.pcap" "$WORK/links/a-before.pcap"
+# Only a descriptor pktexport was started with: not one of its own that
+# took a free number since (the input file here is opened at 3).
+"$PKTEXPORT" export --root "$ROOT" -q -o /dev/fd/3 fs/a.pcap 2>"$WORK/err"
+check "-o /dev/fd/3, not given: exit 2 ($?)" test $? = 2
+check "-o /dev/fd/3, not given: not open ($(cat "$WORK/err"))" grep -q "descriptor 3 is not open" "$WORK/err"
+check "-o /dev/fd/3, not given: the input untouched" cmp -s "$ROOT/fs/a.pcap" "$WORK/links/a-before.pcap"
+# A link to a folder is refused as the folder is, the link kept.
+mkdir -p "$WORK/links/dir"
+ln -sfn "$WORK/links/dir" "$WORK/links/to-dir"
+"$PKTEXPORT" export --root "$ROOT" -q -o "$WORK/links/to-dir" fs/a.pcap 2>"$WORK/err"
+check "-o a link to a folder: exit 2 ($?)" test $? = 2
+check "-o a link to a folder: says so ($(cat "$WORK/err"))" grep -q "is a folder" "$WORK/err"
+check "-o a link to a folder: still the link" test -L "$WORK/links/to-dir"
 for w in - /dev/stdout; do
 	"$PKTEXPORT" export --root "$ROOT" -q -o "$w" fs/a.pcap 2>"$WORK/err" >&-
 	check "-o $w, standard output closed: exit 2 ($?)" test $? = 2

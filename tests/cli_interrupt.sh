@@ -39,17 +39,19 @@ while o < len(d):
 EOF
 }
 
-# Waits (bounded) until process PID catches signal SIG, as its SigCgt in
-# /proc says: a signal sent sooner meets the program before its handlers
-# exist (exec, the loader, a sanitizer's start), where the default action
-# kills it.  1 when PID ended first.
+# Waits (bounded) until process PID is pktexport (not the shell forked to
+# run it, which catches SIGINT itself) and catches signal SIG, as its
+# SigCgt in /proc says: a signal sent sooner meets the program before its
+# handlers exist (exec, the loader, a sanitizer's start), where the
+# default action kills it.  1 when PID ended first.
 catching() { # PID SIG
 	local bit i mask
 	bit=$(($(kill -l "$2") - 1))
 	for i in $(seq 1 1000); do
 		mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null)
 		[ -n "$mask" ] || return 1
-		[ $(((16#$mask >> bit) & 1)) = 1 ] && return 0
+		[ "$(cat "/proc/$1/comm" 2>/dev/null)" = pktexport ] &&
+			[ $(((16#$mask >> bit) & 1)) = 1 ] && return 0
 		sleep 0.005
 	done
 	return 1
@@ -63,8 +65,9 @@ for i in $(seq 1 20); do
 	[ $((i % 5)) = 0 ] && fmt=pcapng
 	rm -f out.$fmt
 	if [ $((i % 2)) = 1 ]; then
-		# the file itself, a signal within the time an export takes
-		delay=$(python3 -c 'import random, sys; print("%.3f" % random.uniform(0.005, 0.9 * int(sys.argv[1]) / 1000))' "$span")
+		# the file itself, a signal within the time an export takes (counted
+		# from its start-up: within 0.6 of it from the handlers)
+		delay=$(python3 -c 'import random, sys; print("%.3f" % random.uniform(0.005, 0.6 * int(sys.argv[1]) / 1000))' "$span")
 		"$P" -r big.pcap -w out.$fmt not icmp 2>err &
 		pid=$!
 	else

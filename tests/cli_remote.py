@@ -226,6 +226,32 @@ def test_streams(server, root, tmp):
     check("download -w /dev/fd/9 not open: exit 2, says so",
           p.returncode == 2 and "descriptor 9 is not open" in p.stderr and one_line(p.stderr),
           (p.returncode, p.stderr))
+    # Not a descriptor of its own either (its connection took 4 or 5):
+    # refused before the server is asked, so the export is still there.
+    eid = new_export()
+    for n in (3, 4, 5):
+        p = remote(server, "download", "-w", "/dev/fd/%d" % n, eid)
+        check("download -w /dev/fd/%d, not given: exit 2, not open" % n,
+              p.returncode == 2 and ("descriptor %d is not open" % n) in p.stderr,
+              (p.returncode, p.stderr))
+    p = remote(server, "download", "-q", "-w", os.path.join(tmp, "still.pcap"), eid)
+    check("... and the export was not spent: it downloads after", p.returncode == 0
+          and open(os.path.join(tmp, "still.pcap"), "rb").read() == open(want, "rb").read(),
+          (p.returncode, p.stderr))
+    # create --download to standard output: the capture alone there, the
+    # id on stderr.
+    r = subprocess.run([PKTEXPORT, "--server", server, "create", "--download", "-q",
+                        "fs/a.pcap", "udp"], capture_output=True, env=clean_env(),
+                       timeout=120, start_new_session=True)
+    check("create --download to stdout: the capture alone, byte for byte",
+          r.returncode == 0 and r.stdout == open(want, "rb").read(), (r.returncode, r.stderr))
+    check("... the id on stderr", re.search(rb"^[0-9a-f]{32}$", r.stderr, re.M), r.stderr)
+    before = remote(server, "list", "--json").stdout
+    p = remote(server, "create", "--download", "-w", "/dev/fd/9", "fs/a.pcap", "udp")
+    check("create --download -w /dev/fd/9 not open: exit 2, no id printed",
+          p.returncode == 2 and "descriptor 9 is not open" in p.stderr and not p.stdout,
+          (p.returncode, p.stdout, p.stderr))
+    check("... and no export made on the server", remote(server, "list", "--json").stdout == before)
 
 
 def test_scheme():

@@ -98,16 +98,19 @@ bad_time --start -10x "a time before now"
 bad_time --start 1969-12-31T23:59:59Z "out of range"
 TZ=Europe/Paris rc -r a.pcap -w x.pcap --start "2023-03-26 02:30:00"
 check "a local time in the DST gap is refused ($(cat err))" err_has "does not exist in the local time zone"
-# One the clocks show twice is refused too, naming both offsets; with its
-# offset each is the instant it names.
+# One the clocks show twice is refused too, naming both offsets (daylight
+# saving ending, and Volgograd moving its standard offset); with its offset
+# each is the instant it names; the first second after the repeat is not
+# ambiguous.
 for tzc in "America/New_York 2023-11-05 01:30:00 -04:00 -05:00 1699162200" \
 	"Europe/Paris 2023-10-29 02:30:00 +02:00 +01:00 1698539400" \
-	"America/St_Johns 2023-11-05 01:30:00 -02:30 -03:30 1699156800"; do
+	"America/St_Johns 2023-11-05 01:30:00 -02:30 -03:30 1699156800" \
+	"Europe/Volgograd 2020-12-27 01:30:00 +04:00 +03:00 1609018200"; do
 	read -r tz day clock first second epoch <<<"$tzc"
 	TZ=$tz rc -r a.pcap -w x.pcap --start "$day $clock"
 	check "$tz $day $clock (twice) is refused: exit 2" test "$RC" = 2
 	check "$tz $day $clock (twice): names $first and $second ($(cat err))" \
-		err_has "happens twice in the local time zone (as daylight saving ends): give its zone, $first"
+		err_has "happens twice in the local time zone (the clocks go back then): give its zone, $first"
 	check "$tz $day $clock (twice): and $second" err_has "or $second"
 	check "$tz $day $clock (twice): no file" test ! -e x.pcap
 	check "$tz $day $clock$first is $epoch" test "$(TZ=$tz "$P" time "$day $clock$first")" = \
@@ -115,6 +118,9 @@ for tzc in "America/New_York 2023-11-05 01:30:00 -04:00 -05:00 1699162200" \
 	check "$tz $day $clock$second is an hour later" test "$(TZ=$tz "$P" time "$day $clock$second")" = \
 		"$(TZ=UTC "$P" time "$((epoch + 3600))")"
 done
+check "Paris 2023-10-29 03:00:00 is once" test "$(TZ=Europe/Paris "$P" time "2023-10-29 03:00:00")" = \
+	"$("$P" time 1698544800)"
+check "Paris 2023-10-29 02:00:00 is twice" bash -c 'TZ=Europe/Paris "$0" time "2023-10-29 02:00:00" 2>&1 | grep -q "happens twice"' "$P"
 rc -r a.pcap -w x.pcap --duration 10s
 check "--duration without --start says so" err_has "--duration 10s counts from --start"
 rc -r a.pcap -w x.pcap --start 1700000002 --end 2023-11-14T22:13:21Z

@@ -57,7 +57,8 @@ capture_refuses() { # OPTION VALUE WANTED
 }
 if [ -x "$PKTEXPORT_CAPTURE" ]; then
 	capture_refuses --snaplen 1k "a number from 1 to 262144"
-	capture_refuses --file-size 1k "a size of 64k or more"
+	capture_refuses --file-size 1k "a size from 64k to 1024T"
+	capture_refuses --file-size 8388608T "a size from 64k to 1024T"
 	capture_refuses --max-size 16777216T "a size"
 	capture_refuses --buffer 3G "a size from 1M to 2G"
 	capture_refuses --flush-ms 5 "milliseconds from 10 to 60000"

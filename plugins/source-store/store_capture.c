@@ -671,6 +671,10 @@ static int open_file(void)
 	R.cur_base_b = R.roll.bytes;
 	R.roll.next_seq++;
 	R.roll.files++;
+	/* The folder changed (this file, and what retention removed):
+	 * readers find the rollup current again at once, not at the next
+	 * flush. */
+	roll_sync();
 	return 0;
 bad:
 	close(R.fd);
@@ -1271,9 +1275,9 @@ int main(int argc, char **argv)
 			R.root = optarg;
 			break;
 		case 's':
-			if (size_arg(optarg, UINT64_MAX, &R.file_size) ||
+			if (size_arg(optarg, 1ull << 50, &R.file_size) ||
 			    R.file_size < 65536)
-				bad = "a size of 64k or more (256M, 1G)";
+				bad = "a size from 64k to 1024T (256M, 1G)";
 			break;
 		case 'm':
 			if (size_arg(optarg, UINT64_MAX, &R.max_size))
@@ -1360,7 +1364,7 @@ int main(int argc, char **argv)
 		        R.file_size, R.snaplen);
 		return EXIT_USAGE;
 	}
-	if (!R.stream && R.max_size && R.max_size < 2 * R.file_size) {
+	if (!R.stream && R.max_size && R.max_size / 2 < R.file_size) {
 		fprintf(stderr,
 		        RC_PROG ": --max-size (%" PRIu64 ") must be at least "
 		                "twice --file-size (%" PRIu64 ")\n",

@@ -627,8 +627,8 @@ int main(int argc, char **argv)
 			return 0;
 		} else {
 			if (c == 's')
-				fail("--file-size \"%s\" is not a size of "
-				     "4096 bytes or more",
+				fail("--file-size \"%s\" is not a size from 4k "
+				     "to 1024T (64k, 256M, 1G)",
 				     optarg);
 			usage(stderr);
 			return 2;

@@ -52,7 +52,7 @@
 #define TL_ROLL_WHOLE (32u << 20)
 /* A stale rollup is read again TL_ROLL_TRIES times, TL_ROLL_WAIT_NS
  * apart, when the folder changed in the last TL_ROLL_FRESH_NS. */
-#define TL_ROLL_TRIES    10
+#define TL_ROLL_TRIES    25
 #define TL_ROLL_WAIT_NS  2000000L
 #define TL_ROLL_FRESH_NS 2000000000ull
 
