@@ -40,13 +40,22 @@ echo "== 1. download through the daemon vs tcpdump"
 printf '%-12s %10s %10s %8s\n' filter tcpdump_s curl_s ratio
 for expr in "" "tcp"; do
 	ts=() cs=()
-	for _ in $(seq "$RUNS"); do
+	for k in $(seq "$RUNS"); do
+		# As bench/cli.sh: each timed run after sync, the two taking
+		# turns going first.
 		rm -f "$OUT/ref-1.pcap" "$OUT/dl-1.pcap"
-		timed t tcpdump -r "$F" -w "$OUT/ref-1.pcap" $expr
-		ts+=("${t% *}")
 		id=$(create "$(bpf_config "$expr")")
-		rm -f "$OUT/dl-1.pcap"
-		timed c curl -sf -o "$OUT/dl-1.pcap" "$URL/packets/items/$id"
+		sync
+		if [ $((k % 2)) = 1 ]; then
+			timed t tcpdump -r "$F" -w "$OUT/ref-1.pcap" $expr
+			sync
+			timed c curl -sf -o "$OUT/dl-1.pcap" "$URL/packets/items/$id"
+		else
+			timed c curl -sf -o "$OUT/dl-1.pcap" "$URL/packets/items/$id"
+			sync
+			timed t tcpdump -r "$F" -w "$OUT/ref-1.pcap" $expr
+		fi
+		ts+=("${t% *}")
 		cs+=("${c% *}")
 	done
 	cmp -s <(tail -c +25 "$OUT/ref-1.pcap") <(tail -c +25 "$OUT/dl-1.pcap") || {
