@@ -20,6 +20,7 @@ generator (tests/pktgen) carrying sequence numbers.
 
 Skipped (77) with the reason where the machine forbids namespaces or
 packet sockets (not root, no `ip`, no tcpdump)."""
+import http.client
 import json
 import os
 import random
@@ -549,6 +550,79 @@ def test_disk_full(tmp):
 CAP = "/api/npm.packet_capture/3.0"
 
 
+def test_saves(d, root, vid):
+    """capture.json is saved off the event loop: a save that cannot end
+    (its temporary file a FIFO nobody reads) holds its own request only;
+    a failed save takes the new job back; saves of concurrent changes keep
+    their order, and the file says what the API says."""
+    conf = os.path.join(root, ".pktexport", "capture.json")
+    tmpname = conf + ".tmp"
+    os.mkfifo(tmpname)
+    got = {}
+    job = {"name": "held", "enabled": False, "vifgs": [vid]}
+    th = threading.Thread(target=lambda: got.update(
+        r=d.request("POST", CAP + "/jobs", {"config": job})))
+    th.start()
+    def ping():
+        try:
+            c = http.client.HTTPConnection(d.host, d.port, timeout=2)
+            c.request("GET", "/api/common/1.0/ping")
+            return c.getresponse().status
+        except OSError as e:  # a loop held by the save: timed out
+            return repr(e)
+    t0 = time.monotonic()
+    answers = [ping() for _ in range(5)]
+    took = time.monotonic() - t0
+    check("while a save waits on its disk, the daemon answers others at once",
+          answers == [200] * 5 and took < 2 and th.is_alive(), (answers, took))
+    with open(tmpname, "rb") as f:  # the save goes on, and fails (fsync of a FIFO)
+        f.read()
+    th.join(30)
+    code, e, _ = got.get("r", (None, {}, None))
+    check("a failed save: 500", code == 500 and "cannot save" in (e or {}).get("error_text", ""),
+          (code, e))
+    check("... no temporary file left", not os.path.exists(tmpname))
+    check("... the job taken back: not in capture.json, and the name is free again",
+          "held" not in [j["config"]["name"] for j in json.load(open(conf))["jobs"]]
+          and d.request("POST", CAP + "/jobs", {"config": job})[0] == 201)
+    check("... which that job's DELETE undoes",
+          d.request("DELETE", CAP + "/jobs/items/held")[0] == 204)
+    names = ["c%d" % i for i in range(8)]
+    res = {}
+
+    def make(n):
+        res[n] = d.request("POST", CAP + "/jobs",
+                           {"config": {"name": n, "enabled": False, "vifgs": [vid]}})[0]
+    ths = [threading.Thread(target=make, args=(n,)) for n in names]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+
+    def listed():
+        return sorted(j["config"]["name"] for j in
+                      d.request("GET", CAP + "/jobs")[1]["items"] if j["config"]["name"] in names)
+
+    def saved():
+        return sorted(j["config"]["name"] for j in json.load(open(conf))["jobs"]
+                      if j["config"]["name"] in names)
+    check("8 jobs made at once: 201 each, listed, all in capture.json",
+          all(res.get(n) == 201 for n in names) and listed() == names and saved() == names,
+          (res, listed(), saved()))
+    ths = [threading.Thread(target=lambda n=n: res.update({n: d.request(
+        "DELETE", CAP + "/jobs/items/" + n)[0]})) for n in names[::2]]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(30)
+    check("4 deleted at once: the file follows the API",
+          wait_until(lambda: listed() == names[1::2] and saved() == names[1::2], 10),
+          (listed(), saved(), res))
+    for n in names[1::2]:
+        d.request("DELETE", CAP + "/jobs/items/" + n)
+    check("... and after the rest, none", wait_until(lambda: not saved() and not listed(), 10))
+
+
 def test_rest(tmp):
     root = os.path.join(tmp, "rest")
     os.makedirs(root)
@@ -701,6 +775,7 @@ def test_rest(tmp):
         check("the job and its folder are gone",
               wait_until(lambda: not os.path.exists(os.path.join(root, "jobs", "rec")), 20)
               and d.request("GET", CAP + "/jobs/items/" + jid)[0] == 404)
+        test_saves(d, root, vid)
         code, _, _ = d.request("DELETE", CAP + "/vifgs/items/%d" % vid)
         check("then the VIFG goes: 204", code == 204)
         check("the configuration file says so",

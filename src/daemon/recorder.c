@@ -73,6 +73,11 @@ struct pkxd_capture {
 	cap_job *jobs[CAP_MAX_JOBS];
 	size_t n_jobs;
 	struct event *sigchld, *kill_timer;
+	/* Saving capture.json, on a task thread: one save at a time, each
+	 * of what the jobs are when it starts; the changes waiting for the
+	 * next one (their replies are sent once it is on disk). */
+	int saving;
+	struct save_wait *waiting, **waiting_tail;
 };
 
 static const char *capture_program(void)
@@ -131,25 +136,119 @@ static json_t *jobs_json(const pkxd_capture *c)
 	return a;
 }
 
-/* Written through a temporary name, flushed, then renamed: a crash
- * leaves the old file or the new one. */
-static int capture_save(pkxd_capture *c)
-{
-	json_t *doc =
-	    json_pack("{s:i, s:o}", "version", 1, "jobs", jobs_json(c));
-	char *text;
-	int ok;
+/* A change waiting for capture.json to hold it: done(c, arg, ok) on the
+ * loop once a save that started after the change has ended. */
+typedef struct save_wait {
+	struct save_wait *next;
+	void (*done)(pkxd_capture *c, void *arg, int ok);
+	void *arg;
+} save_wait;
 
-	if (c->vifgs)
-		json_object_set(doc, "vifgs", c->vifgs);
-	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
-	json_decref(doc);
-	ok = text && pkxd_write_durable(c->file, text, strlen(text)) == 0;
-	free(text);
-	if (!ok)
+typedef struct save_task {
+	pkxd_capture *c;
+	char *path, *text;
+	save_wait *batch; /* the changes this save holds */
+	int ok, err;
+} save_task;
+
+/* Written through a temporary name, flushed, then renamed (a crash
+ * leaves the old file or the new one), off the loop: an fsync waits for
+ * the disk, which a recording keeps busy. */
+static void save_work(void *arg)
+{
+	save_task *t = arg;
+
+	t->ok = t->text && t->path &&
+	        pkxd_write_durable(t->path, t->text, strlen(t->text)) == 0;
+	t->err = errno;
+}
+
+static void save_start(pkxd_capture *c);
+
+static void save_done(pkxd_daemon *d, void *arg)
+{
+	save_task *t = arg;
+	pkxd_capture *c = t->c;
+	save_wait *w, *next;
+
+	(void)d;
+	c->saving = 0;
+	if (!t->ok)
 		pkx_log(PKX_LOG_ERROR, "pktexportd", "cannot save %s: %s",
-		        c->file, strerror(errno));
-	return ok ? 0 : -1;
+		        c->file, strerror(t->err));
+	for (w = t->batch; w; w = next) {
+		next = w->next;
+		if (w->done)
+			w->done(c, w->arg, t->ok);
+		free(w);
+	}
+	free(t->text);
+	free(t->path);
+	free(t);
+	if (c->waiting && !c->saving)
+		save_start(c);
+}
+
+/* The next save, of the jobs as they are now, for every change waiting. */
+static void save_start(pkxd_capture *c)
+{
+	save_task *t = calloc(1, sizeof(*t));
+	json_t *doc;
+
+	if (!t) {
+		/* Out of memory: every change waiting is told so. */
+		save_wait *w = c->waiting, *next;
+
+		c->waiting = NULL;
+		c->waiting_tail = &c->waiting;
+		for (; w; w = next) {
+			next = w->next;
+			if (w->done)
+				w->done(c, w->arg, 0);
+			free(w);
+		}
+		return;
+	}
+	doc = json_pack("{s:i, s:o}", "version", 1, "jobs", jobs_json(c));
+	if (doc && c->vifgs)
+		json_object_set(doc, "vifgs", c->vifgs);
+	t->c = c;
+	t->text = doc ? json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	json_decref(doc);
+	t->path = strdup(c->file);
+	t->err = ENOMEM;
+	t->batch = c->waiting;
+	c->waiting = NULL;
+	c->waiting_tail = &c->waiting;
+	c->saving = 1;
+	if (pkxd_task_start(c->d, save_work, save_done, t) != 0) {
+		/* No thread to be had: saved here, as the loop must. */
+		save_work(t);
+		save_done(c->d, t);
+	}
+}
+
+/* capture.json saved with what the jobs and VIFGs are now; done (may be
+ * NULL) is called on the loop once it is on disk, or has failed. */
+static void capture_save(pkxd_capture *c,
+                         void (*done)(pkxd_capture *c, void *arg, int ok),
+                         void *arg)
+{
+	save_wait *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		if (done)
+			done(c, arg, 0);
+		return;
+	}
+	w->done = done;
+	w->arg = arg;
+	if (!c->waiting_tail)
+		c->waiting_tail = &c->waiting;
+	*c->waiting_tail = w;
+	c->waiting_tail = &w->next;
+	if (!c->saving)
+		save_start(c);
 }
 
 /* ------------------------------------------------------------ checking */
@@ -626,9 +725,11 @@ typedef struct purge {
 	int folder;
 } purge;
 
-static void purge_work(void *arg)
+/* One pass over the job's folder: its captures, recorder files and
+ * index files removed (all of them, with the folder itself, when
+ * `folder`); 0 when the folder is gone (or was kept), else -1. */
+static int purge_pass(const purge *p)
 {
-	purge *p = arg;
 	int dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int ifd = dfd >= 0
 	              ? openat(dfd, ".index",
@@ -669,11 +770,23 @@ static void purge_work(void *arg)
 		}
 		close(dfd);
 	}
-	if (p->folder && rmdir(p->dir) != 0 && errno != ENOENT)
-		pkx_log(PKX_LOG_WARN, "pktexportd",
-		        "%s: left in place (it holds files that are not the "
-		        "job's): %s",
-		        p->dir, strerror(errno));
+	return !p->folder || rmdir(p->dir) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static void purge_work(void *arg)
+{
+	purge *p = arg;
+	int tries;
+
+	/* A listing running meanwhile may write an index file into the
+	 * folder as it goes: the passes are made again then. */
+	for (tries = 0; tries < 3; tries++)
+		if (purge_pass(p) == 0)
+			return;
+	pkx_log(PKX_LOG_WARN, "pktexportd",
+	        "%s: left in place (it holds files that are not the "
+	        "job's): %s",
+	        p->dir, strerror(errno));
 }
 
 static void purge_done(pkxd_daemon *d, void *arg)
@@ -938,7 +1051,7 @@ int pkxd_capture_busy(const pkxd_daemon *d)
 
 	for (i = 0; c && i < c->n_jobs; i++)
 		n += c->jobs[i]->pid != 0;
-	return n;
+	return n + (c && (c->saving || c->waiting));
 }
 
 void pkxd_capture_free(pkxd_daemon *d)
@@ -1070,6 +1183,70 @@ static void reply_job(pkxd_capture *c, pkxh_req *req, int code, cap_job *j)
 	pkxd_reply_json(req, code, o);
 }
 
+/* A new job's configuration on disk (or not): it starts, or is taken
+ * back. */
+static void job_created(pkxd_capture *c, void *arg, int ok)
+{
+	change *ch = arg;
+	const char *name = json_string_value(json_object_get(ch->cfg, "name"));
+	cap_job *j = job_by_key(c, name);
+
+	if (!ok) {
+		if (j && !j->pid)
+			job_remove(c, j);
+		pkxd_reply_error(ch->req, 500, PKX_EINTERNAL,
+		                 "cannot save the capture configuration");
+	} else if (!j) {
+		pkxd_reply_error(ch->req, 404, PKX_ENOTFOUND,
+		                 "no capture job %s (deleted meanwhile)", name);
+	} else {
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "capture job %s created by %s", name,
+		        pkxh_user(ch->req) ? pkxh_user(ch->req) : "-");
+		if (json_is_true(json_object_get(j->config, "enabled")) &&
+		    !j->pid && j->after != AFTER_DELETE)
+			job_spawn(j);
+		reply_job(c, ch->req, 201, j);
+	}
+	json_decref(ch->cfg);
+	free(ch);
+}
+
+/* A job's new configuration on disk (or not): it restarts with it. */
+static void job_changed(pkxd_capture *c, void *arg, int ok)
+{
+	change *ch = arg;
+	cap_job *j = job_by_key(c, ch->key);
+
+	if (!ok) {
+		pkxd_reply_error(ch->req, 500, PKX_EINTERNAL,
+		                 "cannot save the capture configuration");
+	} else if (!j || j->after == AFTER_DELETE) {
+		pkxd_reply_error(ch->req, 404, PKX_ENOTFOUND,
+		                 "no capture job %s (deleted meanwhile)",
+		                 ch->key);
+	} else {
+		pkx_log(PKX_LOG_INFO, "pktexportd",
+		        "capture job %s set by %s (%s)", j->name,
+		        pkxh_user(ch->req) ? pkxh_user(ch->req) : "-",
+		        json_is_true(json_object_get(j->config, "enabled"))
+		            ? "enabled"
+		            : "disabled");
+		if (j->pid) {
+			j->after = AFTER_START;
+			job_stop(j);
+		} else {
+			if (j->retry)
+				evtimer_del(j->retry);
+			j->after = AFTER_START;
+			job_settle(c, j);
+		}
+		reply_job(c, ch->req, 200, j);
+	}
+	json_decref(ch->cfg);
+	free(ch);
+}
+
 static void change_done(pkxd_daemon *d, void *arg)
 {
 	change *ch = arg;
@@ -1106,22 +1283,13 @@ static void change_done(pkxd_daemon *d, void *arg)
 			goto out;
 		}
 		close(dfd);
-		j = job_new(c, name, ch->cfg);
-		if (!j || capture_save(c) != 0) {
-			if (j)
-				job_remove(c, j);
-			pkxd_reply_error(
-			    ch->req, 500, PKX_EINTERNAL,
-			    "cannot save the capture configuration");
+		if (!job_new(c, name, ch->cfg)) {
+			pkxd_reply_error(ch->req, 503, PKX_EBUSY,
+			                 "out of memory");
 			goto out;
 		}
-		pkx_log(PKX_LOG_INFO, "pktexportd",
-		        "capture job %s created by %s", name,
-		        pkxh_user(ch->req) ? pkxh_user(ch->req) : "-");
-		if (json_is_true(json_object_get(j->config, "enabled")))
-			job_spawn(j);
-		reply_job(c, ch->req, 201, j);
-		goto out;
+		capture_save(c, job_created, ch);
+		return; /* ch is job_created's */
 	}
 	j = job_by_key(c, ch->key);
 	if (!j) {
@@ -1134,26 +1302,8 @@ static void change_done(pkxd_daemon *d, void *arg)
 	j->config = json_incref(ch->cfg);
 	j->failures = 0;
 	j->reason[0] = '\0';
-	if (capture_save(c) != 0) {
-		pkxd_reply_error(ch->req, 500, PKX_EINTERNAL,
-		                 "cannot save the capture configuration");
-		goto out;
-	}
-	pkx_log(PKX_LOG_INFO, "pktexportd", "capture job %s set by %s (%s)",
-	        j->name, pkxh_user(ch->req) ? pkxh_user(ch->req) : "-",
-	        json_is_true(json_object_get(j->config, "enabled"))
-	            ? "enabled"
-	            : "disabled");
-	if (j->pid) {
-		j->after = AFTER_START;
-		job_stop(j);
-	} else {
-		if (j->retry)
-			evtimer_del(j->retry);
-		j->after = AFTER_START;
-		job_settle(c, j);
-	}
-	reply_job(c, ch->req, 200, j);
+	capture_save(c, job_changed, ch);
+	return; /* ch is job_changed's */
 out:
 	json_decref(ch->cfg);
 	free(ch);
@@ -1286,7 +1436,7 @@ int pkxd_capture_jobs_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 	} else {
 		j->after = AFTER_DELETE;
 		j->keep_packets = query_true(req, "keep_packets");
-		capture_save(c);
+		capture_save(c, NULL, NULL); /* the job goes in any case */
 		pkx_log(PKX_LOG_INFO, "pktexportd",
 		        "capture job %s deleted by %s (%s)", j->name,
 		        pkxh_user(req) ? pkxh_user(req) : "-",
@@ -1407,6 +1557,41 @@ static int vifg_used(const pkxd_capture *c, json_int_t id)
 	return 0;
 }
 
+/* A VIFG change waiting for capture.json to hold it. */
+typedef struct vifg_change {
+	pkxh_req *req;
+	pkxh_method m;
+	json_int_t id;
+} vifg_change;
+
+static void vifg_saved(pkxd_capture *c, void *arg, int ok)
+{
+	vifg_change *v = arg;
+	json_t *g = c->vifgs ? vifg_find(c->vifgs, v->id) : NULL;
+
+	if (!ok) {
+		pkxd_reply_error(v->req, 500, PKX_EINTERNAL,
+		                 "cannot save the capture configuration");
+	} else {
+		pkx_log(PKX_LOG_INFO, "pktexportd", "VIFG %lld %s by %s",
+		        (long long)v->id,
+		        v->m == PKXH_DELETE ? "deleted"
+		        : v->m == PKXH_PUT  ? "set"
+		                            : "created",
+		        pkxh_user(v->req) ? pkxh_user(v->req) : "-");
+		if (v->m == PKXH_DELETE)
+			pkxh_reply(v->req, 204, NULL);
+		else if (!g)
+			pkxd_reply_error(v->req, 404, PKX_ENOTFOUND,
+			                 "no VIFG %lld (deleted meanwhile)",
+			                 (long long)v->id);
+		else
+			pkxd_reply_json(v->req, v->m == PKXH_POST ? 201 : 200,
+			                vifg_state(g));
+	}
+	free(v);
+}
+
 void pkxd_capture_vifgs_api(pkxd_daemon *d, pkxh_req *req, const char *one,
                             pkxh_method m)
 {
@@ -1506,21 +1691,16 @@ save:
 		json_decref(c->vifgs);
 		c->vifgs = json_incref(all);
 	}
-	if (capture_save(c) != 0) {
-		pkxd_reply_error(req, 500, PKX_EINTERNAL,
-		                 "cannot save the capture configuration");
-		goto out;
+	{
+		vifg_change *v = calloc(1, sizeof(*v));
+
+		if (!v) {
+			pkxd_reply_error(req, 503, PKX_EBUSY, "out of memory");
+			goto out;
+		}
+		*v = (vifg_change){req, m, id};
+		capture_save(c, vifg_saved, v);
 	}
-	pkx_log(PKX_LOG_INFO, "pktexportd", "VIFG %lld %s by %s", (long long)id,
-	        m == PKXH_DELETE ? "deleted"
-	        : m == PKXH_PUT  ? "set"
-	                         : "created",
-	        pkxh_user(req) ? pkxh_user(req) : "-");
-	if (m == PKXH_DELETE)
-		pkxh_reply(req, 204, NULL);
-	else
-		pkxd_reply_json(req, m == PKXH_POST ? 201 : 200,
-		                vifg_state(vifg_find(all, id)));
 out:
 	json_decref(all);
 }
