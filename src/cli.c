@@ -372,6 +372,16 @@ static int fd_named(const char *path, int depth)
 	return fd_named(to, depth + 1);
 }
 
+/* -w naming a terminal: refused, as "-w -" is on one. */
+static int refuse_terminal(const char *path, pkx_error *err)
+{
+	pkx_fail(err, PKX_EINVAL,
+	         "-w %s is a terminal: refusing to write a capture there; "
+	         "give -w FILE",
+	         path);
+	return -1;
+}
+
 int cli_output_stream(const char *path, int *fd, pkx_error *err)
 {
 	struct stat st, to;
@@ -407,10 +417,7 @@ int cli_output_stream(const char *path, int *fd, pkx_error *err)
 		int fl = fcntl(named, F_GETFL);
 
 		if (isatty(named))
-			pkx_fail(err, PKX_EINVAL,
-			         "-w %s is a terminal: refusing to write a "
-			         "capture there; give -w FILE",
-			         path);
+			refuse_terminal(path, err);
 		else if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
 			pkx_fail(err, PKX_EINVAL,
 			         "-w %s: descriptor %d is open for reading "
@@ -447,11 +454,7 @@ int cli_output_stream(const char *path, int *fd, pkx_error *err)
 	if (isatty(*fd)) {
 		close(*fd);
 		*fd = -1;
-		pkx_fail(err, PKX_EINVAL,
-		         "-w %s is a terminal: refusing to write a capture "
-		         "there; give -w FILE",
-		         path);
-		return -1;
+		return refuse_terminal(path, err);
 	}
 	return 1;
 }

@@ -976,11 +976,6 @@ static int cmd_watch(remote *r, int argc, char **argv)
 
 /* ------------------------------------------------------------- download */
 
-/* Downloads into FILE.part, its ETag in FILE.part.etag; a .part there
- * already is continued with Range and If-Range, so the server sends the
- * rest of the same bytes or, when its tag differs (another export,
- * another spool), the whole from the start.  Renamed to FILE once whole;
- * a cut download leaves the .part for the next run. */
 /* -w's target opened before anything is asked of the server: *fd the
  * stream to write into (standard output, a descriptor, a FIFO, a device),
  * or -1 for a file, downloaded into FILE.part.  -1 when refused (said). */
@@ -1013,7 +1008,12 @@ static void close_output(int fd)
 }
 
 /* The export's capture into `stream` (from open_output, closed here) or,
- * when it is -1, into the file `output`. */
+ * when it is -1, into the file `output`: downloaded into FILE.part, its
+ * ETag in FILE.part.etag; a .part there already is continued with Range
+ * and If-Range, so the server sends the rest of the same bytes or, when
+ * its tag differs (another export, another spool), the whole from the
+ * start.  Renamed to FILE once whole; a cut download leaves the .part for
+ * the next run. */
 static int download(remote *r, const char *id, const char *output, int stream,
                     int quiet, long long limit_rate)
 {
@@ -1246,12 +1246,11 @@ static int cmd_create(remote *r, int argc, char **argv)
 	fflush(said);
 	if (q.download) {
 		rc = watch(r, id, q.quiet);
-		if (rc == 0)
+		if (rc == 0) {
 			rc = said_partial(
 			    r, download(r, id, q.output, out, q.quiet, 0));
-		else
-			close_output(out);
-		out = -1; /* closed by download, or above */
+			out = -1; /* closed by download */
+		}
 	}
 done:
 	close_output(out);

@@ -235,6 +235,32 @@ static const char *zone_offset(char buf[8], long off)
 	return buf;
 }
 
+/* Whether the local clock, reading `at` at t, reads so at another
+ * instant too (it goes back as daylight saving ends, or as a zone moves
+ * its offset): 1 with that instant and its reading.  The other reading,
+ * if any, is at the offset in force a day before or after. */
+static int local_twice(time_t t, const struct tm *at, time_t *t2,
+                       struct tm *other)
+{
+	time_t near[2] = {t - 86400, t + 86400};
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct tm o;
+
+		if (!localtime_r(&near[k], &o) || o.tm_gmtoff == at->tm_gmtoff)
+			continue;
+		*t2 = (time_t)((int64_t)t + at->tm_gmtoff - o.tm_gmtoff);
+		if (localtime_r(t2, other) && other->tm_gmtoff == o.tm_gmtoff &&
+		    other->tm_hour == at->tm_hour &&
+		    other->tm_min == at->tm_min &&
+		    other->tm_sec == at->tm_sec &&
+		    other->tm_mday == at->tm_mday)
+			return 1;
+	}
+	return 0;
+}
+
 /* YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|+HH:MM|-HH:MM|+HHMM|+HH]. */
 static pkx_result parse_calendar(const char *text, const char *flag,
                                  uint64_t *ns, pkx_error *err)
@@ -321,48 +347,26 @@ static pkx_result parse_calendar(const char *text, const char *flag,
 			                "time zone (a daylight saving gap?): "
 			                "give a zone, such as Z or +01:00",
 			                flag, text);
-		/* A time the clocks show twice (they go back as daylight
-		 * saving ends, or as a zone moves its offset) is refused
-		 * rather than taken as one of the two.  The other reading,
-		 * if any, is at the offset in force a day before or after. */
+		/* A time the clocks show twice is refused rather than taken
+		 * as one of the two. */
 		{
-			int64_t wall = (int64_t)t + back.tm_gmtoff;
-			time_t near[2] = {t - 86400, t + 86400};
-			int k;
+			struct tm other;
+			time_t t2;
 
-			for (k = 0; k < 2; k++) {
-				struct tm o, other;
-				time_t t2;
+			if (local_twice(t, &back, &t2, &other)) {
+				const struct tm *a = t < t2 ? &back : &other;
+				const struct tm *b = t < t2 ? &other : &back;
+				char za[8], zb[8];
 
-				if (!localtime_r(&near[k], &o) ||
-				    o.tm_gmtoff == back.tm_gmtoff)
-					continue;
-				t2 = (time_t)(wall - o.tm_gmtoff);
-				if (!localtime_r(&t2, &other) ||
-				    other.tm_gmtoff != o.tm_gmtoff ||
-				    other.tm_hour != h || other.tm_min != mi ||
-				    other.tm_sec != s || other.tm_mday != d) {
-					continue;
-				} else {
-					const struct tm *a =
-					    t < t2 ? &back : &other;
-					const struct tm *b =
-					    t < t2 ? &other : &back;
-					char za[8], zb[8];
-
-					return pkx_fail(
-					    err, PKX_EINVAL,
-					    "%s \"%s\" happens twice in the "
-					    "local time zone (the clocks go "
-					    "back then): give its zone, %s "
-					    "(%s, the first) or %s (%s, the "
-					    "second)",
-					    flag, text,
-					    zone_offset(za, a->tm_gmtoff),
-					    a->tm_zone,
-					    zone_offset(zb, b->tm_gmtoff),
-					    b->tm_zone);
-				}
+				return pkx_fail(
+				    err, PKX_EINVAL,
+				    "%s \"%s\" happens twice in the local time "
+				    "zone (the clocks go back then): give its "
+				    "zone, %s (%s, the first) or %s (%s, the "
+				    "second)",
+				    flag, text, zone_offset(za, a->tm_gmtoff),
+				    a->tm_zone, zone_offset(zb, b->tm_gmtoff),
+				    b->tm_zone);
 			}
 		}
 		secs = (int64_t)t;

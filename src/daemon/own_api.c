@@ -33,14 +33,14 @@ void pkxd_own_api(pkxd_daemon *d, pkxh_req *req, const char *rest,
 		return;
 	}
 	if (strcmp(rest, "plugins") == 0) {
-		json_t *kinds =
-		    json_pack("{s:[], s:[]}", "filter_types", "output_formats");
+		json_t *kinds;
 
 		if (m != PKXH_GET && m != PKXH_HEAD) {
-			json_decref(kinds);
 			pkxd_reply_not_allowed(req, "GET");
 			return;
 		}
+		kinds =
+		    json_pack("{s:[], s:[]}", "filter_types", "output_formats");
 		pkx_registry_each(d->reg, add_claims, kinds);
 		pkxd_reply_json(req, 200, kinds);
 		return;

@@ -165,23 +165,30 @@ static void save_work(void *arg)
 
 static void save_start(pkxd_capture *c);
 
+/* The changes of `w` (a list) told how their save went, and freed. */
+static void save_tell(pkxd_capture *c, save_wait *w, int ok)
+{
+	save_wait *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		if (w->done)
+			w->done(c, w->arg, ok);
+		free(w);
+	}
+}
+
 static void save_done(pkxd_daemon *d, void *arg)
 {
 	save_task *t = arg;
 	pkxd_capture *c = t->c;
-	save_wait *w, *next;
 
 	(void)d;
 	c->saving = 0;
 	if (!t->ok)
 		pkx_log(PKX_LOG_ERROR, "pktexportd", "cannot save %s: %s",
 		        c->file, strerror(t->err));
-	for (w = t->batch; w; w = next) {
-		next = w->next;
-		if (w->done)
-			w->done(c, w->arg, t->ok);
-		free(w);
-	}
+	save_tell(c, t->batch, t->ok);
 	free(t->text);
 	free(t->path);
 	free(t);
@@ -193,20 +200,13 @@ static void save_done(pkxd_daemon *d, void *arg)
 static void save_start(pkxd_capture *c)
 {
 	save_task *t = calloc(1, sizeof(*t));
+	save_wait *batch = c->waiting;
 	json_t *doc;
 
+	c->waiting = NULL;
+	c->waiting_tail = &c->waiting;
 	if (!t) {
-		/* Out of memory: every change waiting is told so. */
-		save_wait *w = c->waiting, *next;
-
-		c->waiting = NULL;
-		c->waiting_tail = &c->waiting;
-		for (; w; w = next) {
-			next = w->next;
-			if (w->done)
-				w->done(c, w->arg, 0);
-			free(w);
-		}
+		save_tell(c, batch, 0); /* out of memory */
 		return;
 	}
 	doc = json_pack("{s:i, s:o}", "version", 1, "jobs", jobs_json(c));
@@ -217,9 +217,7 @@ static void save_start(pkxd_capture *c)
 	json_decref(doc);
 	t->path = strdup(c->file);
 	t->err = ENOMEM;
-	t->batch = c->waiting;
-	c->waiting = NULL;
-	c->waiting_tail = &c->waiting;
+	t->batch = batch;
 	c->saving = 1;
 	if (pkxd_task_start(c->d, save_work, save_done, t) != 0) {
 		/* No thread to be had: saved here, as the loop must. */
@@ -243,8 +241,6 @@ static void capture_save(pkxd_capture *c,
 	}
 	w->done = done;
 	w->arg = arg;
-	if (!c->waiting_tail)
-		c->waiting_tail = &c->waiting;
 	*c->waiting_tail = w;
 	c->waiting_tail = &w->next;
 	if (!c->saving)
@@ -962,6 +958,7 @@ int pkxd_capture_start(pkxd_daemon *d)
 	if (!c || asprintf(&c->file, "%s/.pktexport/" CAP_FILE, d->root) < 0)
 		return -1;
 	c->d = d;
+	c->waiting_tail = &c->waiting;
 	d->capture = c;
 	c->sigchld = evsignal_new(d->base, SIGCHLD, on_child, c);
 	if (!c->sigchld || evsignal_add(c->sigchld, NULL) != 0)
